@@ -1,0 +1,59 @@
+"""secaudit: audits of e-government networks from traffic, scans and backups.
+
+    import secaudit as sa
+    packets = sa.read_pcap("capture.pcap")
+    conn = sa.flows("capture.pcap")
+    findings = sa.detect("capture.pcap", policy="rules/")
+
+The public API is this flat namespace.  Names are imported lazily so that
+`import secaudit` stays fast and one area's heavy dependencies (numba,
+hyperscan, duckdb) load only when used.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from secaudit.errors import ConfigError, InputError, SecauditError, ToolError
+from secaudit.model import Category, Finding, Gap, Severity, read_findings, write_findings
+
+__version__ = "0.1.0"
+
+# public name -> module that defines it
+_LAZY: dict[str, str] = {
+    # capture
+    "read_pcap": "secaudit.capture",
+    "iter_chunks": "secaudit.capture",
+    # flows
+    "flows": "secaudit.flows",
+    "read_conn_log": "secaudit.flows",
+    "write_conn_log": "secaudit.flows",
+}
+
+__all__ = [
+    "Category",
+    "ConfigError",
+    "Finding",
+    "Gap",
+    "InputError",
+    "SecauditError",
+    "Severity",
+    "ToolError",
+    "read_findings",
+    "write_findings",
+    *_LAZY,
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'secaudit' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -1,0 +1,42 @@
+"""zh/en message catalog: every user-facing string goes through `t()`.
+
+Catalogs are YAML files in `secaudit/catalog/<lang>/*.yaml` (one file per
+area, flat `key: text` maps, `{name}` placeholders).  A key missing in the
+requested language falls back to English, then to the key itself, so a
+missing translation is visible but never crashes a report.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+__all__ = ["LANGS", "t"]
+
+LANGS = ("zh", "en")
+_CATALOG_DIR = Path(__file__).parent / "catalog"
+
+
+@functools.cache
+def _catalog(lang: str) -> dict[str, str]:
+    merged: dict[str, str] = {}
+    folder = _CATALOG_DIR / lang
+    for path in sorted(folder.glob("*.yaml")):
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        for key, text in data.items():
+            merged[str(key)] = str(text)
+    return merged
+
+
+def t(key: str, lang: str = "en", **params: Any) -> str:
+    """Translate `key` into `lang` and fill `{placeholders}` from params."""
+    text = _catalog(lang).get(key) or _catalog("en").get(key) or key
+    if not params:
+        return text
+    try:
+        return text.format(**params)
+    except (KeyError, IndexError, ValueError):
+        return text

@@ -1,0 +1,258 @@
+"""Finding and Gap: the two things every detector and audit produces.
+
+A Finding is a problem seen; a Gap is something the audit could *not* see or
+check.  Both are frozen and serialize to JSON lines, CSV and Parquet with the
+same field names, so reports, history and outside tools agree on them.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import enum
+import hashlib
+import io
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+__all__ = [
+    "Category",
+    "Finding",
+    "Gap",
+    "Severity",
+    "findings_frame",
+    "gaps_frame",
+    "read_findings",
+    "write_findings",
+    "write_gaps",
+]
+
+
+class Severity(enum.StrEnum):
+    """Ordered severities; compare with `.rank`."""
+
+    INFO = "info"
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+    CRITICAL = "critical"
+
+    @property
+    def rank(self) -> int:
+        return _SEVERITY_ORDER.index(self)
+
+    @classmethod
+    def parse(cls, value: str | Severity) -> Severity:
+        return value if isinstance(value, Severity) else cls(str(value).lower())
+
+
+_SEVERITY_ORDER = [Severity.INFO, Severity.LOW, Severity.MEDIUM, Severity.HIGH, Severity.CRITICAL]
+
+
+class Category(enum.StrEnum):
+    EXTERNAL_LINK = "external_link"
+    INTERNAL_LINK = "internal_link"
+    FAULT = "fault"
+    MALWARE = "malware"
+    ATTACK = "attack"
+    EXPOSURE = "exposure"
+    TRUST = "trust"
+    BACKUP = "backup"
+
+
+def _jsonable(value: Any) -> Any:
+    """Make evidence values JSON-safe (numpy scalars, sets, timestamps)."""
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        items = [_jsonable(v) for v in value]
+        return sorted(items, key=str) if isinstance(value, (set, frozenset)) else items
+    if hasattr(value, "item") and callable(value.item):  # numpy scalar
+        return value.item()
+    if isinstance(value, (pd.Timestamp,)):
+        return value.isoformat()
+    if isinstance(value, float) and value != value:  # NaN
+        return None
+    return value
+
+
+def stable_id(rule_id: str, subject: str, keys: Mapping[str, Any] | None = None) -> str:
+    """Same problem in two runs -> same id: hash of rule, subject and identifying keys."""
+    blob = json.dumps([rule_id, subject, _jsonable(dict(keys or {}))], sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One problem the audit found, with enough evidence to check it by hand."""
+
+    rule_id: str
+    detector: str
+    category: Category
+    severity: Severity
+    title: str
+    subject: str
+    first_seen: str | None = None  # ISO 8601 UTC
+    last_seen: str | None = None
+    count: int = 1
+    evidence: Mapping[str, Any] = field(default_factory=dict)
+    controls: tuple[str, ...] = ()
+    remediation: str = ""
+    id: str = ""
+    id_keys: Mapping[str, Any] | None = field(default=None, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "category", Category(self.category))
+        object.__setattr__(self, "severity", Severity.parse(self.severity))
+        object.__setattr__(self, "controls", tuple(self.controls))
+        object.__setattr__(self, "evidence", _jsonable(dict(self.evidence)))
+        if not self.id:
+            object.__setattr__(self, "id", stable_id(self.rule_id, self.subject, self.id_keys))
+        object.__setattr__(self, "id_keys", None)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "rule_id": self.rule_id,
+            "detector": self.detector,
+            "category": self.category.value,
+            "severity": self.severity.value,
+            "title": self.title,
+            "subject": self.subject,
+            "first_seen": self.first_seen,
+            "last_seen": self.last_seen,
+            "count": int(self.count),
+            "evidence": dict(self.evidence),
+            "controls": list(self.controls),
+            "remediation": self.remediation,
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[Any, Any]) -> Finding:
+        names = {f.name for f in dataclasses.fields(cls)} - {"id_keys"}
+        kwargs = {str(k): v for k, v in d.items() if k in names}
+        for key in ("first_seen", "last_seen"):
+            if kwargs.get(key) in ("", None) or kwargs.get(key) != kwargs.get(key):
+                kwargs[key] = None
+        if isinstance(kwargs.get("evidence"), str):
+            kwargs["evidence"] = json.loads(kwargs["evidence"] or "{}")
+        if isinstance(kwargs.get("controls"), str):
+            kwargs["controls"] = tuple(c for c in kwargs["controls"].split(";") if c)
+        return cls(**kwargs)
+
+
+@dataclass(frozen=True)
+class Gap:
+    """Something the audit could not see or check; reported beside findings."""
+
+    kind: str  # truncated | corrupt | unsupported | checksum_offload | unreadable | missing_input …
+    source: str  # the input: file, repository, scan target
+    message: str
+    offset: int | None = None  # byte offset where known
+    line: int | None = None  # line where known
+    area: str | None = None  # which audit area it blinds (a Category value) where known
+    detail: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "detail", _jsonable(dict(self.detail)))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "source": self.source,
+            "message": self.message,
+            "offset": self.offset,
+            "line": self.line,
+            "area": self.area,
+            "detail": dict(self.detail),
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[Any, Any]) -> Gap:
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})
+
+
+FINDING_COLUMNS = [
+    "id", "rule_id", "detector", "category", "severity", "title", "subject",
+    "first_seen", "last_seen", "count", "evidence", "controls", "remediation",
+]  # fmt: skip
+
+
+def findings_frame(findings: Iterable[Finding]) -> pd.DataFrame:
+    """Findings as a flat table (evidence as JSON text, controls joined by ';')."""
+    rows = []
+    for f in findings:
+        d = f.to_dict()
+        d["evidence"] = json.dumps(d["evidence"], ensure_ascii=False, sort_keys=True)
+        d["controls"] = ";".join(d["controls"])
+        rows.append(d)
+    return pd.DataFrame(rows, columns=FINDING_COLUMNS)
+
+
+def gaps_frame(gaps: Iterable[Gap]) -> pd.DataFrame:
+    rows = []
+    for g in gaps:
+        d = g.to_dict()
+        d["detail"] = json.dumps(d["detail"], ensure_ascii=False, sort_keys=True)
+        rows.append(d)
+    return pd.DataFrame(
+        rows, columns=["kind", "source", "message", "offset", "line", "area", "detail"]
+    )
+
+
+def write_findings(findings: Sequence[Finding], path: str | Path) -> Path:
+    """Write by suffix: .json (array), .jsonl, .csv, .parquet."""
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    suffix = p.suffix.lower()
+    if suffix == ".jsonl":
+        p.write_text(
+            "".join(json.dumps(f.to_dict(), ensure_ascii=False) + "\n" for f in findings),
+            encoding="utf-8",
+        )
+    elif suffix == ".csv":
+        buf = io.StringIO()
+        findings_frame(findings).to_csv(buf, index=False, quoting=csv.QUOTE_MINIMAL)
+        p.write_text(buf.getvalue(), encoding="utf-8")
+    elif suffix == ".parquet":
+        findings_frame(findings).to_parquet(p, index=False)
+    else:
+        p.write_text(
+            json.dumps([f.to_dict() for f in findings], ensure_ascii=False, indent=1),
+            encoding="utf-8",
+        )
+    return p
+
+
+def read_findings(path: str | Path) -> list[Finding]:
+    """Read what write_findings wrote (any of its formats)."""
+    p = Path(path)
+    suffix = p.suffix.lower()
+    if suffix == ".csv":
+        return [
+            Finding.from_dict(r) for r in pd.read_csv(p, keep_default_na=False).to_dict("records")
+        ]
+    if suffix == ".parquet":
+        return [Finding.from_dict(r) for r in pd.read_parquet(p).to_dict("records")]
+    text = p.read_text(encoding="utf-8")
+    if suffix == ".jsonl":
+        return [Finding.from_dict(json.loads(line)) for line in text.splitlines() if line.strip()]
+    data = json.loads(text)
+    if isinstance(data, dict):
+        data = data.get("findings", [])
+    return [Finding.from_dict(d) for d in data]
+
+
+def write_gaps(gaps: Sequence[Gap], path: str | Path) -> Path:
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    p.write_text(
+        json.dumps([g.to_dict() for g in gaps], ensure_ascii=False, indent=1), encoding="utf-8"
+    )
+    return p

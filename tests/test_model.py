@@ -1,0 +1,75 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from secaudit.config import load_model, load_yaml
+from secaudit.errors import ConfigError
+from secaudit.model import Finding, Gap, Severity, read_findings, write_findings
+
+
+def _finding(subject: str = "10.0.0.1") -> Finding:
+    return Finding(
+        rule_id="links.external",
+        detector="external_link",
+        category="external_link",  # type: ignore[arg-type]
+        severity="high",  # type: ignore[arg-type]
+        title="x",
+        subject=subject,
+        evidence={"uids": ["C1", "C2"], "n": 2},
+        controls=("GB/T 22239-2019 8.1.3.1 b",),
+        id_keys={"dst": "1.2.3.4"},
+    )
+
+
+def test_finding_id_is_stable_and_depends_on_subject() -> None:
+    assert _finding().id == _finding().id
+    assert _finding().id != _finding("10.0.0.2").id
+
+
+@pytest.mark.parametrize("suffix", [".json", ".jsonl", ".csv", ".parquet"])
+def test_findings_round_trip(tmp_path: Path, suffix: str) -> None:
+    f = _finding()
+    path = write_findings([f], tmp_path / f"f{suffix}")
+    back = read_findings(path)
+    assert back == [f]
+    assert back[0].severity is Severity.HIGH
+
+
+def test_severity_rank_orders() -> None:
+    assert Severity.CRITICAL.rank > Severity.HIGH.rank > Severity.INFO.rank
+
+
+def test_gap_round_trip() -> None:
+    g = Gap(kind="truncated", source="a.pcap", message="cut", offset=100)
+    assert Gap.from_dict(g.to_dict()) == g
+
+
+def test_yaml_errors_name_file_and_line(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("a: 1\nb: [1, 2\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as err:
+        load_yaml(bad)
+    assert str(bad) in str(err.value) and err.value.line is not None
+
+
+def test_pydantic_errors_point_at_line(tmp_path: Path) -> None:
+    from pydantic import BaseModel, ConfigDict
+
+    class Item(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+        name: str
+        port: int
+
+    class Doc(BaseModel):
+        items: list[Item]
+
+    path = tmp_path / "doc.yaml"
+    path.write_text(
+        "items:\n  - name: a\n    port: 1\n  - name: b\n    port: nope\n", encoding="utf-8"
+    )
+    with pytest.raises(ConfigError) as err:
+        load_model(Doc, path)
+    assert err.value.line == 5
+    assert "items.1.port" in str(err.value)
