@@ -71,7 +71,10 @@ PACKET_FIELDS: list[tuple[str, str, str]] = [
     ("payload_len", "uint32", "L4 payload length per the headers (may exceed what was captured)"),
     ("csum_bad", "uint8", "1 when an IP/TCP/UDP/ICMP checksum that could be verified is wrong"),
     ("tunnel_depth", "uint8", "how many encapsulations were removed to reach the inner IP"),
-    ("tunnel_id", "int32", "row in PacketChunk.tunnels of the outermost tunnel, -1 = none"),
+    ("tunnel_id", "int32", "row in PacketChunk.tunnels of the innermost tunnel, -1 = none"),
+    ("arp_op", "uint8", "ARP opcode (1 request, 2 reply), 0 = not ARP; src/dst hold SPA/TPA"),
+    ("arp_sha", "uint64", "ARP sender hardware address"),
+    ("arp_tha", "uint64", "ARP target hardware address"),
 ]
 PACKET_DTYPE = np.dtype([(n, t) for n, t, _ in PACKET_FIELDS])
 
