@@ -1,0 +1,1 @@
+"""Protocol dissectors: one module per protocol, bounds-checked readers over untrusted bytes."""
