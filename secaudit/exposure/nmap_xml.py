@@ -1,0 +1,582 @@
+"""Read nmap `-oX` output into scan records and the hosts / services tables.
+
+Hostile input is refused before any element is built: a prolog guard (expat)
+accepts only nmap's bare `<!DOCTYPE nmaprun>` and rejects any internal DTD
+subset, entity declaration (billion laughs, XXE, parameter entities) or
+external DTD reference; defusedxml alone lets an external DTD subset through
+silently.  The body is then parsed incrementally (C XMLPullParser), one
+`<host>` at a time, so an interrupted scan keeps every complete host and
+reports a Gap naming where it stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+import xml.parsers.expat
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, BinaryIO, cast
+
+import pandas as pd
+import pyarrow as pa
+
+from secaudit.errors import InputError
+from secaudit.model import Gap
+from secaudit.schemas import HOSTS_SCHEMA, SERVICES_SCHEMA
+
+__all__ = [
+    "NmapHost",
+    "NmapPort",
+    "NmapScan",
+    "hosts_table",
+    "read_nmap_xml",
+    "services_table",
+]
+
+_CHUNK = 1 << 20
+_ADDR_ORDER = {"ipv4": 0, "ipv6": 1, "mac": 2}
+
+
+@dataclass(slots=True)
+class NmapPort:
+    """One `<port>`: state, service fingerprint, scripts (id, output) in file order."""
+
+    port: int
+    proto: str
+    state: str | None = None
+    reason: str | None = None
+    service: str | None = None
+    product: str | None = None
+    version: str | None = None
+    extrainfo: str | None = None
+    tunnel: str | None = None
+    cpe: list[str] = field(default_factory=list)
+    scripts: list[tuple[str, str]] = field(default_factory=list)
+    cert: dict[str, Any] | None = None  # ssl-cert script fields (see _ssl_cert)
+    tls: dict[str, list[str]] | None = None  # ssl-enum-ciphers: version -> cipher names
+
+    @property
+    def spec(self) -> str:
+        return f"{self.port}/{self.proto}"
+
+    def service_dict(self) -> dict[str, str]:
+        """Non-empty service attributes, as expected_diffs.json shows them."""
+        out = {}
+        for key in ("name", "product", "version", "extrainfo", "tunnel"):
+            value = self.service if key == "name" else getattr(self, key)
+            if value is not None:
+                out[key] = value
+        return out
+
+
+@dataclass(slots=True)
+class NmapHost:
+    """One `<host>`; `addr` is the key nmap's ndiff uses (IPv4, else IPv6, else MAC)."""
+
+    addr: str
+    addr_type: str
+    addresses: list[tuple[str, str]] = field(default_factory=list)  # (type, addr)
+    mac: str | None = None
+    vendor: str | None = None
+    hostnames: list[str] = field(default_factory=list)
+    target_names: list[str] = field(default_factory=list)  # hostnames of type "user" (scan targets)
+    state: str | None = None
+    reason: str | None = None
+    os: list[str] = field(default_factory=list)  # osmatch names, in file order
+    ports: list[NmapPort] = field(default_factory=list)
+    extraports: list[tuple[str, int]] = field(default_factory=list)  # (state, count)
+    scripts: list[tuple[str, str]] = field(default_factory=list)  # hostscript
+    start: int | None = None
+    line: int | None = None  # line of the <host> start tag
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "addr": self.addr,
+            "addr_type": self.addr_type,
+            "addresses": [{"addr": a, "type": t} for t, a in self.addresses],
+            "mac": self.mac,
+            "vendor": self.vendor,
+            "hostnames": self.hostnames,
+            "state": self.state,
+            "reason": self.reason,
+            "os": self.os,
+            "extraports": [{"state": s, "count": c} for s, c in self.extraports],
+            "scripts": dict(self.scripts),
+            "ports": [
+                {
+                    "port": p.port,
+                    "proto": p.proto,
+                    "state": p.state,
+                    "reason": p.reason,
+                    "service": p.service,
+                    "product": p.product,
+                    "version": p.version,
+                    "extrainfo": p.extrainfo,
+                    "tunnel": p.tunnel,
+                    "cpe": p.cpe,
+                    "scripts": dict(p.scripts),
+                    "cert": p.cert,
+                    "tls": p.tls,
+                }
+                for p in self.ports
+            ],
+        }
+
+
+@dataclass(slots=True)
+class NmapScan:
+    """A parsed scan; `complete` is False when the file ended early or nmap reported an error."""
+
+    source: str
+    scanner: str | None = None
+    args: str | None = None
+    version: str | None = None
+    start: int | None = None
+    end: int | None = None
+    hosts: list[NmapHost] = field(default_factory=list)
+    gaps: list[Gap] = field(default_factory=list)
+    complete: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "scanner": self.scanner,
+            "args": self.args,
+            "version": self.version,
+            "start": self.start,
+            "end": self.end,
+            "complete": self.complete,
+            "hosts": [h.to_dict() for h in self.hosts],
+            "gaps": [g.to_dict() for g in self.gaps],
+        }
+
+
+# --------------------------------------------------------------------------- prolog guard
+class _Hostile(Exception):
+    pass
+
+
+class _RootSeen(Exception):
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+
+def _guard_prolog(fh: BinaryIO, source: str) -> str | None:
+    """Check everything before the root element; return the root name (None: no root found)."""
+    p = xml.parsers.expat.ParserCreate()
+    p.SetParamEntityParsing(xml.parsers.expat.XML_PARAM_ENTITY_PARSING_NEVER)
+
+    def doctype(name: str, sysid: str | None, pubid: str | None, internal: int) -> None:
+        if sysid or pubid:
+            raise _Hostile(f"DOCTYPE {name} references an external DTD ({sysid or pubid})")
+        if internal:
+            raise _Hostile(f"DOCTYPE {name} has an internal DTD subset (entities are not allowed)")
+
+    def entity(name: str, is_param: int, *_rest: object) -> None:
+        kind = "parameter entity" if is_param else "entity"
+        raise _Hostile(f"{kind} declaration {name!r} (entity expansion / XXE is refused)")
+
+    def external(*_args: object) -> int:
+        raise _Hostile("external entity reference (XXE is refused)")
+
+    def start(name: str, _attrs: object) -> None:
+        raise _RootSeen(name)
+
+    p.StartDoctypeDeclHandler = doctype
+    p.EntityDeclHandler = entity
+    p.UnparsedEntityDeclHandler = lambda name, *_a: entity(name, 0)
+    p.ExternalEntityRefHandler = external
+    p.StartElementHandler = start
+    try:
+        while True:
+            chunk = fh.read(65536)
+            p.Parse(chunk, not chunk)
+            if not chunk:
+                return None
+    except _RootSeen as seen:
+        return seen.name
+    except _Hostile as exc:
+        raise InputError(
+            f"refused: {exc}", source, line=p.CurrentLineNumber, column=p.CurrentColumnNumber
+        ) from None
+    except xml.parsers.expat.ExpatError as exc:
+        raise InputError(
+            f"not XML: {xml.parsers.expat.ErrorString(exc.code)}",
+            source,
+            line=exc.lineno,
+            column=exc.offset,
+        ) from None
+
+
+# --------------------------------------------------------------------------- element readers
+def _int(value: str | None) -> int | None:
+    try:
+        return int(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def _table(elem: ET.Element) -> Any:
+    """NSE structured output (<elem>/<table>) as dict (keyed) or list (unkeyed)."""
+    keyed: dict[str, Any] = {}
+    items: list[Any] = []
+    for child in elem:
+        if child.tag == "elem":
+            value: Any = child.text or ""
+        elif child.tag == "table":
+            value = _table(child)
+        else:
+            continue
+        key = child.get("key")
+        if key is None:
+            items.append(value)
+        else:
+            keyed[key] = value
+    if keyed and items:
+        keyed["_items"] = items
+    return keyed if keyed or not items else items
+
+
+def _dn(value: Any) -> str | None:
+    """NSE subject/issuer table -> 'CN=…,O=…' (nmap lists attributes by their long names)."""
+    if not isinstance(value, dict):
+        return None
+    short = {
+        "commonName": "CN",
+        "organizationName": "O",
+        "organizationalUnitName": "OU",
+        "countryName": "C",
+        "stateOrProvinceName": "ST",
+        "localityName": "L",
+        "emailAddress": "emailAddress",
+    }
+    parts = [f"{short.get(k, k)}={v}" for k, v in value.items() if isinstance(v, str)]
+    return ",".join(parts) or None
+
+
+def _text_field(output: str, label: str) -> str | None:
+    for line in output.splitlines():
+        if line.strip().startswith(label + ":"):
+            return line.split(":", 1)[1].strip()
+    return None
+
+
+def _ssl_cert(script: ET.Element, output: str) -> dict[str, Any]:
+    """ssl-cert fields; structured tables (nmap >= 6) first, the text output as fallback."""
+    data = _table(script)
+    cert: dict[str, Any] = {}
+    if isinstance(data, dict) and data:
+        cert["subject"] = _dn(data.get("subject"))
+        cert["issuer"] = _dn(data.get("issuer"))
+        pub = data.get("pubkey")
+        pub = pub if isinstance(pub, dict) else {}
+        cert["key_type"] = pub.get("type")
+        cert["key_bits"] = _int(pub.get("bits"))
+        cert["sig_alg"] = data.get("sig_algo")
+        validity = data.get("validity")
+        validity = validity if isinstance(validity, dict) else {}
+        cert["not_before"] = validity.get("notBefore")
+        cert["not_after"] = validity.get("notAfter")
+        cert["sha1"] = data.get("sha1")
+        cert["sha256"] = data.get("sha256")
+        cert["pem"] = data.get("pem")
+    else:
+        cert["subject"] = _text_field(output, "Subject")
+        cert["issuer"] = _text_field(output, "Issuer")
+        cert["key_type"] = _text_field(output, "Public Key type")
+        cert["key_bits"] = _int(_text_field(output, "Public Key bits"))
+        cert["sig_alg"] = _text_field(output, "Signature Algorithm")
+        cert["not_before"] = _text_field(output, "Not valid before")
+        cert["not_after"] = _text_field(output, "Not valid after")
+        sha1 = _text_field(output, "SHA-1")
+        cert["sha1"] = sha1.replace(" ", "") if sha1 else None
+        cert["sha256"] = None
+        cert["pem"] = None
+    if cert.get("pem"):
+        from secaudit.proto.x509 import pem_sha256
+
+        cert["sha256"] = pem_sha256(cert["pem"]) or cert.get("sha256")
+    return cert
+
+
+def _ssl_enum_ciphers(script: ET.Element) -> dict[str, list[str]]:
+    """ssl-enum-ciphers: {"TLSv1.0": [cipher names…], …} for each protocol version offered."""
+    data = _table(script)
+    out: dict[str, list[str]] = {}
+    if not isinstance(data, dict):
+        return out
+    for version, info in data.items():
+        if not (version.startswith("TLSv") or version.startswith("SSLv")):
+            continue
+        names: list[str] = []
+        ciphers = info.get("ciphers") if isinstance(info, dict) else None
+        for c in ciphers if isinstance(ciphers, list) else []:
+            if isinstance(c, dict) and isinstance(c.get("name"), str):
+                names.append(c["name"])
+        out[version] = names
+    return out
+
+
+def _scripts(elem: ET.Element) -> list[tuple[str, str]]:
+    out = []
+    for s in elem.iter("script"):
+        sid, output = s.get("id"), s.get("output")
+        if sid is not None and output is not None:
+            out.append((sid, output))
+    return out
+
+
+def _port(elem: ET.Element) -> NmapPort | None:
+    portid, proto = _int(elem.get("portid")), elem.get("protocol")
+    if portid is None or proto is None:
+        return None
+    p = NmapPort(portid, proto)
+    for child in elem:
+        tag = child.tag
+        if tag == "state":
+            p.state = child.get("state")
+            p.reason = child.get("reason")
+        elif tag == "service":
+            p.service = child.get("name")
+            p.product = child.get("product")
+            p.version = child.get("version")
+            p.extrainfo = child.get("extrainfo")
+            p.tunnel = child.get("tunnel")
+            p.cpe = [c.text for c in child.iter("cpe") if c.text]
+        elif tag == "script":
+            sid, output = child.get("id"), child.get("output")
+            if sid is None or output is None:
+                continue
+            p.scripts.append((sid, output))
+            if sid == "ssl-cert":
+                p.cert = _ssl_cert(child, output)
+            elif sid == "ssl-enum-ciphers":
+                p.tls = _ssl_enum_ciphers(child)
+    return p
+
+
+def _host(elem: ET.Element, line: int | None) -> NmapHost:
+    h = NmapHost(addr="", addr_type="", start=_int(elem.get("starttime")), line=line)
+    for child in elem:
+        tag = child.tag
+        if tag == "status":
+            h.state = child.get("state")
+            h.reason = child.get("reason")
+        elif tag == "address":
+            addr = child.get("addr")
+            if addr is None:
+                continue
+            kind = child.get("addrtype", "ipv4")
+            if (kind, addr) not in h.addresses:
+                h.addresses.append((kind, addr))
+            if kind == "mac":
+                h.mac = addr
+                h.vendor = child.get("vendor")
+        elif tag == "hostnames":
+            for hn in child.iter("hostname"):
+                name = hn.get("name")
+                if name is not None and name not in h.hostnames:
+                    h.hostnames.append(name)
+                if name is not None and hn.get("type") == "user":
+                    h.target_names.append(name)
+        elif tag == "ports":
+            for pe in child:
+                if pe.tag == "port":
+                    port = _port(pe)
+                    if port is not None:
+                        h.ports.append(port)
+                elif pe.tag == "extraports":
+                    h.extraports.append((pe.get("state") or "", _int(pe.get("count")) or 0))
+        elif tag == "os":
+            h.os = [m.get("name") or "" for m in child.iter("osmatch") if m.get("name")]
+        elif tag == "hostscript":
+            h.scripts = _scripts(child)
+    if h.addresses:
+        kind, addr = min(h.addresses, key=lambda ta: (_ADDR_ORDER.get(ta[0], 3), ta[1]))
+        h.addr, h.addr_type = addr, kind
+    elif h.hostnames:
+        h.addr, h.addr_type = h.hostnames[0], "hostname"
+    return h
+
+
+# --------------------------------------------------------------------------- reader
+def read_nmap_xml(path: str | Path, *, source: str | None = None) -> NmapScan:
+    """Parse an nmap XML file; InputError for hostile/non-nmap input, Gaps for early ends."""
+    src = source or str(path)
+    try:
+        fh = open(path, "rb")  # noqa: SIM115 - closed below, read in two passes
+    except OSError as exc:
+        raise InputError(f"cannot read: {exc.strerror or exc}", src) from None
+    with fh:
+        root = _guard_prolog(fh, src)
+        if root is None:
+            raise InputError("empty or not XML: no root element", src, line=1)
+        if root != "nmaprun":
+            raise InputError(f"not nmap XML output: root element is <{root}>, not <nmaprun>", src)
+        fh.seek(0)
+        return _parse_body(fh, src)
+
+
+def iter_nmap_hosts(fh: BinaryIO, scan: NmapScan) -> Iterator[NmapHost]:
+    """Yield complete hosts as they end; fills scan's run attributes and gaps."""
+    parser: Any = ET.XMLPullParser(events=("start", "end"))
+    depth = 0
+    root: ET.Element | None = None
+    host_line: int | None = None
+    open_host = False
+    last_addr: str | None = None
+    count = 0
+    finished = False
+    error: ET.ParseError | None = None
+    chunk = b""
+    while True:
+        chunk = fh.read(_CHUNK)
+        try:
+            if chunk:
+                parser.feed(chunk)
+            else:
+                parser.close()
+        except ET.ParseError as exc:
+            error = exc
+        for event, item in parser.read_events():
+            elem = cast(ET.Element, item)
+            if event == "start":
+                depth += 1
+                if depth == 1:
+                    root = elem
+                    scan.scanner = elem.get("scanner")
+                    scan.args = elem.get("args")
+                    scan.version = elem.get("version")
+                    scan.start = _int(elem.get("start"))
+                elif depth == 2 and elem.tag == "host":
+                    open_host = True
+                    host_line = None
+            else:
+                depth -= 1
+                if depth == 1 and elem.tag == "host":
+                    open_host = False
+                    host = _host(elem, host_line)
+                    count += 1
+                    last_addr = host.addr or last_addr
+                    if root is not None:
+                        root.remove(elem)
+                    yield host
+                elif depth == 2 and elem.tag == "finished":
+                    finished = True
+                    scan.end = _int(elem.get("time"))
+                    if elem.get("exit") == "error":
+                        scan.gaps.append(
+                            Gap(
+                                "scan_error",
+                                scan.source,
+                                f"nmap reported an error: {elem.get('errormsg') or 'unknown'}",
+                                area="exposure",
+                            )
+                        )
+        if error is not None or not chunk:
+            break
+    if error is not None:
+        line, col = error.position
+        where = "inside a <host> element" if open_host else "between elements"
+        after = f" after host #{count} ({last_addr})" if count else " before any complete host"
+        kind = "truncated" if error.code == 3 else "corrupt"  # 3 = XML_ERROR_NO_ELEMENTS
+        scan.gaps.append(
+            Gap(
+                kind,
+                scan.source,
+                f"nmap XML stops at line {line}, column {col} {where}{after}: "
+                f"{str(error).split(':')[0]}; the {count} complete host(s) were kept "
+                "(interrupted scan?)",
+                line=line,
+                area="exposure",
+                detail={"column": col, "complete_hosts": count, "last_host": last_addr},
+            )
+        )
+    elif not finished:
+        scan.gaps.append(
+            Gap(
+                "incomplete",
+                scan.source,
+                "nmap XML has no <runstats>/<finished>: the scan did not finish",
+                area="exposure",
+                detail={"complete_hosts": count},
+            )
+        )
+    scan.complete = error is None and finished and not scan.gaps
+
+
+def _parse_body(fh: BinaryIO, src: str) -> NmapScan:
+    scan = NmapScan(source=src)
+    scan.hosts = list(iter_nmap_hosts(fh, scan))
+    return scan
+
+
+# --------------------------------------------------------------------------- tables
+def _ts(value: int | None) -> datetime | None:
+    return datetime.fromtimestamp(value, UTC) if value is not None else None
+
+
+def _cert_ts(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        dt = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
+
+
+def hosts_table(scan: NmapScan) -> pd.DataFrame:
+    """One row per host (schemas.HOSTS_SCHEMA)."""
+    cols: dict[str, list[Any]] = {name: [] for name in HOSTS_SCHEMA.names}
+    for h in scan.hosts:
+        cols["addr"].append(h.addr)
+        cols["addr_type"].append(h.addr_type)
+        cols["mac"].append(h.mac)
+        cols["vendor"].append(h.vendor)
+        cols["hostname"].append(h.hostnames[0] if h.hostnames else None)
+        cols["state"].append(h.state)
+        cols["reason"].append(h.reason)
+        cols["os"].append(h.os[0] if h.os else None)
+        cols["scan_time"].append(_ts(h.start or scan.start))
+        cols["source"].append(scan.source)
+    df: pd.DataFrame = pa.Table.from_pydict(cols, schema=HOSTS_SCHEMA).to_pandas()
+    return df
+
+
+def services_table(scan: NmapScan) -> pd.DataFrame:
+    """One row per listed port (schemas.SERVICES_SCHEMA), ssl-cert fields flattened."""
+    cols: dict[str, list[Any]] = {name: [] for name in SERVICES_SCHEMA.names}
+    for h in scan.hosts:
+        when = _ts(h.start or scan.start)
+        for p in h.ports:
+            c = p.cert or {}
+            cols["addr"].append(h.addr)
+            cols["port"].append(p.port if 0 <= p.port <= 65535 else None)
+            cols["proto"].append(p.proto)
+            cols["state"].append(p.state)
+            cols["reason"].append(p.reason)
+            cols["service"].append(p.service)
+            cols["product"].append(p.product)
+            cols["version"].append(p.version)
+            cols["extrainfo"].append(p.extrainfo)
+            cols["tunnel"].append(p.tunnel)
+            cols["cpe"].append(p.cpe)
+            cols["scripts"].append(
+                json.dumps(dict(p.scripts), ensure_ascii=False) if p.scripts else None
+            )
+            cols["cert_subject"].append(c.get("subject"))
+            cols["cert_issuer"].append(c.get("issuer"))
+            cols["cert_not_before"].append(_cert_ts(c.get("not_before")))
+            cols["cert_not_after"].append(_cert_ts(c.get("not_after")))
+            cols["cert_key_type"].append(c.get("key_type"))
+            cols["cert_key_bits"].append(c.get("key_bits"))
+            cols["cert_sig_alg"].append(c.get("sig_alg"))
+            cols["cert_sha256"].append(c.get("sha256"))
+            cols["scan_time"].append(when)
+            cols["source"].append(scan.source)
+    df: pd.DataFrame = pa.Table.from_pydict(cols, schema=SERVICES_SCHEMA).to_pandas()
+    return df
