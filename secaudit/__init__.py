@@ -29,6 +29,9 @@ _LAZY: dict[str, str] = {
     "flows": "secaudit.flows",
     "read_conn_log": "secaudit.flows",
     "write_conn_log": "secaudit.flows",
+    # backup
+    "backup_audit": "secaudit.backup",
+    "BackupAudit": "secaudit.backup",
 }
 
 __all__ = [

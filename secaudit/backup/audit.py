@@ -1,0 +1,584 @@
+"""`backup_audit`: run every check on every configured repository, collect Findings and Gaps.
+
+Per repository (in parallel; restic waits on I/O): list locks first (before
+anything of ours could create one), snapshots, retention dry-run, check and
+data reads, restore drill.  A repository that cannot be opened yields its
+finding (repository_missing / repository_access_denied / repository_unreadable)
+plus a Gap for every check that could not run; the others are still audited.
+Off-site lag and the DR scorecard are computed afterwards from the collected
+snapshots.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+
+from secaudit.backup.checks import (
+    Group,
+    OffsiteLag,
+    age_hours,
+    audit_freshness,
+    audit_locks,
+    audit_offsite,
+    audit_retention,
+    group_snapshots,
+    is_fresh,
+    make_finding,
+    offsite_lag,
+)
+from secaudit.backup.drill import DrillResult, run_drill, select_snapshot
+from secaudit.backup.ledger import Coverage, Ledger
+from secaudit.backup.policy import BackupPolicy, EffectivePolicy, load_policy
+from secaudit.backup.restic import (
+    CheckResult,
+    ForgetGroup,
+    Lock,
+    RepositoryLocked,
+    RepositoryMissing,
+    Restic,
+    ResticError,
+    ResticNotInstalled,
+    ResticTimeout,
+    ResticVersion,
+    Runner,
+    Snapshot,
+    WrongPassword,
+    parse_time,
+    restic_version,
+)
+from secaudit.config import load_yaml
+from secaudit.i18n import t
+from secaudit.model import Finding, Gap
+from secaudit.schemas import SNAPSHOTS_SCHEMA
+
+__all__ = ["BackupAudit", "RepoResult", "backup_audit"]
+
+SCORECARD_COLUMNS = [
+    "repo", "group", "host", "paths", "snapshots", "newest", "age_hours", "rpo_hours",
+    "fresh", "retention_ok", "offsite", "offsite_missing", "checked", "read_coverage",
+    "drilled", "drill_seconds", "status", "why",
+]  # fmt: skip
+
+
+@dataclass
+class RepoResult:
+    """Everything learned about one repository in one audit."""
+
+    pol: EffectivePolicy
+    opened: bool = False
+    error: str | None = None
+    error_kind: str | None = None
+    snapshots: list[Snapshot] = field(default_factory=list)
+    groups: list[Group] = field(default_factory=list)
+    locks: list[Lock] = field(default_factory=list)
+    forget: list[ForgetGroup] = field(default_factory=list)
+    check: CheckResult | None = None
+    read: CheckResult | None = None
+    read_implied: bool = False
+    check_gap: str | None = None
+    drills: dict[str, DrillResult] = field(default_factory=dict)
+    drill_gap: str | None = None
+    stats: dict[str, Any] = field(default_factory=dict)
+    coverage: Coverage | None = None
+    offsite: OffsiteLag | None = None
+    findings: list[Finding] = field(default_factory=list)
+    gaps: list[Gap] = field(default_factory=list)
+
+
+@dataclass
+class BackupAudit:
+    """Result of `backup_audit`: findings, gaps and the tables the report plots."""
+
+    findings: list[Finding]
+    gaps: list[Gap]
+    scorecard: pd.DataFrame
+    snapshots: pd.DataFrame
+    offsite: pd.DataFrame
+    coverage: pd.DataFrame
+    drills: pd.DataFrame
+    repos: dict[str, RepoResult]
+    now: datetime
+    restic_version: str
+
+    def summary(self) -> dict[str, int]:
+        """Traffic-light counts over the scorecard rows."""
+        counts = self.scorecard["status"].value_counts().to_dict() if len(self.scorecard) else {}
+        return {k: int(counts.get(k, 0)) for k in ("green", "amber", "red")}
+
+
+def _iso(dt: datetime | None) -> str | None:
+    return None if dt is None else dt.isoformat().replace("+00:00", "Z")
+
+
+def _gap(pol: EffectivePolicy, kind: str, what: str, message: str, **detail: Any) -> Gap:
+    return Gap(kind=kind, source=pol.name, message=f"{what}: {message}", area="backup",
+               detail={"check": what, **detail})  # fmt: skip
+
+
+# --------------------------------------------------------------------------- one repository
+def _open_failed(res: RepoResult, exc: ResticError, now: datetime) -> None:
+    pol = res.pol
+    res.error = exc.message
+    detector = (
+        "repository_missing" if isinstance(exc, RepositoryMissing)
+        else "repository_access_denied" if isinstance(exc, WrongPassword)
+        else "repository_unreadable"
+    )  # fmt: skip
+    res.error_kind = detector
+    res.findings.append(
+        make_finding(pol, detector, now,
+                     {"location": pol.access.location, "error": exc.message,
+                      "stderr": list(exc.stderr)},
+                     reason=exc.message)
+    )  # fmt: skip
+    for what in ("snapshots", "freshness", "retention", "locks", "integrity", "restore_drill"):
+        res.gaps.append(_gap(pol, "unreadable", what, t("gap.repo_unreadable", "en"),
+                             reason=detector))  # fmt: skip
+
+
+def _audit_repo(
+    res: RepoResult, restic: Restic, now: datetime, wall_now: datetime, ledger: Ledger
+) -> None:
+    pol = res.pol
+    try:
+        res.locks = restic.locks()
+    except ResticNotInstalled:
+        raise
+    except ResticError as exc:
+        _open_failed(res, exc, now)
+        return
+    try:
+        res.snapshots = restic.snapshots()
+    except ResticNotInstalled:
+        raise
+    except ResticError as exc:
+        _open_failed(res, exc, now)
+        return
+    res.opened = True
+    res.groups = group_snapshots(res.snapshots, pol)
+    res.findings += audit_locks(pol, res.locks, now, wall_now)
+    res.findings += audit_freshness(pol, res.groups, now)
+    res.findings += audit_retention(pol, res.groups, now)
+    _retention_enforced(res, restic, now)
+    try:
+        res.stats = restic.stats("raw-data")
+    except ResticError as exc:
+        res.gaps.append(_gap(pol, "tool_failed", "stats", exc.message))
+    _integrity(res, restic, now, ledger)
+    _drill(res, restic, now, ledger)
+
+
+def _retention_enforced(res: RepoResult, restic: Restic, now: datetime) -> None:
+    """retention_not_enforced: restic's own forget (dry run) would remove snapshots."""
+    pol = res.pol
+    keep = pol.keep.levels()
+    if not keep or not res.snapshots:
+        return
+    try:
+        res.forget = restic.forget_dry_run(keep, pol.group_by)
+    except ResticError as exc:
+        res.gaps.append(_gap(pol, "tool_failed", "retention_dry_run", exc.message))
+        return
+    for g in res.forget:
+        if g.remove:
+            key = "|".join(x for x in (g.host or "", ",".join(g.paths)) if x)
+            res.findings.append(
+                make_finding(pol, "retention_not_enforced", now,
+                             {"group": key, "keep": keep, "would_keep": len(g.keep),
+                              "would_remove": len(g.remove),
+                              "remove_ids": [i[:8] for i in g.remove[:50]]},
+                             id_keys={"group": key}, count=len(g.remove),
+                             group=key, n=len(g.remove))
+            )  # fmt: skip
+
+
+def _read_mode(res: RepoResult, now: datetime, ledger: Ledger) -> tuple[bool, str | None]:
+    """(full read?, subset) for this audit from the check policy and the ledger."""
+    cp = res.pol.check
+    if cp.read_data:
+        return True, None
+    if cp.read_data_subset is None:
+        return False, None
+    if cp.full_every_days is not None:
+        last = ledger.last_full(res.pol.name)
+        if last is None or now - last >= timedelta(days=cp.full_every_days):
+            return True, None
+    return False, ledger.next_subset(res.pol.name, cp.read_data_subset)
+
+
+def _integrity(res: RepoResult, restic: Restic, now: datetime, ledger: Ledger) -> None:
+    pol = res.pol
+    if not pol.check.enabled:
+        res.check_gap = "disabled"
+        return
+    full, subset = _read_mode(res, now, ledger)
+    reads = full or subset is not None
+    try:
+        res.check = restic.check()
+    except RepositoryLocked as exc:
+        res.check_gap = "locked"
+        for what in ("integrity", *(("integrity_read_data",) if reads else ())):
+            res.gaps.append(_gap(pol, "not_checked", what, t("gap.check_locked", "en"),
+                                 stderr=list(exc.stderr)))  # fmt: skip
+        return
+    except (ResticTimeout, ResticError) as exc:
+        res.check_gap = "failed_to_run"
+        res.gaps.append(_gap(pol, "tool_failed", "integrity", exc.message))
+        return
+    if not res.check.ok:
+        res.findings.append(
+            make_finding(pol, "integrity_check_failed", now,
+                         {"errors": list(res.check.errors), "command": "check"},
+                         id_keys={"mode": "structural"}, count=len(res.check.errors) or 1,
+                         error=res.check.errors[0] if res.check.errors else "")
+        )  # fmt: skip
+    if not reads:
+        return
+    mode_label = "--read-data" if full else f"--read-data-subset {subset}"
+    if not res.check.ok:
+        # `check --read-data` runs every structural check first, so it fails as well;
+        # re-reading known-bad packs would only add restic's retry back-off (minutes).
+        res.read_implied = True
+        res.findings.append(
+            make_finding(pol, "integrity_check_failed_read_data", now,
+                         {"errors": list(res.check.errors), "command": f"check {mode_label}",
+                          "implied_by_structural_check": True},
+                         id_keys={"mode": "read"}, error=res.check.errors[0] if res.check.errors else "")
+        )  # fmt: skip
+        return
+    try:
+        res.read = restic.check(read_data=full, subset=subset)
+    except RepositoryLocked as exc:
+        res.gaps.append(_gap(pol, "not_checked", "integrity_read_data", t("gap.check_locked", "en"),
+                             stderr=list(exc.stderr)))  # fmt: skip
+        return
+    except ResticError as exc:
+        res.gaps.append(_gap(pol, "tool_failed", "integrity_read_data", exc.message))
+        return
+    ledger.record_read(pol.name, now, res.read)
+    if not res.read.ok:
+        res.findings.append(
+            make_finding(pol, "integrity_check_failed_read_data", now,
+                         {"errors": list(res.read.errors), "command": f"check {mode_label}",
+                          "packs_read": res.read.packs_read, "packs_total": res.read.packs_total},
+                         id_keys={"mode": "read"}, count=len(res.read.errors) or 1,
+                         error=res.read.errors[0] if res.read.errors else "")
+        )  # fmt: skip
+
+
+def _drill(res: RepoResult, restic: Restic, now: datetime, ledger: Ledger) -> None:
+    pol = res.pol
+    drill = pol.drill
+    if drill is None:
+        res.drill_gap = "not_configured"
+        return
+    snap = select_snapshot(res.snapshots, drill)
+    label = f"{drill.host or '*'}:{drill.path or '/'}"
+    if snap is None:
+        res.drill_gap = "no_snapshot"
+        res.gaps.append(_gap(pol, "not_checked", "restore_drill", t("gap.drill_no_snapshot", "en"),
+                             probe=label))  # fmt: skip
+        return
+    if drill.every_days is not None:
+        last = ledger.last_good_drill(pol.name, label, now)
+        if last is not None and now - parse_time(last["time"]) < timedelta(days=drill.every_days):
+            res.drill_gap = "recent"
+            return
+    try:
+        result = run_drill(restic, snap, drill)
+    except ResticError as exc:
+        res.drill_gap = "failed_to_run"
+        res.gaps.append(_gap(pol, "tool_failed", "restore_drill", exc.message, probe=label))
+        return
+    res.drills[label] = result
+    ledger.record_drill(pol.name, now, label, result.ok, result.seconds)
+    evidence = {"probe": label, "snapshot": result.snapshot, "files": result.files,
+                "bytes": result.bytes, "seconds": result.seconds,
+                "estimated_full_restore_seconds": result.estimated_full_seconds,
+                "verified_with_dump": result.verified_with_dump, **result.detail}  # fmt: skip
+    if not result.ok:
+        res.findings.append(
+            make_finding(pol, "restore_drill_failed", now,
+                         {**evidence, "problems": list(result.problems)},
+                         id_keys={"probe": label}, probe=label,
+                         problem=result.problems[0] if result.problems else "")
+        )  # fmt: skip
+    elif (
+        drill.rto_minutes is not None
+        and result.estimated_full_seconds is not None
+        and result.estimated_full_seconds > drill.rto_minutes * 60
+    ):
+        res.findings.append(
+            make_finding(pol, "rto_exceeded", now, {**evidence, "rto_minutes": drill.rto_minutes},
+                         id_keys={"probe": label}, probe=label,
+                         minutes=round(result.estimated_full_seconds / 60, 1))
+        )  # fmt: skip
+
+
+# --------------------------------------------------------------------------- across repositories
+def _offsite(results: dict[str, RepoResult], now: datetime) -> None:
+    for res in results.values():
+        src_name = res.pol.offsite_of
+        if src_name is None:
+            continue
+        src = results[src_name]
+        if not (res.opened and src.opened):
+            res.gaps.append(
+                _gap(res.pol, "not_checked", "offsite", t("gap.offsite_unreadable", "en"),
+                     source=src_name)
+            )  # fmt: skip
+            continue
+        res.offsite = offsite_lag(res.pol.name, res.snapshots, src_name, src.snapshots)
+        res.findings += audit_offsite(res.pol, res.offsite, now)
+
+
+def _assets(policy: BackupPolicy, base: Path, results: dict[str, RepoResult], now: datetime,
+            pol0: EffectivePolicy | None) -> tuple[list[Finding], list[Gap]]:  # fmt: skip
+    """missing_backup / system_backup_missing for servers listed in the assets inventory."""
+    if policy.assets is None or pol0 is None:
+        return [], []
+    items: list[dict[str, Any]]
+    if isinstance(policy.assets, str):
+        p = Path(policy.assets)
+        data = load_yaml(p if p.is_absolute() else base / p)
+        raw = data.get("assets", []) if isinstance(data, dict) else data or []
+        items = [dict(a) for a in raw if isinstance(a, dict) and a.get("name")]
+    else:
+        items = [a.model_dump() for a in policy.assets]
+    hosts: dict[str, list[tuple[str, Group]]] = {}
+    for res in results.values():
+        for g in res.groups:
+            for s in g.snapshots[-1:]:
+                hosts.setdefault(s.host, []).append((res.pol.name, g))
+    unread = [n for n, r in results.items() if not r.opened]
+    findings: list[Finding] = []
+    gaps: list[Gap] = []
+    system = set(policy.system_paths)
+    for a in items:
+        if str(a.get("role", "")) != "server":
+            continue
+        names = {str(a[k]) for k in ("backup_host", "hostname", "name") if a.get(k)}
+        seen = [x for n in names for x in hosts.get(n, [])]
+        ev = {"asset": a["name"], "hostnames": sorted(names), "unreadable_repositories": unread}
+        if not seen:
+            findings.append(make_finding(pol0, "missing_backup", now, ev, subject=str(a["name"]),
+                                         id_keys={"asset": a["name"]}, asset=a["name"]))  # fmt: skip
+            continue
+        has_system = any(
+            (g.config is not None and g.config.kind == "system")
+            or system & set(g.paths)
+            or (g.newest is not None and system & set(g.newest.paths))
+            for _, g in seen
+        )
+        if not has_system:
+            findings.append(
+                make_finding(pol0, "system_backup_missing", now,
+                             {**ev, "backed_up_paths": sorted({p for _, g in seen for p in g.paths}),
+                              "system_paths": sorted(system)},
+                             subject=str(a["name"]), id_keys={"asset": a["name"]}, asset=a["name"])
+            )  # fmt: skip
+    return findings, gaps
+
+
+def _scorecard(results: dict[str, RepoResult], now: datetime) -> pd.DataFrame:
+    offsite_of: dict[str, list[RepoResult]] = {}
+    for r in results.values():
+        if r.pol.offsite_of:
+            offsite_of.setdefault(r.pol.offsite_of, []).append(r)
+    rows: list[dict[str, Any]] = []
+    for name, r in results.items():
+        if not r.opened:
+            rows.append({"repo": name, "group": None, "status": "red",
+                         "why": r.error_kind or "unreadable"})  # fmt: skip
+            continue
+        retention_bad = {f.evidence.get("group") for f in r.findings
+                         if f.detector == "retention_violation"}  # fmt: skip
+        checked: bool | None
+        if r.check is None:
+            checked = None
+        else:
+            checked = r.check.ok and (r.read is None or r.read.ok) and not r.read_implied
+        for g in r.groups:
+            newest = g.newest
+            fresh = is_fresh(r.pol, g, now)
+            why: list[str] = []
+            # off-site: this repo is a copy, or a readable copy holds all but the allowed lag
+            offsite: bool | None
+            missing: int | None = None
+            if r.pol.offsite_of:
+                offsite = True
+            elif name in offsite_of:
+                lags = [o.offsite for o in offsite_of[name] if o.offsite is not None]
+                if lags:
+                    ids = {s.id for s in g.snapshots}
+                    missing = min(sum(1 for s in lg.missing if s.id in ids) for lg in lags)
+                    offsite = missing <= min(o.pol.offsite_max_lag_snapshots
+                                             for o in offsite_of[name])  # fmt: skip
+                else:
+                    offsite = None
+            else:
+                offsite = False
+            drill = next((d for d in r.drills.values() if newest is not None
+                          and d.host == newest.host and d.snapshot == newest.short_id), None)  # fmt: skip
+            drilled: bool | None = None if drill is None else drill.ok
+            if not fresh:
+                why.append("stale")
+            if checked is False:
+                why.append("check_failed")
+            if drilled is False:
+                why.append("drill_failed")
+            red = bool(why)
+            if g.key in retention_bad:
+                why.append("retention")
+            if offsite is False:
+                why.append("offsite" if name in offsite_of else "no_offsite")
+            if offsite is None:
+                why.append("offsite_unknown")
+            if checked is None:
+                why.append("not_checked")
+            if drilled is None:
+                why.append("not_drilled")
+            if r.locks:
+                why.append("lock")
+            status = "red" if red else ("amber" if why else "green")
+            rows.append({
+                "repo": name, "group": g.key, "host": g.host or (newest.host if newest else None),
+                "paths": ",".join(g.paths), "snapshots": len(g.snapshots),
+                "newest": newest.time if newest else None,
+                "age_hours": age_hours(g, now),
+                "rpo_hours": g.config.max_age_hours if g.config and g.config.max_age_hours
+                else r.pol.max_age_hours,
+                "fresh": fresh, "retention_ok": g.key not in retention_bad,
+                "offsite": offsite, "offsite_missing": missing, "checked": checked,
+                "read_coverage": r.coverage.fraction if r.coverage else None,
+                "drilled": drilled, "drill_seconds": drill.seconds if drill else None,
+                "status": status, "why": ",".join(why),
+            })  # fmt: skip
+    df = pd.DataFrame(rows, columns=SCORECARD_COLUMNS)
+    df["newest"] = pd.to_datetime(df["newest"], utc=True)
+    return df
+
+
+def snapshots_frame(results: dict[str, RepoResult]) -> pd.DataFrame:
+    """All snapshots as the `snapshots` table (schemas.SNAPSHOTS_SCHEMA)."""
+    rows = [
+        {"repo": name, "id": s.id, "short_id": s.short_id, "time": s.time, "host": s.host,
+         "paths": list(s.paths), "tags": list(s.tags), "original": s.original,
+         "parent": s.parent, "tree": s.tree,
+         "size": (s.summary or {}).get("total_bytes_processed")}
+        for name, r in results.items() for s in r.snapshots
+    ]  # fmt: skip
+    frame: pd.DataFrame = pa.Table.from_pylist(rows, schema=SNAPSHOTS_SCHEMA).to_pandas()
+    return frame
+
+
+def _tables(results: dict[str, RepoResult]) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    off = [
+        {"repo": n, "source": r.offsite.source, "source_snapshots": r.offsite.source_snapshots,
+         "copied": r.offsite.copied, "missing": len(r.offsite.missing),
+         "orphaned": r.offsite.orphaned, "lag_hours": r.offsite.lag_hours,
+         "newest_source": r.offsite.newest_source, "newest_copied": r.offsite.newest_copied}
+        for n, r in results.items() if r.offsite is not None
+    ]  # fmt: skip
+    cov = [
+        {"repo": n, "checked": r.check is not None,
+         "check_ok": None if r.check is None else r.check.ok,
+         "read_mode": None if r.read is None else r.read.mode,
+         "read_subset": None if r.read is None else r.read.subset,
+         "read_ok": None if r.read is None else r.read.ok,
+         "coverage_30d": None if r.coverage is None else r.coverage.fraction,
+         "reads_in_window": None if r.coverage is None else r.coverage.reads,
+         "last_full_read": None if r.coverage is None else r.coverage.last_full,
+         "not_checked_because": r.check_gap,
+         "pack_bytes": r.stats.get("total_size")}
+        for n, r in results.items()
+    ]  # fmt: skip
+    drills = [
+        {"repo": n, "probe": label, "ok": d.ok, "snapshot": d.snapshot, "files": d.files,
+         "bytes": d.bytes, "seconds": d.seconds, "estimated_full_seconds": d.estimated_full_seconds,
+         "problems": "; ".join(d.problems)}
+        for n, r in results.items() for label, d in r.drills.items()
+    ]  # fmt: skip
+    return (
+        pd.DataFrame(off, columns=["repo", "source", "source_snapshots", "copied", "missing",
+                                   "orphaned", "lag_hours", "newest_source", "newest_copied"]),
+        pd.DataFrame(cov, columns=["repo", "checked", "check_ok", "read_mode", "read_subset",
+                                   "read_ok", "coverage_30d", "reads_in_window",
+                                   "last_full_read", "not_checked_because", "pack_bytes"]),
+        pd.DataFrame(drills, columns=["repo", "probe", "ok", "snapshot", "files", "bytes",
+                                      "seconds", "estimated_full_seconds", "problems"]),
+    )  # fmt: skip
+
+
+def _now(now: datetime | str | None) -> datetime:
+    if now is None:
+        return datetime.now(UTC).replace(microsecond=0)
+    if isinstance(now, str):
+        return parse_time(now)
+    return now.astimezone(UTC) if now.tzinfo else now.replace(tzinfo=UTC)
+
+
+def backup_audit(
+    config: str | Path,
+    now: datetime | str | None = None,
+    *,
+    state: str | Path | None = None,
+    runner: Runner | None = None,
+    version: ResticVersion | None = None,
+    workers: int | None = None,
+    only: Sequence[str] | None = None,
+) -> BackupAudit:
+    """Audit every repository in backup.yaml `config` as of `now` (default: the clock).
+
+    `state` is the coverage ledger (JSON) kept across audits; None keeps none.
+    `runner`/`version` replace the restic subprocess (tests of scale only).
+    """
+    policy, pols = load_policy(config)
+    base = Path(config).resolve().parent
+    at = _now(now)
+    wall = datetime.now(UTC)
+    if only:
+        pols = [p for p in pols if p.name in only]
+    binary = str(policy.restic.get("binary", "restic"))
+    ver = version or restic_version(binary)
+    ledger = Ledger.load(state)
+    results = {p.name: RepoResult(p) for p in pols}
+
+    def one(res: RepoResult) -> None:
+        restic = Restic(res.pol.access, binary=binary, timeouts=res.pol.timeouts,
+                        runner=runner, version=ver)  # fmt: skip
+        _audit_repo(res, restic, at, wall, ledger)
+
+    n = workers or int(policy.restic.get("workers", 0)) or min(8, max(1, len(results)))
+    with ThreadPoolExecutor(max_workers=n) as pool:
+        for fut in [pool.submit(one, r) for r in results.values()]:
+            fut.result()
+    for r in results.values():
+        if r.opened and r.pol.check.enabled:
+            r.coverage = ledger.coverage(r.pol.name, at, r.pol.check.coverage_window_days)
+    _offsite(results, at)
+    asset_findings, asset_gaps = _assets(policy, base, results, at, pols[0] if pols else None)
+    ledger.save()
+    findings = [f for r in results.values() for f in r.findings] + asset_findings
+    gaps = [g for r in results.values() for g in r.gaps] + asset_gaps
+    off, cov, drills = _tables(results)
+    return BackupAudit(
+        findings=findings,
+        gaps=gaps,
+        scorecard=_scorecard(results, at),
+        snapshots=snapshots_frame(results),
+        offsite=off,
+        coverage=cov,
+        drills=drills,
+        repos=results,
+        now=at,
+        restic_version=str(ver),
+    )
