@@ -1,0 +1,1 @@
+"""The bundled sample network: generator, capture, policy and assessment config."""
