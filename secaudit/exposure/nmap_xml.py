@@ -420,6 +420,19 @@ def read_nmap_xml(path: str | Path, *, source: str | None = None) -> NmapScan:
         return _parse_body(fh, src)
 
 
+def _drain(parser: Any, errors: list[ET.ParseError]) -> Iterator[tuple[str, Any]]:
+    """Events up to the first queued parse error (which goes into `errors`)."""
+    events = parser.read_events()
+    while True:
+        try:
+            yield next(events)
+        except StopIteration:
+            return
+        except ET.ParseError as exc:
+            errors.append(exc)
+            return
+
+
 def iter_nmap_hosts(fh: BinaryIO, scan: NmapScan) -> Iterator[NmapHost]:
     """Yield complete hosts as they end; fills scan's run attributes and gaps."""
     parser: Any = ET.XMLPullParser(events=("start", "end"))
@@ -431,6 +444,8 @@ def iter_nmap_hosts(fh: BinaryIO, scan: NmapScan) -> Iterator[NmapHost]:
     count = 0
     finished = False
     error: ET.ParseError | None = None
+    at_eof = False
+    late: list[ET.ParseError] = []  # XMLPullParser queues feed errors behind the events before them
     chunk = b""
     while True:
         chunk = fh.read(_CHUNK)
@@ -441,7 +456,7 @@ def iter_nmap_hosts(fh: BinaryIO, scan: NmapScan) -> Iterator[NmapHost]:
                 parser.close()
         except ET.ParseError as exc:
             error = exc
-        for event, item in parser.read_events():
+        for event, item in _drain(parser, late):
             elem = cast(ET.Element, item)
             if event == "start":
                 depth += 1
@@ -476,13 +491,16 @@ def iter_nmap_hosts(fh: BinaryIO, scan: NmapScan) -> Iterator[NmapHost]:
                                 area="exposure",
                             )
                         )
+        error = error or (late[0] if late else None)
+        at_eof = not chunk
         if error is not None or not chunk:
             break
     if error is not None:
         line, col = error.position
         where = "inside a <host> element" if open_host else "between elements"
         after = f" after host #{count} ({last_addr})" if count else " before any complete host"
-        kind = "truncated" if error.code == 3 else "corrupt"  # 3 = XML_ERROR_NO_ELEMENTS
+        # an error met only when the end of input is declared means the file was cut short
+        kind = "truncated" if at_eof else "corrupt"
         scan.gaps.append(
             Gap(
                 kind,

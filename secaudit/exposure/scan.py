@@ -100,7 +100,7 @@ def check_targets(
                 )
             continue
         name = target.lower().rstrip(".")
-        if not _NAME_RE.match(target):
+        if not _NAME_RE.match(target) or re.fullmatch(r"[0-9.\-*,/]+", target):
             raise InputError(
                 f"refused target {target!r}: give addresses, CIDRs or host names "
                 "(nmap range syntax is not accepted)",
