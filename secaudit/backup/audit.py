@@ -294,10 +294,13 @@ def _drill(res: RepoResult, restic: Restic, now: datetime, ledger: Ledger) -> No
             return
     try:
         result = run_drill(restic, snap, drill)
-    except ResticError as exc:
+    except (RepositoryLocked, WrongPassword, RepositoryMissing, ResticTimeout) as exc:
         res.drill_gap = "failed_to_run"
         res.gaps.append(_gap(pol, "tool_failed", "restore_drill", exc.message, probe=label))
         return
+    except ResticError as exc:  # restic could not read the snapshot's content: the drill failed
+        result = DrillResult(False, snap.short_id, snap.host, drill.path, 0, 0, 0.0, 0, None,
+                             problems=(exc.message, *exc.stderr[1:4]))  # fmt: skip
     res.drills[label] = result
     ledger.record_drill(pol.name, now, label, result.ok, result.seconds)
     evidence = {"probe": label, "snapshot": result.snapshot, "files": result.files,

@@ -312,10 +312,20 @@ def classify_failure(
     return None
 
 
+def _logical_lines(text: str) -> list[str]:
+    """Lines with indented continuation lines folded into the line they continue."""
+    out: list[str] = []
+    for raw in text.splitlines():
+        if raw[:1] in (" ", "\t") and out and raw.strip():
+            out[-1] = f"{out[-1]} {raw.strip()}"
+        elif raw.strip():
+            out.append(raw.strip())
+    return out
+
+
 def key_lines(stderr: str, limit: int = 12) -> list[str]:
     """The informative stderr lines (progress and blank lines dropped)."""
-    lines = [ln.strip() for ln in stderr.splitlines()]
-    return [ln for ln in lines if ln and not ln.startswith("[")][:limit]
+    return [ln for ln in _logical_lines(stderr) if not ln.startswith("[")][:limit]
 
 
 # --------------------------------------------------------------------------- parsed objects
@@ -531,9 +541,8 @@ def parse_check(
         m = _PACKS_RE.search(s)
         if m and mode == "full":
             packs_read, packs_total = int(m.group(1)), int(m.group(2))
-    for line in stderr.splitlines():
-        s = line.strip()
-        if s and not _NOISE_RE.match(s) and not s.startswith("Fatal: repository contains errors"):
+    for s in _logical_lines(stderr):
+        if not _NOISE_RE.match(s) and not s.startswith("Fatal: repository contains errors"):
             errors.append(s)
     ok = returncode == 0 and not json_errors
     if not ok and not errors:
