@@ -1,0 +1,54 @@
+"""`secaudit signatures -r PCAP -S RULES -l OUTDIR`: Suricata-style run, EVE JSON out."""
+
+from __future__ import annotations
+
+import os
+
+import click
+
+__all__ = ["commands"]
+
+
+@click.command("signatures")
+@click.option("-r", "pcaps", multiple=True, required=True, type=click.Path(), help="capture file (repeatable)")
+@click.option("-S", "rules", multiple=True, required=True, type=click.Path(), help="rules file or folder")
+@click.option("-l", "outdir", required=True, type=click.Path(), help="output folder for eve.json")
+@click.option("--vars", "vars_file", type=click.Path(), default=None, help="address/port variables YAML")
+@click.option(
+    "-k",
+    "checksum",
+    type=click.Choice(["auto", "all", "none"]),
+    default="auto",
+    help="checksum validation (like Suricata's -k)",
+)
+@click.option("--findings", "findings_out", type=click.Path(), default=None, help="also write Findings (json)")
+def signatures_cmd(
+    pcaps: tuple[str, ...],
+    rules: tuple[str, ...],
+    outdir: str,
+    vars_file: str | None,
+    checksum: str,
+    findings_out: str | None,
+) -> None:
+    """Run Suricata-syntax rules over captures; writes OUTDIR/eve.json (exit 0 when it ran)."""
+    from secaudit.i18n import t
+    from secaudit.model import write_findings, write_gaps
+    from secaudit.signatures.api import signatures
+
+    os.makedirs(outdir, exist_ok=True)
+    lang = "zh" if os.environ.get("SECAUDIT_LANG", "").startswith("zh") else "en"
+    res = signatures(
+        list(pcaps),
+        list(rules),
+        vars_file=vars_file,
+        checksum=checksum,
+        eve_path=os.path.join(outdir, "eve.json"),
+    )
+    if res.gaps:
+        write_gaps(res.gaps, os.path.join(outdir, "gaps.json"))
+    if findings_out:
+        write_findings(res.findings, findings_out)
+    click.echo(t("signatures.cli.done", lang, alerts=len(res.alerts), gaps=len(res.gaps)), err=True)
+
+
+commands = [signatures_cmd]

@@ -1,0 +1,469 @@
+"""HTTP/1.x messages from one direction of a reassembled stream, parsed the lenient way.
+
+Servers and clients disagree on framing (the HTTP-evader cases: odd chunk
+lines, folded or duplicated Content-Length, stacked Content-Encodings, junk
+before the status line).  An IDS must see what *some* real client would see,
+so a response body is kept as a small set of candidate decodings (the strict
+libhtp-like one first, then the lenient alternatives); detection matches if
+any candidate does.  Every decoder is bounded: `MAX_BODY` decoded bytes per
+candidate, `MAX_LAYERS` nested encodings, `MAX_HEADERS` header lines.
+"""
+
+from __future__ import annotations
+
+import re
+import zlib
+from dataclasses import dataclass, field
+from urllib.parse import unquote_to_bytes
+
+__all__ = ["HttpMessage", "parse_requests", "parse_responses", "normalize_uri", "MAX_BODY"]
+
+MAX_BODY = 8 << 20
+MAX_LAYERS = 3
+MAX_HEADERS = 1024
+MAX_CANDIDATES = 12
+
+_METHOD_RE = re.compile(rb"^[A-Za-z][A-Za-z0-9_\-]{0,31}$")
+
+
+@dataclass
+class HttpMessage:
+    """One request or response; header names keep their case, lookups are case-insensitive."""
+
+    start_line: bytes = b""
+    method: bytes = b""
+    uri: bytes = b""
+    protocol: bytes = b""
+    status: bytes = b""
+    reason: bytes = b""
+    headers: list[tuple[bytes, bytes]] = field(default_factory=list)
+    raw_headers: bytes = b""
+    body_raw: bytes = b""
+    bodies: list[bytes] = field(default_factory=list)
+    start: int = 0
+    end: int = 0
+    header_end: int = 0
+    complete: bool = False
+
+    def header(self, name: bytes) -> bytes | None:
+        low = name.lower()
+        vals = [v for n, v in self.headers if n.lower() == low]
+        if not vals:
+            return None
+        return b", ".join(vals)
+
+    @property
+    def body(self) -> bytes:
+        return self.bodies[0] if self.bodies else b""
+
+
+def _line(data: bytes, pos: int) -> tuple[bytes, int] | None:
+    """Next line (without CR/LF) and the position after it; None when no LF yet."""
+    i = data.find(b"\n", pos)
+    if i < 0:
+        return None
+    line = data[pos:i]
+    if line.endswith(b"\r"):
+        line = line[:-1]
+    return line, i + 1
+
+
+def _parse_headers(data: bytes, pos: int) -> tuple[list[tuple[bytes, bytes]], int, bool]:
+    """Header lines until an empty line; folding joins continuation lines."""
+    headers: list[tuple[bytes, bytes]] = []
+    while len(headers) < MAX_HEADERS:
+        r = _line(data, pos)
+        if r is None:
+            return headers, len(data), False
+        line, nxt = r
+        if not line.strip(b" \t\x0b\x0c") and (not line or line.strip(b"\r") == b""):
+            return headers, nxt, True
+        if line[:1] in (b" ", b"\t") and headers:
+            n, v = headers[-1]
+            headers[-1] = (n, (v + b" " + line.strip()).strip())
+            pos = nxt
+            continue
+        if b":" in line:
+            n, v = line.split(b":", 1)
+            headers.append((n.strip(), v.strip(b" \t\r\x0b\x0c")))
+        elif line.strip():
+            headers.append((line.strip(), b""))
+        pos = nxt
+    return headers, pos, True
+
+
+def _inflate(data: bytes, kind: str) -> bytes | None:
+    """gzip / zlib / raw deflate, capped at MAX_BODY output; None when not that format."""
+    if kind == "gzip":
+        wbits = 16 + 15
+    elif kind == "zlib":
+        wbits = 15
+    else:
+        wbits = -15
+    d = zlib.decompressobj(wbits)
+    try:
+        out = d.decompress(data, MAX_BODY)
+    except zlib.error:
+        # keep what decoded before the damage, like a browser would
+        try:
+            d2 = zlib.decompressobj(wbits)
+            out = b""
+            step = 256
+            for i in range(0, len(data), step):
+                out += d2.decompress(data[i : i + step], MAX_BODY - len(out))
+        except zlib.error:
+            pass
+        return out or None
+    return out
+
+
+def _decode_layer(data: bytes, enc: str) -> list[bytes]:
+    out: list[bytes] = []
+    if enc in ("gzip", "x-gzip"):
+        order = ["gzip", "zlib", "raw"]
+    elif enc == "deflate":
+        order = ["zlib", "raw", "gzip"]
+    else:
+        order = ["gzip", "zlib", "raw"]
+    for k in order:
+        r = _inflate(data, k)
+        if r:
+            out.append(r)
+            break
+    return out
+
+
+def _encodings(msg: HttpMessage) -> list[str]:
+    encs: list[str] = []
+    for n, v in msg.headers:
+        if n.lower().strip() == b"content-encoding":
+            for part in re.split(rb"[,\s;]+", v.lower()):
+                p = part.strip().decode("latin-1", "replace")
+                if p and p not in ("identity", "none"):
+                    encs.append(p)
+    return encs
+
+
+def _bodies(raw_variants: list[bytes], msg: HttpMessage) -> list[bytes]:
+    """Candidate decoded bodies: declared encodings applied in order, then sniffed layers."""
+    encs = _encodings(msg)
+    out: list[bytes] = []
+
+    def add(b: bytes) -> None:
+        if b not in out and len(out) < MAX_CANDIDATES:
+            out.append(b[:MAX_BODY])
+
+    for raw in raw_variants:
+        cur = [raw]
+        if encs:
+            for enc in encs[:MAX_LAYERS]:
+                nxt: list[bytes] = []
+                for c in cur:
+                    nxt.extend(_decode_layer(c, enc) or [c])
+                cur = nxt
+        for c in cur:
+            add(c)
+        # sniffed compression layers (servers that compress without saying so, or say it badly)
+        c = raw
+        for _ in range(MAX_LAYERS):
+            if c[:2] == b"\x1f\x8b":
+                d = _inflate(c, "gzip")
+            elif len(c) >= 2 and c[0] & 0x0F == 8 and (c[0] << 8 | c[1]) % 31 == 0:
+                d = _inflate(c, "zlib")
+            elif encs:
+                d = _inflate(c, "raw")
+            else:
+                d = None
+            if not d or d == c:
+                break
+            add(d)
+            c = d
+        add(raw)
+    return out
+
+
+def _dechunk(data: bytes, pos: int, lenient: bool) -> tuple[bytes, int, bool]:
+    """Decode chunked framing from pos; returns (body, end position, saw last chunk)."""
+    out = bytearray()
+    while len(out) < MAX_BODY:
+        r = _line(data, pos)
+        if r is None:
+            return bytes(out), len(data), False
+        line, nxt = r
+        s = line.strip(b" \t\x0b\x0c\r")
+        if not s and lenient:
+            pos = nxt
+            continue
+        m = re.match(rb"([0-9A-Fa-f]+)", s)
+        if not m:
+            if lenient:
+                return bytes(out), pos, False
+            return bytes(out), pos, False
+        size = int(m.group(1)[:16], 16)
+        if size == 0:
+            # trailers until empty line
+            end = nxt
+            while True:
+                r2 = _line(data, end)
+                if r2 is None:
+                    end = len(data)
+                    break
+                tl, end2 = r2
+                end = end2
+                if not tl.strip():
+                    break
+            return bytes(out), end, True
+        chunk = data[nxt : nxt + size]
+        out += chunk
+        pos = nxt + size
+        if pos >= len(data):
+            return bytes(out), len(data), False
+        # CRLF after chunk data
+        if data[pos : pos + 2] == b"\r\n":
+            pos += 2
+        elif data[pos : pos + 1] == b"\n":
+            pos += 1
+    return bytes(out), pos, False
+
+
+def _clen(msg: HttpMessage) -> int | None:
+    vals = [v for n, v in msg.headers if n.lower().strip() == b"content-length"]
+    if not vals:
+        return None
+    for v in vals:
+        m = re.match(rb"\s*(\d+)", v)
+        if m:
+            return int(m.group(1)[:12])
+    return None
+
+
+def _is_chunked(msg: HttpMessage) -> bool:
+    for n, v in msg.headers:
+        if n.lower().strip() == b"transfer-encoding" and b"chunked" in v.lower():
+            return True
+    return False
+
+
+def _te_mentions_chunk(msg: HttpMessage) -> bool:
+    for n, v in msg.headers:
+        if b"transfer-encoding" in n.lower() and b"chunk" in v.lower():
+            return True
+    return False
+
+
+def parse_requests(data: bytes) -> list[HttpMessage]:
+    """Requests in a client->server stream (pipelined requests included)."""
+    msgs: list[HttpMessage] = []
+    pos = 0
+    n = len(data)
+    while pos < n and len(msgs) < 10000:
+        while pos < n and data[pos : pos + 1] in (b"\r", b"\n"):
+            pos += 1
+        if pos >= n:
+            break
+        start = pos
+        r = _line(data, pos)
+        if r is None:
+            line, nxt = data[pos:], n
+        else:
+            line, nxt = r
+        parts = line.split()
+        if not parts or not _METHOD_RE.match(parts[0]):
+            break
+        msg = HttpMessage(start=start, start_line=line)
+        msg.method = parts[0]
+        if len(parts) >= 3:
+            msg.uri = b" ".join(parts[1:-1])
+            msg.protocol = parts[-1]
+        elif len(parts) == 2:
+            msg.uri = parts[1]
+        pos = nxt
+        if msg.protocol:
+            hstart = pos
+            msg.headers, pos, ok = _parse_headers(data, pos)
+            msg.raw_headers = data[hstart:pos]
+            if not ok:
+                msg.header_end = pos
+                msg.end = pos
+                msgs.append(msg)
+                break
+        msg.header_end = pos
+        if _is_chunked(msg):
+            body, pos, done = _dechunk(data, pos, True)
+            msg.body_raw = body
+            msg.complete = done
+        else:
+            cl = _clen(msg)
+            if cl:
+                msg.body_raw = data[pos : pos + cl]
+                msg.complete = pos + cl <= n
+                pos = min(n, pos + cl)
+            else:
+                msg.complete = True
+        msg.bodies = _bodies([msg.body_raw], msg) if msg.body_raw else []
+        msg.end = pos
+        msgs.append(msg)
+    return msgs
+
+
+def _find_status(data: bytes, pos: int) -> int | None:
+    m = re.compile(rb"(?i)http/?\d").search(data, pos, min(len(data), pos + 4096))
+    return m.start() if m else None
+
+
+def parse_responses(data: bytes, requests: list[HttpMessage] | None = None) -> list[HttpMessage]:
+    """Responses in a server->client stream; `requests` decides HEAD/1xx/body-less cases."""
+    msgs: list[HttpMessage] = []
+    pos = 0
+    n = len(data)
+    reqs = requests or []
+    while pos < n and len(msgs) < 10000:
+        while pos < n and data[pos : pos + 1] in (b"\r", b"\n", b" ", b"\t"):
+            pos += 1
+        if pos >= n:
+            break
+        start = pos
+        r = _line(data, pos)
+        line, nxt = r if r is not None else (data[pos:], n)
+        if not line.lstrip().lower().startswith(b"http"):
+            # HTTP/0.9-style response: no status line. Browsers also skip junk before one.
+            alt = _find_status(data, pos)
+            msg = HttpMessage(start=start)
+            variants = [data[pos:]]
+            if alt is not None:
+                sub = parse_responses(data[alt:], reqs[len(msgs) :])
+                for s in sub[:1]:
+                    variants = s.bodies + variants
+                    msg = s
+                    msg.start = start
+            msg.bodies = []
+            for v in variants:
+                if v not in msg.bodies:
+                    msg.bodies.append(v)
+            msg.end = n
+            msg.complete = True
+            msgs.append(msg)
+            break
+        msg = HttpMessage(start=start, start_line=line)
+        parts = line.split(None, 2)
+        msg.protocol = parts[0] if parts else b""
+        proto_m = re.match(rb"(?i)(http/?[\d.]*)(.*)", msg.protocol)
+        if proto_m and proto_m.group(2):
+            msg.protocol = proto_m.group(1)
+        msg.status = parts[1] if len(parts) > 1 else b""
+        msg.reason = parts[2] if len(parts) > 2 else b""
+        pos = nxt
+        hstart = pos
+        msg.headers, pos, ok = _parse_headers(data, pos)
+        msg.raw_headers = data[hstart:pos]
+        msg.header_end = pos
+        req = reqs[len(msgs)] if len(msgs) < len(reqs) else None
+        code = int(msg.status[:3]) if msg.status[:3].isdigit() else 0
+        if not ok:
+            msg.end = n
+            msgs.append(msg)
+            break
+        if 100 <= code < 200 and code != 101:
+            msg.end = pos
+            msg.complete = True
+            msgs.append(msg)
+            # a 1xx is not the final response; keep the same request for the next one
+            reqs = reqs[: len(msgs) - 1] + [reqs[len(msgs) - 1]] + reqs[len(msgs) - 1 :] if req else reqs
+            continue
+        if (req is not None and req.method.upper() == b"HEAD") or code in (204, 304):
+            msg.end = pos
+            msg.complete = True
+            msgs.append(msg)
+            continue
+        variants: list[bytes] = []
+        cl = _clen(msg)
+        if _is_chunked(msg) or _te_mentions_chunk(msg):
+            body, end, done = _dechunk(data, pos, True)
+            variants.append(body)
+            if not done and cl is None:
+                end = n
+            variants.append(data[pos:end] if cl is None else data[pos : pos + cl])
+            msg.complete = done
+        elif cl is not None:
+            end = min(n, pos + cl)
+            variants.append(data[pos:end])
+            msg.complete = pos + cl <= n
+            # lenient: the body may really run to the close (bad or folded length)
+            variants.append(data[pos:])
+            if data[pos:].lstrip()[:1].isalnum():
+                body, _e, done = _dechunk(data, pos, True)
+                if done:
+                    variants.append(body)
+        else:
+            end = n
+            variants.append(data[pos:])
+            body, _e, done = _dechunk(data, pos, True)
+            if done or len(body) > 0 and _te_mentions_chunk(msg):
+                variants.append(body)
+            msg.complete = True
+        msg.body_raw = variants[0] if variants else b""
+        msg.bodies = _bodies([v for v in variants if v], msg)
+        msg.end = end
+        msgs.append(msg)
+        pos = end
+    return msgs
+
+
+_PCT_RE = re.compile(rb"%([0-9A-Fa-f]{2})|%[uU]([0-9A-Fa-f]{4})")
+
+
+def _pct_decode(b: bytes) -> bytes:
+    def rep(m: re.Match[bytes]) -> bytes:
+        if m.group(1):
+            return bytes([int(m.group(1), 16)])
+        cp = int(m.group(2), 16)
+        return bytes([cp]) if cp < 0x100 else b"?"
+
+    return _PCT_RE.sub(rep, b)
+
+
+def normalize_uri(raw: bytes) -> bytes:
+    """libhtp-style normalized path+query: %-decoding, `\\` as `/`, `//` compressed, dot segments removed."""
+    uri = raw
+    m = re.match(rb"(?i)^[a-z][a-z0-9+.\-]*://[^/?#]*", uri)
+    if m:
+        uri = uri[m.end() :] or b"/"
+    path, sep, query = uri.partition(b"?")
+    path = _pct_decode(path).replace(b"\\", b"/")
+    path = re.sub(rb"/{2,}", b"/", path)
+    segs: list[bytes] = []
+    parts = path.split(b"/")
+    for i, s in enumerate(parts):
+        if s == b".":
+            if i == len(parts) - 1:
+                segs.append(b"")
+            continue
+        if s == b"..":
+            if len(segs) > 1:
+                segs.pop()
+            if i == len(parts) - 1:
+                segs.append(b"")
+            continue
+        segs.append(s)
+    path = b"/".join(segs)
+    if raw.startswith(b"/") and not path.startswith(b"/"):
+        path = b"/" + path
+    if sep:
+        return path + b"?" + _pct_decode(query)
+    return path
+
+
+def host_of(msg: HttpMessage) -> bytes:
+    """Normalized host: from an absolute URI, else the Host header; lowercase, no port."""
+    m = re.match(rb"(?i)^[a-z][a-z0-9+.\-]*://([^/?#]*)", msg.uri)
+    h = m.group(1) if m else (msg.header(b"host") or b"")
+    h = h.split(b"@")[-1]
+    if h.startswith(b"["):
+        h = h.split(b"]")[0] + b"]"
+    elif h.count(b":") == 1:
+        h = h.split(b":")[0]
+    return h.strip().rstrip(b".").lower()
+
+
+def unquote_bytes(b: bytes) -> bytes:
+    return unquote_to_bytes(b)

@@ -1,0 +1,221 @@
+"""TLS handshake fields from one direction of a reassembled stream (bounds-checked).
+
+Handshake messages may span records and records may span segments, so the
+parser first concatenates handshake-record payloads, then walks messages:
+ClientHello (version, random, SNI, JA3 inputs), ServerHello (version, random,
+selected version), Certificate (DER list; subject/issuer/serial formatted the
+way Suricata prints them, via `cryptography`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import struct
+from dataclasses import dataclass, field
+
+__all__ = ["TlsInfo", "parse_tls", "looks_like_tls"]
+
+_GREASE = {(x << 8) | x for x in range(0x0A, 0x100, 0x10)}
+MAX_HS = 1 << 20
+
+
+@dataclass
+class TlsInfo:
+    record_version: int = 0
+    hello_version: int = 0
+    version: int = 0  # negotiated (supported_versions wins)
+    random: bytes = b""
+    sni: bytes | None = None
+    ciphers: list[int] = field(default_factory=list)
+    extensions: list[int] = field(default_factory=list)
+    curves: list[int] = field(default_factory=list)
+    point_formats: list[int] = field(default_factory=list)
+    certs: list[bytes] = field(default_factory=list)
+    is_client: bool = False
+    saw_hello: bool = False
+
+    @property
+    def ja3_string(self) -> str:
+        def j(xs: list[int]) -> str:
+            return "-".join(str(x) for x in xs if x not in _GREASE)
+
+        return ",".join(
+            [str(self.hello_version), j(self.ciphers), j(self.extensions), j(self.curves), j(self.point_formats)]
+        )
+
+    @property
+    def ja3_hash(self) -> str:
+        return hashlib.md5(self.ja3_string.encode(), usedforsecurity=False).hexdigest()
+
+
+def looks_like_tls(data: bytes) -> bool:
+    return len(data) >= 3 and data[0] in (0x16, 0x15, 0x17, 0x14) and data[1] == 3 and data[2] <= 4
+
+
+def parse_tls(data: bytes) -> TlsInfo | None:
+    """Parse the handshake messages at the start of a TLS stream; None when it is not TLS."""
+    if not looks_like_tls(data):
+        return None
+    info = TlsInfo()
+    hs = bytearray()
+    pos = 0
+    n = len(data)
+    while pos + 5 <= n and len(hs) < MAX_HS:
+        ctype, ver, ln = struct.unpack_from("!BHH", data, pos)
+        if ver >> 8 != 3:
+            break
+        if not info.record_version:
+            info.record_version = ver
+        body = data[pos + 5 : pos + 5 + ln]
+        if ctype == 0x16:
+            hs += body
+        elif ctype == 0x17 or ctype == 0x14:
+            if hs:
+                pass
+        pos += 5 + ln
+    _walk(bytes(hs), info)
+    return info
+
+
+def _walk(hs: bytes, info: TlsInfo) -> None:
+    pos = 0
+    while pos + 4 <= len(hs):
+        mtype = hs[pos]
+        ln = int.from_bytes(hs[pos + 1 : pos + 4], "big")
+        body = hs[pos + 4 : pos + 4 + ln]
+        pos += 4 + ln
+        try:
+            if mtype == 1:
+                _client_hello(body, info)
+            elif mtype == 2:
+                _server_hello(body, info)
+            elif mtype == 11:
+                _certificate(body, info)
+        except (struct.error, IndexError, ValueError):
+            return
+        if mtype not in (1, 2, 11, 12, 13, 14, 16, 4, 15, 20, 22):
+            return
+
+
+def _client_hello(b: bytes, info: TlsInfo) -> None:
+    info.is_client = True
+    info.saw_hello = True
+    info.hello_version = struct.unpack_from("!H", b, 0)[0]
+    info.version = info.hello_version
+    info.random = b[2:34]
+    p = 34
+    sl = b[p]
+    p += 1 + sl
+    cl = struct.unpack_from("!H", b, p)[0]
+    p += 2
+    info.ciphers = [struct.unpack_from("!H", b, p + i)[0] for i in range(0, cl - 1, 2)]
+    p += cl
+    p += 1 + b[p]
+    if p + 2 > len(b):
+        return
+    el = struct.unpack_from("!H", b, p)[0]
+    p += 2
+    end = min(len(b), p + el)
+    while p + 4 <= end:
+        et, ln = struct.unpack_from("!HH", b, p)
+        ed = b[p + 4 : p + 4 + ln]
+        p += 4 + ln
+        info.extensions.append(et)
+        if et == 0 and len(ed) >= 5:
+            q = 2
+            while q + 3 <= len(ed):
+                nt, nl = ed[q], struct.unpack_from("!H", ed, q + 1)[0]
+                if nt == 0:
+                    info.sni = ed[q + 3 : q + 3 + nl]
+                    break
+                q += 3 + nl
+        elif et == 10 and len(ed) >= 2:
+            info.curves = [struct.unpack_from("!H", ed, 2 + i)[0] for i in range(0, min(len(ed) - 2, ed[0] << 8 | ed[1]) - 1, 2)]
+        elif et == 11 and ed:
+            info.point_formats = list(ed[1 : 1 + ed[0]])
+
+
+def _server_hello(b: bytes, info: TlsInfo) -> None:
+    info.saw_hello = True
+    info.hello_version = struct.unpack_from("!H", b, 0)[0]
+    info.version = info.hello_version
+    info.random = b[2:34]
+    p = 34
+    p += 1 + b[p]
+    p += 3  # cipher + compression
+    if p + 2 > len(b):
+        return
+    el = struct.unpack_from("!H", b, p)[0]
+    p += 2
+    end = min(len(b), p + el)
+    while p + 4 <= end:
+        et, ln = struct.unpack_from("!HH", b, p)
+        ed = b[p + 4 : p + 4 + ln]
+        p += 4 + ln
+        info.extensions.append(et)
+        if et == 43 and len(ed) == 2:
+            info.version = struct.unpack_from("!H", ed)[0]
+
+
+def _certificate(b: bytes, info: TlsInfo) -> None:
+    total = int.from_bytes(b[0:3], "big")
+    p = 3
+    end = min(len(b), 3 + total)
+    while p + 3 <= end:
+        ln = int.from_bytes(b[p : p + 3], "big")
+        info.certs.append(b[p + 3 : p + 3 + ln])
+        p += 3 + ln
+
+
+_OID_SHORT = {
+    "2.5.4.6": "C",
+    "2.5.4.10": "O",
+    "2.5.4.11": "OU",
+    "2.5.4.3": "CN",
+    "2.5.4.7": "L",
+    "2.5.4.8": "ST",
+    "2.5.4.5": "serialNumber",
+    "1.2.840.113549.1.9.1": "emailAddress",
+    "2.5.4.9": "street",
+    "0.9.2342.19200300.100.1.25": "DC",
+    "2.5.4.12": "title",
+    "2.5.4.42": "GN",
+    "2.5.4.4": "SN",
+}
+
+
+def cert_fields(der: bytes) -> dict[str, bytes]:
+    """subject, issuer, serial (colon hex, upper case), fingerprint (sha1, colon hex)."""
+    out: dict[str, bytes] = {}
+    try:
+        from cryptography import x509
+
+        cert = x509.load_der_x509_certificate(der)
+    except Exception:  # noqa: BLE001 - any parse failure means "no fields"
+        return out
+
+    def fmt(name: object) -> bytes:
+        parts = []
+        for rdn in name.rdns:  # type: ignore[attr-defined]
+            for attr in rdn:
+                key = _OID_SHORT.get(attr.oid.dotted_string, attr.oid.dotted_string)
+                val = attr.value if isinstance(attr.value, str) else attr.value.decode("latin-1")
+                parts.append(f"{key}={val}")
+        return ", ".join(parts).encode("utf-8", "surrogateescape")
+
+    try:
+        out["subject"] = fmt(cert.subject)
+        out["issuer"] = fmt(cert.issuer)
+    except Exception:  # noqa: BLE001
+        pass
+    try:
+        sn = cert.serial_number
+        h = format(sn, "X")
+        if len(h) % 2:
+            h = "0" + h
+        out["serial"] = ":".join(h[i : i + 2] for i in range(0, len(h), 2)).encode()
+    except Exception:  # noqa: BLE001
+        pass
+    fp = hashlib.sha1(der, usedforsecurity=False).hexdigest()
+    out["fingerprint"] = ":".join(fp[i : i + 2] for i in range(0, len(fp), 2)).encode()
+    return out

@@ -1,0 +1,362 @@
+"""Library entry points: load rule sets, run them over captures, write EVE JSON, make Findings."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from secaudit.config import load_yaml
+from secaudit.errors import ConfigError, InputError
+from secaudit.model import Category, Finding, Gap, Severity
+from secaudit.signatures.compile import DEFAULT_ADDR_VARS, Sig, Unsupported, Vars, compile_rule
+from secaudit.signatures.decode import PROTO_NAMES, ip_text
+from secaudit.signatures.engine import Alert, Engine, frames_of
+from secaudit.signatures.prefilter import Prefilter
+from secaudit.signatures.rule import Rule, parse_file
+
+__all__ = [
+    "RuleSet",
+    "SignatureResult",
+    "load_rules",
+    "load_vars",
+    "signatures",
+    "write_eve",
+    "load_classification",
+    "CONTROLS",
+]
+
+CONTROLS = ("GB/T 22239-2019 8.1.3.3",)
+_MALWARE_CLASSTYPES = {"trojan-activity", "malware-cnc", "command-and-control", "exploit-kit", "targeted-activity"}
+
+
+@dataclass
+class RuleSet:
+    """Compiled signatures plus the rules that could not be used (as Gaps)."""
+
+    sigs: list[Sig]
+    rules: list[Rule]
+    gaps: list[Gap] = field(default_factory=list)
+    classification: dict[str, tuple[str, int]] = field(default_factory=dict)
+    digest: str = ""
+
+
+@dataclass
+class SignatureResult:
+    alerts: pd.DataFrame
+    findings: list[Finding]
+    gaps: list[Gap]
+    carved: pd.DataFrame
+    eve: list[dict[str, Any]]
+
+
+def load_classification(path: str | Path | None = None) -> dict[str, tuple[str, int]]:
+    """classtype -> (description, priority) from Suricata's classification.config or our YAML."""
+    out: dict[str, tuple[str, int]] = {}
+    if path is None:
+        data = load_yaml(Path(__file__).with_name("data") / "classification.yaml")
+        for k, v in (data.get("classtypes") or {}).items():
+            out[str(k)] = (str(v["description"]), int(v["priority"]))
+        return out
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8", errors="replace")
+    except OSError as exc:
+        raise ConfigError(f"cannot read classification file: {exc.strerror}", str(p)) from None
+    for no, line in enumerate(text.splitlines(), 1):
+        s = line.strip()
+        if not s.startswith("config classification:"):
+            continue
+        parts = [x.strip() for x in s.split(":", 1)[1].split(",")]
+        if len(parts) != 3 or not parts[2].isdigit():
+            raise ConfigError("expected 'config classification: name,description,priority'", str(p), line=no)
+        out[parts[0]] = (parts[1], int(parts[2]))
+    return out
+
+
+def load_vars(path: str | Path | None) -> Vars:
+    """Address/port variables: a Suricata-style vars YAML (`vars: {address-groups, port-groups}`)
+    or rules/policy/zones.yaml (`home_net` list); default = Suricata's default suricata.yaml."""
+    v = Vars()
+    if path is None:
+        return v
+    data = load_yaml(Path(path))
+    if not isinstance(data, dict):
+        raise ConfigError("expected a mapping with 'vars' or 'home_net'", str(path), line=1)
+    groups = data.get("vars", data)
+    addr = groups.get("address-groups") or {}
+    ports = groups.get("port-groups") or {}
+    for k, val in addr.items():
+        v.addr[str(k)] = str(val)
+    for k, val in ports.items():
+        v.port[str(k)] = str(val)
+    home = data.get("home_net")
+    if home:
+        v.addr["HOME_NET"] = "[" + ",".join(str(x) for x in home) + "]"
+    return v
+
+
+def _rule_files(rules: str | Path | Sequence[str | Path]) -> list[Path]:
+    items = [rules] if isinstance(rules, (str, Path)) else list(rules)
+    out: list[Path] = []
+    for it in items:
+        p = Path(it)
+        if p.is_dir():
+            out.extend(sorted(p.glob("*.rules")))
+        elif p.exists():
+            out.append(p)
+        else:
+            raise ConfigError("rules file not found", str(p))
+    return out
+
+
+def _find_classification(files: list[Path]) -> Path | None:
+    """A classification.config beside the rules or up to two folders above (suricata-verify layout)."""
+    for f in files:
+        d = f.resolve().parent
+        for _ in range(3):
+            c = d / "classification.config"
+            if c.exists():
+                return c
+            d = d.parent
+    return None
+
+
+def load_rules(
+    rules: str | Path | Sequence[str | Path],
+    vars_file: str | Path | None = None,
+    classification: str | Path | None = None,
+) -> RuleSet:
+    """Parse and compile rule files; bad or unsupported rules become Gaps (never silently dropped)."""
+    files = _rule_files(rules)
+    vars_ = load_vars(vars_file)
+    gaps: list[Gap] = []
+    parsed: list[Rule] = []
+    h = hashlib.sha256()
+    for f in files:
+        rs, errs = parse_file(f)
+        h.update(f.read_bytes())
+        parsed.extend(rs)
+        for e in errs:
+            gaps.append(
+                Gap(
+                    kind="corrupt",
+                    source=str(f),
+                    line=e.line,
+                    message=f"{e.location}: {e.message}",
+                    area="attack",
+                    detail={"column": e.column},
+                )
+            )
+    sigs: list[Sig] = []
+    seen: set[tuple[int, int]] = set()
+    for i, r in enumerate(parsed):
+        if not r.enabled:
+            continue
+        if r.action == "config":
+            continue
+        if (r.gid, r.sid) in seen:
+            gaps.append(
+                Gap(
+                    kind="corrupt",
+                    source=r.source,
+                    line=r.line,
+                    message=f"duplicate sid {r.sid} (gid {r.gid}); later rule skipped",
+                    area="attack",
+                    detail={"sid": r.sid},
+                )
+            )
+            continue
+        if r.sid == 0:
+            gaps.append(
+                Gap(kind="corrupt", source=r.source, line=r.line, message="rule has no sid; skipped", area="attack")
+            )
+            continue
+        try:
+            sigs.append(compile_rule(r, vars_, i))
+        except Unsupported as exc:
+            gaps.append(
+                Gap(
+                    kind="unsupported",
+                    source=r.source,
+                    line=r.line,
+                    message=f"sid {r.sid}: {exc.message}",
+                    area="attack",
+                    detail={"sid": r.sid, "keyword": exc.keyword},
+                )
+            )
+        seen.add((r.gid, r.sid))
+    cls_path = classification or _find_classification(files)
+    cls = load_classification(cls_path)
+    return RuleSet(sigs=sigs, rules=parsed, gaps=gaps, classification=cls, digest=h.hexdigest())
+
+
+def _ts_text(ts: float) -> str:
+    d = _dt.datetime.fromtimestamp(ts, tz=_dt.UTC)
+    return d.strftime("%Y-%m-%dT%H:%M:%S.%f") + "+0000"
+
+
+def _iso(ts: float) -> str:
+    return _dt.datetime.fromtimestamp(ts, tz=_dt.UTC).isoformat().replace("+00:00", "Z")
+
+
+def eve_record(a: Alert, cls: dict[str, tuple[str, int]]) -> dict[str, Any]:
+    s = a.sig
+    r = s.rule
+    category = ""
+    severity = 3
+    if r.classtype:
+        desc, prio = cls.get(r.classtype, (r.classtype, 3))
+        category, severity = desc, prio
+    if r.priority is not None:
+        severity = r.priority
+    ev: dict[str, Any] = {
+        "timestamp": _ts_text(a.ts),
+        "flow_id": a.flow_id,
+        "event_type": "alert",
+        "src_ip": ip_text(a.src),
+        "dest_ip": ip_text(a.dst),
+        "proto": PROTO_NAMES.get(a.proto, str(a.proto)),
+    }
+    if a.pcap_cnt:
+        ev["pcap_cnt"] = a.pcap_cnt
+    if a.proto in (6, 17, 132):
+        ev["src_port"] = a.sport
+        ev["dest_port"] = a.dport
+    elif a.proto in (1, 58) and a.itype >= 0:
+        ev["icmp_type"] = a.itype
+        ev["icmp_code"] = a.icode
+    ev["alert"] = {
+        "action": "allowed",
+        "gid": r.gid,
+        "signature_id": r.sid,
+        "rev": r.rev,
+        "signature": r.msg,
+        "category": category,
+        "severity": severity,
+    }
+    if r.metadata:
+        md: dict[str, list[str]] = {}
+        for m in r.metadata:
+            k, _, v = m.partition(" ")
+            md.setdefault(k, []).append(v.strip())
+        ev["alert"]["metadata"] = md
+    if a.app_proto:
+        ev["app_proto"] = a.app_proto
+    for k, v in a.tx.items():
+        if isinstance(v, dict):
+            ev[k] = {kk: vv for kk, vv in v.items() if vv is not None}
+    return ev
+
+
+def write_eve(records: Iterable[dict[str, Any]], path: str | Path) -> None:
+    with open(path, "w", encoding="utf-8") as f:
+        for r in records:
+            f.write(json.dumps(r, separators=(",", ":")) + "\n")
+
+
+def _finding(ev: dict[str, Any], a: Alert, count: int, first: float, last: float) -> Finding:
+    r = a.sig.rule
+    malware = (r.classtype or "") in _MALWARE_CLASSTYPES or "malware" in r.msg.lower() or "eicar" in r.msg.lower()
+    sev_num = int(ev["alert"]["severity"])
+    sev = Severity.parse("high" if sev_num <= 1 else "medium" if sev_num == 2 else "low")
+    return Finding(
+        rule_id=f"signature.{r.gid}.{r.sid}",
+        detector="signature",
+        category=Category.MALWARE if malware else Category.ATTACK,
+        severity=sev,
+        title=r.msg or f"sid {r.sid}",
+        subject=ev["src_ip"],
+        first_seen=_iso(first),
+        last_seen=_iso(last),
+        count=count,
+        evidence={
+            "sid": r.sid,
+            "gid": r.gid,
+            "rev": r.rev,
+            "src_ip": ev["src_ip"],
+            "dest_ip": ev["dest_ip"],
+            "dest_port": ev.get("dest_port"),
+            "proto": ev["proto"],
+            "category": ev["alert"]["category"],
+            "attack_type": r.classtype or "",
+        },
+        controls=CONTROLS,
+        id_keys={"sid": r.sid, "src": ev["src_ip"], "dst": ev["dest_ip"]},
+    )
+
+
+def signatures(
+    pcaps: str | Path | Sequence[str | Path],
+    rules: str | Path | Sequence[str | Path] | RuleSet,
+    *,
+    vars_file: str | Path | None = None,
+    checksum: str = "auto",
+    eve_path: str | Path | None = None,
+) -> SignatureResult:
+    """Run Suricata-syntax rules over captures: alerts table, Findings, Gaps, carved files."""
+    rs = rules if isinstance(rules, RuleSet) else load_rules(rules, vars_file)
+    files = [pcaps] if isinstance(pcaps, (str, Path)) else list(pcaps)
+    gaps = list(rs.gaps)
+    records: list[dict[str, Any]] = []
+    alerts: list[Alert] = []
+    carved: list[dict[str, Any]] = []
+    pf = Prefilter.build(rs.sigs)
+    for pcap in files:
+        if not os.path.exists(pcap):
+            raise InputError("capture not found", str(pcap))
+        eng = Engine(rs.sigs, pf, checksum=checksum)
+        eng.source = str(pcap)
+        for frame, lt, ts in frames_of(str(pcap)):
+            eng.feed(frame, lt, ts)
+        got = eng.finish()
+        gaps.extend(eng.gaps)
+        alerts.extend(got)
+        records.extend(eve_record(a, rs.classification) for a in got)
+        for c in eng.carved:
+            c = dict(c)
+            c["pcap"] = str(pcap)
+            carved.append(c)
+    if eve_path is not None:
+        write_eve(records, eve_path)
+    rows = [
+        {
+            "ts": pd.Timestamp(a.ts, unit="s", tz="UTC"),
+            "sid": a.sig.sid,
+            "gid": a.sig.rule.gid,
+            "rev": a.sig.rule.rev,
+            "signature": a.sig.rule.msg,
+            "category": ev["alert"]["category"],
+            "severity": ev["alert"]["severity"],
+            "src_ip": ev["src_ip"],
+            "src_port": ev.get("src_port"),
+            "dest_ip": ev["dest_ip"],
+            "dest_port": ev.get("dest_port"),
+            "proto": ev["proto"],
+            "flow_id": a.flow_id,
+        }
+        for a, ev in zip(alerts, records, strict=True)
+    ]
+    df = pd.DataFrame(rows, columns=[
+        "ts", "sid", "gid", "rev", "signature", "category", "severity",
+        "src_ip", "src_port", "dest_ip", "dest_port", "proto", "flow_id",
+    ])  # fmt: skip
+    groups: dict[tuple[int, int, str, str], list[tuple[Alert, dict[str, Any]]]] = {}
+    for a, ev in zip(alerts, records, strict=True):
+        groups.setdefault((a.sig.rule.gid, a.sig.sid, ev["src_ip"], ev["dest_ip"]), []).append((a, ev))
+    findings = [
+        _finding(items[0][1], items[0][0], len(items), items[0][0].ts, items[-1][0].ts) for items in groups.values()
+    ]
+    carved_df = pd.DataFrame(carved)
+    return SignatureResult(alerts=df, findings=findings, gaps=gaps, carved=carved_df, eve=records)
+
+
+def _unused() -> dict[str, str]:
+    return dict(DEFAULT_ADDR_VARS)
