@@ -1,0 +1,164 @@
+"""Helpers every behavioural detector shares: findings, severities, windows, locality."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from secaudit.detect._addr import is_private
+from secaudit.detect.registry import DetectContext
+from secaudit.i18n import t
+from secaudit.model import Category, Finding, Severity
+
+__all__ = [
+    "CONTROLS",
+    "GBT",
+    "dense_window",
+    "finding",
+    "internal_mask",
+    "iso",
+    "sample",
+    "severity_of",
+]
+
+GBT = "GB/T 22239-2019"
+
+# Which controls each detector gives evidence for (clauses from CONTROLS-GBT22239-L3.md).
+CONTROLS: dict[str, tuple[str, ...]] = {
+    "port_scan": (f"{GBT} 8.1.3.3 a", f"{GBT} 8.1.3.3 b", "ATT&CK T1046"),
+    "ping_sweep": (f"{GBT} 8.1.3.3 a", f"{GBT} 8.1.3.3 b", "ATT&CK T1018"),
+    "arp_scan": (f"{GBT} 8.1.3.3 b", f"{GBT} 8.1.3.1 b", "ATT&CK T1018"),
+    "arp_spoof": (f"{GBT} 8.1.3.3 b", f"{GBT} 8.1.3.1 b", "ATT&CK T1557.002"),
+    "syn_flood": (f"{GBT} 8.1.3.3 a", f"{GBT} 8.1.2.1 b", "ATT&CK T1498", "ATT&CK T1499.001"),
+    "udp_flood": (f"{GBT} 8.1.3.3 a", f"{GBT} 8.1.2.1 b", "ATT&CK T1498.001"),
+    "icmp_flood": (f"{GBT} 8.1.3.3 a", f"{GBT} 8.1.2.1 b", "ATT&CK T1498.001"),
+    "amplification": (f"{GBT} 8.1.3.3 a", f"{GBT} 8.1.2.1 b", "ATT&CK T1498.002"),
+    "brute_force": (f"{GBT} 8.1.3.3 a", f"{GBT} 8.1.3.3 b", f"{GBT} 8.1.4.4 c", "ATT&CK T1110"),
+    "dns_tunnel": (f"{GBT} 8.1.3.2 e", f"{GBT} 8.1.3.3 c", "ATT&CK T1071.004", "ATT&CK T1048"),
+    "icmp_tunnel": (f"{GBT} 8.1.3.2 e", f"{GBT} 8.1.3.3 c", "ATT&CK T1095"),
+    "long_connection": (f"{GBT} 8.1.3.1 c", f"{GBT} 8.1.3.3 c"),
+    "data_exfil": (f"{GBT} 8.1.3.1 c", f"{GBT} 8.1.4.8 a", "ATT&CK T1048"),
+    "retransmission": (f"{GBT} 8.1.5.4 c", f"{GBT} 8.1.2.1 b"),
+    "zero_window": (f"{GBT} 8.1.5.4 c",),
+    "rejected": (f"{GBT} 8.1.5.4 c",),
+    "unanswered": (f"{GBT} 8.1.5.4 c", f"{GBT} 8.1.2.1 e"),
+    "icmp_unreachable": (f"{GBT} 8.1.5.4 c", f"{GBT} 8.1.2.1 e"),
+    "dns_failure": (f"{GBT} 8.1.5.4 c",),
+}
+
+
+def iso(ts: float | int | None) -> str | None:
+    """Seconds since the epoch -> ISO 8601 UTC (None stays None)."""
+    if ts is None or (isinstance(ts, float) and not np.isfinite(ts)):
+        return None
+    return datetime.fromtimestamp(float(ts), UTC).isoformat().replace("+00:00", "Z")
+
+
+def severity_of(value: float, ladder: Mapping[str, float], default: str = "low") -> Severity:
+    """Highest level in `ladder` whose minimum `value` reaches."""
+    best = Severity.parse(default)
+    found = False
+    for level, minimum in ladder.items():
+        sev = Severity.parse(level)
+        if value >= minimum and (not found or sev.rank > best.rank):
+            best, found = sev, True
+    return best
+
+
+def sample(values: Sequence[Any] | pd.Series | npt.NDArray[Any], n: int = 10) -> list[Any]:
+    """First `n` distinct values, for evidence that stays small."""
+    seen: list[Any] = []
+    for v in pd.unique(pd.Series(values, dtype=object).dropna())[: n * 4]:
+        if v not in seen:
+            seen.append(v)
+        if len(seen) >= n:
+            break
+    return seen
+
+
+def finding(
+    ctx: DetectContext,
+    detector: str,
+    category: Category | str,
+    severity: Severity,
+    subject: str,
+    first: float | None,
+    last: float | None,
+    count: int,
+    evidence: Mapping[str, Any],
+    *,
+    mode: str | None = None,
+    id_keys: Mapping[str, Any] | None = None,
+    controls: tuple[str, ...] | None = None,
+    **title_params: Any,
+) -> Finding:
+    """A Finding with title and remediation from the catalog (finding.<detector>.*)."""
+    lang = str(ctx.settings("_run").get("lang", "en"))
+    params = {"subject": subject, "count": count, **title_params}
+    return Finding(
+        rule_id=f"detect.{detector}" + (f".{mode}" if mode else ""),
+        detector=detector,
+        category=Category(category),
+        severity=severity,
+        title=t(f"finding.{detector}.title", lang, **params),
+        subject=subject,
+        first_seen=iso(first),
+        last_seen=iso(last),
+        count=int(count),
+        evidence=evidence,
+        controls=controls if controls is not None else CONTROLS.get(detector, ()),
+        remediation=t(f"finding.{detector}.remediation", lang, **params),
+        id_keys=id_keys,
+    )
+
+
+def internal_mask(ctx: DetectContext, addrs: pd.Series) -> npt.NDArray[np.bool_]:
+    """Inside the audited network: a policy zone when a policy is loaded, else RFC 1918/ULA."""
+    if len(addrs) == 0:
+        return np.zeros(0, dtype=bool)
+    pol = ctx.policy
+    if pol is not None and hasattr(pol, "zone_of_strings"):
+        try:
+            return np.asarray(pol.zone_of_strings(addrs.astype(object)) >= 0)
+        except (TypeError, ValueError):
+            pass
+    return is_private(addrs)
+
+
+def dense_window(
+    groups: pd.Series,
+    times: pd.Series,
+    need: float,
+    window: float,
+    weights: pd.Series | None = None,
+) -> pd.DataFrame:
+    """Per group: does any window of `window` seconds hold `need` events (or weight)?
+
+    With `times` the first-seen times of *distinct* items this is Zeek's "N
+    distinct in a window" test, sliding instead of epoch-aligned.  Returns
+    columns g, hit, start (first qualifying window start), n (events), peak
+    (largest weight seen in one window).
+    """
+    if len(groups) == 0:
+        return pd.DataFrame({"g": [], "hit": [], "start": [], "n": [], "peak": []})
+    w = np.ones(len(groups)) if weights is None else np.asarray(weights, np.float64)
+    df = pd.DataFrame({"g": groups.to_numpy(), "t": times.to_numpy(np.float64), "w": w})
+    df = df.sort_values(["g", "t"], kind="stable").reset_index(drop=True)
+    codes, _ = pd.factorize(df["g"], sort=False)
+    t = df["t"].to_numpy()
+    t = np.nan_to_num(t - np.nanmin(t), nan=0.0)
+    span = float(t.max()) + float(window) + 1.0
+    key = codes.astype(np.float64) * span + t
+    cs = np.concatenate([[0.0], np.cumsum(df["w"].to_numpy())])
+    j = np.searchsorted(key, key + window, side="right")
+    tot = cs[j] - cs[np.arange(len(key))]
+    df["tot"] = tot
+    df["hit"] = tot >= need
+    out = df.groupby("g", sort=False).agg(hit=("hit", "any"), n=("w", "sum"), peak=("tot", "max"))
+    out["start"] = df[df["hit"]].groupby("g", sort=False)["t"].min().reindex(out.index)  # raw times
+    return out.reset_index()

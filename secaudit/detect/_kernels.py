@@ -1,0 +1,254 @@
+"""numba kernels over the packets table: flow hashes, app-layer markers, ICMP fields.
+
+Each kernel takes the indices of the packets it cares about plus the column
+arrays and the chunk's byte buffer; every read is bounds-checked against the
+captured length, so truncated or hostile frames just yield zeros.
+"""
+
+from __future__ import annotations
+
+import numba as nb
+import numpy as np
+
+__all__ = [
+    "MARK_FTP_FAIL",
+    "MARK_HTTP_POST",
+    "MARK_HTTP_RESP",
+    "MARK_IMAP_NO",
+    "MARK_POP_ERR",
+    "MARK_RDP_CR",
+    "MARK_SMB_LOGON_FAIL",
+    "MARK_SMTP_AUTH_FAIL",
+    "MARK_SSH_BANNER",
+    "MARK_TELNET_FAIL",
+    "app_markers",
+    "flow_hashes",
+    "icmp_fields",
+]
+
+MARK_HTTP_RESP = 1
+MARK_HTTP_POST = 2
+MARK_SSH_BANNER = 3
+MARK_FTP_FAIL = 4  # "530 " not logged in
+MARK_SMTP_AUTH_FAIL = 5  # "535 " authentication failed
+MARK_POP_ERR = 6  # "-ERR"
+MARK_IMAP_NO = 7  # "<tag> NO "
+MARK_RDP_CR = 8  # TPKT + X.224 connection request
+MARK_SMB_LOGON_FAIL = 9  # SMB1/SMB2 STATUS_LOGON_FAILURE
+MARK_TELNET_FAIL = 10  # "Login incorrect"
+
+_STATUS_LOGON_FAILURE = 0xC000006D
+
+
+@nb.njit(cache=True, inline="always")
+def _mix(x: np.uint64) -> np.uint64:
+    x ^= x >> np.uint64(30)
+    x *= np.uint64(0xBF58476D1CE4E5B9)
+    x ^= x >> np.uint64(27)
+    x *= np.uint64(0x94D049BB133111EB)
+    x ^= x >> np.uint64(31)
+    return x
+
+
+@nb.njit(cache=True)
+def _hash5(
+    a_hi: np.uint64, a_lo: np.uint64, b_hi: np.uint64, b_lo: np.uint64, ports: np.uint64
+) -> np.uint64:
+    h = _mix(a_hi ^ np.uint64(0x9E3779B97F4A7C15))
+    h = _mix(h ^ a_lo)
+    h = _mix(h ^ b_hi)
+    h = _mix(h ^ b_lo)
+    return _mix(h ^ ports)
+
+
+@nb.njit(cache=True)
+def flow_hashes(
+    src_hi: np.ndarray,
+    src_lo: np.ndarray,
+    dst_hi: np.ndarray,
+    dst_lo: np.ndarray,
+    sport: np.ndarray,
+    dport: np.ndarray,
+    proto: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(canonical flow hash, direction) per packet; direction 0 when src sorts first."""
+    n = src_hi.shape[0]
+    canon = np.empty(n, np.uint64)
+    direction = np.empty(n, np.uint8)
+    for i in range(n):
+        sh, sl, dh, dl = src_hi[i], src_lo[i], dst_hi[i], dst_lo[i]
+        sp, dp = np.uint64(sport[i]), np.uint64(dport[i])
+        first = (sh < dh) or (sh == dh and (sl < dl or (sl == dl and sp <= dp)))
+        pr = np.uint64(proto[i]) << np.uint64(32)
+        if first:
+            canon[i] = _hash5(sh, sl, dh, dl, pr | (sp << np.uint64(16)) | dp)
+            direction[i] = 0
+        else:
+            canon[i] = _hash5(dh, dl, sh, sl, pr | (dp << np.uint64(16)) | sp)
+            direction[i] = 1
+    return canon, direction
+
+
+@nb.njit(cache=True, inline="always")
+def _starts(data: np.ndarray, pos: int, end: int, pat: np.ndarray) -> bool:
+    if pos + pat.shape[0] > end:
+        return False
+    for k in range(pat.shape[0]):  # noqa: SIM110 - numba: no generator expressions
+        if data[pos + k] != pat[k]:
+            return False
+    return True
+
+
+@nb.njit(cache=True)
+def app_markers(
+    idx: np.ndarray,
+    data_off: np.ndarray,
+    caplen: np.ndarray,
+    payload_off: np.ndarray,
+    payload_len: np.ndarray,
+    data: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(marker, HTTP status) for each TCP packet in idx, from the first payload bytes."""
+    n = idx.shape[0]
+    mark = np.zeros(n, np.uint8)
+    status = np.zeros(n, np.uint16)
+    http = np.array([72, 84, 84, 80, 47, 49, 46], np.uint8)  # HTTP/1.
+    post = np.array([80, 79, 83, 84, 32], np.uint8)  # POST
+    ssh = np.array([83, 83, 72, 45], np.uint8)  # SSH-
+    ftp530 = np.array([53, 51, 48], np.uint8)
+    smtp535 = np.array([53, 51, 53], np.uint8)
+    poperr = np.array([45, 69, 82, 82], np.uint8)  # -ERR
+    login = np.array([76, 111, 103, 105, 110, 32, 105, 110, 99, 111, 114, 114, 101, 99, 116])
+    for r in range(n):
+        i = idx[r]
+        if payload_len[i] == 0 or payload_off[i] >= caplen[i]:
+            continue
+        pos = data_off[i] + payload_off[i]
+        end = data_off[i] + min(np.int64(caplen[i]), np.int64(payload_off[i]) + payload_len[i])
+        if end - pos < 4:
+            continue
+        b0 = data[pos]
+        if b0 == 72 and _starts(data, pos, end, http):
+            mark[r] = MARK_HTTP_RESP
+            if pos + 12 <= end:
+                d0, d1, d2 = data[pos + 9], data[pos + 10], data[pos + 11]
+                if 48 <= d0 <= 57 and 48 <= d1 <= 57 and 48 <= d2 <= 57:
+                    status[r] = (d0 - 48) * 100 + (d1 - 48) * 10 + (d2 - 48)
+        elif b0 == 80 and _starts(data, pos, end, post):
+            mark[r] = MARK_HTTP_POST
+        elif b0 == 83 and _starts(data, pos, end, ssh):
+            mark[r] = MARK_SSH_BANNER
+        elif b0 == 53 and (data[pos + 3] == 32 or data[pos + 3] == 45):
+            if _starts(data, pos, end, ftp530):
+                mark[r] = MARK_FTP_FAIL
+            elif _starts(data, pos, end, smtp535):
+                mark[r] = MARK_SMTP_AUTH_FAIL
+        elif b0 == 45 and _starts(data, pos, end, poperr):
+            mark[r] = MARK_POP_ERR
+        elif b0 == 3 and data[pos + 1] == 0 and end - pos >= 7 and data[pos + 5] & 0xF0 == 0xE0:
+            mark[r] = MARK_RDP_CR
+        elif b0 == 0 and end - pos >= 16:
+            # NetBIOS session header, then SMB1 (0xFF 'SMB', status at 5) or SMB2 (0xFE 'SMB', at 8)
+            p = pos + 4
+            if data[p + 1] == 83 and data[p + 2] == 77 and data[p + 3] == 66:
+                s_at = p + 5 if data[p] == 0xFF else (p + 8 if data[p] == 0xFE else -1)
+                if s_at > 0 and s_at + 4 <= end:
+                    st = (
+                        np.uint32(data[s_at])
+                        | (np.uint32(data[s_at + 1]) << 8)
+                        | (np.uint32(data[s_at + 2]) << 16)
+                        | (np.uint32(data[s_at + 3]) << 24)
+                    )
+                    if st == _STATUS_LOGON_FAILURE:
+                        mark[r] = MARK_SMB_LOGON_FAIL
+        else:
+            # IMAP tagged "NO" reply: "<tag> NO ..."
+            k = pos
+            lim = min(end, pos + 24)
+            while k < lim and data[k] != 32:
+                k += 1
+            if k + 3 < end and data[k + 1] == 78 and data[k + 2] == 79 and data[k + 3] == 32:
+                mark[r] = MARK_IMAP_NO
+            elif b0 == 76 and _starts(data, pos, end, login.astype(np.uint8)):
+                mark[r] = MARK_TELNET_FAIL
+    return mark, status
+
+
+@nb.njit(cache=True)
+def icmp_fields(
+    idx: np.ndarray,
+    data_off: np.ndarray,
+    caplen: np.ndarray,
+    l4_off: np.ndarray,
+    ip_version: np.ndarray,
+    data: np.ndarray,
+) -> tuple[np.ndarray, ...]:
+    """Per ICMP packet: echo id/seq, data length/hash/entropy, and the quoted header.
+
+    Read from the ICMP header at l4_off (type, code, rest-of-header, data), so the
+    result does not depend on how the capture layer sets payload_off for ICMP.
+    Quoted fields (dst hi/lo, proto, dport) are filled for error messages
+    (v4 types 3/4/5/11/12, v6 types 1-4) that carry the offending IP header.
+    """
+    n = idx.shape[0]
+    ident = np.zeros(n, np.uint16)
+    seq = np.zeros(n, np.uint16)
+    dlen = np.zeros(n, np.int64)
+    dhash = np.zeros(n, np.uint64)
+    ent = np.zeros(n, np.float64)
+    q_hi = np.zeros(n, np.uint64)
+    q_lo = np.zeros(n, np.uint64)
+    q_proto = np.zeros(n, np.uint8)
+    q_dport = np.zeros(n, np.uint16)
+    counts = np.zeros(256, np.int64)
+    for r in range(n):
+        i = idx[r]
+        base = data_off[i]
+        pos = base + l4_off[i]
+        end = base + caplen[i]
+        if l4_off[i] == 0 or pos + 8 > end:
+            continue
+        typ = data[pos]
+        ident[r] = (np.uint16(data[pos + 4]) << 8) | data[pos + 5]
+        seq[r] = (np.uint16(data[pos + 6]) << 8) | data[pos + 7]
+        d0 = pos + 8
+        dlen[r] = end - d0
+        h = np.uint64(0xCBF29CE484222325)
+        counts[:] = 0
+        for k in range(d0, end):
+            h = (h ^ np.uint64(data[k])) * np.uint64(0x100000001B3)
+            counts[data[k]] += 1
+        dhash[r] = h
+        m = end - d0
+        if m > 0:
+            e = 0.0
+            for c in range(256):
+                if counts[c]:
+                    p = counts[c] / m
+                    e -= p * np.log2(p)
+            ent[r] = e
+        v6 = ip_version[i] == 6
+        is_err = (typ <= 4 and typ >= 1) if v6 else (typ in (3, 4, 5, 11, 12))
+        if not is_err:
+            continue
+        if not v6 and d0 + 20 <= end and (data[d0] >> 4) == 4:
+            ihl = (data[d0] & 0x0F) * 4
+            q_proto[r] = data[d0 + 9]
+            a = np.uint64(0)
+            for k in range(4):
+                a = (a << np.uint64(8)) | np.uint64(data[d0 + 16 + k])
+            q_lo[r] = a | (np.uint64(0xFFFF) << np.uint64(32))
+            if d0 + ihl + 4 <= end:
+                q_dport[r] = (np.uint16(data[d0 + ihl + 2]) << 8) | data[d0 + ihl + 3]
+        elif v6 and d0 + 40 <= end and (data[d0] >> 4) == 6:
+            q_proto[r] = data[d0 + 6]
+            hi = np.uint64(0)
+            lo = np.uint64(0)
+            for k in range(8):
+                hi = (hi << np.uint64(8)) | np.uint64(data[d0 + 24 + k])
+                lo = (lo << np.uint64(8)) | np.uint64(data[d0 + 32 + k])
+            q_hi[r] = hi
+            q_lo[r] = lo
+            if d0 + 44 <= end:
+                q_dport[r] = (np.uint16(data[d0 + 42]) << 8) | data[d0 + 43]
+    return ident, seq, dlen, dhash, ent, q_hi, q_lo, q_proto, q_dport

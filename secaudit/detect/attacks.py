@@ -1,0 +1,263 @@
+"""Spoofing and floods: ARP spoofing, SYN floods, UDP/ICMP floods, reflection amplification."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from secaudit.detect._common import dense_window, finding, sample, severity_of
+from secaudit.detect.config import Amplification, ArpSpoof, Flood, SynFlood
+from secaudit.detect.registry import DetectContext, register
+from secaudit.detect.tables import FLOOD_BUCKET_S
+from secaudit.model import Category, Finding
+
+__all__ = ["amplification", "arp_spoof", "icmp_flood", "syn_flood", "udp_flood"]
+
+
+def _mac(v: int) -> str:
+    h = f"{int(v):012x}"
+    return ":".join(h[i : i + 2] for i in range(0, 12, 2))
+
+
+@register("arp_spoof", Category.ATTACK, needs=("arp",))
+def arp_spoof(ctx: DetectContext) -> list[Finding]:
+    """One IP claimed by two MACs at overlapping times (ARP cache poisoning).
+
+    A claim is any ARP packet whose sender address is set (replies, requests,
+    gratuitous announcements).  A MAC change that does not overlap in time
+    (a replaced NIC, a DHCP lease moving) is not flagged; interleaved claims,
+    with at least `min_claims` from the second MAC, are.
+    """
+    cfg = ArpSpoof.model_validate(ctx.settings("arp_spoof"))
+    arp = ctx.tables.get("arp")
+    if arp is None or arp.empty:
+        return []
+    claims = arp[(arp["spa"] != "0.0.0.0") & (arp["sha"] != 0)]
+    per = (
+        claims.groupby(["spa", "sha"], sort=False)
+        .agg(first=("ts", "min"), last=("ts", "max"), n=("ts", "size"),
+             replies=("op", lambda s: int((s == 2).sum())))
+        .reset_index()
+    )  # fmt: skip
+    multi = per.groupby("spa")["sha"].transform("size") > 1
+    per = per[multi]
+    if per.empty:
+        return []
+    ips_per_mac = claims.groupby("sha")["spa"].nunique()
+    out = []
+    for ip, g in per.groupby("spa", sort=True):
+        g = g.sort_values("first")
+        # overlap: a later MAC starts before an earlier one stops claiming
+        overlap = bool((g["first"].to_numpy()[1:] <= g["last"].cummax().to_numpy()[:-1]).any())
+        if not overlap or int(g["n"].nsmallest(2).iloc[-1]) < cfg.min_claims:
+            continue
+        g = g.assign(other_ips=g["sha"].map(ips_per_mac).fillna(0))
+        suspect = g.sort_values(["other_ips", "first"], ascending=[False, False]).iloc[0]
+        out.append(
+            finding(
+                ctx,
+                "arp_spoof",
+                Category.ATTACK,
+                severity_of(len(g), cfg.severity, "high"),
+                str(ip),
+                float(g["first"].min()),
+                float(g["last"].max()),
+                int(g["n"].sum()),
+                {
+                    "macs": {_mac(m): int(n) for m, n in zip(g["sha"], g["n"], strict=True)},
+                    "suspect_mac": _mac(int(suspect["sha"])),
+                    "suspect_claims": int(suspect["n"]),
+                    "suspect_other_ips": int(suspect["other_ips"]) - 1,
+                },
+                id_keys={"macs": sorted(_mac(m) for m in g["sha"])},
+                mac=_mac(int(suspect["sha"])),
+            )
+        )
+    return out
+
+
+@register("syn_flood", Category.ATTACK, needs=("conn",))
+def syn_flood(ctx: DetectContext) -> list[Finding]:
+    """Many half-open handshakes to one (host, port) inside a short window; subject = victim."""
+    cfg = SynFlood.model_validate(ctx.settings("syn_flood"))
+    conn = ctx.conn
+    if conn.empty:
+        return []
+    hist = conn["history"].astype(object).fillna("")
+    half = (
+        (conn["proto"] == "tcp")
+        & hist.str.contains("S", regex=False)
+        & ~hist.str.contains("A", regex=False)
+        & ~hist.str.contains("D", regex=False)
+    )
+    h = conn[half]
+    if h.empty:
+        return []
+    key = h["id.resp_h"].astype(str) + "|" + h["id.resp_p"].astype(str)
+    res = dense_window(key, h["ts"], cfg.min_half_open, cfg.window_s)
+    out = []
+    for k in res.loc[res["hit"].astype(bool), "g"]:
+        mine = h[key == k]
+        victim, port = str(k).rsplit("|", 1)
+        srcs = mine["id.orig_h"].astype(str)
+        nets = srcs.str.rsplit(".", n=1).str[0].nunique()
+        span = max(float(mine["ts"].max() - mine["ts"].min()), 1e-3)
+        answered = mine["history"].astype(str).str.contains("h", regex=False).sum()
+        n = len(mine)
+        out.append(
+            finding(
+                ctx,
+                "syn_flood",
+                Category.ATTACK,
+                severity_of(n, cfg.severity, "high"),
+                victim,
+                float(mine["ts"].min()),
+                float(mine["ts"].max()),
+                n,
+                {
+                    "port": int(port),
+                    "half_open": n,
+                    "rate_per_s": round(n / span, 1),
+                    "distinct_sources": int(srcs.nunique()),
+                    "source_slash24s": int(nets),
+                    "spoofed_spread": bool(srcs.nunique() > 0.5 * n),
+                    "synack_answered": int(answered),
+                    "sample_sources": sample(srcs, 10),
+                    "sample_uids": sample(mine["uid"], 5),
+                },
+                id_keys={"port": int(port)},
+                port=int(port),
+            )
+        )
+    return out
+
+
+def _flood(ctx: DetectContext, name: str, proto: int) -> list[Finding]:
+    cfg = Flood.model_validate(ctx.settings(name))
+    fl = ctx.tables.get("flood")
+    if fl is None or fl.empty:
+        return []
+    f = fl[fl["proto"] == proto]
+    if f.empty:
+        return []
+    per_win = max(int(cfg.window_s // FLOOD_BUCKET_S), 1)
+    f = f.assign(win=f["bucket"] // per_win)
+    agg = (
+        f.groupby(["host", "win"], sort=False)
+        .agg(pkts=("in_pkts", "sum"), bytes=("in_bytes", "sum"), srcs=("srcs", "max"),
+             out=("out_pkts", "sum"))
+        .reset_index()
+    )  # fmt: skip
+    hot = agg[agg["pkts"] >= cfg.min_packets]
+    if proto == 17:
+        # a UDP flood is one-way: the target answers (almost) nothing back
+        hot = hot[hot["out"] < cfg.max_reply_ratio * hot["pkts"]]
+    out = []
+    for dst, g in hot.groupby("host", sort=True):
+        n = int(g["pkts"].sum())
+        t0 = float(g["win"].min() * per_win * FLOOD_BUCKET_S)
+        t1 = float((g["win"].max() + 1) * per_win * FLOOD_BUCKET_S)
+        out.append(
+            finding(
+                ctx,
+                name,
+                Category.ATTACK,
+                severity_of(n, cfg.severity, "high"),
+                str(dst),
+                t0,
+                t1,
+                n,
+                {
+                    "packets": n,
+                    "bytes": int(g["bytes"].sum()),
+                    "peak_pps": round(float(g["pkts"].max()) / cfg.window_s, 1),
+                    "windows": len(g),
+                    "max_sources_per_s": int(g["srcs"].max()),
+                    "packets_sent_back": int(g["out"].sum()),
+                },
+            )
+        )
+    return out
+
+
+@register("udp_flood", Category.ATTACK, needs=("flood",))
+def udp_flood(ctx: DetectContext) -> list[Finding]:
+    """A UDP packet rate toward one host far above normal, with no replies."""
+    return _flood(ctx, "udp_flood", 17)
+
+
+@register("icmp_flood", Category.ATTACK, needs=("flood",))
+def icmp_flood(ctx: DetectContext) -> list[Finding]:
+    """An ICMP packet rate toward one host far above normal (ping flood, smurf)."""
+    return _flood(ctx, "icmp_flood", 1)
+
+
+@register("amplification", Category.ATTACK, needs=("conn",))
+def amplification(ctx: DetectContext) -> list[Finding]:
+    """Many reflectors (DNS/NTP/SSDP/…) sending far more to one host than it asked for."""
+    cfg = Amplification.model_validate(ctx.settings("amplification"))
+    conn = ctx.conn
+    if conn.empty:
+        return []
+    udp = conn[conn["proto"] == "udp"]
+    ports = set(cfg.ports)
+    resp_is_srv = udp["id.resp_p"].isin(ports)
+    orig_is_srv = udp["id.orig_p"].isin(ports) & ~resp_is_srv
+    parts = []
+    for sel, victim_col, refl_col, in_col, out_col, port_col in (
+        (resp_is_srv, "id.orig_h", "id.resp_h", "resp_ip_bytes", "orig_ip_bytes", "id.resp_p"),
+        (orig_is_srv, "id.resp_h", "id.orig_h", "orig_ip_bytes", "resp_ip_bytes", "id.orig_p"),
+    ):
+        s = udp[sel]
+        parts.append(
+            pd.DataFrame(
+                {
+                    "victim": s[victim_col].astype(object).to_numpy(),
+                    "reflector": s[refl_col].astype(object).to_numpy(),
+                    "in_bytes": s[in_col].fillna(0).to_numpy(np.float64),
+                    "out_bytes": s[out_col].fillna(0).to_numpy(np.float64),
+                    "ts": s["ts"].to_numpy(np.float64),
+                    "port": s[port_col].to_numpy(np.int64),
+                }
+            )
+        )
+    a = pd.concat(parts, ignore_index=True)
+    if a.empty:
+        return []
+    g = a.groupby("victim").agg(
+        in_bytes=("in_bytes", "sum"),
+        out_bytes=("out_bytes", "sum"),
+        reflectors=("reflector", "nunique"),
+        first=("ts", "min"),
+        last=("ts", "max"),
+        n=("ts", "size"),
+    )
+    hot = g[
+        (g["in_bytes"] >= cfg.min_resp_bytes)
+        & (g["in_bytes"] >= cfg.min_ratio * g["out_bytes"].clip(lower=1))
+        & (g["reflectors"] >= cfg.min_peers)
+    ]
+    out = []
+    for victim, r in hot.iterrows():
+        mine = a[a["victim"] == victim]
+        out.append(
+            finding(
+                ctx,
+                "amplification",
+                Category.ATTACK,
+                severity_of(float(r["in_bytes"]), cfg.severity, "high"),
+                str(victim),
+                float(r["first"]),
+                float(r["last"]),
+                int(r["n"]),
+                {
+                    "response_bytes": int(r["in_bytes"]),
+                    "request_bytes": int(r["out_bytes"]),
+                    "ratio": round(float(r["in_bytes"]) / max(float(r["out_bytes"]), 1.0), 1),
+                    "reflectors": int(r["reflectors"]),
+                    "sample_reflectors": sample(mine["reflector"], 10),
+                    "ports": sorted(int(p) for p in sample(mine["port"], 10)),
+                },
+            )
+        )
+    return out

@@ -1,0 +1,159 @@
+"""Credential attacks: brute force and password spraying.
+
+Two kinds of evidence, both per attacker within a sliding window:
+* explicit failed logins seen in cleartext replies (FTP 530, SMTP 535, POP3
+  -ERR, IMAP NO, telnet "Login incorrect", SMB STATUS_LOGON_FAILURE, HTTP 401);
+* for encrypted/binary logins (SSH, RDP, VNC, telnet, SMB) many short,
+  small, completed sessions to the service - a failed guess closes the
+  session quickly (Zeek's SSH password-guessing heuristic works the same way).
+SSH is recognised by its banner on any port, RDP by its X.224 connection
+request.  Rejected or unanswered attempts never count (that is a fault or a
+scan, not a guess).  Many targets from one attacker = password spraying.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from secaudit.detect._common import dense_window, finding, sample, severity_of
+from secaudit.detect.config import BruteForce
+from secaudit.detect.registry import DetectContext, register
+from secaudit.model import Category, Finding
+
+__all__ = ["brute_force"]
+
+_SESSION_SERVICES = {"ssh", "telnet", "rdp", "vnc", "smb"}
+
+
+def _flows_with(dirs: pd.DataFrame, col: str) -> pd.DataFrame:
+    """4-tuples (both orientations) of TCP flows where a direction carried marker `col`."""
+    d = dirs[dirs[col] > 0]
+    fwd = pd.DataFrame({"a": d["src"], "ap": d["sport"], "b": d["dst"], "bp": d["dport"]})
+    rev = pd.DataFrame({"a": d["dst"], "ap": d["dport"], "b": d["src"], "bp": d["sport"]})
+    out = pd.concat([fwd, rev], ignore_index=True).drop_duplicates()
+    out["ap"] = out["ap"].astype(np.int64)
+    out["bp"] = out["bp"].astype(np.int64)
+    return out
+
+
+def _failures(dirs: pd.DataFrame) -> pd.DataFrame:
+    d = dirs[(dirs["login_fail"] > 0) | (dirs["http_auth_fail"] > 0)]
+    return pd.DataFrame(
+        {
+            "attacker": d["dst"].to_numpy(),
+            "target": d["src"].to_numpy(),
+            "port": d["sport"].to_numpy(np.int64),
+            "ts": d["first_ns"].to_numpy(np.float64) / 1e9,
+            "last": d["last_ns"].to_numpy(np.float64) / 1e9,
+            "n": (d["login_fail"] + d["http_auth_fail"]).to_numpy(np.int64),
+            "service": np.where(d["http_auth_fail"] > 0, "http", "login"),
+            "uid": None,
+        }
+    )
+
+
+def _sessions(ctx: DetectContext, cfg: BruteForce, dirs: pd.DataFrame | None) -> pd.DataFrame:
+    conn = ctx.conn
+    cols = ["attacker", "target", "port", "ts", "last", "n", "service", "uid"]
+    if conn.empty:
+        return pd.DataFrame(columns=cols)
+    c = conn[conn["proto"] == "tcp"]
+    service = c["id.resp_p"].map(cfg.auth_ports).astype(object)
+    if dirs is not None and len(dirs):
+        for col, name in (("ssh_banner", "ssh"), ("rdp_cr", "rdp")):
+            keys = _flows_with(dirs, col)
+            m = c[["id.orig_h", "id.orig_p", "id.resp_h", "id.resp_p"]].merge(
+                keys,
+                left_on=["id.orig_h", "id.orig_p", "id.resp_h", "id.resp_p"],
+                right_on=["a", "ap", "b", "bp"],
+                how="left",
+                indicator=True,
+            )
+            hit = (m["_merge"] == "both").to_numpy()
+            service = service.where(~hit, name)
+    size = c["orig_bytes"].fillna(0) + c["resp_bytes"].fillna(0)
+    sel = (
+        service.isin(_SESSION_SERVICES)
+        & (c["orig_bytes"].fillna(0) > 0)
+        & (c["resp_bytes"].fillna(0) > 0)
+        & (c["duration"].fillna(0) <= cfg.max_session_s)
+        & (size <= cfg.max_session_bytes)
+    )
+    s = c[sel]
+    return pd.DataFrame(
+        {
+            "attacker": s["id.orig_h"].astype(object).to_numpy(),
+            "target": s["id.resp_h"].astype(object).to_numpy(),
+            "port": s["id.resp_p"].to_numpy(np.int64),
+            "ts": s["ts"].to_numpy(np.float64),
+            "last": (s["ts"] + s["duration"].fillna(0)).to_numpy(np.float64),
+            "n": 1,
+            "service": service[sel].to_numpy(),
+            "uid": s["uid"].astype(object).to_numpy(),
+        }
+    )
+
+
+@register("brute_force", Category.ATTACK, needs=("conn",))
+def brute_force(ctx: DetectContext) -> list[Finding]:
+    """Many failed logins / short auth sessions from one source to one or many targets."""
+    cfg = BruteForce.model_validate(ctx.settings("brute_force"))
+    dirs = ctx.tables.get("tcp_dirs")
+    out: list[Finding] = []
+    flagged: set[tuple[str, str]] = set()
+    for kind, ev, need in (
+        (
+            "failed_logins",
+            _failures(dirs) if dirs is not None and len(dirs) else None,
+            cfg.min_failures,
+        ),
+        ("short_sessions", _sessions(ctx, cfg, dirs), cfg.min_attempts),
+    ):
+        if ev is None or ev.empty:
+            continue
+        key = ev["attacker"].astype(str) + "|" + ev["service"].astype(str)
+        res = dense_window(key, ev["ts"], need, cfg.window_s, weights=ev["n"])
+        for k in res.loc[res["hit"].astype(bool), "g"]:
+            attacker, service = str(k).split("|", 1)
+            if (attacker, service) in flagged:
+                continue
+            flagged.add((attacker, service))
+            mine = ev[key == k]
+            targets = mine["target"].nunique()
+            mode = "spray" if targets >= cfg.spray_min_targets else "single"
+            n = int(mine["n"].sum())
+            svc = service if service != "login" else _service_of(mine["port"], cfg)
+            out.append(
+                finding(
+                    ctx,
+                    "brute_force",
+                    Category.ATTACK,
+                    severity_of(n, cfg.severity, "medium"),
+                    attacker,
+                    float(mine["ts"].min()),
+                    float(mine["last"].max()),
+                    n,
+                    {
+                        "service": svc,
+                        "evidence_kind": kind,
+                        "mode": mode,
+                        "attempts": n,
+                        "sessions": len(mine),
+                        "distinct_targets": int(targets),
+                        "targets": sample(mine["target"], 20),
+                        "ports": sorted(int(p) for p in sample(mine["port"], 10)),
+                        "sample_uids": sample(mine["uid"], 5),
+                    },
+                    mode=mode,
+                    id_keys={"service": svc},
+                    service=svc,
+                    targets=int(targets),
+                )
+            )
+    return out
+
+
+def _service_of(ports: pd.Series, cfg: BruteForce) -> str:
+    top = int(ports.mode().iloc[0]) if len(ports) else 0
+    return cfg.auth_ports.get(top, f"tcp/{top}")

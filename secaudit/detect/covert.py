@@ -1,0 +1,288 @@
+"""Covert channels and exfiltration: DNS and ICMP tunnels, long connections, large uploads.
+
+* dns_tunnel: per (client, registered domain), many distinct names whose
+  left-hand part is long or random-looking, or mostly TXT/NULL lookups -
+  the shape of iodine, dnscat2, DNSExfiltrator and friends.  Reverse
+  lookups and mDNS are excluded by suffix.
+* icmp_tunnel: echo traffic whose replies do not echo the request's data, or
+  whose data are large and vary in size (ping sends one fixed size).
+* long_connection: a connection open longer than a threshold.
+* data_exfil: an internal host sending far more to one external peer than
+  it receives, above a volume threshold.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from secaudit.detect._common import finding, internal_mask, sample, severity_of
+from secaudit.detect.config import DataExfil, DnsTunnel, IcmpTunnel, LongConnection
+from secaudit.detect.registry import DetectContext, register
+from secaudit.model import Category, Finding
+
+__all__ = ["data_exfil", "dns_tunnel", "icmp_tunnel", "long_connection"]
+
+
+@register("dns_tunnel", Category.MALWARE, needs=("dns",))
+def dns_tunnel(ctx: DetectContext) -> list[Finding]:
+    """Many unique long/high-entropy names (or TXT/NULL lookups) under one domain from one client."""
+    cfg = DnsTunnel.model_validate(ctx.settings("dns_tunnel"))
+    dns = ctx.tables.get("dns")
+    if dns is None or dns.empty:
+        return []
+    q = dns[dns["reg_domain"].astype(str) != ""]
+    ignore = tuple(s.lower().strip(".") for s in cfg.ignore_suffixes)
+    reg = q["reg_domain"].astype(str)
+    q = q[~(reg.isin(ignore) | reg.str.endswith(tuple("." + s for s in ignore)))]
+    if q.empty:
+        return []
+    q = q.assign(
+        txt_null=q["qtype"].isin([10, 16]),
+        ent_ok=np.where(q["sub_len"] >= 12, q["sub_entropy"], np.nan),
+        queries=q["n_queries"].clip(lower=1),
+    )
+    g = q.groupby(["id.orig_h", "reg_domain"], sort=False).agg(
+        n=("queries", "sum"),
+        unique=("query", "nunique"),
+        mean_sub=("sub_len", "mean"),
+        max_sub=("sub_len", "max"),
+        mean_ent=("ent_ok", "mean"),
+        txt_null=("txt_null", "mean"),
+        first=("ts", "min"),
+        last=("ts", "max"),
+    )
+    g["ratio"] = g["unique"] / g["n"].clip(lower=1)
+    shape = (
+        (g["mean_sub"] >= cfg.long_subdomain)
+        | (g["mean_ent"].fillna(0) >= cfg.high_entropy)
+        | (g["txt_null"] >= cfg.txt_null_ratio)
+    )
+    hot = g[
+        (g["n"] >= cfg.min_queries)
+        & (g["unique"] >= cfg.min_unique)
+        & (g["ratio"] >= cfg.min_unique_ratio)
+        & shape
+    ]
+    out = []
+    for (client, domain), r in hot.iterrows():
+        mine = q[(q["id.orig_h"] == client) & (q["reg_domain"] == domain)]
+        reasons = [
+            name
+            for name, ok in (
+                ("long_names", r["mean_sub"] >= cfg.long_subdomain),
+                ("high_entropy", (r["mean_ent"] or 0) >= cfg.high_entropy),
+                ("txt_null_records", r["txt_null"] >= cfg.txt_null_ratio),
+            )
+            if ok
+        ]
+        out.append(
+            finding(
+                ctx,
+                "dns_tunnel",
+                Category.MALWARE,
+                severity_of(float(r["n"]), cfg.severity, "high"),
+                str(client),
+                float(r["first"]),
+                float(r["last"]),
+                int(r["n"]),
+                {
+                    "domain": str(domain),
+                    "queries": int(r["n"]),
+                    "unique_names": int(r["unique"]),
+                    "mean_subdomain_len": round(float(r["mean_sub"]), 1),
+                    "mean_entropy": round(float(r["mean_ent"]), 2)
+                    if pd.notna(r["mean_ent"])
+                    else None,
+                    "txt_null_share": round(float(r["txt_null"]), 2),
+                    "qtypes": mine["qtype_name"].value_counts().head(5).to_dict(),
+                    "resolvers": sample(mine["id.resp_h"], 5),
+                    "reasons": reasons,
+                    "sample_queries": sample(mine["query"], 3),
+                },
+                id_keys={"domain": str(domain)},
+                domain=str(domain),
+            )
+        )
+    return out
+
+
+@register("icmp_tunnel", Category.MALWARE, needs=("icmp",))
+def icmp_tunnel(ctx: DetectContext) -> list[Finding]:
+    """Echo traffic that is not an echo: mismatched replies, or large data of varying size."""
+    cfg = IcmpTunnel.model_validate(ctx.settings("icmp_tunnel"))
+    icmp = ctx.tables.get("icmp")
+    if icmp is None or icmp.empty:
+        return []
+    v4 = ~icmp["v6"].astype(bool)
+    req = icmp[(v4 & (icmp["type"] == 8)) | (~v4 & (icmp["type"] == 128))]
+    rep = icmp[(v4 & (icmp["type"] == 0)) | (~v4 & (icmp["type"] == 129))]
+    if req.empty:
+        return []
+    full_req = req[req["captured"] >= req["size"]]
+    full_rep = rep[rep["captured"] >= rep["size"]]
+    pairs = full_req.merge(
+        full_rep,
+        left_on=["src", "dst", "id", "seq"],
+        right_on=["dst", "src", "id", "seq"],
+        suffixes=("", "_r"),
+    )
+    pairs = pairs.drop_duplicates(["src", "dst", "id", "seq"])
+    pairs = pairs.assign(mismatch=pairs["hash"] != pairs["hash_r"])
+    mm = pairs.groupby(["src", "dst"]).agg(
+        pairs=("mismatch", "size"), mismatched=("mismatch", "sum")
+    )
+    g = req.groupby(["src", "dst"]).agg(
+        n=("ts", "size"),
+        mean_size=("size", "mean"),
+        sizes=("size", "nunique"),
+        entropy=("entropy", "mean"),
+        first=("ts", "min"),
+        last=("ts", "max"),
+    )
+    g = g.join(mm, how="left").fillna({"pairs": 0, "mismatched": 0})
+    rep_size = rep.groupby(["dst", "src"])["size"].mean()
+    rep_size.index = rep_size.index.set_names(["src", "dst"])
+    g["reply_mean_size"] = rep_size.reindex(g.index)
+    g["mismatch_ratio"] = g["mismatched"] / g["pairs"].clip(lower=1)
+    paired = g["pairs"] >= cfg.min_packets // 2
+    big = (g["mean_size"] > cfg.max_normal_size) & (g["sizes"] >= 3)
+    hot = g[
+        (g["n"] >= cfg.min_packets)
+        & ((paired & (g["mismatch_ratio"] >= cfg.min_mismatch_ratio)) | big)
+    ]
+    out = []
+    for (src, dst), r in hot.iterrows():
+        reasons = []
+        if paired.loc[(src, dst)] and r["mismatch_ratio"] >= cfg.min_mismatch_ratio:
+            reasons.append("reply_differs_from_request")
+        if big.loc[(src, dst)]:
+            reasons.append("large_variable_payloads")
+        out.append(
+            finding(
+                ctx,
+                "icmp_tunnel",
+                Category.MALWARE,
+                severity_of(float(r["n"]), cfg.severity, "high"),
+                str(src),
+                float(r["first"]),
+                float(r["last"]),
+                int(r["n"]),
+                {
+                    "peer": str(dst),
+                    "echo_requests": int(r["n"]),
+                    "mean_request_size": round(float(r["mean_size"]), 1),
+                    "mean_reply_size": (
+                        round(float(r["reply_mean_size"]), 1)
+                        if pd.notna(r["reply_mean_size"])
+                        else None
+                    ),
+                    "distinct_sizes": int(r["sizes"]),
+                    "mean_entropy": round(float(r["entropy"]), 2),
+                    "pairs_compared": int(r["pairs"]),
+                    "mismatched_replies": int(r["mismatched"]),
+                    "reasons": reasons,
+                },
+                id_keys={"peer": str(dst)},
+                peer=str(dst),
+            )
+        )
+    return out
+
+
+@register("long_connection", Category.EXTERNAL_LINK, needs=("conn",))
+def long_connection(ctx: DetectContext) -> list[Finding]:
+    """Connections open longer than the threshold (external_link when the peer is outside)."""
+    cfg = LongConnection.model_validate(ctx.settings("long_connection"))
+    conn = ctx.conn
+    if conn.empty:
+        return []
+    c = conn[conn["proto"].isin(cfg.protocols) & (conn["duration"].fillna(0) >= cfg.min_duration_s)]
+    if c.empty:
+        return []
+    g = c.groupby(["id.orig_h", "id.resp_h", "id.resp_p", "proto"], sort=True).agg(
+        n=("uid", "size"),
+        longest=("duration", "max"),
+        first=("ts", "min"),
+        last=("ts", lambda s: float((s + c.loc[s.index, "duration"]).max())),
+        orig_bytes=("orig_bytes", "sum"),
+        resp_bytes=("resp_bytes", "sum"),
+        uids=("uid", lambda s: list(s.head(5))),
+    )
+    g = g.reset_index()
+    inside = internal_mask(ctx, g["id.resp_h"])
+    out = []
+    for k, r in g.iterrows():
+        cat = Category.INTERNAL_LINK if inside[k] else Category.EXTERNAL_LINK
+        out.append(
+            finding(
+                ctx,
+                "long_connection",
+                cat,
+                severity_of(float(r["longest"]), cfg.severity, "low"),
+                str(r["id.orig_h"]),
+                float(r["first"]),
+                float(r["last"]),
+                int(r["n"]),
+                {
+                    "dst": str(r["id.resp_h"]),
+                    "port": int(r["id.resp_p"]),
+                    "proto": str(r["proto"]),
+                    "duration_s": round(float(r["longest"]), 1),
+                    "orig_bytes": int(r["orig_bytes"] or 0),
+                    "resp_bytes": int(r["resp_bytes"] or 0),
+                    "sample_uids": list(r["uids"]),
+                },
+                id_keys={"dst": str(r["id.resp_h"]), "port": int(r["id.resp_p"])},
+                dst=str(r["id.resp_h"]),
+                hours=round(float(r["longest"]) / 3600, 1),
+            )
+        )
+    return out
+
+
+@register("data_exfil", Category.MALWARE, needs=("conn",))
+def data_exfil(ctx: DetectContext) -> list[Finding]:
+    """An internal host uploading a large volume to one external peer (sent >> received)."""
+    cfg = DataExfil.model_validate(ctx.settings("data_exfil"))
+    conn = ctx.conn
+    if conn.empty:
+        return []
+    c = conn[conn["orig_bytes"].fillna(0) > 0]
+    if c.empty:
+        return []
+    c = c[internal_mask(ctx, c["id.orig_h"]) & ~internal_mask(ctx, c["id.resp_h"])]
+    g = c.groupby(["id.orig_h", "id.resp_h"]).agg(
+        sent=("orig_bytes", "sum"),
+        received=("resp_bytes", "sum"),
+        n=("uid", "size"),
+        first=("ts", "min"),
+        last=("ts", "max"),
+    )
+    hot = g[
+        (g["sent"] >= cfg.min_bytes) & (g["sent"] >= cfg.min_ratio * g["received"].clip(lower=1))
+    ]
+    out = []
+    for (src, dst), r in hot.iterrows():
+        out.append(
+            finding(
+                ctx,
+                "data_exfil",
+                Category.MALWARE,
+                severity_of(float(r["sent"]), cfg.severity, "medium"),
+                str(src),
+                float(r["first"]),
+                float(r["last"]),
+                int(r["n"]),
+                {
+                    "dst": str(dst),
+                    "bytes_sent": int(r["sent"]),
+                    "bytes_received": int(r["received"]),
+                    "connections": int(r["n"]),
+                },
+                id_keys={"dst": str(dst)},
+                dst=str(dst),
+                mbytes=round(float(r["sent"]) / 1e6, 1),
+            )
+        )
+    return out

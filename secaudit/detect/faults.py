@@ -1,0 +1,346 @@
+"""Operational faults (运行故障): retransmissions, zero windows, rejected and unanswered
+connections, ICMP unreachable / time exceeded, DNS failures.
+
+Subjects follow the cause: the retransmitting sender, the zero-window
+receiver, the rejecting or silent server, the unreachable destination, the
+failing resolver (or the client drowning in NXDOMAIN).  Severities come from
+the ladders in rules/detect.yaml.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from secaudit.detect._common import finding, internal_mask, sample, severity_of
+from secaudit.detect.config import (
+    DnsFailure,
+    IcmpUnreachable,
+    Rejected,
+    Retransmission,
+    Unanswered,
+    ZeroWindow,
+)
+from secaudit.detect.registry import DetectContext, register
+from secaudit.model import Category, Finding
+
+__all__ = [
+    "dns_failure",
+    "icmp_unreachable",
+    "rejected",
+    "retransmission",
+    "unanswered",
+    "zero_window",
+]
+
+_UNREACH_CODES = {
+    0: "net_unreachable", 1: "host_unreachable", 2: "protocol_unreachable",
+    3: "port_unreachable", 4: "fragmentation_needed", 5: "source_route_failed",
+    6: "net_unknown", 7: "host_unknown", 9: "net_prohibited", 10: "host_prohibited",
+    13: "admin_prohibited",
+}  # fmt: skip
+
+
+@register("retransmission", Category.FAULT, needs=("tcp_dirs",))
+def retransmission(ctx: DetectContext) -> list[Finding]:
+    """A sender retransmitting a large share of its TCP data segments (loss on its path)."""
+    cfg = Retransmission.model_validate(ctx.settings("retransmission"))
+    dirs = ctx.tables.get("tcp_dirs")
+    if dirs is None or dirs.empty:
+        return []
+    g = dirs.groupby("src").agg(
+        data=("data_pkts", "sum"),
+        retrans=("retrans", "sum"),
+        flows=("flow", "nunique"),
+        first=("first_ns", "min"),
+        last=("last_ns", "max"),
+    )
+    g["ratio"] = g["retrans"] / g["data"].clip(lower=1)
+    hot = g[
+        (g["data"] >= cfg.min_data_pkts)
+        & (g["retrans"] >= cfg.min_retrans)
+        & (g["ratio"] >= cfg.min_ratio)
+    ]
+    out = []
+    for src, r in hot.iterrows():
+        mine = dirs[(dirs["src"] == src) & (dirs["retrans"] > 0)]
+        peers = mine.groupby("dst")["retrans"].sum().sort_values(ascending=False)
+        # duplicate ACKs sent back by the receivers of this sender's data
+        back = dirs[(dirs["dst"] == src) & dirs["flow"].isin(mine["flow"])]["dupacks"].sum()
+        out.append(
+            finding(
+                ctx,
+                "retransmission",
+                Category.FAULT,
+                severity_of(float(r["ratio"]), cfg.severity, "low"),
+                str(src),
+                float(r["first"]) / 1e9,
+                float(r["last"]) / 1e9,
+                int(r["retrans"]),
+                {
+                    "retransmitted_segments": int(r["retrans"]),
+                    "data_segments": int(r["data"]),
+                    "retrans_pct": round(100 * float(r["ratio"]), 2),
+                    "dup_acks_received": int(back),
+                    "flows_affected": int(mine["flow"].nunique()),
+                    "peers": {str(k): int(v) for k, v in peers.head(10).items()},
+                    "ports": sorted(int(p) for p in sample(mine["sport"], 10)),
+                },
+                pct=round(100 * float(r["ratio"]), 1),
+            )
+        )
+    return out
+
+
+@register("zero_window", Category.FAULT, needs=("tcp_dirs",))
+def zero_window(ctx: DetectContext) -> list[Finding]:
+    """A receiver advertising a zero window for long (it cannot keep up: overloaded host/app)."""
+    cfg = ZeroWindow.model_validate(ctx.settings("zero_window"))
+    dirs = ctx.tables.get("tcp_dirs")
+    if dirs is None or dirs.empty:
+        return []
+    z = dirs[dirs["zero_win"] > 0]
+    g = z.groupby("src").agg(
+        events=("zero_win", "sum"),
+        stall_ns=("zw_stall_ns", "sum"),
+        flows=("flow", "nunique"),
+        first=("first_ns", "min"),
+        last=("last_ns", "max"),
+    )
+    g["stall_s"] = g["stall_ns"] / 1e9
+    hot = g[(g["events"] >= cfg.min_events) & (g["stall_s"] >= cfg.min_stall_s)]
+    out = []
+    for src, r in hot.iterrows():
+        mine = z[z["src"] == src]
+        out.append(
+            finding(
+                ctx,
+                "zero_window",
+                Category.FAULT,
+                severity_of(float(r["stall_s"]), cfg.severity, "low"),
+                str(src),
+                float(r["first"]) / 1e9,
+                float(r["last"]) / 1e9,
+                int(r["events"]),
+                {
+                    "zero_window_segments": int(r["events"]),
+                    "stalled_s": round(float(r["stall_s"]), 1),
+                    "flows_affected": int(r["flows"]),
+                    "peers": sample(mine["dst"], 10),
+                    "ports": sorted(int(p) for p in sample(mine["sport"], 10)),
+                },
+                seconds=round(float(r["stall_s"]), 1),
+            )
+        )
+    return out
+
+
+def _server_table(ctx: DetectContext, sel: pd.Series) -> pd.DataFrame:
+    conn = ctx.conn
+    tcp = conn["proto"] == "tcp"
+    g = conn[tcp].assign(bad=sel[tcp]).groupby(["id.resp_h", "id.resp_p"], sort=True)
+    agg = g.agg(
+        attempts=("uid", "size"),
+        bad=("bad", "sum"),
+        first=("ts", "min"),
+        last=("ts", "max"),
+    )
+    agg["ratio"] = agg["bad"] / agg["attempts"].clip(lower=1)
+    return agg
+
+
+def _per_server(
+    ctx: DetectContext,
+    name: str,
+    sel: pd.Series,
+    min_n: int,
+    min_ratio: float,
+    ladder: dict[str, float],
+    extra_mask: np.ndarray | None = None,
+) -> list[Finding]:
+    conn = ctx.conn
+    agg = _server_table(ctx, sel)
+    hot = agg[(agg["bad"] >= min_n) & (agg["ratio"] >= min_ratio)]
+    if extra_mask is not None and len(hot):
+        hot = hot[internal_mask(ctx, hot.index.get_level_values(0).to_series())]
+    out = []
+    for (host, port), r in hot.iterrows():
+        mine = conn[sel & (conn["id.resp_h"] == host) & (conn["id.resp_p"] == port)]
+        out.append(
+            finding(
+                ctx,
+                name,
+                Category.FAULT,
+                severity_of(float(r["bad"]), ladder, "low"),
+                str(host),
+                float(r["first"]),
+                float(mine["ts"].max()),
+                int(r["bad"]),
+                {
+                    "port": int(port),
+                    "proto": "tcp",
+                    name: int(r["bad"]),
+                    "attempts": int(r["attempts"]),
+                    "ratio": round(float(r["ratio"]), 3),
+                    "clients": sample(mine["id.orig_h"], 10),
+                    "distinct_clients": int(mine["id.orig_h"].nunique()),
+                    "states": mine["conn_state"].value_counts().to_dict(),
+                    "sample_uids": sample(mine["uid"], 5),
+                },
+                id_keys={"port": int(port)},
+                port=int(port),
+            )
+        )
+    return out
+
+
+@register("rejected", Category.FAULT, needs=("conn",))
+def rejected(ctx: DetectContext) -> list[Finding]:
+    """A service refusing most connection attempts (REJ, or reset before any data)."""
+    cfg = Rejected.model_validate(ctx.settings("rejected"))
+    conn = ctx.conn
+    if conn.empty:
+        return []
+    no_data = (conn["orig_bytes"].fillna(0) == 0) & (conn["resp_bytes"].fillna(0) == 0)
+    sel = (conn["proto"] == "tcp") & (
+        (conn["conn_state"] == "REJ") | (conn["conn_state"].isin(["RSTR", "RSTRH"]) & no_data)
+    )
+    return _per_server(ctx, "rejected", sel, cfg.min_rejected, cfg.min_ratio, cfg.severity)
+
+
+@register("unanswered", Category.FAULT, needs=("conn",))
+def unanswered(ctx: DetectContext) -> list[Finding]:
+    """SYNs to an internal service that never get any answer (S0): the service is down."""
+    cfg = Unanswered.model_validate(ctx.settings("unanswered"))
+    conn = ctx.conn
+    if conn.empty:
+        return []
+    sel = (conn["proto"] == "tcp") & (conn["conn_state"] == "S0")
+    return _per_server(
+        ctx,
+        "unanswered",
+        sel,
+        cfg.min_attempts,
+        cfg.min_ratio,
+        cfg.severity,
+        extra_mask=np.ones(1, bool) if cfg.internal_only else None,
+    )
+
+
+@register("icmp_unreachable", Category.FAULT, needs=("icmp",))
+def icmp_unreachable(ctx: DetectContext) -> list[Finding]:
+    """Repeated ICMP destination-unreachable or time-exceeded for one destination."""
+    cfg = IcmpUnreachable.model_validate(ctx.settings("icmp_unreachable"))
+    icmp = ctx.tables.get("icmp")
+    if icmp is None or icmp.empty:
+        return []
+    v4 = ~icmp["v6"].astype(bool)
+    unreach = (v4 & (icmp["type"] == 3)) | (~v4 & (icmp["type"] == 1))
+    exceeded = (v4 & (icmp["type"] == 11)) | (~v4 & (icmp["type"] == 3))
+    e = icmp[(unreach | exceeded) & icmp["quoted_dst"].notna()]
+    if e.empty:
+        return []
+    e = e.assign(
+        kind=np.where(unreach[e.index], "unreachable", "time_exceeded"),
+        reason=np.where(
+            unreach[e.index],
+            e["code"].map(_UNREACH_CODES).fillna("code_" + e["code"].astype(str)),
+            "ttl_exceeded",
+        ),
+    )
+    e = e.assign(
+        reason=np.where(
+            e["v6"] & (e["kind"] == "unreachable"), "v6_code_" + e["code"].astype(str), e["reason"]
+        )
+    )
+    g = e.groupby(["quoted_dst", "kind"]).agg(
+        n=("ts", "size"), first=("ts", "min"), last=("ts", "max")
+    )
+    hot = g[g["n"] >= cfg.min_messages]
+    out = []
+    for (dst, kind), r in hot.iterrows():
+        mine = e[(e["quoted_dst"] == dst) & (e["kind"] == kind)]
+        loop = kind == "time_exceeded"
+        out.append(
+            finding(
+                ctx,
+                "icmp_unreachable",
+                Category.FAULT,
+                severity_of(float(r["n"]), cfg.severity, "low"),
+                str(dst),
+                float(r["first"]),
+                float(r["last"]),
+                int(r["n"]),
+                {
+                    "kind": kind,
+                    "reasons": mine["reason"].value_counts().to_dict(),
+                    "reported_by": sample(mine["src"], 10),
+                    "affected_clients": sample(mine["dst"], 10),
+                    "quoted_protocols": sorted(int(p) for p in sample(mine["q_proto"], 5)),
+                    "quoted_ports": sorted(int(p) for p in sample(mine["q_dport"], 10)),
+                    "routing_loop_suspected": bool(loop and mine["src"].nunique() > 1),
+                },
+                mode=kind,
+                id_keys={"kind": kind},
+                kind=kind,
+            )
+        )
+    return out
+
+
+@register("dns_failure", Category.FAULT, needs=("dns",))
+def dns_failure(ctx: DetectContext) -> list[Finding]:
+    """Resolvers answering SERVFAIL/REFUSED or not at all; clients in NXDOMAIN storms."""
+    cfg = DnsFailure.model_validate(ctx.settings("dns_failure"))
+    dns = ctx.tables.get("dns")
+    if dns is None or dns.empty:
+        return []
+    asked = dns[dns["n_queries"] > 0]
+    out: list[Finding] = []
+    checks = (
+        ("servfail", "id.resp_h", asked["rcode"].isin([2, 5]), cfg.min_failures, cfg.min_ratio),
+        (
+            "unanswered",
+            "id.resp_h",
+            ~asked["answered"].astype(bool),
+            cfg.min_failures,
+            cfg.min_ratio,
+        ),
+        ("nxdomain", "id.orig_h", asked["rcode"] == 3, cfg.nxdomain_min, cfg.nxdomain_ratio),
+    )
+    for mode, who, bad, min_n, min_ratio in checks:
+        g = (
+            asked.assign(bad=bad)
+            .groupby(who)
+            .agg(n=("bad", "size"), bad=("bad", "sum"), first=("ts", "min"), last=("ts", "max"))
+        )
+        g["ratio"] = g["bad"] / g["n"].clip(lower=1)
+        hot = g[(g["bad"] >= min_n) & (g["ratio"] >= min_ratio)]
+        for host, r in hot.iterrows():
+            mine = asked[bad & (asked[who] == host)]
+            other = "id.orig_h" if who == "id.resp_h" else "id.resp_h"
+            out.append(
+                finding(
+                    ctx,
+                    "dns_failure",
+                    Category.FAULT,
+                    severity_of(float(r["bad"]), cfg.severity, "low"),
+                    str(host),
+                    float(mine["ts"].min()),
+                    float(mine["ts"].max()),
+                    int(r["bad"]),
+                    {
+                        "mode": mode,
+                        "failed": int(r["bad"]),
+                        "queries": int(r["n"]),
+                        "ratio": round(float(r["ratio"]), 3),
+                        "rcodes": mine["rcode_name"].fillna("none").value_counts().to_dict(),
+                        ("clients" if who == "id.resp_h" else "resolvers"): sample(mine[other], 10),
+                        "sample_queries": sample(mine["query"], 5),
+                    },
+                    mode=mode,
+                    id_keys={"mode": mode},
+                    kind=mode,
+                )
+            )
+    return out

@@ -1,0 +1,241 @@
+"""The detection runner: captures -> conn + protocol tables -> every registered detector.
+
+One streaming pass: each packet chunk feeds the flow tracker (conn table),
+this area's protocol extracts (DNS, ARP, ICMP, compact TCP, flood counters)
+and the links helper's extracts, so a capture is read once.  Then every
+registered detector (or the `only` ones) runs on the same DetectContext.
+A detector that needs a policy when none is given is skipped with a Gap; a
+detector that crashes becomes a Gap naming it (or, with strict=True as the
+tests use, the exception propagates).
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import pkgutil
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from secaudit.detect.config import Thresholds, load_thresholds
+from secaudit.detect.registry import REGISTRY, DetectContext, DetectorSpec
+from secaudit.detect.tables import PacketTables
+from secaudit.detect.tcpstats import analyze_tcp
+from secaudit.errors import ConfigError
+from secaudit.model import Finding, Gap
+
+__all__ = ["DetectResult", "detect", "load_detectors", "run_detectors"]
+
+Sources = str | Path | Sequence[str | Path]
+_OWN_TABLES = {"conn", "policy", "dns", "arp", "icmp", "tcp_dirs", "tcp_flows", "flood"}
+
+
+@dataclass(frozen=True)
+class DetectResult:
+    """Findings (sorted, deduplicated), gaps, and the tables they were computed from."""
+
+    findings: list[Finding]
+    gaps: list[Gap]
+    tables: dict[str, Any] = field(default_factory=dict)
+
+    def frame(self) -> pd.DataFrame:
+        from secaudit.model import findings_frame
+
+        return findings_frame(self.findings)
+
+
+_OWN_MODULES = ("scan", "attacks", "brute", "covert", "faults")
+_LOAD_ERRORS: dict[str, str] = {}
+
+
+def load_detectors() -> dict[str, DetectorSpec]:
+    """Import every module of secaudit.detect so each registers its detectors.
+
+    This area's modules must import; another area's module that fails to
+    import (mid-edit, missing dependency) is remembered and reported as a Gap.
+    """
+    import secaudit.detect as pkg
+
+    for name in _OWN_MODULES:
+        importlib.import_module(f"{pkg.__name__}.{name}")
+    for mod in pkgutil.iter_modules(pkg.__path__):
+        if mod.name.startswith("_") or mod.name in {"run", "registry", *_OWN_MODULES}:
+            continue
+        try:
+            importlib.import_module(f"{pkg.__name__}.{mod.name}")
+        except Exception as exc:  # another area's module: report, keep going
+            _LOAD_ERRORS[mod.name] = f"{type(exc).__name__}: {exc}"
+    return REGISTRY
+
+
+def load_errors() -> list[Gap]:
+    """Gaps for detector modules that could not be imported."""
+    return [
+        Gap(
+            kind="detector_error",
+            source="secaudit.detect",
+            message=f"detector module {name} could not be loaded: {err}",
+            detail={"module": name},
+        )
+        for name, err in sorted(_LOAD_ERRORS.items())
+    ]
+
+
+def _policy(policy: Any) -> Any:
+    if policy is None or not isinstance(policy, (str, Path)):
+        return policy
+    from secaudit.policy import load_policy
+
+    return load_policy(policy)
+
+
+def _thresholds(thresholds: Thresholds | str | Path | Mapping[str, Any] | None) -> Thresholds:
+    if isinstance(thresholds, Thresholds):
+        return thresholds
+    if thresholds is None or isinstance(thresholds, (str, Path)):
+        return load_thresholds(thresholds)
+    return load_thresholds(None, overrides=thresholds)
+
+
+def _select(only: Iterable[str] | str | None) -> list[DetectorSpec]:
+    specs = load_detectors()
+    if only is None:
+        return [specs[k] for k in sorted(specs)]
+    names = [n.strip() for n in (only.split(",") if isinstance(only, str) else only) if n.strip()]
+    unknown = [n for n in names if n not in specs]
+    if unknown:
+        raise ConfigError(
+            f"unknown detector(s) {', '.join(unknown)}; known: {', '.join(sorted(specs))}",
+            "--only",
+        )
+    return [specs[n] for n in dict.fromkeys(names)]
+
+
+def _build_tables(
+    pcaps: Sources, *, ignore_checksums: bool, local_nets: Iterable[str] | None, quiet: bool
+) -> tuple[pd.DataFrame, dict[str, Any], list[Gap]]:
+    from secaudit.capture import iter_chunks
+    from secaudit.flows import FlowTracker
+    from secaudit.flows.table import conn_frame
+
+    links: Any = None
+    try:
+        from secaudit.detect.links_tables import LinksTables
+
+        links = LinksTables()
+    except Exception:  # links area absent or mid-edit: its detectors report their own gaps
+        links = None
+    tracker = FlowTracker(ignore_checksums=ignore_checksums)
+    own = PacketTables()
+    gaps: list[Gap] = []
+    for chunk in iter_chunks(pcaps, quiet=quiet):
+        gaps.extend(chunk.gaps)
+        tracker.feed(chunk)
+        own.update(chunk.packets, chunk.data)
+        if links is not None:
+            links.update(chunk.packets, chunk.data)
+    recs = tracker.finish()
+    gaps.extend(tracker.checksum_gaps())
+    conn = conn_frame(recs, tracker.sources, list(local_nets) if local_nets else None)
+    tables = own.finish()
+    tcp = analyze_tcp(tables.pop("tcp"), tables.pop("endpoints"))
+    tables["tcp_dirs"] = tcp.directions
+    tables["tcp_flows"] = tcp.flows
+    tables["tcp_packets"] = tcp.packets
+    if links is not None:
+        tables.update(links.finish())
+    return conn, tables, gaps
+
+
+def run_detectors(
+    ctx: DetectContext, specs: Sequence[DetectorSpec], *, strict: bool = False
+) -> tuple[list[Finding], list[Gap]]:
+    """Run `specs` on one context; sort and deduplicate the findings."""
+    findings: dict[str, Finding] = {}
+    gaps: list[Gap] = []
+    source = ",".join(ctx.sources) or "detect"
+    for spec in specs:
+        if "policy" in spec.needs and ctx.policy is None:
+            gaps.append(
+                Gap(
+                    kind="skipped",
+                    source=source,
+                    message=f"detector {spec.name} needs a policy (--policy DIR); not run",
+                    area=spec.category.value,
+                    detail={"detector": spec.name},
+                )
+            )
+            continue
+        try:
+            result = spec.func(ctx)
+        except Exception as exc:
+            if strict:
+                raise
+            gaps.append(
+                Gap(
+                    kind="detector_error",
+                    source=source,
+                    message=f"detector {spec.name} failed: {type(exc).__name__}: {exc}",
+                    area=spec.category.value,
+                    detail={"detector": spec.name},
+                )
+            )
+            continue
+        for f in result:
+            findings.setdefault(f.id, f)
+    ordered = sorted(
+        findings.values(),
+        key=lambda f: (-f.severity.rank, f.first_seen or "", f.detector, f.subject),
+    )
+    return ordered, gaps
+
+
+def detect(
+    pcaps: Sources,
+    policy: Any = None,
+    *,
+    only: Iterable[str] | str | None = None,
+    thresholds: Thresholds | str | Path | Mapping[str, Any] | None = None,
+    lang: str = "en",
+    ignore_checksums: bool = False,
+    quiet: bool = True,
+    strict: bool | None = None,
+) -> DetectResult:
+    """Run the detectors on captures.
+
+    policy: a secaudit.policy.Policy or a policy folder (None: policy-bound
+    detectors are skipped with a Gap).  only: detector names (list or
+    "a,b").  thresholds: a YAML file, a mapping of overrides, or Thresholds
+    (defaults: rules/detect.yaml).  strict: re-raise detector crashes (default
+    from SECAUDIT_STRICT_DETECTORS=1).
+    """
+    if strict is None:
+        strict = os.environ.get("SECAUDIT_STRICT_DETECTORS", "") == "1"
+    specs = _select(only)
+    th = _thresholds(thresholds)
+    unknown = [n for n in th.extra_names() if n not in REGISTRY]
+    if unknown:
+        raise ConfigError(f"settings for unknown detector(s): {', '.join(unknown)}", "thresholds")
+    pol = _policy(policy)
+    local_nets = None
+    conn, tables, gaps = _build_tables(
+        pcaps, ignore_checksums=ignore_checksums, local_nets=local_nets, quiet=quiet
+    )
+    settings = th.as_mapping()
+    settings["_run"] = {"lang": lang}
+    srcs = (pcaps,) if isinstance(pcaps, (str, Path)) else tuple(pcaps)
+    ctx = DetectContext(
+        conn=conn,
+        tables=tables,
+        policy=pol,
+        thresholds=settings,
+        sources=tuple(str(s) for s in srcs),
+        gaps=tuple(gaps),
+    )
+    findings, run_gaps = run_detectors(ctx, specs, strict=strict)
+    tables = {"conn": conn, **tables}
+    return DetectResult(findings, [*load_errors(), *gaps, *run_gaps], tables)

@@ -1,0 +1,253 @@
+"""Reconnaissance: port scans (vertical, horizontal, knock), ICMP ping sweeps, ARP scans.
+
+Port scans are counted the way Zeek's policy/misc/scan.zeek counts them: only
+*failed* attempts matter (no data exchanged: S0, REJ, RSTO/RSTR/RSTOS0/RSTRH,
+SH/SHR, OTH; UDP without any response; stealth probes without SYN/ACK/RST),
+and a scanner is flagged when the distinct (victim, port) pairs it failed on
+reach a threshold inside a sliding window: distinct ports on one victim
+(vertical), distinct victims on one port (horizontal), or a few distinct
+pairs that are all on sensitive ports (knock).  Internal and external
+scanners have separate limits.  One scanner = one finding, with all targets.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from secaudit.detect._common import dense_window, finding, internal_mask, sample, severity_of
+from secaudit.detect.config import ArpScan, PingSweep, PortScan
+from secaudit.detect.registry import DetectContext, register
+from secaudit.model import Category, Finding
+
+__all__ = ["arp_scan", "failed_attempts", "ping_sweep", "port_scan"]
+
+_FAILED_STATES = {"S0", "REJ", "RSTO", "RSTR", "RSTOS0", "RSTRH", "SH", "SHR", "OTH"}
+# probe_bits (1 << flags&0x3f) of FIN-only, NULL and Xmas (FIN|PSH|URG) probes
+_FIN_BIT, _NULL_BIT, _XMAS_BIT = 1 << 1, 1 << 0, 1 << 41
+
+
+def _is_broadcast(addrs: pd.Series) -> np.ndarray:
+    s = addrs.astype(object).fillna("")
+    return np.asarray(
+        s.str.endswith(".255") | s.str.startswith(("224.", "239.", "ff")) | (s == "0.0.0.0")
+    )
+
+
+def failed_attempts(ctx: DetectContext) -> pd.DataFrame:
+    """Failed connection attempts: scanner, victim, port, proto, ts, uid, kind."""
+    parts = []
+    conn = ctx.conn
+    if len(conn):
+        proto = conn["proto"].astype(object)
+        no_data = (conn["orig_bytes"].fillna(0) == 0) & (conn["resp_bytes"].fillna(0) == 0)
+        tcp_fail = (proto == "tcp") & no_data & conn["conn_state"].isin(_FAILED_STATES)
+        udp_fail = (proto == "udp") & (conn["resp_pkts"].fillna(0) == 0)
+        sel = tcp_fail | udp_fail
+        c = conn[sel]
+        hist = c["history"].astype(object).fillna("")
+        kind = np.where(
+            c["proto"] == "udp",
+            "udp",
+            np.where(hist.str.contains("A", regex=False), "connect", "syn"),
+        )
+        kind = np.where(
+            (c["proto"] == "tcp") & ~hist.str.contains("S", regex=False), "stealth", kind
+        )
+        parts.append(
+            pd.DataFrame(
+                {
+                    "scanner": c["id.orig_h"].astype(object).to_numpy(),
+                    "victim": c["id.resp_h"].astype(object).to_numpy(),
+                    "port": c["id.resp_p"].to_numpy(np.int64),
+                    "proto": c["proto"].astype(object).to_numpy(),
+                    "ts": c["ts"].to_numpy(np.float64),
+                    "uid": c["uid"].astype(object).to_numpy(),
+                    "kind": kind,
+                }
+            )
+        )
+    dirs = ctx.tables.get("tcp_dirs")
+    if dirs is not None and len(dirs):
+        p = dirs[dirs["probes"] > 0]
+        bits = p["probe_bits"].to_numpy(np.int64)
+        kind = np.where(
+            bits & _XMAS_BIT,
+            "xmas",
+            np.where(bits & _FIN_BIT, "fin", np.where(bits & _NULL_BIT, "null", "stealth")),
+        )
+        parts.append(
+            pd.DataFrame(
+                {
+                    "scanner": p["src"].to_numpy(),
+                    "victim": p["dst"].to_numpy(),
+                    "port": p["dport"].to_numpy(np.int64),
+                    "proto": "tcp",
+                    "ts": p["first_ns"].to_numpy(np.float64) / 1e9,
+                    "uid": None,
+                    "kind": kind,
+                }
+            )
+        )
+    if not parts:
+        return pd.DataFrame(columns=["scanner", "victim", "port", "proto", "ts", "uid", "kind"])
+    a = pd.concat(parts, ignore_index=True)
+    a = a[~_is_broadcast(a["victim"])]
+    return a
+
+
+@register("port_scan", Category.ATTACK, needs=("conn",))
+def port_scan(ctx: DetectContext) -> list[Finding]:
+    """Vertical/horizontal/knock port scans from failed attempts (Zeek scan.zeek counting)."""
+    cfg = PortScan.model_validate(ctx.settings("port_scan"))
+    a = failed_attempts(ctx)
+    if a.empty:
+        return []
+    # one row per distinct (scanner, victim, proto, port): its first attempt
+    d = (
+        a.sort_values("ts", kind="stable")
+        .groupby(["scanner", "victim", "proto", "port"], sort=False)
+        .agg(ts=("ts", "first"), tries=("ts", "size"))
+        .reset_index()
+    )
+    internal = internal_mask(ctx, d["scanner"])
+    d["ports_thr"] = np.where(internal, cfg.internal.ports, cfg.external.ports)
+    d["hosts_thr"] = np.where(internal, cfg.internal.hosts, cfg.external.hosts)
+    flagged: dict[str, set[str]] = {}
+
+    def mark(key: list[str], thr_col: str, mode: str) -> None:
+        g = d[key[0]].astype(str)
+        for col in key[1:]:
+            g = g + "|" + d[col].astype(str)
+        for thr, idx in d.groupby(thr_col, sort=False).groups.items():
+            part = g.loc[idx]
+            res = dense_window(part, d.loc[idx, "ts"], int(thr), cfg.window_s)
+            hits = set(res.loc[res["hit"].astype(bool), "g"])
+            for scanner in d.loc[idx].loc[part.isin(hits), "scanner"].unique():
+                flagged.setdefault(str(scanner), set()).add(mode)
+
+    mark(["scanner", "victim"], "ports_thr", "vertical")
+    mark(["scanner", "proto", "port"], "hosts_thr", "horizontal")
+    knock = d[(d["proto"] == "tcp") & d["port"].isin(cfg.knock.ports)]
+    if len(knock):
+        res = dense_window(knock["scanner"], knock["ts"], cfg.knock.min_targets, cfg.window_s)
+        for s in res.loc[res["hit"].astype(bool), "g"]:
+            flagged.setdefault(str(s), set()).add("knock")
+    out = []
+    for scanner, modes in sorted(flagged.items()):
+        mine = a[a["scanner"] == scanner]
+        di = d[d["scanner"] == scanner]
+        kinds = mine["kind"].value_counts()
+        n_pairs = len(di)
+        out.append(
+            finding(
+                ctx,
+                "port_scan",
+                Category.ATTACK,
+                severity_of(n_pairs, cfg.severity, "medium"),
+                scanner,
+                float(mine["ts"].min()),
+                float(mine["ts"].max()),
+                n_pairs,
+                {
+                    "modes": sorted(modes),
+                    "scan_types": kinds.index.tolist(),
+                    "distinct_targets": int(di["victim"].nunique()),
+                    "distinct_ports": int(di["port"].nunique()),
+                    "failed_attempts": len(mine),
+                    "targets": sample(di["victim"], 20),
+                    "ports": sorted(int(p) for p in sample(di["port"], 30)),
+                    "sample_uids": sample(mine["uid"], 5),
+                    "internal_scanner": bool(internal_mask(ctx, pd.Series([scanner]))[0]),
+                },
+                mode="+".join(sorted(modes)),
+                id_keys={"modes": sorted(modes)},
+                targets=int(di["victim"].nunique()),
+                ports=int(di["port"].nunique()),
+            )
+        )
+    return out
+
+
+@register("ping_sweep", Category.ATTACK, needs=("icmp",))
+def ping_sweep(ctx: DetectContext) -> list[Finding]:
+    """One source sending ICMP echo requests to many distinct addresses within a window."""
+    cfg = PingSweep.model_validate(ctx.settings("ping_sweep"))
+    icmp = ctx.tables.get("icmp")
+    if icmp is None or icmp.empty:
+        return []
+    req = icmp[((icmp["type"] == 8) & ~icmp["v6"]) | ((icmp["type"] == 128) & icmp["v6"])]
+    if req.empty:
+        return []
+    firsts = req.groupby(["src", "dst"], sort=False)["ts"].min().reset_index()
+    res = dense_window(firsts["src"], firsts["ts"], cfg.min_targets, cfg.window_s)
+    out = []
+    rep = icmp[((icmp["type"] == 0) & ~icmp["v6"]) | ((icmp["type"] == 129) & icmp["v6"])]
+    for src in res.loc[res["hit"].astype(bool), "g"]:
+        mine = req[req["src"] == src]
+        targets = firsts.loc[firsts["src"] == src, "dst"]
+        alive = rep[(rep["dst"] == src) & rep["src"].isin(targets)]["src"].nunique()
+        n = int(targets.nunique())
+        out.append(
+            finding(
+                ctx,
+                "ping_sweep",
+                Category.ATTACK,
+                severity_of(n, cfg.severity, "low"),
+                str(src),
+                float(mine["ts"].min()),
+                float(mine["ts"].max()),
+                n,
+                {
+                    "distinct_targets": n,
+                    "echo_requests": len(mine),
+                    "targets_replying": int(alive),
+                    "targets": sample(targets, 20),
+                },
+                targets=n,
+            )
+        )
+    return out
+
+
+@register("arp_scan", Category.ATTACK, needs=("arp",))
+def arp_scan(ctx: DetectContext) -> list[Finding]:
+    """One sender asking who-has for many distinct addresses within a window."""
+    cfg = ArpScan.model_validate(ctx.settings("arp_scan"))
+    arp = ctx.tables.get("arp")
+    if arp is None or arp.empty:
+        return []
+    req = arp[(arp["op"] == 1) & (arp["tpa"] != arp["spa"])]  # not gratuitous announcements
+    if req.empty:
+        return []
+    sender = req["spa"].where(req["spa"] != "0.0.0.0", "mac:" + req["sha"].astype(str))
+    req = req.assign(sender=sender)
+    firsts = req.groupby(["sender", "tpa"], sort=False)["ts"].min().reset_index()
+    res = dense_window(firsts["sender"], firsts["ts"], cfg.min_targets, cfg.window_s)
+    out = []
+    for s in res.loc[res["hit"].astype(bool), "g"]:
+        mine = req[req["sender"] == s]
+        targets = firsts.loc[firsts["sender"] == s, "tpa"]
+        macs = [f"{int(m):012x}" for m in sample(mine["sha"], 3)]
+        macs = [":".join(m[i : i + 2] for i in range(0, 12, 2)) for m in macs]
+        n = int(targets.nunique())
+        out.append(
+            finding(
+                ctx,
+                "arp_scan",
+                Category.ATTACK,
+                severity_of(n, cfg.severity, "medium"),
+                str(s),
+                float(mine["ts"].min()),
+                float(mine["ts"].max()),
+                n,
+                {
+                    "distinct_targets": n,
+                    "requests": len(mine),
+                    "sender_macs": macs,
+                    "targets": sample(targets, 20),
+                },
+                targets=n,
+            )
+        )
+    return out

@@ -1,0 +1,263 @@
+"""Protocol tables the detectors read, built chunk by chunk from the packets table.
+
+`PacketTables.update(chunk)` extracts, per chunk and without a Python loop
+per packet: DNS messages (secaudit.proto.dns), ARP rows, ICMP rows (echo
+fields, payload hash/entropy, the quoted header of error messages), a compact
+TCP packet table (flow hash, direction, flags, seq/ack/window, payload length,
+app-layer marker) and per-(destination, time bucket) UDP/ICMP packet counts.
+`finish()` turns them into DataFrames with text addresses; `tcp_analysis`
+(secaudit.detect.tcpstats) derives retransmissions, duplicate ACKs, zero
+windows and handshake RTTs from the TCP table.
+
+Memory: the compact TCP table is ~40 bytes per TCP packet; everything else
+is per DNS/ARP/ICMP packet or aggregated per destination and bucket.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from secaudit.detect._addr import addr_strings
+from secaudit.detect._kernels import app_markers, flow_hashes, icmp_fields
+from secaudit.proto.dns import dns_log, empty_messages, parse_dns
+
+__all__ = ["FLOOD_BUCKET_S", "PacketTables", "TCP_DTYPE"]
+
+FLOOD_BUCKET_S = 1  # UDP/ICMP per-destination counters are kept per second
+
+TCP_DTYPE = np.dtype(
+    [
+        ("ts", np.int64), ("flow", np.uint64), ("dir", np.uint8), ("flags", np.uint16),
+        ("seq", np.uint32), ("ack", np.uint32), ("win", np.uint16), ("wscale", np.int8),
+        ("plen", np.uint32), ("mark", np.uint8), ("status", np.uint16),
+    ]
+)  # fmt: skip
+
+_ENDPOINT_COLS = ["flow", "src_hi", "src_lo", "dst_hi", "dst_lo", "sport", "dport", "dir"]
+
+
+@dataclass
+class PacketTables:
+    """Accumulates the per-protocol extracts of successive packet chunks."""
+
+    dns_parts: list[pd.DataFrame] = field(default_factory=list)
+    arp_parts: list[np.ndarray] = field(default_factory=list)
+    icmp_parts: list[pd.DataFrame] = field(default_factory=list)
+    tcp_parts: list[np.ndarray] = field(default_factory=list)
+    endpoint_parts: list[pd.DataFrame] = field(default_factory=list)
+    flood_parts: list[pd.DataFrame] = field(default_factory=list)
+    n_packets: int = 0
+    first_ns: int | None = None
+    last_ns: int | None = None
+
+    def update(self, packets: np.ndarray, data: np.ndarray) -> None:
+        """Extract what detectors need from one chunk (packets: schemas.PACKET_DTYPE)."""
+        n = len(packets)
+        if n == 0:
+            return
+        self.n_packets += n
+        ts = packets["ts"]
+        lo, hi = int(ts.min()), int(ts.max())
+        self.first_ns = lo if self.first_ns is None else min(self.first_ns, lo)
+        self.last_ns = hi if self.last_ns is None else max(self.last_ns, hi)
+        proto = packets["proto"]
+        is_ip = packets["ip_version"] > 0
+        dns = parse_dns(packets, data)
+        if len(dns):
+            self.dns_parts.append(dns)
+        arp = packets[packets["arp_op"] > 0]
+        if len(arp):
+            self.arp_parts.append(
+                arp[
+                    ["ts", "arp_op", "src_lo", "dst_lo", "arp_sha", "arp_tha", "src_mac", "dst_mac"]
+                ]
+            )
+        icmp_idx = np.flatnonzero(is_ip & ((proto == 1) | (proto == 58)))
+        if icmp_idx.size:
+            self.icmp_parts.append(self._icmp(packets, data, icmp_idx))
+        tcp_idx = np.flatnonzero(is_ip & (proto == 6))
+        if tcp_idx.size:
+            self._tcp(packets, data, tcp_idx)
+        flood_sel = is_ip & ((proto == 17) | (proto == 1) | (proto == 58))
+        if flood_sel.any():
+            self.flood_parts.append(_flood_counts(packets[flood_sel]))
+
+    def _icmp(self, p: np.ndarray, data: np.ndarray, idx: np.ndarray) -> pd.DataFrame:
+        ident, seq, dlen, dhash, ent, q_hi, q_lo, q_proto, q_dport = icmp_fields(
+            idx, p["data_off"], p["caplen"], p["l4_off"], p["ip_version"], data
+        )
+        s = p[idx]
+        size = np.where(s["payload_len"] > 0, s["payload_len"].astype(np.int64), dlen)
+        return pd.DataFrame(
+            {
+                "ts_ns": s["ts"],
+                "src_hi": s["src_hi"],
+                "src_lo": s["src_lo"],
+                "dst_hi": s["dst_hi"],
+                "dst_lo": s["dst_lo"],
+                "v6": s["ip_version"] == 6,
+                "type": s["sport"].astype(np.uint8),
+                "code": s["dport"].astype(np.uint8),
+                "id": ident,
+                "seq": seq,
+                "size": size,
+                "captured": dlen,
+                "hash": dhash,
+                "entropy": ent,
+                "q_hi": q_hi,
+                "q_lo": q_lo,
+                "q_proto": q_proto,
+                "q_dport": q_dport,
+                "ttl": s["ttl"],
+            }
+        )
+
+    def _tcp(self, p: np.ndarray, data: np.ndarray, idx: np.ndarray) -> None:
+        s = p[idx]
+        canon, direction = flow_hashes(
+            s["src_hi"], s["src_lo"], s["dst_hi"], s["dst_lo"], s["sport"], s["dport"], s["proto"]
+        )
+        mark, status = app_markers(
+            idx, p["data_off"], p["caplen"], p["payload_off"], p["payload_len"], data
+        )
+        t = np.empty(len(s), TCP_DTYPE)
+        t["ts"], t["flow"], t["dir"], t["flags"] = s["ts"], canon, direction, s["tcp_flags"]
+        t["seq"], t["ack"], t["win"], t["wscale"] = s["seq"], s["ack"], s["win"], s["wscale"]
+        t["plen"], t["mark"], t["status"] = s["payload_len"], mark, status
+        self.tcp_parts.append(t)
+        ep = pd.DataFrame(
+            {
+                "flow": canon,
+                "src_hi": s["src_hi"],
+                "src_lo": s["src_lo"],
+                "dst_hi": s["dst_hi"],
+                "dst_lo": s["dst_lo"],
+                "sport": s["sport"],
+                "dport": s["dport"],
+                "dir": direction,
+            }
+        )
+        self.endpoint_parts.append(ep.drop_duplicates(["flow", "dir"]))
+
+    # ------------------------------------------------------------------ results
+    def finish(self) -> dict[str, Any]:
+        """DataFrames by name: dns, dns_msgs, arp, icmp, tcp (array), endpoints, flood."""
+        msgs = pd.concat(self.dns_parts, ignore_index=True) if self.dns_parts else empty_messages()
+        dns = dns_log(msgs)
+        if len(dns):
+            dns.insert(1, "id.orig_h", addr_strings(dns["orig_hi"], dns["orig_lo"]))
+            dns.insert(4, "id.resp_h", addr_strings(dns["resp_hi"], dns["resp_lo"]))
+        else:
+            dns["id.orig_h"] = pd.Series(dtype=object)
+            dns["id.resp_h"] = pd.Series(dtype=object)
+        return {
+            "dns": dns,
+            "arp": self._arp_frame(),
+            "icmp": self._icmp_frame(),
+            "tcp": np.concatenate(self.tcp_parts) if self.tcp_parts else np.zeros(0, TCP_DTYPE),
+            "endpoints": self._endpoints(),
+            "flood": self._flood_frame(),
+        }
+
+    def _arp_frame(self) -> pd.DataFrame:
+        cols = ["ts", "op", "spa", "tpa", "sha", "tha", "src_mac", "dst_mac"]
+        if not self.arp_parts:
+            return pd.DataFrame({c: pd.Series(dtype=object) for c in cols})
+        a = np.concatenate(self.arp_parts)
+        zero = np.zeros(len(a), np.uint64)
+        spa_v = a["src_lo"] & np.uint64(0xFFFFFFFF)
+        tpa_v = a["dst_lo"] & np.uint64(0xFFFFFFFF)
+        return pd.DataFrame(
+            {
+                "ts": a["ts"] / 1e9,
+                "op": a["arp_op"],
+                "spa": np.where(spa_v == 0, "0.0.0.0", addr_strings(zero, a["src_lo"])),
+                "tpa": np.where(tpa_v == 0, "0.0.0.0", addr_strings(zero, a["dst_lo"])),
+                "sha": a["arp_sha"],
+                "tha": a["arp_tha"],
+                "src_mac": a["src_mac"],
+                "dst_mac": a["dst_mac"],
+            }
+        )
+
+    def _icmp_frame(self) -> pd.DataFrame:
+        if not self.icmp_parts:
+            cols = ["ts", "src", "dst", "type", "code", "id", "seq", "size", "captured", "hash",
+                    "entropy", "quoted_dst", "q_proto", "q_dport", "v6", "ttl"]  # fmt: skip
+            return pd.DataFrame({c: pd.Series(dtype=object) for c in cols})
+        df = pd.concat(self.icmp_parts, ignore_index=True)
+        df.insert(0, "ts", df.pop("ts_ns") / 1e9)
+        df.insert(1, "src", addr_strings(df.pop("src_hi"), df.pop("src_lo")))
+        df.insert(2, "dst", addr_strings(df.pop("dst_hi"), df.pop("dst_lo")))
+        has_q = (df["q_lo"] != 0) | (df["q_hi"] != 0)
+        q = np.full(len(df), None, dtype=object)
+        if has_q.any():
+            q[has_q.to_numpy()] = addr_strings(df.loc[has_q, "q_hi"], df.loc[has_q, "q_lo"])
+        df["quoted_dst"] = q
+        return df.drop(columns=["q_hi", "q_lo"])
+
+    def _endpoints(self) -> pd.DataFrame:
+        if not self.endpoint_parts:
+            cols = ["flow", "dir", "src", "dst", "sport", "dport"]
+            return pd.DataFrame({c: pd.Series(dtype=object) for c in cols})
+        ep = pd.concat(self.endpoint_parts, ignore_index=True).drop_duplicates(["flow", "dir"])
+        return pd.DataFrame(
+            {
+                "flow": ep["flow"].to_numpy(),
+                "dir": ep["dir"].to_numpy(),
+                "src": addr_strings(ep["src_hi"], ep["src_lo"]),
+                "dst": addr_strings(ep["dst_hi"], ep["dst_lo"]),
+                "sport": ep["sport"].to_numpy(),
+                "dport": ep["dport"].to_numpy(),
+            }
+        )
+
+    def _flood_frame(self) -> pd.DataFrame:
+        cols = ["host", "proto", "bucket", "in_pkts", "in_bytes", "srcs", "out_pkts"]
+        if not self.flood_parts:
+            return pd.DataFrame({c: pd.Series(dtype=np.int64) for c in cols})
+        f = pd.concat(self.flood_parts, ignore_index=True)
+        f = (
+            f.groupby(["hi", "lo", "proto", "bucket"], sort=False)
+            .agg(
+                in_pkts=("in_pkts", "sum"),
+                in_bytes=("in_bytes", "sum"),
+                srcs=("srcs", "sum"),
+                out_pkts=("out_pkts", "sum"),
+            )
+            .reset_index()
+        )
+        f.insert(0, "host", addr_strings(f.pop("hi"), f.pop("lo")))
+        return f[cols]
+
+
+def _flood_counts(f: np.ndarray) -> pd.DataFrame:
+    """Per (host, UDP|ICMP, second): packets/bytes/sources toward it and packets it sent."""
+    proto = np.where(f["proto"] == 17, 17, 1).astype(np.uint8)
+    bucket = f["ts"] // (FLOOD_BUCKET_S * 1_000_000_000)
+    inbound = (
+        pd.DataFrame(
+            {
+                "hi": f["dst_hi"],
+                "lo": f["dst_lo"],
+                "proto": proto,
+                "bucket": bucket,
+                "bytes": f["wirelen"].astype(np.int64),
+                "src": f["src_lo"],
+            }
+        )  # fmt: skip
+        .groupby(["hi", "lo", "proto", "bucket"], sort=False)
+        .agg(in_pkts=("bytes", "size"), in_bytes=("bytes", "sum"), srcs=("src", "nunique"))
+    )
+    outbound = (
+        pd.DataFrame({"hi": f["src_hi"], "lo": f["src_lo"], "proto": proto, "bucket": bucket})
+        .groupby(["hi", "lo", "proto", "bucket"], sort=False)
+        .size()
+        .rename("out_pkts")
+    )
+    both = inbound.join(outbound, how="outer").fillna(0)
+    return both.astype(np.int64).reset_index()
