@@ -25,6 +25,8 @@ _LAZY: dict[str, str] = {
     # capture
     "read_pcap": "secaudit.capture",
     "iter_chunks": "secaudit.capture",
+    "read_packets": "secaudit.capture",
+    "PacketChunk": "secaudit.capture",
     # flows
     "flows": "secaudit.flows",
     "read_conn_log": "secaudit.flows",
@@ -32,6 +34,11 @@ _LAZY: dict[str, str] = {
     # backup
     "backup_audit": "secaudit.backup",
     "BackupAudit": "secaudit.backup",
+    # report (the assessment; notebooks end with sa.save_results)
+    "assess": "secaudit.report",
+    "save_results": "secaudit.report",
+    "load_controls": "secaudit.report",
+    "load_assessment": "secaudit.report",
 }
 
 __all__ = [

@@ -75,6 +75,14 @@ PACKET_FIELDS: list[tuple[str, str, str]] = [
     ("arp_op", "uint8", "ARP opcode (1 request, 2 reply), 0 = not ARP; src/dst hold SPA/TPA"),
     ("arp_sha", "uint64", "ARP sender hardware address"),
     ("arp_tha", "uint64", "ARP target hardware address"),
+    (
+        "tcp_opts",
+        "uint8",
+        "TCP options seen: 1 MSS, 2 window scale, 4 SACK-permitted, 8 SACK blocks, 16 timestamps",
+    ),
+    ("tcp_mss", "uint16", "TCP MSS option value, 0 when absent"),
+    ("tcp_tsval", "uint32", "TCP timestamp option TSval (valid when tcp_opts & 16)"),
+    ("tcp_tsecr", "uint32", "TCP timestamp option TSecr (valid when tcp_opts & 16)"),
 ]
 PACKET_DTYPE = np.dtype([(n, t) for n, t, _ in PACKET_FIELDS])
 
