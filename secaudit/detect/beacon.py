@@ -1,0 +1,142 @@
+"""Beaconing: periodic connections from an internal host to one external address (RITA-style).
+
+Per (source, destination) pair with at least `min_connections` connections:
+
+* timing   - mean of 1-|Bowley skewness| of the gaps between connection starts
+             and 1 - MAD(gaps)/median(gaps) (jitter relative to the period);
+* size     - mean of 1-|Bowley skewness| of request sizes and 1 - MAD(sizes)/size_mad_bytes;
+* count    - connections / count_full (capped at 1);
+* coverage - share of the capture's span that the pair's connections cover.
+
+score = weighted mean (rules/links.yaml beacon.weights); a pair at or above
+score_threshold is a finding.  Approved destinations and compliant egress
+(proxy/resolver/relay own traffic) are left out unless include_compliant.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from secaudit.detect.links_base import flow_view, links_finding, links_rules, top
+from secaudit.detect.registry import DetectContext, register
+from secaudit.model import Category, Finding, Severity
+from secaudit.policy import ports_match
+
+__all__ = ["beacon", "beacon_scores"]
+
+
+def _bowley(q1: pd.Series, q2: pd.Series, q3: pd.Series) -> pd.Series:
+    den = q3 - q1
+    num = q3 + q1 - 2 * q2
+    return (num / den.where(den > 0)).fillna(0.0).clip(-1, 1)
+
+
+def beacon_scores(ctx: DetectContext) -> pd.DataFrame:
+    """Score table of every candidate (src, dst) pair, highest first (for notebooks too)."""
+    cols = ["src", "dst", "connections", "score", "timing", "size", "count", "coverage",
+            "median_gap_s", "first", "last", "dport"]  # fmt: skip
+    if ctx.policy is None or not len(ctx.conn):
+        return pd.DataFrame(columns=cols)
+    v = flow_view(ctx)
+    cfg = links_rules(ctx).beacon
+    sel = v.outbound & (v.proto != 1) & (v.proto != 58)
+    sel &= ~ports_match(cfg.exclude_ports, v.proto, v.port)
+    if not cfg.include_compliant:
+        sel &= ~(v.approved | v.role_ok | (v.excepted >= 0))
+    if not sel.any():
+        return pd.DataFrame(columns=cols)
+    c = v.conn
+    df = pd.DataFrame(
+        {
+            "src": c["id.orig_h"].to_numpy()[sel],
+            "dst": c["id.resp_h"].to_numpy()[sel],
+            "ts": v.ts[sel],
+            "bytes": pd.to_numeric(c["orig_bytes"], errors="coerce").fillna(0).to_numpy()[sel]
+            if "orig_bytes" in c.columns
+            else 0.0,
+            "dport": v.port[sel],
+        }
+    )
+    n = df.groupby(["src", "dst"], sort=False)["ts"].transform("size")
+    df = df[n >= cfg.min_connections].sort_values(["src", "dst", "ts"], kind="stable")
+    if df.empty:
+        return pd.DataFrame(columns=cols)
+    df["gap"] = df.groupby(["src", "dst"], sort=False)["ts"].diff()
+    g = df.groupby(["src", "dst"], sort=False)
+    gaps = df.dropna(subset=["gap"]).groupby(["src", "dst"], sort=False)["gap"]
+    gq = gaps.quantile([0.25, 0.5, 0.75]).unstack()
+    gmad = gaps.apply(lambda s: float(np.median(np.abs(s - np.median(s)))))
+    sq = g["bytes"].quantile([0.25, 0.5, 0.75]).unstack()
+    smad = g["bytes"].apply(lambda s: float(np.median(np.abs(s - np.median(s)))))
+    res = g.agg(
+        connections=("ts", "size"),
+        first=("ts", "min"),
+        last=("ts", "max"),
+        dport=("dport", "first"),
+    )
+    med = gq[0.5]
+    timing = (
+        (1 - _bowley(gq[0.25], med, gq[0.75]).abs())
+        + (1 - gmad / med.where(med > 0)).fillna(0).clip(0, 1)
+    ) / 2
+    size = (
+        (1 - _bowley(sq[0.25], sq[0.5], sq[0.75]).abs())
+        + (1 - smad / cfg.size_mad_bytes).clip(0, 1)
+    ) / 2
+    span = max(float(v.ts.max() - v.ts.min()), 1e-9)
+    res["timing"] = timing.reindex(res.index).fillna(0)
+    res["size"] = size.reindex(res.index).fillna(0)
+    res["count"] = (res["connections"] / cfg.count_full).clip(upper=1)
+    res["coverage"] = ((res["last"] - res["first"]) / span).clip(0, 1)
+    res["median_gap_s"] = med.reindex(res.index)
+    w = np.asarray(cfg.weights, dtype=float)
+    res["score"] = res[["timing", "size", "count", "coverage"]].to_numpy() @ (w / w.sum())
+    res.loc[res["median_gap_s"].fillna(0) < cfg.min_interval_s, "score"] = 0.0
+    return res.reset_index().sort_values("score", ascending=False)[cols]
+
+
+@register("beacon", Category.EXTERNAL_LINK, needs=("conn", "policy"))
+def beacon(ctx: DetectContext) -> list[Finding]:
+    """Regular, same-sized connections from one internal host to one external address."""
+    cfg = links_rules(ctx).beacon
+    s = beacon_scores(ctx)
+    s = s[s["score"] >= cfg.score_threshold]
+    out = []
+    for r in s.itertuples(index=False):
+        ev: dict[str, Any] = {
+            "src": r.src,
+            "dst": r.dst,
+            "dport": int(r.dport),
+            "score": round(float(r.score), 3),
+            "timing": round(float(r.timing), 3),
+            "size": round(float(r.size), 3),
+            "count_score": round(float(r.count), 3),
+            "coverage": round(float(r.coverage), 3),
+            "median_gap_s": round(float(r.median_gap_s), 3),
+            "connections": int(r.connections),
+        }
+        v = flow_view(ctx)
+        if "uid" in v.conn.columns:
+            m = (v.conn["id.orig_h"] == r.src) & (v.conn["id.resp_h"] == r.dst)
+            ev["uids"] = top(v.conn.loc[m, "uid"], 5)
+        sev = Severity.HIGH if r.score >= 0.9 else Severity.MEDIUM
+        out.append(
+            links_finding(
+                ctx,
+                "beacon",
+                Category.EXTERNAL_LINK,
+                sev,
+                str(r.src),
+                float(r.first),
+                float(r.last),
+                int(r.connections),
+                ev,
+                id_keys={"dst": r.dst},
+                dst=r.dst,
+                period=round(float(r.median_gap_s), 1),
+            )  # fmt: skip
+        )
+    return out

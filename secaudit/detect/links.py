@@ -1,0 +1,169 @@
+"""违规外联: internal hosts reaching the internet against the policy.
+
+external_link          internal host -> unapproved external address (attempts included)
+proxy_bypass           web straight to the internet while links.yaml names a proxy
+resolver_bypass        DNS / DoT / DoH straight to the internet while it names resolvers
+forbidden_zone_external  a forbidden (classified) zone reaching any external address
+remote_access_out      tunnels and remote-access tools leaving the network
+
+A flow is compliant when its destination is approved (CIDR, or a domain seen
+in its TLS SNI / HTTP Host / a DNS answer), when the origin is a proxy/
+resolver/relay doing its own service, or when a valid exception covers it;
+an expired exception excuses nothing and is named in the evidence.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+import secaudit.detect.beacon as _beacon  # noqa: F401  (registers "beacon")
+import secaudit.detect.links_internal as _internal  # noqa: F401  (registers the 违规内联 detectors)
+from secaudit.detect.links_base import FlowView, flow_view, is_role, links_rules, per_origin
+from secaudit.detect.links_kernels import MARK_OPENVPN, MARK_SSH, MARK_WIREGUARD
+from secaudit.detect.registry import DetectContext, register
+from secaudit.model import Category, Finding, Severity
+from secaudit.policy import Policy, Role, ports_match
+from secaudit.policy.addr import hilo_of_strings
+
+__all__ = [
+    "external_link",
+    "forbidden_zone_external",
+    "proxy_bypass",
+    "remote_access_out",
+    "resolver_bypass",
+]
+
+BoolArr = npt.NDArray[np.bool_]
+_MARK_NAMES = {MARK_SSH: "ssh", MARK_WIREGUARD: "wireguard", MARK_OPENVPN: "openvpn"}
+
+
+def _excused(v: FlowView) -> BoolArr:
+    return v.approved | v.role_ok | (v.excepted >= 0)
+
+
+def _sev_by_answer(high: Severity, low: Severity) -> Any:
+    return lambda g: high if bool(g["answered"].any()) else low
+
+
+@register("external_link", Category.EXTERNAL_LINK, needs=("conn", "policy"))
+def external_link(ctx: DetectContext) -> list[Finding]:
+    """Internal host <-> unapproved external address, blocked attempts included."""
+    if ctx.policy is None:
+        return []
+    v = flow_view(ctx)
+    rows = v.outbound & ~_excused(v)
+    return per_origin(
+        ctx,
+        v,
+        rows,
+        Category.EXTERNAL_LINK,
+        "external_link",
+        severity=_sev_by_answer(Severity.MEDIUM, Severity.LOW),
+    )
+
+
+@register("proxy_bypass", Category.EXTERNAL_LINK, needs=("conn", "policy"))
+def proxy_bypass(ctx: DetectContext) -> list[Finding]:
+    """Web traffic straight to the internet while the policy names a web proxy."""
+    pol: Policy | None = ctx.policy
+    if pol is None or not pol.via_assets("web"):
+        return []
+    v = flow_view(ctx)
+    rules = links_rules(ctx)
+    web = ports_match(rules.web_ports, v.proto, v.port)
+    proxies = is_role(pol, v.oa, Role.PROXY) | np.isin(v.oa, pol.via_assets("web"))
+    rows = v.outbound & web & ~proxies & ~_excused(v)
+    return per_origin(
+        ctx, v, rows, Category.EXTERNAL_LINK, "proxy_bypass", severity=Severity.MEDIUM
+    )
+
+
+@register("resolver_bypass", Category.EXTERNAL_LINK, needs=("conn", "policy"))
+def resolver_bypass(ctx: DetectContext) -> list[Finding]:
+    """DNS, DNS over TLS or DNS over HTTPS to the internet while the policy names resolvers."""
+    pol: Policy | None = ctx.policy
+    if pol is None or not pol.via_assets("dns"):
+        return []
+    v = flow_view(ctx)
+    rules = links_rules(ctx)
+    dns = ports_match(rules.dns_ports, v.proto, v.port)
+    doh = _doh(v, rules.doh_ips, rules.doh_domains)
+    resolvers = is_role(pol, v.oa, Role.RESOLVER) | np.isin(v.oa, pol.via_assets("dns"))
+    rows = v.outbound & (dns | doh) & ~resolvers & ~_excused(v)
+    what = np.where(doh, "doh", np.where(v.port == 853, "dot", "dns")).astype(object)
+    return per_origin(
+        ctx, v, rows, Category.EXTERNAL_LINK, "resolver_bypass", severity=Severity.MEDIUM, what=what
+    )
+
+
+def _doh(v: FlowView, ips: tuple[str, ...], domains: tuple[str, ...]) -> BoolArr:
+    https = (v.proto == 6) & (v.port == 443)
+    if not https.any():
+        return https
+    r_hi, r_lo, _ = hilo_of_strings(v.conn["id.resp_h"])
+    l_hi, l_lo, _ = hilo_of_strings(list(ips))
+    key = pd.MultiIndex.from_arrays([l_hi, l_lo])
+    by_ip = key.get_indexer(pd.MultiIndex.from_arrays([r_hi, r_lo])) >= 0
+    by_name = _glob_match(v.name, domains)
+    return https & (by_ip | by_name)
+
+
+def _glob_match(names: npt.NDArray[np.object_], globs: tuple[str, ...]) -> BoolArr:
+    import fnmatch
+
+    ser = pd.Series(names, dtype=object)
+    codes, uniques = pd.factorize(ser)
+    hits = np.zeros(len(uniques) + 1, dtype=bool)
+    for i, d in enumerate(uniques):  # per distinct name
+        d = str(d).lower()
+        hits[i] = any(
+            fnmatch.fnmatchcase(d, g) or (g.startswith("*.") and d == g[2:]) for g in globs
+        )
+    return hits[np.where(codes < 0, len(uniques), codes)]
+
+
+@register("forbidden_zone_external", Category.EXTERNAL_LINK, needs=("conn", "policy"))
+def forbidden_zone_external(ctx: DetectContext) -> list[Finding]:
+    """A zone listed in forbidden_zones (default: classified zones) reaching the internet at all."""
+    pol: Policy | None = ctx.policy
+    if pol is None or not pol.forbidden_zone_ids:
+        return []
+    v = flow_view(ctx)
+    forbidden = np.isin(v.oz, np.array(sorted(pol.forbidden_zone_ids), dtype=np.int32))
+    rows = forbidden & (v.rz == -1) & (v.excepted < 0)
+    return per_origin(
+        ctx,
+        v,
+        rows,
+        Category.EXTERNAL_LINK,
+        "forbidden_zone_external",
+        severity=_sev_by_answer(Severity.CRITICAL, Severity.HIGH),
+    )
+
+
+@register("remote_access_out", Category.EXTERNAL_LINK, needs=("conn", "policy"))
+def remote_access_out(ctx: DetectContext) -> list[Finding]:
+    """VPN tunnels, SSH/RDP and remote-desktop tools from inside to the internet."""
+    if ctx.policy is None:
+        return []
+    v = flow_view(ctx)
+    rules = links_rules(ctx)
+    what = np.full(len(v.conn), None, dtype=object)
+    for ep in rules.remote_access:
+        m = pd.isna(what)
+        if ep.ports:
+            hit = m & ports_match(ep.ports, v.proto, v.port)
+            what[hit] = ep.name
+        if ep.domains:
+            hit = pd.isna(what) & _glob_match(v.name, ep.domains)
+            what[hit] = ep.name
+    for mk, label in _MARK_NAMES.items():
+        what[pd.isna(what) & (v.mark == mk)] = label
+    rows = v.outbound & pd.notna(what) & ~_excused(v)
+    return per_origin(
+        ctx, v, rows, Category.EXTERNAL_LINK, "remote_access_out", severity=Severity.HIGH, what=what
+    )

@@ -1,0 +1,463 @@
+"""What every links detector shares: the policy view of the conn table, computed once.
+
+`flow_view(ctx)` classifies each connection against the policy (zones,
+assets, approvals, exceptions, compliant role egress, server names) with
+whole-column operations; the detectors in links.py, links_internal.py and
+beacon.py are then simple masks over it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from secaudit.config import load_yaml
+from secaudit.detect._common import GBT, finding
+from secaudit.detect.registry import DetectContext
+from secaudit.model import Category, Finding, Severity
+from secaudit.policy import Policy, Role, ports_match
+from secaudit.policy.addr import hilo_of_strings
+from secaudit.policy.rules import LinksRules
+from secaudit.policy.rules import load_links_rules as _load_rules
+
+__all__ = [
+    "CONTROLS",
+    "DEFAULT_LINKS_RULES",
+    "FlowView",
+    "flow_view",
+    "links_finding",
+    "links_rules",
+    "per_origin",
+]
+
+DEFAULT_LINKS_RULES = Path(__file__).resolve().parents[2] / "rules" / "links.yaml"
+
+# Controls each links detector gives evidence for (ids from CONTROLS-GBT22239-L3.md).
+CONTROLS: dict[str, tuple[str, ...]] = {
+    "external_link": (f"{GBT} 8.1.3.1 c", f"{GBT} 8.1.10.6 j"),
+    "proxy_bypass": (f"{GBT} 8.1.3.1 c", f"{GBT} 8.1.3.1 a", f"{GBT} 8.1.3.5 d"),
+    "resolver_bypass": (f"{GBT} 8.1.3.1 c", f"{GBT} 8.1.3.2 e", "ATT&CK T1071.004", "ATT&CK T1572"),
+    "forbidden_zone_external": (f"{GBT} 8.1.3.1 c", f"{GBT} 8.1.2.1 d", f"{GBT} 8.1.10.6 j"),
+    "remote_access_out": (
+        f"{GBT} 8.1.3.1 c", f"{GBT} 8.1.3.5 d", f"{GBT} 8.1.10.6 i", "ATT&CK T1572", "ATT&CK T1219",
+    ),
+    "unregistered_device": (f"{GBT} 8.1.3.1 b", f"{GBT} 8.1.10.2 a", "ATT&CK T1200"),
+    "ip_mac_conflict": (f"{GBT} 8.1.3.1 b", f"{GBT} 8.1.2.1 c", "ATT&CK T1557.002"),
+    "forbidden_zone_link": (f"{GBT} 8.1.3.2 a", f"{GBT} 8.1.3.2 c", f"{GBT} 8.1.2.1 c"),
+    "inbound_to_classified": (f"{GBT} 8.1.2.1 d", f"{GBT} 8.1.3.2 a", f"{GBT} 8.1.3.2 c"),
+    "rogue_dhcp": (f"{GBT} 8.1.3.1 b", "ATT&CK T1557.003"),
+    "rogue_gateway": (f"{GBT} 8.1.3.1 b", f"{GBT} 8.1.3.3 b", "ATT&CK T1557.002"),
+    "hidden_nat": (f"{GBT} 8.1.3.1 b", f"{GBT} 8.1.3.1 d", f"{GBT} 8.1.10.6 j", "ATT&CK T1200"),
+    "dual_homed": (f"{GBT} 8.1.3.1 a", f"{GBT} 8.1.2.1 d", "ATT&CK T1200"),
+    "beacon": (f"{GBT} 8.1.3.3 c", f"{GBT} 8.1.3.4 a", "ATT&CK T1071", "ATT&CK T1573"),
+}  # fmt: skip
+
+BoolArr = npt.NDArray[np.bool_]
+_PROTO_NUM = {"tcp": 6, "udp": 17, "icmp": 1, "icmp6": 58, "sctp": 132}
+_ANSWERED_STATES = {"SF", "S1", "S2", "S3", "RSTO", "RSTR", "RSTOS0", "SH", "SHR", "OTH"}
+
+
+def links_rules(ctx: DetectContext) -> LinksRules:
+    """Thresholds: ctx.thresholds["links"] if the runner loaded them, else rules/links.yaml."""
+    given = ctx.thresholds.get("links")
+    if isinstance(given, LinksRules):
+        return given
+    if isinstance(given, Mapping) and given:
+        return LinksRules.model_validate(dict(given))
+    return _cached_default_rules()
+
+
+_DEFAULT: list[LinksRules] = []
+
+
+def _cached_default_rules() -> LinksRules:
+    if not _DEFAULT:
+        data = load_yaml(DEFAULT_LINKS_RULES, missing_ok=True)
+        _DEFAULT.append(_load_rules(DEFAULT_LINKS_RULES) if data is not None else LinksRules())
+    return _DEFAULT[0]
+
+
+@dataclass(frozen=True)
+class FlowView:
+    """The conn table plus per-row policy facts (numpy arrays aligned with `conn`)."""
+
+    conn: pd.DataFrame
+    oz: npt.NDArray[np.int32]  # orig zone index (-1 internet, -2 link-local/multicast)
+    rz: npt.NDArray[np.int32]
+    oa: npt.NDArray[np.int32]  # orig registered asset, -1 none
+    ra: npt.NDArray[np.int32]
+    proto: npt.NDArray[np.int64]  # IP protocol number
+    port: npt.NDArray[np.int64]  # responder port (ICMP: code)
+    ts: npt.NDArray[np.float64]
+    answered: BoolArr
+    initiated: BoolArr  # not an ICMP error message (those answer another flow)
+    name: npt.NDArray[np.object_]  # destination's server name (SNI/Host/DNS answer) or None
+    approved: BoolArr
+    excepted: npt.NDArray[np.int32]  # valid exception index, -1 none
+    expired: npt.NDArray[np.int32]  # an expired exception that would have matched, -1 none
+    role_ok: BoolArr  # the origin's role/via lets it send this service to the internet
+    mark: npt.NDArray[np.int64]  # remote-access payload marker (links_kernels.MARK_*), 0 none
+    oz_link: npt.NDArray[np.int32]  # zone for zone->zone rules: a router asset's own zone
+    rz_link: npt.NDArray[np.int32]
+
+    @property
+    def outbound(self) -> BoolArr:
+        """Initiated by a host in a policy zone towards the internet."""
+        return (self.oz >= 0) & (self.rz == -1) & self.initiated
+
+
+_CACHE: dict[int, tuple[DetectContext, FlowView]] = {}
+
+
+def flow_view(ctx: DetectContext) -> FlowView:
+    """The FlowView of ctx (computed once per context; detectors share it)."""
+    hit = _CACHE.get(id(ctx))
+    if hit is not None and hit[0] is ctx:
+        return hit[1]
+    view = _build(ctx)
+    _CACHE.clear()
+    _CACHE[id(ctx)] = (ctx, view)
+    return view
+
+
+def _col(df: pd.DataFrame, name: str, default: Any) -> pd.Series:
+    if name in df.columns:
+        return df[name]
+    return pd.Series([default] * len(df), index=df.index)
+
+
+def _build(ctx: DetectContext) -> FlowView:
+    pol: Policy = ctx.policy
+    rules = links_rules(ctx)
+    conn = ctx.conn.reset_index(drop=True)
+    n = len(conn)
+    o_hi, o_lo, o_ok = hilo_of_strings(_col(conn, "id.orig_h", None))
+    r_hi, r_lo, r_ok = hilo_of_strings(_col(conn, "id.resp_h", None))
+    oz = pol.zone_of(o_hi, o_lo)
+    rz = pol.zone_of(r_hi, r_lo)
+    oz[~o_ok] = -2
+    rz[~r_ok] = -2
+    oa = pol.asset_of_ip(o_hi, o_lo)
+    ra = pol.asset_of_ip(r_hi, r_lo)
+    v6 = (o_hi != 0) | ((o_lo >> np.uint64(32)) != np.uint64(0xFFFF))
+    pname = _col(conn, "proto", "").astype(str).str.lower()
+    proto = pname.map(_PROTO_NUM).fillna(0).to_numpy(np.int64)
+    proto = np.where((proto == 1) & v6, 58, proto)
+    if "ip_proto" in conn.columns:
+        ipp = pd.to_numeric(conn["ip_proto"], errors="coerce").fillna(0).to_numpy(np.int64)
+        proto = np.where(ipp > 0, ipp, proto)
+    port = pd.to_numeric(_col(conn, "id.resp_p", 0), errors="coerce").fillna(0).to_numpy(np.int64)
+    oport = pd.to_numeric(_col(conn, "id.orig_p", 0), errors="coerce").fillna(0).to_numpy(np.int64)
+    ts = pd.to_numeric(_col(conn, "ts", 0.0), errors="coerce").fillna(0).to_numpy(np.float64)
+    state = _col(conn, "conn_state", "").astype(str)
+    resp_pkts = pd.to_numeric(_col(conn, "resp_pkts", 0), errors="coerce").fillna(0).to_numpy()
+    answered = (state.isin(_ANSWERED_STATES).to_numpy() & (resp_pkts > 0)) | (
+        (proto == 1) | (proto == 58)
+    ) & (resp_pkts > 0)
+    icmp_err = ((proto == 1) & np.isin(oport, rules.icmp_error_types)) | (
+        (proto == 58) & np.isin(oport, rules.icmp6_error_types)
+    )
+    initiated = ~icmp_err
+
+    ext = (rz == -1) | (oz == -1)
+    name = _server_names(ctx, conn, ext)
+    approved = np.zeros(n, dtype=bool)
+    if ext.any():
+        approved[ext] = pol.approved_cidr(r_hi[ext], r_lo[ext], proto[ext], port[ext])
+        named = ext & pd.notna(name)
+        if named.any():
+            approved[named] |= pol.approved_domain(pd.Series(name[named], dtype=object))
+    excepted, expired = pol.exception_for((o_hi, o_lo), (r_hi, r_lo), proto, port, ts)
+    role_ok = _role_egress(pol, rules, oa, proto, port)
+    mark = _marks(ctx, conn, proto)
+    # a router's own traffic (syslog, SNMP, routing) leaves from its interface in every zone;
+    # for zone->zone rules it belongs to the zone the asset is registered in
+    asset_zone = np.array([pol.zone_id.get(a.zone, -2) for a in pol.assets] + [-2], dtype=np.int32)
+    routers = np.array(pol.assets_with_role(Role.GATEWAY, Role.NETWORK), dtype=np.int32)
+    oz_link = np.where(np.isin(oa, routers) & (oa >= 0), asset_zone[oa], oz).astype(np.int32)
+    rz_link = np.where(np.isin(ra, routers) & (ra >= 0), asset_zone[ra], rz).astype(np.int32)
+    return FlowView(
+        conn, oz, rz, oa, ra, proto, port, ts, answered, initiated, name, approved,
+        excepted, expired, role_ok, mark, oz_link, rz_link,
+    )  # fmt: skip
+
+
+def _role_egress(
+    pol: Policy,
+    rules: LinksRules,
+    oa: npt.NDArray[np.int32],
+    proto: npt.NDArray[np.int64],
+    port: npt.NDArray[np.int64],
+) -> BoolArr:
+    """Rows where the origin is a proxy/resolver/relay (by role or via) doing its own service."""
+    ok = np.zeros(len(oa), dtype=bool)
+    via_service = {"web": "proxy", "dns": "resolver", "mail": "mail", "ntp": "ntp"}
+    grants: dict[int, set[str]] = {}
+    for i, a in enumerate(pol.assets):
+        if a.role.value in rules.role_egress:
+            grants.setdefault(i, set()).add(a.role.value)
+    for service, role in via_service.items():
+        for i in pol.via_assets(service):
+            grants.setdefault(i, set()).add(role)
+    for i, roles in grants.items():
+        rows = oa == i
+        if rows.any():
+            for role in roles:
+                ok[rows] |= ports_match(rules.role_egress.get(role, ()), proto[rows], port[rows])
+    return ok
+
+
+def _server_names(ctx: DetectContext, conn: pd.DataFrame, ext: BoolArr) -> npt.NDArray[np.object_]:
+    """Destination name per row: the flow's own TLS SNI / HTTP Host, else a DNS answer name."""
+    n = len(conn)
+    out = np.full(n, None, dtype=object)
+    if not ext.any():
+        return out
+    sub = conn.loc[ext, ["id.orig_h", "id.orig_p", "id.resp_h", "id.resp_p"]].copy()
+    sub["_row"] = np.flatnonzero(ext)
+    flows = []
+    names = ctx.tables.get("links_names")
+    if names is not None and len(names):
+        flows.append(
+            names.rename(
+                columns={
+                    "src": "id.orig_h",
+                    "sport": "id.orig_p",
+                    "dst": "id.resp_h",
+                    "dport": "id.resp_p",
+                }
+            )[["id.orig_h", "id.orig_p", "id.resp_h", "id.resp_p", "name"]]
+        )
+    for table, column in (("tls", "server_name"), ("http", "host")):
+        t = ctx.tables.get(table)
+        if (
+            t is not None
+            and len(t)
+            and column in t.columns
+            and "uid" in t.columns
+            and "uid" in conn.columns
+        ):
+            m = (
+                conn.loc[ext, ["uid"]]
+                .assign(_row=np.flatnonzero(ext))
+                .merge(t[["uid", column]].dropna().drop_duplicates("uid"), on="uid")
+            )
+            out[m["_row"].to_numpy()] = m[column].astype(str).str.lower().to_numpy()
+    if flows:
+        f = pd.concat(flows, ignore_index=True).drop_duplicates(
+            ["id.orig_h", "id.orig_p", "id.resp_h", "id.resp_p"]
+        )
+        for c in ("id.orig_p", "id.resp_p"):
+            f[c] = f[c].astype(np.int64)
+            sub[c] = pd.to_numeric(sub[c], errors="coerce").fillna(-1).astype(np.int64)
+        m = sub.merge(f, on=["id.orig_h", "id.orig_p", "id.resp_h", "id.resp_p"])
+        rows = m["_row"].to_numpy()
+        empty = pd.isna(out[rows])
+        out[rows[empty]] = m["name"].to_numpy()[empty]
+    dns = ctx.tables.get("dns")
+    if dns is not None and len(dns) and "answers" in dns.columns and "query" in dns.columns:
+        need = ext & pd.isna(out)
+        if need.any():
+            ans = dns[["query", "answers"]].dropna().explode("answers").dropna()
+            ans = ans.drop_duplicates("answers")
+            ip_name = pd.Series(
+                ans["query"].astype(str).str.lower().str.rstrip(".").to_numpy(),
+                index=ans["answers"].astype(str).to_numpy(),
+            )
+            looked = conn.loc[need, "id.resp_h"].map(ip_name)
+            out[np.flatnonzero(need)] = looked.to_numpy(dtype=object)
+    out[pd.isna(out)] = None
+    return out
+
+
+def _marks(
+    ctx: DetectContext, conn: pd.DataFrame, proto: npt.NDArray[np.int64]
+) -> npt.NDArray[np.int64]:
+    """Remote-access payload marker per row, matched on the 5-tuple in either direction."""
+    out = np.zeros(len(conn), dtype=np.int64)
+    marks = ctx.tables.get("links_marks")
+    if marks is None or not len(marks) or not len(conn):
+        return out
+    m = marks[["src", "sport", "dst", "dport", "proto", "mark"]].copy()
+    both = pd.concat(
+        [
+            m.rename(columns={"src": "o", "sport": "op", "dst": "r", "dport": "rp"}),
+            m.rename(columns={"dst": "o", "dport": "op", "src": "r", "sport": "rp"}),
+        ],
+        ignore_index=True,
+    )
+    both = both.astype({"op": np.int64, "rp": np.int64, "proto": np.int64, "mark": np.int64})
+    both = both.drop_duplicates(["o", "op", "r", "rp", "proto"])
+    key = pd.DataFrame(
+        {
+            "o": conn["id.orig_h"].to_numpy(),
+            "op": pd.to_numeric(conn["id.orig_p"], errors="coerce")
+            .fillna(-1)
+            .astype(np.int64)
+            .to_numpy(),
+            "r": conn["id.resp_h"].to_numpy(),
+            "rp": pd.to_numeric(conn["id.resp_p"], errors="coerce")
+            .fillna(-1)
+            .astype(np.int64)
+            .to_numpy(),
+            "proto": proto,
+            "_row": np.arange(len(conn)),
+        }
+    )
+    j = key.merge(both, on=["o", "op", "r", "rp", "proto"])
+    out[j["_row"].to_numpy()] = j["mark"].to_numpy()
+    return out
+
+
+def links_finding(
+    ctx: DetectContext,
+    detector: str,
+    category: Category,
+    severity: Severity,
+    subject: str,
+    first: float | None,
+    last: float | None,
+    count: int,
+    evidence: Mapping[str, Any],
+    *,
+    id_keys: Mapping[str, Any] | None = None,
+    **params: Any,
+) -> Finding:
+    """A links Finding with catalog title/remediation and the detector's controls."""
+    return finding(
+        ctx, detector, category, severity, subject, first, last, count, evidence,
+        id_keys=id_keys, controls=CONTROLS[detector], **params,
+    )  # fmt: skip
+
+
+def top(values: Iterable[Any], n: int) -> list[Any]:
+    """First n distinct values in order."""
+    seen: list[Any] = []
+    for v in values:
+        if v not in seen:
+            seen.append(v)
+            if len(seen) >= n:
+                break
+    return seen
+
+
+def is_role(pol: Policy, asset_idx: npt.NDArray[np.int32], *roles: Role) -> BoolArr:
+    ids = np.array(pol.assets_with_role(*roles), dtype=np.int32)
+    return np.isin(asset_idx, ids) & (asset_idx >= 0)
+
+
+def per_origin(
+    ctx: DetectContext,
+    v: FlowView,
+    rows: BoolArr,
+    category: Category,
+    detector: str,
+    *,
+    severity: Any,
+    what: npt.NDArray[np.object_] | None = None,
+) -> list[Finding]:
+    """One finding per originating host over the selected flows, destinations in the evidence."""
+    if not rows.any():
+        return []
+    rules = links_rules(ctx)
+    pol: Policy = ctx.policy
+    c = v.conn
+    idx = np.flatnonzero(rows)
+    df = pd.DataFrame(
+        {
+            "orig": c["id.orig_h"].to_numpy()[idx],
+            "resp": c["id.resp_h"].to_numpy()[idx],
+            "port": v.port[idx],
+            "proto": v.proto[idx],
+            "ts": v.ts[idx],
+            "dur": pd.to_numeric(c["duration"], errors="coerce").fillna(0).to_numpy()[idx]
+            if "duration" in c.columns
+            else 0.0,
+            "uid": c["uid"].to_numpy()[idx] if "uid" in c.columns else "",
+            "state": c["conn_state"].to_numpy()[idx] if "conn_state" in c.columns else "",
+            "answered": v.answered[idx],
+            "name": v.name[idx],
+            "zone": pol.zone_name(v.oz[idx]),
+            "expired": v.expired[idx],
+            "what": what[idx] if what is not None else None,
+        }
+    )
+    out = []
+    for orig, g in df.groupby("orig", sort=False):
+        g = g.sort_values("ts", kind="stable")
+        dests = (
+            g.groupby(["resp", "proto", "port"], sort=False)
+            .agg(
+                count=("ts", "size"),
+                answered=("answered", "sum"),
+                name=("name", "first"),
+                what=("what", "first"),
+                first=("ts", "min"),
+            )
+            .reset_index()
+            .sort_values(["count", "first"], ascending=[False, True])
+        )
+        listed = []
+        for d in dests.head(rules.max_evidence).itertuples(index=False):
+            item = {
+                "dst": d.resp,
+                "service": _service(int(d.proto), int(d.port)),
+                "connections": int(d.count),
+                "attempts_only": int(d.answered) == 0,
+            }
+            if d.name:
+                item["domain"] = d.name
+            if d.what:
+                item["tool"] = d.what
+            listed.append(item)
+        asset = pol.asset_of_ip_strings(pd.Series([orig]))[0]
+        evidence: dict[str, Any] = {
+            "src": orig,
+            "zone": g["zone"].iloc[0],
+            "asset": pol.assets[asset].name if asset >= 0 else None,
+            "destinations": listed,
+            "distinct_destinations": int(len(dests)),
+            "attempts": int((~g["answered"]).sum()),
+            "states": {str(k): int(n) for k, n in g["state"].value_counts().items()},
+            "uids": top(g["uid"], rules.max_evidence),
+        }
+        exp = g.loc[g["expired"] >= 0, "expired"].unique()
+        if len(exp):
+            evidence["expired_exceptions"] = [
+                {
+                    "expires": pol.links.exceptions[int(i)].expires.isoformat(),
+                    "reason": pol.links.exceptions[int(i)].reason,
+                }
+                for i in exp
+            ]
+        sev = severity(g) if callable(severity) else severity
+        last = float((g["ts"] + g["dur"]).max())
+        out.append(
+            links_finding(
+                ctx,
+                detector,
+                category,
+                sev,
+                str(orig),
+                float(g["ts"].min()),
+                last,
+                len(g),
+                evidence,
+                id_keys={"zone": evidence["zone"]},
+                dst=listed[0]["dst"],
+                destinations=len(dests),
+            )  # fmt: skip
+        )
+    return out
+
+
+def _service(proto: int, port: int) -> str:
+    names = {6: "tcp", 17: "udp", 1: "icmp", 58: "icmp6", 47: "gre", 50: "esp", 132: "sctp"}
+    p = names.get(proto, str(proto))
+    return p if proto in (1, 58, 47, 50) else f"{p}/{port}"

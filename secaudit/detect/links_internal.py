@@ -1,0 +1,538 @@
+"""违规内联: devices and internal links that break the policy.
+
+unregistered_device    MAC (or, on a registered MAC, an address of its own zone) not in assets.yaml
+ip_mac_conflict        one address claimed by several MACs, or by a MAC other than the registered one
+forbidden_zone_link    zone -> zone flows that links.yaml does not allow (attempts included)
+inbound_to_classified  connections into a classified zone that no rule allows
+rogue_dhcp             DHCP offers/acks from a server that is not registered
+rogue_gateway          IPv6 router advertisements / ARP claims of a gateway address from a non-gateway
+hidden_nat             several TTL baselines behind one address, routed TTLs, hotspot OUIs
+dual_homed             one MAC using addresses in two zones
+
+Layer-2 facts come from the links_* tables (links_tables.py); routers'
+MACs (role gateway/network) carry many zones' addresses by design and are
+never taken as the sender of routed packets.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from secaudit.detect.links_base import flow_view, links_finding, links_rules, per_origin, top
+from secaudit.detect.registry import DetectContext, register
+from secaudit.model import Category, Finding, Severity
+from secaudit.policy import Policy, Role, Trust
+from secaudit.policy.addr import format_mac, hilo_of_strings, is_special, parse_mac
+from secaudit.policy.lookup import AddrTable
+
+__all__ = [
+    "dual_homed",
+    "forbidden_zone_link",
+    "hidden_nat",
+    "inbound_to_classified",
+    "ip_mac_conflict",
+    "rogue_dhcp",
+    "rogue_gateway",
+    "unregistered_device",
+]
+
+IL = Category.INTERNAL_LINK
+_ROUTERS = (Role.GATEWAY, Role.NETWORK)
+
+
+# --------------------------------------------------------------------------- zone links
+@register("forbidden_zone_link", IL, needs=("conn", "policy"))
+def forbidden_zone_link(ctx: DetectContext) -> list[Finding]:
+    """Flows between two zones that no links.yaml allow rule permits (attempts included)."""
+    pol: Policy | None = ctx.policy
+    if pol is None:
+        return []
+    v = flow_view(ctx)
+    oz, rz = v.oz_link, v.rz_link
+    cross = v.initiated & (oz >= 0) & (rz >= 0) & (oz != rz)
+    if not cross.any():
+        return []
+    allowed = pol.allowed_internal(oz, rz, v.proto, v.port)
+    rows = cross & ~allowed & (v.excepted < 0)
+    return per_origin(ctx, v, rows, IL, "forbidden_zone_link", severity=Severity.MEDIUM)
+
+
+@register("inbound_to_classified", IL, needs=("conn", "policy"))
+def inbound_to_classified(ctx: DetectContext) -> list[Finding]:
+    """Connections into a classified zone from another zone or the internet that nothing allows."""
+    pol: Policy | None = ctx.policy
+    if pol is None:
+        return []
+    classified = np.array(
+        sorted(set(pol.zones_with_trust(Trust.CLASSIFIED)) | pol.forbidden_zone_ids), dtype=np.int32
+    )
+    if not len(classified):
+        return []
+    v = flow_view(ctx)
+    oz, rz = v.oz_link, v.rz_link
+    into = v.initiated & np.isin(rz, classified) & (oz != rz) & (oz >= -1)
+    if not into.any():
+        return []
+    allowed = (oz >= 0) & pol.allowed_internal(oz, rz, v.proto, v.port)
+    rows = into & ~allowed & (v.excepted < 0)
+    sev = lambda g: Severity.HIGH if bool(g["answered"].any()) else Severity.MEDIUM  # noqa: E731
+    return per_origin(ctx, v, rows, IL, "inbound_to_classified", severity=sev)
+
+
+# --------------------------------------------------------------------------- layer 2
+def _hosts(ctx: DetectContext) -> pd.DataFrame | None:
+    """links_hosts rows sent by non-router MACs, with zone, asset-of-IP and asset-of-MAC."""
+    h = ctx.tables.get("links_hosts")
+    pol: Policy = ctx.policy
+    if h is None or pol is None:
+        return None
+    h = h[h["src_mac"].to_numpy(np.uint64) != 0]
+    mac = h["src_mac"].to_numpy(np.uint64)
+    h = h[~np.isin(mac, pol.gateway_macs) & ((mac >> np.uint64(40)) & np.uint64(1) == 0)].copy()
+    hi = h["src_hi"].to_numpy(np.uint64)
+    lo = h["src_lo"].to_numpy(np.uint64)
+    h["zone"] = pol.zone_of(hi, lo)
+    h["special"] = is_special(hi, lo)
+    h["ip_asset"] = pol.asset_of_ip(hi, lo)
+    h["mac_asset"] = pol.asset_of_mac(h["src_mac"].to_numpy(np.uint64))
+    return h
+
+
+def _iso_ns(ns: Any) -> float:
+    return float(ns) / 1e9
+
+
+def _asset_name(pol: Policy, i: int) -> str | None:
+    return pol.assets[i].name if i >= 0 else None
+
+
+def _registered_ip(pol: Policy, asset: int, prefer_zone: int | None = None) -> str | None:
+    if asset < 0 or not pol.assets[asset].ips:
+        return None
+    ips = list(pol.assets[asset].ips)
+    if prefer_zone is not None:
+        hi, lo, _ = hilo_of_strings(ips)
+        z = pol.zone_of(hi, lo)
+        for ip, zz in zip(ips, z, strict=True):
+            if zz == prefer_zone:
+                return ip
+    return ips[0]
+
+
+@register("unregistered_device", IL, needs=("links_hosts", "policy"))
+def unregistered_device(ctx: DetectContext) -> list[Finding]:
+    """Devices whose MAC is not registered, and unregistered addresses on registered MACs."""
+    h = _hosts(ctx)
+    if h is None or not len(h):
+        return []
+    pol: Policy = ctx.policy
+    rules = links_rules(ctx)
+    dhcp = ctx.tables.get("links_dhcp")
+    out: list[Finding] = []
+    unknown = h[h["mac_asset"] < 0]
+    for mac, g in unknown.groupby("src_mac", sort=False):
+        ips = g.loc[~g["special"]].sort_values("first_ns")
+        zone_ips = ips.loc[ips["zone"] >= 0, "ip"].tolist()
+        all_ips = top(zone_ips + ips["ip"].tolist(), 1000)
+        offered = []
+        if dhcp is not None and len(dhcp):
+            got = dhcp[
+                (dhcp["chaddr"].to_numpy(np.uint64) == np.uint64(mac)) & (dhcp["yiaddr"] > 0)
+            ]
+            offered = top((_v4(int(y)) for y in got["yiaddr"]), 10)
+        mac_s = format_mac(int(mac))
+        subject = all_ips[0] if all_ips else (offered[0] if offered else mac_s)
+        zones = sorted({pol.zone_name([z])[0] for z in ips["zone"] if z >= 0})
+        ev: dict[str, Any] = {
+            "mac": mac_s,
+            "oui": mac_s[:8],
+            "ips": all_ips[: rules.max_evidence],
+            "zones": zones,
+            "vlans": sorted({int(x) for x in g["vlan"]}),
+            "packets": int(g["pkts"].sum()),
+            "arp_only": bool(g["arp"].all()),
+        }
+        if offered:
+            ev["dhcp_offered"] = offered
+        if len(all_ips) >= rules.many_ips_per_mac:
+            ev["many_ips"] = len(all_ips)
+        out.append(
+            links_finding(
+                ctx,
+                "unregistered_device",
+                IL,
+                Severity.MEDIUM if zone_ips else Severity.LOW,
+                subject,
+                _iso_ns(g["first_ns"].min()),
+                _iso_ns(g["last_ns"].max()),
+                int(g["pkts"].sum()),
+                ev,
+                id_keys={"mac": mac_s},
+                mac=mac_s,
+            )  # fmt: skip
+        )
+    # registered MAC, unregistered address of the asset's own zone (other zones: dual_homed)
+    known = h[(h["mac_asset"] >= 0) & (h["ip_asset"] < 0) & (h["zone"] >= 0) & ~h["special"]]
+    if len(known):
+        own_zone = np.array([pol.zone_id.get(pol.assets[a].zone, -9) for a in known["mac_asset"]])
+        known = known[known["zone"].to_numpy() == own_zone]
+    leased = _leases(ctx)
+    for (mac, ip), g in known.groupby(["src_mac", "ip"], sort=False):
+        if (int(mac), str(ip)) in leased:
+            continue  # the address plan is the DHCP server's: a leased address is not a violation
+        asset = int(g["mac_asset"].iloc[0])
+        mac_s = format_mac(int(mac))
+        out.append(
+            links_finding(
+                ctx,
+                "unregistered_device",
+                IL,
+                Severity.LOW,
+                str(ip),
+                _iso_ns(g["first_ns"].min()),
+                _iso_ns(g["last_ns"].max()),
+                int(g["pkts"].sum()),
+                {
+                    "mac": mac_s,
+                    "asset": _asset_name(pol, asset),
+                    "registered_ips": list(pol.assets[asset].ips),
+                    "vlans": sorted({int(x) for x in g["vlan"]}),
+                    "reason": "address not registered",
+                },
+                id_keys={"mac": mac_s},
+                mac=mac_s,
+            )  # fmt: skip
+        )
+    return out
+
+
+def _leases(ctx: DetectContext) -> set[tuple[int, str]]:
+    """(client MAC, address) pairs some DHCP server acknowledged (rogue servers judged elsewhere)."""
+    d = ctx.tables.get("links_dhcp")
+    if d is None or not len(d):
+        return set()
+    acks = d[(d["mtype"] == 5) & (d["yiaddr"] > 0)]
+    return {(int(c), _v4(int(y))) for c, y in zip(acks["chaddr"], acks["yiaddr"], strict=True)}
+
+
+def _v4(n: int) -> str:
+    return f"{(n >> 24) & 255}.{(n >> 16) & 255}.{(n >> 8) & 255}.{n & 255}"
+
+
+@register("ip_mac_conflict", IL, needs=("links_hosts", "policy"))
+def ip_mac_conflict(ctx: DetectContext) -> list[Finding]:
+    """An address used by several MACs, or by a MAC other than the one registered for it."""
+    h = _hosts(ctx)
+    if h is None or not len(h):
+        return []
+    pol: Policy = ctx.policy
+    h = h[~h["special"]]
+    out: list[Finding] = []
+    for ip, g in h.groupby("ip", sort=False):
+        macs = sorted({int(m) for m in g["src_mac"]})
+        asset = int(g["ip_asset"].iloc[0])
+        reg = parse_mac(pol.assets[asset].mac) if asset >= 0 and pol.assets[asset].mac else None
+        foreign = [m for m in macs if reg is not None and m != reg]
+        if len(macs) < 2 and not foreign:
+            continue
+        per_mac = g.groupby("src_mac")["first_ns"].min().sort_values()
+        ev = {
+            "ip": ip,
+            "registered_asset": _asset_name(pol, asset),
+            "registered_mac": format_mac(reg) if reg is not None else None,
+            "macs": [
+                {"mac": format_mac(int(m)), "asset": _asset_name(pol, int(pol.asset_of_mac([m])[0])),
+                 "first_seen_ns": int(t)}
+                for m, t in per_mac.items()
+            ],
+        }  # fmt: skip
+        out.append(
+            links_finding(
+                ctx,
+                "ip_mac_conflict",
+                IL,
+                Severity.HIGH,
+                str(ip),
+                _iso_ns(g["first_ns"].min()),
+                _iso_ns(g["last_ns"].max()),
+                len(macs),
+                ev,
+                macs=len(macs),
+            )  # fmt: skip
+        )
+    return out
+
+
+@register("dual_homed", IL, needs=("links_hosts", "policy"))
+def dual_homed(ctx: DetectContext) -> list[Finding]:
+    """One (non-router) MAC sending from addresses in two or more zones."""
+    h = _hosts(ctx)
+    if h is None or not len(h):
+        return []
+    pol: Policy = ctx.policy
+    h = h[(h["zone"] >= 0) & ~h["special"]]
+    out: list[Finding] = []
+    for mac, g in h.groupby("src_mac", sort=False):
+        zones = sorted({int(z) for z in g["zone"]})
+        if len(zones) < 2:
+            continue
+        asset = int(g["mac_asset"].iloc[0])
+        home = pol.zone_id.get(pol.assets[asset].zone) if asset >= 0 else None
+        subject = _registered_ip(pol, asset, home) or g.sort_values("first_ns")["ip"].iloc[0]
+        by_zone = {
+            str(pol.zone_name([z])[0]): top(g.loc[g["zone"] == z].sort_values("first_ns")["ip"], 10)
+            for z in zones
+        }
+        mac_s = format_mac(int(mac))
+        out.append(
+            links_finding(
+                ctx,
+                "dual_homed",
+                IL,
+                Severity.HIGH,
+                str(subject),
+                _iso_ns(g["first_ns"].min()),
+                _iso_ns(g["last_ns"].max()),
+                int(g["pkts"].sum()),
+                {"mac": mac_s, "asset": _asset_name(pol, asset), "ips_by_zone": by_zone},
+                id_keys={"mac": mac_s},
+                mac=mac_s,
+                zones=", ".join(by_zone),
+            )  # fmt: skip
+        )
+    return out
+
+
+# --------------------------------------------------------------------------- rogue services
+@register("rogue_dhcp", IL, needs=("links_dhcp", "policy"))
+def rogue_dhcp(ctx: DetectContext) -> list[Finding]:
+    """DHCP OFFER/ACK/NAK from a server that assets.yaml does not register (role dhcp/gateway)."""
+    d = ctx.tables.get("links_dhcp")
+    pol: Policy | None = ctx.policy
+    if d is None or pol is None or not len(d):
+        return []
+    servers = pol.assets_with_role(Role.DHCP, *_ROUTERS)
+    ips: set[int] = set()
+    for i in servers:
+        for ip in pol.assets[i].ips:
+            if ":" not in ip:
+                parts = [int(x) for x in ip.split(".")]
+                ips.add((parts[0] << 24) | (parts[1] << 16) | (parts[2] << 8) | parts[3])
+    macs = np.array(
+        [m for i in servers if (m := parse_mac(pol.assets[i].mac)) is not None], dtype=np.uint64
+    )
+    src4 = (d["src_lo"].to_numpy(np.uint64) & np.uint64(0xFFFFFFFF)).astype(np.int64)
+    sid = d["server_id"].to_numpy(np.int64)
+    known_ip = np.isin(src4, list(ips)) | ((src4 == 0) & np.isin(sid, list(ips)))
+    relay = np.isin(d["src_mac"].to_numpy(np.uint64), pol.gateway_macs) & np.isin(sid, list(ips))
+    mac_ok = np.isin(d["src_mac"].to_numpy(np.uint64), macs) | (len(macs) == 0)
+    bad = d[~((known_ip & mac_ok) | relay)]
+    out: list[Finding] = []
+    gw_ips = {ip for i in pol.assets_with_role(*_ROUTERS) for ip in pol.assets[i].ips}
+    for (src, mac), g in bad.groupby(["src", "src_mac"], sort=False):
+        server = str(src) if src != "0.0.0.0" else _v4(int(g["server_id"].iloc[0]))
+        types = {2: "offer", 5: "ack", 6: "nak"}
+        routers = top((_v4(int(r)) for r in g["router"] if r), 5)
+        mac_s = format_mac(int(mac))
+        ev = {
+            "server": server,
+            "mac": mac_s,
+            "asset": _asset_name(pol, int(pol.asset_of_mac([mac])[0])),
+            "messages": {
+                types.get(int(k), str(k)): int(n) for k, n in g["mtype"].value_counts().items()
+            },
+            "clients": top((format_mac(int(c)) for c in g["chaddr"] if c), 10),
+            "offered": top((_v4(int(y)) for y in g["yiaddr"] if y), 10),
+            "router_option": routers,
+            "router_not_registered": [r for r in routers if r not in gw_ips],
+        }
+        out.append(
+            links_finding(
+                ctx,
+                "rogue_dhcp",
+                IL,
+                Severity.HIGH,
+                server,
+                _iso_ns(g["ts_ns"].min()),
+                _iso_ns(g["ts_ns"].max()),
+                len(g),
+                ev,
+                id_keys={"mac": mac_s},
+                mac=mac_s,
+            )  # fmt: skip
+        )
+    return out
+
+
+@register("rogue_gateway", IL, needs=("links_ra", "links_arp", "policy"))
+def rogue_gateway(ctx: DetectContext) -> list[Finding]:
+    """Router advertisements from non-gateways; ARP claims of a gateway's address by another MAC."""
+    pol: Policy | None = ctx.policy
+    if pol is None:
+        return []
+    out: list[Finding] = []
+    gw = pol.gateway_macs
+    gw_assets = pol.assets_with_role(*_ROUTERS)
+    ra = ctx.tables.get("links_ra")
+    if ra is not None and len(ra):
+        macless = {ip for i in gw_assets if not pol.assets[i].mac for ip in pol.assets[i].ips}
+        mac = ra["src_mac"].to_numpy(np.uint64)
+        ok = np.isin(mac, gw) | ra["src"].isin(macless).to_numpy()
+        for (src, m), g in ra[~ok].groupby(["src", "src_mac"], sort=False):
+            mac_s = format_mac(int(m))
+            out.append(
+                links_finding(
+                    ctx,
+                    "rogue_gateway",
+                    IL,
+                    Severity.HIGH,
+                    str(src),
+                    _iso_ns(g["ts"].min()),
+                    _iso_ns(g["ts"].max()),
+                    len(g),
+                    {
+                        "kind": "router_advertisement",
+                        "src": str(src),
+                        "mac": mac_s,
+                        "asset": _asset_name(pol, int(pol.asset_of_mac([m])[0])),
+                    },
+                    id_keys={"mac": mac_s, "kind": "ra"},
+                    mac=mac_s,
+                    kind="IPv6 router advertisement",
+                )  # fmt: skip
+            )
+    arp = ctx.tables.get("links_arp")
+    if arp is not None and len(arp) and gw_assets:
+        rows = [(ip, i) for i in gw_assets for ip in pol.assets[i].ips if ":" not in ip]
+        hi, lo, _ = hilo_of_strings([r[0] for r in rows])
+        table = AddrTable(
+            [(int(h), int(low), k) for k, (h, low) in enumerate(zip(hi, lo, strict=True))]
+        )
+        spa_lo = arp["src_lo"].to_numpy(np.uint64)
+        which = table.lookup(np.zeros(len(arp), np.uint64), spa_lo)
+        sha = arp["arp_sha"].to_numpy(np.uint64)
+        claim = (which >= 0) & ~np.isin(sha, gw) & (sha != 0)
+        a = arp[claim].assign(_gw=which[claim])
+        for (spa, sh), g in a.groupby(["spa", "arp_sha"], sort=False):
+            owner = rows[int(g["_gw"].iloc[0])][1]
+            grat = int(((g["spa"] == g["tpa"]) | (g["arp_op"] == 2)).sum())
+            mac_s = format_mac(int(sh))
+            out.append(
+                links_finding(
+                    ctx,
+                    "rogue_gateway",
+                    IL,
+                    Severity.CRITICAL if grat else Severity.HIGH,
+                    str(spa),
+                    _iso_ns(g["ts"].min()),
+                    _iso_ns(g["ts"].max()),
+                    len(g),
+                    {
+                        "kind": "arp_claim",
+                        "gateway_ip": str(spa),
+                        "gateway": pol.assets[owner].name,
+                        "gateway_mac": pol.assets[owner].mac,
+                        "claimed_by": mac_s,
+                        "claimer_asset": _asset_name(pol, int(pol.asset_of_mac([sh])[0])),
+                        "replies_or_gratuitous": grat,
+                        "arp_packets": len(g),
+                    },
+                    id_keys={"mac": mac_s, "kind": "arp"},
+                    mac=mac_s,
+                    kind="ARP claim of the gateway address",
+                )  # fmt: skip
+            )
+    return out
+
+
+@register("hidden_nat", IL, needs=("links_hosts", "policy"))
+def hidden_nat(ctx: DetectContext) -> list[Finding]:
+    """Several OS TTL baselines (or routed TTLs) behind one address; mobile-hotspot OUIs."""
+    h = _hosts(ctx)
+    if h is None or not len(h):
+        return []
+    pol: Policy = ctx.policy
+    cfg = links_rules(ctx).hidden_nat
+    hotspot = {o.lower() for o in links_rules(ctx).hotspot_ouis}
+    initials = np.array(sorted(cfg.initial_ttls), dtype=np.int64)
+    u = h[h["uni"].astype(bool) & (h["zone"] >= 0) & ~h["special"]].copy()
+    ttl = u["ttl"].to_numpy(np.int64)
+    pos = np.minimum(np.searchsorted(initials, ttl), len(initials) - 1)
+    u["initial"] = initials[pos]
+    u["hops"] = u["initial"] - ttl
+    syn = ctx.tables.get("links_syn")
+    out: list[Finding] = []
+    for (mac, ip), g in u.groupby(["src_mac", "ip"], sort=False):
+        total = int(g["pkts"].sum())
+        by_init = g.groupby("initial")["pkts"].sum()
+        strong = by_init[(by_init >= cfg.min_packets) & (by_init >= cfg.min_share * total)]
+        reasons = []
+        if len(strong) >= 2:
+            reasons.append("several TTL baselines")
+        routed = bool((g["hops"] >= 1).all()) and total >= cfg.min_packets
+        if cfg.flag_routed_ttl and routed:
+            reasons.append("every packet is one or more hops behind the port")
+        mac_s = format_mac(int(mac))
+        if mac_s[:8] in hotspot:
+            reasons.append("mobile-hotspot OUI")
+        if not reasons:
+            continue
+        ev: dict[str, Any] = {
+            "ip": ip,
+            "mac": mac_s,
+            "asset": _asset_name(pol, int(g["mac_asset"].iloc[0])),
+            "reasons": reasons,
+            "ttl_packets": {str(int(k)): int(n) for k, n in g.groupby("ttl")["pkts"].sum().items()},
+        }
+        if syn is not None and len(syn):
+            s = syn[(syn["src_mac"].to_numpy(np.uint64) == np.uint64(mac))]
+            s = s[
+                (s["src_hi"].to_numpy(np.uint64) == np.uint64(g["src_hi"].iloc[0]))
+                & (s["src_lo"].to_numpy(np.uint64) == np.uint64(g["src_lo"].iloc[0]))
+            ]
+            ev["syn_fingerprints"] = [
+                {
+                    "ttl": int(r.ttl),
+                    "win": int(r.win),
+                    "wscale": int(r.wscale),
+                    "options": _layout(int(r.layout)),
+                    "syns": int(r.syns),
+                }
+                for r in s.itertuples(index=False)
+            ][:10]
+        first = _iso_ns(g["first_ns"].min())
+        if len(strong) >= 2:  # when the second baseline appeared
+            later = g[g["initial"] != int(strong.idxmax())]
+            first = _iso_ns(later["first_ns"].min()) if len(later) else first
+        out.append(
+            links_finding(
+                ctx,
+                "hidden_nat",
+                IL,
+                Severity.MEDIUM,
+                str(ip),
+                first,
+                _iso_ns(g["last_ns"].max()),
+                total,
+                ev,
+                id_keys={"mac": mac_s},
+                reasons="; ".join(reasons),
+            )  # fmt: skip
+        )
+    return out
+
+
+def _layout(code: int) -> str:
+    """Packed option kinds -> p0f-style text (mss,nop,ws,sok,ts…)."""
+    k = code >> 60
+    names = {0: "eol", 1: "nop", 2: "mss", 3: "ws", 4: "sok", 5: "sack", 8: "ts"}
+    kinds = [(code >> (8 * (k - 1 - i))) & 0xFF for i in range(k)]
+    return ",".join(names.get(x, str(x)) for x in kinds)
+
+
+def classified_zone_ids(pol: Policy) -> npt.NDArray[np.int32]:
+    return np.array(sorted(set(pol.zones_with_trust(Trust.CLASSIFIED))), dtype=np.int32)

@@ -1,0 +1,281 @@
+"""numba kernels of the links tables: DHCP server fields, TLS SNI / HTTP Host spans,
+remote-access payload markers, TCP SYN option layouts.
+
+Each kernel walks only the candidate rows it is given (UDP 67, SYNs, first
+payload bytes), bounds-checks every read against the captured length and
+never raises on hostile bytes: a field that does not fit is left at 0.
+"""
+
+from __future__ import annotations
+
+import numba as nb
+import numpy as np
+
+__all__ = [
+    "MARK_OPENVPN",
+    "MARK_SSH",
+    "MARK_WIREGUARD",
+    "dhcp_fields",
+    "name_spans",
+    "payload_markers",
+    "syn_layouts",
+]
+
+MARK_SSH = 1
+MARK_WIREGUARD = 2
+MARK_OPENVPN = 3
+
+NAME_SNI = 1
+NAME_HOST = 2
+
+
+@nb.njit(cache=True)
+def dhcp_fields(
+    idx: np.ndarray,
+    data_off: np.ndarray,
+    caplen: np.ndarray,
+    payload_off: np.ndarray,
+    data: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(message type, server id, yiaddr, chaddr, router) of BOOTREPLY messages (RFC 2131/2132)."""
+    n = idx.shape[0]
+    mtype = np.zeros(n, np.uint8)
+    server = np.zeros(n, np.uint32)
+    yiaddr = np.zeros(n, np.uint32)
+    chaddr = np.zeros(n, np.uint64)
+    router = np.zeros(n, np.uint32)
+    for r in range(n):
+        i = idx[r]
+        pos = data_off[i] + payload_off[i]
+        end = data_off[i] + caplen[i]
+        if pos + 240 > end or data[pos] != 2:  # op 2 = BOOTREPLY
+            continue
+        if not (
+            data[pos + 236] == 99
+            and data[pos + 237] == 130
+            and data[pos + 238] == 83
+            and data[pos + 239] == 99
+        ):
+            continue
+        y = np.uint32(0)
+        for k in range(4):
+            y = (y << np.uint32(8)) | np.uint32(data[pos + 16 + k])
+        yiaddr[r] = y
+        if data[pos + 2] == 6:
+            m = np.uint64(0)
+            for k in range(6):
+                m = (m << np.uint64(8)) | np.uint64(data[pos + 28 + k])
+            chaddr[r] = m
+        o = pos + 240
+        while o < end:
+            code = data[o]
+            if code == 255:
+                break
+            if code == 0:
+                o += 1
+                continue
+            if o + 1 >= end:
+                break
+            ln = np.int64(data[o + 1])
+            v = o + 2
+            if v + ln > end:
+                break
+            if code == 53 and ln >= 1:
+                mtype[r] = data[v]
+            elif (code == 54 or code == 3) and ln >= 4:
+                a = np.uint32(0)
+                for k in range(4):
+                    a = (a << np.uint32(8)) | np.uint32(data[v + k])
+                if code == 54:
+                    server[r] = a
+                else:
+                    router[r] = a
+            o = v + ln
+    return mtype, server, yiaddr, chaddr, router
+
+
+@nb.njit(cache=True)
+def _sni(data: np.ndarray, pos: int, end: int) -> tuple[int, int]:
+    """(start, length) of the first host_name in a TLS ClientHello record, (0, 0) if none."""
+    # record header 5, handshake header 4, version 2, random 32
+    if end - pos < 43 or data[pos] != 22 or data[pos + 5] != 1:
+        return 0, 0
+    o = pos + 43
+    if o >= end:
+        return 0, 0
+    o += 1 + np.int64(data[o])  # session id
+    if o + 2 > end:
+        return 0, 0
+    o += 2 + ((np.int64(data[o]) << 8) | np.int64(data[o + 1]))  # cipher suites
+    if o + 1 > end:
+        return 0, 0
+    o += 1 + np.int64(data[o])  # compression methods
+    if o + 2 > end:
+        return 0, 0
+    ext_end = min(end, o + 2 + ((np.int64(data[o]) << 8) | np.int64(data[o + 1])))
+    o += 2
+    while o + 4 <= ext_end:
+        etype = (np.int64(data[o]) << 8) | np.int64(data[o + 1])
+        elen = (np.int64(data[o + 2]) << 8) | np.int64(data[o + 3])
+        v = o + 4
+        if etype == 0 and v + 5 <= ext_end:
+            # server_name_list length 2, name type 1, name length 2
+            if data[v + 2] == 0:
+                nlen = (np.int64(data[v + 3]) << 8) | np.int64(data[v + 4])
+                if 0 < nlen <= 255 and v + 5 + nlen <= ext_end:
+                    return v + 5, nlen
+            return 0, 0
+        o = v + elen
+    return 0, 0
+
+
+@nb.njit(cache=True)
+def _host(data: np.ndarray, pos: int, end: int) -> tuple[int, int]:
+    """(start, length) of the Host header value of an HTTP request, (0, 0) if none."""
+    lim = min(end, pos + 4096)
+    k = pos
+    while k + 7 < lim:
+        if data[k] == 13 and data[k + 1] == 10:
+            if data[k + 2] == 13:
+                return 0, 0  # end of headers
+            c0, c1, c2, c3, c4 = data[k + 2], data[k + 3], data[k + 4], data[k + 5], data[k + 6]
+            if (
+                (c0 | 32) == 104
+                and (c1 | 32) == 111
+                and (c2 | 32) == 115
+                and (c3 | 32) == 116
+                and c4 == 58
+            ):
+                s = k + 7
+                while s < lim and (data[s] == 32 or data[s] == 9):
+                    s += 1
+                e = s
+                while e < lim and data[e] != 13 and data[e] != 10 and data[e] != 58:
+                    e += 1  # stop at ':' to drop a port
+                if e > s and e - s <= 255:
+                    return s, e - s
+                return 0, 0
+        k += 1
+    return 0, 0
+
+
+@nb.njit(cache=True)
+def _is_method(data: np.ndarray, pos: int, end: int) -> bool:
+    """An HTTP request line starts with an upper-case token then a space (GET, POST, CONNECT…)."""
+    k = pos
+    lim = min(end, pos + 8)
+    while k < lim and 65 <= data[k] <= 90:
+        k += 1
+    return k > pos + 2 and k < lim and data[k] == 32
+
+
+@nb.njit(cache=True)
+def name_spans(
+    idx: np.ndarray,
+    data_off: np.ndarray,
+    caplen: np.ndarray,
+    payload_off: np.ndarray,
+    payload_len: np.ndarray,
+    data: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(kind 1 SNI / 2 Host, start, length) of the server name in each TCP payload, 0 when none."""
+    n = idx.shape[0]
+    kind = np.zeros(n, np.uint8)
+    start = np.zeros(n, np.int64)
+    length = np.zeros(n, np.int64)
+    for r in range(n):
+        i = idx[r]
+        pos = data_off[i] + payload_off[i]
+        end = data_off[i] + min(np.int64(caplen[i]), np.int64(payload_off[i]) + payload_len[i])
+        if end - pos < 8:
+            continue
+        b0 = data[pos]
+        if b0 == 22:
+            s, ln = _sni(data, pos, end)
+            if ln > 0:
+                kind[r], start[r], length[r] = NAME_SNI, s, ln
+        elif 65 <= b0 <= 90 and _is_method(data, pos, end):
+            s, ln = _host(data, pos, end)
+            if ln > 0:
+                kind[r], start[r], length[r] = NAME_HOST, s, ln
+    return kind, start, length
+
+
+@nb.njit(cache=True)
+def payload_markers(
+    idx: np.ndarray,
+    proto: np.ndarray,
+    data_off: np.ndarray,
+    caplen: np.ndarray,
+    payload_off: np.ndarray,
+    payload_len: np.ndarray,
+    data: np.ndarray,
+) -> np.ndarray:
+    """Remote-access handshakes recognised on any port: SSH banner, WireGuard, OpenVPN reset."""
+    n = idx.shape[0]
+    mark = np.zeros(n, np.uint8)
+    for r in range(n):
+        i = idx[r]
+        pos = data_off[i] + payload_off[i]
+        end = data_off[i] + min(np.int64(caplen[i]), np.int64(payload_off[i]) + payload_len[i])
+        if end - pos < 4:
+            continue
+        b0 = data[pos]
+        if proto[i] == 6:
+            if b0 == 83 and data[pos + 1] == 83 and data[pos + 2] == 72 and data[pos + 3] == 45:
+                mark[r] = MARK_SSH
+            elif end - pos >= 16 and data[pos + 2] == 0x38:
+                # OpenVPN over TCP: 2-byte length, then P_CONTROL_HARD_RESET_CLIENT_V2
+                ln = (np.int64(b0) << 8) | np.int64(data[pos + 1])
+                if ln + 2 == payload_len[i]:
+                    mark[r] = MARK_OPENVPN
+        elif proto[i] == 17:
+            if (
+                b0 == 1
+                and data[pos + 1] == 0
+                and data[pos + 2] == 0
+                and data[pos + 3] == 0
+                and payload_len[i] == 148
+            ):
+                mark[r] = MARK_WIREGUARD  # WireGuard handshake initiation
+            elif (b0 == 0x38 or b0 == 0x50) and payload_len[i] >= 14:
+                mark[r] = MARK_OPENVPN  # hard reset client v2 / v3, key id 0
+    return mark
+
+
+@nb.njit(cache=True)
+def syn_layouts(
+    idx: np.ndarray,
+    data_off: np.ndarray,
+    caplen: np.ndarray,
+    l4_off: np.ndarray,
+    data: np.ndarray,
+) -> np.ndarray:
+    """TCP option kinds of each SYN, in order, packed into a uint64 (p0f's 'olayout')."""
+    n = idx.shape[0]
+    out = np.zeros(n, np.uint64)
+    for r in range(n):
+        i = idx[r]
+        t = data_off[i] + l4_off[i]
+        end = data_off[i] + caplen[i]
+        if t + 20 > end:
+            continue
+        hl = np.int64(data[t + 12] >> 4) * 4
+        o = t + 20
+        oe = min(end, t + hl)
+        code = np.uint64(0)
+        k = 0
+        while o < oe and k < 7:
+            kind = data[o]
+            code = (code << np.uint64(8)) | np.uint64(kind)
+            k += 1
+            if kind == 0:
+                break
+            if kind == 1:
+                o += 1
+                continue
+            if o + 1 >= oe or data[o + 1] < 2:
+                break
+            o += np.int64(data[o + 1])
+        out[r] = code | (np.uint64(k) << np.uint64(60))
+    return out

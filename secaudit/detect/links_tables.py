@@ -1,0 +1,340 @@
+"""Tables the links detectors read, extracted chunk by chunk from the packets table.
+
+`LinksTables.update(packets, data)` keeps, without a Python loop per packet:
+
+* hosts  - one row per (source MAC, source address, VLAN, TTL, ARP?) with
+  packet count and first/last time: who sits behind which MAC (unregistered
+  devices, IP/MAC conflicts, dual-homed hosts, TTL baselines for hidden NAT);
+* arp    - ARP packets (gratuitous claims of gateway addresses);
+* dhcp   - DHCP server replies (rogue DHCP): type, server id, yiaddr, router;
+* ra     - IPv6 router advertisements (rogue gateways);
+* syn    - TCP SYN fingerprints per source (window, scale, option layout, TTL);
+* names  - TLS SNI / HTTP Host per TCP 4-tuple, and remote-access payload markers.
+
+`finish()` returns them as DataFrames with (hi, lo) addresses plus text
+columns where detectors join them with the conn table.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from secaudit.capture.addr import addr_to_str
+from secaudit.detect.links_kernels import dhcp_fields, name_spans, payload_markers, syn_layouts
+from secaudit.policy.addr import is_special
+
+__all__ = ["LinksTables", "links_tables"]
+
+_HOST_KEYS = ["src_mac", "src_hi", "src_lo", "vlan", "ttl", "arp", "uni"]
+
+
+@dataclass
+class LinksTables:
+    """Accumulates the links extracts of successive packet chunks."""
+
+    hosts: list[pd.DataFrame] = field(default_factory=list)
+    arp: list[np.ndarray] = field(default_factory=list)
+    dhcp: list[pd.DataFrame] = field(default_factory=list)
+    ra: list[np.ndarray] = field(default_factory=list)
+    syn: list[pd.DataFrame] = field(default_factory=list)
+    names: list[pd.DataFrame] = field(default_factory=list)
+    marks: list[pd.DataFrame] = field(default_factory=list)
+    first_ns: int | None = None
+    last_ns: int | None = None
+
+    def update(self, p: np.ndarray, data: np.ndarray) -> None:
+        """Extract what the links detectors need from one chunk (schemas.PACKET_DTYPE rows)."""
+        if len(p) == 0:
+            return
+        ts = p["ts"]
+        t0, t1 = int(ts.min()), int(ts.max())
+        self.first_ns = t0 if self.first_ns is None else min(self.first_ns, t0)
+        self.last_ns = t1 if self.last_ns is None else max(self.last_ns, t1)
+        is_arp = p["arp_op"] > 0
+        sel = (p["ip_version"] > 0) | is_arp
+        if p["src_mac"].any():
+            self._hosts(p, sel, is_arp)
+        if is_arp.any():
+            self.arp.append(
+                p[is_arp][
+                    ["ts", "arp_op", "src_lo", "dst_lo", "arp_sha", "arp_tha", "src_mac", "vlan"]
+                ]
+            )
+        proto = p["proto"]
+        udp = proto == 17
+        dhcp_idx = np.flatnonzero(udp & (p["sport"] == 67) & (p["payload_len"] >= 240))
+        if dhcp_idx.size:
+            self._dhcp(p, data, dhcp_idx)
+        ra = (proto == 58) & (p["sport"] == 134) & (p["ip_version"] == 6)
+        if ra.any():
+            self.ra.append(p[ra][["ts", "src_hi", "src_lo", "src_mac", "vlan", "ttl"]])
+        tcp = (proto == 6) & (p["ip_version"] > 0)
+        syn_idx = np.flatnonzero(tcp & ((p["tcp_flags"] & 0x12) == 0x02))
+        if syn_idx.size:
+            self._syn(p, data, syn_idx)
+        has_pl = (p["payload_len"] > 0) & (p["payload_off"] < p["caplen"])
+        cand = np.flatnonzero((tcp | udp) & has_pl)
+        if cand.size:
+            self._payloads(p, data, cand)
+
+    def _hosts(self, p: np.ndarray, sel: np.ndarray, is_arp: np.ndarray) -> None:
+        s = p[sel]
+        df = pd.DataFrame(
+            {
+                "src_mac": s["src_mac"],
+                "src_hi": s["src_hi"],
+                "src_lo": s["src_lo"],
+                "vlan": s["vlan"],
+                "ttl": np.where(is_arp[sel], 0, s["ttl"]).astype(np.uint8),
+                "arp": is_arp[sel],
+                # TCP/UDP to a unicast address: the packets whose TTL shows the sender's OS
+                "uni": ((s["proto"] == 6) | (s["proto"] == 17))
+                & ~is_special(s["dst_hi"], s["dst_lo"]),
+                "ts": s["ts"],
+            }
+        )
+        self.hosts.append(
+            df.groupby(_HOST_KEYS, sort=False)
+            .agg(pkts=("ts", "size"), first_ns=("ts", "min"), last_ns=("ts", "max"))
+            .reset_index()
+        )
+
+    def _dhcp(self, p: np.ndarray, data: np.ndarray, idx: np.ndarray) -> None:
+        mtype, server, yiaddr, chaddr, router = dhcp_fields(
+            idx, p["data_off"], p["caplen"], p["payload_off"], data
+        )
+        s = p[idx]
+        ok = mtype > 0
+        self.dhcp.append(
+            pd.DataFrame(
+                {
+                    "ts_ns": s["ts"][ok],
+                    "src_hi": s["src_hi"][ok],
+                    "src_lo": s["src_lo"][ok],
+                    "src_mac": s["src_mac"][ok],
+                    "vlan": s["vlan"][ok],
+                    "mtype": mtype[ok],
+                    "server_id": server[ok],
+                    "yiaddr": yiaddr[ok],
+                    "chaddr": chaddr[ok],
+                    "router": router[ok],
+                }
+            )
+        )
+
+    def _syn(self, p: np.ndarray, data: np.ndarray, idx: np.ndarray) -> None:
+        layout = syn_layouts(idx, p["data_off"], p["caplen"], p["l4_off"], data)
+        s = p[idx]
+        df = pd.DataFrame(
+            {
+                "src_hi": s["src_hi"],
+                "src_lo": s["src_lo"],
+                "src_mac": s["src_mac"],
+                "ttl": s["ttl"],
+                "win": s["win"],
+                "wscale": s["wscale"],
+                "layout": layout,
+                "ts": s["ts"],
+            }
+        )
+        keys = ["src_hi", "src_lo", "src_mac", "ttl", "win", "wscale", "layout"]
+        self.syn.append(
+            df.groupby(keys, sort=False)
+            .agg(syns=("ts", "size"), first_ns=("ts", "min"), last_ns=("ts", "max"))
+            .reset_index()
+        )
+
+    def _payloads(self, p: np.ndarray, data: np.ndarray, cand: np.ndarray) -> None:
+        # only the first bytes matter: pre-filter with vectorized gathers before the kernels
+        first = data[p["data_off"][cand] + p["payload_off"][cand]]
+        tcp_c = cand[(p["proto"][cand] == 6) & ((first == 22) | ((first >= 65) & (first <= 90)))]
+        if tcp_c.size:
+            kind, start, length = name_spans(
+                tcp_c, p["data_off"], p["caplen"], p["payload_off"], p["payload_len"], data
+            )
+            hit = kind > 0
+            if hit.any():
+                rows = tcp_c[hit]
+                names = [
+                    bytes(data[a : a + n]).decode("latin-1").lower().rstrip(".")
+                    for a, n in zip(start[hit], length[hit], strict=True)
+                ]  # one per connection's first request, not per packet
+                s = p[rows]
+                self.names.append(
+                    pd.DataFrame(
+                        {
+                            "src_hi": s["src_hi"],
+                            "src_lo": s["src_lo"],
+                            "dst_hi": s["dst_hi"],
+                            "dst_lo": s["dst_lo"],
+                            "sport": s["sport"],
+                            "dport": s["dport"],
+                            "kind": np.where(kind[hit] == 1, "sni", "host"),
+                            "name": names,
+                        }
+                    ).drop_duplicates()
+                )
+        mk_c = cand[(first == 83) | (first == 1) | (first == 0x38) | (first == 0x50) | (first == 0)]
+        if mk_c.size:
+            mark = payload_markers(
+                mk_c,
+                p["proto"],
+                p["data_off"],
+                p["caplen"],
+                p["payload_off"],
+                p["payload_len"],
+                data,
+            )
+            hit = mark > 0
+            if hit.any():
+                s = p[mk_c[hit]]
+                self.marks.append(
+                    pd.DataFrame(
+                        {
+                            "src_hi": s["src_hi"],
+                            "src_lo": s["src_lo"],
+                            "dst_hi": s["dst_hi"],
+                            "dst_lo": s["dst_lo"],
+                            "sport": s["sport"],
+                            "dport": s["dport"],
+                            "proto": s["proto"],
+                            "mark": mark[hit],
+                        }
+                    ).drop_duplicates()
+                )
+
+    # ------------------------------------------------------------------ results
+    def finish(self) -> dict[str, pd.DataFrame]:
+        """DataFrames by name: links_hosts, links_arp, links_dhcp, links_ra, links_syn, links_names, links_marks."""
+        out: dict[str, pd.DataFrame] = {}
+        if self.hosts:
+            h = pd.concat(self.hosts, ignore_index=True)
+            h = (
+                h.groupby(_HOST_KEYS, sort=False)
+                .agg(pkts=("pkts", "sum"), first_ns=("first_ns", "min"), last_ns=("last_ns", "max"))
+                .reset_index()
+            )
+        else:
+            h = pd.DataFrame(
+                {
+                    k: pd.Series(dtype=np.uint64)
+                    for k in [*_HOST_KEYS, "pkts", "first_ns", "last_ns"]
+                }
+            )
+        h["ip"] = addr_to_str(h["src_hi"].to_numpy(np.uint64), h["src_lo"].to_numpy(np.uint64))
+        out["links_hosts"] = h
+        a = (
+            np.concatenate(self.arp)
+            if self.arp
+            else np.zeros(
+                0,
+                [
+                    ("ts", "i8"),
+                    ("arp_op", "u1"),
+                    ("src_lo", "u8"),
+                    ("dst_lo", "u8"),
+                    ("arp_sha", "u8"),
+                    ("arp_tha", "u8"),
+                    ("src_mac", "u8"),
+                    ("vlan", "u2"),
+                ],
+            )
+        )
+        arp = pd.DataFrame({n: a[n] for n in a.dtype.names or ()})
+        zero = np.zeros(len(arp), np.uint64)
+        arp["spa"] = addr_to_str(zero, arp["src_lo"].to_numpy(np.uint64))
+        arp["tpa"] = addr_to_str(zero, arp["dst_lo"].to_numpy(np.uint64))
+        out["links_arp"] = arp
+        d = (
+            pd.concat(self.dhcp, ignore_index=True)
+            if self.dhcp
+            else pd.DataFrame(
+                {
+                    c: pd.Series(dtype=np.uint64)
+                    for c in [
+                        "ts_ns",
+                        "src_hi",
+                        "src_lo",
+                        "src_mac",
+                        "vlan",
+                        "mtype",
+                        "server_id",
+                        "yiaddr",
+                        "chaddr",
+                        "router",
+                    ]
+                }
+            )
+        )
+        d["src"] = addr_to_str(d["src_hi"].to_numpy(np.uint64), d["src_lo"].to_numpy(np.uint64))
+        out["links_dhcp"] = d
+        r = (
+            np.concatenate(self.ra)
+            if self.ra
+            else np.zeros(
+                0,
+                [
+                    ("ts", "i8"),
+                    ("src_hi", "u8"),
+                    ("src_lo", "u8"),
+                    ("src_mac", "u8"),
+                    ("vlan", "u2"),
+                    ("ttl", "u1"),
+                ],
+            )
+        )
+        ra = pd.DataFrame({n: r[n] for n in r.dtype.names or ()})
+        ra["src"] = addr_to_str(ra["src_hi"].to_numpy(np.uint64), ra["src_lo"].to_numpy(np.uint64))
+        out["links_ra"] = ra
+        if self.syn:
+            s = pd.concat(self.syn, ignore_index=True)
+            keys = ["src_hi", "src_lo", "src_mac", "ttl", "win", "wscale", "layout"]
+            s = (
+                s.groupby(keys, sort=False)
+                .agg(syns=("syns", "sum"), first_ns=("first_ns", "min"), last_ns=("last_ns", "max"))
+                .reset_index()
+            )
+        else:
+            s = pd.DataFrame(
+                {
+                    c: pd.Series(dtype=np.uint64)
+                    for c in [
+                        "src_hi",
+                        "src_lo",
+                        "src_mac",
+                        "ttl",
+                        "win",
+                        "wscale",
+                        "layout",
+                        "syns",
+                        "first_ns",
+                        "last_ns",
+                    ]
+                }
+            )
+        out["links_syn"] = s
+        out["links_names"] = _with_text(self.names, ["kind", "name"])
+        out["links_marks"] = _with_text(self.marks, ["proto", "mark"])
+        return out
+
+
+def _with_text(parts: list[pd.DataFrame], extra: list[str]) -> pd.DataFrame:
+    cols = ["src_hi", "src_lo", "dst_hi", "dst_lo", "sport", "dport", *extra]
+    df = (
+        pd.concat(parts, ignore_index=True).drop_duplicates()
+        if parts
+        else pd.DataFrame({c: pd.Series(dtype=object) for c in cols})
+    )
+    df["src"] = addr_to_str(df["src_hi"].to_numpy(np.uint64), df["src_lo"].to_numpy(np.uint64))
+    df["dst"] = addr_to_str(df["dst_hi"].to_numpy(np.uint64), df["dst_lo"].to_numpy(np.uint64))
+    return df
+
+
+def links_tables(packets: np.ndarray, data: np.ndarray) -> dict[str, pd.DataFrame]:
+    """One-shot form of LinksTables for a single chunk (tests, notebooks)."""
+    t = LinksTables()
+    t.update(packets, data)
+    return t.finish()

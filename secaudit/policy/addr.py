@@ -1,0 +1,128 @@
+"""128-bit addresses as (hi, lo) uint64 pairs, the representation of the packets table.
+
+IPv4 is mapped into ::ffff:0:0/96 so one code path serves both families.
+String columns (conn, dns) are converted per *unique* value, never per row.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+__all__ = [
+    "V4_HI",
+    "V4_LO_PREFIX",
+    "AddrArray",
+    "format_mac",
+    "hilo_of",
+    "hilo_of_strings",
+    "is_special",
+    "network_hilo",
+    "parse_mac",
+    "str_of",
+]
+
+U64 = npt.NDArray[np.uint64]
+AddrArray = tuple[U64, U64]
+V4_HI = np.uint64(0)
+V4_LO_PREFIX = np.uint64(0xFFFF_0000_0000)
+_MASK64 = (1 << 64) - 1
+
+
+def hilo_of(addr: ipaddress.IPv4Address | ipaddress.IPv6Address) -> tuple[int, int]:
+    """(hi, lo) of one address; IPv4 mapped into ::ffff:0:0/96."""
+    n = int(addr) | 0xFFFF_0000_0000 if addr.version == 4 else int(addr)
+    return n >> 64, n & _MASK64
+
+
+def network_hilo(
+    net: ipaddress.IPv4Network | ipaddress.IPv6Network,
+) -> tuple[int, int, int]:
+    """(hi, lo, prefix length in the 128-bit space) of a network."""
+    hi, lo = hilo_of(net.network_address)
+    return hi, lo, net.prefixlen + (96 if net.version == 4 else 0)
+
+
+def str_of(hi: int, lo: int) -> str:
+    """Text form of one (hi, lo) address (IPv4-mapped -> dotted quad)."""
+    if hi == 0 and (lo >> 32) == 0xFFFF:
+        return str(ipaddress.IPv4Address(lo & 0xFFFF_FFFF))
+    return str(ipaddress.IPv6Address((hi << 64) | lo))
+
+
+def hilo_of_strings(
+    values: pd.Series | Iterable[str | None],
+) -> tuple[U64, U64, npt.NDArray[np.bool_]]:
+    """Vectorized text -> (hi, lo, valid) conversion; parses each distinct value once."""
+    ser = values if isinstance(values, pd.Series) else pd.Series(list(values), dtype=object)
+    codes, uniques = pd.factorize(ser, use_na_sentinel=True)
+    u_hi = np.zeros(len(uniques) + 1, dtype=np.uint64)
+    u_lo = np.zeros(len(uniques) + 1, dtype=np.uint64)
+    u_ok = np.zeros(len(uniques) + 1, dtype=bool)
+    for i, text in enumerate(uniques):  # one parse per distinct address, not per row
+        try:
+            a = ipaddress.ip_address(str(text).split("%", 1)[0])
+        except ValueError:
+            continue
+        h, low = hilo_of(a)
+        u_hi[i], u_lo[i], u_ok[i] = h, low, True
+    idx = np.where(codes < 0, len(uniques), codes)
+    return u_hi[idx], u_lo[idx], u_ok[idx]
+
+
+def is_special(hi: U64, lo: U64) -> npt.NDArray[np.bool_]:
+    """Addresses that never leave the link: unspecified, loopback, link-local, multicast, broadcast.
+
+    They belong to no zone and are never "the internet" either.
+    """
+    v4 = (hi == 0) & ((lo >> np.uint64(32)) == np.uint64(0xFFFF))
+    a4 = (lo & np.uint64(0xFFFF_FFFF)).astype(np.uint64)
+    first = a4 >> np.uint64(24)
+    v4_special = (
+        (first == 0)
+        | (first == 127)
+        | ((a4 >> np.uint64(16)) == np.uint64(0xA9FE))  # 169.254/16
+        | (first >= 224)  # multicast, reserved, 255.255.255.255
+    )
+    top16 = hi >> np.uint64(48)
+    v6_special = (
+        ((hi == 0) & (lo <= 1))  # :: and ::1
+        | ((top16 & np.uint64(0xFFC0)) == np.uint64(0xFE80))  # fe80::/10
+        | ((top16 >> np.uint64(8)) == np.uint64(0xFF))  # ff00::/8
+    )
+    return np.where(v4, v4_special, v6_special)
+
+
+def parse_mac(value: object) -> int | None:
+    """MAC text (":", "-", "." or no separators) -> 48-bit int; None when invalid.
+
+    YAML 1.1 reads an unquoted MAC of decimal pairs (52:54:00:00:28:10) as a
+    base-60 integer; that integer is turned back into its six pairs.
+    """
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        parts = []
+        n = value
+        for _ in range(5):
+            n, r = divmod(n, 60)
+            parts.append(r)
+        parts.append(n)
+        text = ":".join(f"{p:02d}" for p in reversed(parts))
+        return parse_mac(text) if parts[-1] < 100 else None
+    if not isinstance(value, str):
+        return None
+    digits = value.strip().lower().replace(":", "").replace("-", "").replace(".", "")
+    if len(digits) != 12 or any(c not in "0123456789abcdef" for c in digits):
+        return None
+    return int(digits, 16)
+
+
+def format_mac(mac: int) -> str:
+    """48-bit int -> aa:bb:cc:dd:ee:ff."""
+    h = f"{int(mac):012x}"
+    return ":".join(h[i : i + 2] for i in range(0, 12, 2))

@@ -1,0 +1,290 @@
+"""`Policy`: the loaded zones, assets and links with column-wise lookups for detectors."""
+
+from __future__ import annotations
+
+import datetime as dt
+import fnmatch
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from secaudit.errors import ConfigError
+from secaudit.policy.addr import U64, hilo_of, hilo_of_strings, is_special, network_hilo
+from secaudit.policy.lookup import AddrTable, CidrTable
+from secaudit.policy.models import (
+    INTERNET,
+    Asset,
+    ExceptionRule,
+    LinksFile,
+    PortSpec,
+    Role,
+    Trust,
+    Zone,
+)
+
+__all__ = ["INTERNET", "LOCAL", "Policy", "ports_match"]
+
+LOCAL = "local"  # link-local, multicast, broadcast, loopback, unspecified: never routed
+ZONE_INTERNET = -1
+ZONE_LOCAL = -2
+BoolArr = npt.NDArray[np.bool_]
+I32 = npt.NDArray[np.int32]
+
+
+def ports_match(specs: Sequence[PortSpec], proto: npt.ArrayLike, port: npt.ArrayLike) -> BoolArr:
+    """Rows whose (ip protocol number, responder port) match any of `specs`."""
+    p = np.asarray(proto, dtype=np.int64)
+    q = np.asarray(port, dtype=np.int64)
+    out = np.zeros(len(p), dtype=bool)
+    for s in specs:
+        if s.matches_any():
+            return np.ones(len(p), dtype=bool)
+        m = (q >= s.lo) & (q <= s.hi)
+        if s.proto is not None:
+            m &= p == s.proto
+        out |= m
+    return out
+
+
+def _in_net(hi: U64, lo: U64, nh: int, nl: int, plen: int) -> BoolArr:
+    bits = ((1 << plen) - 1) << (128 - plen) if plen else 0
+    mh, ml = np.uint64(bits >> 64), np.uint64(bits & ((1 << 64) - 1))
+    return ((hi & mh) == np.uint64(nh & int(mh))) & ((lo & ml) == np.uint64(nl & int(ml)))
+
+
+@dataclass(frozen=True)
+class Policy:
+    """Zones, assets and links of one network, validated, with fast lookups.
+
+    Zone indexes: 0..n-1 index `zones`; -1 is the internet (anything not
+    listed); -2 is link-local/multicast/broadcast traffic that belongs to no
+    zone and never leaves the link.
+    """
+
+    source: str
+    zones: tuple[Zone, ...]
+    assets: tuple[Asset, ...]
+    links: LinksFile
+    warnings: tuple[ConfigError, ...] = ()
+    asset_lines: tuple[int | None, ...] = field(default=(), repr=False)
+
+    # ------------------------------------------------------------------ zones
+    @cached_property
+    def zone_names(self) -> tuple[str, ...]:
+        return tuple(z.name for z in self.zones)
+
+    @cached_property
+    def zone_id(self) -> dict[str, int]:
+        return {z.name: i for i, z in enumerate(self.zones)}
+
+    @cached_property
+    def _zone_table(self) -> CidrTable:
+        nets = []
+        for i, z in enumerate(self.zones):
+            for n in z.networks:
+                h, low, plen = network_hilo(n)
+                nets.append((h, low, plen, i))
+        return CidrTable(nets)
+
+    def zone_of(self, hi: U64, lo: U64) -> I32:
+        """Zone index per address (-1 internet, -2 link-local/multicast/broadcast)."""
+        z = self._zone_table.lookup(hi, lo)
+        z[(z < 0) & is_special(hi, lo)] = ZONE_LOCAL
+        return z
+
+    def zone_of_strings(self, values: pd.Series) -> I32:
+        hi, lo, ok = hilo_of_strings(values)
+        z = self.zone_of(hi, lo)
+        z[~ok] = ZONE_LOCAL
+        return z
+
+    def zone_name(self, idx: npt.ArrayLike) -> npt.NDArray[np.object_]:
+        names = np.array([*self.zone_names, LOCAL, INTERNET], dtype=object)
+        i = np.asarray(idx, dtype=np.int64)
+        return names[np.where(i >= 0, i, len(self.zones) + (i == ZONE_INTERNET))]
+
+    @cached_property
+    def zone_trust(self) -> tuple[Trust, ...]:
+        return tuple(z.trust for z in self.zones)
+
+    def zones_with_trust(self, trust: Trust) -> list[int]:
+        return [i for i, t in enumerate(self.zone_trust) if t == trust]
+
+    @cached_property
+    def forbidden_zone_ids(self) -> frozenset[int]:
+        """Zones that must never reach the internet (default: every classified zone)."""
+        names = self.links.external.forbidden_zones
+        if names is None:
+            return frozenset(self.zones_with_trust(Trust.CLASSIFIED))
+        return frozenset(self.zone_id[n] for n in names if n in self.zone_id)
+
+    # ------------------------------------------------------------------ assets
+    @cached_property
+    def asset_id(self) -> dict[str, int]:
+        return {a.name: i for i, a in enumerate(self.assets)}
+
+    @cached_property
+    def _ip_table(self) -> AddrTable:
+        rows = []
+        for i, a in enumerate(self.assets):
+            for ip in a.ips:
+                import ipaddress
+
+                h, low = hilo_of(ipaddress.ip_address(ip))
+                rows.append((h, low, i))
+        return AddrTable(rows)
+
+    def asset_of_ip(self, hi: U64, lo: U64) -> I32:
+        """Registered asset per address, -1 when none (first asset wins a shared link-local)."""
+        return self._ip_table.lookup(hi, lo)
+
+    def asset_of_ip_strings(self, values: pd.Series) -> I32:
+        hi, lo, ok = hilo_of_strings(values)
+        a = self.asset_of_ip(hi, lo)
+        a[~ok] = -1
+        return a
+
+    @cached_property
+    def _mac_index(self) -> tuple[pd.Index, npt.NDArray[np.int32]]:
+        from secaudit.policy.addr import parse_mac
+
+        macs, ids = [], []
+        for i, a in enumerate(self.assets):
+            m = parse_mac(a.mac) if a.mac else None
+            if m is not None:
+                macs.append(m)
+                ids.append(i)
+        idx = pd.Index(np.array(macs, dtype=np.uint64))
+        keep = ~idx.duplicated(keep="first")
+        return idx[keep], np.array(ids, dtype=np.int32)[keep]
+
+    def asset_of_mac(self, macs: npt.ArrayLike) -> I32:
+        """Registered asset per 48-bit MAC, -1 when none."""
+        idx, ids = self._mac_index
+        m = np.asarray(macs, dtype=np.uint64)
+        if len(idx) == 0:
+            return np.full(len(m), -1, dtype=np.int32)
+        pos = idx.get_indexer(m)
+        return np.where(pos >= 0, ids[np.maximum(pos, 0)], -1).astype(np.int32)
+
+    def assets_with_role(self, *roles: Role) -> list[int]:
+        return [i for i, a in enumerate(self.assets) if a.role in roles]
+
+    @cached_property
+    def gateway_macs(self) -> npt.NDArray[np.uint64]:
+        """MACs of routers (role gateway or network): they carry many zones' IPs by design."""
+        from secaudit.policy.addr import parse_mac
+
+        out = [
+            parse_mac(a.mac)
+            for a in self.assets
+            if a.mac and a.role in (Role.GATEWAY, Role.NETWORK)
+        ]
+        return np.array([m for m in out if m is not None], dtype=np.uint64)
+
+    def via_assets(self, service: str) -> list[int]:
+        names: Iterable[str] = getattr(self.links.external.via, service, ())
+        return [self.asset_id[n] for n in names if n in self.asset_id]
+
+    # ------------------------------------------------------------------ links
+    @cached_property
+    def _approved_table(self) -> CidrTable:
+        nets = []
+        for i, ap in enumerate(self.links.external.approved):
+            if ap.cidr is not None:
+                h, low, plen = network_hilo(ap.cidr)
+                nets.append((h, low, plen, i))
+        return CidrTable(nets)
+
+    def approved_cidr(self, hi: U64, lo: U64, proto: npt.ArrayLike, port: npt.ArrayLike) -> BoolArr:
+        """Rows whose destination lies in an approved CIDR (and its ports, if it names any)."""
+        idx = self._approved_table.lookup(hi, lo)
+        ok = idx >= 0
+        approved = self.links.external.approved
+        if ok.any() and any(not p.matches_any() for a in approved for p in a.ports):
+            pr, po = np.asarray(proto), np.asarray(port)
+            for i, ap in enumerate(approved):
+                rows = idx == i
+                if rows.any() and not all(p.matches_any() for p in ap.ports):
+                    ok[rows] = ports_match(ap.ports, pr[rows], po[rows])
+        return ok
+
+    def approved_domain(self, domains: pd.Series) -> BoolArr:
+        """Rows whose domain (lower case, no trailing dot) matches an approved domain glob.
+
+        `*.example.gov.cn` also covers `example.gov.cn` itself.
+        """
+        globs = [a.domain for a in self.links.external.approved if a.domain]
+        codes, uniques = pd.factorize(domains.fillna("").astype(str).str.lower().str.rstrip("."))
+        hits = np.zeros(len(uniques) + 1, dtype=bool)
+        for i, d in enumerate(uniques):  # one test per distinct domain
+            if d:
+                hits[i] = any(
+                    fnmatch.fnmatchcase(d, g) or (g.startswith("*.") and d == g[2:]) for g in globs
+                )
+        return hits[np.where(codes < 0, len(uniques), codes)]
+
+    def allowed_internal(
+        self, from_zone: I32, to_zone: I32, proto: npt.ArrayLike, port: npt.ArrayLike
+    ) -> BoolArr:
+        """Rows whose zone pair and service an `allow` rule permits (same zone: always)."""
+        fz = np.asarray(from_zone)
+        tz = np.asarray(to_zone)
+        out = fz == tz
+        for rule in self.links.allow:
+            m = np.ones(len(fz), dtype=bool)
+            if rule.from_ != "*":
+                m &= fz == self.zone_id.get(rule.from_, -99)
+            else:
+                m &= fz >= 0
+            if rule.to != "*":
+                m &= tz == self.zone_id.get(rule.to, -99)
+            else:
+                m &= tz >= 0
+            if m.any():
+                m[m] = ports_match(rule.ports, np.asarray(proto)[m], np.asarray(port)[m])
+            out |= m
+        return out
+
+    def exception_for(
+        self,
+        orig: tuple[U64, U64],
+        resp: tuple[U64, U64],
+        proto: npt.ArrayLike,
+        port: npt.ArrayLike,
+        ts: npt.ArrayLike,
+    ) -> tuple[I32, I32]:
+        """(valid exception index, expired exception index) per row, -1 when none.
+
+        An exception excuses a flow whose time (seconds since the epoch, UTC)
+        falls on or before its `expires` day; an expired one no longer excuses
+        traffic but is named in the evidence.
+        """
+        n = len(orig[0])
+        valid = np.full(n, -1, dtype=np.int32)
+        expired = np.full(n, -1, dtype=np.int32)
+        t = np.asarray(ts, dtype=np.float64)
+        for i, ex in enumerate(self.links.exceptions):
+            m = _in_net(orig[0], orig[1], *network_hilo(ex.from_))
+            m &= _in_net(resp[0], resp[1], *network_hilo(ex.to))
+            if not m.any():
+                continue
+            m[m] = ports_match(ex.ports, np.asarray(proto)[m], np.asarray(port)[m])
+            until = _expiry_epoch(ex)
+            valid[m & (t < until) & (valid < 0)] = i
+            expired[m & (t >= until) & (expired < 0)] = i
+        return valid, expired
+
+    def expired_exceptions(self, now: dt.date | None = None) -> list[int]:
+        today = now or dt.datetime.now(dt.UTC).date()
+        return [i for i, ex in enumerate(self.links.exceptions) if ex.expires < today]
+
+
+def _expiry_epoch(ex: ExceptionRule) -> float:
+    """End of the `expires` day in UTC, as seconds since the epoch."""
+    end = dt.datetime.combine(ex.expires + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
+    return end.timestamp()
