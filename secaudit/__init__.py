@@ -39,6 +39,11 @@ _LAZY: dict[str, str] = {
     "save_results": "secaudit.report",
     "load_controls": "secaudit.report",
     "load_assessment": "secaudit.report",
+    # policy (zones, assets, links) and the links detectors' tables
+    "load_policy": "secaudit.policy",
+    "Policy": "secaudit.policy",
+    "links_tables": "secaudit.detect.links_tables",
+    "beacon_scores": "secaudit.detect.beacon",
 }
 
 __all__ = [
