@@ -735,39 +735,21 @@ def decode_frame(
                                 vni = _u32(b, pay + 4)
                                 noff = go
                                 nst = _IPV
-                elif dp == 4754 or sp == 4754:
-                    if pay + 4 <= pend:
-                        kind = _T_GRE_UDP
-                        noff = pay
-                        nst = _DONE  # resolved below by the GRE parser
-                elif (dp == 5072 or sp == 5072) and pay + 8 <= pend:
-                    idl = 1 << (np.int64(b[pay]) >> 4)
-                    sigl = (np.int64(b[pay + 1]) >> 4) * 4
-                    opc = np.int64(b[pay + 2]) & 15
-                    nh = np.int64(b[pay + 3])
-                    ao = pay + 8 + idl + sigl
-                    if opc == 1 and ao < pend and (nh == 4 or nh == 41):
+                elif (dp == 4754 or sp == 4754) and pay + 4 <= pend:
+                    kind = _T_GRE_UDP
+                    noff = pay
+                    nst = _DONE  # resolved below by the GRE parser
+                if kind == 0:
+                    # AYIYA (udp/5072 or its signature) and Teredo (udp/3544 or its
+                    # signature): Zeek's protocol detection tries them on any port
+                    ao, nh = _ayiya(b, pay, pend, dp == 5072 or sp == 5072)
+                    if ao >= 0:
                         kind = _T_AYIYA
                         noff = ao
                         nst = _IP4 if nh == 4 else _IP6
-                if kind == 0 and pay + 40 <= pend:
-                    # Teredo: udp/3544, or any UDP payload that parses as Teredo (Zeek's DPD)
-                    to = pay
-                    if to + 2 <= pend and _u16(b, to) == 0x0001:
-                        if to + 4 > pend:
-                            to = pend
-                        else:
-                            to += 4 + np.int64(b[to + 2]) + np.int64(b[to + 3]) + 9
-                    if to + 2 <= pend and _u16(b, to) == 0x0000:
-                        to += 8
-                    if to + 40 <= pend and (b[to] >> 4) == 6:
-                        tpl = _u16(b, to + 4)
-                        wire_end = l4end_wire
-                        if dp == 3544 or sp == 3544:
-                            okt = to + 40 + tpl <= wire_end
-                        else:
-                            okt = to + 40 + tpl == wire_end and to == pay
-                        if okt:
+                    else:
+                        to = _teredo(b, pay, pend, dp == 3544 or sp == 3544)
+                        if to >= 0:
                             kind = _T_TEREDO
                             noff = to
                             nst = _IP6
@@ -843,6 +825,92 @@ def decode_frame(
                 p.payload_len = max(ph_len - 12, 0)
             break
     return r + 1, nt
+
+
+@njit(cache=True)
+def _ayiya(b: np.ndarray, pay: int, pend: int, on_port: bool) -> tuple[int, int]:
+    """(offset of the inner IP, next header) of an AYIYA data packet, (-1, 0) if none.
+
+    Zeek detects AYIYA on any port by bytes 1-2 = 0x52 0x11 (SHA-1 signature,
+    IPv6-in-AYIYA defaults); only opcode 1 (forward) carries a packet.
+    """
+    n = pend - pay
+    if n < 8:
+        return -1, 0
+    if not on_port and not (b[pay + 1] == 0x52 and b[pay + 2] == 0x11):
+        return -1, 0
+    hl = 8 + (1 << (np.int64(b[pay]) >> 4)) + (np.int64(b[pay + 1]) >> 4) * 4
+    if hl >= n or (np.int64(b[pay + 2]) & 15) != 1:
+        return -1, 0
+    nh = np.int64(b[pay + 3])
+    if nh != 4 and nh != 41:
+        return -1, 0
+    return pay + hl, nh
+
+
+@njit(cache=True)
+def _teredo(b: np.ndarray, pay: int, pend: int, on_port: bool) -> int:
+    """Offset of the IPv6 packet inside a Teredo payload, -1 if it is not Teredo.
+
+    Off udp/3544 the payload must pass Zeek's detection: an IPv6 header with a
+    Teredo (2001:0::/32) source or destination, or origin indication /
+    authentication headers followed by IPv6.  The inner packet must fill the
+    payload exactly (a bubble, next header 59 with no payload, may be followed
+    by trailing bytes).
+    """
+    n = pend - pay
+    if n < 40:
+        return -1
+    if not on_port:
+        d0 = np.int64(b[pay])
+        if (d0 >> 4) == 6:
+            if not (_u32(b, pay + 8) == 0x20010000 or _u32(b, pay + 24) == 0x20010000):
+                return -1
+        elif d0 == 0 and (b[pay + 1] == 0 or b[pay + 1] == 1):
+            q = pay
+            val = np.int64(b[pay + 1])
+            if val == 1:
+                q += 13 + np.int64(b[pay + 2]) + np.int64(b[pay + 3])
+                if pend - q < 40:
+                    return -1
+                val = _u16(b, q)
+            if val != 0:
+                return -1
+            q += 8
+            if pend - q < 40 or (b[q] >> 4) != 6:
+                return -1
+        else:
+            return -1
+    # origin indication and authentication, each at most once, then IPv6
+    q = pay
+    seen_origin = False
+    seen_auth = False
+    while True:
+        if pend - q < 2:
+            return -1
+        tag = _u16(b, q)
+        if tag == 0:
+            if seen_origin or pend - q < 8:
+                return -1
+            seen_origin = True
+            q += 8
+        elif tag == 1:
+            if seen_origin or seen_auth or pend - q < 4:
+                return -1
+            seen_auth = True
+            q += 13 + np.int64(b[q + 2]) + np.int64(b[q + 3])
+        elif (tag >> 12) == 6:
+            break
+        else:
+            return -1
+    if pend - q < 40:
+        return -1
+    plen = _u16(b, q + 4)
+    if q + 40 + plen == pend:
+        return q
+    if q + 40 + plen < pend and plen == 0 and b[q + 6] == 59:
+        return q  # bubble with trailing payload: Zeek still forwards it
+    return -1
 
 
 @njit(cache=True)

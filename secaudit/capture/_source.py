@@ -9,7 +9,6 @@ buffer; offsets then count bytes of the decompressed stream.
 
 from __future__ import annotations
 
-import contextlib
 import mmap
 import os
 import zlib
@@ -77,9 +76,12 @@ class FileSource(ByteSource):
             return np.zeros(0, np.uint8), True
         length = min(size, self.size - start)
         aligned = start - start % mmap.ALLOCATIONGRANULARITY
-        mm = mmap.mmap(self._fd, length + start - aligned, access=mmap.ACCESS_READ, offset=aligned)
-        with contextlib.suppress(AttributeError, OSError):  # not on every platform
-            mm.madvise(mmap.MADV_SEQUENTIAL)
+        # MAP_POPULATE maps the whole window in one go: far fewer page faults
+        # than touching it page by page (the scanner reads every byte anyway)
+        flags = mmap.MAP_SHARED | getattr(mmap, "MAP_POPULATE", 0)
+        mm = mmap.mmap(
+            self._fd, length + start - aligned, flags=flags, prot=mmap.PROT_READ, offset=aligned
+        )
         arr = np.frombuffer(mm, dtype=np.uint8)[start - aligned :]
         return arr, start + length >= self.size
 
