@@ -3,14 +3,8 @@
 from __future__ import annotations
 
 from secaudit.exposure.diff import ScanDiff, diff_scans
-from secaudit.exposure.nmap_xml import (
-    NmapHost,
-    NmapPort,
-    NmapScan,
-    hosts_table,
-    read_nmap_xml,
-    services_table,
-)
+from secaudit.exposure.nmap_xml import NmapHost, NmapPort, NmapScan, read_nmap_xml
+from secaudit.exposure.tables import hosts_table, services_table
 
 __all__ = [
     "NmapHost",

@@ -4,36 +4,31 @@ Hostile input is refused before any element is built: a prolog guard (expat)
 accepts only nmap's bare `<!DOCTYPE nmaprun>` and rejects any internal DTD
 subset, entity declaration (billion laughs, XXE, parameter entities) or
 external DTD reference; defusedxml alone lets an external DTD subset through
-silently.  The body is then parsed incrementally (C XMLPullParser), one
-`<host>` at a time, so an interrupted scan keeps every complete host and
-reports a Gap naming where it stopped.
+silently.  The same expat parser then checks the rest of the document at C
+speed while each complete `<host>…</host>` byte range is parsed on its own
+(ElementTree), so memory stays bounded by one host and an interrupted scan
+keeps every complete host and reports a Gap naming where it stopped.
 """
 
 from __future__ import annotations
 
-import json
+import re
 import xml.etree.ElementTree as ET
 import xml.parsers.expat
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, BinaryIO, cast
-
-import pandas as pd
-import pyarrow as pa
+from typing import Any, BinaryIO
 
 from secaudit.errors import InputError
 from secaudit.model import Gap
-from secaudit.schemas import HOSTS_SCHEMA, SERVICES_SCHEMA
 
 __all__ = [
     "NmapHost",
     "NmapPort",
     "NmapScan",
-    "hosts_table",
+    "iter_nmap_hosts",
     "read_nmap_xml",
-    "services_table",
 ]
 
 _CHUNK = 1 << 20
@@ -154,61 +149,114 @@ class NmapScan:
         }
 
 
-# --------------------------------------------------------------------------- prolog guard
+# --------------------------------------------------------------------------- validating reader
 class _Hostile(Exception):
     pass
 
 
-class _RootSeen(Exception):
-    def __init__(self, name: str) -> None:
-        self.name = name
+_HOST_RE = re.compile(rb"<host[\s>]|</host>")
+_FINISHED_RE = re.compile(rb"<finished\s[^>]*>")
+_ATTR_RE = re.compile(rb'([A-Za-z_:][-\w:.]*)\s*=\s*"([^"]*)"')
 
 
-def _guard_prolog(fh: BinaryIO, source: str) -> str | None:
-    """Check everything before the root element; return the root name (None: no root found)."""
-    p = xml.parsers.expat.ParserCreate()
-    p.SetParamEntityParsing(xml.parsers.expat.XML_PARAM_ENTITY_PARSING_NEVER)
+class _Reader:
+    """Stream the file once: expat validates every byte (no handlers after the root, so C speed)
+    while complete `<host>…</host>` byte ranges are cut out and parsed one by one."""
 
-    def doctype(name: str, sysid: str | None, pubid: str | None, internal: int) -> None:
+    def __init__(self, fh: BinaryIO, source: str) -> None:
+        self.fh = fh
+        self.source = source
+        self.root: str | None = None
+        self.root_attrs: dict[str, str] = {}
+        self.p = xml.parsers.expat.ParserCreate()
+        self.p.SetParamEntityParsing(xml.parsers.expat.XML_PARAM_ENTITY_PARSING_NEVER)
+        self.p.StartDoctypeDeclHandler = self._doctype
+        self.p.EntityDeclHandler = self._entity
+        self.p.UnparsedEntityDeclHandler = lambda name, *_a: self._entity(name, 0)
+        self.p.ExternalEntityRefHandler = self._external
+        self.p.StartElementHandler = self._start
+
+    # -- prolog policy: only nmap's bare <!DOCTYPE nmaprun> is acceptable
+    def _doctype(self, name: str, sysid: str | None, pubid: str | None, internal: int) -> None:
         if sysid or pubid:
             raise _Hostile(f"DOCTYPE {name} references an external DTD ({sysid or pubid})")
         if internal:
             raise _Hostile(f"DOCTYPE {name} has an internal DTD subset (entities are not allowed)")
 
-    def entity(name: str, is_param: int, *_rest: object) -> None:
+    def _entity(self, name: str, is_param: int, *_rest: object) -> None:
         kind = "parameter entity" if is_param else "entity"
         raise _Hostile(f"{kind} declaration {name!r} (entity expansion / XXE is refused)")
 
-    def external(*_args: object) -> int:
+    def _external(self, *_args: object) -> int:
         raise _Hostile("external entity reference (XXE is refused)")
 
-    def start(name: str, _attrs: object) -> None:
-        raise _RootSeen(name)
+    def _start(self, name: str, attrs: dict[str, str]) -> None:
+        self.root, self.root_attrs = name, dict(attrs)
+        self.p.StartElementHandler = None  # from here on expat only checks well-formedness
 
-    p.StartDoctypeDeclHandler = doctype
-    p.EntityDeclHandler = entity
-    p.UnparsedEntityDeclHandler = lambda name, *_a: entity(name, 0)
-    p.ExternalEntityRefHandler = external
-    p.StartElementHandler = start
-    try:
+    def _refuse(self, why: str) -> InputError:
+        return InputError(
+            why, self.source, line=self.p.CurrentLineNumber, column=self.p.CurrentColumnNumber
+        )
+
+    def fragments(self) -> Iterator[tuple[int, bytes]]:
+        """(byte offset, bytes) of each complete host; sets self.error/self.tail at the end."""
+        buf = b""
+        base = 0  # absolute offset of buf[0]
+        self.error: tuple[int, int, int, str] | None = None  # byte, line, col, message
+        self.open_host = False
+        self.error_at_eof = False
+        self.finished_attrs: dict[str, str] | None = None
         while True:
-            chunk = fh.read(65536)
-            p.Parse(chunk, not chunk)
-            if not chunk:
-                return None
-    except _RootSeen as seen:
-        return seen.name
-    except _Hostile as exc:
-        raise InputError(
-            f"refused: {exc}", source, line=p.CurrentLineNumber, column=p.CurrentColumnNumber
-        ) from None
-    except xml.parsers.expat.ExpatError as exc:
-        raise InputError(
-            f"not XML: {xml.parsers.expat.ErrorString(exc.code)}",
-            source,
-            line=exc.lineno,
-            column=exc.offset,
-        ) from None
+            chunk = self.fh.read(_CHUNK)
+            try:
+                self.p.Parse(chunk, not chunk)
+            except _Hostile as exc:
+                raise self._refuse(f"refused: {exc}") from None
+            except xml.parsers.expat.ExpatError as exc:
+                if self.root is None:
+                    raise InputError(
+                        f"not XML: {xml.parsers.expat.ErrorString(exc.code)}",
+                        self.source,
+                        line=exc.lineno,
+                        column=exc.offset,
+                    ) from None
+                self.error = (
+                    self.p.ErrorByteIndex,
+                    exc.lineno,
+                    exc.offset,
+                    xml.parsers.expat.ErrorString(exc.code) or "XML error",
+                )
+                self.error_at_eof = not chunk
+            if self.root is not None and self.root != "nmaprun":
+                raise InputError(
+                    f"not nmap XML output: root element is <{self.root}>, not <nmaprun>",
+                    self.source,
+                )
+            buf += chunk
+            limit = self.error[0] - base if self.error else len(buf)
+            pos = 0
+            start = -1
+            for m in _HOST_RE.finditer(buf):
+                if m.group(0).startswith(b"</"):
+                    if start >= 0 and m.end() <= limit:
+                        yield base + start, buf[start : m.end()]
+                        pos = m.end()
+                    start = -1
+                else:
+                    start = m.start()
+            if self.error is not None or not chunk:
+                self.open_host = start >= 0
+                fin = _FINISHED_RE.search(buf, pos)
+                if fin and fin.end() <= limit:
+                    self.finished_attrs = {
+                        k.decode(): v.decode("utf-8", "replace")
+                        for k, v in _ATTR_RE.findall(fin.group(0))
+                    }
+                return
+            keep = start if start >= 0 else pos
+            base += keep
+            buf = buf[keep:]
 
 
 # --------------------------------------------------------------------------- element readers
@@ -407,113 +455,83 @@ def read_nmap_xml(path: str | Path, *, source: str | None = None) -> NmapScan:
     """Parse an nmap XML file; InputError for hostile/non-nmap input, Gaps for early ends."""
     src = source or str(path)
     try:
-        fh = open(path, "rb")  # noqa: SIM115 - closed below, read in two passes
+        fh = open(path, "rb")  # noqa: SIM115 - closed below
     except OSError as exc:
         raise InputError(f"cannot read: {exc.strerror or exc}", src) from None
     with fh:
-        root = _guard_prolog(fh, src)
-        if root is None:
-            raise InputError("empty or not XML: no root element", src, line=1)
-        if root != "nmaprun":
-            raise InputError(f"not nmap XML output: root element is <{root}>, not <nmaprun>", src)
-        fh.seek(0)
-        return _parse_body(fh, src)
-
-
-def _drain(parser: Any, errors: list[ET.ParseError]) -> Iterator[tuple[str, Any]]:
-    """Events up to the first queued parse error (which goes into `errors`)."""
-    events = parser.read_events()
-    while True:
-        try:
-            yield next(events)
-        except StopIteration:
-            return
-        except ET.ParseError as exc:
-            errors.append(exc)
-            return
+        scan = NmapScan(source=src)
+        scan.hosts = list(iter_nmap_hosts(fh, scan))
+    return scan
 
 
 def iter_nmap_hosts(fh: BinaryIO, scan: NmapScan) -> Iterator[NmapHost]:
-    """Yield complete hosts as they end; fills scan's run attributes and gaps."""
-    parser: Any = ET.XMLPullParser(events=("start", "end"))
-    depth = 0
-    root: ET.Element | None = None
-    host_line: int | None = None
-    open_host = False
-    last_addr: str | None = None
+    """Yield complete hosts in file order; fills the scan's run attributes and gaps."""
+    reader = _Reader(fh, scan.source)
     count = 0
-    finished = False
-    error: ET.ParseError | None = None
-    at_eof = False
-    late: list[ET.ParseError] = []  # XMLPullParser queues feed errors behind the events before them
-    chunk = b""
-    while True:
-        chunk = fh.read(_CHUNK)
+    last_addr: str | None = None
+    for offset, frag in reader.fragments():
+        if count == 0:
+            a = reader.root_attrs
+            scan.scanner, scan.args, scan.version = (
+                a.get("scanner"),
+                a.get("args"),
+                a.get("version"),
+            )
+            scan.start = _int(a.get("start"))
         try:
-            if chunk:
-                parser.feed(chunk)
-            else:
-                parser.close()
-        except ET.ParseError as exc:
-            error = exc
-        for event, item in _drain(parser, late):
-            elem = cast(ET.Element, item)
-            if event == "start":
-                depth += 1
-                if depth == 1:
-                    root = elem
-                    scan.scanner = elem.get("scanner")
-                    scan.args = elem.get("args")
-                    scan.version = elem.get("version")
-                    scan.start = _int(elem.get("start"))
-                elif depth == 2 and elem.tag == "host":
-                    open_host = True
-                    host_line = None
-            else:
-                depth -= 1
-                if depth == 1 and elem.tag == "host":
-                    open_host = False
-                    host = _host(elem, host_line)
-                    count += 1
-                    last_addr = host.addr or last_addr
-                    if root is not None:
-                        root.remove(elem)
-                    yield host
-                elif depth == 2 and elem.tag == "finished":
-                    finished = True
-                    scan.end = _int(elem.get("time"))
-                    if elem.get("exit") == "error":
-                        scan.gaps.append(
-                            Gap(
-                                "scan_error",
-                                scan.source,
-                                f"nmap reported an error: {elem.get('errormsg') or 'unknown'}",
-                                area="exposure",
-                            )
-                        )
-        error = error or (late[0] if late else None)
-        at_eof = not chunk
-        if error is not None or not chunk:
-            break
-    if error is not None:
-        line, col = error.position
-        where = "inside a <host> element" if open_host else "between elements"
+            elem = ET.fromstring(frag)
+        except ET.ParseError as exc:  # e.g. "<host" hidden in a comment: skip that range
+            scan.gaps.append(
+                Gap(
+                    "corrupt",
+                    scan.source,
+                    f"unreadable <host> element: {exc}",
+                    offset=offset,
+                    area="exposure",
+                )  # fmt: skip
+            )
+            continue
+        host = _host(elem, None)
+        count += 1
+        last_addr = host.addr or last_addr
+        yield host
+    if reader.root is None:
+        raise InputError("empty or not XML: no root element", scan.source, line=1)
+    if count == 0:
+        a = reader.root_attrs
+        scan.scanner, scan.args, scan.version = a.get("scanner"), a.get("args"), a.get("version")
+        scan.start = _int(a.get("start"))
+    fin = reader.finished_attrs
+    if fin is not None:
+        scan.end = _int(fin.get("time"))
+        if fin.get("exit") == "error":
+            scan.gaps.append(
+                Gap(
+                    "scan_error",
+                    scan.source,
+                    f"nmap reported an error: {fin.get('errormsg') or 'unknown'}",
+                    area="exposure",
+                )
+            )
+    if reader.error is not None:
+        byte, line, col, what = reader.error
+        where = "inside a <host> element" if reader.open_host else "between elements"
         after = f" after host #{count} ({last_addr})" if count else " before any complete host"
-        # an error met only when the end of input is declared means the file was cut short
-        kind = "truncated" if at_eof else "corrupt"
+        # an error met only where the input ends means the file was cut short
+        kind = "truncated" if reader.error_at_eof else "corrupt"
         scan.gaps.append(
             Gap(
                 kind,
                 scan.source,
-                f"nmap XML stops at line {line}, column {col} {where}{after}: "
-                f"{str(error).split(':')[0]}; the {count} complete host(s) were kept "
-                "(interrupted scan?)",
+                f"nmap XML stops at line {line}, column {col} {where}{after}: {what}; "
+                f"the {count} complete host(s) were kept (interrupted scan?)",
+                offset=byte,
                 line=line,
                 area="exposure",
                 detail={"column": col, "complete_hosts": count, "last_host": last_addr},
             )
         )
-    elif not finished:
+    elif fin is None:
         scan.gaps.append(
             Gap(
                 "incomplete",
@@ -523,78 +541,4 @@ def iter_nmap_hosts(fh: BinaryIO, scan: NmapScan) -> Iterator[NmapHost]:
                 detail={"complete_hosts": count},
             )
         )
-    scan.complete = error is None and finished and not scan.gaps
-
-
-def _parse_body(fh: BinaryIO, src: str) -> NmapScan:
-    scan = NmapScan(source=src)
-    scan.hosts = list(iter_nmap_hosts(fh, scan))
-    return scan
-
-
-# --------------------------------------------------------------------------- tables
-def _ts(value: int | None) -> datetime | None:
-    return datetime.fromtimestamp(value, UTC) if value is not None else None
-
-
-def _cert_ts(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    try:
-        dt = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
-
-
-def hosts_table(scan: NmapScan) -> pd.DataFrame:
-    """One row per host (schemas.HOSTS_SCHEMA)."""
-    cols: dict[str, list[Any]] = {name: [] for name in HOSTS_SCHEMA.names}
-    for h in scan.hosts:
-        cols["addr"].append(h.addr)
-        cols["addr_type"].append(h.addr_type)
-        cols["mac"].append(h.mac)
-        cols["vendor"].append(h.vendor)
-        cols["hostname"].append(h.hostnames[0] if h.hostnames else None)
-        cols["state"].append(h.state)
-        cols["reason"].append(h.reason)
-        cols["os"].append(h.os[0] if h.os else None)
-        cols["scan_time"].append(_ts(h.start or scan.start))
-        cols["source"].append(scan.source)
-    df: pd.DataFrame = pa.Table.from_pydict(cols, schema=HOSTS_SCHEMA).to_pandas()
-    return df
-
-
-def services_table(scan: NmapScan) -> pd.DataFrame:
-    """One row per listed port (schemas.SERVICES_SCHEMA), ssl-cert fields flattened."""
-    cols: dict[str, list[Any]] = {name: [] for name in SERVICES_SCHEMA.names}
-    for h in scan.hosts:
-        when = _ts(h.start or scan.start)
-        for p in h.ports:
-            c = p.cert or {}
-            cols["addr"].append(h.addr)
-            cols["port"].append(p.port if 0 <= p.port <= 65535 else None)
-            cols["proto"].append(p.proto)
-            cols["state"].append(p.state)
-            cols["reason"].append(p.reason)
-            cols["service"].append(p.service)
-            cols["product"].append(p.product)
-            cols["version"].append(p.version)
-            cols["extrainfo"].append(p.extrainfo)
-            cols["tunnel"].append(p.tunnel)
-            cols["cpe"].append(p.cpe)
-            cols["scripts"].append(
-                json.dumps(dict(p.scripts), ensure_ascii=False) if p.scripts else None
-            )
-            cols["cert_subject"].append(c.get("subject"))
-            cols["cert_issuer"].append(c.get("issuer"))
-            cols["cert_not_before"].append(_cert_ts(c.get("not_before")))
-            cols["cert_not_after"].append(_cert_ts(c.get("not_after")))
-            cols["cert_key_type"].append(c.get("key_type"))
-            cols["cert_key_bits"].append(c.get("key_bits"))
-            cols["cert_sig_alg"].append(c.get("sig_alg"))
-            cols["cert_sha256"].append(c.get("sha256"))
-            cols["scan_time"].append(when)
-            cols["source"].append(scan.source)
-    df: pd.DataFrame = pa.Table.from_pydict(cols, schema=SERVICES_SCHEMA).to_pandas()
-    return df
+    scan.complete = reader.error is None and fin is not None and not scan.gaps
