@@ -118,7 +118,15 @@ def scan_cmd(
 
 
 @exposure.command("audit")
-@click.argument("xml", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("xml", type=click.Path(dir_okay=False, path_type=Path), required=False)
+@click.option(
+    "-r",
+    "--pcap",
+    "pcaps",
+    multiple=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Capture(s): certificates and TLS from handshakes, cleartext logins.",
+)
 @click.option(
     "--baseline",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -154,7 +162,8 @@ def scan_cmd(
 @click.option("--fail-on", type=click.Choice(_SEVERITIES), default="high", show_default=True)
 @click.option("--lang", type=click.Choice(["en", "zh"]), default=None)
 def audit_cmd(
-    xml: Path,
+    xml: Path | None,
+    pcaps: tuple[Path, ...],
     baseline: Path | None,
     config: Path,
     trust_cfg: Path,
@@ -166,13 +175,15 @@ def audit_cmd(
     fail_on: str,
     lang: str | None,
 ) -> None:
-    """Exposure and certificate findings for a scan (exit 1 when any is at or above --fail-on)."""
+    """Exposure and trust findings for a scan and/or pcaps (exit 1 at or above --fail-on)."""
     from secaudit.exposure.pipeline import audit_files
     from secaudit.model import Severity, write_findings, write_gaps
 
     lang = lang or _lang()
+    if xml is None and not pcaps:
+        raise click.UsageError("give a scan XML and/or -r PCAP")
     findings, gaps = audit_files(
-        xml, config=config, trust=trust_cfg, policy=policy, baseline=baseline,
+        xml, pcaps=list(pcaps), config=config, trust=trust_cfg, policy=policy, baseline=baseline,
         vantage=vantage, now=now, lang=lang,
     )  # fmt: skip
     if out is not None:

@@ -7,6 +7,7 @@ certificate / TLS checks.  Kept apart from the detectors so they stay pure.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -52,8 +53,9 @@ def load_assets(policy: str | Path | None) -> AssetView | None:
 
 
 def audit_files(
-    xml: str | Path,
+    xml: str | Path | None,
     *,
+    pcaps: Sequence[str | Path] = (),
     config: str | Path = "rules/exposure.yaml",
     trust: str | Path | None = "rules/trust.yaml",
     policy: str | Path | None = None,
@@ -62,19 +64,29 @@ def audit_files(
     now: str | datetime | None = None,
     lang: str = "en",
 ) -> tuple[list[Finding], list[Gap]]:
-    """Exposure + trust findings for one scan file, and every Gap met on the way."""
-    scan = read_nmap_xml(xml)
-    cfg = load_exposure_config(config)
+    """Exposure + trust findings for a scan file and/or pcaps, and every Gap met on the way."""
     tcfg = load_trust_config(trust)
-    assets = load_assets(policy)
-    gaps = list(scan.gaps)
-    findings = audit_scan(scan, cfg, assets, vantage=vantage, lang=lang)
-    if baseline is not None:
-        base = read_nmap_xml(baseline)
-        gaps += base.gaps
-        findings += diff_findings(diff_scans(base, scan), scan, cfg, assets, lang=lang)
-    findings += check_certificates(
-        x509_from_scan(scan), tcfg, now=parse_now(now), names=scan_names(scan), lang=lang
-    )
-    findings += tls_offer_findings(scan_tls_offers(scan), tcfg, lang=lang)
+    when = parse_now(now)
+    findings: list[Finding] = []
+    gaps: list[Gap] = []
+    if xml is not None:
+        scan = read_nmap_xml(xml)
+        cfg = load_exposure_config(config)
+        assets = load_assets(policy)
+        gaps += scan.gaps
+        findings += audit_scan(scan, cfg, assets, vantage=vantage, lang=lang)
+        if baseline is not None:
+            base = read_nmap_xml(baseline)
+            gaps += base.gaps
+            findings += diff_findings(diff_scans(base, scan), scan, cfg, assets, lang=lang)
+        findings += check_certificates(
+            x509_from_scan(scan), tcfg, now=when, names=scan_names(scan), lang=lang
+        )
+        findings += tls_offer_findings(scan_tls_offers(scan), tcfg, lang=lang)
+    if pcaps:
+        from secaudit.trust.audit import audit_pcaps
+
+        pf, pg, _ = audit_pcaps(pcaps, tcfg, now=when, lang=lang)
+        findings += pf
+        gaps += pg
     return findings, gaps
