@@ -31,6 +31,8 @@ _LAZY: dict[str, str] = {
     "flows": "secaudit.flows",
     "read_conn_log": "secaudit.flows",
     "write_conn_log": "secaudit.flows",
+    "flow_table": "secaudit.flows",
+    "FlowResult": "secaudit.flows",
     # backup
     "backup_audit": "secaudit.backup",
     "BackupAudit": "secaudit.backup",

@@ -1,0 +1,74 @@
+"""`secaudit flows`: captures -> OUTDIR/conn.log (+ gaps.json), like `zeek -r`."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import click
+
+from secaudit.i18n import t
+
+__all__ = ["commands"]
+
+
+def _lang() -> str:
+    return "zh" if os.environ.get("SECAUDIT_LANG", "").startswith("zh") else "en"
+
+
+@click.command("flows")
+@click.option(
+    "-r", "--read", "pcaps", multiple=True, required=True, type=click.Path(dir_okay=False),
+    help="capture to read (pcap, pcapng, .gz); repeatable",
+)  # fmt: skip
+@click.option("-l", "--logdir", required=True, type=click.Path(file_okay=False), help="output directory")
+@click.option(
+    "--format", "fmt", type=click.Choice(["zeek", "json", "parquet"]), default="zeek",
+    show_default=True,
+    help="conn.log as Zeek TSV or JSON lines (both named conn.log), or conn.parquet",
+)  # fmt: skip
+@click.option("-C", "--ignore-checksums", is_flag=True, help="analyze packets with bad checksums (zeek -C)")
+@click.option("-b", "bare", is_flag=True, hidden=True, help="accepted for zeek compatibility; no effect")
+@click.option("--local-nets", default=None, help="comma-separated CIDRs that are local (local_orig/local_resp)")
+@click.option("--quiet", is_flag=True, help="no progress bar")
+def flows_cmd(
+    pcaps: tuple[str, ...],
+    logdir: str,
+    fmt: str,
+    ignore_checksums: bool,
+    bare: bool,
+    local_nets: str | None,
+    quiet: bool,
+) -> None:
+    """Build Zeek-compatible connection records from captures."""
+    from secaudit.flows import flow_table, write_conn_log
+    from secaudit.model import write_gaps
+
+    lang = _lang()
+    nets = [n.strip() for n in local_nets.split(",") if n.strip()] if local_nets else None
+    if nets:
+        import ipaddress
+
+        for n in nets:
+            try:
+                ipaddress.ip_network(n, strict=False)
+            except ValueError as exc:
+                raise click.BadParameter(str(exc), param_hint="--local-nets") from exc
+    res = flow_table(list(pcaps), ignore_checksums=ignore_checksums, local_nets=nets, quiet=quiet)
+    out = Path(logdir)
+    out.mkdir(parents=True, exist_ok=True)
+    name = "conn.parquet" if fmt == "parquet" else "conn.log"
+    write_conn_log(res.conn, out / name, format=fmt)  # type: ignore[arg-type]
+    write_gaps(res.gaps, out / "gaps.json")
+    for g in res.gaps:
+        click.echo(t("flows.gap_line", lang, kind=g.kind, source=g.source, message=g.message), err=True)
+    if not quiet:
+        click.echo(
+            t("flows.summary", lang, conns=len(res.conn), packets=res.packets, path=str(out / name)),
+            err=True,
+        )
+    _ = json  # gaps.json is written by write_gaps
+
+
+commands = [flows_cmd]
