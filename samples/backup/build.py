@@ -7,7 +7,7 @@ Four repositories, so the demo shows every kind of verdict:
 
 * files-local   fileserv01 daily data backups up to 10 h before `now` (fresh),
                 plus a weekly system backup of its /etc, restore drill configured;
-* files-offsite `restic copy` of files-local made 4 days ago (lagging off-site copy);
+* files-offsite `restic copy` of files-local made 2 days ago (lagging off-site copy);
 * db-local      db01 backups that stopped 10 days before `now` (stale);
 * archive       arch01 backups whose newest data pack has flipped bytes, so
                 `check --read-data` and the restore drill fail.
@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -29,7 +30,7 @@ from pathlib import Path
 
 __all__ = ["SAMPLE_NOW", "backup_at", "build_sample_repos", "restic_cmd"]
 
-SAMPLE_NOW = "2026-01-15T12:00:00Z"
+SAMPLE_NOW = "2026-11-20T09:30:00Z"  # samples/assessment.yaml `now`
 _PASSWORD = "sample-repository-password"  # demo repositories only
 
 
@@ -92,6 +93,9 @@ def build_sample_repos(dest_dir: str | Path, now: str | datetime | None = None) 
     dest = Path(dest_dir).resolve()
     repos = dest / "repos"
     src = dest / "src"
+    for old in (repos, src):  # rebuilt from scratch: verdicts depend only on `now`
+        if old.exists():
+            shutil.rmtree(old)
     repos.mkdir(parents=True, exist_ok=True)
     pw = dest / "restic.pw"
     pw.write_text(_PASSWORD + "\n")

@@ -86,7 +86,6 @@ class RepoResult:
     check_gap: str | None = None
     drills: dict[str, DrillResult] = field(default_factory=dict)
     drill_gap: str | None = None
-    stats: dict[str, Any] = field(default_factory=dict)
     coverage: Coverage | None = None
     offsite: OffsiteLag | None = None
     findings: list[Finding] = field(default_factory=list)
@@ -167,13 +166,16 @@ def _audit_repo(
     res.findings += audit_locks(pol, res.locks, now, wall_now)
     res.findings += audit_freshness(pol, res.groups, now)
     res.findings += audit_retention(pol, res.groups, now)
-    _retention_enforced(res, restic, now)
-    try:
-        res.stats = restic.stats("raw-data")
-    except ResticError as exc:
-        res.gaps.append(_gap(pol, "tool_failed", "stats", exc.message))
-    _integrity(res, restic, now, ledger)
-    _drill(res, restic, now, ledger)
+    drill_findings: list[Finding] = []
+    drill_gaps: list[Gap] = []
+    # a drill on damaged packs waits out restic's retry back-off (~45 s): run it alongside
+    with ThreadPoolExecutor(max_workers=1) as side:
+        drill = side.submit(_drill, res, restic, now, ledger, drill_findings, drill_gaps)
+        _retention_enforced(res, restic, now)
+        _integrity(res, restic, now, ledger)
+        drill.result()
+    res.findings += drill_findings
+    res.gaps += drill_gaps
 
 
 def _retention_enforced(res: RepoResult, restic: Restic, now: datetime) -> None:
@@ -274,7 +276,15 @@ def _integrity(res: RepoResult, restic: Restic, now: datetime, ledger: Ledger) -
         )  # fmt: skip
 
 
-def _drill(res: RepoResult, restic: Restic, now: datetime, ledger: Ledger) -> None:
+def _drill(
+    res: RepoResult,
+    restic: Restic,
+    now: datetime,
+    ledger: Ledger,
+    findings: list[Finding],
+    gaps: list[Gap],
+) -> None:
+    """Runs beside the other checks (restore uses --no-lock), so it reports into its own lists."""
     pol = res.pol
     drill = pol.drill
     if drill is None:
@@ -284,7 +294,7 @@ def _drill(res: RepoResult, restic: Restic, now: datetime, ledger: Ledger) -> No
     label = f"{drill.host or '*'}:{drill.path or '/'}"
     if snap is None:
         res.drill_gap = "no_snapshot"
-        res.gaps.append(_gap(pol, "not_checked", "restore_drill", t("gap.drill_no_snapshot", "en"),
+        gaps.append(_gap(pol, "not_checked", "restore_drill", t("gap.drill_no_snapshot", "en"),
                              probe=label))  # fmt: skip
         return
     if drill.every_days is not None:
@@ -296,7 +306,7 @@ def _drill(res: RepoResult, restic: Restic, now: datetime, ledger: Ledger) -> No
         result = run_drill(restic, snap, drill)
     except (RepositoryLocked, WrongPassword, RepositoryMissing, ResticTimeout) as exc:
         res.drill_gap = "failed_to_run"
-        res.gaps.append(_gap(pol, "tool_failed", "restore_drill", exc.message, probe=label))
+        gaps.append(_gap(pol, "tool_failed", "restore_drill", exc.message, probe=label))
         return
     except ResticError as exc:  # restic could not read the snapshot's content: the drill failed
         result = DrillResult(False, snap.short_id, snap.host, drill.path, 0, 0, 0.0, 0, None,
@@ -308,7 +318,7 @@ def _drill(res: RepoResult, restic: Restic, now: datetime, ledger: Ledger) -> No
                 "estimated_full_restore_seconds": result.estimated_full_seconds,
                 "verified_with_dump": result.verified_with_dump, **result.detail}  # fmt: skip
     if not result.ok:
-        res.findings.append(
+        findings.append(
             make_finding(pol, "restore_drill_failed", now,
                          {**evidence, "problems": list(result.problems)},
                          id_keys={"probe": label}, probe=label,
@@ -319,7 +329,7 @@ def _drill(res: RepoResult, restic: Restic, now: datetime, ledger: Ledger) -> No
         and result.estimated_full_seconds is not None
         and result.estimated_full_seconds > drill.rto_minutes * 60
     ):
-        res.findings.append(
+        findings.append(
             make_finding(pol, "rto_exceeded", now, {**evidence, "rto_minutes": drill.rto_minutes},
                          id_keys={"probe": label}, probe=label,
                          minutes=round(result.estimated_full_seconds / 60, 1))
@@ -501,7 +511,7 @@ def _tables(results: dict[str, RepoResult]) -> tuple[pd.DataFrame, pd.DataFrame,
          "reads_in_window": None if r.coverage is None else r.coverage.reads,
          "last_full_read": None if r.coverage is None else r.coverage.last_full,
          "not_checked_because": r.check_gap,
-         "pack_bytes": r.stats.get("total_size")}
+         "packs_total": None if r.read is None else r.read.packs_total}
         for n, r in results.items()
     ]  # fmt: skip
     drills = [
@@ -515,7 +525,7 @@ def _tables(results: dict[str, RepoResult]) -> tuple[pd.DataFrame, pd.DataFrame,
                                    "orphaned", "lag_hours", "newest_source", "newest_copied"]),
         pd.DataFrame(cov, columns=["repo", "checked", "check_ok", "read_mode", "read_subset",
                                    "read_ok", "coverage_30d", "reads_in_window",
-                                   "last_full_read", "not_checked_because", "pack_bytes"]),
+                                   "last_full_read", "not_checked_because", "packs_total"]),
         pd.DataFrame(drills, columns=["repo", "probe", "ok", "snapshot", "files", "bytes",
                                       "seconds", "estimated_full_seconds", "problems"]),
     )  # fmt: skip
@@ -560,7 +570,7 @@ def backup_audit(
                         runner=runner, version=ver)  # fmt: skip
         _audit_repo(res, restic, at, wall, ledger)
 
-    n = workers or int(policy.restic.get("workers", 0)) or min(8, max(1, len(results)))
+    n = workers or int(policy.restic.get("workers", 0)) or min(16, max(1, len(results)))
     with ThreadPoolExecutor(max_workers=n) as pool:
         for fut in [pool.submit(one, r) for r in results.values()]:
             fut.result()

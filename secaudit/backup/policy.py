@@ -87,7 +87,7 @@ class DrillPolicy(BaseModel):
     tags: list[str] | None = None
     max_files: int = Field(1000, ge=1)  # above this a deterministic sample is restored
     max_bytes: int = Field(256 * 1024 * 1024, ge=1)
-    verify_with_dump: int = Field(3, ge=0)  # files re-read with `restic dump` and compared
+    verify_with_dump: int = Field(1, ge=0)  # files re-read with `restic dump` and compared
     rto_minutes: float | None = Field(None, gt=0)  # estimated full restore must fit in it
     every_days: float | None = Field(None, gt=0)  # skip when a passing drill is this recent
 
