@@ -41,6 +41,8 @@ def find_policy_dir(path: str | Path) -> Path:
 
 
 def _load(model: type[M], path: Path, errors: list[ConfigError]) -> tuple[M | None, Any]:
+    """(model or None, raw data or None): raw data survives a validation error for cross-checks."""
+    data = None
     try:
         data = load_yaml(path)
         return load_model(model, path, data), data
@@ -48,7 +50,15 @@ def _load(model: type[M], path: Path, errors: list[ConfigError]) -> tuple[M | No
         for e in getattr(exc, "all_errors", [exc]):
             e.message = e.message.replace("Value error, ", "")
             errors.append(e)
-        return None, None
+        return None, data
+
+
+def _raw_names(data: Any, key: str) -> set[str]:
+    """Names listed under `key` in a file that failed validation (so other files can be checked)."""
+    items = data.get(key) if isinstance(data, dict) else None
+    if not isinstance(items, list):
+        return set()
+    return {str(i["name"]) for i in items if isinstance(i, dict) and "name" in i}
 
 
 def _err(
@@ -78,14 +88,17 @@ def load_policy(path: str | Path, *, today: dt.date | None = None) -> Policy:
             ConfigError("no links.yaml: every cross-zone and external flow is denied", str(lpath))
         )
 
-    zone_names: set[str] = set()
+    zone_names = _raw_names(zdata, "zones")
     if zones_f is not None:
         _check_zones(zones_f, zpath, zdata, errors, warnings)
         zone_names = {z.name for z in zones_f.zones}
-    if assets_f is not None and zones_f is not None:
+    known_zones = zones_f is not None or bool(zone_names)
+    if assets_f is not None and known_zones:
         _check_assets(assets_f, zone_names, apath, adata, errors)
-    if links_f is not None and zones_f is not None:
-        asset_names = {a.name for a in assets_f.assets} if assets_f is not None else set()
+    if links_f is not None and known_zones:
+        asset_names = (
+            {a.name for a in assets_f.assets} if assets_f is not None else _raw_names(adata, "assets")
+        )
         _check_links(links_f, zone_names, asset_names, lpath, ldata, errors, warnings, today)
 
     if errors or zones_f is None or assets_f is None or links_f is None:

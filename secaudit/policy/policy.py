@@ -13,6 +13,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from secaudit.errors import ConfigError
+from secaudit.model import Gap
 from secaudit.policy.addr import U64, hilo_of, hilo_of_strings, is_special, network_hilo
 from secaudit.policy.lookup import AddrTable, CidrTable
 from secaudit.policy.models import (
@@ -53,7 +54,8 @@ def ports_match(specs: Sequence[PortSpec], proto: npt.ArrayLike, port: npt.Array
 def _in_net(hi: U64, lo: U64, nh: int, nl: int, plen: int) -> BoolArr:
     bits = ((1 << plen) - 1) << (128 - plen) if plen else 0
     mh, ml = np.uint64(bits >> 64), np.uint64(bits & ((1 << 64) - 1))
-    return ((hi & mh) == np.uint64(nh & int(mh))) & ((lo & ml) == np.uint64(nl & int(ml)))
+    hit = ((hi & mh) == np.uint64(nh & int(mh))) & ((lo & ml) == np.uint64(nl & int(ml)))
+    return np.asarray(hit, dtype=np.bool_)
 
 
 @dataclass(frozen=True)
@@ -168,7 +170,7 @@ class Policy:
         m = np.asarray(macs, dtype=np.uint64)
         if len(idx) == 0:
             return np.full(len(m), -1, dtype=np.int32)
-        pos = idx.get_indexer(m)
+        pos = idx.get_indexer(pd.Index(m))
         return np.where(pos >= 0, ids[np.maximum(pos, 0)], -1).astype(np.int32)
 
     def assets_with_role(self, *roles: Role) -> list[int]:
@@ -248,7 +250,7 @@ class Policy:
             if m.any():
                 m[m] = ports_match(rule.ports, np.asarray(proto)[m], np.asarray(port)[m])
             out |= m
-        return out
+        return np.asarray(out, dtype=np.bool_)
 
     def exception_for(
         self,
@@ -278,6 +280,13 @@ class Policy:
             valid[m & (t < until) & (valid < 0)] = i
             expired[m & (t >= until) & (expired < 0)] = i
         return valid, expired
+
+    def warning_gaps(self) -> list[Gap]:
+        """The loader's warnings (overlapping zones, expired exceptions) as Gaps for a report."""
+        return [
+            Gap(kind="policy_warning", source=w.source or self.source, message=w.message, line=w.line, area="internal_link")
+            for w in self.warnings
+        ]
 
     def expired_exceptions(self, now: dt.date | None = None) -> list[int]:
         today = now or dt.datetime.now(dt.UTC).date()

@@ -1,0 +1,51 @@
+"""beacon: RITA-style periodicity scoring, a firing beacon and silent look-alikes."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+from test_links_craft import GW_EXT, PROXY, T0, WS1, WS2, WS3, client_hello, detect_on, tcp_session, udp_exchange
+
+
+def _periodic(mac_ip: tuple[str, str], dst: str, period: float, n: int, jitter: float, port: int = 443) -> list:
+    rnd = random.Random(7)
+    out = []
+    for i in range(n):
+        t = T0 + i * period + rnd.uniform(-jitter, jitter)
+        out += tcp_session(mac_ip[0], mac_ip[1], GW_EXT, dst, port, t, sport=30000 + i, request=b"B" * 256, reply=b"r" * 64)
+    return out
+
+
+def test_regular_beacon_fires(tmp_path: Path) -> None:
+    out = detect_on(tmp_path, _periodic(WS1, "198.51.100.140", 60, 40, 1.0), only="beacon")
+    f = [x for x in out if x.detector == "beacon"]
+    assert [x.subject for x in f] == [WS1[1]]
+    ev = f[0].evidence
+    assert ev["dst"] == "198.51.100.140" and 59 <= ev["median_gap_s"] <= 61 and ev["score"] >= 0.8
+    assert "ATT&CK T1071" in f[0].controls
+
+
+def test_irregular_browsing_is_silent(tmp_path: Path) -> None:
+    rnd = random.Random(3)
+    t, pkts = T0, []
+    for i in range(40):
+        t += rnd.expovariate(1 / 60)
+        pkts += tcp_session(WS2[0], WS2[1], GW_EXT, "198.51.100.141", 443, t, sport=31000 + i,
+                            request=b"G" * rnd.randint(200, 2000), reply=b"r" * 64)  # fmt: skip
+    assert detect_on(tmp_path, pkts, only="beacon") == []
+
+
+def test_periodic_to_approved_or_via_proxy_is_silent(tmp_path: Path) -> None:
+    ntp = []
+    for i in range(40):
+        ntp += udp_exchange(WS3[0], WS3[1], GW_EXT, "203.0.113.123", 123, T0 + 64 * i, sport=123, request=b"n" * 48, reply=b"m" * 48)
+    proxy = []
+    for i in range(40):
+        proxy += tcp_session(PROXY[0], PROXY[1], "52:54:00:00:00:03", "198.51.100.150", 443, T0 + 60 * i,
+                             sport=32000 + i, request=client_hello("updates.example.net"))  # fmt: skip
+    assert detect_on(tmp_path, ntp, proxy, only="beacon") == []
+
+
+def test_too_few_connections_is_silent(tmp_path: Path) -> None:
+    assert detect_on(tmp_path, _periodic(WS1, "198.51.100.142", 60, 3, 0.0), only="beacon") == []
