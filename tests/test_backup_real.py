@@ -162,3 +162,39 @@ def test_upstream_edge_case_repositories_match_restic(tmp_path: Path) -> None:
             o["check_read_data"]["exit_code"] != 0
         ), name
         assert counts.get(name, 0) == o["snapshots_json"]["snapshot_count"], name
+
+
+def test_drill_probe_checksum_empty_repo_and_asset_coverage(tmp_path: Path) -> None:
+    import hashlib
+    from datetime import datetime, timedelta
+
+    pw = tmp_path / "pw"
+    pw.write_text("drill-pw\n")
+    now = datetime.fromisoformat(NOW.replace("Z", "+00:00"))
+    www = tmp_path / "src" / "www"
+    B.restic_cmd(tmp_path / "web", pw, ["init"])
+    B.backup_at(tmp_path / "web", pw, www, "web01", now - timedelta(hours=2))
+    B.restic_cmd(tmp_path / "empty", pw, ["init"])
+    good = hashlib.sha256((www / "daily.txt").read_bytes()).hexdigest()
+    bad = "0" * 64
+    probe = f'{{host: web01, path: "{www}", file: "{www / "daily.txt"}"'
+    (tmp_path / "b.yaml").write_text(
+        "defaults: {max_age_hours: 36}\n"
+        "assets:\n  - {name: web01, role: server}\n  - {name: db09, role: server}\n"
+        "  - {name: pc7, role: workstation}\n"
+        "repositories:\n"
+        f"  - {{name: ok, repo: web, password_file: pw, drill: {probe}, sha256: {good}}}}}\n"
+        f"  - {{name: badsum, repo: web, password_file: pw, drill: {probe}, sha256: '{bad}'}}}}\n"
+        "  - {name: nohost, repo: web, password_file: pw, drill: {host: web99, path: /srv}}\n"
+        "  - {name: empty, repo: empty, password_file: pw}\n"
+    )
+    audit = sa.backup_audit(tmp_path / "b.yaml", now=NOW)
+    assert detectors(audit, "ok") == set()
+    assert detectors(audit, "badsum") == {"restore_drill_failed"}
+    assert detectors(audit, "nohost") == {"restore_drill_failed"}
+    assert detectors(audit, "empty") == {"repository_empty"}
+    assert detectors(audit, "db09") == {"missing_backup"}
+    assert detectors(audit, "web01") == {"system_backup_missing"}  # only /…/www is backed up
+    assert detectors(audit, "pc7") == set()
+    drill = audit.drills.set_index("repo").loc["ok"]
+    assert drill["ok"] and drill["files"] == 3 and drill["seconds"] > 0

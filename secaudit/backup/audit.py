@@ -163,6 +163,10 @@ def _audit_repo(
         return
     res.opened = True
     res.groups = group_snapshots(res.snapshots, pol)
+    if not res.snapshots:
+        res.findings.append(
+            make_finding(pol, "repository_empty", now, {"location": pol.access.location})
+        )
     res.findings += audit_locks(pol, res.locks, now, wall_now)
     res.findings += audit_freshness(pol, res.groups, now)
     res.findings += audit_retention(pol, res.groups, now)
@@ -293,9 +297,13 @@ def _drill(
     snap = select_snapshot(res.snapshots, drill)
     label = f"{drill.host or '*'}:{drill.path or '/'}"
     if snap is None:
+        # `restic restore latest --host H --path P` fails here too: nothing to restore
         res.drill_gap = "no_snapshot"
-        gaps.append(_gap(pol, "not_checked", "restore_drill", t("gap.drill_no_snapshot", "en"),
-                             probe=label))  # fmt: skip
+        problem = t("gap.drill_no_snapshot", "en")
+        findings.append(
+            make_finding(pol, "restore_drill_failed", now, {"probe": label, "problems": [problem]},
+                         id_keys={"probe": label}, probe=label, problem=problem)
+        )  # fmt: skip
         return
     if drill.every_days is not None:
         last = ledger.last_good_drill(pol.name, label, now)
@@ -565,14 +573,20 @@ def backup_audit(
     ledger = Ledger.load(state)
     results = {p.name: RepoResult(p) for p in pols}
 
-    def one(res: RepoResult) -> None:
-        restic = Restic(res.pol.access, binary=binary, timeouts=res.pol.timeouts,
-                        runner=runner, version=ver)  # fmt: skip
-        _audit_repo(res, restic, at, wall, ledger)
+    def run_all(batch: list[RepoResult]) -> None:
+        # names sharing one location run one after another: our own `check` lock must
+        # never show up in another name's `list locks`
+        for res in batch:
+            restic = Restic(res.pol.access, binary=binary, timeouts=res.pol.timeouts,
+                            runner=runner, version=ver)  # fmt: skip
+            _audit_repo(res, restic, at, wall, ledger)
 
-    n = workers or int(policy.restic.get("workers", 0)) or min(16, max(1, len(results)))
+    batches: dict[str, list[RepoResult]] = {}
+    for r in results.values():
+        batches.setdefault(r.pol.access.repo, []).append(r)
+    n = workers or int(policy.restic.get("workers", 0)) or min(16, max(1, len(batches)))
     with ThreadPoolExecutor(max_workers=n) as pool:
-        for fut in [pool.submit(one, r) for r in results.values()]:
+        for fut in [pool.submit(run_all, b) for b in batches.values()]:
             fut.result()
     for r in results.values():
         if r.opened and r.pol.check.enabled:

@@ -46,6 +46,7 @@ CONTROLS: dict[str, tuple[str, ...]] = {
     "repository_missing": ("GB/T 22239-2019 8.1.4.9 a",),
     "repository_access_denied": ("GB/T 22239-2019 8.1.4.9 a",),
     "repository_unreadable": ("GB/T 22239-2019 8.1.4.9 a",),
+    "repository_empty": ("GB/T 22239-2019 8.1.4.9 a", "GB/T 22239-2019 8.1.10.11"),
     "missing_backup": ("GB/T 22239-2019 8.1.4.9 a", "GB/T 22239-2019 8.1.10.11"),
     "system_backup_missing": ("GB/T 22239-2019 8.1.4.9 a",),
 }

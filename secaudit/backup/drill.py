@@ -96,6 +96,12 @@ def run_drill(restic: Restic, snap: Snapshot, drill: DrillPolicy) -> DrillResult
                            estimated_full_seconds=None,
                            problems=("the probe path holds no files in the snapshot",))  # fmt: skip
     sample = pick_sample(files, drill.max_files, drill.max_bytes)
+    if drill.file is not None:
+        probe = next((f for f in files if f.path == drill.file), None)
+        if probe is None:
+            problems.append(f"probe file not in the snapshot: {drill.file}")
+        else:  # the probe file is restored and re-read with dump first
+            sample = [probe, *(f for f in sample if f.path != drill.file)]
     restored_bytes = 0
     verified = 0
     with tempfile.TemporaryDirectory(prefix="secaudit-drill-") as tmp:
@@ -115,6 +121,14 @@ def run_drill(restic: Restic, snap: Snapshot, drill: DrillPolicy) -> DrillResult
             restored_bytes += size
             if size != f.size:
                 problems.append(f"size differs for {f.path}: {size} restored, {f.size} in snapshot")
+        probe_copy = target / drill.file.lstrip("/") if drill.file else None
+        if (
+            drill.sha256
+            and probe_copy is not None
+            and probe_copy.is_file()
+            and _sha256(probe_copy) != drill.sha256.lower()
+        ):
+            problems.append(f"sha256 of {drill.file} differs from the expected value")
         if not problems:
             for f in sample[: drill.verify_with_dump]:
                 try:

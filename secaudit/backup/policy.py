@@ -85,6 +85,8 @@ class DrillPolicy(BaseModel):
     host: str | None = None
     path: str | None = None
     tags: list[str] | None = None
+    file: str | None = None  # a probe file that must be among the restored files
+    sha256: str | None = Field(None, pattern=r"^[0-9a-fA-F]{64}$")  # expected content of `file`
     max_files: int = Field(1000, ge=1)  # above this a deterministic sample is restored
     max_bytes: int = Field(256 * 1024 * 1024, ge=1)
     verify_with_dump: int = Field(1, ge=0)  # files re-read with `restic dump` and compared
@@ -199,6 +201,7 @@ SEVERITIES: dict[str, str] = {
     "restore_drill_failed": "high",
     "rto_exceeded": "medium",
     "lock_present": "medium",
+    "repository_empty": "high",
     "missing_backup": "high",
     "system_backup_missing": "medium",
 }
