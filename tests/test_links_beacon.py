@@ -5,15 +5,38 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
-from test_links_craft import GW_EXT, PROXY, T0, WS1, WS2, WS3, client_hello, detect_on, tcp_session, udp_exchange
+from test_links_craft import (
+    GW_EXT,
+    PROXY,
+    T0,
+    WS1,
+    WS2,
+    WS3,
+    client_hello,
+    detect_on,
+    tcp_session,
+    udp_exchange,
+)
 
 
-def _periodic(mac_ip: tuple[str, str], dst: str, period: float, n: int, jitter: float, port: int = 443) -> list:
+def _periodic(
+    mac_ip: tuple[str, str], dst: str, period: float, n: int, jitter: float, port: int = 443
+) -> list:
     rnd = random.Random(7)
     out = []
     for i in range(n):
         t = T0 + i * period + rnd.uniform(-jitter, jitter)
-        out += tcp_session(mac_ip[0], mac_ip[1], GW_EXT, dst, port, t, sport=30000 + i, request=b"B" * 256, reply=b"r" * 64)
+        out += tcp_session(
+            mac_ip[0],
+            mac_ip[1],
+            GW_EXT,
+            dst,
+            port,
+            t,
+            sport=30000 + i,
+            request=b"B" * 256,
+            reply=b"r" * 64,
+        )
     return out
 
 
@@ -39,7 +62,17 @@ def test_irregular_browsing_is_silent(tmp_path: Path) -> None:
 def test_periodic_to_approved_or_via_proxy_is_silent(tmp_path: Path) -> None:
     ntp = []
     for i in range(40):
-        ntp += udp_exchange(WS3[0], WS3[1], GW_EXT, "203.0.113.123", 123, T0 + 64 * i, sport=123, request=b"n" * 48, reply=b"m" * 48)
+        ntp += udp_exchange(
+            WS3[0],
+            WS3[1],
+            GW_EXT,
+            "203.0.113.123",
+            123,
+            T0 + 64 * i,
+            sport=123,
+            request=b"n" * 48,
+            reply=b"m" * 48,
+        )
     proxy = []
     for i in range(40):
         proxy += tcp_session(PROXY[0], PROXY[1], "52:54:00:00:00:03", "198.51.100.150", 443, T0 + 60 * i,

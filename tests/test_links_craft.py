@@ -45,7 +45,18 @@ def tcp_session(
     state: str = "SF", ttl: int = 64, sttl: int = 63, win: int = 64240, options: list | None = None,
 ) -> list[Packet]:  # fmt: skip
     """One TCP connection seen at the SPAN: SF (complete), REJ (RST answer) or S0 (SYN only)."""
-    opts = options if options is not None else [("MSS", 1460), ("NOP", None), ("WScale", 8), ("NOP", None), ("NOP", None), ("SAckOK", b"")]
+    opts = (
+        options
+        if options is not None
+        else [
+            ("MSS", 1460),
+            ("NOP", None),
+            ("WScale", 8),
+            ("NOP", None),
+            ("NOP", None),
+            ("SAckOK", b""),
+        ]
+    )
     c = Ether(src=cmac, dst=smac) / IP(src=cip, dst=sip, ttl=ttl)
     s = Ether(src=smac, dst=cmac) / IP(src=sip, dst=cip, ttl=sttl)
     syn = c / TCP(sport=sport, dport=dport, flags="S", seq=1000, window=win, options=opts)
@@ -58,10 +69,15 @@ def tcp_session(
         s / TCP(sport=dport, dport=sport, flags="SA", seq=5000, ack=1001),
         c / TCP(sport=sport, dport=dport, flags="A", seq=1001, ack=5001),
         c / TCP(sport=sport, dport=dport, flags="PA", seq=1001, ack=5001) / Raw(request),
-        s / TCP(sport=dport, dport=sport, flags="PA", seq=5001, ack=1001 + len(request)) / Raw(reply),
-        c / TCP(sport=sport, dport=dport, flags="FA", seq=1001 + len(request), ack=5001 + len(reply)),
-        s / TCP(sport=dport, dport=sport, flags="FA", seq=5001 + len(reply), ack=1002 + len(request)),
-        c / TCP(sport=sport, dport=dport, flags="A", seq=1002 + len(request), ack=5002 + len(reply)),
+        s
+        / TCP(sport=dport, dport=sport, flags="PA", seq=5001, ack=1001 + len(request))
+        / Raw(reply),
+        c
+        / TCP(sport=sport, dport=dport, flags="FA", seq=1001 + len(request), ack=5001 + len(reply)),
+        s
+        / TCP(sport=dport, dport=sport, flags="FA", seq=5001 + len(reply), ack=1002 + len(request)),
+        c
+        / TCP(sport=sport, dport=dport, flags="A", seq=1002 + len(request), ack=5002 + len(reply)),
     ]
     return _at(pkts, t)
 
@@ -70,9 +86,19 @@ def udp_exchange(
     cmac: str, cip: str, smac: str, sip: str, dport: int, t: float, *,
     sport: int = 50000, request: bytes = b"q" * 40, reply: bytes | None = b"a" * 60,
 ) -> list[Packet]:  # fmt: skip
-    pkts = [Ether(src=cmac, dst=smac) / IP(src=cip, dst=sip, ttl=64) / UDP(sport=sport, dport=dport) / Raw(request)]
+    pkts = [
+        Ether(src=cmac, dst=smac)
+        / IP(src=cip, dst=sip, ttl=64)
+        / UDP(sport=sport, dport=dport)
+        / Raw(request)
+    ]
     if reply is not None:
-        pkts.append(Ether(src=smac, dst=cmac) / IP(src=sip, dst=cip, ttl=63) / UDP(sport=dport, dport=sport) / Raw(reply))
+        pkts.append(
+            Ether(src=smac, dst=cmac)
+            / IP(src=sip, dst=cip, ttl=63)
+            / UDP(sport=dport, dport=sport)
+            / Raw(reply)
+        )
     return _at(pkts, t)
 
 
@@ -81,8 +107,14 @@ def ping(cmac: str, cip: str, smac: str, sip: str, t: float, n: int = 4) -> list
     for i in range(n):
         pkts += _at(
             [
-                Ether(src=cmac, dst=smac) / IP(src=cip, dst=sip, ttl=64) / ICMP(type=8, id=7, seq=i) / Raw(b"x" * 32),
-                Ether(src=smac, dst=cmac) / IP(src=sip, dst=cip, ttl=63) / ICMP(type=0, id=7, seq=i) / Raw(b"x" * 32),
+                Ether(src=cmac, dst=smac)
+                / IP(src=cip, dst=sip, ttl=64)
+                / ICMP(type=8, id=7, seq=i)
+                / Raw(b"x" * 32),
+                Ether(src=smac, dst=cmac)
+                / IP(src=sip, dst=cip, ttl=63)
+                / ICMP(type=0, id=7, seq=i)
+                / Raw(b"x" * 32),
             ],
             t + i,
         )
@@ -104,13 +136,28 @@ def http_get(host: str, path: str = "/") -> bytes:
     return f"GET {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: test\r\n\r\n".encode()
 
 
-def arp(op: int, src_mac: str, psrc: str, pdst: str, t: float, hwdst: str = "00:00:00:00:00:00") -> list[Packet]:
+def arp(
+    op: int, src_mac: str, psrc: str, pdst: str, t: float, hwdst: str = "00:00:00:00:00:00"
+) -> list[Packet]:
     dst = "ff:ff:ff:ff:ff:ff" if op == 1 or psrc == pdst else hwdst
-    return _at([Ether(src=src_mac, dst=dst) / ARP(op=op, hwsrc=src_mac, psrc=psrc, pdst=pdst, hwdst=hwdst)], t)
+    return _at(
+        [
+            Ether(src=src_mac, dst=dst)
+            / ARP(op=op, hwsrc=src_mac, psrc=psrc, pdst=pdst, hwdst=hwdst)
+        ],
+        t,
+    )
 
 
 def dhcp_reply(
-    server_mac: str, server_ip: str, client_mac: str, yiaddr: str, t: float, *, mtype: str = "offer", router: str = "10.20.0.1"
+    server_mac: str,
+    server_ip: str,
+    client_mac: str,
+    yiaddr: str,
+    t: float,
+    *,
+    mtype: str = "offer",
+    router: str = "10.20.0.1",
 ) -> list[Packet]:
     chaddr = bytes.fromhex(client_mac.replace(":", "")) + b"\x00" * 10
     p = (
@@ -118,7 +165,15 @@ def dhcp_reply(
         / IP(src=server_ip, dst="255.255.255.255", ttl=64)
         / UDP(sport=67, dport=68)
         / BOOTP(op=2, yiaddr=yiaddr, siaddr=server_ip, chaddr=chaddr, xid=0x1234)
-        / DHCP(options=[("message-type", mtype), ("server_id", server_ip), ("router", router), ("lease_time", 3600), "end"])
+        / DHCP(
+            options=[
+                ("message-type", mtype),
+                ("server_id", server_ip),
+                ("router", router),
+                ("lease_time", 3600),
+                "end",
+            ]
+        )
     )
     return _at([p], t)
 
@@ -136,7 +191,14 @@ def dhcp_discover(client_mac: str, t: float) -> list[Packet]:
 
 
 def router_adv(src_mac: str, src_ip: str, t: float) -> list[Packet]:
-    return _at([Ether(src=src_mac, dst="33:33:00:00:00:01") / IPv6(src=src_ip, dst="ff02::1", hlim=255) / ICMPv6ND_RA(routerlifetime=1800)], t)
+    return _at(
+        [
+            Ether(src=src_mac, dst="33:33:00:00:00:01")
+            / IPv6(src=src_ip, dst="ff02::1", hlim=255)
+            / ICMPv6ND_RA(routerlifetime=1800)
+        ],
+        t,
+    )
 
 
 def write(path: Path, *groups: list[Packet]) -> Path:
@@ -148,11 +210,35 @@ def write(path: Path, *groups: list[Packet]) -> Path:
 
 def background(t: float = T0) -> list[list[Packet]]:
     """Compliant office traffic: ARP for the gateway, browsing via the proxy, DNS via dns01."""
-    out = [arp(1, WS1[0], WS1[1], "10.20.0.1", t), arp(2, GW_EXT, "10.20.0.1", WS1[1], t + 0.01, WS1[0])]
+    out = [
+        arp(1, WS1[0], WS1[1], "10.20.0.1", t),
+        arp(2, GW_EXT, "10.20.0.1", WS1[1], t + 0.01, WS1[0]),
+    ]
     for i, (mac, ip) in enumerate((WS1, WS2, WS3)):
-        out.append(tcp_session(mac, ip, GW_EXT, PROXY[1], 3128, t + 1 + i, sport=41000 + i, request=http_get("www.example.com")))
+        out.append(
+            tcp_session(
+                mac,
+                ip,
+                GW_EXT,
+                PROXY[1],
+                3128,
+                t + 1 + i,
+                sport=41000 + i,
+                request=http_get("www.example.com"),
+            )
+        )
         out.append(udp_exchange(mac, ip, GW_EXT, DNS1[1], 53, t + 2 + i, sport=52000 + i))
-    out.append(tcp_session(PROXY[0], PROXY[1], GW_DMZ, "198.51.100.20", 443, t + 5, request=client_hello("www.example.com")))
+    out.append(
+        tcp_session(
+            PROXY[0],
+            PROXY[1],
+            GW_DMZ,
+            "198.51.100.20",
+            443,
+            t + 5,
+            request=client_hello("www.example.com"),
+        )
+    )
     out.append(udp_exchange(DNS1[0], DNS1[1], GW_DMZ, "198.51.100.53", 53, t + 6))
     return out
 
@@ -163,7 +249,12 @@ def dns_answer(
     """A DNS A query and its answer (the name -> address mapping the detectors learn)."""
     from scapy.layers.dns import DNS, DNSQR, DNSRR
 
-    q = Ether(src=cmac, dst=smac) / IP(src=cip, dst=sip, ttl=64) / UDP(sport=sport, dport=53) / DNS(id=7, rd=1, qd=DNSQR(qname=name))
+    q = (
+        Ether(src=cmac, dst=smac)
+        / IP(src=cip, dst=sip, ttl=64)
+        / UDP(sport=sport, dport=53)
+        / DNS(id=7, rd=1, qd=DNSQR(qname=name))
+    )
     a = (
         Ether(src=smac, dst=cmac) / IP(src=sip, dst=cip, ttl=63) / UDP(sport=53, dport=sport)
         / DNS(id=7, qr=1, rd=1, ra=1, qd=DNSQR(qname=name), an=DNSRR(rrname=name, rdata=answer, ttl=300))

@@ -5,8 +5,24 @@ from __future__ import annotations
 from pathlib import Path
 
 from test_links_craft import (
-    CW1, GW_DMZ, GW_EXT, GW_INT, PROXY, DNS1, T0, WS1, WS2, WS3,
-    background, client_hello, detect_on, dns_answer, http_get, ping, tcp_session, udp_exchange,
+    CW1,
+    DNS1,
+    GW_DMZ,
+    GW_EXT,
+    GW_INT,
+    PROXY,
+    T0,
+    WS1,
+    WS2,
+    WS3,
+    background,
+    client_hello,
+    detect_on,
+    dns_answer,
+    http_get,
+    ping,
+    tcp_session,
+    udp_exchange,
 )  # fmt: skip
 
 EXT = "external_link,proxy_bypass,resolver_bypass,forbidden_zone_external,remote_access_out"
@@ -38,7 +54,9 @@ def test_blocked_attempts_count(tmp_path: Path) -> None:
     out = detect_on(
         tmp_path,
         tcp_session(WS2[0], WS2[1], GW_EXT, "198.51.100.76", 5222, T0, state="S0"),
-        tcp_session(WS2[0], WS2[1], GW_EXT, "198.51.100.76", 5222, T0 + 3, state="REJ", sport=40001),
+        tcp_session(
+            WS2[0], WS2[1], GW_EXT, "198.51.100.76", 5222, T0 + 3, state="REJ", sport=40001
+        ),
         only="external_link",
     )
     f = by(out, "external_link")[WS2[1]]
@@ -49,8 +67,24 @@ def test_blocked_attempts_count(tmp_path: Path) -> None:
 def test_approved_by_cidr_and_by_domain_are_silent(tmp_path: Path) -> None:
     out = detect_on(
         tmp_path,
-        tcp_session(WS1[0], WS1[1], GW_EXT, "203.0.113.10", 443, T0, request=client_hello("platform.example")),
-        tcp_session(WS2[0], WS2[1], GW_EXT, "198.51.100.60", 443, T0 + 1, request=client_hello("www.example.gov.cn")),
+        tcp_session(
+            WS1[0],
+            WS1[1],
+            GW_EXT,
+            "203.0.113.10",
+            443,
+            T0,
+            request=client_hello("platform.example"),
+        ),
+        tcp_session(
+            WS2[0],
+            WS2[1],
+            GW_EXT,
+            "198.51.100.60",
+            443,
+            T0 + 1,
+            request=client_hello("www.example.gov.cn"),
+        ),
         dns_answer(WS3[0], WS3[1], GW_EXT, DNS1[1], "oa.example.gov.cn", "198.51.100.61", T0 + 2),
         tcp_session(WS3[0], WS3[1], GW_EXT, "198.51.100.61", 443, T0 + 3, request=b"\x00" * 20),
         only=EXT,
@@ -97,7 +131,9 @@ def test_resolver_bypass_udp_dot_doh(tmp_path: Path) -> None:
         tmp_path,
         udp_exchange(WS1[0], WS1[1], GW_EXT, "198.51.100.53", 53, T0),
         tcp_session(WS2[0], WS2[1], GW_EXT, "198.51.100.54", 853, T0 + 1),
-        tcp_session(WS3[0], WS3[1], GW_EXT, "198.51.100.55", 443, T0 + 2, request=client_hello("dns.google")),
+        tcp_session(
+            WS3[0], WS3[1], GW_EXT, "198.51.100.55", 443, T0 + 2, request=client_hello("dns.google")
+        ),
         udp_exchange(DNS1[0], DNS1[1], GW_DMZ, "198.51.100.53", 53, T0 + 3),  # the resolver itself
         only="resolver_bypass",
     )
@@ -111,13 +147,23 @@ def test_forbidden_zone_ping_and_approved_http(tmp_path: Path) -> None:
     out = detect_on(
         tmp_path,
         ping(CW1[0], CW1[1], GW_INT, "198.51.100.201", T0),
-        tcp_session("52:54:00:00:02:10", "10.10.1.10", GW_INT, "203.0.113.50", 80, T0 + 10, request=http_get("203.0.113.50")),
+        tcp_session(
+            "52:54:00:00:02:10",
+            "10.10.1.10",
+            GW_INT,
+            "203.0.113.50",
+            80,
+            T0 + 10,
+            request=http_get("203.0.113.50"),
+        ),
         only="forbidden_zone_external,external_link",
     )
     fz = by(out, "forbidden_zone_external")
     assert set(fz) == {CW1[1], "10.10.1.10"}
     assert fz[CW1[1]].evidence["destinations"][0]["service"] == "icmp"
-    assert set(by(out, "external_link")) == {CW1[1]}  # the approved platform is not an external_link
+    assert set(by(out, "external_link")) == {
+        CW1[1]
+    }  # the approved platform is not an external_link
 
 
 def test_forbidden_zone_internal_traffic_is_silent(tmp_path: Path) -> None:
@@ -132,9 +178,28 @@ def test_remote_access_ports_and_payloads(tmp_path: Path) -> None:
     wg = b"\x01\x00\x00\x00" + b"\x22" * 144
     out = detect_on(
         tmp_path,
-        tcp_session(WS1[0], WS1[1], GW_EXT, "198.51.100.58", 22, T0, request=b"SSH-2.0-OpenSSH_9.6\r\n"),
-        udp_exchange(WS2[0], WS2[1], GW_EXT, "198.51.100.88", 40000, T0 + 1, request=wg, reply=b"\x02" + b"\x00" * 91),
-        tcp_session(WS3[0], WS3[1], GW_EXT, "198.51.100.90", 443, T0 + 2, request=client_hello("router1.teamviewer.com")),
+        tcp_session(
+            WS1[0], WS1[1], GW_EXT, "198.51.100.58", 22, T0, request=b"SSH-2.0-OpenSSH_9.6\r\n"
+        ),
+        udp_exchange(
+            WS2[0],
+            WS2[1],
+            GW_EXT,
+            "198.51.100.88",
+            40000,
+            T0 + 1,
+            request=wg,
+            reply=b"\x02" + b"\x00" * 91,
+        ),
+        tcp_session(
+            WS3[0],
+            WS3[1],
+            GW_EXT,
+            "198.51.100.90",
+            443,
+            T0 + 2,
+            request=client_hello("router1.teamviewer.com"),
+        ),
         only="remote_access_out",
     )
     ra = by(out, "remote_access_out")
@@ -147,7 +212,9 @@ def test_remote_access_ports_and_payloads(tmp_path: Path) -> None:
 def test_internal_ssh_is_not_remote_access(tmp_path: Path) -> None:
     out = detect_on(
         tmp_path,
-        tcp_session(WS1[0], WS1[1], "52:54:00:00:01:50", "10.20.1.50", 22, T0, request=b"SSH-2.0-x\r\n"),
+        tcp_session(
+            WS1[0], WS1[1], "52:54:00:00:01:50", "10.20.1.50", 22, T0, request=b"SSH-2.0-x\r\n"
+        ),
         tcp_session(WS2[0], WS2[1], GW_EXT, "203.0.113.9", 22, T0 + 1),  # approved platform
         only="remote_access_out",
     )

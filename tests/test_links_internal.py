@@ -5,8 +5,25 @@ from __future__ import annotations
 from pathlib import Path
 
 from test_links_craft import (
-    CW1, DHCP1, FS1, GW_EXT, GW_INT, JUMP, PROXY, PRN, T0, WS1, WS2, WS3,
-    arp, background, dhcp_discover, dhcp_reply, detect_on, router_adv, tcp_session,
+    CW1,
+    DHCP1,
+    FS1,
+    GW_EXT,
+    GW_INT,
+    JUMP,
+    PRN,
+    PROXY,
+    T0,
+    WS1,
+    WS2,
+    WS3,
+    arp,
+    background,
+    detect_on,
+    dhcp_discover,
+    dhcp_reply,
+    router_adv,
+    tcp_session,
 )  # fmt: skip
 
 ROGUE_MAC = "50:c7:bf:45:31:5f"
@@ -93,7 +110,9 @@ def test_forbidden_zone_pair_and_port(tmp_path: Path) -> None:
     out = detect_on(
         tmp_path,
         tcp_session(WS1[0], WS1[1], GW_EXT, JUMP[1], 22, T0),  # extranet -> management
-        tcp_session(CW1[0], CW1[1], GW_INT, "192.0.2.30", 3306, T0 + 1),  # internal -> dmz, wrong port
+        tcp_session(
+            CW1[0], CW1[1], GW_INT, "192.0.2.30", 3306, T0 + 1
+        ),  # internal -> dmz, wrong port
         tcp_session(CW1[0], CW1[1], GW_INT, "192.0.2.30", 443, T0 + 2),  # allowed
         tcp_session(JUMP[0], JUMP[1], "52:54:00:00:00:04", CW1[1], 3389, T0 + 3),  # management -> *
         only="forbidden_zone_link",
@@ -130,8 +149,18 @@ def test_rogue_dhcp_offer_and_ack(tmp_path: Path) -> None:
     out = detect_on(
         tmp_path,
         dhcp_discover(WS1[0], T0),
-        dhcp_reply(ROGUE_MAC, "10.20.20.250", WS1[0], "10.20.20.100", T0 + 0.1, router="10.20.20.250"),
-        dhcp_reply(ROGUE_MAC, "10.20.20.250", WS1[0], "10.20.20.100", T0 + 0.2, mtype="ack", router="10.20.20.250"),
+        dhcp_reply(
+            ROGUE_MAC, "10.20.20.250", WS1[0], "10.20.20.100", T0 + 0.1, router="10.20.20.250"
+        ),
+        dhcp_reply(
+            ROGUE_MAC,
+            "10.20.20.250",
+            WS1[0],
+            "10.20.20.100",
+            T0 + 0.2,
+            mtype="ack",
+            router="10.20.20.250",
+        ),
         only="rogue_dhcp",
     )
     f = [x for x in out if x.detector == "rogue_dhcp"]
@@ -178,11 +207,29 @@ def test_gratuitous_arp_for_gateway(tmp_path: Path) -> None:
 def _proxy_sessions(ttl: int, win: int, opts: list, start: float, n: int) -> list:
     out = []
     for i in range(n):
-        out += tcp_session(WS1[0], WS1[1], GW_EXT, PROXY[1], 3128, start + 10 * i, sport=42000 + i + ttl, ttl=ttl, win=win, options=opts)
+        out += tcp_session(
+            WS1[0],
+            WS1[1],
+            GW_EXT,
+            PROXY[1],
+            3128,
+            start + 10 * i,
+            sport=42000 + i + ttl,
+            ttl=ttl,
+            win=win,
+            options=opts,
+        )
     return out
 
 
-WIN_OPTS = [("MSS", 1460), ("NOP", None), ("WScale", 8), ("NOP", None), ("NOP", None), ("SAckOK", b"")]
+WIN_OPTS = [
+    ("MSS", 1460),
+    ("NOP", None),
+    ("WScale", 8),
+    ("NOP", None),
+    ("NOP", None),
+    ("SAckOK", b""),
+]
 LNX_OPTS = [("MSS", 1460), ("SAckOK", b""), ("Timestamp", (1, 0)), ("NOP", None), ("WScale", 9)]
 
 

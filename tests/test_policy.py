@@ -10,10 +10,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import CORPUS, ROOT, need_shared
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import CORPUS, ROOT, need_shared
 from secaudit.errors import ConfigError
 from secaudit.policy import load_policy
 from secaudit.policy.addr import hilo_of_strings, parse_mac
@@ -35,7 +35,11 @@ def _edit(path: Path, old: str, new: str) -> None:
 
 
 def _line_of(path: Path, needle: str) -> int:
-    return next(i for i, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1) if needle in line)
+    return next(
+        i
+        for i, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if needle in line
+    )
 
 
 def test_example_policy_loads_and_warns_about_the_expired_exception() -> None:
@@ -43,7 +47,9 @@ def test_example_policy_loads_and_warns_about_the_expired_exception() -> None:
     assert pol.zone_names == ("gov-internal", "gov-extranet", "dmz", "management")
     assert len(pol.assets) == 15 and pol.via_assets("web") == [pol.asset_id["proxy01"]]
     [w] = pol.warnings
-    assert "expired on 2020-01-31" in w.message and w.line == _line_of(GOOD / "links.yaml", "2020-01-31")
+    assert "expired on 2020-01-31" in w.message and w.line == _line_of(
+        GOOD / "links.yaml", "2020-01-31"
+    )
     assert [g.kind for g in pol.warning_gaps()] == ["policy_warning"]
 
 
@@ -58,29 +64,87 @@ def test_corpus_policies_load() -> None:
     ("file", "old", "new", "needle", "expect"),
     [
         ("zones.yaml", "192.0.2.0/26", "192.0.2.0/33", "192.0.2.0/33", "bad CIDR"),
-        ("zones.yaml", "networks: [10.99.0.0/24]", "networks: [10.99.0.1/24]", "10.99.0.1/24", "bad CIDR"),
-        ("assets.yaml", "zone: management, role: server}", "zone: mgmt, role: server}", "zone: mgmt", "unknown zone 'mgmt'"),
-        ("assets.yaml", "{name: ws-002,", "{name: ws-001,", "ips: [10.20.1.2]", "duplicate asset 'ws-001'"),
-        ("assets.yaml", 'mac: "52:54:00:00:01:02"', 'mac: "52:54:00:00:01:01"', "ips: [10.20.1.2]", "duplicate MAC"),
-        ("assets.yaml", "ips: [10.20.1.2]", "ips: [10.20.1.1]", "name: ws-002", "duplicate IP 10.20.1.1"),
-        ("assets.yaml", 'mac: "52:54:00:00:01:50"', 'mac: "52:54:00:00:01"', "name: prn-01", "bad MAC"),
+        (
+            "zones.yaml",
+            "networks: [10.99.0.0/24]",
+            "networks: [10.99.0.1/24]",
+            "10.99.0.1/24",
+            "bad CIDR",
+        ),
+        (
+            "assets.yaml",
+            "zone: management, role: server}",
+            "zone: mgmt, role: server}",
+            "zone: mgmt",
+            "unknown zone 'mgmt'",
+        ),
+        (
+            "assets.yaml",
+            "{name: ws-002,",
+            "{name: ws-001,",
+            "ips: [10.20.1.2]",
+            "duplicate asset 'ws-001'",
+        ),
+        (
+            "assets.yaml",
+            'mac: "52:54:00:00:01:02"',
+            'mac: "52:54:00:00:01:01"',
+            "ips: [10.20.1.2]",
+            "duplicate MAC",
+        ),
+        (
+            "assets.yaml",
+            "ips: [10.20.1.2]",
+            "ips: [10.20.1.1]",
+            "name: ws-002",
+            "duplicate IP 10.20.1.1",
+        ),
+        (
+            "assets.yaml",
+            'mac: "52:54:00:00:01:50"',
+            'mac: "52:54:00:00:01"',
+            "name: prn-01",
+            "bad MAC",
+        ),
         ("assets.yaml", "role: printer", "role: toaster", "role: toaster", "role"),
-        ("links.yaml", "{from: gov-internal, to: dmz", "{from: gov-intern, to: dmz", "gov-intern,", "unknown zone 'gov-intern'"),
+        (
+            "links.yaml",
+            "{from: gov-internal, to: dmz",
+            "{from: gov-intern, to: dmz",
+            "gov-intern,",
+            "unknown zone 'gov-intern'",
+        ),
         ("links.yaml", "web: [proxy01]", "web: [proxy99]", "proxy99", "unknown asset 'proxy99'"),
         ("links.yaml", "udp/123]}", "udp/x]}", "udp/x", "bad port"),
-        ("links.yaml", "forbidden_zones: [gov-internal]", "forbidden_zone: [gov-internal]", "forbidden_zone:", "unknown key"),
+        (
+            "links.yaml",
+            "forbidden_zones: [gov-internal]",
+            "forbidden_zone: [gov-internal]",
+            "forbidden_zone:",
+            "unknown key",
+        ),
         ("links.yaml", "expires: 2099-12-31", "expires: someday", "someday", "date"),
-        ("zones.yaml", "  - name: dmz\n", "  - name: dmz\n   bad: [\n", "bad: [", "YAML syntax error"),
+        (
+            "zones.yaml",
+            "  - name: dmz\n",
+            "  - name: dmz\n   bad: [\n",
+            "bad: [",
+            "YAML syntax error",
+        ),
     ],
 )
-def test_mistakes_name_file_and_line(tmp_path: Path, file: str, old: str, new: str, needle: str, expect: str) -> None:
+def test_mistakes_name_file_and_line(
+    tmp_path: Path, file: str, old: str, new: str, needle: str, expect: str
+) -> None:
     d = _copy(tmp_path)
     _edit(d / file, old, new)
     with pytest.raises(ConfigError) as info:
         load_policy(d)
     err = info.value
     assert err.source == str(d / file) and expect in err.message
-    assert err.line == _line_of(d / file, needle) or (expect == "YAML syntax error" and err.line is not None)
+    assert err.line == _line_of(d / file, needle) or (
+        expect == "YAML syntax error" and err.line is not None
+    )
 
 
 def test_all_errors_are_collected(tmp_path: Path) -> None:
@@ -121,8 +185,13 @@ def test_zone_and_asset_lookup_columns() -> None:
     a = pol.asset_of_ip_strings(addrs)
     names = [pol.assets[i].name if i >= 0 else None for i in a]
     assert names[:3] == ["fs01", "ws-002", "proxy01"] and names[3] is None and names[6] == "ws-003"
-    macs = np.array([parse_mac("52:54:00:00:01:01"), parse_mac("aa:bb:cc:dd:ee:ff")], dtype=np.uint64)
-    assert [pol.assets[i].name if i >= 0 else None for i in pol.asset_of_mac(macs)] == ["ws-001", None]
+    macs = np.array(
+        [parse_mac("52:54:00:00:01:01"), parse_mac("aa:bb:cc:dd:ee:ff")], dtype=np.uint64
+    )
+    assert [pol.assets[i].name if i >= 0 else None for i in pol.asset_of_mac(macs)] == [
+        "ws-001",
+        None,
+    ]
 
 
 @settings(max_examples=60, deadline=None)
@@ -154,7 +223,9 @@ def test_large_column_lookup_uses_distinct_values() -> None:
 
 
 def test_yaml_base60_mac_is_recovered() -> None:
-    assert parse_mac(52 * 60**5 + 54 * 60**4 + 0 + 0 + 28 * 60 + 10) == parse_mac("52:54:00:00:28:10")
+    assert parse_mac(52 * 60**5 + 54 * 60**4 + 0 + 0 + 28 * 60 + 10) == parse_mac(
+        "52:54:00:00:28:10"
+    )
     assert parse_mac("5254.0000.2810") == parse_mac("52-54-00-00-28-10")
     assert parse_mac("52:54:00:00:28") is None and parse_mac(True) is None
 
@@ -175,12 +246,19 @@ def test_rules_links_yaml_rejects_unknown_keys(tmp_path: Path) -> None:
     ("file", "old", "new", "expect"),
     [
         ("zones.yaml", "192.0.2.0/26", "192.0.2.0/33", "bad CIDR"),
-        ("assets.yaml", "zone: management, role: server}", "zone: mgmt, role: server}", "unknown zone"),
+        (
+            "assets.yaml",
+            "zone: management, role: server}",
+            "zone: mgmt, role: server}",
+            "unknown zone",
+        ),
         ("assets.yaml", "{name: ws-002,", "{name: ws-001,", "duplicate asset"),
         ("zones.yaml", "  - name: dmz\n", "  - name: dmz\n   bad: [\n", "YAML syntax error"),
     ],
 )
-def test_cli_bad_policy_exits_2_with_one_line(tmp_path: Path, file: str, old: str, new: str, expect: str) -> None:
+def test_cli_bad_policy_exits_2_with_one_line(
+    tmp_path: Path, file: str, old: str, new: str, expect: str
+) -> None:
     d = _copy(tmp_path)
     _edit(d / file, old, new)
     pcap = tmp_path / "empty.pcap"

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from secaudit.detect.links_base import flow_view, links_finding, links_rules, top
+from secaudit.detect.links_base import flow_view, links_finding, links_rules, records, top
 from secaudit.detect.registry import DetectContext, register
 from secaudit.model import Category, Finding, Severity
 from secaudit.policy import ports_match
@@ -67,9 +67,9 @@ def beacon_scores(ctx: DetectContext) -> pd.DataFrame:
     df["gap"] = df.groupby(["src", "dst"], sort=False)["ts"].diff()
     g = df.groupby(["src", "dst"], sort=False)
     gaps = df.dropna(subset=["gap"]).groupby(["src", "dst"], sort=False)["gap"]
-    gq = gaps.quantile([0.25, 0.5, 0.75]).unstack()
+    gq = gaps.quantile(np.array([0.25, 0.5, 0.75])).unstack()
     gmad = gaps.apply(lambda s: float(np.median(np.abs(s - np.median(s)))))
-    sq = g["bytes"].quantile([0.25, 0.5, 0.75]).unstack()
+    sq = g["bytes"].quantile(np.array([0.25, 0.5, 0.75])).unstack()
     smad = g["bytes"].apply(lambda s: float(np.median(np.abs(s - np.median(s)))))
     res = g.agg(
         connections=("ts", "size"),
@@ -105,7 +105,7 @@ def beacon(ctx: DetectContext) -> list[Finding]:
     s = beacon_scores(ctx)
     s = s[s["score"] >= cfg.score_threshold]
     out = []
-    for r in s.itertuples(index=False):
+    for r in records(s):
         ev: dict[str, Any] = {
             "src": r.src,
             "dst": r.dst,

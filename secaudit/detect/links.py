@@ -103,13 +103,13 @@ def resolver_bypass(ctx: DetectContext) -> list[Finding]:
 def _doh(v: FlowView, ips: tuple[str, ...], domains: tuple[str, ...]) -> BoolArr:
     https = (v.proto == 6) & (v.port == 443)
     if not https.any():
-        return https
+        return np.asarray(https, dtype=np.bool_)
     r_hi, r_lo, _ = hilo_of_strings(v.conn["id.resp_h"])
     l_hi, l_lo, _ = hilo_of_strings(list(ips))
     key = pd.MultiIndex.from_arrays([l_hi, l_lo])
     by_ip = key.get_indexer(pd.MultiIndex.from_arrays([r_hi, r_lo])) >= 0
     by_name = _glob_match(v.name, domains)
-    return https & (by_ip | by_name)
+    return np.asarray(https & (by_ip | by_name), dtype=np.bool_)
 
 
 def _glob_match(names: npt.NDArray[np.object_], globs: tuple[str, ...]) -> BoolArr:

@@ -8,9 +8,10 @@ beacon.py are then simple masks over it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -34,6 +35,10 @@ __all__ = [
     "links_finding",
     "links_rules",
     "per_origin",
+    "groups",
+    "records",
+    "num",
+    "whole",
 ]
 
 DEFAULT_LINKS_RULES = Path(__file__).resolve().parents[2] / "rules" / "links.yaml"
@@ -109,7 +114,7 @@ class FlowView:
     @property
     def outbound(self) -> BoolArr:
         """Initiated by a host in a policy zone towards the internet."""
-        return (self.oz >= 0) & (self.rz == -1) & self.initiated
+        return np.asarray((self.oz >= 0) & (self.rz == -1) & self.initiated, dtype=np.bool_)
 
 
 _CACHE: dict[int, tuple[DetectContext, FlowView]] = {}
@@ -147,11 +152,11 @@ def _build(ctx: DetectContext) -> FlowView:
     ra = pol.asset_of_ip(r_hi, r_lo)
     v6 = (o_hi != 0) | ((o_lo >> np.uint64(32)) != np.uint64(0xFFFF))
     pname = _col(conn, "proto", "").astype(str).str.lower()
-    proto = pname.map(_PROTO_NUM).fillna(0).to_numpy(np.int64)
-    proto = np.where((proto == 1) & v6, 58, proto)
+    pnum = pname.map(_PROTO_NUM).fillna(0).to_numpy(np.int64)
+    proto: npt.NDArray[np.int64] = np.asarray(np.where((pnum == 1) & v6, 58, pnum), dtype=np.int64)
     if "ip_proto" in conn.columns:
         ipp = pd.to_numeric(conn["ip_proto"], errors="coerce").fillna(0).to_numpy(np.int64)
-        proto = np.where(ipp > 0, ipp, proto)
+        proto = np.asarray(np.where(ipp > 0, ipp, proto), dtype=np.int64)
     port = pd.to_numeric(_col(conn, "id.resp_p", 0), errors="coerce").fillna(0).to_numpy(np.int64)
     oport = pd.to_numeric(_col(conn, "id.orig_p", 0), errors="coerce").fillna(0).to_numpy(np.int64)
     ts = pd.to_numeric(_col(conn, "ts", 0.0), errors="coerce").fillna(0).to_numpy(np.float64)
@@ -404,7 +409,8 @@ def per_origin(
             .sort_values(["count", "first"], ascending=[False, True])
         )
         listed = []
-        for d in dests.head(rules.max_evidence).itertuples(index=False):
+        for rec in dests.head(rules.max_evidence).to_dict("records"):
+            d: Any = SimpleNamespace(**{str(k): x for k, x in rec.items()})
             item = {
                 "dst": d.resp,
                 "service": _service(int(d.proto), int(d.port)),
@@ -461,3 +467,23 @@ def _service(proto: int, port: int) -> str:
     names = {6: "tcp", 17: "udp", 1: "icmp", 58: "icmp6", 47: "gre", 50: "esp", 132: "sctp"}
     p = names.get(proto, str(proto))
     return p if proto in (1, 58, 47, 50) else f"{p}/{port}"
+
+
+def groups(df: pd.DataFrame, by: str | list[str]) -> Iterator[tuple[Any, pd.DataFrame]]:
+    """`df.groupby(by, sort=False)` with the key typed Any (pandas-stubs say Hashable)."""
+    yield from df.groupby(by, sort=False)
+
+
+def records(df: pd.DataFrame) -> Iterator[Any]:
+    """Rows as attribute objects (itertuples typed loosely for mypy)."""
+    yield from df.itertuples(index=False)
+
+
+def num(x: Any) -> float:
+    """A pandas/numpy scalar as float."""
+    return float(x)
+
+
+def whole(x: Any) -> int:
+    """A pandas/numpy scalar as int."""
+    return int(x)

@@ -22,7 +22,16 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from secaudit.detect.links_base import flow_view, links_finding, links_rules, per_origin, top
+from secaudit.detect.links_base import (
+    flow_view,
+    groups,
+    links_finding,
+    links_rules,
+    per_origin,
+    records,
+    top,
+    whole,
+)
 from secaudit.detect.registry import DetectContext, register
 from secaudit.model import Category, Finding, Severity
 from secaudit.policy import Policy, Role, Trust
@@ -86,10 +95,11 @@ def inbound_to_classified(ctx: DetectContext) -> list[Finding]:
 # --------------------------------------------------------------------------- layer 2
 def _hosts(ctx: DetectContext) -> pd.DataFrame | None:
     """links_hosts rows sent by non-router MACs, with zone, asset-of-IP and asset-of-MAC."""
-    h = ctx.tables.get("links_hosts")
+    table = ctx.tables.get("links_hosts")
     pol: Policy = ctx.policy
-    if h is None or pol is None:
+    if table is None or pol is None:
         return None
+    h: pd.DataFrame = table
     h = h[h["src_mac"].to_numpy(np.uint64) != 0]
     mac = h["src_mac"].to_numpy(np.uint64)
     h = h[~np.isin(mac, pol.gateway_macs) & ((mac >> np.uint64(40)) & np.uint64(1) == 0)].copy()
@@ -134,7 +144,7 @@ def unregistered_device(ctx: DetectContext) -> list[Finding]:
     dhcp = ctx.tables.get("links_dhcp")
     out: list[Finding] = []
     unknown = h[h["mac_asset"] < 0]
-    for mac, g in unknown.groupby("src_mac", sort=False):
+    for mac, g in groups(unknown, "src_mac"):
         ips = g.loc[~g["special"]].sort_values("first_ns")
         zone_ips = ips.loc[ips["zone"] >= 0, "ip"].tolist()
         all_ips = top(zone_ips + ips["ip"].tolist(), 1000)
@@ -181,7 +191,7 @@ def unregistered_device(ctx: DetectContext) -> list[Finding]:
         own_zone = np.array([pol.zone_id.get(pol.assets[a].zone, -9) for a in known["mac_asset"]])
         known = known[known["zone"].to_numpy() == own_zone]
     leased = _leases(ctx)
-    for (mac, ip), g in known.groupby(["src_mac", "ip"], sort=False):
+    for (mac, ip), g in groups(known, ["src_mac", "ip"]):
         if (int(mac), str(ip)) in leased:
             continue  # the address plan is the DHCP server's: a leased address is not a violation
         asset = int(g["mac_asset"].iloc[0])
@@ -232,7 +242,7 @@ def ip_mac_conflict(ctx: DetectContext) -> list[Finding]:
     pol: Policy = ctx.policy
     h = h[~h["special"]]
     out: list[Finding] = []
-    for ip, g in h.groupby("ip", sort=False):
+    for ip, g in groups(h, "ip"):
         macs = sorted({int(m) for m in g["src_mac"]})
         asset = int(g["ip_asset"].iloc[0])
         reg = parse_mac(pol.assets[asset].mac) if asset >= 0 and pol.assets[asset].mac else None
@@ -245,8 +255,8 @@ def ip_mac_conflict(ctx: DetectContext) -> list[Finding]:
             "registered_asset": _asset_name(pol, asset),
             "registered_mac": format_mac(reg) if reg is not None else None,
             "macs": [
-                {"mac": format_mac(int(m)), "asset": _asset_name(pol, int(pol.asset_of_mac([m])[0])),
-                 "first_seen_ns": int(t)}
+                {"mac": format_mac(whole(m)), "asset": _asset_name(pol, whole(pol.asset_of_mac([whole(m)])[0])),
+                 "first_seen_ns": whole(t)}
                 for m, t in per_mac.items()
             ],
         }  # fmt: skip
@@ -276,7 +286,7 @@ def dual_homed(ctx: DetectContext) -> list[Finding]:
     pol: Policy = ctx.policy
     h = h[(h["zone"] >= 0) & ~h["special"]]
     out: list[Finding] = []
-    for mac, g in h.groupby("src_mac", sort=False):
+    for mac, g in groups(h, "src_mac"):
         zones = sorted({int(z) for z in g["zone"]})
         if len(zones) < 2:
             continue
@@ -333,7 +343,7 @@ def rogue_dhcp(ctx: DetectContext) -> list[Finding]:
     bad = d[~((known_ip & mac_ok) | relay)]
     out: list[Finding] = []
     gw_ips = {ip for i in pol.assets_with_role(*_ROUTERS) for ip in pol.assets[i].ips}
-    for (src, mac), g in bad.groupby(["src", "src_mac"], sort=False):
+    for (src, mac), g in groups(bad, ["src", "src_mac"]):
         server = str(src) if src != "0.0.0.0" else _v4(int(g["server_id"].iloc[0]))
         types = {2: "offer", 5: "ack", 6: "nak"}
         routers = top((_v4(int(r)) for r in g["router"] if r), 5)
@@ -343,7 +353,7 @@ def rogue_dhcp(ctx: DetectContext) -> list[Finding]:
             "mac": mac_s,
             "asset": _asset_name(pol, int(pol.asset_of_mac([mac])[0])),
             "messages": {
-                types.get(int(k), str(k)): int(n) for k, n in g["mtype"].value_counts().items()
+                types.get(whole(k), str(k)): whole(n) for k, n in g["mtype"].value_counts().items()
             },
             "clients": top((format_mac(int(c)) for c in g["chaddr"] if c), 10),
             "offered": top((_v4(int(y)) for y in g["yiaddr"] if y), 10),
@@ -382,7 +392,7 @@ def rogue_gateway(ctx: DetectContext) -> list[Finding]:
         macless = {ip for i in gw_assets if not pol.assets[i].mac for ip in pol.assets[i].ips}
         mac = ra["src_mac"].to_numpy(np.uint64)
         ok = np.isin(mac, gw) | ra["src"].isin(macless).to_numpy()
-        for (src, m), g in ra[~ok].groupby(["src", "src_mac"], sort=False):
+        for (src, m), g in groups(ra[~ok], ["src", "src_mac"]):
             mac_s = format_mac(int(m))
             out.append(
                 links_finding(
@@ -417,7 +427,7 @@ def rogue_gateway(ctx: DetectContext) -> list[Finding]:
         sha = arp["arp_sha"].to_numpy(np.uint64)
         claim = (which >= 0) & ~np.isin(sha, gw) & (sha != 0)
         a = arp[claim].assign(_gw=which[claim])
-        for (spa, sh), g in a.groupby(["spa", "arp_sha"], sort=False):
+        for (spa, sh), g in groups(a, ["spa", "arp_sha"]):
             owner = rows[int(g["_gw"].iloc[0])][1]
             grat = int(((g["spa"] == g["tpa"]) | (g["arp_op"] == 2)).sum())
             mac_s = format_mac(int(sh))
@@ -466,7 +476,7 @@ def hidden_nat(ctx: DetectContext) -> list[Finding]:
     u["hops"] = u["initial"] - ttl
     syn = ctx.tables.get("links_syn")
     out: list[Finding] = []
-    for (mac, ip), g in u.groupby(["src_mac", "ip"], sort=False):
+    for (mac, ip), g in groups(u, ["src_mac", "ip"]):
         total = int(g["pkts"].sum())
         by_init = g.groupby("initial")["pkts"].sum()
         strong = by_init[(by_init >= cfg.min_packets) & (by_init >= cfg.min_share * total)]
@@ -486,7 +496,9 @@ def hidden_nat(ctx: DetectContext) -> list[Finding]:
             "mac": mac_s,
             "asset": _asset_name(pol, int(g["mac_asset"].iloc[0])),
             "reasons": reasons,
-            "ttl_packets": {str(int(k)): int(n) for k, n in g.groupby("ttl")["pkts"].sum().items()},
+            "ttl_packets": {
+                str(whole(k)): whole(n) for k, n in g.groupby("ttl")["pkts"].sum().items()
+            },
         }
         if syn is not None and len(syn):
             s = syn[(syn["src_mac"].to_numpy(np.uint64) == np.uint64(mac))]
@@ -502,11 +514,11 @@ def hidden_nat(ctx: DetectContext) -> list[Finding]:
                     "options": _layout(int(r.layout)),
                     "syns": int(r.syns),
                 }
-                for r in s.itertuples(index=False)
+                for r in records(s)
             ][:10]
         first = _iso_ns(g["first_ns"].min())
         if len(strong) >= 2:  # when the second baseline appeared
-            later = g[g["initial"] != int(strong.idxmax())]
+            later = g[g["initial"] != whole(strong.idxmax())]
             first = _iso_ns(later["first_ns"].min()) if len(later) else first
         out.append(
             links_finding(

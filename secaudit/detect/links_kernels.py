@@ -103,25 +103,25 @@ def _sni(data: np.ndarray, pos: int, end: int) -> tuple[int, int]:
     o = pos + 43
     if o >= end:
         return 0, 0
-    o += 1 + np.int64(data[o])  # session id
+    o += 1 + int(data[o])  # session id
     if o + 2 > end:
         return 0, 0
-    o += 2 + ((np.int64(data[o]) << 8) | np.int64(data[o + 1]))  # cipher suites
+    o += 2 + ((int(data[o]) << 8) | int(data[o + 1]))  # cipher suites
     if o + 1 > end:
         return 0, 0
-    o += 1 + np.int64(data[o])  # compression methods
+    o += 1 + int(data[o])  # compression methods
     if o + 2 > end:
         return 0, 0
-    ext_end = min(end, o + 2 + ((np.int64(data[o]) << 8) | np.int64(data[o + 1])))
+    ext_end = min(end, o + 2 + ((int(data[o]) << 8) | int(data[o + 1])))
     o += 2
     while o + 4 <= ext_end:
-        etype = (np.int64(data[o]) << 8) | np.int64(data[o + 1])
-        elen = (np.int64(data[o + 2]) << 8) | np.int64(data[o + 3])
+        etype = (int(data[o]) << 8) | int(data[o + 1])
+        elen = (int(data[o + 2]) << 8) | int(data[o + 3])
         v = o + 4
         if etype == 0 and v + 5 <= ext_end:
             # server_name_list length 2, name type 1, name length 2
             if data[v + 2] == 0:
-                nlen = (np.int64(data[v + 3]) << 8) | np.int64(data[v + 4])
+                nlen = (int(data[v + 3]) << 8) | int(data[v + 4])
                 if 0 < nlen <= 255 and v + 5 + nlen <= ext_end:
                     return v + 5, nlen
             return 0, 0

@@ -94,7 +94,7 @@ def is_special(hi: U64, lo: U64) -> npt.NDArray[np.bool_]:
         | ((top16 & np.uint64(0xFFC0)) == np.uint64(0xFE80))  # fe80::/10
         | ((top16 >> np.uint64(8)) == np.uint64(0xFF))  # ff00::/8
     )
-    return np.where(v4, v4_special, v6_special)
+    return np.asarray(np.where(v4, v4_special, v6_special), dtype=np.bool_)
 
 
 def parse_mac(value: object) -> int | None:

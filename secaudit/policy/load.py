@@ -97,7 +97,9 @@ def load_policy(path: str | Path, *, today: dt.date | None = None) -> Policy:
         _check_assets(assets_f, zone_names, apath, adata, errors)
     if links_f is not None and known_zones:
         asset_names = (
-            {a.name for a in assets_f.assets} if assets_f is not None else _raw_names(adata, "assets")
+            {a.name for a in assets_f.assets}
+            if assets_f is not None
+            else _raw_names(adata, "assets")
         )
         _check_links(links_f, zone_names, asset_names, lpath, ldata, errors, warnings, today)
 

@@ -284,7 +284,13 @@ class Policy:
     def warning_gaps(self) -> list[Gap]:
         """The loader's warnings (overlapping zones, expired exceptions) as Gaps for a report."""
         return [
-            Gap(kind="policy_warning", source=w.source or self.source, message=w.message, line=w.line, area="internal_link")
+            Gap(
+                kind="policy_warning",
+                source=w.source or self.source,
+                message=w.message,
+                line=w.line,
+                area="internal_link",
+            )
             for w in self.warnings
         ]
 
