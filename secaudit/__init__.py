@@ -46,6 +46,15 @@ _LAZY: dict[str, str] = {
     "Policy": "secaudit.policy",
     "links_tables": "secaudit.detect.links_tables",
     "beacon_scores": "secaudit.detect.beacon",
+    # exposure (nmap) and trust (certificates, TLS, cleartext logins)
+    "read_nmap_xml": "secaudit.exposure",
+    "diff_scans": "secaudit.exposure",
+    "hosts_table": "secaudit.exposure",
+    "services_table": "secaudit.exposure",
+    "exposure_audit": "secaudit.exposure",
+    "trust_audit": "secaudit.trust",
+    "x509_from_scan": "secaudit.trust",
+    "check_certificates": "secaudit.trust",
 }
 
 __all__ = [
