@@ -181,3 +181,30 @@ def test_score_nmap_all_pass() -> None:
     last = p.stdout.strip().splitlines()[-1]
     assert p.returncode == 0, p.stdout
     assert last.startswith("nmap: ") and last.endswith(" 0 failed")
+
+
+def test_deeply_nested_script_tables_do_not_crash(tmp_path: Path) -> None:
+    text = (HERE / "local_v4_after.xml").read_text()
+    deep = '<table key="subject">' + "<table>" * 5000 + "</table>" * 5000 + "</table>"
+    text = text.replace('<table key="subject">', deep + '<table key="x">', 1)
+    p = tmp_path / "deep.xml"
+    p.write_text(text)
+    scan = read_nmap_xml(p)
+    assert scan.complete and scan.hosts[0].ports[6].cert is not None
+
+
+def test_huge_host_count_streams(tmp_path: Path) -> None:
+    """Hosts are cut out of the stream one by one (file bigger than the 1 MiB read size)."""
+    text = (HERE / "local_v4_after.xml").read_text()
+    head, rest = text.split("<host ", 1)
+    body, tail = rest.split("</host>", 1)
+    hosts = "".join(
+        ("<host " + body + "</host>\n").replace("127.0.0.1", f"10.0.{i // 250}.{i % 250}")
+        for i in range(300)
+    )
+    p = tmp_path / "many.xml"
+    p.write_text(head + hosts + tail)
+    assert p.stat().st_size > (1 << 21)
+    scan = read_nmap_xml(p)
+    assert len(scan.hosts) == 300 and scan.complete
+    assert scan.hosts[-1].addr == "10.0.1.49"

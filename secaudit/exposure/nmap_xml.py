@@ -267,15 +267,20 @@ def _int(value: str | None) -> int | None:
         return None
 
 
-def _table(elem: ET.Element) -> Any:
+_MAX_TABLE_DEPTH = 16  # NSE output nests a few levels; hostile files may nest thousands
+
+
+def _table(elem: ET.Element, depth: int = 0) -> Any:
     """NSE structured output (<elem>/<table>) as dict (keyed) or list (unkeyed)."""
+    if depth > _MAX_TABLE_DEPTH:
+        return {}
     keyed: dict[str, Any] = {}
     items: list[Any] = []
     for child in elem:
         if child.tag == "elem":
             value: Any = child.text or ""
         elif child.tag == "table":
-            value = _table(child)
+            value = _table(child, depth + 1)
         else:
             continue
         key = child.get("key")
