@@ -19,7 +19,9 @@ from secaudit.backup.restic import (
     RepositoryMissing,
     Restic,
     ResticError,
+    ResticTimeout,
     ResticVersion,
+    Timeouts,
     WrongPassword,
     classify_failure,
     parse_check,
@@ -201,3 +203,24 @@ def test_parse_time_roundtrip(dt: datetime, offset_min: int, nanos: int) -> None
     text = local.strftime("%Y-%m-%dT%H:%M:%S") + f".{local.microsecond:06d}{nanos:03d}"
     text += local.strftime("%z")[:3] + ":" + local.strftime("%z")[3:]
     assert parse_time(text) == local.astimezone(UTC)
+
+
+def test_restore_on_local_repo_stops_at_first_read_retry(tmp_path: Path) -> None:
+    """restic's ~45 s retry back-off on a damaged local pack is cut at the first retry line."""
+    fake = tmp_path / "fake-restic"
+    fake.write_text(
+        "#!/bin/sh\n"
+        'echo "Load(<data/c1798968>, 3120, 0) returned error, retrying after 552ms: '
+        'ReadFull: unexpected EOF" >&2\n'
+        "sleep 30\n"
+    )
+    fake.chmod(0o755)
+    r = Restic(RepoAccess("r", str(tmp_path / "repo"), password_file="pw"), binary=str(fake),
+               version=V014)  # fmt: skip
+    done = r.restore("latest", tmp_path / "target")
+    assert done.returncode == 1 and done.seconds < 20
+    assert "returned error, retrying" in done.stderr and "stopped" in done.stderr
+    remote = Restic(RepoAccess("r", "sftp:u@h:/r", password_file="pw"), binary=str(fake),
+                    version=V014, timeouts=Timeouts(restore=1))  # fmt: skip
+    with pytest.raises(ResticTimeout):  # remote: retries may succeed, so restic is not cut
+        remote.restore("latest", tmp_path / "target")

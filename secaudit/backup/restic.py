@@ -26,12 +26,15 @@ Errors (how a caller reacts):
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import json
 import os
 import re
+import signal
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -176,6 +179,52 @@ def subprocess_runner(argv: Sequence[str], env: Mapping[str, str], timeout: floa
         p.stderr.decode("utf-8", "replace"),
         time.monotonic() - t0,
     )
+
+
+def _streaming_runner(
+    argv: Sequence[str], env: Mapping[str, str], timeout: float, stop_on: re.Pattern[str]
+) -> Completed:
+    """Like subprocess_runner, but ends restic as soon as a stderr line matches `stop_on`."""
+    t0 = time.monotonic()
+    with subprocess.Popen(  # noqa: S603
+        list(argv), env=dict(env), stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
+    ) as p:  # fmt: skip
+
+        def kill() -> None:  # the whole group: restic (or a wrapper script) and its children
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(p.pid, signal.SIGKILL)
+
+        assert p.stdout is not None and p.stderr is not None
+        out: list[bytes] = []
+        reader = threading.Thread(target=lambda: out.append(p.stdout.read()))  # type: ignore[union-attr]
+        reader.start()
+        timer = threading.Timer(timeout, kill)
+        timer.start()
+        err: list[str] = []
+        stopped = False
+        try:
+            for raw in p.stderr:
+                line = raw.decode("utf-8", "replace")
+                err.append(line)
+                if stop_on.search(line):
+                    stopped = True
+                    kill()
+                    break
+            rc = p.wait()
+        finally:
+            timer.cancel()
+        reader.join()
+        if not stopped and rc < 0 and time.monotonic() - t0 >= timeout:
+            raise subprocess.TimeoutExpired(list(argv), timeout)
+    if stopped:
+        rc = 1
+        err.append("secaudit: stopped after a read error on a local repository"
+                   " (restic would only retry the same damaged file)\n")  # fmt: skip
+    return Completed(
+        tuple(argv), rc, b"".join(out).decode("utf-8", "replace"), "".join(err),
+        time.monotonic() - t0,
+    )  # fmt: skip
 
 
 @functools.cache
@@ -593,13 +642,28 @@ class Restic:
     def name(self) -> str:
         return self.access.name
 
-    def run(self, args: Sequence[str], *, timeout: float | None = None) -> Completed:
+    @property
+    def is_local(self) -> bool:
+        """A plain path or local: location: a read error there is not transient."""
+        repo = self.access.repo
+        return repo.startswith("local:") or not re.match(r"^[A-Za-z0-9]+:", repo)
+
+    def run(
+        self,
+        args: Sequence[str],
+        *,
+        timeout: float | None = None,
+        stop_on: re.Pattern[str] | None = None,
+    ) -> Completed:
         """Run `restic ARGS`; never raises on a non-zero exit (see `run_ok`)."""
         env, secrets = self.access.env()
         argv = [self.binary, *(["--no-cache"] if self._no_cache else []), *args]
         limit = timeout or self.timeouts.default
         try:
-            done = self._runner(argv, env, limit)
+            if stop_on is not None and self._runner is subprocess_runner:
+                done = _streaming_runner(argv, env, limit, stop_on)
+            else:
+                done = self._runner(argv, env, limit)
         except FileNotFoundError:
             raise ResticNotInstalled(f"{self.binary!r} not found on PATH", self.name) from None
         except subprocess.TimeoutExpired:
@@ -728,7 +792,13 @@ class Restic:
         args = ["restore", snapshot_id, "--no-lock", "--target", str(target)]
         for inc in includes:
             args += ["--include", _glob_escape(inc)]
-        return self.run(args, timeout=self.timeouts.restore)
+        # restic retries a failed read with back-off for ~45 s; on a local repository the
+        # file is damaged, not unreachable, so the first retry already decides the drill
+        stop = _RETRY_RE if self.is_local else None
+        return self.run(args, timeout=self.timeouts.restore, stop_on=stop)
+
+
+_RETRY_RE = re.compile(r"returned error, retrying after")
 
 
 def _glob_escape(path: str) -> str:
