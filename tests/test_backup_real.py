@@ -198,3 +198,25 @@ def test_drill_probe_checksum_empty_repo_and_asset_coverage(tmp_path: Path) -> N
     assert detectors(audit, "pc7") == set()
     drill = audit.drills.set_index("repo").loc["ok"]
     assert drill["ok"] and drill["files"] == 3 and drill["seconds"] > 0
+
+
+def test_read_data_subset_rotates_through_the_ledger(tmp_path: Path) -> None:
+    from datetime import datetime, timedelta
+
+    pw = tmp_path / "pw"
+    pw.write_text("subset-pw\n")
+    now = datetime.fromisoformat(NOW.replace("Z", "+00:00"))
+    B.restic_cmd(tmp_path / "r", pw, ["init"])
+    B.backup_at(tmp_path / "r", pw, tmp_path / "src" / "d", "h1", now - timedelta(hours=1))
+    (tmp_path / "b.yaml").write_text(
+        "defaults: {check: {read_data_subset: '1/3'}}\n"
+        "repositories:\n  - {name: r, repo: r, password_file: pw}\n"
+    )
+    state = tmp_path / "state.json"
+    seen = []
+    for day in range(3):
+        at = (now + timedelta(days=day)).isoformat()
+        audit = sa.backup_audit(tmp_path / "b.yaml", now=at, state=state)
+        row = audit.coverage.set_index("repo").loc["r"]
+        seen.append((row["read_subset"], round(float(row["coverage_30d"]), 3)))
+    assert seen == [("1/3", 0.333), ("2/3", 0.667), ("3/3", 1.0)]

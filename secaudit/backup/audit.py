@@ -55,6 +55,7 @@ from secaudit.backup.restic import (
     restic_version,
 )
 from secaudit.config import load_yaml
+from secaudit.errors import InputError
 from secaudit.i18n import t
 from secaudit.model import Finding, Gap
 from secaudit.schemas import SNAPSHOTS_SCHEMA
@@ -346,6 +347,12 @@ def _drill(
 
 # --------------------------------------------------------------------------- across repositories
 def _offsite(results: dict[str, RepoResult], now: datetime) -> None:
+    copied = {r.pol.offsite_of for r in results.values() if r.pol.offsite_of}
+    for res in results.values():
+        if res.pol.require_offsite and not res.pol.offsite_of and res.pol.name not in copied:
+            res.findings.append(
+                make_finding(res.pol, "offsite_missing", now, {"location": res.pol.access.location})
+            )
     for res in results.values():
         src_name = res.pol.offsite_of
         if src_name is None:
@@ -543,7 +550,10 @@ def _now(now: datetime | str | None) -> datetime:
     if now is None:
         return datetime.now(UTC).replace(microsecond=0)
     if isinstance(now, str):
-        return parse_time(now)
+        try:
+            return parse_time(now)
+        except ValueError:
+            raise InputError(f"not an ISO 8601 time: {now!r}", "now") from None
     return now.astimezone(UTC) if now.tzinfo else now.replace(tzinfo=UTC)
 
 

@@ -123,6 +123,7 @@ class Settings(BaseModel):
     keep: Keep | None = None
     offsite_max_lag_snapshots: int | None = Field(None, ge=0)
     offsite_max_lag_hours: float | None = Field(None, gt=0)
+    require_offsite: bool | None = None  # no repository is `offsite_of` this one -> offsite_missing
     check: CheckPolicy | None = None
     drill: DrillPolicy | None = None
     locks_allowed: int | None = Field(None, ge=0)
@@ -177,6 +178,7 @@ DEFAULTS: dict[str, Any] = {
     "keep": Keep(),
     "offsite_max_lag_snapshots": 1,
     "offsite_max_lag_hours": None,
+    "require_offsite": False,
     "check": CheckPolicy(),
     "drill": None,
     "locks_allowed": 0,
@@ -218,6 +220,7 @@ class EffectivePolicy:
     keep: Keep
     offsite_max_lag_snapshots: int
     offsite_max_lag_hours: float | None
+    require_offsite: bool
     check: CheckPolicy
     drill: DrillPolicy | None
     locks_allowed: int
@@ -278,6 +281,7 @@ def effective(policy: BackupPolicy, base: Path) -> list[EffectivePolicy]:
                     _merge(policy.defaults, r, "offsite_max_lag_snapshots")
                 ),
                 offsite_max_lag_hours=_merge(policy.defaults, r, "offsite_max_lag_hours"),
+                require_offsite=bool(_merge(policy.defaults, r, "require_offsite")),
                 check=_merge(policy.defaults, r, "check"),
                 drill=_merge(policy.defaults, r, "drill"),
                 locks_allowed=int(_merge(policy.defaults, r, "locks_allowed")),

@@ -19,6 +19,18 @@ def _lang() -> str:
     return "zh" if os.environ.get("SECAUDIT_LANG", "").startswith("zh") else "en"
 
 
+def _check_now(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    from secaudit.backup.restic import parse_time
+
+    if value is None:
+        return None
+    try:
+        parse_time(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not an ISO 8601 time") from None
+    return value
+
+
 @click.group("backup")
 def backup() -> None:
     """Backup / disaster-recovery audit of restic repositories."""
@@ -26,7 +38,9 @@ def backup() -> None:
 
 @backup.command("audit")
 @click.argument("config", type=click.Path(dir_okay=False))
-@click.option("--now", help="Audit reference time (ISO 8601, default: the clock).")
+@click.option(
+    "--now", callback=_check_now, help="Audit reference time (ISO 8601, default: the clock)."
+)
 @click.option("-o", "--output", "out", required=True, type=click.Path(dir_okay=False),
               help="Findings file (.json, .jsonl, .csv, .parquet).")  # fmt: skip
 @click.option("--state", type=click.Path(dir_okay=False),
