@@ -241,3 +241,51 @@ def test_sample_dmz_certificate_from_the_pcap_alone() -> None:
         in certs[("cert_expired", "172.16.10.31:443")].evidence["subject"]
     )
     assert not gaps
+
+
+def test_audit_coverage_reports_silent_assets(tmp_path: Path) -> None:
+    from scapy.layers.inet import UDP
+
+    from secaudit.trust.coverage import CoverageCollector, coverage_findings
+
+    cfg = CFG.model_copy(
+        update={
+            "audit_coverage": CFG.audit_coverage.model_copy(update={"collectors": ["10.99.0.20"]})
+        }
+    )
+    syslog = (
+        Ether() / IP(src="10.10.0.1", dst="10.99.0.20") / UDP(sport=514, dport=514) / Raw(b"<14>x")
+    )
+    trap = Ether() / IP(src="10.20.0.1", dst="10.99.0.20") / UDP(sport=1025, dport=162) / Raw(b"0")
+    elsewhere = (
+        Ether() / IP(src="172.16.10.1", dst="10.99.0.21") / UDP(sport=514, dport=514) / Raw(b"x")
+    )
+    for i, p in enumerate((syslog, trap, elsewhere)):
+        p.time = 1_795_000_000 + i
+    pcap = _pcap(tmp_path, [syslog, trap, elsewhere])
+    from secaudit.capture import iter_chunks
+
+    col = CoverageCollector(cfg)
+    for chunk in iter_chunks([str(pcap)]):
+        col(chunk)
+    assets = [
+        ("gw-internal", ["10.10.0.1"], "gateway"),  # sends syslog: covered
+        ("gw-external", ["10.20.0.1"], "gateway"),  # sends traps: covered (require: any)
+        ("gw-dmz", ["172.16.10.1"], "gateway"),  # sends to the wrong host: not covered
+        ("ws-001", ["10.20.3.101"], "workstation"),  # role not required
+    ]
+    got = coverage_findings(col, assets)
+    assert [(f.detector, f.subject) for f in got] == [("audit_coverage", "gw-dmz")]
+    strict = cfg.model_copy(
+        update={"audit_coverage": cfg.audit_coverage.model_copy(update={"require": "all"})}
+    )
+    col2 = CoverageCollector(strict)
+    for chunk in iter_chunks([str(pcap)]):
+        col2(chunk)
+    subjects = sorted((f.subject, f.evidence["kind"]) for f in coverage_findings(col2, assets))
+    assert subjects == [
+        ("gw-dmz", "snmp-trap"), ("gw-dmz", "syslog"), ("gw-external", "syslog"),
+        ("gw-internal", "snmp-trap"),
+    ]  # fmt: skip
+    # no collectors configured: the check does not run
+    assert coverage_findings(CoverageCollector(CFG), assets) == []

@@ -84,9 +84,11 @@ def audit_files(
         )
         findings += tls_offer_findings(scan_tls_offers(scan), tcfg, lang=lang)
     if pcaps:
+        from secaudit.policy import load_policy
         from secaudit.trust.audit import audit_pcaps
 
-        pf, pg, _ = audit_pcaps(pcaps, tcfg, now=when, lang=lang)
+        raw_policy = load_policy(policy) if policy is not None else None
+        pf, pg, _ = audit_pcaps(pcaps, tcfg, now=when, lang=lang, policy=raw_policy)
         findings += pf
         gaps += pg
     return findings, gaps

@@ -21,7 +21,7 @@ from secaudit.exposure.audit import audit_scan, diff_findings
 from secaudit.exposure.config import load_exposure_config
 from secaudit.exposure.diff import ScanDiff, diff_scans
 from secaudit.exposure.nmap_xml import NmapScan, read_nmap_xml
-from secaudit.exposure.pipeline import load_assets, parse_now
+from secaudit.exposure.pipeline import parse_now
 from secaudit.exposure.tables import services_table
 from secaudit.i18n import t
 from secaudit.model import Finding, Gap
@@ -89,7 +89,13 @@ def run_area(
     """Run the exposure and trust audits on whatever inputs are given (missing ones become Gaps)."""
     res = AreaResult(now=parse_now(now))
     tcfg = load_trust_config(_rules_file(rules_dir, "trust.yaml"))
-    res.assets = load_assets(policy_dir) if policy_dir else None
+    policy = None
+    if policy_dir:
+        from secaudit.exposure.assets import asset_view
+        from secaudit.policy import load_policy
+
+        policy = load_policy(policy_dir)
+        res.assets = asset_view(policy)
     x509_frames: list[pd.DataFrame] = []
     if scan_xml:
         cfg = load_exposure_config(_rules_file(rules_dir, "exposure.yaml"))
@@ -127,13 +133,15 @@ def run_area(
     if pcaps:
         from secaudit.trust.audit import audit_pcaps
 
-        pf, pg, tls = audit_pcaps(pcaps, tcfg, now=res.now, lang=lang)
+        pf, pg, tls = audit_pcaps(pcaps, tcfg, now=res.now, lang=lang, policy=policy)
         res.findings += pf
         res.gaps += pg
         res.inputs += [str(p) for p in pcaps]
         x509_frames.append(tls.x509)
         res.sessions = tls.sessions
         res.detectors |= set(CERT_DETECTORS) | set(TLS_DETECTORS) | {"cleartext_login"}
+        if policy is not None and tcfg.audit_coverage.collectors:
+            res.detectors.add("audit_coverage")
     frames = [f for f in x509_frames if not f.empty]
     res.x509 = pd.concat(frames, ignore_index=True) if frames else None
     return res

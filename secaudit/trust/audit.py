@@ -11,6 +11,7 @@ from secaudit.model import Finding, Gap
 from secaudit.trust.certs import check_certificates, tls_offer_findings
 from secaudit.trust.cleartext import _textual, logins_from_streams
 from secaudit.trust.config import TrustConfig
+from secaudit.trust.coverage import CoverageCollector, coverage_findings, policy_assets
 from secaudit.trust.pcap_certs import TlsCapture, tls_from_streams
 from secaudit.trust.streams import Stream, collect_streams
 
@@ -42,11 +43,20 @@ def audit_pcaps(
     *,
     now: datetime | None = None,
     lang: str = "en",
+    policy: Any = None,
 ) -> tuple[list[Finding], list[Gap], TlsCapture]:
-    """Certificate, TLS and cleartext-login findings for the captures, their Gaps, the TLS tables."""
+    """Certificate, TLS, cleartext-login (and, with a policy, audit-coverage) findings for the
+    captures, their Gaps, and the TLS tables."""
     cfg = cfg or TrustConfig()
     gaps: list[Gap] = []
-    streams = collect_streams(pcaps, _keep(cfg), initial_limit=cfg.pcap.max_server_bytes, gaps=gaps)
+    coverage = CoverageCollector(cfg)
+    streams = collect_streams(
+        pcaps,
+        _keep(cfg),
+        initial_limit=cfg.pcap.max_server_bytes,
+        gaps=gaps,
+        on_chunk=coverage if coverage.enabled and policy is not None else None,
+    )
     tls = tls_from_streams(streams, gaps)
     findings = check_certificates(tls.x509, cfg, now=now, names=session_names(tls), lang=lang)
     s = tls.sessions.dropna(subset=["version"])
@@ -56,4 +66,6 @@ def audit_pcaps(
     ]
     findings += tls_offer_findings(offers, cfg, lang=lang)
     findings += logins_from_streams(streams, cfg, lang=lang)
+    if policy is not None:
+        findings += coverage_findings(coverage, policy_assets(policy), lang=lang)
     return findings, gaps, tls

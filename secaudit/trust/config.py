@@ -81,6 +81,7 @@ class AuthPolicy(_Frozen):
 
 
 class AuditCoverage(_Frozen):
+    require: Literal["any", "all"] = "any"  # any: one kind seen covers the asset
     collectors: list[str] = []
     roles: list[str] = []
     kinds: dict[str, list[str]] = {}

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -75,12 +76,18 @@ def collect_streams(
     *,
     initial_limit: int = 65536,
     gaps: list[Gap] | None = None,
+    on_chunk: Callable[[Any], None] | None = None,
 ) -> dict[StreamKey, Stream]:
-    """First bytes of each TCP stream of the captures (keys: directional 6-tuples)."""
+    """First bytes of each TCP stream of the captures (keys: directional 6-tuples).
+
+    `on_chunk` sees every PacketChunk too, so other per-packet audits share the one read.
+    """
     streams: dict[StreamKey, Stream] = {}
     dropped: set[StreamKey] = set()
     gap_list = gaps if gaps is not None else []
     for chunk, source in _chunks(pcaps, gap_list):
+        if on_chunk is not None:
+            on_chunk(chunk)
         _add_chunk(chunk, source, streams, dropped, keep, initial_limit)
     return streams
 
