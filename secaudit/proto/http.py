@@ -76,7 +76,8 @@ def _parse_headers(data: bytes, pos: int) -> tuple[list[tuple[bytes, bytes]], in
         if r is None:
             return headers, len(data), False
         line, nxt = r
-        if not line.strip(b" \t\x0b\x0c") and (not line or line.strip(b"\r") == b""):
+        if not line.strip(b" \t\r\x0b\x0c"):
+            # an empty or whitespace-only line ends the headers (what browsers do)
             return headers, nxt, True
         if line[:1] in (b" ", b"\t") and headers:
             n, v = headers[-1]
@@ -92,9 +93,37 @@ def _parse_headers(data: bytes, pos: int) -> tuple[list[tuple[bytes, bytes]], in
     return headers, pos, True
 
 
+def _gzip_payload(data: bytes) -> bytes | None:
+    """Deflate data after a gzip header, parsed leniently (reserved flag bits ignored)."""
+    if len(data) < 10 or data[:2] != b"\x1f\x8b":
+        return None
+    flg = data[3]
+    p = 10
+    try:
+        if flg & 4:
+            p += 2 + int.from_bytes(data[p : p + 2], "little")
+        if flg & 8:
+            p = data.index(b"\0", p) + 1
+        if flg & 16:
+            p = data.index(b"\0", p) + 1
+        if flg & 2:
+            p += 2
+    except ValueError:
+        return data[10:]
+    return data[p:] if p <= len(data) else data[10:]
+
+
 def _inflate(data: bytes, kind: str) -> bytes | None:
     """gzip / zlib / raw deflate, capped at MAX_BODY output; None when not that format."""
     if kind == "gzip":
+        raw = _gzip_payload(data)
+        if raw is not None:
+            r = _inflate(raw, "raw")
+            if r:
+                return r
+            r = _inflate(data[10:], "raw")
+            if r:
+                return r
         wbits = 16 + 15
     elif kind == "zlib":
         wbits = 15
@@ -136,7 +165,7 @@ def _decode_layer(data: bytes, enc: str) -> list[bytes]:
 def _encodings(msg: HttpMessage) -> list[str]:
     encs: list[str] = []
     for n, v in msg.headers:
-        if n.lower().strip() == b"content-encoding":
+        if b"content-encoding" in n.lower():
             for part in re.split(rb"[,\s;]+", v.lower()):
                 p = part.strip().decode("latin-1", "replace")
                 if p and p not in ("identity", "none"):
@@ -370,7 +399,9 @@ def parse_responses(data: bytes, requests: list[HttpMessage] | None = None) -> l
             # a 1xx is not the final response; keep the same request for the next one
             reqs = reqs[: len(msgs) - 1] + [reqs[len(msgs) - 1]] + reqs[len(msgs) - 1 :] if req else reqs
             continue
-        if (req is not None and req.method.upper() == b"HEAD") or code in (204, 304):
+        framed = _clen(msg) is not None or _te_mentions_chunk(msg)
+        no_body = (req is not None and req.method.upper() == b"HEAD") or code in (204, 304)
+        if no_body and (not framed or data[pos:].lstrip()[:5].upper().startswith(b"HTTP")):
             msg.end = pos
             msg.complete = True
             msgs.append(msg)
@@ -403,9 +434,11 @@ def parse_responses(data: bytes, requests: list[HttpMessage] | None = None) -> l
             msg.complete = True
         msg.body_raw = variants[0] if variants else b""
         msg.bodies = _bodies([v for v in variants if v], msg)
-        msg.end = end
+        msg.end = max(end, pos)
         msgs.append(msg)
-        pos = end
+        if msg.end <= start or (msg.end == pos and not msg.complete):
+            break
+        pos = msg.end
     return msgs
 
 

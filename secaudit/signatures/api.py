@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import hashlib
+import itertools
 import json
 import os
 from collections.abc import Iterable, Sequence
@@ -314,7 +315,10 @@ def signatures(
             raise InputError("capture not found", str(pcap))
         eng = Engine(rs.sigs, pf, checksum=checksum)
         eng.source = str(pcap)
-        for frame, lt, ts in frames_of(str(pcap)):
+        it = frames_of(str(pcap))
+        head = list(itertools.islice(it, 1000))
+        eng.sample_checksums(head)
+        for frame, lt, ts in itertools.chain(head, it):
             eng.feed(frame, lt, ts)
         got = eng.finish()
         gaps.extend(eng.gaps)

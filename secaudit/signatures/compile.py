@@ -747,7 +747,7 @@ def _parse_byte(kw: str, value: str) -> ByteOp:
         if not {"bytes", "offset", "oper", "rvalue", "result"} <= have:
             raise RuleError(kw, "byte_math: needs bytes, offset, oper, rvalue and result")
         _byte_common(rest, op, kw, 0)
-    if isinstance(op.nbytes, int) and not (op.string or 1 <= op.nbytes <= 10):
+    if isinstance(op.nbytes, int) and not (op.string or 0 <= op.nbytes <= 10):
         raise RuleError(kw, f"{kw}: bytes must be 1..10 (or up to 23 with string)")
     if isinstance(op.nbytes, int) and op.nbytes > 23:
         raise RuleError(kw, f"{kw}: bytes must be at most 23")
@@ -1052,6 +1052,8 @@ def compile_rule(rule: Rule, vars_: Vars, order: int = 0) -> Sig:
     # fast pattern: explicit, else the longest positive content of the first matched buffer
     best: Content | None = None
     for b in sig.buffers:
+        if b.name != "pkt":
+            continue  # the prefilter scans payload/stream only; other buffers are checked directly
         for it in b.items:
             if isinstance(it, Content) and not it.negated:
                 if it.fast_pattern:
@@ -1159,9 +1161,16 @@ def _parse_check(kw: str, val: str) -> Any:
             return int(vv, 0)
         except ValueError:
             raise RuleError(kw, f"tls.version: bad version {vv!r}") from None
-    if kw in ("dns.opcode", "dns.rrtype"):
+    if kw == "dns.opcode":
         neg = v.startswith("!")
         return (neg, parse_range(v.lstrip("!"), kw))
+    if kw == "dns.rrtype":
+        val, _, idx = v.partition(",")
+        neg = val.strip().startswith("!")
+        index: int | str | None = None
+        if idx.strip():
+            index = "all" if idx.strip() == "all" else _int(idx, kw)
+        return (neg, parse_range(val.strip().lstrip("!"), kw), index)
     if kw == "sameip":
         return True
     raise Unsupported(kw, f"keyword {kw!r} is not supported")

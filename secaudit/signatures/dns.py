@@ -21,6 +21,11 @@ class DnsMsg:
     queries: list[tuple[bytes, int]] = field(default_factory=list)
     answers: list[tuple[bytes, int]] = field(default_factory=list)
     authorities: list[tuple[bytes, int]] = field(default_factory=list)
+    rdata_names: list[bytes] = field(default_factory=list)  # names inside CNAME/PTR/NS/MX/SOA/SRV data
+
+
+# rtype -> offset of a domain name inside its rdata
+_RDATA_NAME_AT = {2: 0, 5: 0, 12: 0, 6: 0, 15: 2, 33: 6, 39: 0}
 
 
 def _name(msg: bytes, pos: int) -> tuple[bytes, int]:
@@ -70,10 +75,20 @@ def parse_dns(msg: bytes) -> DnsMsg | None:
             for _ in range(min(count, 256)):
                 name, pos = _name(msg, pos)
                 rtype, _cls, _ttl, rdlen = struct.unpack_from("!HHIH", msg, pos)
-                pos += 10 + rdlen
+                rd = pos + 10
+                pos = rd + rdlen
                 if pos > len(msg):
                     raise ValueError("rdata runs past message")
                 target.append((name, rtype))
+                skip = _RDATA_NAME_AT.get(rtype)
+                if skip is not None and rdlen > skip:
+                    try:
+                        rn, nxt = _name(msg, rd + skip)
+                        d.rdata_names.append(rn)
+                        if rtype == 6:
+                            d.rdata_names.append(_name(msg, nxt)[0])
+                    except ValueError:
+                        pass
     except (ValueError, struct.error, IndexError):
         return d if "d" in locals() and (d.queries or d.answers) else None
     return d

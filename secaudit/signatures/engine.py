@@ -193,15 +193,21 @@ class Engine:
     def _checksum_bad(self, p: Pkt) -> bool:
         if not self.validate or p.proto != 6 or not p.l4_ok:
             return False
-        bad = not l4_checksum_ok(p)
-        if self.checksum == "auto" and self._csum_checked < 1000:
-            self._csum_checked += 1
-            self._csum_bad += bad
-            # offloaded checksums: many bad ones early on mean the capture host never filled them in
-            if self._csum_bad > 1 and self._csum_bad * 10 > self._csum_checked:
-                self.validate = False
-                return False
-        return bad
+        return not l4_checksum_ok(p)
+
+    def sample_checksums(self, frames: list[tuple[bytes, int, float]]) -> None:
+        """`-k auto`: if over 5 % of the sampled TCP checksums are wrong, the capture host
+        offloaded them (Suricata's statistical check); stop validating for this capture."""
+        if self.checksum != "auto":
+            return
+        checked = bad = 0
+        for frame, lt, ts in frames:
+            for p in decode_frame(frame, lt, ts):
+                if p.proto == 6 and p.l4_ok and not p.is_fragment:
+                    checked += 1
+                    bad += not l4_checksum_ok(p)
+        if checked and bad * 20 > checked:
+            self.validate = False
 
     def _packet(self, p: Pkt) -> bool:
         """Process one decoded packet; True when a pass rule matched it."""
@@ -762,9 +768,15 @@ class Engine:
                 if v is None or range_match(rng, v) == neg:
                     return False
             elif kw == "dns.rrtype":
-                neg, rng = spec
+                neg, rng, index = spec
                 vals = checks.get("dns.rrtypes", [])
-                if not any(range_match(rng, v) != neg for v in vals):
+                if index == "all":
+                    ok = bool(vals) and all(range_match(rng, v) != neg for v in vals)
+                elif index is None:
+                    ok = any(range_match(rng, v) != neg for v in vals)
+                else:
+                    ok = -len(vals) <= index < len(vals) and range_match(rng, vals[index]) != neg
+                if not ok:
                     return False
             elif not _check(kw, spec, p, flow, to_server):
                 return False
@@ -870,10 +882,12 @@ class Engine:
         if not m.response:
             bufs["dns.query"] = qnames
         bufs["dns.queries.rrname"] = qnames
+        bufs["dns.answers.rrname"] = [a for a, _t in m.answers]
         if m.response:
-            bufs["dns.answers.rrname"] = [a for a, _t in m.answers]
-            bufs["dns.response.rrname"] = qnames + [a for a, _t in m.answers] + [a for a, _t in m.authorities]
-        rrtypes = [t for _q, t in m.queries] + [t for _a, t in m.answers]
+            bufs["dns.response.rrname"] = (
+                qnames + [a for a, _t in m.answers] + [a for a, _t in m.authorities] + m.rdata_names
+            )
+        rrtypes = [t for _a, t in m.answers] if m.response else [t for _q, t in m.queries]
         checks = {"dns.opcode": m.opcode, "dns.rrtypes": rrtypes}
         for s in self._tx_sigs("dns"):
             if not self._tx_header_ok(s, flow):

@@ -44,6 +44,8 @@ def _find_all(buf: bytes, low: bytes | None, pat: bytes, start: int, end: int) -
 
 
 def _read_num(buf: bytes, pos: int, op: ByteOp, nbytes: int) -> int | None:
+    if nbytes == 0 and 0 <= pos <= len(buf):
+        return 0  # byte_jump:0,... only moves the detect offset
     if pos < 0 or nbytes <= 0 or pos + nbytes > len(buf):
         return None
     raw = buf[pos : pos + nbytes]
@@ -138,9 +140,11 @@ def _run(items: list[Any], i: int, buf: bytes, prev: int, ctx: _Ctx) -> bool:
                 return False
         return False
     if isinstance(it, Pcre):
-        start = prev if it.relative else 0
+        # a relative pcre sees the buffer from the detect offset on (so ^ anchors there)
+        base = min(prev, n) if it.relative else 0
+        sub = buf[base:] if base else buf
         try:
-            m = it.regex.search(buf, start, timeout=PCRE_TIMEOUT_S)
+            m = it.regex.search(sub, timeout=PCRE_TIMEOUT_S)
         except TimeoutError:
             raise PcreTimeout(it.source) from None
         if it.negated:
@@ -149,22 +153,22 @@ def _run(items: list[Any], i: int, buf: bytes, prev: int, ctx: _Ctx) -> bool:
             return _run(items, i + 1, buf, prev, ctx)
         if m is None:
             return False
-        if _run(items, i + 1, buf, m.end(), ctx):
+        if _run(items, i + 1, buf, base + m.end(), ctx):
             return True
         if not _next_is_relative(items, i + 1):
             return False
         # retry the pcre after the previous match start (Suricata does the same)
         pos = m.start() + 1
         tries = 0
-        while pos <= n and tries < 64:
+        while pos <= len(sub) and tries < 64:
             tries += 1
             try:
-                m = it.regex.search(buf, pos, timeout=PCRE_TIMEOUT_S)
+                m = it.regex.search(sub, pos, timeout=PCRE_TIMEOUT_S)
             except TimeoutError:
                 raise PcreTimeout(it.source) from None
             if m is None:
                 return False
-            if _run(items, i + 1, buf, m.end(), ctx):
+            if _run(items, i + 1, buf, base + m.end(), ctx):
                 return True
             pos = m.start() + 1
         return False
