@@ -54,7 +54,12 @@ def gaps_path(findings_path: Path) -> Path:
     default=None,
     help="Exit 1 when a finding has this severity or higher.",
 )
-@click.option("-C", "--ignore-checksums", is_flag=True, help="Analyze packets with bad checksums.")
+@click.option(
+    "--verify-checksums",
+    is_flag=True,
+    help="Skip packets with bad checksums like Zeek (default: analyze them, since "
+    "endpoint captures show offloaded checksums).",
+)
 @click.option("--lang", type=click.Choice(["en", "zh"]), default=None, help="Language of titles.")
 @click.option(
     "-o",
@@ -70,7 +75,7 @@ def detect_cmd(
     only: str | None,
     thresholds: str | None,
     fail_on: str | None,
-    ignore_checksums: bool,
+    verify_checksums: bool,
     lang: str | None,
     output: str,
     quiet: bool,
@@ -85,7 +90,7 @@ def detect_cmd(
         only=only,
         thresholds=thresholds,
         lang=lang,
-        ignore_checksums=ignore_checksums,
+        ignore_checksums=not verify_checksums,
         quiet=quiet,
     )
     out = Path(output)

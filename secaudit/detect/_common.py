@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,9 +18,10 @@ from secaudit.model import Category, Finding, Severity
 __all__ = [
     "CONTROLS",
     "GBT",
-    "dense_window",
+    "window_hits",
     "finding",
     "internal_mask",
+    "keyparts",
     "iso",
     "sample",
     "severity_of",
@@ -50,6 +51,11 @@ CONTROLS: dict[str, tuple[str, ...]] = {
     "icmp_unreachable": (f"{GBT} 8.1.5.4 c", f"{GBT} 8.1.2.1 e"),
     "dns_failure": (f"{GBT} 8.1.5.4 c",),
 }
+
+
+def keyparts(key: Hashable) -> tuple[Any, ...]:
+    """A groupby/iterrows key as a tuple (pandas types it as Hashable)."""
+    return key if isinstance(key, tuple) else (key,)
 
 
 def iso(ts: float | int | None) -> str | None:
@@ -130,35 +136,35 @@ def internal_mask(ctx: DetectContext, addrs: pd.Series) -> npt.NDArray[np.bool_]
     return is_private(addrs)
 
 
-def dense_window(
-    groups: pd.Series,
-    times: pd.Series,
+def window_hits(
+    keys: pd.Series | pd.DataFrame,
+    times: pd.Series | npt.NDArray[np.float64],
     need: float,
     window: float,
-    weights: pd.Series | None = None,
-) -> pd.DataFrame:
-    """Per group: does any window of `window` seconds hold `need` events (or weight)?
+    weights: pd.Series | npt.NDArray[Any] | None = None,
+) -> npt.NDArray[np.bool_]:
+    """Per input row: does its group have `need` events (or weight) within `window` s?
 
-    With `times` the first-seen times of *distinct* items this is Zeek's "N
-    distinct in a window" test, sliding instead of epoch-aligned.  Returns
-    columns g, hit, start (first qualifying window start), n (events), peak
-    (largest weight seen in one window).
+    With one row per *distinct* item at its first-seen time this is Zeek's "N
+    distinct in a window" test, sliding instead of epoch-aligned.  Groups are
+    hashed to integer codes once; the rest is sorting and a searchsorted.
     """
-    if len(groups) == 0:
-        return pd.DataFrame({"g": [], "hit": [], "start": [], "n": [], "peak": []})
-    w = np.ones(len(groups)) if weights is None else np.asarray(weights, np.float64)
-    df = pd.DataFrame({"g": groups.to_numpy(), "t": times.to_numpy(np.float64), "w": w})
-    df = df.sort_values(["g", "t"], kind="stable").reset_index(drop=True)
-    codes, _ = pd.factorize(df["g"], sort=False)
-    t = df["t"].to_numpy()
-    t = np.nan_to_num(t - np.nanmin(t), nan=0.0)
-    span = float(t.max()) + float(window) + 1.0
-    key = codes.astype(np.float64) * span + t
-    cs = np.concatenate([[0.0], np.cumsum(df["w"].to_numpy())])
+    n = len(keys)
+    if n == 0 or need <= 0:
+        return np.full(n, n > 0, dtype=bool)
+    if isinstance(keys, pd.DataFrame):
+        codes = keys.groupby(list(keys.columns), sort=False, dropna=False).ngroup().to_numpy()
+    else:
+        codes = pd.factorize(keys, use_na_sentinel=False)[0]
+    t = np.nan_to_num(np.asarray(times, np.float64), nan=0.0)
+    w = np.ones(n) if weights is None else np.asarray(weights, np.float64)
+    order = np.lexsort((t, codes))
+    c, ts, ws = codes[order], t[order] - t.min(), w[order]
+    span = float(ts.max()) + float(window) + 1.0
+    key = c.astype(np.float64) * span + ts
+    cs = np.concatenate([[0.0], np.cumsum(ws)])
     j = np.searchsorted(key, key + window, side="right")
-    tot = cs[j] - cs[np.arange(len(key))]
-    df["tot"] = tot
-    df["hit"] = tot >= need
-    out = df.groupby("g", sort=False).agg(hit=("hit", "any"), n=("w", "sum"), peak=("tot", "max"))
-    out["start"] = df[df["hit"]].groupby("g", sort=False)["t"].min().reindex(out.index)  # raw times
-    return out.reset_index()
+    hit_sorted = (cs[j] - cs[:-1]) >= need
+    group_hit = np.zeros(int(codes.max()) + 1, dtype=bool)
+    group_hit[c[hit_sorted]] = True
+    return group_hit[codes]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from secaudit.detect._common import dense_window, finding, sample, severity_of
+from secaudit.detect._common import finding, keyparts, sample, severity_of, window_hits
 from secaudit.detect.config import Amplification, ArpSpoof, Flood, SynFlood
 from secaudit.detect.registry import DetectContext, register
 from secaudit.detect.tables import FLOOD_BUCKET_S
@@ -93,12 +93,10 @@ def syn_flood(ctx: DetectContext) -> list[Finding]:
     h = conn[half]
     if h.empty:
         return []
-    key = h["id.resp_h"].astype(str) + "|" + h["id.resp_p"].astype(str)
-    res = dense_window(key, h["ts"], cfg.min_half_open, cfg.window_s)
+    hit = window_hits(h[["id.resp_h", "id.resp_p"]], h["ts"], cfg.min_half_open, cfg.window_s)
     out = []
-    for k in res.loc[res["hit"].astype(bool), "g"]:
-        mine = h[key == k]
-        victim, port = str(k).rsplit("|", 1)
+    for key, mine in h[hit].groupby(["id.resp_h", "id.resp_p"], sort=True):
+        victim, port = keyparts(key)
         srcs = mine["id.orig_h"].astype(str)
         nets = srcs.str.rsplit(".", n=1).str[0].nunique()
         span = max(float(mine["ts"].max() - mine["ts"].min()), 1e-3)

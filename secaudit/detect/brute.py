@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from secaudit.detect._common import dense_window, finding, sample, severity_of
+from secaudit.detect._common import finding, keyparts, sample, severity_of, window_hits
 from secaudit.detect.config import BruteForce
 from secaudit.detect.registry import DetectContext, register
 from secaudit.model import Category, Finding
@@ -112,14 +112,12 @@ def brute_force(ctx: DetectContext) -> list[Finding]:
     ):
         if ev is None or ev.empty:
             continue
-        key = ev["attacker"].astype(str) + "|" + ev["service"].astype(str)
-        res = dense_window(key, ev["ts"], need, cfg.window_s, weights=ev["n"])
-        for k in res.loc[res["hit"].astype(bool), "g"]:
-            attacker, service = str(k).split("|", 1)
+        hit = window_hits(ev[["attacker", "service"]], ev["ts"], need, cfg.window_s, ev["n"])
+        for key, mine in ev[hit].groupby(["attacker", "service"], sort=True):
+            attacker, service = (str(x) for x in keyparts(key))
             if (attacker, service) in flagged:
                 continue
             flagged.add((attacker, service))
-            mine = ev[key == k]
             targets = mine["target"].nunique()
             mode = "spray" if targets >= cfg.spray_min_targets else "single"
             n = int(mine["n"].sum())

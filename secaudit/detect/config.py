@@ -24,6 +24,11 @@ DEFAULT_RULES = Path(__file__).resolve().parents[2] / "rules" / "detect.yaml"
 Ladder = dict[str, float]
 
 
+def _ladder(levels: dict[str, float]) -> Any:
+    """A severity ladder default (a fresh dict per model instance)."""
+    return Field(default_factory=lambda: dict(levels))
+
+
 class _M(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -45,37 +50,37 @@ class PortScan(_M):
     internal: ScanLimits = ScanLimits()
     external: ScanLimits = ScanLimits(ports=10, hosts=15)
     knock: Knock = Knock()
-    severity: Ladder = Field(default_factory=lambda: {"medium": 0, "high": 500})
+    severity: Ladder = _ladder({"medium": 0, "high": 500})
 
 
 class PingSweep(_M):
     window_s: float = 300.0
     min_targets: int = 10
-    severity: Ladder = Field(default_factory=lambda: {"low": 0, "medium": 50, "high": 250})
+    severity: Ladder = _ladder({"low": 0, "medium": 50, "high": 250})
 
 
 class ArpScan(_M):
     window_s: float = 60.0
     min_targets: int = 20
-    severity: Ladder = Field(default_factory=lambda: {"medium": 0, "high": 200})
+    severity: Ladder = _ladder({"medium": 0, "high": 200})
 
 
 class ArpSpoof(_M):
     min_claims: int = 3  # replies/announcements by the second MAC
-    severity: Ladder = Field(default_factory=lambda: {"high": 0})
+    severity: Ladder = _ladder({"high": 0})
 
 
 class SynFlood(_M):
     window_s: float = 10.0
     min_half_open: int = 200  # half-open attempts to one (host, port) within the window
-    severity: Ladder = Field(default_factory=lambda: {"high": 0, "critical": 10000})
+    severity: Ladder = _ladder({"high": 0, "critical": 10000})
 
 
 class Flood(_M):
     window_s: float = 10.0
     min_packets: int = 10000  # toward one host within one window
     max_reply_ratio: float = 0.2  # UDP: packets the target sends back / packets it receives
-    severity: Ladder = Field(default_factory=lambda: {"high": 0, "critical": 50000})
+    severity: Ladder = _ladder({"high": 0, "critical": 50000})
 
 
 class Amplification(_M):
@@ -83,7 +88,7 @@ class Amplification(_M):
     min_ratio: float = 10.0  # response bytes / request bytes
     min_resp_bytes: int = 1_000_000  # toward one victim
     min_peers: int = 5  # distinct reflectors
-    severity: Ladder = Field(default_factory=lambda: {"high": 0, "critical": 100_000_000})
+    severity: Ladder = _ladder({"high": 0, "critical": 100_000_000})
 
 
 class BruteForce(_M):
@@ -100,7 +105,7 @@ class BruteForce(_M):
             1433: "mssql", 3306: "mysql", 3389: "rdp", 5432: "postgres", 5900: "vnc",
         }
     )  # fmt: skip
-    severity: Ladder = Field(default_factory=lambda: {"medium": 0, "high": 50})
+    severity: Ladder = _ladder({"medium": 0, "high": 50})
 
 
 class DnsTunnel(_M):
@@ -113,7 +118,7 @@ class DnsTunnel(_M):
     ignore_suffixes: list[str] = Field(
         default_factory=lambda: ["in-addr.arpa", "ip6.arpa", "local", "_tcp.local"]
     )
-    severity: Ladder = Field(default_factory=lambda: {"high": 0})
+    severity: Ladder = _ladder({"high": 0})
 
 
 class IcmpTunnel(_M):
@@ -121,50 +126,50 @@ class IcmpTunnel(_M):
     max_normal_size: int = 128  # echo data above this is unusual (ping sends 32-64)
     min_entropy: float = 6.0  # bits/byte of captured echo data
     min_mismatch_ratio: float = 0.5  # replies whose data differ from their request
-    severity: Ladder = Field(default_factory=lambda: {"high": 0})
+    severity: Ladder = _ladder({"high": 0})
 
 
 class LongConnection(_M):
     min_duration_s: float = 3600.0
     protocols: list[str] = Field(default_factory=lambda: ["tcp"])
-    severity: Ladder = Field(default_factory=lambda: {"low": 0, "medium": 14400})
+    severity: Ladder = _ladder({"low": 0, "medium": 14400})
 
 
 class DataExfil(_M):
     min_bytes: int = 100_000_000  # sent by one internal host to one external peer
     min_ratio: float = 5.0  # sent / received
-    severity: Ladder = Field(default_factory=lambda: {"medium": 0, "high": 1_000_000_000})
+    severity: Ladder = _ladder({"medium": 0, "high": 1_000_000_000})
 
 
 class Retransmission(_M):
     min_data_pkts: int = 50
     min_retrans: int = 10
     min_ratio: float = 0.03
-    severity: Ladder = Field(default_factory=lambda: {"low": 0, "medium": 0.05, "high": 0.15})
+    severity: Ladder = _ladder({"low": 0, "medium": 0.05, "high": 0.15})
 
 
 class ZeroWindow(_M):
     min_events: int = 5
     min_stall_s: float = 2.0
-    severity: Ladder = Field(default_factory=lambda: {"low": 0, "medium": 10, "high": 60})
+    severity: Ladder = _ladder({"low": 0, "medium": 10, "high": 60})
 
 
 class Rejected(_M):
     min_rejected: int = 10
     min_ratio: float = 0.5
-    severity: Ladder = Field(default_factory=lambda: {"low": 0, "medium": 50, "high": 500})
+    severity: Ladder = _ladder({"low": 0, "medium": 50, "high": 500})
 
 
 class Unanswered(_M):
     min_attempts: int = 5
     min_ratio: float = 0.8
     internal_only: bool = True
-    severity: Ladder = Field(default_factory=lambda: {"low": 0, "medium": 20, "high": 200})
+    severity: Ladder = _ladder({"low": 0, "medium": 20, "high": 200})
 
 
 class IcmpUnreachable(_M):
     min_messages: int = 5
-    severity: Ladder = Field(default_factory=lambda: {"low": 0, "medium": 50, "high": 500})
+    severity: Ladder = _ladder({"low": 0, "medium": 50, "high": 500})
 
 
 class DnsFailure(_M):
@@ -172,7 +177,7 @@ class DnsFailure(_M):
     min_ratio: float = 0.3
     nxdomain_min: int = 50  # NXDOMAIN storm of one client
     nxdomain_ratio: float = 0.5
-    severity: Ladder = Field(default_factory=lambda: {"low": 0, "medium": 50, "high": 500})
+    severity: Ladder = _ladder({"low": 0, "medium": 50, "high": 500})
 
 
 class Health(_M):

@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from secaudit.detect._common import finding, internal_mask, sample, severity_of
+from secaudit.detect._common import finding, internal_mask, keyparts, sample, severity_of
 from secaudit.detect.config import DataExfil, DnsTunnel, IcmpTunnel, LongConnection
 from secaudit.detect.registry import DetectContext, register
 from secaudit.model import Category, Finding
@@ -65,7 +65,8 @@ def dns_tunnel(ctx: DetectContext) -> list[Finding]:
         & shape
     ]
     out = []
-    for (client, domain), r in hot.iterrows():
+    for key, r in hot.iterrows():
+        client, domain = keyparts(key)
         mine = q[(q["id.orig_h"] == client) & (q["reg_domain"] == domain)]
         reasons = [
             name
@@ -152,7 +153,8 @@ def icmp_tunnel(ctx: DetectContext) -> list[Finding]:
         & ((paired & (g["mismatch_ratio"] >= cfg.min_mismatch_ratio)) | big)
     ]
     out = []
-    for (src, dst), r in hot.iterrows():
+    for key, r in hot.iterrows():
+        src, dst = keyparts(key)
         reasons = []
         if paired.loc[(src, dst)] and r["mismatch_ratio"] >= cfg.min_mismatch_ratio:
             reasons.append("reply_differs_from_request")
@@ -210,10 +212,10 @@ def long_connection(ctx: DetectContext) -> list[Finding]:
         uids=("uid", lambda s: list(s.head(5))),
     )
     g = g.reset_index()
-    inside = internal_mask(ctx, g["id.resp_h"])
+    g["inside"] = internal_mask(ctx, g["id.resp_h"])
     out = []
-    for k, r in g.iterrows():
-        cat = Category.INTERNAL_LINK if inside[k] else Category.EXTERNAL_LINK
+    for _, r in g.iterrows():
+        cat = Category.INTERNAL_LINK if bool(r["inside"]) else Category.EXTERNAL_LINK
         out.append(
             finding(
                 ctx,
@@ -263,7 +265,8 @@ def data_exfil(ctx: DetectContext) -> list[Finding]:
         (g["sent"] >= cfg.min_bytes) & (g["sent"] >= cfg.min_ratio * g["received"].clip(lower=1))
     ]
     out = []
-    for (src, dst), r in hot.iterrows():
+    for key, r in hot.iterrows():
+        src, dst = keyparts(key)
         out.append(
             finding(
                 ctx,

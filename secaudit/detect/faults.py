@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from secaudit.detect._common import finding, internal_mask, sample, severity_of
+from secaudit.detect._common import finding, internal_mask, keyparts, sample, severity_of
 from secaudit.detect.config import (
     DnsFailure,
     IcmpUnreachable,
@@ -164,7 +164,8 @@ def _per_server(
     if extra_mask is not None and len(hot):
         hot = hot[internal_mask(ctx, hot.index.get_level_values(0).to_series())]
     out = []
-    for (host, port), r in hot.iterrows():
+    for key, r in hot.iterrows():
+        host, port = keyparts(key)
         mine = conn[sel & (conn["id.resp_h"] == host) & (conn["id.resp_p"] == port)]
         out.append(
             finding(
@@ -258,7 +259,8 @@ def icmp_unreachable(ctx: DetectContext) -> list[Finding]:
     )
     hot = g[g["n"] >= cfg.min_messages]
     out = []
-    for (dst, kind), r in hot.iterrows():
+    for key, r in hot.iterrows():
+        dst, kind = keyparts(key)
         mine = e[(e["quoted_dst"] == dst) & (e["kind"] == kind)]
         loop = kind == "time_exceeded"
         out.append(

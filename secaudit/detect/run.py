@@ -201,7 +201,7 @@ def detect(
     only: Iterable[str] | str | None = None,
     thresholds: Thresholds | str | Path | Mapping[str, Any] | None = None,
     lang: str = "en",
-    ignore_checksums: bool = False,
+    ignore_checksums: bool = True,
     quiet: bool = True,
     strict: bool | None = None,
 ) -> DetectResult:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from secaudit.detect._common import dense_window, finding, internal_mask, sample, severity_of
+from secaudit.detect._common import finding, internal_mask, sample, severity_of, window_hits
 from secaudit.detect.config import ArpScan, PingSweep, PortScan
 from secaudit.detect.registry import DetectContext, register
 from secaudit.model import Category, Finding
@@ -116,22 +116,18 @@ def port_scan(ctx: DetectContext) -> list[Finding]:
     flagged: dict[str, set[str]] = {}
 
     def mark(key: list[str], thr_col: str, mode: str) -> None:
-        g = d[key[0]].astype(str)
-        for col in key[1:]:
-            g = g + "|" + d[col].astype(str)
         for thr, idx in d.groupby(thr_col, sort=False).groups.items():
-            part = g.loc[idx]
-            res = dense_window(part, d.loc[idx, "ts"], int(thr), cfg.window_s)
-            hits = set(res.loc[res["hit"].astype(bool), "g"])
-            for scanner in d.loc[idx].loc[part.isin(hits), "scanner"].unique():
+            part = d.loc[idx]
+            hit = window_hits(part[key], part["ts"], float(str(thr)), cfg.window_s)
+            for scanner in part.loc[hit, "scanner"].unique():
                 flagged.setdefault(str(scanner), set()).add(mode)
 
     mark(["scanner", "victim"], "ports_thr", "vertical")
     mark(["scanner", "proto", "port"], "hosts_thr", "horizontal")
     knock = d[(d["proto"] == "tcp") & d["port"].isin(cfg.knock.ports)]
     if len(knock):
-        res = dense_window(knock["scanner"], knock["ts"], cfg.knock.min_targets, cfg.window_s)
-        for s in res.loc[res["hit"].astype(bool), "g"]:
+        hit = window_hits(knock["scanner"], knock["ts"], cfg.knock.min_targets, cfg.window_s)
+        for s in knock.loc[hit, "scanner"].unique():
             flagged.setdefault(str(s), set()).add("knock")
     out = []
     for scanner, modes in sorted(flagged.items()):
@@ -180,10 +176,10 @@ def ping_sweep(ctx: DetectContext) -> list[Finding]:
     if req.empty:
         return []
     firsts = req.groupby(["src", "dst"], sort=False)["ts"].min().reset_index()
-    res = dense_window(firsts["src"], firsts["ts"], cfg.min_targets, cfg.window_s)
+    hit = window_hits(firsts["src"], firsts["ts"], cfg.min_targets, cfg.window_s)
     out = []
     rep = icmp[((icmp["type"] == 0) & ~icmp["v6"]) | ((icmp["type"] == 129) & icmp["v6"])]
-    for src in res.loc[res["hit"].astype(bool), "g"]:
+    for src in firsts.loc[hit, "src"].unique():
         mine = req[req["src"] == src]
         targets = firsts.loc[firsts["src"] == src, "dst"]
         alive = rep[(rep["dst"] == src) & rep["src"].isin(targets)]["src"].nunique()
@@ -223,9 +219,9 @@ def arp_scan(ctx: DetectContext) -> list[Finding]:
     sender = req["spa"].where(req["spa"] != "0.0.0.0", "mac:" + req["sha"].astype(str))
     req = req.assign(sender=sender)
     firsts = req.groupby(["sender", "tpa"], sort=False)["ts"].min().reset_index()
-    res = dense_window(firsts["sender"], firsts["ts"], cfg.min_targets, cfg.window_s)
+    hit = window_hits(firsts["sender"], firsts["ts"], cfg.min_targets, cfg.window_s)
     out = []
-    for s in res.loc[res["hit"].astype(bool), "g"]:
+    for s in firsts.loc[hit, "sender"].unique():
         mine = req[req["sender"] == s]
         targets = firsts.loc[firsts["sender"] == s, "tpa"]
         macs = [f"{int(m):012x}" for m in sample(mine["sha"], 3)]

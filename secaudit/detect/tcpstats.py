@@ -5,8 +5,8 @@ Semantics follow Wireshark's tcp.analysis flags, which analysts already read:
   sequence end already sent in that direction (window probes and keep-alives,
   i.e. 1-byte segments and segments sent while the peer advertises a zero
   window, are not retransmissions);
-* duplicate ACK: a pure ACK repeating the previous ACK number and window of
-  that direction while the peer has unacknowledged data outstanding;
+* duplicate ACK: a pure ACK (no SYN/FIN/RST) repeating the previous ACK
+  number and the same non-zero window of that direction;
 * zero window: a non-RST, non-SYN segment advertising window 0; the stall lasts
   until the same side advertises a non-zero window;
 * handshake RTT: first SYN-ACK minus the last SYN before it.
@@ -193,12 +193,11 @@ def _analyze(
                 and not f & (SYN | FIN | RST)
                 and a == last_ack[dr]
                 and w == last_win[dr]
+                and w != 0
                 and seen[pe]
             ):
-                peer_ack_rel = (a - base[pe]) & 0xFFFFFFFF
-                if peer_ack_rel < maxend[pe]:
-                    row[3] += 1
-                    pkt_dupack[i] = True
+                row[3] += 1
+                pkt_dupack[i] = True
             if f & ACK:
                 last_ack[dr] = a
                 last_win[dr] = w
