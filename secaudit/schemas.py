@@ -83,6 +83,12 @@ PACKET_FIELDS: list[tuple[str, str, str]] = [
     ("tcp_mss", "uint16", "TCP MSS option value, 0 when absent"),
     ("tcp_tsval", "uint32", "TCP timestamp option TSval (valid when tcp_opts & 16)"),
     ("tcp_tsecr", "uint32", "TCP timestamp option TSecr (valid when tcp_opts & 16)"),
+    (
+        "reasm",
+        "uint8",
+        "IP reassembly: 2 = row decoded from a datagram reassembled from fragments (it follows"
+        " the fragment that completed it); fragments keep frag & 1 and are not counted by Zeek",
+    ),
 ]
 PACKET_DTYPE = np.dtype([(n, t) for n, t, _ in PACKET_FIELDS])
 

@@ -702,12 +702,9 @@ def decode_frame(
                             kind = _T_GENEVE
                             vni = _u32(b, pay + 4) >> 8
                             noff = pay + 8 + olen
-                            if gp == 0x6558:
-                                nst = _ETH
-                            elif gp == 0x0800:
-                                nst = _IP4
-                            elif gp == 0x86DD:
-                                nst = _IP6
+                            if gp == 0x6558 or gp == 0x0800 or gp == 0x86DD or gp == 0x0806:
+                                et = gp
+                                nst = _ETYPE
                             else:
                                 kind = 0
                 elif dp == 2152 or sp == 2152 or dp == 2123 or sp == 2123:
@@ -915,69 +912,59 @@ def _teredo(b: np.ndarray, pay: int, pend: int, on_port: bool) -> int:
 
 @njit(cache=True)
 def _gre(b: np.ndarray, g: int, gend: int, end: int) -> tuple[int, int, int]:
-    """Parse a GRE header at g; returns (next state, offset of the inner header, key)."""
+    """Parse a GRE header at g; returns (next state, offset of the inner header, key).
+
+    Follows Zeek's GRE analyzer: versions 0 and 1 only, no routing, no unknown
+    flag bits; v0 carries IPv4/IPv6, Transparent Ethernet Bridging (0x6558) and
+    ERSPAN II (0x88be, 8-byte header when the sequence bit is set) / III
+    (0x22eb, 12 bytes + 8 with the O bit); v1 is PPTP with a 4-byte PPP header.
+    """
     if g + 4 > gend:
         return _DONE, 0, 0
     fl = _u16(b, g)
     ver = fl & 7
     gp = _u16(b, g + 2)
-    if fl & 0x4000:  # routing present: Zeek does not decapsulate it
+    if ver > 1 or fl & 0x4000 or fl & 0x0078:
         return _DONE, 0, 0
     ho = g + 4
     key = 0
-    if ver == 0:
-        if fl & 0x8000:
-            ho += 4
-        if fl & 0x2000:
-            if ho + 4 > gend:
-                return _DONE, 0, 0
-            key = _u32(b, ho)
-            ho += 4
-        if fl & 0x1000:
-            ho += 4
-        if ho > gend:
+    if fl & 0x8000:
+        ho += 4
+    if fl & 0x2000:
+        if ho + 4 > gend:
             return _DONE, 0, 0
-        if gp == 0x0800:
-            return _IP4, ho, key
-        if gp == 0x86DD:
-            return _IP6, ho, key
-        if gp == 0x6558:
-            return _ETH, ho, key
-        if gp == 0x88BE:
-            # ERSPAN type II (sequence bit set) has an 8-byte header, type I none
-            if fl & 0x1000:
-                ho += 8
-            return (_ETH, ho, key) if ho + 14 <= gend else (_DONE, 0, 0)
-        if gp == 0x22EB:
-            # ERSPAN type III: 12 bytes, +8 with the optional platform sub-header
-            if ho + 12 > gend:
-                return _DONE, 0, 0
-            o_bit = b[ho + 11] & 1
-            ho += 12 + (8 if o_bit else 0)
-            return (_ETH, ho, key) if ho + 14 <= gend else (_DONE, 0, 0)
+        key = _u32(b, ho) if ver == 0 else _u16(b, ho + 2)  # PPTP: call id
+        ho += 4
+    if fl & 0x1000:
+        ho += 4
+    if fl & 0x0080:
+        ho += 4
+    if ho > gend:
         return _DONE, 0, 0
     if ver == 1:
-        # PPTP enhanced GRE: key (payload length + call id) always, seq / ack optional
-        if gp != 0x880B or not fl & 0x2000:
+        if gp != 0x880B or ho + 4 > gend:
             return _DONE, 0, 0
-        if ho + 4 > gend:
-            return _DONE, 0, 0
-        key = _u16(b, ho + 2)
-        ho += 4
-        if fl & 0x1000:
-            ho += 4
-        if fl & 0x0080:
-            ho += 4
-        if ho + 4 > gend:
-            return _DONE, 0, 0
-        if b[ho] == 0xFF and b[ho + 1] == 0x03:
-            ho += 2
-        pp = _u16(b, ho)
+        pp = _u16(b, ho + 2)
         if pp == 0x0021:
-            return _IP4, ho + 2, key
+            return _IP4, ho + 4, key
         if pp == 0x0057:
-            return _IP6, ho + 2, key
+            return _IP6, ho + 4, key
         return _DONE, 0, 0
+    if gp == 0x0800:
+        return _IP4, ho, key
+    if gp == 0x86DD:
+        return _IP6, ho, key
+    if gp == 0x6558:
+        return (_ETH, ho, key) if ho + 14 < gend else (_DONE, 0, 0)
+    if gp == 0x88BE:
+        if fl & 0x1000:
+            ho += 8
+        return (_ETH, ho, key) if ho + 14 <= gend else (_DONE, 0, 0)
+    if gp == 0x22EB:
+        if ho + 12 + 14 >= gend:
+            return _DONE, 0, 0
+        ho += 12 + (8 if b[ho + 11] & 1 else 0)
+        return (_ETH, ho, key) if ho + 14 <= gend else (_DONE, 0, 0)
     return _DONE, 0, 0
 
 
@@ -1359,3 +1346,126 @@ def scan_pcapng(
             p.linktype = lt
             r, nt = decode_frame(b, pos + hdr, cl, lt, out, outb, r, tun, nt)
         pos += bl
+
+
+# =========================================================================== IP reassembly
+
+
+@njit(cache=True)
+def reassemble(
+    b: np.ndarray,
+    out: np.ndarray,
+    frag_rows: np.ndarray,
+    group_start: np.ndarray,
+    ext: np.ndarray,
+    out2: np.ndarray,
+    out2b: np.ndarray,
+    outb: np.ndarray,
+    tun2: np.ndarray,
+    after: np.ndarray,
+) -> tuple[int, int, int]:
+    """Reassemble IP datagrams from fragment rows, as Zeek does before analysis.
+
+    `frag_rows` holds the rows of outermost fragments grouped by (version,
+    src, dst, proto, id) and in arrival order within a group; `group_start`
+    marks where groups begin (with a final sentinel).  Each datagram whose
+    fragments cover [0, end of the MF=0 fragment) is rebuilt in `ext` (first
+    fragment's header with the length patched and the fragment fields
+    cleared; later bytes overwrite earlier ones on overlap) and decoded into
+    `out2` (and `tun2` when it carries a tunnel).  `after[k]` is the row each
+    new row follows.  Returns (rows in out2, tunnels in tun2, bytes in ext).
+    """
+    m = 0
+    nt = 0
+    ext_pos = 0
+    ngroups = group_start.shape[0] - 1
+    for g in range(ngroups):
+        gs = group_start[g]
+        ge = group_start[g + 1]
+        k = ge - gs
+        starts = np.empty(k, np.int64)
+        lens = np.empty(k, np.int64)
+        srcs = np.empty(k, np.int64)
+        have = 0
+        total = -1
+        first = -1
+        bad = 0
+        for j in range(gs, ge):
+            r = frag_rows[j]
+            q = out[r]
+            fs = np.int64(q.l4_off) if q.l4_off != 0 else np.int64(q.payload_off)
+            flen = np.int64(q.ip_len) - (fs - np.int64(q.ip_off))
+            if fs == 0 or flen < 0 or fs + flen > np.int64(q.caplen):
+                continue  # not captured whole: cannot contribute bytes
+            starts[have] = q.frag_off
+            lens[have] = flen
+            srcs[have] = np.int64(q.data_off) + fs
+            bad |= q.csum_bad
+            if q.frag_off == 0:
+                first = r
+            if (q.frag & 2) == 0:
+                total = np.int64(q.frag_off) + flen
+            have += 1
+            if total < 0 or first < 0:
+                continue
+            # covered? sweep the intervals in start order
+            idx = np.argsort(starts[:have])
+            reach = 0
+            for t in idx:
+                if starts[t] > reach:
+                    break
+                reach = max(reach, starts[t] + lens[t])
+            if reach < total:
+                continue
+            # ---- rebuild the datagram in ext
+            f = out[first]
+            hs = np.int64(f.data_off) + np.int64(f.ip_off)
+            hl = (np.int64(b[hs]) & 15) * 4 if f.ip_version == 4 else 40
+            need = hl + total
+            if ext_pos + need > ext.shape[0] or m + ROWS_PER_FRAME > out2.shape[0]:
+                return m, nt, ext_pos
+            ext[ext_pos : ext_pos + hl] = b[hs : hs + hl]
+            for t in idx:
+                s0 = starts[t]
+                ln = min(lens[t], total - s0)
+                if ln > 0:
+                    ext[ext_pos + hl + s0 : ext_pos + hl + s0 + ln] = b[srcs[t] : srcs[t] + ln]
+            if f.ip_version == 4:
+                tl = hl + total
+                ext[ext_pos + 2] = (tl >> 8) & 0xFF
+                ext[ext_pos + 3] = tl & 0xFF
+                ext[ext_pos + 6] = 0
+                ext[ext_pos + 7] = 0
+                ext[ext_pos + 10] = 0
+                ext[ext_pos + 11] = 0
+                c = 0xFFFF - _sum16(ext, ext_pos, hl)
+                ext[ext_pos + 10] = (c >> 8) & 0xFF
+                ext[ext_pos + 11] = c & 0xFF
+            else:
+                ext[ext_pos + 4] = (total >> 8) & 0xFF
+                ext[ext_pos + 5] = total & 0xFF
+                ext[ext_pos + 6] = f.proto  # the header after the fragment header
+            # ---- decode it as a raw IP packet in place of the completing fragment
+            m0 = m
+            out2b[m, :] = outb[r, :]
+            p = out2[m]
+            p.data_off = ext_pos
+            p.caplen = need
+            p.wirelen = need
+            p.linktype = 228 if f.ip_version == 4 else 229
+            _reset_l3(out2, m)
+            p.csum_bad = 0
+            p.vlan = q.vlan
+            p.vlan_inner = q.vlan_inner
+            m, nt = decode_frame(ext, ext_pos, need, p.linktype, out2, out2b, m, tun2, nt)
+            for i in range(m0, m):
+                out2[i].reasm = 2
+                out2[i].csum_bad |= bad
+                after[i] = r
+            ext_pos += need
+            # a later datagram may reuse the id: start over
+            have = 0
+            total = -1
+            first = -1
+            bad = 0
+    return m, nt, ext_pos

@@ -171,6 +171,63 @@ def _gaps_from(
     return gaps
 
 
+def _reassemble(
+    buf: np.ndarray, packets: np.ndarray, tunnels: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Add rows for IP datagrams reassembled from this chunk's fragments (Zeek does this
+    before any transport or tunnel analysis).  Chunks without fragments pass untouched."""
+    frag = (packets["frag"] & 1).astype(bool) & (packets["tunnel_depth"] == 0)
+    if not frag.any():
+        return packets, buf, tunnels
+    rows = np.flatnonzero(frag)
+    f = packets[rows]
+    order = np.lexsort(
+        (
+            rows,
+            f["ip_id"],
+            f["proto"],
+            f["dst_lo"],
+            f["dst_hi"],
+            f["src_lo"],
+            f["src_hi"],
+            f["ip_version"],
+        )
+    )
+    rows = rows[order]
+    f = f[order]
+    key = ["ip_version", "src_hi", "src_lo", "dst_hi", "dst_lo", "proto", "ip_id"]
+    new_group = np.ones(len(rows), dtype=bool)
+    new_group[1:] = np.any([f[k][1:] != f[k][:-1] for k in key], axis=0)
+    starts = np.append(np.flatnonzero(new_group), len(rows)).astype(np.int64)
+    ext = np.zeros(int(f["ip_len"].astype(np.int64).sum()) + 60 * len(rows), np.uint8)
+    cap = (len(starts) - 1) * ROWS_PER_FRAME
+    out2 = np.zeros(cap, PACKET_DTYPE)
+    tun2 = np.zeros(cap, TUNNEL_DTYPE)
+    after = np.zeros(cap, np.int64)
+    outb = packets.view(np.uint8).reshape(len(packets), PACKET_DTYPE.itemsize)
+    out2b = out2.view(np.uint8).reshape(cap, PACKET_DTYPE.itemsize)
+    m, nt, used = rec.reassemble(buf, packets, rows, starts, ext, out2, out2b, outb, tun2, after)
+    if m == 0:
+        return packets, buf, tunnels
+    new, new_tun = out2[:m], tun2[:nt]
+    new["data_off"] += len(buf)
+    new["tunnel_id"] = np.where(new["tunnel_id"] >= 0, new["tunnel_id"] + len(tunnels), -1)
+    new_tun["parent_tunnel"] = np.where(
+        new_tun["parent_tunnel"] >= 0, new_tun["parent_tunnel"] + len(tunnels), -1
+    )
+    # new rows go right after the fragment that completed them
+    sort_key = np.concatenate([np.arange(len(packets), dtype=np.float64), after[:m] + 0.5])
+    perm = np.argsort(sort_key, kind="stable")
+    new_index = np.empty(len(perm), np.int64)
+    new_index[perm] = np.arange(len(perm))
+    merged_tun = np.concatenate([tunnels, new_tun])
+    outer = merged_tun["outer_row"]
+    shift = np.concatenate([np.zeros(len(tunnels), np.int64), np.full(nt, len(packets))])
+    merged_tun["outer_row"] = np.where(outer >= 0, new_index[np.maximum(outer + shift, 0)], -1)
+    merged = np.concatenate([packets, new])[perm]
+    return merged, np.concatenate([buf, ext[:used]]), merged_tun
+
+
 def _iter_source(source: Source, chunk_packets: int, quiet: bool) -> Iterator[PacketChunk]:
     src = open_source(source)
     try:
@@ -197,7 +254,7 @@ def _iter_source(source: Source, chunk_packets: int, quiet: bool) -> Iterator[Pa
                 if status == rec.NEED_MORE and pos == 0 and nrows == 0 and ngaps == 0:
                     window *= 2  # one record larger than the window
                     continue
-                packets = out[:nrows]
+                packets, data, tunnels = _reassemble(buf, out[:nrows], tun[:ntun])
                 gaps = _gaps_from(gap_codes, ngaps, src.name, src.gap_note, packets)
                 if status in (rec.END, rec.STOPPED):
                     trailing = src.trailing_gap()
@@ -212,7 +269,7 @@ def _iter_source(source: Source, chunk_packets: int, quiet: bool) -> Iterator[Pa
                             )
                         )
                 if nrows or gaps:
-                    yield PacketChunk(packets, buf, tun[:ntun], src.name, tuple(gaps))
+                    yield PacketChunk(packets, data, tunnels, src.name, tuple(gaps))
                 bar.advance(pos)
                 cur += pos
                 if status in (rec.END, rec.STOPPED):
