@@ -33,6 +33,12 @@ _LAZY: dict[str, str] = {
     "write_conn_log": "secaudit.flows",
     "flow_table": "secaudit.flows",
     "FlowResult": "secaudit.flows",
+    # detect (behavioural attacks, faults; runs the links detectors too)
+    "detect": "secaudit.detect.run",
+    "DetectResult": "secaudit.detect.run",
+    "service_health": "secaudit.detect.health",
+    "parse_dns": "secaudit.proto.dns",
+    "dns_log": "secaudit.proto.dns",
     # backup
     "backup_audit": "secaudit.backup",
     "BackupAudit": "secaudit.backup",
