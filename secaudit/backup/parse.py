@@ -254,7 +254,7 @@ _SUBSET_RE = re.compile(
 _SUBSET_RANDOM_RE = re.compile(r"read (\d+) of (\d+) data packs")
 _PACKS_RE = re.compile(r"(\d+)\s*/\s*(\d+)\s+packs")
 _NOISE_RE = re.compile(
-    r"^(Load\(|create exclusive lock|load indexes|check all packs|check snapshots|read all data"
+    r"^(create exclusive lock|load indexes|check all packs|check snapshots|read all data"
     r"|no errors were found|using temporary cache|\[)"
 )
 

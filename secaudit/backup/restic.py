@@ -518,6 +518,7 @@ class Restic:
             mode = "full"
         if self.version.has_check_json:
             args.append("--json")
+        # never cut short (unlike restore): killing check would leave its exclusive lock behind
         done = self.run(args, timeout=self.timeouts.check)
         if done.returncode != 0:
             cls = classify_failure(done.returncode, done.stderr, self.version)
