@@ -104,6 +104,7 @@ def snapshots_cmd(config: str, only: tuple[str, ...], as_json: bool) -> None:
     df = snapshots_frame(results)
     if as_json:
         for rec in df.to_dict("records"):
+            rec = {k: None if isinstance(v, float) and v != v else v for k, v in rec.items()}
             rec["time"] = rec["time"].isoformat()
             rec["paths"] = list(rec["paths"])
             rec["tags"] = list(rec["tags"]) if rec["tags"] is not None else []
