@@ -14,6 +14,7 @@ from secaudit.backup.checks import (
     audit_retention,
     group_snapshots,
     offsite_lag,
+    stale_lock,
 )
 from secaudit.backup.ledger import Ledger
 from secaudit.backup.policy import EffectivePolicy, load_policy
@@ -123,6 +124,17 @@ def test_locks(tmp_path: Path) -> None:
     lk = Lock("ae570ec2" * 8, NOW - timedelta(hours=2), False, "vm", "root", 4242)
     [f] = audit_locks(pol, [lk], NOW, NOW)
     assert f.detector == "lock_present" and f.evidence["stale"] == 1
+    import os
+    import socket
+
+    mine = Lock(
+        "1" * 64, NOW - timedelta(minutes=5), True, socket.gethostname(), "root", os.getpid()
+    )
+    assert not stale_lock(mine, NOW, 30)  # recent, and its process is alive
+    gone = Lock("2" * 64, NOW - timedelta(minutes=5), True, socket.gethostname(), "root", 2**22 + 7)
+    assert stale_lock(gone, NOW, 30)
+    [f] = audit_locks(pol, [mine], NOW, NOW)
+    assert f.evidence["stale"] == 0
 
 
 def test_configured_group_without_snapshots_is_stale(tmp_path: Path) -> None:
@@ -164,3 +176,16 @@ def test_config_errors_name_file_and_line(tmp_path: Path, text: str, needle: str
     with pytest.raises(ConfigError) as info:
         load_policy(cfg)
     assert needle in str(info.value) and info.value.line is not None
+
+
+def test_full_read_every_n_days_between_subset_reads(tmp_path: Path) -> None:
+    from secaudit.backup.audit import _read_mode
+    from secaudit.backup.result import RepoResult
+
+    pol = policy(tmp_path, defaults="  check: {read_data_subset: '1/5', full_every_days: 7}\n")[0]
+    led = Ledger.load(None)
+    res = RepoResult(pol)
+    assert _read_mode(res, NOW, led) == (True, None)  # never read in full: full now
+    led.record_read("local", NOW, CheckResult(True, "full"))
+    assert _read_mode(res, NOW + timedelta(days=1), led) == (False, "1/5")
+    assert _read_mode(res, NOW + timedelta(days=7), led) == (True, None)

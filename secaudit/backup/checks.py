@@ -11,6 +11,8 @@ holds `now`.
 
 from __future__ import annotations
 
+import os
+import socket
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -280,9 +282,27 @@ def audit_retention(pol: EffectivePolicy, groups: Sequence[Group], now: datetime
     return out
 
 
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def stale_lock(lock: Lock, wall_now: datetime, minutes: float) -> bool:
-    """restic's rule: a lock older than 30 min (or of a dead local process) is stale."""
-    return lock.time is None or (wall_now - lock.time) > timedelta(minutes=minutes)
+    """restic's rule: older than 30 min, or made on this host by a process that is gone.
+
+    Lock age is measured against the wall clock, not the audit's `now`: a lock is
+    live state of the repository, not part of its backup history.
+    """
+    if lock.time is None or (wall_now - lock.time) > timedelta(minutes=minutes):
+        return True
+    return (
+        lock.hostname == socket.gethostname() and lock.pid is not None and not _pid_alive(lock.pid)
+    )
 
 
 def audit_locks(
