@@ -5,16 +5,18 @@
 
 Four repositories, so the demo shows every kind of verdict:
 
-* files-local   fileserv01 daily data backups up to 10 h before `now` (fresh),
-                plus a weekly system backup of its /etc, restore drill configured;
-* files-offsite `restic copy` of files-local made 2 days ago (lagging off-site copy);
-* db-local      db01 backups that stopped 10 days before `now` (stale);
-* archive       arch01 backups whose newest data pack has flipped bytes, so
-                `check --read-data` and the restore drill fail.
+* files-local   fileserv01 daily data backups for 5 days up to >= 10 h before `now`
+                (fresh, keep-daily 5 met), plus a weekly system backup of its /etc;
+                restore drill configured (passes);
+* files-offsite `restic copy` of files-local made 2 days before the newest backup
+                (lagging off-site copy, itself stale);
+* db-local      db01 backups that stopped 10 days before `now` (stale, retention gap);
+* archive       arch01 backups whose newest packs have 20 flipped bytes, so `check`,
+                `check --read-data` and the restore drill fail (fresh otherwise).
 
 Snapshots are backdated with `restic backup --time` (TZ=UTC); file contents and
 times depend only on `now`, so verdicts are deterministic (ids are random, as
-restic makes them).  Runs in a few seconds.
+restic makes them).  About 15 restic calls: a few seconds on an idle machine.
 """
 
 from __future__ import annotations
