@@ -617,20 +617,17 @@ class Net:
         )
 
     def backup(self, t: int, server: Host, size: int) -> None:
+        """restic to rest-server over HTTPS (`rest-server --tls`): TLS 1.3, nothing in clear."""
         rng = self.rng
         target = BY_NAME["backup01"]
         s = TcpSession(self.cap, rng, t, server, self.eph(server), target, 8000).open()
+        s.send("c", tls.client_hello(rng, "backup01.example.gov.cn", tls13=True))
+        s.send("s", tls.server_flight_13(rng), think_us=1500)
+        s.send("c", tls.client_finish_13(rng), think_us=500)
         for _ in range(max(1, size // 65536)):
-            blob = rng.randbytes(min(size, 65536))
-            name = rng.randbytes(32).hex()
-            req = (
-                f"POST /{server.name}/data/{name} HTTP/1.1\r\nHost: backup01:8000\r\n"
-                f"User-Agent: restic/0.14.0\r\nContent-Type: application/octet-stream\r\n"
-                f"Authorization: Basic {base64.b64encode(server.name.encode() + b':x').decode()}\r\n"
-                f"Content-Length: {len(blob)}\r\n\r\n"
-            ).encode()
-            s.send("c", req + blob)
-            s.send("s", b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", think_us=2000)
+            s.send("c", tls.app_data(rng, min(size, 65536) + 300))
+            s.send("s", tls.app_data(rng, 60), think_us=2000)
+        s.send("c", tls.close_notify(rng), think_us=1000)
         s.close("c")
 
     def smb(self, t: int, ws: Host, retrans: float) -> None:

@@ -96,6 +96,9 @@ def test_failing_notebook_is_a_gap_and_the_rest_goes_on(tmp_path: Path) -> None:
     assert (out / "notebooks" / "20_signatures.ipynb").exists()  # kept as evidence
     assert (out / "notebooks" / "10_links.ipynb").exists()
     ctl = _controls(out)
+    silent = [g for g in res.gaps if g.kind == "results_missing"]
+    assert [g.area for g in silent] == ["behavior_faults"]  # ran, but wrote no findings.json
+    assert ctl["8.1.2.1 b"]["verdict"] == "not_tested"  # only behavior_faults evidences it
     assert ctl["8.1.3.4 a"]["verdict"] == "not_tested"  # signatures evidence it; it failed
     assert ctl["8.1.3.1 c"]["verdict"] == "non_compliant"  # the links probe found a high finding
     for name in (
@@ -109,8 +112,11 @@ def test_failing_notebook_is_a_gap_and_the_rest_goes_on(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("fail_on", "code"), [("high", 1), ("critical", 0)])
-def test_cli_exit_code_follows_fail_on(tmp_path: Path, fail_on: str, code: int) -> None:
+def test_cli_exit_code_follows_fail_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fail_on: str, code: int
+) -> None:
     nbs = probe_notebooks(tmp_path / "nb")
+    monkeypatch.chdir(tmp_path)  # a relative -o must work although notebooks run in their folder
     web_pcap(tmp_path / "a.pcap", [("alpha.example.net", "/")])
     cfg = config(tmp_path / "assess.yaml", ["a.pcap"])
     result = CliRunner().invoke(
@@ -119,7 +125,7 @@ def test_cli_exit_code_follows_fail_on(tmp_path: Path, fail_on: str, code: int) 
             "assess",
             str(cfg),
             "-o",
-            str(tmp_path / "out"),
+            "out",
             "--notebooks",
             str(nbs),
             "--no-pdf",
@@ -129,3 +135,4 @@ def test_cli_exit_code_follows_fail_on(tmp_path: Path, fail_on: str, code: int) 
     )
     assert result.exit_code == code, result.output
     assert "notebooks" in result.output  # time per stage is printed
+    assert json.loads((tmp_path / "out" / "findings.json").read_text(encoding="utf-8"))

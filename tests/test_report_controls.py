@@ -116,6 +116,9 @@ def test_not_tested_whenever_coverage_is_missing() -> None:
     assert _verdict([], no_policy) == Verdict.NOT_TESTED
     not_run = Coverage(ALL.inputs, frozenset({"signatures"}), {})
     assert _verdict([], not_run) == Verdict.NOT_TESTED
+    half = Coverage(ALL.inputs, frozenset({"links"}), {})  # 8.1.3.1 c also needs behavior_faults
+    assert _verdict([], half) == Verdict.NOT_TESTED
+    assert _verdict([_finding("proxy_bypass", "high")], half) == Verdict.NON_COMPLIANT
     silent = Coverage(
         ALL.inputs, frozenset({"links", "behavior_faults"}), {"links": (), "behavior_faults": ()}
     )

@@ -92,6 +92,7 @@ def probe_notebooks(folder: Path, fail: bool = False) -> Path:
         PROBE_CODE,
     )
     if fail:
+        notebook(folder / "30_behavior_faults.ipynb", 'out_dir = "."', "x = 1  # writes nothing")
         notebook(
             folder / "20_signatures.ipynb",
             'pcaps = []\nout_dir = "."',

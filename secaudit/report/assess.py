@@ -68,6 +68,14 @@ CHAPTERS: dict[str, tuple[str, ...]] = {
     "exposure_trust": ("exposure", "trust"),
     "backup": ("backup",),
 }
+# notebooks whose summary.json is shown in a chapter (traffic_overview has its own section)
+AREA_CHAPTER = {
+    "links": "links",
+    "signatures": "malware",
+    "behavior_faults": "attacks",
+    "exposure_trust": "exposure_trust",
+    "backup_dr": "backup",
+}
 SEVERITIES = ["critical", "high", "medium", "low", "info"]
 SEV_COLORS = {
     "critical": "#7b1010",
@@ -197,9 +205,12 @@ def _check_inputs(
     )
 
     backup = cfg.path(inp.backup_config)
-    if (backup is None or not backup.is_file()) and inp.backup_builder:
+    built = outdir / "inputs" / "backup" / "backup.yaml"
+    if (backup is None or not backup.is_file()) and inp.backup_builder and built.is_file():
+        backup = built  # built by an earlier run into this output folder: same repositories
+    elif (backup is None or not backup.is_file()) and inp.backup_builder:
         try:
-            backup = run_backup_builder(cfg, outdir / "inputs" / "backup")
+            backup = run_backup_builder(cfg, built.parent)
         except (SecauditError, OSError) as exc:
             gaps.append(
                 Gap(
@@ -403,6 +414,18 @@ def _overview(summary: dict[str, Any], area_dir: Path, lang: str) -> dict[str, A
     return {"metrics": metrics, "tables": tables, "figures": figures}
 
 
+def _chapter_summaries(
+    chapter: str, summaries: dict[str, dict[str, Any]], out: Path, lang: str
+) -> list[dict[str, Any]]:
+    """Metrics/tables/figures an area notebook left in summary.json, for its chapter."""
+    blocks = []
+    for area, ch in AREA_CHAPTER.items():
+        ov = _overview(summaries.get(area, {}), out / area, lang) if ch == chapter else None
+        if ov and (ov["metrics"] or ov["tables"] or ov["figures"]):
+            blocks.append(ov)
+    return blocks
+
+
 def _write_controls_csv(verdicts: list[ControlVerdict], gaps: list[Gap], path: Path) -> None:
     buf = io.StringIO()
     w = csv.writer(buf)
@@ -445,7 +468,7 @@ def assess(
     log = log or (lambda _msg: None)
     started = datetime.now(UTC)
     t_start = time.perf_counter()
-    out = Path(outdir)
+    out = Path(outdir).resolve()  # notebooks run in their own folder: give them absolute paths
     stages = _Stages(log, lang or "en")
     with stages.stage("config"):
         cfg = load_assessment(config)
@@ -484,6 +507,10 @@ def assess(
         areas_ok: set[str] = set()
         for r in runs:
             if not r.ok:
+                continue
+            if not (out / r.area / "findings.json").is_file():
+                msg = t("report.gap.results_missing", lang, area=r.area)
+                gaps.append(Gap("results_missing", str(out / r.area), msg, area=r.area))
                 continue
             try:
                 res = load_results(out / r.area, r.area)
@@ -623,6 +650,7 @@ def _context(
             "findings": ch_findings,
             "verdicts": [r for r in verdict_rows if r["chapter"] == key],
             "gaps": [_gap_row(g) for g in gaps if g.area in areas],
+            "summaries": _chapter_summaries(key, summaries, out, lang),
         })  # fmt: skip
     cat_counts = [len(c["findings"]) for c in chapters]
     summary_figs = [

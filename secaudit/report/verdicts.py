@@ -1,8 +1,9 @@
 """Control verdicts: 符合 / 部分符合 / 不符合 / 未测 from findings, gaps and coverage.
 
 "Not tested" whenever the inputs could not cover a control: an input it needs
-is missing, none of the notebooks that evidence it finished, or none of its
-evidencing detectors ran.  A control is never compliant by default.
+is missing, one of the notebooks that evidence it did not finish, or none of
+its evidencing detectors ran.  A control is never compliant by default;
+findings count as evidence even when coverage is partial.
 """
 
 from __future__ import annotations
@@ -84,6 +85,7 @@ def compute_verdicts(
         worst = max((f.severity for f in fs), key=lambda s: s.rank, default=None)
         ids = tuple(f.id for f in fs)
         missing = [i for i in c.inputs if i not in coverage.inputs]
+        not_run = [a for a in c.areas if a not in coverage.areas_ok]
         ran = [d for d in c.evidence if coverage.detector_ran(d, c.areas)]
         if fs and worst is not None and worst.rank >= rule.non_compliant_from.rank:
             v, reason = Verdict.NON_COMPLIANT, "report.reason.findings_high"
@@ -93,7 +95,8 @@ def compute_verdicts(
             v, reason = Verdict.NOT_TESTED, "report.reason.manual"
         elif missing:
             v, reason = Verdict.NOT_TESTED, "report.reason.missing_input"
-        elif not any(a in coverage.areas_ok for a in c.areas):
+        elif not_run:
+            # compliant needs every notebook that evidences the control, not just one of them
             v, reason = Verdict.NOT_TESTED, "report.reason.area_not_run"
         elif not ran:
             v, reason = Verdict.NOT_TESTED, "report.reason.no_detector"
@@ -101,7 +104,7 @@ def compute_verdicts(
             v, reason = Verdict.COMPLIANT, "report.reason.clean"
         params = {
             "inputs": ", ".join(missing),
-            "areas": ", ".join(c.areas),
+            "areas": ", ".join(not_run),
             "detectors": ", ".join(ran),
             "count": str(len(fs)),
         }
