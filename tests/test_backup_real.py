@@ -220,3 +220,32 @@ def test_read_data_subset_rotates_through_the_ledger(tmp_path: Path) -> None:
         row = audit.coverage.set_index("repo").loc["r"]
         seen.append((row["read_subset"], round(float(row["coverage_30d"]), 3)))
     assert seen == [("1/3", 0.333), ("2/3", 0.667), ("3/3", 1.0)]
+
+
+def test_wrapper_reads_config_stats_ls_dump_of_a_real_repository(tmp_path: Path) -> None:
+    import hashlib
+    from datetime import datetime
+
+    from secaudit.backup.restic import RepoAccess, Restic, WrongPassword
+
+    pw = tmp_path / "pw"
+    pw.write_text("wrapper-pw\n")
+    src = tmp_path / "src" / "d"
+    B.restic_cmd(tmp_path / "r", pw, ["init"])
+    B.backup_at(tmp_path / "r", pw, src, "h1", datetime(2026, 1, 14, 23, 30))
+    r = Restic(RepoAccess("r", str(tmp_path / "r"), password_file=str(pw)))
+    assert r.config()["version"] == 2  # 0.14 `init` makes format v2
+    assert r.stats("restore-size")["snapshots_count"] == 1
+    assert r.stats("raw-data")["total_size"] > 0
+    [snap] = r.snapshots()
+    assert snap.time.isoformat() == "2026-01-14T23:30:00+00:00"  # --time read as UTC
+    files = {n.path: n.size for n in r.ls(snap.id) if n.type == "file"}
+    daily = str(src / "daily.txt")
+    assert files[daily] == (src / "daily.txt").stat().st_size
+    digest, size = r.dump_sha256(snap.id, daily)
+    assert digest == hashlib.sha256((src / "daily.txt").read_bytes()).hexdigest()
+    wrong = tmp_path / "wrong"
+    wrong.write_text("not-it\n")
+    with pytest.raises(WrongPassword) as info:
+        Restic(RepoAccess("r", str(tmp_path / "r"), password_file=str(wrong))).snapshots()
+    assert info.value.repo == "r" and "not-it" not in str(info.value)
