@@ -103,6 +103,12 @@ def _add_chunk(
     pk = chunk.packets  # type: ignore[attr-defined]
     data = chunk.data  # type: ignore[attr-defined]
     tcp = pk["proto"] == _TCP
+    names = pk.dtype.names or ()
+    if "frag" in names:  # IP fragments: only the reassembled datagram's row carries the segment
+        whole = (pk["frag"] & 1) == 0
+        if "reasm" in names:
+            whole |= pk["reasm"] == 2
+        tcp &= whole
     if not tcp.any():
         return
     p = pk[tcp]
