@@ -694,7 +694,6 @@ class Net:
         rng = self.rng
         internal_ws = [h for h in HOSTS if h.zone == "gov-internal" and h.role == "workstation"]
         external_ws = [h for h in HOSTS if h.zone == "gov-external" and h.role == "workstation"]
-        servers_in = [BY_NAME[n] for n in ("oa01", "fs01", "db01")]
         local = [h for h in HOSTS if h.role != "gateway"]
         # ARP for the gateway at the start, for every local host
         for h in local:
