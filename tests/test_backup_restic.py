@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -224,3 +226,23 @@ def test_restore_on_local_repo_stops_at_first_read_retry(tmp_path: Path) -> None
                     version=V014, timeouts=Timeouts(restore=1))  # fmt: skip
     with pytest.raises(ResticTimeout):  # remote: retries may succeed, so restic is not cut
         remote.restore("latest", tmp_path / "target")
+
+
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=5)
+    ),
+    max_leaves=20,
+)
+
+
+@given(st.one_of(_json.map(json.dumps), st.text(max_size=200)))
+def test_hostile_restic_output_becomes_a_typed_error(text: str) -> None:
+    """Whatever restic prints, the wrapper returns parsed objects or raises ResticError."""
+    r = Restic(RepoAccess("h", "/x", password_file="pw"), runner=FakeRunner(0, stdout=text),
+               version=V014)  # fmt: skip
+    for call in (r.snapshots, r.config, lambda: r.stats(), lambda: r.ls("latest"),
+                 lambda: r.forget_dry_run({"daily": 7}, ["host", "paths"])):  # fmt: skip
+        with contextlib.suppress(ResticError):
+            call()

@@ -39,7 +39,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from secaudit.backup.parse import (
     CheckResult,
@@ -92,6 +92,9 @@ __all__ = [
     "restic_version",
     "subprocess_runner",
 ]
+
+
+T = TypeVar("T")
 
 
 # --------------------------------------------------------------------------- errors
@@ -433,20 +436,22 @@ class Restic:
     # --- read-only queries (all --no-lock: they must not block or be blocked)
     def snapshots(self) -> list[Snapshot]:
         done = self.run_ok(["snapshots", "--json", "--no-lock"])
+        return self._decode("snapshots --json", parse_snapshots, done.stdout)
+
+    def _decode(self, what: str, parse: Callable[[str], T], text: str) -> T:
+        """Parse restic's output; output we cannot read is a ResticError naming the command."""
         try:
-            return parse_snapshots(done.stdout)
-        except (ValueError, KeyError, TypeError) as exc:
-            raise ResticError(f"unreadable `snapshots --json` output: {exc}", self.name) from None
+            return parse(text)
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise ResticError(f"unreadable `restic {what}` output: {exc}", self.name) from None
 
     def config(self) -> dict[str, Any]:
-        out: dict[str, Any] = json.loads(self.run_ok(["cat", "config", "--no-lock"]).stdout)
-        return out
+        done = self.run_ok(["cat", "config", "--no-lock"])
+        return self._decode("cat config", _json_object, done.stdout)
 
     def stats(self, mode: str = "raw-data") -> dict[str, Any]:
-        out: dict[str, Any] = json.loads(
-            self.run_ok(["stats", "--json", "--no-lock", "--mode", mode]).stdout
-        )
-        return out
+        done = self.run_ok(["stats", "--json", "--no-lock", "--mode", mode])
+        return self._decode("stats", _json_object, done.stdout)
 
     def locks(self) -> list[Lock]:
         ids = [s.strip() for s in self.run_ok(["list", "locks", "--no-lock"]).stdout.split()]
@@ -469,13 +474,13 @@ class Restic:
         args = ["forget", "--dry-run", "--json", "--no-lock", "--group-by", ",".join(group_by)]
         for level, n in keep.items():
             args += [f"--keep-{level}", str(n)]
-        return parse_forget(self.run_ok(args).stdout)
+        return self._decode("forget", parse_forget, self.run_ok(args).stdout)
 
     def ls(self, snapshot_id: str, path: str | None = None) -> list[Node]:
         args = ["ls", "--json", "--no-lock", snapshot_id]
         if path:
             args.append(path)
-        return parse_ls(self.run_ok(args).stdout)[1]
+        return self._decode("ls", parse_ls, self.run_ok(args).stdout)[1]
 
     def dump_sha256(self, snapshot_id: str, path: str) -> tuple[str, int]:
         """sha256 and size of one file as `restic dump` streams it (independent read path)."""
@@ -535,6 +540,13 @@ class Restic:
         # file is damaged, not unreachable, so the first retry already decides the drill
         stop = _RETRY_RE if self.is_local else None
         return self.run(args, timeout=self.timeouts.restore, stop_on=stop)
+
+
+def _json_object(text: str) -> dict[str, Any]:
+    data = json.loads(text)
+    if not isinstance(data, dict):
+        raise ValueError("expected a JSON object")
+    return data
 
 
 _RETRY_RE = re.compile(r"returned error, retrying after")
