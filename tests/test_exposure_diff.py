@@ -78,14 +78,14 @@ def test_script_output_only_change_is_a_difference(tmp_path: Path) -> None:
     assert not d.ports_opened and not d.ports_closed and not d.service_changes
 
 
-def test_tunnel_change_is_a_service_change(tmp_path: Path) -> None:
+def test_tunnel_change_is_listed_but_not_a_difference(tmp_path: Path) -> None:
     other = _edit(
         tmp_path, "t.xml", 'extrainfo="Python 3.12.1" method="probed"',
         'extrainfo="Python 3.12.1" tunnel="ssl" method="probed"',
     )  # fmt: skip
     d = diff_scans(read_nmap_xml(AFTER), read_nmap_xml(other))
     assert [(c["host"], c["port"]) for c in d.service_changes] == [("127.0.0.1", "8081/tcp")]
-    assert d.any_difference
+    assert not d.any_difference  # ndiff's Service equality ignores the tunnel: exit 0
 
 
 def test_hostname_and_mac_changes(tmp_path: Path) -> None:

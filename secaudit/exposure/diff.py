@@ -162,8 +162,7 @@ def _diff_host(d: ScanDiff, key: str, ha: NmapHost | None, hb: NmapHost | None) 
             and pb_ is not None
             and (service_differs or pa_.tunnel != pb_.tunnel)
         ):
-            if not service_differs:  # tunnel only: ndiff ignores it, we still report it
-                d.cost += 1
+            # a tunnel-only change is listed but, as in ndiff (Service.__eq__), costs nothing
             d.service_changes.append(
                 {"host": key, "port": port, "from": pa_.service_dict(), "to": pb_.service_dict()}
             )
