@@ -208,3 +208,21 @@ def test_huge_host_count_streams(tmp_path: Path) -> None:
     scan = read_nmap_xml(p)
     assert len(scan.hosts) == 300 and scan.complete
     assert scan.hosts[-1].addr == "10.0.1.49"
+
+
+def test_latin1_declared_scan_keeps_its_hosts(tmp_path: Path) -> None:
+    text = (HERE / "local_v4_after.xml").read_text()
+    text = text.replace('encoding="UTF-8"', 'encoding="ISO-8859-1"').replace(
+        'name="localhost"', 'name="caf\u00e9.local"'
+    )
+    p = tmp_path / "latin1.xml"
+    p.write_bytes(text.encode("latin-1"))
+    scan = read_nmap_xml(p)
+    assert scan.complete and scan.hosts[0].hostnames == ["caf\u00e9.local"]
+
+
+def test_utf16_is_refused_not_silently_empty(tmp_path: Path) -> None:
+    p = tmp_path / "u16.xml"
+    p.write_text((HERE / "local_v4_after.xml").read_text().replace("UTF-8", "UTF-16"), "utf-16")
+    with pytest.raises(InputError):
+        read_nmap_xml(p)

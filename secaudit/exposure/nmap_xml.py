@@ -175,6 +175,8 @@ class _Reader:
         self.p.UnparsedEntityDeclHandler = lambda name, *_a: self._entity(name, 0)
         self.p.ExternalEntityRefHandler = self._external
         self.p.StartElementHandler = self._start
+        self.p.XmlDeclHandler = self._decl
+        self.decl = b""  # re-declared on each host fragment when the file is not UTF-8
 
     # -- prolog policy: only nmap's bare <!DOCTYPE nmaprun> is acceptable
     def _doctype(self, name: str, sysid: str | None, pubid: str | None, internal: int) -> None:
@@ -189,6 +191,10 @@ class _Reader:
 
     def _external(self, *_args: object) -> int:
         raise _Hostile("external entity reference (XXE is refused)")
+
+    def _decl(self, _version: str, encoding: str | None, _standalone: int) -> None:
+        if encoding and encoding.lower().replace("_", "-") not in ("utf-8", "utf8", "us-ascii"):
+            self.decl = f'<?xml version="1.0" encoding="{encoding}"?>'.encode("ascii", "replace")
 
     def _start(self, name: str, attrs: dict[str, str]) -> None:
         self.root, self.root_attrs = name, dict(attrs)
@@ -207,8 +213,12 @@ class _Reader:
         self.open_host = False
         self.error_at_eof = False
         self.finished_attrs: dict[str, str] | None = None
+        first = True
         while True:
             chunk = self.fh.read(_CHUNK)
+            if first and chunk[:2] in (b"\xff\xfe", b"\xfe\xff"):
+                raise InputError("UTF-16 XML is not nmap output (nmap writes UTF-8)", self.source)
+            first = False
             try:
                 self.p.Parse(chunk, not chunk)
             except _Hostile as exc:
@@ -240,7 +250,7 @@ class _Reader:
             for m in _HOST_RE.finditer(buf):
                 if m.group(0).startswith(b"</"):
                     if start >= 0 and m.end() <= limit:
-                        yield base + start, buf[start : m.end()]
+                        yield base + start, self.decl + buf[start : m.end()]
                         pos = m.end()
                     start = -1
                 else:
