@@ -89,6 +89,12 @@ PACKET_FIELDS: list[tuple[str, str, str]] = [
         "IP reassembly: 2 = row decoded from a datagram reassembled from fragments (it follows"
         " the fragment that completed it); fragments keep frag & 1 and are not counted by Zeek",
     ),
+    (
+        "ip_drop",
+        "uint8",
+        "why Zeek's IP layer discards the packet even with -C, 0 = it does not: 1 wire shorter"
+        " than the IP length, 2 cut non-first fragment, 3 ESP, 4 IPv6 mobility, 5 IPv6 no-next-header",
+    ),
 ]
 PACKET_DTYPE = np.dtype([(n, t) for n, t, _ in PACKET_FIELDS])
 

@@ -383,3 +383,26 @@ def test_tunnel_inside_fragments_is_decapsulated() -> None:
     inner_tcp = whole[(whole["tunnel_depth"] == 1) & (whole["proto"] == 6)]
     assert len(inner_tcp) == 68  # Zeek's conn.log: orig_pkts + resp_pkts of the inner connection
     assert (p["reasm"] == 2).sum() > 0
+
+
+def test_ip_drop_marks_what_zeek_discards() -> None:
+    from scapy.layers.inet import IP, TCP
+    from scapy.layers.inet6 import IPv6
+    from scapy.layers.l2 import Ether
+
+    ok = bytes(Ether(dst=MAC) / IP(src="10.0.0.1", dst="10.0.0.2") / TCP())
+    esp = bytes(Ether(dst=MAC) / IP(src="10.0.0.1", dst="10.0.0.2", proto=50) / (b"\x00" * 16))
+    nonext = bytes(Ether(dst=MAC) / IPv6(src="fd00::1", dst="fd00::2", nh=59))
+    frames = [ok, esp, nonext]
+    raw = bytearray(_pcap(1, frames))
+    chunk = read_packets(bytes(raw))
+    assert chunk.packets["ip_drop"].tolist() == [0, 3, 5]
+    # a record whose wire length is shorter than the IP length: "truncated_IP_len"
+    short = bytearray(_pcap(1, [ok]))
+    short[24 + 12 : 24 + 16] = struct.pack("<I", len(ok) - 4)  # wirelen
+    assert read_packets(bytes(short)).packets["ip_drop"].tolist() == [1]
+    # IPv4 total length 0 (segmentation offload): Zeek drops it unless -C
+    tso = bytearray(_pcap(1, [ok]))
+    tso[24 + 16 + 14 + 2 : 24 + 16 + 14 + 4] = b"\x00\x00"
+    p = read_packets(bytes(tso)).packets
+    assert p["csum_bad"][0] == 1 and p["ip_len"][0] == len(ok) - 14

@@ -65,6 +65,13 @@ _SLL = 11
 _SLL2 = 12
 _PPP_HDLC = 13  # optional ff 03 then PPP protocol
 
+# ip_drop codes: Zeek's IP analyzer discards the packet before transport analysis
+DROP_TRUNCATED_LEN = 1  # fewer bytes on the wire than the IP length ("truncated_IP_len")
+DROP_FRAGMENT_CUT = 2  # non-first fragment not captured whole ("incompletely_captured_fragment")
+DROP_ESP = 3  # IPsec ESP: an esp_packet event, no connection
+DROP_MOBILITY = 4  # IPv6 mobility header: a mobile_ipv6_message event, no connection
+DROP_NO_NEXT = 5  # IPv6 "no next header" outside Teredo ("ipv6_no_next")
+
 MAX_DEPTH = 8  # encapsulations removed at most (each advances the offset, this bounds work)
 ROWS_PER_FRAME = MAX_DEPTH + 1  # worst case rows one frame can produce
 
@@ -180,6 +187,7 @@ def _reset_l3(out: np.ndarray, r: int) -> None:
     p.tcp_mss = 0
     p.tcp_tsval = 0
     p.tcp_tsecr = 0
+    p.ip_drop = 0
     # like Zeek's fresh inner Packet: VLAN tags belong to the outer frame
     p.vlan = 0
     p.vlan_inner = 0
@@ -270,6 +278,7 @@ def decode_frame(
     p = out[r]
     p.wscale = -1
     p.tunnel_id = -1
+    wend = base + np.int64(p.wirelen)  # end of the bytes on the wire (Zeek's packet->len)
     off = base
     et = 0
     depth = 0
@@ -526,10 +535,15 @@ def decode_frame(
                 if ihl < 20 or off + ihl > end:
                     break
                 tot = _u16(b, off + 2)
-                if tot == 0:
+                zero_len = tot == 0
+                if zero_len:
                     tot = end - off  # segmentation offload zeroes the length
                 if tot < ihl:
                     break
+                if zero_len:
+                    p.csum_bad = 1  # Zeek drops it unless -C, like a bad checksum
+                if wend - off < tot:
+                    p.ip_drop = DROP_TRUNCATED_LEN
                 p.ip_version = 4
                 p.ip_off = off - base
                 p.ip_len = tot
@@ -563,6 +577,8 @@ def decode_frame(
                 p.ip_version = 6
                 p.ip_off = off - base
                 p.ip_len = 40 + plen
+                if wend - off < 40 + plen:
+                    p.ip_drop = DROP_TRUNCATED_LEN
                 p.ttl = b[off + 7]
                 p.src_hi = _u64(b, off + 8)
                 p.src_lo = _u64(b, off + 16)
@@ -627,8 +643,16 @@ def decode_frame(
             p.l4_off = l4 - base
             # transport payload must be whole in the capture to verify a checksum
             whole = l4end_wire <= end and (frag & 1) == 0
+            if proto == 50:
+                p.ip_drop = DROP_ESP
+            elif proto == 135:
+                p.ip_drop = DROP_MOBILITY
+            elif proto == 59 and (p.tunnel_id < 0 or tun[p.tunnel_id].kind != _T_TEREDO):
+                p.ip_drop = DROP_NO_NEXT
             if frag & 1 and (frag & 4) == 0:
                 # a non-first fragment carries no transport header
+                if l4end_wire > end:
+                    p.ip_drop = DROP_FRAGMENT_CUT
                 p.l4_off = 0
                 p.payload_off = l4 - base
                 p.payload_len = ph_len
@@ -770,6 +794,10 @@ def decode_frame(
                 nt += 1
                 depth += 1
                 off = noff
+                end = pend
+                if kind == _T_GRE_UDP:
+                    wend = pend  # GRE hands the inner IP its payload as caplen and wire length
+                # other UDP encapsulations keep the frame's wire end (Zeek's build_inner_packet)
                 st = nst
                 continue
             if proto == 1 or proto == 58:
@@ -813,6 +841,7 @@ def decode_frame(
                 off = goff
                 st = gst
                 end = min(l4end_wire, end)
+                wend = end
                 continue
             if proto == 132 and l4 + 4 <= end:
                 # SCTP ports (checksum is CRC32c, not verified here)
