@@ -264,7 +264,8 @@ class _Reader:
                         for k, v in _ATTR_RE.findall(fin.group(0))
                     }
                 return
-            keep = start if start >= 0 else pos
+            # between hosts only a tail is kept (a tag or <finished> cut by the chunk edge)
+            keep = start if start >= 0 else max(pos, len(buf) - 4096)
             base += keep
             buf = buf[keep:]
 
