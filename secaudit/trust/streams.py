@@ -134,6 +134,9 @@ def _add_chunk(
     # first packet (file order) of each stream in this chunk, SYN sequence numbers
     first_idx = np.full(len(uniq), len(p), dtype=np.int64)
     np.minimum.at(first_idx, inv, np.arange(len(p)))
+    first_pay = np.full(len(uniq), len(p), dtype=np.int64)
+    pay_rows = np.flatnonzero(cap > 0)
+    np.minimum.at(first_pay, inv[pay_rows], pay_rows)
     syn_seq = np.full(len(uniq), -1, dtype=np.int64)
     syn_rows = np.flatnonzero(syn)
     syn_seq[inv[syn_rows]] = seq[syn_rows]  # a retransmitted SYN carries the same ISN
@@ -153,12 +156,11 @@ def _add_chunk(
             streams[k] = st
         if st.base is None:
             st.base = int((syn_seq[u] + 1) & 0xFFFFFFFF) if syn_seq[u] >= 0 else None
-        if st.base is None:
-            rows = np.flatnonzero((inv == u) & (cap > 0))
-            if len(rows) == 0:
+        if st.base is None:  # no SYN seen: the first segment with payload starts the stream
+            if first_pay[u] >= len(p):
                 states.append(st)
                 continue
-            st.base = int(seq[rows[0]])
+            st.base = int(seq[first_pay[u]])
         states.append(st)
         if st.done:
             continue
