@@ -189,3 +189,40 @@ def test_full_read_every_n_days_between_subset_reads(tmp_path: Path) -> None:
     led.record_read("local", NOW, CheckResult(True, "full"))
     assert _read_mode(res, NOW + timedelta(days=1), led) == (False, "1/5")
     assert _read_mode(res, NOW + timedelta(days=7), led) == (True, None)
+
+
+def test_check_without_lock_only_when_restic_could_not_create_one(tmp_path: Path) -> None:
+    """Read-only storage: no lock listed, yet check cannot lock -> `check --no-lock` (root can't
+    make a real read-only repository here, so restic's answers are scripted for this case)."""
+    from collections.abc import Mapping, Sequence
+
+    from secaudit.backup import backup_audit
+    from secaudit.backup.restic import Completed, ResticVersion
+
+    snaps = '[{"time": "2026-01-15T02:00:00Z", "hostname": "h", "paths": ["/d"], "id": "ab12"}]'
+
+    def runner(argv: Sequence[str], env: Mapping[str, str], timeout: float) -> Completed:
+        args = [a for a in argv[1:] if a != "--no-cache"]
+        locks = "ae570ec2" * 8 if env["RESTIC_REPOSITORY"].endswith("locked") else ""
+        out, rc, err = "", 0, ""
+        if args[:2] == ["list", "locks"]:
+            out = locks
+        elif args[:2] == ["cat", "lock"]:
+            out = '{"time": "2026-01-15T01:00:00Z", "exclusive": false, "hostname": "x", "pid": 1}'
+        elif args[0] == "snapshots":
+            out = snaps
+        elif args[0] == "forget":
+            out = "[]"
+        elif args[0] == "check" and "--no-lock" not in args:
+            rc, err = 1, "unable to create lock in backend: permission denied\n"
+        return Completed(tuple(argv), rc, out, err, 0.0)
+
+    cfg = tmp_path / "b.yaml"
+    cfg.write_text(
+        "repositories:\n  - {name: ro, repo: /ro, password_file: pw}\n"
+        "  - {name: locked, repo: /locked, password_file: pw}\n"
+    )
+    audit = backup_audit(cfg, now=NOW, runner=runner, version=ResticVersion(0, 14, 0))
+    assert audit.repos["ro"].check is not None and audit.repos["ro"].check.ok
+    assert audit.repos["locked"].check is None and audit.repos["locked"].check_gap == "locked"
+    assert {f.detector for f in audit.findings if f.subject == "locked"} == {"lock_present"}

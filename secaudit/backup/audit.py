@@ -172,8 +172,17 @@ def _integrity(res: RepoResult, restic: Restic, now: datetime, ledger: Ledger) -
         return
     full, subset = _read_mode(res, now, ledger)
     reads = full or subset is not None
+    no_lock = False
     try:
-        res.check = restic.check()
+        try:
+            res.check = restic.check()
+        except RepositoryLocked:
+            if res.locks:
+                raise
+            # no lock was there, so restic could not *create* one (read-only storage):
+            # checking without a lock is then the only way and nothing can race it
+            no_lock = True
+            res.check = restic.check(no_lock=True)
     except RepositoryLocked as exc:
         res.check_gap = "locked"
         for what in ("integrity", *(("integrity_read_data",) if reads else ())):
@@ -206,7 +215,7 @@ def _integrity(res: RepoResult, restic: Restic, now: datetime, ledger: Ledger) -
         )  # fmt: skip
         return
     try:
-        res.read = restic.check(read_data=full, subset=subset)
+        res.read = restic.check(read_data=full, subset=subset, no_lock=no_lock)
     except RepositoryLocked as exc:
         res.gaps.append(_gap(pol, "not_checked", "integrity_read_data", t("gap.check_locked", "en"),
                              stderr=list(exc.stderr)))  # fmt: skip

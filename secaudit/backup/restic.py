@@ -511,9 +511,11 @@ class Restic:
         return h.hexdigest(), size
 
     # --- operations that read data
-    def check(self, read_data: bool = False, subset: str | None = None) -> CheckResult:
+    def check(
+        self, read_data: bool = False, subset: str | None = None, *, no_lock: bool = False
+    ) -> CheckResult:
         """Run check; lock/password/missing failures raise, integrity failures are returned."""
-        args = ["check"]
+        args = ["check", *(["--no-lock"] if no_lock else [])]
         mode = "structural"
         if subset:
             args += ["--read-data-subset", subset]
