@@ -23,6 +23,7 @@ __all__ = [
     "MARK_TELNET_FAIL",
     "app_markers",
     "flow_hashes",
+    "tcp_compact",
     "icmp_fields",
 ]
 
@@ -87,6 +88,31 @@ def flow_hashes(
             canon[i] = _hash5(dh, dl, sh, sl, pr | (dp << np.uint64(16)) | sp)
             direction[i] = 1
     return canon, direction
+
+
+@nb.njit(cache=True)
+def tcp_compact(p: np.ndarray, idx: np.ndarray, out: np.ndarray) -> None:
+    """Fill the compact TCP table (tables.TCP_DTYPE) from packets rows `idx` in one pass."""
+    for r in range(idx.shape[0]):
+        q = p[idx[r]]
+        sh, sl, dh, dl = q.src_hi, q.src_lo, q.dst_hi, q.dst_lo
+        sp, dp = np.uint64(q.sport), np.uint64(q.dport)
+        first = (sh < dh) or (sh == dh and (sl < dl or (sl == dl and sp <= dp)))
+        pr = np.uint64(q.proto) << np.uint64(32)
+        o = out[r]
+        if first:
+            o.flow = _hash5(sh, sl, dh, dl, pr | (sp << np.uint64(16)) | dp)
+            o.dir = 0
+        else:
+            o.flow = _hash5(dh, dl, sh, sl, pr | (dp << np.uint64(16)) | sp)
+            o.dir = 1
+        o.ts = q.ts
+        o.flags = q.tcp_flags
+        o.seq = q.seq
+        o.ack = q.ack
+        o.win = q.win
+        o.wscale = q.wscale
+        o.plen = q.payload_len
 
 
 @nb.njit(cache=True, inline="always")

@@ -33,12 +33,12 @@ def arp_spoof(ctx: DetectContext) -> list[Finding]:
     if arp is None or arp.empty:
         return []
     claims = arp[(arp["spa"] != "0.0.0.0") & (arp["sha"] != 0)]
+    claims = claims.assign(reply=(claims["op"] == 2).astype(np.int64))
     per = (
         claims.groupby(["spa", "sha"], sort=False)
-        .agg(first=("ts", "min"), last=("ts", "max"), n=("ts", "size"),
-             replies=("op", lambda s: int((s == 2).sum())))
+        .agg(first=("ts", "min"), last=("ts", "max"), n=("ts", "size"), replies=("reply", "sum"))
         .reset_index()
-    )  # fmt: skip
+    )
     multi = per.groupby("spa")["sha"].transform("size") > 1
     per = per[multi]
     if per.empty:

@@ -115,20 +115,35 @@ def _select(only: Iterable[str] | str | None) -> list[DetectorSpec]:
     return [specs[n] for n in dict.fromkeys(names)]
 
 
+def _needs_links(specs: Sequence[DetectorSpec], policy: Any) -> bool:
+    """Build the links extracts only when a links detector will actually run."""
+    return any(
+        s.func.__module__.startswith(("secaudit.detect.links", "secaudit.detect.beacon"))
+        and (policy is not None or "policy" not in s.needs)
+        for s in specs
+    )
+
+
 def _build_tables(
-    pcaps: Sources, *, ignore_checksums: bool, local_nets: Iterable[str] | None, quiet: bool
+    pcaps: Sources,
+    *,
+    ignore_checksums: bool,
+    local_nets: Iterable[str] | None,
+    quiet: bool,
+    with_links: bool = True,
 ) -> tuple[pd.DataFrame, dict[str, Any], list[Gap]]:
     from secaudit.capture import iter_chunks
     from secaudit.flows import FlowTracker
     from secaudit.flows.table import conn_frame
 
     links: Any = None
-    try:
-        from secaudit.detect.links_tables import LinksTables
+    if with_links:
+        try:
+            from secaudit.detect.links_tables import LinksTables
 
-        links = LinksTables()
-    except Exception:  # links area absent or mid-edit: its detectors report their own gaps
-        links = None
+            links = LinksTables()
+        except Exception:  # links area absent or mid-edit: its detectors report their own gaps
+            links = None
     tracker = FlowTracker(ignore_checksums=ignore_checksums)
     own = PacketTables()
     gaps: list[Gap] = []
@@ -223,7 +238,11 @@ def detect(
     pol = _policy(policy)
     local_nets = None
     conn, tables, gaps = _build_tables(
-        pcaps, ignore_checksums=ignore_checksums, local_nets=local_nets, quiet=quiet
+        pcaps,
+        ignore_checksums=ignore_checksums,
+        local_nets=local_nets,
+        quiet=quiet,
+        with_links=_needs_links(specs, pol),
     )
     settings = th.as_mapping()
     settings["_run"] = {"lang": lang}

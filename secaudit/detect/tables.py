@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from secaudit.detect._addr import addr_strings
-from secaudit.detect._kernels import app_markers, flow_hashes, icmp_fields
+from secaudit.detect._kernels import app_markers, icmp_fields, tcp_compact
 from secaudit.proto.dns import dns_log, empty_messages, parse_dns
 
 __all__ = ["FLOOD_BUCKET_S", "PacketTables", "TCP_DTYPE"]
@@ -84,13 +84,14 @@ class PacketTables:
             self._tcp(packets, data, tcp_idx)
         flood_sel = is_ip & ((proto == 17) | (proto == 1) | (proto == 58))
         if flood_sel.any():
-            self.flood_parts.append(_flood_counts(packets[flood_sel]))
+            self.flood_parts.append(_flood_counts(packets, np.flatnonzero(flood_sel)))
 
     def _icmp(self, p: np.ndarray, data: np.ndarray, idx: np.ndarray) -> pd.DataFrame:
         ident, seq, dlen, dhash, ent, q_hi, q_lo, q_proto, q_dport = icmp_fields(
             idx, p["data_off"], p["caplen"], p["l4_off"], p["ip_version"], data
         )
-        s = p[idx]
+        s = {k: p[k][idx] for k in ("ts", "src_hi", "src_lo", "dst_hi", "dst_lo", "ip_version",
+                                     "sport", "dport", "payload_len", "ttl")}  # fmt: skip
         size = np.where(s["payload_len"] > 0, s["payload_len"].astype(np.int64), dlen)
         return pd.DataFrame(
             {
@@ -117,31 +118,29 @@ class PacketTables:
         )
 
     def _tcp(self, p: np.ndarray, data: np.ndarray, idx: np.ndarray) -> None:
-        s = p[idx]
-        canon, direction = flow_hashes(
-            s["src_hi"], s["src_lo"], s["dst_hi"], s["dst_lo"], s["sport"], s["dport"], s["proto"]
-        )
-        mark, status = app_markers(
+        t = np.empty(idx.size, TCP_DTYPE)
+        tcp_compact(p, idx, t)
+        t["mark"], t["status"] = app_markers(
             idx, p["data_off"], p["caplen"], p["payload_off"], p["payload_len"], data
         )
-        t = np.empty(len(s), TCP_DTYPE)
-        t["ts"], t["flow"], t["dir"], t["flags"] = s["ts"], canon, direction, s["tcp_flags"]
-        t["seq"], t["ack"], t["win"], t["wscale"] = s["seq"], s["ack"], s["win"], s["wscale"]
-        t["plen"], t["mark"], t["status"] = s["payload_len"], mark, status
         self.tcp_parts.append(t)
-        ep = pd.DataFrame(
-            {
-                "flow": canon,
-                "src_hi": s["src_hi"],
-                "src_lo": s["src_lo"],
-                "dst_hi": s["dst_hi"],
-                "dst_lo": s["dst_lo"],
-                "sport": s["sport"],
-                "dport": s["dport"],
-                "dir": direction,
-            }
+        # endpoints: one row per (flow, direction), gathered only for those rows
+        _, first = np.unique(t["flow"] ^ t["dir"].astype(np.uint64), return_index=True)
+        rows = idx[first]
+        self.endpoint_parts.append(
+            pd.DataFrame(
+                {
+                    "flow": t["flow"][first],
+                    "src_hi": p["src_hi"][rows],
+                    "src_lo": p["src_lo"][rows],
+                    "dst_hi": p["dst_hi"][rows],
+                    "dst_lo": p["dst_lo"][rows],
+                    "sport": p["sport"][rows],
+                    "dport": p["dport"][rows],
+                    "dir": t["dir"][first],
+                }
+            )
         )
-        self.endpoint_parts.append(ep.drop_duplicates(["flow", "dir"]))
 
     # ------------------------------------------------------------------ results
     def finish(self) -> dict[str, Any]:
@@ -235,8 +234,9 @@ class PacketTables:
         return f[cols]
 
 
-def _flood_counts(f: np.ndarray) -> pd.DataFrame:
+def _flood_counts(p: np.ndarray, idx: np.ndarray) -> pd.DataFrame:
     """Per (host, UDP|ICMP, second): packets/bytes/sources toward it and packets it sent."""
+    f = {k: p[k][idx] for k in ("proto", "ts", "src_hi", "src_lo", "dst_hi", "dst_lo", "wirelen")}
     proto = np.where(f["proto"] == 17, 17, 1).astype(np.uint8)
     bucket = f["ts"] // (FLOOD_BUCKET_S * 1_000_000_000)
     inbound = (

@@ -363,7 +363,10 @@ def parse_dns(
         words,
         wlen,
     )
-    p = packets[idx]
+    p = {
+        k: packets[k][idx]
+        for k in ("ts", "src_hi", "src_lo", "dst_hi", "dst_lo", "sport", "dport", "file_offset")
+    }
     text = _names_to_str(names, geo[:, 0])
     reg_names, reg_len = _suffix(names, geo[:, 0], geo[:, 3])
     reg = _names_to_str(reg_names, reg_len)
@@ -417,21 +420,21 @@ def _answer_lists(a_hi: np.ndarray, a_lo: np.ndarray, a_n: np.ndarray) -> np.nda
     if rows.size == 0:
         return out
     mask = np.arange(MAX_ADDRS)[None, :] < a_n[rows, None]
-    r_idx = np.repeat(rows, a_n[rows])
     text = addr_to_str(a_hi[rows][mask], a_lo[rows][mask])
-    grouped = pd.Series(text).groupby(r_idx).agg(list)
-    out[grouped.index.to_numpy()] = grouped.to_numpy()
+    parts = np.split(text, np.cumsum(a_n[rows])[:-1])
+    for r, part in zip(rows.tolist(), parts, strict=True):  # one step per response, not per packet
+        out[r] = part.tolist()
     return out
 
 
 def _names_to_str(names: np.ndarray, lengths: np.ndarray) -> np.ndarray:
-    """Fixed-width byte rows -> str array (bytes are printable ASCII by construction)."""
+    """Fixed-width byte rows -> str array (rows are zero past their length, printable before)."""
     if names.shape[0] == 0:
         return np.zeros(0, dtype=object)
-    mask = np.arange(names.shape[1])[None, :] < lengths[:, None]
-    clean = np.where(mask, names, 0).astype(np.uint8)
-    raw = clean.view(f"S{names.shape[1]}").ravel()
-    return np.char.decode(raw, "ascii").astype(object)
+    width = max(int(lengths.max()), 1)
+    raw = np.ascontiguousarray(names[:, :width]).view(f"S{width}").ravel()
+    out: np.ndarray = raw.astype(f"U{width}").astype(object)
+    return out
 
 
 _LOG_KEY = ["client_hi", "client_lo", "cport", "server_hi", "server_lo", "trans_id", "query"]
