@@ -37,3 +37,16 @@ def test_backup_notebook_executes_and_saves_results(tmp_path: Path) -> None:
     assert [f["detector"] for f in findings] == ["repository_missing"]
     assert "restore_drill_failed" in json.loads((out / "coverage.json").read_text())["detectors"]
     assert (out / "scorecard.csv").read_text().count("\n") == 2
+
+
+def test_no_backup_input_is_a_gap_not_the_sample(tmp_path: Path) -> None:
+    from secaudit.backup import report
+
+    audit = report.audit_or_gap(None, "2026-01-15T12:00:00Z", tmp_path)
+    assert audit.findings == [] and [g.kind for g in audit.gaps] == ["missing_input"]
+    assert len(audit.scorecard) == 0 and len(audit.snapshots) == 0
+    for fig in (report.timeline_figure(audit, "zh"), report.offsite_figure(audit, "en"),
+                report.coverage_figure(audit, "en")):  # fmt: skip
+        assert fig.axes
+    report.save(audit, tmp_path / "out")
+    assert json.loads((tmp_path / "out" / "gaps.json").read_text())[0]["kind"] == "missing_input"

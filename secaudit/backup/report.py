@@ -21,9 +21,11 @@ from secaudit.backup.audit import BackupAudit
 from secaudit.backup.policy import SEVERITIES
 from secaudit.errors import ToolError
 from secaudit.i18n import t
+from secaudit.model import Gap
 
 __all__ = [
     "DETECTORS",
+    "audit_or_gap",
     "coverage_figure",
     "offsite_figure",
     "sample_config",
@@ -62,6 +64,27 @@ def sample_config(dest: str | Path, now: str | None = None) -> Path:
     spec.loader.exec_module(mod)
     kwargs: dict[str, Any] = {"now": now} if now else {}
     return Path(mod.build_sample_repos(dest, **kwargs))
+
+
+def audit_or_gap(backup_config: str | Path | None, now: str | None, out_dir: str | Path,
+                 *, sample_if_empty: bool = True) -> BackupAudit:  # fmt: skip
+    """The notebook's entry: audit `backup_config`; "" builds the sample; None -> a Gap only.
+
+    `secaudit assess` passes None when the assessment has no backup input: the
+    chapter must then say "not tested", never show the sample's findings.
+    """
+    from secaudit.backup.audit import backup_audit
+    from secaudit.backup.result import scorecard_frame, side_tables, snapshots_frame
+
+    if backup_config is None or (backup_config == "" and not sample_if_empty):
+        at = pd.Timestamp(now or pd.Timestamp.now(tz="UTC")).tz_convert("UTC").to_pydatetime()
+        gap = Gap("missing_input", "backup_config", "no backup configuration was given",
+                  area="backup")  # fmt: skip
+        off, cov, drills = side_tables({})
+        return BackupAudit([], [gap], scorecard_frame({}, at), snapshots_frame({}), off, cov,
+                           drills, {}, at, "")  # fmt: skip
+    config = backup_config or sample_config(Path(out_dir) / "sample", now=now)
+    return backup_audit(config, now=now, state=Path(out_dir) / "backup_state.json")
 
 
 def scorecard_table(audit: BackupAudit, lang: str = "en") -> Any:
