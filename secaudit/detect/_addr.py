@@ -50,11 +50,12 @@ def addr_strings(hi: npt.ArrayLike, lo: npt.ArrayLike) -> npt.NDArray[np.object_
         uh = np.zeros(len(uniq_lo), np.uint64)
         ul = np.asarray(uniq_lo, np.uint64)
         inv = codes
-    else:
-        pair = np.empty(h.size, dtype=[("h", np.uint64), ("l", np.uint64)])
-        pair["h"], pair["l"] = h, low
-        uniq, inv = np.unique(pair, return_inverse=True)
-        uh, ul = uniq["h"], uniq["l"]
+    else:  # hash each word, then the pair of word codes (no sort)
+        ch, uh_all = pd.factorize(h)
+        cl, ul_all = pd.factorize(low)
+        inv, comb = pd.factorize(ch.astype(np.int64) * len(ul_all) + cl)
+        uh = np.asarray(uh_all, np.uint64)[comb // len(ul_all)]
+        ul = np.asarray(ul_all, np.uint64)[comb % len(ul_all)]
     v4 = (uh == 0) & ((ul >> np.uint64(32)) == _V4_TAG)
     text = np.empty(uh.size, dtype=object)
     if v4.any():

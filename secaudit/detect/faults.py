@@ -254,14 +254,17 @@ def icmp_unreachable(ctx: DetectContext) -> list[Finding]:
             e["v6"] & (e["kind"] == "unreachable"), "v6_code_" + e["code"].astype(str), e["reason"]
         )
     )
-    g = e.groupby(["quoted_dst", "kind"]).agg(
+    # port unreachable is about one service: keyed by (destination, port); the rest by destination
+    port_unreach = np.where(e["v6"], e["code"] == 4, e["code"] == 3) & (e["kind"] == "unreachable")
+    e = e.assign(svc_port=np.where(port_unreach, e["q_dport"].astype(np.int64), -1))
+    g = e.groupby(["quoted_dst", "kind", "svc_port"]).agg(
         n=("ts", "size"), first=("ts", "min"), last=("ts", "max")
     )
     hot = g[g["n"] >= cfg.min_messages]
     out = []
     for key, r in hot.iterrows():
-        dst, kind = keyparts(key)
-        mine = e[(e["quoted_dst"] == dst) & (e["kind"] == kind)]
+        dst, kind, svc_port = keyparts(key)
+        mine = e[(e["quoted_dst"] == dst) & (e["kind"] == kind) & (e["svc_port"] == svc_port)]
         loop = kind == "time_exceeded"
         out.append(
             finding(
@@ -283,7 +286,7 @@ def icmp_unreachable(ctx: DetectContext) -> list[Finding]:
                     "routing_loop_suspected": bool(loop and mine["src"].nunique() > 1),
                 },
                 mode=kind,
-                id_keys={"kind": kind},
+                id_keys={"kind": kind, "port": int(svc_port)},
                 kind=kind,
             )
         )
