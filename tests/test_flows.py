@@ -22,8 +22,10 @@ MAC_C, MAC_S = "02:00:00:00:00:01", "02:00:00:00:00:02"
 def _tcp(src: str, dst: str, sp: int, dp: int, flags: str, seq: int, ack: int = 0,
          data: bytes = b"", t: float = 0.0, win: int = 8192) -> Ether:  # fmt: skip
     smac, dmac = (MAC_C, MAC_S) if src == C else (MAC_S, MAC_C)
-    p = Ether(src=smac, dst=dmac) / IP(src=src, dst=dst) / TCP(
-        sport=sp, dport=dp, flags=flags, seq=seq % 2**32, ack=ack % 2**32, window=win
+    p = (
+        Ether(src=smac, dst=dmac)
+        / IP(src=src, dst=dst)
+        / TCP(sport=sp, dport=dp, flags=flags, seq=seq % 2**32, ack=ack % 2**32, window=win)
     )
     if data:
         p = p / Raw(data)
@@ -177,7 +179,6 @@ def test_zero_window_letter(tmp_path: Path) -> None:
     c = Conv(dport=4444).handshake()
     c.pkts.append(_tcp(S, C, 4444, 40000, "A", c.s, c.c, t=1.0, win=0))
     assert _one(tmp_path, c.pkts)["history"] == "ShAaw"  # 'a' (update_history) before 'w'
-
 
 
 def test_sequence_wraparound(tmp_path: Path) -> None:

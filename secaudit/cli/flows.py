@@ -22,15 +22,25 @@ def _lang() -> str:
     "-r", "--read", "pcaps", multiple=True, required=True, type=click.Path(dir_okay=False),
     help="capture to read (pcap, pcapng, .gz); repeatable",
 )  # fmt: skip
-@click.option("-l", "--logdir", required=True, type=click.Path(file_okay=False), help="output directory")
+@click.option(
+    "-l", "--logdir", required=True, type=click.Path(file_okay=False), help="output directory"
+)
 @click.option(
     "--format", "fmt", type=click.Choice(["zeek", "json", "parquet"]), default="zeek",
     show_default=True,
     help="conn.log as Zeek TSV or JSON lines (both named conn.log), or conn.parquet",
 )  # fmt: skip
-@click.option("-C", "--ignore-checksums", is_flag=True, help="analyze packets with bad checksums (zeek -C)")
-@click.option("-b", "bare", is_flag=True, hidden=True, help="accepted for zeek compatibility; no effect")
-@click.option("--local-nets", default=None, help="comma-separated CIDRs that are local (local_orig/local_resp)")
+@click.option(
+    "-C", "--ignore-checksums", is_flag=True, help="analyze packets with bad checksums (zeek -C)"
+)
+@click.option(
+    "-b", "bare", is_flag=True, hidden=True, help="accepted for zeek compatibility; no effect"
+)
+@click.option(
+    "--local-nets",
+    default=None,
+    help="comma-separated CIDRs that are local (local_orig/local_resp)",
+)
 @click.option("--quiet", is_flag=True, help="no progress bar")
 def flows_cmd(
     pcaps: tuple[str, ...],
@@ -62,10 +72,18 @@ def flows_cmd(
     write_conn_log(res.conn, out / name, format=fmt)  # type: ignore[arg-type]
     write_gaps(res.gaps, out / "gaps.json")
     for g in res.gaps:
-        click.echo(t("flows.gap_line", lang, kind=g.kind, source=g.source, message=g.message), err=True)
+        click.echo(
+            t("flows.gap_line", lang, kind=g.kind, source=g.source, message=g.message), err=True
+        )
     if not quiet:
         click.echo(
-            t("flows.summary", lang, conns=len(res.conn), packets=res.packets, path=str(out / name)),
+            t(
+                "flows.summary",
+                lang,
+                conns=len(res.conn),
+                packets=res.packets,
+                path=str(out / name),
+            ),
             err=True,
         )
     _ = json  # gaps.json is written by write_gaps

@@ -87,8 +87,6 @@ def flows(
     quiet: bool = True,
 ) -> pd.DataFrame:
     """The conn table of the captures (gaps in `df.attrs["gaps"]`)."""
-    res = flow_table(
-        sources, ignore_checksums=ignore_checksums, local_nets=local_nets, quiet=quiet
-    )
+    res = flow_table(sources, ignore_checksums=ignore_checksums, local_nets=local_nets, quiet=quiet)
     res.conn.attrs["gaps"] = list(res.gaps)
     return res.conn

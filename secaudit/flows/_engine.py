@@ -1,3 +1,5 @@
+# ruff: noqa: SIM102, SIM108, SIM109  -- branches mirror Zeek's C++ one to one (easier to audit)
+# mypy: disable-error-code="no-untyped-def,unused-ignore,assignment,arg-type"
 """Compiled connection state machine with Zeek's conn.log semantics.
 
 One row of `STATE_DTYPE` holds one live connection.  Packets are grouped by
@@ -145,9 +147,7 @@ def _hash5(a: np.uint64, b: np.uint64, c: np.uint64, d: np.uint64, e: np.uint64)
 
 
 @nb.njit(cache=True)
-def lookup(
-    a_hi, a_lo, b_hi, b_lo, meta, sel, tkeys, tmeta, trow, next_row, out_row
-):  # type: ignore[no-untyped-def]
+def lookup(a_hi, a_lo, b_hi, b_lo, meta, sel, tkeys, tmeta, trow, next_row, out_row):  # type: ignore[no-untyped-def]
     """Row of each selected packet's connection key; inserts unseen keys.
 
     `tkeys` (cap, 4) / `tmeta` (cap,) / `trow` (cap,) form the open-addressing
@@ -623,8 +623,10 @@ def _state_machine(s, e, t, base_seq, length, delta_last, is_orig, flags, intera
                 _set_state(s, e, SYN_ACK_SENT if ackf else SYN_SENT)
                 s.t_attempt = t + TCP_ATTEMPT_DELAY
             else:
-                if (not ackf) and s.st[p] == SYN_ACK_SENT and base_seq == np.uint32(
-                    np.uint64(s.start_seq[e]) & np.uint64(0xFFFFFFFF)
+                if (
+                    (not ackf)
+                    and s.st[p] == SYN_ACK_SENT
+                    and base_seq == np.uint32(np.uint64(s.start_seq[e]) & np.uint64(0xFFFFFFFF))
                 ):
                     # SYN/SYN-ACK reversal: flip and establish
                     s.is_partial = 0
@@ -996,7 +998,15 @@ def process(
                     _scaled(s, 67 if e == 0 else 99, s.chk_cnt, s.chk_thr, e)
                 else:
                     e = _tcp_packet(
-                        s, e, t, flags[j], seq[j], ack[j], win[j], length[j], fullcap[j],
+                        s,
+                        e,
+                        t,
+                        flags[j],
+                        seq[j],
+                        ack[j],
+                        win[j],
+                        length[j],
+                        fullcap[j],
                         interactive,
                     )
                     s.pkts[e] += np.uint64(1)
@@ -1043,7 +1053,21 @@ def sweep(st, nrows, t, out, flush):  # type: ignore[no-untyped-def]
 
 
 # ----------------------------------------------------------------- output fields
-STATE_NAMES = ("S0", "S1", "SF", "REJ", "S2", "S3", "RSTO", "RSTR", "RSTOS0", "RSTRH", "SH", "SHR", "OTH")
+STATE_NAMES = (
+    "S0",
+    "S1",
+    "SF",
+    "REJ",
+    "S2",
+    "S3",
+    "RSTO",
+    "RSTR",
+    "RSTOS0",
+    "RSTRH",
+    "SH",
+    "SHR",
+    "OTH",
+)
 
 
 @nb.njit(cache=True)

@@ -74,7 +74,10 @@ def write_conn_log(df: pd.DataFrame, path: str | Path, format: Format = "zeek") 
     path.parent.mkdir(parents=True, exist_ok=True)
     cols = [c for c in df.columns if c != "ts_dt"]
     if format == "parquet":
-        fields = [CONN_SCHEMA.field(c) if c in CONN_SCHEMA.names else pa.field(c, pa.string()) for c in cols]
+        fields = [
+            CONN_SCHEMA.field(c) if c in CONN_SCHEMA.names else pa.field(c, pa.string())
+            for c in cols
+        ]
         table = pa.Table.from_pandas(df[cols], schema=pa.schema(fields), preserve_index=False)
         pq.write_table(table, path)
         return path
@@ -99,9 +102,10 @@ def write_conn_log(df: pd.DataFrame, path: str | Path, format: Format = "zeek") 
     return path
 
 
-def _json_record(rec: dict[str, Any]) -> dict[str, Any]:
+def _json_record(rec: dict[Any, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    for k, v in rec.items():
+    for key, v in rec.items():
+        k = str(key)
         if v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v)):
             continue
         if k == "tunnel_parents":
@@ -153,7 +157,7 @@ def read_conn_log(path: str | Path) -> pd.DataFrame:
         for no, ln in enumerate(lines, 1):
             try:
                 rows.append(json.loads(ln))
-            except ValueError as exc:
+            except json.JSONDecodeError as exc:
                 raise InputError(f"bad JSON: {exc.msg}", str(path), line=no) from exc
         return _typed(pd.DataFrame(rows), {})
     sep, unset, empty, set_sep = "\t", "-", "(empty)", ","

@@ -43,26 +43,61 @@ def uid_strings(u1: np.ndarray, u2: np.ndarray) -> np.ndarray:
     return out.view(f"S{_UID_LEN}").ravel().astype(str)
 
 
+@nb.njit(cache=True)
+def _ip4_text(lo, out):  # type: ignore[no-untyped-def]
+    for i in range(lo.shape[0]):
+        v = lo[i] & np.uint64(0xFFFFFFFF)
+        k = 0
+        for sh in (24, 16, 8, 0):
+            octet = (v >> np.uint64(sh)) & np.uint64(0xFF)
+            if octet >= 100:
+                out[i, k] = 48 + octet // 100
+                k += 1
+            if octet >= 10:
+                out[i, k] = 48 + (octet // 10) % 10
+                k += 1
+            out[i, k] = 48 + octet % 10
+            k += 1
+            if sh:
+                out[i, k] = 46
+                k += 1
+
+
+@nb.njit(cache=True)
+def _mac_text(mac, out):  # type: ignore[no-untyped-def]
+    hexd = "0123456789abcdef"
+    for i in range(mac.shape[0]):
+        m = mac[i]
+        for j in range(6):
+            byte = (m >> np.uint64(40 - 8 * j)) & np.uint64(0xFF)
+            out[i, 3 * j] = ord(hexd[byte >> np.uint64(4)])
+            out[i, 3 * j + 1] = ord(hexd[byte & np.uint64(0xF)])
+            if j < 5:
+                out[i, 3 * j + 2] = 58
+
+
 def _addr_strings(hi: np.ndarray, lo: np.ndarray) -> np.ndarray:
-    """Address text for (hi, lo) pairs, formatting each distinct address once."""
-    pairs = np.stack([hi, lo], axis=1)
-    uniq, inv = np.unique(pairs, axis=0, return_inverse=True)
-    texts = []
-    for h, low in uniq.tolist():
-        if h == 0 and (low >> 32) == 0xFFFF:
-            texts.append(str(ipaddress.IPv4Address(low & 0xFFFFFFFF)))
-        else:
-            texts.append(str(ipaddress.IPv6Address((h << 64) | low)))
-    return np.asarray(texts, dtype=object)[inv.ravel()]
+    """Address text for (hi, lo) pairs: IPv4-mapped compiled, IPv6 through ipaddress."""
+    res = np.empty(hi.shape[0], dtype=object)
+    v4 = (hi == 0) & ((lo >> np.uint64(32)) == np.uint64(0xFFFF))
+    if v4.any():
+        buf = np.zeros((int(v4.sum()), 15), np.uint8)
+        _ip4_text(lo[v4], buf)
+        res[v4] = buf.view("S15").ravel().astype(str).astype(object)
+    v6 = ~v4
+    if v6.any():
+        codes, uniq = pd.factorize(pd.MultiIndex.from_arrays([hi[v6], lo[v6]]))
+        texts = [str(ipaddress.IPv6Address((int(h) << 64) | int(low))) for h, low in uniq]
+        res[v6] = np.asarray(texts, dtype=object)[codes]
+    return res
 
 
 def _mac_strings(mac: np.ndarray) -> np.ndarray:
-    uniq, inv = np.unique(mac, return_inverse=True)
-    texts = [
-        None if m == 0 else ":".join(f"{(m >> s) & 0xFF:02x}" for s in range(40, -1, -8))
-        for m in uniq.tolist()
-    ]
-    return np.asarray(texts, dtype=object)[inv.ravel()]
+    buf = np.zeros((mac.shape[0], 17), np.uint8)
+    _mac_text(mac.astype(np.uint64), buf)
+    res = buf.view("S17").ravel().astype(str).astype(object)
+    res[mac == 0] = None
+    return res
 
 
 def _local(addrs: np.ndarray, nets: Sequence[str] | None) -> pd.Series:

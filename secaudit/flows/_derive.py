@@ -1,0 +1,191 @@
+# mypy: disable-error-code="no-untyped-def,unused-ignore,assignment,arg-type"
+"""Per-packet connection keys and the fields the state machine reads (compiled).
+
+`select` picks the packets Zeek would hand to a transport analyzer (IPv4/IPv6,
+not ARP, not tunnel or extension-header protocols, with a transport header
+for TCP/UDP/ICMP, not a fragment).  `derive` fills one `DERIVED_DTYPE` row per
+selected packet: the canonical bidirectional key (side A = the lower
+address:port, except for one-way ICMP messages, whose key keeps its
+direction), ICMP's Zeek "ports" (type, counterpart type or code), lengths as
+Zeek computes them from the IP header, and whether the payload was captured.
+A packet whose IPv4 header checksum is wrong is dropped (Zeek drops it before
+any connection exists) unless checksums are ignored.
+"""
+
+from __future__ import annotations
+
+import numba as nb
+import numpy as np
+
+from secaudit.flows import _engine as E
+
+__all__ = ["CP4", "CP6", "DERIVED_DTYPE", "derive", "select"]
+
+# ICMP request/response pairs (Zeek ICMP4_counterpart / ICMP6_counterpart); -1 = one-way
+CP4 = np.full(256, -1, np.int16)
+for _a, _b in ((8, 0), (13, 14), (15, 16), (10, 9), (17, 18)):
+    CP4[_a], CP4[_b] = _b, _a
+CP6 = np.full(256, -1, np.int16)
+for _a, _b in ((128, 129), (133, 134), (135, 136), (130, 131), (139, 140), (144, 145)):
+    CP6[_a], CP6[_b] = _b, _a
+
+# IP protocols that never become a session: IP-in-IP, IPv6 extension headers, GRE, no-next
+NOT_TRANSPORT = np.zeros(256, np.bool_)
+NOT_TRANSPORT[[0, 4, 41, 43, 44, 47, 59, 60, 135]] = True
+
+DERIVED_DTYPE = np.dtype(
+    [
+        ("row", "i8"), ("ts", "i8"), ("from_a", "u1"), ("kind", "u1"), ("ip_proto", "u1"),
+        ("a_hi", "u8"), ("a_lo", "u8"), ("b_hi", "u8"), ("b_lo", "u8"), ("a_p", "u2"),
+        ("b_p", "u2"), ("meta", "u8"), ("sport", "i8"), ("dport", "i8"), ("flags", "i8"),
+        ("seq", "u4"), ("ack", "u4"), ("win", "i8"), ("length", "i8"), ("fullcap", "?"),
+        ("iplen", "i8"), ("csum_bad", "u1"), ("src_mac", "u8"), ("dst_mac", "u8"),
+        ("vlan", "u2"), ("source", "u2"), ("parent", "u8"), ("bcast", "?"), ("depth", "i8"),
+        ("tunnel_id", "i8"),
+    ]
+)  # fmt: skip
+
+_BCAST_LO = np.uint64(0x0000FFFFFFFFFFFF)
+
+
+@nb.njit(cache=True)
+def select(pk, not_transport):  # type: ignore[no-untyped-def]
+    """(rows of unfragmented packets to track, whether any fragment needs reassembly)."""
+    n = pk.shape[0]
+    rows = np.empty(n, np.int64)
+    k = 0
+    frags = False
+    for i in range(n):
+        p = pk[i]
+        v = p.ip_version
+        if (v != 4 and v != 6) or p.arp_op != 0 or not_transport[p.proto]:
+            continue
+        if p.frag & 1:
+            frags = True
+            continue
+        pr = p.proto
+        needs_l4 = pr == 6 or pr == 17 or (pr == 1 and v == 4) or (pr == 58 and v == 6)
+        if needs_l4 and p.l4_off == 0:
+            continue
+        rows[k] = i
+        k += 1
+    return rows[:k], frags
+
+
+@nb.njit(cache=True)
+def _ip4_header_ok(data, b, n):  # type: ignore[no-untyped-def]
+    if n < 20 or b + n > data.shape[0]:
+        return True
+    s = 0
+    for k in range(0, n - 1, 2):
+        s += (np.int64(data[b + k]) << 8) | np.int64(data[b + k + 1])
+    while s > 0xFFFF:
+        s = (s & 0xFFFF) + (s >> 16)
+    return s == 0xFFFF
+
+
+@nb.njit(cache=True)
+def derive(pk, data, rows, base, dg_len, dg_full, ignore_csum, src_idx, cp4, cp6, out):  # type: ignore[no-untyped-def]
+    """Fill `out` (DERIVED_DTYPE) for the packets at `rows`; returns how many were kept.
+
+    base[k] is the row whose headers describe the packet (the first fragment of a
+    reassembled datagram, else rows[k]); dg_len[k] >= 0 overrides the IP length.
+    """
+    k = 0
+    nd = data.shape[0]
+    for q in range(rows.shape[0]):
+        p = pk[rows[q]]
+        b = pk[base[q]]
+        v = b.ip_version
+        pr = np.int64(b.proto)
+        bad = b.csum_bad
+        if bad and not ignore_csum and v == 4:
+            hl = np.int64(b.l4_off) - np.int64(b.ip_off) if b.l4_off > 0 else 20
+            if not _ip4_header_ok(data, np.int64(b.data_off) + np.int64(b.ip_off), hl):
+                continue  # bad IP header checksum: Zeek never sees the packet
+        o = out[k]
+        o.row = rows[q]
+        o.ts = p.ts
+        is_icmp = (pr == 1 and v == 4) or (pr == 58 and v == 6)
+        if pr == 6:
+            kind = E.K_TCP
+        elif pr == 17:
+            kind = E.K_UDP
+        elif is_icmp:
+            kind = E.K_ICMP
+        else:
+            kind = E.K_OTHER
+        o.kind = kind
+        o.ip_proto = pr
+        sp = np.int64(b.sport)
+        dp = np.int64(b.dport)
+        one_way = False
+        if kind == E.K_ICMP:
+            cp = cp4[sp & 0xFF] if v == 4 else cp6[sp & 0xFF]
+            if cp < 0:
+                one_way = True
+            else:
+                dp = np.int64(cp)
+        elif kind == E.K_OTHER:
+            sp = 0
+            dp = 0
+        shi, slo, dhi, dlo = b.src_hi, b.src_lo, b.dst_hi, b.dst_lo
+        first = shi < dhi or (shi == dhi and (slo < dlo or (slo == dlo and sp <= dp)))
+        fa = first or one_way
+        o.from_a = 1 if fa else 0
+        if fa:
+            o.a_hi, o.a_lo, o.b_hi, o.b_lo, o.a_p, o.b_p = shi, slo, dhi, dlo, sp, dp
+        else:
+            o.a_hi, o.a_lo, o.b_hi, o.b_lo, o.a_p, o.b_p = dhi, dlo, shi, slo, dp, sp
+        o.meta = (
+            np.uint64(1 << 63)
+            | (np.uint64(1 if one_way else 0) << np.uint64(40))
+            | (np.uint64(pr) << np.uint64(32))
+            | (np.uint64(o.a_p) << np.uint64(16))
+            | np.uint64(o.b_p)
+        )
+        o.sport = sp
+        o.dport = dp
+        o.flags = b.tcp_flags
+        o.seq = b.seq
+        o.ack = b.ack
+        o.win = b.win
+        ip_off = np.int64(b.ip_off)
+        l4o = np.int64(b.l4_off)
+        iplen = dg_len[q] if dg_len[q] >= 0 else np.int64(b.ip_len)
+        # ConnSize counts the IP header's total length as is: 0 for TSO frames
+        o.iplen = iplen
+        if b.reasm == 0 and dg_len[q] < 0:
+            hp = np.int64(b.data_off) + ip_off + (2 if v == 4 else 4)
+            if hp + 1 < nd and data[hp] == 0 and data[hp + 1] == 0:
+                o.iplen = 0 if v == 4 else 40
+        ippay = iplen - (l4o - ip_off)
+        caplen = np.int64(b.caplen)
+        length = np.int64(0)
+        if kind == E.K_TCP:
+            thl = np.int64(b.payload_off) - l4o
+            length = max(ippay - thl, 0)
+            full = caplen - np.int64(b.payload_off) >= length
+        else:
+            if kind == E.K_UDP:
+                pos = np.int64(b.data_off) + l4o + 4
+                ulen = 0
+                if pos + 1 < nd:
+                    ulen = (np.int64(data[pos]) << 8) | np.int64(data[pos + 1])
+                length = ulen - 8
+            elif kind == E.K_ICMP:
+                length = ippay - 8
+            full = caplen - l4o >= ippay
+        o.length = length
+        o.fullcap = full and dg_full[q]
+        o.csum_bad = bad
+        o.src_mac = b.src_mac
+        o.dst_mac = b.dst_mac
+        o.vlan = b.vlan
+        o.source = src_idx
+        o.parent = 0
+        o.bcast = dhi == 0 and dlo == _BCAST_LO
+        o.depth = b.tunnel_depth
+        o.tunnel_id = b.tunnel_id
+        k += 1
+    return k
