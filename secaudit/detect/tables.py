@@ -235,29 +235,31 @@ class PacketTables:
 
 
 def _flood_counts(p: np.ndarray, idx: np.ndarray) -> pd.DataFrame:
-    """Per (host, UDP|ICMP, second): packets/bytes/sources toward it and packets it sent."""
-    f = {k: p[k][idx] for k in ("proto", "ts", "src_hi", "src_lo", "dst_hi", "dst_lo", "wirelen")}
-    proto = np.where(f["proto"] == 17, 17, 1).astype(np.uint8)
-    bucket = f["ts"] // (FLOOD_BUCKET_S * 1_000_000_000)
-    inbound = (
-        pd.DataFrame(
-            {
-                "hi": f["dst_hi"],
-                "lo": f["dst_lo"],
-                "proto": proto,
-                "bucket": bucket,
-                "bytes": f["wirelen"].astype(np.int64),
-                "src": f["src_lo"],
-            }
-        )  # fmt: skip
-        .groupby(["hi", "lo", "proto", "bucket"], sort=False)
-        .agg(in_pkts=("bytes", "size"), in_bytes=("bytes", "sum"), srcs=("src", "nunique"))
+    """Per (host, UDP|ICMP, second): packets/bytes toward it, packets it sent, and sources.
+
+    `srcs` counts distinct source words per (host, second) within the chunk (an
+    upper bound across chunks): evidence of spoofed spread, not a threshold.
+    """
+    proto = np.where(p["proto"][idx] == 17, 17, 1).astype(np.uint8)
+    bucket = p["ts"][idx] // (FLOOD_BUCKET_S * 1_000_000_000)
+    inbound = pd.DataFrame(
+        {
+            "hi": p["dst_hi"][idx], "lo": p["dst_lo"][idx], "proto": proto, "bucket": bucket,
+            "bytes": p["wirelen"][idx].astype(np.int64), "src": p["src_lo"][idx],
+        }
+    )  # fmt: skip
+    keys = ["hi", "lo", "proto", "bucket"]
+    agg = inbound.groupby(keys, sort=False).agg(
+        in_pkts=("bytes", "size"), in_bytes=("bytes", "sum")
     )
+    agg["srcs"] = inbound.drop_duplicates([*keys, "src"]).groupby(keys, sort=False).size()
     outbound = (
-        pd.DataFrame({"hi": f["src_hi"], "lo": f["src_lo"], "proto": proto, "bucket": bucket})
-        .groupby(["hi", "lo", "proto", "bucket"], sort=False)
+        pd.DataFrame(
+            {"hi": p["src_hi"][idx], "lo": p["src_lo"][idx], "proto": proto, "bucket": bucket}
+        )
+        .groupby(keys, sort=False)
         .size()
         .rename("out_pkts")
     )
-    both = inbound.join(outbound, how="outer").fillna(0)
+    both = agg.join(outbound, how="outer").fillna(0)
     return both.astype(np.int64).reset_index()
