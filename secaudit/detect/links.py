@@ -14,7 +14,7 @@ an expired exception excuses nothing and is named in the evidence.
 
 from __future__ import annotations
 
-from typing import Any
+import fnmatch
 
 import numpy as np
 import numpy.typing as npt
@@ -45,10 +45,6 @@ def _excused(v: FlowView) -> BoolArr:
     return v.approved | v.role_ok | (v.excepted >= 0)
 
 
-def _sev_by_answer(high: Severity, low: Severity) -> Any:
-    return lambda g: high if bool(g["answered"].any()) else low
-
-
 @register("external_link", Category.EXTERNAL_LINK, needs=("conn", "policy"))
 def external_link(ctx: DetectContext) -> list[Finding]:
     """Internal host <-> unapproved external address, blocked attempts included."""
@@ -62,7 +58,7 @@ def external_link(ctx: DetectContext) -> list[Finding]:
         rows,
         Category.EXTERNAL_LINK,
         "external_link",
-        severity=_sev_by_answer(Severity.MEDIUM, Severity.LOW),
+        severity=(Severity.MEDIUM, Severity.LOW),
     )
 
 
@@ -101,28 +97,29 @@ def resolver_bypass(ctx: DetectContext) -> list[Finding]:
 
 
 def _doh(v: FlowView, ips: tuple[str, ...], domains: tuple[str, ...]) -> BoolArr:
-    https = (v.proto == 6) & (v.port == 443)
+    """Outbound tcp/443 to a public DoH resolver, by address or server name."""
+    https = v.outbound & (v.proto == 6) & (v.port == 443)
     if not https.any():
         return np.asarray(https, dtype=np.bool_)
-    r_hi, r_lo, _ = hilo_of_strings(v.conn["id.resp_h"])
+    rows = np.flatnonzero(https)
     l_hi, l_lo, _ = hilo_of_strings(list(ips))
     key = pd.MultiIndex.from_arrays([l_hi, l_lo])
-    by_ip = key.get_indexer(pd.MultiIndex.from_arrays([r_hi, r_lo])) >= 0
-    by_name = _glob_match(v.name, domains)
-    return np.asarray(https & (by_ip | by_name), dtype=np.bool_)
+    by_ip = key.get_indexer(pd.MultiIndex.from_arrays([v.r_hi[rows], v.r_lo[rows]])) >= 0
+    out = np.zeros(len(https), dtype=bool)
+    out[rows] = by_ip | _glob_match(v.name[rows], domains)
+    return out
 
 
 def _glob_match(names: npt.NDArray[np.object_], globs: tuple[str, ...]) -> BoolArr:
-    import fnmatch
-
-    ser = pd.Series(names, dtype=object)
-    codes, uniques = pd.factorize(ser)
+    """Rows whose name matches a glob ("*.x" also covers "x"); one test per distinct name."""
+    codes, uniques = pd.factorize(pd.Series(names, dtype=object))
     hits = np.zeros(len(uniques) + 1, dtype=bool)
-    for i, d in enumerate(uniques):  # per distinct name
-        d = str(d).lower()
-        hits[i] = any(
-            fnmatch.fnmatchcase(d, g) or (g.startswith("*.") and d == g[2:]) for g in globs
-        )
+    if globs:
+        for i, d in enumerate(uniques):
+            d = str(d).lower()
+            hits[i] = any(
+                fnmatch.fnmatchcase(d, g) or (g.startswith("*.") and d == g[2:]) for g in globs
+            )
     return hits[np.where(codes < 0, len(uniques), codes)]
 
 
@@ -141,7 +138,7 @@ def forbidden_zone_external(ctx: DetectContext) -> list[Finding]:
         rows,
         Category.EXTERNAL_LINK,
         "forbidden_zone_external",
-        severity=_sev_by_answer(Severity.CRITICAL, Severity.HIGH),
+        severity=(Severity.CRITICAL, Severity.HIGH),
     )
 
 
@@ -153,17 +150,20 @@ def remote_access_out(ctx: DetectContext) -> list[Finding]:
     v = flow_view(ctx)
     rules = links_rules(ctx)
     what = np.full(len(v.conn), None, dtype=object)
+    cand = np.flatnonzero(v.outbound & ~_excused(v))  # only unexcused outbound flows can matter
+    if not len(cand):
+        return []
+    tool = np.full(len(cand), None, dtype=object)
+    proto, port, name, mark = v.proto[cand], v.port[cand], v.name[cand], v.mark[cand]
     for ep in rules.remote_access:
-        m = pd.isna(what)
         if ep.ports:
-            hit = m & ports_match(ep.ports, v.proto, v.port)
-            what[hit] = ep.name
+            tool[pd.isna(tool) & ports_match(ep.ports, proto, port)] = ep.name
         if ep.domains:
-            hit = pd.isna(what) & _glob_match(v.name, ep.domains)
-            what[hit] = ep.name
+            tool[pd.isna(tool) & _glob_match(name, ep.domains)] = ep.name
     for mk, label in _MARK_NAMES.items():
-        what[pd.isna(what) & (v.mark == mk)] = label
-    rows = v.outbound & pd.notna(what) & ~_excused(v)
+        tool[pd.isna(tool) & (mark == mk)] = label
+    what[cand] = tool
+    rows = pd.notna(what)
     return per_origin(
         ctx, v, rows, Category.EXTERNAL_LINK, "remote_access_out", severity=Severity.HIGH, what=what
     )

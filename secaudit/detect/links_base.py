@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -110,6 +109,8 @@ class FlowView:
     mark: npt.NDArray[np.int64]  # remote-access payload marker (links_kernels.MARK_*), 0 none
     oz_link: npt.NDArray[np.int32]  # zone for zone->zone rules: a router asset's own zone
     rz_link: npt.NDArray[np.int32]
+    r_hi: npt.NDArray[np.uint64]  # responder address (hi, lo)
+    r_lo: npt.NDArray[np.uint64]
 
     @property
     def outbound(self) -> BoolArr:
@@ -189,7 +190,7 @@ def _build(ctx: DetectContext) -> FlowView:
     rz_link = np.where(np.isin(ra, routers) & (ra >= 0), asset_zone[ra], rz).astype(np.int32)
     return FlowView(
         conn, oz, rz, oa, ra, proto, port, ts, answered, initiated, name, approved,
-        excepted, expired, role_ok, mark, oz_link, rz_link,
+        excepted, expired, role_ok, mark, oz_link, rz_link, r_hi, r_lo,
     )  # fmt: skip
 
 
@@ -364,16 +365,25 @@ def per_origin(
     category: Category,
     detector: str,
     *,
-    severity: Any,
+    severity: Severity | tuple[Severity, Severity],
     what: npt.NDArray[np.object_] | None = None,
 ) -> list[Finding]:
-    """One finding per originating host over the selected flows, destinations in the evidence."""
+    """One finding per originating host over the selected flows, destinations in the evidence.
+
+    `severity` is one level, or (level when any flow was answered, level for attempts only).
+    All aggregation is done once over the selected rows; the Python loop is per finding.
+    """
     if not rows.any():
         return []
     rules = links_rules(ctx)
     pol: Policy = ctx.policy
     c = v.conn
     idx = np.flatnonzero(rows)
+    dur = (
+        pd.to_numeric(c["duration"], errors="coerce").fillna(0).to_numpy(np.float64)[idx]
+        if "duration" in c.columns
+        else np.zeros(len(idx))
+    )
     df = pd.DataFrame(
         {
             "orig": c["id.orig_h"].to_numpy()[idx],
@@ -381,69 +391,84 @@ def per_origin(
             "port": v.port[idx],
             "proto": v.proto[idx],
             "ts": v.ts[idx],
-            "dur": pd.to_numeric(c["duration"], errors="coerce").fillna(0).to_numpy()[idx]
-            if "duration" in c.columns
-            else 0.0,
+            "end": v.ts[idx] + dur,
             "uid": c["uid"].to_numpy()[idx] if "uid" in c.columns else "",
-            "state": c["conn_state"].to_numpy()[idx] if "conn_state" in c.columns else "",
+            "state": c["conn_state"].astype(str).to_numpy()[idx]
+            if "conn_state" in c.columns
+            else "",
             "answered": v.answered[idx],
             "name": v.name[idx],
-            "zone": pol.zone_name(v.oz[idx]),
+            "oz": v.oz[idx],
+            "oa": v.oa[idx],
             "expired": v.expired[idx],
             "what": what[idx] if what is not None else None,
         }
+    ).sort_values(["orig", "ts"], kind="stable")
+    per = df.groupby("orig", sort=False).agg(
+        first=("ts", "min"), last=("end", "max"), count=("ts", "size"),
+        answered=("answered", "sum"), oz=("oz", "first"), oa=("oa", "first"),
+    )  # fmt: skip
+    dests = (
+        df.groupby(["orig", "resp", "proto", "port"], sort=False)
+        .agg(
+            count=("ts", "size"),
+            answered=("answered", "sum"),
+            name=("name", "first"),
+            what=("what", "first"),
+            first=("ts", "min"),
+        )  # fmt: skip
+        .reset_index()
     )
-    out = []
-    for orig, g in df.groupby("orig", sort=False):
-        g = g.sort_values("ts", kind="stable")
-        dests = (
-            g.groupby(["resp", "proto", "port"], sort=False)
-            .agg(
-                count=("ts", "size"),
-                answered=("answered", "sum"),
-                name=("name", "first"),
-                what=("what", "first"),
-                first=("ts", "min"),
-            )
-            .reset_index()
-            .sort_values(["count", "first"], ascending=[False, True])
+    n_dest = dests.groupby("orig", sort=False).size()
+    dests = dests.sort_values(
+        ["orig", "count", "first"], ascending=[True, False, True], kind="stable"
+    )
+    listed: dict[Any, list[dict[str, Any]]] = {}
+    for d in dests.groupby("orig", sort=False).head(rules.max_evidence).to_dict("records"):
+        item: dict[str, Any] = {
+            "dst": d["resp"],
+            "service": _service(int(d["proto"]), int(d["port"])),
+            "connections": int(d["count"]),
+            "attempts_only": int(d["answered"]) == 0,
+        }
+        if d["name"]:
+            item["domain"] = d["name"]
+        if d["what"]:
+            item["tool"] = d["what"]
+        listed.setdefault(d["orig"], []).append(item)
+    states: dict[Any, dict[str, int]] = {}
+    for (o, st), n in df.groupby(["orig", "state"], sort=False).size().items():  # type: ignore[misc]
+        states.setdefault(o, {})[str(st)] = int(n)
+    uids: dict[Any, list[Any]] = {}
+    for o, u in zip(
+        *(df.groupby("orig", sort=False).head(rules.max_evidence)[k] for k in ("orig", "uid")),
+        strict=True,
+    ):
+        uids.setdefault(o, []).append(u)
+    expired: dict[Any, list[dict[str, str]]] = {}
+    ex = df.loc[df["expired"] >= 0, ["orig", "expired"]].drop_duplicates()
+    for o, i in zip(ex["orig"], ex["expired"], strict=True):
+        rule = pol.links.exceptions[int(i)]
+        expired.setdefault(o, []).append(
+            {"expires": rule.expires.isoformat(), "reason": rule.reason}
         )
-        listed = []
-        for rec in dests.head(rules.max_evidence).to_dict("records"):
-            d: Any = SimpleNamespace(**{str(k): x for k, x in rec.items()})
-            item = {
-                "dst": d.resp,
-                "service": _service(int(d.proto), int(d.port)),
-                "connections": int(d.count),
-                "attempts_only": int(d.answered) == 0,
-            }
-            if d.name:
-                item["domain"] = d.name
-            if d.what:
-                item["tool"] = d.what
-            listed.append(item)
-        asset = pol.asset_of_ip_strings(pd.Series([orig]))[0]
+    zone_names = pol.zone_name(per["oz"].to_numpy())
+    out = []
+    for k, (orig, r) in enumerate(zip(per.index, per.to_dict("records"), strict=True)):
+        asset = int(r["oa"])
         evidence: dict[str, Any] = {
             "src": orig,
-            "zone": g["zone"].iloc[0],
+            "zone": zone_names[k],
             "asset": pol.assets[asset].name if asset >= 0 else None,
-            "destinations": listed,
-            "distinct_destinations": int(len(dests)),
-            "attempts": int((~g["answered"]).sum()),
-            "states": {str(k): int(n) for k, n in g["state"].value_counts().items()},
-            "uids": top(g["uid"], rules.max_evidence),
+            "destinations": listed[orig],
+            "distinct_destinations": int(n_dest[orig]),
+            "attempts": int(r["count"] - r["answered"]),
+            "states": states.get(orig, {}),
+            "uids": uids.get(orig, []),
         }
-        exp = g.loc[g["expired"] >= 0, "expired"].unique()
-        if len(exp):
-            evidence["expired_exceptions"] = [
-                {
-                    "expires": pol.links.exceptions[int(i)].expires.isoformat(),
-                    "reason": pol.links.exceptions[int(i)].reason,
-                }
-                for i in exp
-            ]
-        sev = severity(g) if callable(severity) else severity
-        last = float((g["ts"] + g["dur"]).max())
+        if orig in expired:
+            evidence["expired_exceptions"] = expired[orig]
+        sev = severity if isinstance(severity, Severity) else severity[0 if r["answered"] else 1]
         out.append(
             links_finding(
                 ctx,
@@ -451,13 +476,13 @@ def per_origin(
                 category,
                 sev,
                 str(orig),
-                float(g["ts"].min()),
-                last,
-                len(g),
+                float(r["first"]),
+                float(r["last"]),
+                int(r["count"]),
                 evidence,
                 id_keys={"zone": evidence["zone"]},
-                dst=listed[0]["dst"],
-                destinations=len(dests),
+                dst=listed[orig][0]["dst"],
+                destinations=int(n_dest[orig]),
             )  # fmt: skip
         )
     return out

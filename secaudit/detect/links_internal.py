@@ -28,7 +28,6 @@ from secaudit.detect.links_base import (
     links_finding,
     links_rules,
     per_origin,
-    records,
     top,
     whole,
 )
@@ -88,8 +87,9 @@ def inbound_to_classified(ctx: DetectContext) -> list[Finding]:
         return []
     allowed = (oz >= 0) & pol.allowed_internal(oz, rz, v.proto, v.port)
     rows = into & ~allowed & (v.excepted < 0)
-    sev = lambda g: Severity.HIGH if bool(g["answered"].any()) else Severity.MEDIUM  # noqa: E731
-    return per_origin(ctx, v, rows, IL, "inbound_to_classified", severity=sev)
+    return per_origin(
+        ctx, v, rows, IL, "inbound_to_classified", severity=(Severity.HIGH, Severity.MEDIUM)
+    )
 
 
 # --------------------------------------------------------------------------- layer 2
@@ -143,31 +143,48 @@ def unregistered_device(ctx: DetectContext) -> list[Finding]:
     rules = links_rules(ctx)
     dhcp = ctx.tables.get("links_dhcp")
     out: list[Finding] = []
-    unknown = h[h["mac_asset"] < 0]
-    for mac, g in groups(unknown, "src_mac"):
-        ips = g.loc[~g["special"]].sort_values("first_ns")
-        zone_ips = ips.loc[ips["zone"] >= 0, "ip"].tolist()
-        all_ips = top(zone_ips + ips["ip"].tolist(), 1000)
-        offered = []
-        if dhcp is not None and len(dhcp):
-            got = dhcp[
-                (dhcp["chaddr"].to_numpy(np.uint64) == np.uint64(mac)) & (dhcp["yiaddr"] > 0)
-            ]
-            offered = top((_v4(int(y)) for y in got["yiaddr"]), 10)
+    unknown = h[h["mac_asset"] < 0].sort_values(["src_mac", "first_ns"], kind="stable")
+    offered: dict[int, list[str]] = {}
+    if dhcp is not None and len(dhcp):
+        for c, y in zip(dhcp["chaddr"], dhcp["yiaddr"], strict=True):
+            if y:
+                lst = offered.setdefault(int(c), [])
+                if len(lst) < 10 and _v4(int(y)) not in lst:
+                    lst.append(_v4(int(y)))
+    per_mac = unknown.groupby("src_mac", sort=False).agg(
+        first=("first_ns", "min"),
+        last=("last_ns", "max"),
+        pkts=("pkts", "sum"),
+        arp_only=("arp", "all"),
+    )
+    rows: dict[int, list[dict[str, Any]]] = {}
+    for r in unknown[["src_mac", "ip", "zone", "special", "vlan"]].to_dict("records"):
+        rows.setdefault(int(r["src_mac"]), []).append(r)
+    for mac, agg in zip(per_mac.index, per_mac.to_dict("records"), strict=True):
+        recs = rows[int(mac)]
+        zone_ips = top((r["ip"] for r in recs if not r["special"] and r["zone"] >= 0), 1000)
+        all_ips = top([*zone_ips, *(r["ip"] for r in recs if not r["special"])], 1000)
+        got = offered.get(int(mac), [])
         mac_s = format_mac(int(mac))
-        subject = all_ips[0] if all_ips else (offered[0] if offered else mac_s)
-        zones = sorted({pol.zone_name([z])[0] for z in ips["zone"] if z >= 0})
+        subject = all_ips[0] if all_ips else (got[0] if got else mac_s)
+        zones = sorted(
+            {
+                str(pol.zone_name([r["zone"]])[0])
+                for r in recs
+                if not r["special"] and r["zone"] >= 0
+            }
+        )
         ev: dict[str, Any] = {
             "mac": mac_s,
             "oui": mac_s[:8],
             "ips": all_ips[: rules.max_evidence],
             "zones": zones,
-            "vlans": sorted({int(x) for x in g["vlan"]}),
-            "packets": int(g["pkts"].sum()),
-            "arp_only": bool(g["arp"].all()),
+            "vlans": sorted({int(r["vlan"]) for r in recs}),
+            "packets": int(agg["pkts"]),
+            "arp_only": bool(agg["arp_only"]),
         }
-        if offered:
-            ev["dhcp_offered"] = offered
+        if got:
+            ev["dhcp_offered"] = got
         if len(all_ips) >= rules.many_ips_per_mac:
             ev["many_ips"] = len(all_ips)
         out.append(
@@ -177,9 +194,9 @@ def unregistered_device(ctx: DetectContext) -> list[Finding]:
                 IL,
                 Severity.MEDIUM if zone_ips else Severity.LOW,
                 subject,
-                _iso_ns(g["first_ns"].min()),
-                _iso_ns(g["last_ns"].max()),
-                int(g["pkts"].sum()),
+                _iso_ns(agg["first"]),
+                _iso_ns(agg["last"]),
+                int(agg["pkts"]),
                 ev,
                 id_keys={"mac": mac_s},
                 mac=mac_s,
@@ -241,6 +258,13 @@ def ip_mac_conflict(ctx: DetectContext) -> list[Finding]:
         return []
     pol: Policy = ctx.policy
     h = h[~h["special"]]
+    # candidates first, whole-column: several MACs per address, or a MAC other than the registered
+    asset_mac = pol.asset_macs[h["ip_asset"].to_numpy()]
+    mac = h["src_mac"].to_numpy(np.uint64)
+    foreign = (h["ip_asset"].to_numpy() >= 0) & (asset_mac != 0) & (mac != asset_mac)
+    n_macs = h.groupby("ip", sort=False)["src_mac"].transform("nunique").to_numpy()
+    bad_ips = pd.unique(h.loc[foreign | (n_macs >= 2), "ip"])
+    h = h[h["ip"].isin(bad_ips)]
     out: list[Finding] = []
     for ip, g in groups(h, "ip"):
         macs = sorted({int(m) for m in g["src_mac"]})
@@ -285,6 +309,7 @@ def dual_homed(ctx: DetectContext) -> list[Finding]:
         return []
     pol: Policy = ctx.policy
     h = h[(h["zone"] >= 0) & ~h["special"]]
+    h = h[h.groupby("src_mac", sort=False)["zone"].transform("nunique").to_numpy() >= 2]
     out: list[Finding] = []
     for mac, g in groups(h, "src_mac"):
         zones = sorted({int(z) for z in g["zone"]})
@@ -470,56 +495,73 @@ def hidden_nat(ctx: DetectContext) -> list[Finding]:
     hotspot = {o.lower() for o in links_rules(ctx).hotspot_ouis}
     initials = np.array(sorted(cfg.initial_ttls), dtype=np.int64)
     u = h[h["uni"].astype(bool) & (h["zone"] >= 0) & ~h["special"]].copy()
+    if u.empty:
+        return []
     ttl = u["ttl"].to_numpy(np.int64)
-    pos = np.minimum(np.searchsorted(initials, ttl), len(initials) - 1)
-    u["initial"] = initials[pos]
+    u["initial"] = initials[np.minimum(np.searchsorted(initials, ttl), len(initials) - 1)]
     u["hops"] = u["initial"] - ttl
-    syn = ctx.tables.get("links_syn")
+    # everything whole-column first: TTL classes, strong classes, routed TTLs, hotspot OUIs
+    keys = ["src_mac", "ip"]
+    by_class = (
+        u.groupby([*keys, "initial"], sort=False)
+        .agg(pkts=("pkts", "sum"), first=("first_ns", "min"))
+        .reset_index()
+    )
+    total = by_class.groupby(keys, sort=False)["pkts"].transform("sum")
+    by_class["strong"] = (by_class["pkts"] >= cfg.min_packets) & (
+        by_class["pkts"] >= cfg.min_share * total
+    )
+    agg = u.groupby(keys, sort=False).agg(
+        min_hops=("hops", "min"), pkts=("pkts", "sum"), first=("first_ns", "min"), last=("last_ns", "max"),
+        src_hi=("src_hi", "first"), src_lo=("src_lo", "first"), mac_asset=("mac_asset", "first"),
+    )  # fmt: skip
+    agg["n_strong"] = (
+        by_class.groupby(keys, sort=False)["strong"].sum().reindex(agg.index).to_numpy()
+    )
+    ouis = np.array(
+        [parse_mac(o + ":00:00:00") or 0 for o in hotspot], dtype=np.uint64
+    ) >> np.uint64(24)
+    agg["oui"] = np.isin(agg.index.get_level_values(0).to_numpy(np.uint64) >> np.uint64(24), ouis)
+    agg["routed"] = cfg.flag_routed_ttl & (agg["min_hops"] >= 1) & (agg["pkts"] >= cfg.min_packets)
+    agg = agg[(agg["n_strong"] >= 2) | agg["routed"] | agg["oui"]]
+    if agg.empty:
+        return []
+    cand = set(agg.index)
+    ttls: dict[Any, dict[str, int]] = {}
+    t = u.groupby([*keys, "ttl"], sort=False)["pkts"].sum()
+    for (m, ip, tt), n in t.items():  # type: ignore[misc]
+        if (m, ip) in cand:
+            ttls.setdefault((m, ip), {})[str(int(tt))] = int(n)
+    # when the second baseline appeared: first packet outside the biggest TTL class
+    later: dict[Any, int] = {}
+    bc = by_class[by_class.set_index(keys).index.isin(agg.index)].sort_values(
+        "pkts", ascending=False
+    )
+    for r in bc.to_dict("records"):
+        k = (r["src_mac"], r["ip"])
+        if k in later:
+            later[k] = min(later[k], int(r["first"])) if later[k] >= 0 else int(r["first"])
+        else:
+            later[k] = -1  # the biggest class: skip it
+    fps = _syn_fingerprints(ctx, set(int(m) for m, _ in cand))
     out: list[Finding] = []
-    for (mac, ip), g in groups(u, ["src_mac", "ip"]):
-        total = int(g["pkts"].sum())
-        by_init = g.groupby("initial")["pkts"].sum()
-        strong = by_init[(by_init >= cfg.min_packets) & (by_init >= cfg.min_share * total)]
+    for (mac, ip), r in zip(agg.index, agg.to_dict("records"), strict=True):
         reasons = []
-        if len(strong) >= 2:
+        if r["n_strong"] >= 2:
             reasons.append("several TTL baselines")
-        routed = bool((g["hops"] >= 1).all()) and total >= cfg.min_packets
-        if cfg.flag_routed_ttl and routed:
+        if r["routed"]:
             reasons.append("every packet is one or more hops behind the port")
-        mac_s = format_mac(int(mac))
-        if mac_s[:8] in hotspot:
+        if r["oui"]:
             reasons.append("mobile-hotspot OUI")
-        if not reasons:
-            continue
+        mac_s = format_mac(int(mac))
         ev: dict[str, Any] = {
-            "ip": ip,
-            "mac": mac_s,
-            "asset": _asset_name(pol, int(g["mac_asset"].iloc[0])),
-            "reasons": reasons,
-            "ttl_packets": {
-                str(whole(k)): whole(n) for k, n in g.groupby("ttl")["pkts"].sum().items()
-            },
-        }
-        if syn is not None and len(syn):
-            s = syn[(syn["src_mac"].to_numpy(np.uint64) == np.uint64(mac))]
-            s = s[
-                (s["src_hi"].to_numpy(np.uint64) == np.uint64(g["src_hi"].iloc[0]))
-                & (s["src_lo"].to_numpy(np.uint64) == np.uint64(g["src_lo"].iloc[0]))
-            ]
-            ev["syn_fingerprints"] = [
-                {
-                    "ttl": int(r.ttl),
-                    "win": int(r.win),
-                    "wscale": int(r.wscale),
-                    "options": _layout(int(r.layout)),
-                    "syns": int(r.syns),
-                }
-                for r in records(s)
-            ][:10]
-        first = _iso_ns(g["first_ns"].min())
-        if len(strong) >= 2:  # when the second baseline appeared
-            later = g[g["initial"] != whole(strong.idxmax())]
-            first = _iso_ns(later["first_ns"].min()) if len(later) else first
+            "ip": ip, "mac": mac_s, "asset": _asset_name(pol, int(r["mac_asset"])),
+            "reasons": reasons, "ttl_packets": ttls.get((mac, ip), {}),
+        }  # fmt: skip
+        fp = fps.get((int(mac), int(r["src_hi"]), int(r["src_lo"])))
+        if fp:
+            ev["syn_fingerprints"] = fp[:10]
+        first = later.get((mac, ip), -1) if r["n_strong"] >= 2 else -1
         out.append(
             links_finding(
                 ctx,
@@ -527,13 +569,35 @@ def hidden_nat(ctx: DetectContext) -> list[Finding]:
                 IL,
                 Severity.MEDIUM,
                 str(ip),
-                first,
-                _iso_ns(g["last_ns"].max()),
-                total,
+                _iso_ns(first if first >= 0 else r["first"]),
+                _iso_ns(r["last"]),
+                int(r["pkts"]),
                 ev,
                 id_keys={"mac": mac_s},
                 reasons="; ".join(reasons),
             )  # fmt: skip
+        )
+    return out
+
+
+def _syn_fingerprints(
+    ctx: DetectContext, macs: set[int]
+) -> dict[tuple[int, int, int], list[dict[str, Any]]]:
+    """SYN fingerprints (TTL, window, scale, option layout) per (MAC, address) for evidence."""
+    syn = ctx.tables.get("links_syn")
+    out: dict[tuple[int, int, int], list[dict[str, Any]]] = {}
+    if syn is None or not len(syn) or not macs:
+        return out
+    sel = syn[np.isin(syn["src_mac"].to_numpy(np.uint64), np.array(sorted(macs), dtype=np.uint64))]
+    for r in sel.to_dict("records"):
+        out.setdefault((int(r["src_mac"]), int(r["src_hi"]), int(r["src_lo"])), []).append(
+            {
+                "ttl": int(r["ttl"]),
+                "win": int(r["win"]),
+                "wscale": int(r["wscale"]),
+                "options": _layout(int(r["layout"])),
+                "syns": int(r["syns"]),
+            }  # fmt: skip
         )
     return out
 

@@ -279,3 +279,188 @@ def syn_layouts(
             o += np.int64(data[o + 1])
         out[r] = code | (np.uint64(k) << np.uint64(60))
     return out
+
+
+@nb.njit(cache=True, inline="always")
+def _special(hi: np.uint64, lo: np.uint64) -> bool:
+    """Link-local, multicast, broadcast, loopback, unspecified (see policy.addr.is_special)."""
+    if hi == 0 and (lo >> np.uint64(32)) == np.uint64(0xFFFF):
+        a = lo & np.uint64(0xFFFFFFFF)
+        first = a >> np.uint64(24)
+        return (
+            first == 0 or first == 127 or first >= 224 or (a >> np.uint64(16)) == np.uint64(0xA9FE)
+        )
+    top16 = hi >> np.uint64(48)
+    if (top16 & np.uint64(0xFFC0)) == np.uint64(0xFE80) or (top16 >> np.uint64(8)) == np.uint64(
+        0xFF
+    ):
+        return True
+    return hi == 0 and lo <= 1
+
+
+@nb.njit(cache=True, inline="always")
+def _mix64(h: np.uint64) -> np.uint64:
+    h = h ^ (h >> np.uint64(30))
+    h = h * np.uint64(0xBF58476D1CE4E5B9)
+    h = h ^ (h >> np.uint64(27))
+    h = h * np.uint64(0x94D049BB133111EB)
+    return h ^ (h >> np.uint64(31))
+
+
+@nb.njit(cache=True)
+def hosts_aggregate(
+    src_mac: np.ndarray,
+    src_hi: np.ndarray,
+    src_lo: np.ndarray,
+    vlan: np.ndarray,
+    ttl: np.ndarray,
+    proto: np.ndarray,
+    dst_hi: np.ndarray,
+    dst_lo: np.ndarray,
+    arp_op: np.ndarray,
+    ip_version: np.ndarray,
+    ts: np.ndarray,
+) -> tuple[
+    np.ndarray,
+    np.ndarray,
+    np.ndarray,
+    np.ndarray,
+    np.ndarray,
+    np.ndarray,
+    np.ndarray,
+    np.ndarray,
+    np.ndarray,
+    np.ndarray,
+]:
+    """Distinct (MAC, address, VLAN, TTL, ARP?, unicast TCP/UDP?) senders with packet count and
+    first/last time, in one pass with an open-addressing hash table (exact keys, no collisions)."""
+    n = ts.shape[0]
+    cap = 1024
+    while cap < 2 * n:
+        cap *= 2
+    mask = np.uint64(cap - 1)
+    slot_of = np.full(cap, -1, np.int64)
+    k_mac = np.empty(n, np.uint64)
+    k_hi = np.empty(n, np.uint64)
+    k_lo = np.empty(n, np.uint64)
+    k_vlan = np.empty(n, np.uint16)
+    k_ttl = np.empty(n, np.uint8)
+    k_arp = np.empty(n, np.bool_)
+    k_uni = np.empty(n, np.bool_)
+    cnt = np.zeros(n, np.int64)
+    tmin = np.empty(n, np.int64)
+    tmax = np.empty(n, np.int64)
+    m = 0
+    for i in range(n):
+        mac = src_mac[i]
+        isarp = arp_op[i] > 0
+        if mac == 0 or (ip_version[i] == 0 and not isarp):
+            continue
+        t = np.uint8(0) if isarp else ttl[i]
+        uni = (proto[i] == 6 or proto[i] == 17) and not isarp and not _special(dst_hi[i], dst_lo[i])
+        h = _mix64(mac ^ np.uint64(0x9E3779B97F4A7C15))
+        h = _mix64(h ^ src_hi[i])
+        h = _mix64(h ^ src_lo[i])
+        h = _mix64(
+            h
+            ^ (
+                np.uint64(vlan[i])
+                | (np.uint64(t) << np.uint64(16))
+                | (np.uint64(isarp) << np.uint64(24))
+                | (np.uint64(uni) << np.uint64(25))
+            )
+        )
+        s = h & mask
+        while True:
+            j = slot_of[s]
+            if j < 0:
+                slot_of[s] = m
+                k_mac[m], k_hi[m], k_lo[m], k_vlan[m] = mac, src_hi[i], src_lo[i], vlan[i]
+                k_ttl[m], k_arp[m], k_uni[m] = t, isarp, uni
+                cnt[m], tmin[m], tmax[m] = 1, ts[i], ts[i]
+                m += 1
+                break
+            if (
+                k_mac[j] == mac and k_hi[j] == src_hi[i] and k_lo[j] == src_lo[i] and k_vlan[j] == vlan[i]
+                and k_ttl[j] == t and k_arp[j] == isarp and k_uni[j] == uni
+            ):  # fmt: skip
+                cnt[j] += 1
+                if ts[i] < tmin[j]:
+                    tmin[j] = ts[i]
+                if ts[i] > tmax[j]:
+                    tmax[j] = ts[i]
+                break
+            s = (s + np.uint64(1)) & mask
+    return (
+        k_mac[:m],
+        k_hi[:m],
+        k_lo[:m],
+        k_vlan[:m],
+        k_ttl[:m],
+        k_arp[:m],
+        k_uni[:m],
+        cnt[:m],
+        tmin[:m],
+        tmax[:m],
+    )
+
+
+@nb.njit(cache=True)
+def candidates(
+    ts: np.ndarray,
+    ip_version: np.ndarray,
+    proto: np.ndarray,
+    sport: np.ndarray,
+    tcp_flags: np.ndarray,
+    arp_op: np.ndarray,
+    data_off: np.ndarray,
+    caplen: np.ndarray,
+    payload_off: np.ndarray,
+    payload_len: np.ndarray,
+    data: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, int, int]:
+    """One pass over a chunk: row indexes of ARP, DHCP replies, router advertisements, TCP SYNs,
+    TCP payloads that may name a server (TLS handshake / request line) and payloads that may
+    be remote-access handshakes; plus the chunk's first and last timestamp."""
+    n = ts.shape[0]
+    arp = np.empty(n, np.int64)
+    dhcp = np.empty(n, np.int64)
+    ra = np.empty(n, np.int64)
+    syn = np.empty(n, np.int64)
+    names = np.empty(n, np.int64)
+    marks = np.empty(n, np.int64)
+    na = nd = nr = ns = nn = nm = 0
+    t0 = ts[0] if n else 0
+    t1 = t0
+    for i in range(n):
+        t = ts[i]
+        if t < t0:
+            t0 = t
+        if t > t1:
+            t1 = t
+        if arp_op[i] > 0:
+            arp[na] = i
+            na += 1
+            continue
+        if ip_version[i] == 0:
+            continue
+        pr = proto[i]
+        if pr == 6 and (tcp_flags[i] & 0x12) == 0x02:
+            syn[ns] = i
+            ns += 1
+        elif pr == 58 and sport[i] == 134 and ip_version[i] == 6:
+            ra[nr] = i
+            nr += 1
+        if (pr != 6 and pr != 17) or payload_len[i] == 0 or payload_off[i] >= caplen[i]:
+            continue
+        if pr == 17 and sport[i] == 67 and payload_len[i] >= 240:
+            dhcp[nd] = i
+            nd += 1
+        b0 = data[data_off[i] + payload_off[i]]
+        if pr == 6 and (b0 == 22 or (65 <= b0 <= 90)):
+            names[nn] = i
+            nn += 1
+        if b0 == 83 or b0 == 1 or b0 == 0x38 or b0 == 0x50 or b0 == 0:
+            marks[nm] = i
+            nm += 1
+    return arp[:na], dhcp[:nd], ra[:nr], syn[:ns], names[:nn], marks[:nm], t0, t1

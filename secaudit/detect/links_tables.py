@@ -23,8 +23,14 @@ import numpy as np
 import pandas as pd
 
 from secaudit.capture.addr import addr_to_str
-from secaudit.detect.links_kernels import dhcp_fields, name_spans, payload_markers, syn_layouts
-from secaudit.policy.addr import is_special
+from secaudit.detect.links_kernels import (
+    candidates,
+    dhcp_fields,
+    hosts_aggregate,
+    name_spans,
+    payload_markers,
+    syn_layouts,
+)
 
 __all__ = ["LinksTables", "links_tables"]
 
@@ -49,57 +55,50 @@ class LinksTables:
         """Extract what the links detectors need from one chunk (schemas.PACKET_DTYPE rows)."""
         if len(p) == 0:
             return
-        ts = p["ts"]
-        t0, t1 = int(ts.min()), int(ts.max())
-        self.first_ns = t0 if self.first_ns is None else min(self.first_ns, t0)
-        self.last_ns = t1 if self.last_ns is None else max(self.last_ns, t1)
-        is_arp = p["arp_op"] > 0
-        sel = (p["ip_version"] > 0) | is_arp
-        if p["src_mac"].any():
-            self._hosts(p, sel, is_arp)
-        if is_arp.any():
+        arp, dhcp, ra, syn, names, marks, t0, t1 = candidates(
+            p["ts"], p["ip_version"], p["proto"], p["sport"], p["tcp_flags"], p["arp_op"],
+            p["data_off"], p["caplen"], p["payload_off"], p["payload_len"], data,
+        )  # fmt: skip
+        self.first_ns = int(t0) if self.first_ns is None else min(self.first_ns, int(t0))
+        self.last_ns = int(t1) if self.last_ns is None else max(self.last_ns, int(t1))
+        self._hosts(p)
+        if arp.size:
             self.arp.append(
-                p[is_arp][
+                p[arp][
                     ["ts", "arp_op", "src_lo", "dst_lo", "arp_sha", "arp_tha", "src_mac", "vlan"]
                 ]
             )
-        proto = p["proto"]
-        udp = proto == 17
-        dhcp_idx = np.flatnonzero(udp & (p["sport"] == 67) & (p["payload_len"] >= 240))
-        if dhcp_idx.size:
-            self._dhcp(p, data, dhcp_idx)
-        ra = (proto == 58) & (p["sport"] == 134) & (p["ip_version"] == 6)
-        if ra.any():
+        if dhcp.size:
+            self._dhcp(p, data, dhcp)
+        if ra.size:
             self.ra.append(p[ra][["ts", "src_hi", "src_lo", "src_mac", "vlan", "ttl"]])
-        tcp = (proto == 6) & (p["ip_version"] > 0)
-        syn_idx = np.flatnonzero(tcp & ((p["tcp_flags"] & 0x12) == 0x02))
-        if syn_idx.size:
-            self._syn(p, data, syn_idx)
-        has_pl = (p["payload_len"] > 0) & (p["payload_off"] < p["caplen"])
-        cand = np.flatnonzero((tcp | udp) & has_pl)
-        if cand.size:
-            self._payloads(p, data, cand)
+        if syn.size:
+            self._syn(p, data, syn)
+        if names.size:
+            self._names(p, data, names)
+        if marks.size:
+            self._marks(p, data, marks)
 
-    def _hosts(self, p: np.ndarray, sel: np.ndarray, is_arp: np.ndarray) -> None:
-        s = p[sel]
-        df = pd.DataFrame(
-            {
-                "src_mac": s["src_mac"],
-                "src_hi": s["src_hi"],
-                "src_lo": s["src_lo"],
-                "vlan": s["vlan"],
-                "ttl": np.where(is_arp[sel], 0, s["ttl"]).astype(np.uint8),
-                "arp": is_arp[sel],
-                # TCP/UDP to a unicast address: the packets whose TTL shows the sender's OS
-                "uni": ((s["proto"] == 6) | (s["proto"] == 17))
-                & ~is_special(s["dst_hi"], s["dst_lo"]),
-                "ts": s["ts"],
-            }
-        )
+    def _hosts(self, p: np.ndarray) -> None:
+        mac, hi, lo, vlan, ttl, arp, uni, cnt, tmin, tmax = hosts_aggregate(
+            p["src_mac"], p["src_hi"], p["src_lo"], p["vlan"], p["ttl"], p["proto"],
+            p["dst_hi"], p["dst_lo"], p["arp_op"], p["ip_version"], p["ts"],
+        )  # fmt: skip
         self.hosts.append(
-            df.groupby(_HOST_KEYS, sort=False)
-            .agg(pkts=("ts", "size"), first_ns=("ts", "min"), last_ns=("ts", "max"))
-            .reset_index()
+            pd.DataFrame(
+                {
+                    "src_mac": mac,
+                    "src_hi": hi,
+                    "src_lo": lo,
+                    "vlan": vlan,
+                    "ttl": ttl,
+                    "arp": arp,
+                    "uni": uni,
+                    "pkts": cnt,
+                    "first_ns": tmin,
+                    "last_ns": tmax,
+                }  # fmt: skip
+            )
         )
 
     def _dhcp(self, p: np.ndarray, data: np.ndarray, idx: np.ndarray) -> None:
@@ -128,83 +127,56 @@ class LinksTables:
     def _syn(self, p: np.ndarray, data: np.ndarray, idx: np.ndarray) -> None:
         layout = syn_layouts(idx, p["data_off"], p["caplen"], p["l4_off"], data)
         s = p[idx]
-        df = pd.DataFrame(
-            {
-                "src_hi": s["src_hi"],
-                "src_lo": s["src_lo"],
-                "src_mac": s["src_mac"],
-                "ttl": s["ttl"],
-                "win": s["win"],
-                "wscale": s["wscale"],
-                "layout": layout,
-                "ts": s["ts"],
-            }
-        )
-        keys = ["src_hi", "src_lo", "src_mac", "ttl", "win", "wscale", "layout"]
-        self.syn.append(
-            df.groupby(keys, sort=False)
-            .agg(syns=("ts", "size"), first_ns=("ts", "min"), last_ns=("ts", "max"))
-            .reset_index()
-        )
+        cols = {
+            "src_hi": s["src_hi"],
+            "src_lo": s["src_lo"],
+            "src_mac": s["src_mac"],
+            "ttl": s["ttl"],
+            "win": s["win"],
+            "wscale": s["wscale"],
+            "layout": layout,
+        }
+        self.syn.append(_aggregate(cols, s["ts"], count="syns"))
 
-    def _payloads(self, p: np.ndarray, data: np.ndarray, cand: np.ndarray) -> None:
-        # only the first bytes matter: pre-filter with vectorized gathers before the kernels
-        first = data[p["data_off"][cand] + p["payload_off"][cand]]
-        tcp_c = cand[(p["proto"][cand] == 6) & ((first == 22) | ((first >= 65) & (first <= 90)))]
-        if tcp_c.size:
-            kind, start, length = name_spans(
-                tcp_c, p["data_off"], p["caplen"], p["payload_off"], p["payload_len"], data
+    def _names(self, p: np.ndarray, data: np.ndarray, cand: np.ndarray) -> None:
+        kind, start, length = name_spans(
+            cand, p["data_off"], p["caplen"], p["payload_off"], p["payload_len"], data
+        )
+        hit = kind > 0
+        if not hit.any():
+            return
+        rows = cand[hit]
+        names = [
+            bytes(data[a : a + n]).decode("latin-1").lower().rstrip(".")
+            for a, n in zip(start[hit], length[hit], strict=True)
+        ]  # one per connection's first request, not per packet
+        s = p[rows]
+        self.names.append(
+            pd.DataFrame(
+                {
+                    "src_hi": s["src_hi"], "src_lo": s["src_lo"], "dst_hi": s["dst_hi"], "dst_lo": s["dst_lo"],
+                    "sport": s["sport"], "dport": s["dport"],
+                    "kind": np.where(kind[hit] == 1, "sni", "host"), "name": names,
+                }
             )
-            hit = kind > 0
-            if hit.any():
-                rows = tcp_c[hit]
-                names = [
-                    bytes(data[a : a + n]).decode("latin-1").lower().rstrip(".")
-                    for a, n in zip(start[hit], length[hit], strict=True)
-                ]  # one per connection's first request, not per packet
-                s = p[rows]
-                self.names.append(
-                    pd.DataFrame(
-                        {
-                            "src_hi": s["src_hi"],
-                            "src_lo": s["src_lo"],
-                            "dst_hi": s["dst_hi"],
-                            "dst_lo": s["dst_lo"],
-                            "sport": s["sport"],
-                            "dport": s["dport"],
-                            "kind": np.where(kind[hit] == 1, "sni", "host"),
-                            "name": names,
-                        }
-                    ).drop_duplicates()
-                )
-        mk_c = cand[(first == 83) | (first == 1) | (first == 0x38) | (first == 0x50) | (first == 0)]
-        if mk_c.size:
-            mark = payload_markers(
-                mk_c,
-                p["proto"],
-                p["data_off"],
-                p["caplen"],
-                p["payload_off"],
-                p["payload_len"],
-                data,
-            )
-            hit = mark > 0
-            if hit.any():
-                s = p[mk_c[hit]]
-                self.marks.append(
-                    pd.DataFrame(
-                        {
-                            "src_hi": s["src_hi"],
-                            "src_lo": s["src_lo"],
-                            "dst_hi": s["dst_hi"],
-                            "dst_lo": s["dst_lo"],
-                            "sport": s["sport"],
-                            "dport": s["dport"],
-                            "proto": s["proto"],
-                            "mark": mark[hit],
-                        }
-                    ).drop_duplicates()
-                )
+        )  # fmt: skip
+
+    def _marks(self, p: np.ndarray, data: np.ndarray, cand: np.ndarray) -> None:
+        mark = payload_markers(
+            cand, p["proto"], p["data_off"], p["caplen"], p["payload_off"], p["payload_len"], data
+        )
+        hit = mark > 0
+        if not hit.any():
+            return
+        s = p[cand[hit]]
+        self.marks.append(
+            pd.DataFrame(
+                {
+                    "src_hi": s["src_hi"], "src_lo": s["src_lo"], "dst_hi": s["dst_hi"], "dst_lo": s["dst_lo"],
+                    "sport": s["sport"], "dport": s["dport"], "proto": s["proto"], "mark": mark[hit],
+                }
+            ).drop_duplicates()
+        )  # fmt: skip
 
     # ------------------------------------------------------------------ results
     def finish(self) -> dict[str, pd.DataFrame]:
@@ -319,6 +291,44 @@ class LinksTables:
         out["links_names"] = _with_text(self.names, ["kind", "name"])
         out["links_marks"] = _with_text(self.marks, ["proto", "mark"])
         return out
+
+
+def _mix(h: np.ndarray) -> np.ndarray:
+    """splitmix64 finaliser over a uint64 column (wrapping arithmetic)."""
+    h = h ^ (h >> np.uint64(30))
+    h = h * np.uint64(0xBF58476D1CE4E5B9)
+    h = h ^ (h >> np.uint64(27))
+    h = h * np.uint64(0x94D049BB133111EB)
+    return h ^ (h >> np.uint64(31))
+
+
+def _aggregate(cols: dict[str, np.ndarray], ts: np.ndarray, count: str = "pkts") -> pd.DataFrame:
+    """Distinct rows of `cols` with count, first_ns, last_ns: one hash per row, one
+    hash factorization and one single-key groupby, instead of a multi-key groupby.
+
+    Rows are keyed by a 64-bit mix of all fields; two different rows colliding
+    needs ~2^32 distinct keys in one chunk.
+    """
+    with np.errstate(over="ignore"):
+        h = np.zeros(len(ts), dtype=np.uint64)
+        for k, v in enumerate(cols.values()):
+            h = _mix(
+                h
+                ^ (
+                    v.astype(np.uint64)
+                    + np.uint64(0x9E3779B97F4A7C15 * (k + 1) & 0xFFFFFFFFFFFFFFFF)
+                )
+            )
+    codes, _ = pd.factorize(h)
+    # factorize numbers keys in order of first appearance: a new code is a new running max
+    run_max = np.maximum.accumulate(codes)
+    first = np.flatnonzero(np.r_[True, codes[1:] > run_max[:-1]])
+    stats = pd.Series(ts).groupby(codes, sort=True).agg(["size", "min", "max"])
+    out = pd.DataFrame({k: v[first] for k, v in cols.items()})
+    out[count] = stats["size"].to_numpy()
+    out["first_ns"] = stats["min"].to_numpy()
+    out["last_ns"] = stats["max"].to_numpy()
+    return out
 
 
 def _with_text(parts: list[pd.DataFrame], extra: list[str]) -> pd.DataFrame:

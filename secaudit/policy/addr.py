@@ -7,6 +7,7 @@ String columns (conn, dns) are converted per *unique* value, never per row.
 from __future__ import annotations
 
 import ipaddress
+import socket
 from collections.abc import Iterable
 
 import numpy as np
@@ -22,6 +23,7 @@ __all__ = [
     "hilo_of_strings",
     "is_special",
     "network_hilo",
+    "parse_ip",
     "parse_mac",
     "str_of",
 ]
@@ -54,6 +56,18 @@ def str_of(hi: int, lo: int) -> str:
     return str(ipaddress.IPv6Address((hi << 64) | lo))
 
 
+def parse_ip(text: str) -> tuple[int, int] | None:
+    """(hi, lo) of an address in text form (zone suffix "%eth0" ignored), None when invalid."""
+    t = text.strip().split("%", 1)[0]
+    try:
+        if ":" in t:
+            n = int.from_bytes(socket.inet_pton(socket.AF_INET6, t), "big")
+            return n >> 64, n & _MASK64
+        return 0, int.from_bytes(socket.inet_pton(socket.AF_INET, t), "big") | 0xFFFF_0000_0000
+    except OSError:
+        return None
+
+
 def hilo_of_strings(
     values: pd.Series | Iterable[str | None],
 ) -> tuple[U64, U64, npt.NDArray[np.bool_]]:
@@ -64,12 +78,9 @@ def hilo_of_strings(
     u_lo = np.zeros(len(uniques) + 1, dtype=np.uint64)
     u_ok = np.zeros(len(uniques) + 1, dtype=bool)
     for i, text in enumerate(uniques):  # one parse per distinct address, not per row
-        try:
-            a = ipaddress.ip_address(str(text).split("%", 1)[0])
-        except ValueError:
-            continue
-        h, low = hilo_of(a)
-        u_hi[i], u_lo[i], u_ok[i] = h, low, True
+        hl = parse_ip(str(text))
+        if hl is not None:
+            u_hi[i], u_lo[i], u_ok[i] = hl[0], hl[1], True
     idx = np.where(codes < 0, len(uniques), codes)
     return u_hi[idx], u_lo[idx], u_ok[idx]
 

@@ -14,7 +14,7 @@ import pandas as pd
 
 from secaudit.errors import ConfigError
 from secaudit.model import Gap
-from secaudit.policy.addr import U64, hilo_of, hilo_of_strings, is_special, network_hilo
+from secaudit.policy.addr import U64, hilo_of_strings, is_special, network_hilo, parse_ip
 from secaudit.policy.lookup import AddrTable, CidrTable
 from secaudit.policy.models import (
     INTERNET,
@@ -134,10 +134,9 @@ class Policy:
         rows = []
         for i, a in enumerate(self.assets):
             for ip in a.ips:
-                import ipaddress
-
-                h, low = hilo_of(ipaddress.ip_address(ip))
-                rows.append((h, low, i))
+                hl = parse_ip(ip)
+                if hl is not None:
+                    rows.append((hl[0], hl[1], i))
         return AddrTable(rows)
 
     def asset_of_ip(self, hi: U64, lo: U64) -> I32:
@@ -172,6 +171,15 @@ class Policy:
             return np.full(len(m), -1, dtype=np.int32)
         pos = idx.get_indexer(pd.Index(m))
         return np.where(pos >= 0, ids[np.maximum(pos, 0)], -1).astype(np.int32)
+
+    @cached_property
+    def asset_macs(self) -> npt.NDArray[np.uint64]:
+        """48-bit MAC per asset (0 when none), with a trailing 0 so index -1 reads "none"."""
+        from secaudit.policy.addr import parse_mac
+
+        return np.array(
+            [(parse_mac(a.mac) or 0) if a.mac else 0 for a in self.assets] + [0], dtype=np.uint64
+        )
 
     def assets_with_role(self, *roles: Role) -> list[int]:
         return [i for i, a in enumerate(self.assets) if a.role in roles]
