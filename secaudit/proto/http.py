@@ -23,6 +23,7 @@ MAX_LAYERS = 3
 MAX_HEADERS = 1024
 MAX_CANDIDATES = 12
 
+_HDR_RE = re.compile(rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+[ \t]*:")
 _METHOD_RE = re.compile(rb"^[A-Za-z][A-Za-z0-9_\-]{0,31}$")
 
 
@@ -76,8 +77,15 @@ def _parse_headers(data: bytes, pos: int) -> tuple[list[tuple[bytes, bytes]], in
         if r is None:
             return headers, len(data), False
         line, nxt = r
+        if not line:
+            return headers, nxt, True
         if not line.strip(b" \t\r\x0b\x0c"):
-            # an empty or whitespace-only line ends the headers (what browsers do)
+            # a whitespace-only line is folding when more header text follows it,
+            # else it ends the headers (what browsers do with both)
+            nl = _line(data, nxt)
+            if headers and nl is not None and (nl[0][:1] in (b" ", b"\t") or _HDR_RE.match(nl[0])):
+                pos = nxt
+                continue
             return headers, nxt, True
         if line[:1] in (b" ", b"\t") and headers:
             n, v = headers[-1]
@@ -307,7 +315,9 @@ def parse_requests(data: bytes) -> list[HttpMessage]:
         elif len(parts) == 2:
             msg.uri = parts[1]
         pos = nxt
-        if msg.protocol:
+        nl = _line(data, pos)
+        if msg.protocol or (nl is not None and b":" in nl[0]):
+            # headers after a request line without protocol are still parsed (as libhtp does)
             hstart = pos
             msg.headers, pos, ok = _parse_headers(data, pos)
             msg.raw_headers = data[hstart:pos]
@@ -419,8 +429,10 @@ def parse_responses(data: bytes, requests: list[HttpMessage] | None = None) -> l
             end = min(n, pos + cl)
             variants.append(data[pos:end])
             msg.complete = pos + cl <= n
-            # lenient: the body may really run to the close (bad or folded length)
-            variants.append(data[pos:])
+            # lenient: the body may really run to the close (bad or folded length),
+            # unless a next response follows right where the length says
+            if not data[pos + cl :].lstrip()[:4].upper().startswith(b"HTTP"):
+                variants.append(data[pos:])
             if data[pos:].lstrip()[:1].isalnum():
                 body, _e, done = _dechunk(data, pos, True)
                 if done:

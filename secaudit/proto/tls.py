@@ -48,7 +48,13 @@ class TlsInfo:
         return hashlib.md5(self.ja3_string.encode(), usedforsecurity=False).hexdigest()
 
 
+def _sslv2_hello(data: bytes) -> bool:
+    return len(data) >= 5 and data[0] & 0x80 != 0 and data[2] == 1 and data[3] in (2, 3)
+
+
 def looks_like_tls(data: bytes) -> bool:
+    if _sslv2_hello(data):
+        return True
     return len(data) >= 3 and data[0] in (0x16, 0x15, 0x17, 0x14) and data[1] == 3 and data[2] <= 4
 
 
@@ -57,6 +63,11 @@ def parse_tls(data: bytes) -> TlsInfo | None:
     if not looks_like_tls(data):
         return None
     info = TlsInfo()
+    if _sslv2_hello(data):
+        # SSLv2-compatible ClientHello: 2-byte length, type 1, then the offered version
+        info.is_client = info.saw_hello = True
+        info.hello_version = info.version = struct.unpack_from("!H", data, 3)[0]
+        return info
     hs = bytearray()
     pos = 0
     n = len(data)
@@ -184,14 +195,91 @@ _OID_SHORT = {
 }
 
 
+def _tlv(b: bytes, p: int) -> tuple[int, int, int]:
+    """(tag, value start, value end) of the DER element at p; raises ValueError when malformed."""
+    if p + 2 > len(b):
+        raise ValueError("short DER")
+    tag = b[p]
+    ln = b[p + 1]
+    p += 2
+    if ln & 0x80:
+        k = ln & 0x7F
+        if k == 0 or k > 4 or p + k > len(b):
+            raise ValueError("bad DER length")
+        ln = int.from_bytes(b[p : p + k], "big")
+        p += k
+    if p + ln > len(b):
+        raise ValueError("DER value runs past the end")
+    return tag, p, p + ln
+
+
+def _oid(b: bytes) -> str:
+    if not b:
+        return ""
+    parts = [b[0] // 40, b[0] % 40]
+    v = 0
+    for c in b[1:]:
+        v = (v << 7) | (c & 0x7F)
+        if not c & 0x80:
+            parts.append(v)
+            v = 0
+    return ".".join(str(x) for x in parts)
+
+
+def _der_name(b: bytes, s: int, e: int) -> bytes:
+    parts: list[bytes] = []
+    p = s
+    while p < e:
+        _t, ss, se = _tlv(b, p)  # SET
+        p = se
+        q = ss
+        while q < se:
+            _t2, as_, ae = _tlv(b, q)  # SEQUENCE {oid, value}
+            q = ae
+            _t3, os_, oe = _tlv(b, as_)
+            _t4, vs, ve = _tlv(b, oe)
+            key = _OID_SHORT.get(_oid(b[os_:oe]), _oid(b[os_:oe]))
+            parts.append(key.encode() + b"=" + b[vs:ve])
+    return b", ".join(parts)
+
+
+def _der_fields(der: bytes) -> dict[str, bytes]:
+    """Subject/issuer/serial straight from DER, for certificates `cryptography` refuses
+    (e.g. a NUL inside a PrintableString, which Suricata still prints)."""
+    out: dict[str, bytes] = {}
+    try:
+        _t, cs, _ce = _tlv(der, 0)
+        _t, ts, te = _tlv(der, cs)  # tbsCertificate
+        p = ts
+        tag, vs, ve = _tlv(der, p)
+        if tag == 0xA0:
+            p = ve
+            tag, vs, ve = _tlv(der, p)
+        h = der[vs:ve].lstrip(b"\0").hex().upper() or "00"
+        out["serial"] = ":".join(h[i : i + 2] for i in range(0, len(h), 2)).encode()
+        p = ve
+        _t, _s, p = _tlv(der, p)  # signature algorithm
+        _t, ns, ne = _tlv(der, p)
+        out["issuer"] = _der_name(der, ns, ne)
+        _t, _s, p = _tlv(der, ne)  # validity
+        _t, ns, ne = _tlv(der, p)
+        out["subject"] = _der_name(der, ns, ne)
+    except ValueError:
+        pass
+    return out
+
+
 def cert_fields(der: bytes) -> dict[str, bytes]:
     """subject, issuer, serial (colon hex, upper case), fingerprint (sha1, colon hex)."""
     out: dict[str, bytes] = {}
+    fp = hashlib.sha1(der, usedforsecurity=False).hexdigest()
     try:
         from cryptography import x509
 
         cert = x509.load_der_x509_certificate(der)
-    except Exception:  # noqa: BLE001 - any parse failure means "no fields"
+    except Exception:  # noqa: BLE001 - any parse failure: fall back to the DER walk
+        out = _der_fields(der)
+        out["fingerprint"] = ":".join(fp[i : i + 2] for i in range(0, len(fp), 2)).encode()
         return out
 
     def fmt(name: object) -> bytes:

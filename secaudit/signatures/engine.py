@@ -181,14 +181,11 @@ class Engine:
     def feed(self, frame: bytes, linktype: int, ts: float) -> None:
         self.pcap_cnt += 1
         pkts = decode_frame(frame, linktype, ts)
-        passed_parents: set[int] = set()
         for p in pkts:
+            # each layer of a tunnel is its own packet; a pass verdict on one layer
+            # does not hide the layers inside it (Suricata's tunnel pseudo-packets)
             p.pcap_index = self.pcap_cnt
-            if p.tunnel_parent is not None and id(p.tunnel_parent) in passed_parents:
-                passed_parents.add(id(p))
-                continue
-            if self._packet(p):
-                passed_parents.add(id(p))
+            self._packet(p)
 
     def _checksum_bad(self, p: Pkt) -> bool:
         if not self.validate or p.proto != 6 or not p.l4_ok:
@@ -694,7 +691,9 @@ class Engine:
                 if "established" in s.flow and not flow.established:
                     continue
                 p = _flow_pkt(flow, to_server)
-                if not self._tx_checks(s, p, flow, to_server, checks or {}):
+                side_checks = dict(checks or {})
+                side_checks.update(side_checks.get(side, {}))
+                if not self._tx_checks(s, p, flow, to_server, side_checks):
                     continue
                 env: dict[str, int] = {}
                 ok = True
@@ -732,6 +731,8 @@ class Engine:
                 sport, dport = (flow.cport, flow.sport) if to_server else (flow.sport, flow.cport)
                 t = ts.get(side if side != "mixed" else "resp", flow.ts_last)
                 self._alert(s, t, src, dst, sport, dport, flow.proto, flow, 0, None, txinfo)
+                if app == "tls" and not (s.bufnames() - {"pkt"}):
+                    continue  # TLS state keywords are inspected once per direction
                 break
 
     def _tx_header_ok(self, s: Sig, flow: Flow) -> bool:
@@ -753,11 +754,9 @@ class Engine:
                 v = checks.get("tls.version")
                 if v is None:
                     return False
-                pos = [ver for ver, neg in spec if not neg]
-                negs = [ver for ver, neg in spec if neg]
-                if pos and v not in pos:
-                    return False
-                if v in negs:
+                # a leading '!' negates the whole list (Suricata's ssl_version)
+                hit = v in [ver for ver, _neg in spec]
+                if hit == spec[0][1]:
                     return False
             elif kw == "tls.version":
                 if checks.get("tls.version") != spec:
@@ -852,11 +851,14 @@ class Engine:
                 for k in ("subject", "issuer", "serial", "fingerprint"):
                     if k in f:
                         resp["tls.cert_" + k] = [f[k]]
-        version = (sv.version if sv is not None and sv.saw_hello else None) or (c.version if c else None)
         if c is None and sv is None:
             return
+        vers: dict[str, Any] = {
+            "req": {"tls.version": c.version if c is not None and c.saw_hello else None},
+            "resp": {"tls.version": sv.version if sv is not None and sv.saw_hello else None},
+        }
         ts = {"req": flow.streams[0].ts_at(0) or flow.ts_first, "resp": flow.streams[1].ts_at(0) or flow.ts_last}
-        self._run_tx(flow, "tls", {"req": req, "resp": resp}, ts, {"req": d0, "resp": d1}, {}, {"tls.version": version})
+        self._run_tx(flow, "tls", {"req": req, "resp": resp}, ts, {"req": d0, "resp": d1}, {}, vers)
 
     def _dns_tcp(self, flow: Flow, d0: bytes, d1: bytes) -> None:
         for data, to_server in ((d0, True), (d1, False)):
