@@ -237,7 +237,7 @@ def icmp_echo(src: str, dst: str, n: int, sizes: np.ndarray, same: bool) -> pd.D
     req = pd.DataFrame(
         {"ts": T0 + np.arange(n), "src": src, "dst": dst, "type": 8, "code": 0, "v6": False,
          "id": 1, "seq": np.arange(n), "size": sizes, "captured": sizes,
-         "hash": np.arange(n, dtype=np.uint64), "entropy": 7.5}
+         "hash": np.arange(n, dtype=np.uint64), "tail_hash": np.uint64(1), "entropy": 7.5}
     )  # fmt: skip
     rep = req.assign(
         src=dst, dst=src, type=0, ts=req["ts"] + 0.01,
@@ -372,3 +372,27 @@ def test_threshold_override_changes_outcome() -> None:
     th["_run"] = {"lang": "zh"}
     f = scan.port_scan(DetectContext(conn=c.conn, thresholds=th))
     assert subjects(f) == {"10.0.0.5"} and "端口扫描" in f[0].title
+
+
+def test_arp_spoof_unsolicited_replies_while_the_owner_is_silent() -> None:
+    rows = [(T0 + 2 * k, 2, "192.168.1.1", "192.168.1.20", 0x666) for k in range(30)]
+    rows += [(T0 + 0.5, 2, "192.168.1.66", "192.168.1.20", 0x666)]  # the attacker's own address
+    # normal resolution: each reply answers a request
+    for k in range(30):
+        rows += [(T0 + 3 * k, 1, "192.168.1.30", "192.168.1.31", 0x30)]
+        rows += [(T0 + 3 * k + 0.001, 2, "192.168.1.31", "192.168.1.30", 0x31)]
+    f = attacks.arp_spoof(ctx(arp=arp_frame(rows)))
+    assert subjects(f) == {"192.168.1.1"}
+    assert f[0].evidence["reasons"] == ["unsolicited_replies"]
+
+
+def test_icmp_tunnel_varying_payloads_without_replies() -> None:
+    n = 40
+    req = icmp_echo("10.80.0.6", "198.51.100.201", n, np.full(n, 100), same=False)
+    req = req[req["type"] == 8].assign(tail_hash=np.arange(n, dtype=np.uint64))
+    ping = icmp_echo("10.99.0.5", "10.99.0.1", n, np.full(n, 100), same=True).assign(
+        tail_hash=np.uint64(7)
+    )
+    f = covert.icmp_tunnel(ctx(icmp=pd.concat([req, ping], ignore_index=True)))
+    assert subjects(f) == {"10.80.0.6"}
+    assert "payload_varies" in f[0].evidence["reasons"]

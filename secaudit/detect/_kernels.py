@@ -221,6 +221,7 @@ def icmp_fields(
     seq = np.zeros(n, np.uint16)
     dlen = np.zeros(n, np.int64)
     dhash = np.zeros(n, np.uint64)
+    thash = np.zeros(n, np.uint64)
     ent = np.zeros(n, np.float64)
     q_hi = np.zeros(n, np.uint64)
     q_lo = np.zeros(n, np.uint64)
@@ -241,10 +242,14 @@ def icmp_fields(
         dlen[r] = end - d0
         h = np.uint64(0xCBF29CE484222325)
         counts[:] = 0
+        tail = np.uint64(0xCBF29CE484222325)
         for k in range(d0, end):
             h = (h ^ np.uint64(data[k])) * np.uint64(0x100000001B3)
+            if k >= d0 + 16:  # past ping's timestamp: constant for real pings
+                tail = (tail ^ np.uint64(data[k])) * np.uint64(0x100000001B3)
             counts[data[k]] += 1
         dhash[r] = h
+        thash[r] = tail
         m = end - d0
         if m > 0:
             e = 0.0
@@ -277,4 +282,4 @@ def icmp_fields(
             q_lo[r] = lo
             if d0 + 44 <= end:
                 q_dport[r] = (np.uint16(data[d0 + 42]) << 8) | data[d0 + 43]
-    return ident, seq, dlen, dhash, ent, q_hi, q_lo, q_proto, q_dport
+    return ident, seq, dlen, dhash, thash, ent, q_hi, q_lo, q_proto, q_dport

@@ -21,12 +21,14 @@ def _mac(v: int) -> str:
 
 @register("arp_spoof", Category.ATTACK, needs=("arp",))
 def arp_spoof(ctx: DetectContext) -> list[Finding]:
-    """One IP claimed by two MACs at overlapping times (ARP cache poisoning).
+    """ARP cache poisoning: one IP claimed by two MACs at overlapping times, or pushed.
 
     A claim is any ARP packet whose sender address is set (replies, requests,
     gratuitous announcements).  A MAC change that does not overlap in time
     (a replaced NIC, a DHCP lease moving) is not flagged; interleaved claims,
-    with at least `min_claims` from the second MAC, are.
+    with at least `min_claims` from the second MAC, are.  So is a stream of
+    unsolicited replies (no request just before) for an IP from a MAC that
+    also claims another IP - poisoning even when the real owner stays silent.
     """
     cfg = ArpSpoof.model_validate(ctx.settings("arp_spoof"))
     arp = ctx.tables.get("arp")
@@ -39,20 +41,36 @@ def arp_spoof(ctx: DetectContext) -> list[Finding]:
         .agg(first=("ts", "min"), last=("ts", "max"), n=("ts", "size"), replies=("reply", "sum"))
         .reset_index()
     )
-    multi = per.groupby("spa")["sha"].transform("size") > 1
-    per = per[multi]
-    if per.empty:
-        return []
     ips_per_mac = claims.groupby("sha")["spa"].nunique()
+    unsol = _unsolicited(arp, cfg.window_s)
+    per["unsolicited"] = [
+        int(unsol.get((ip, m), 0)) for ip, m in zip(per["spa"], per["sha"], strict=True)
+    ]
+    per["other_ips"] = per["sha"].map(ips_per_mac).fillna(1).to_numpy() - 1
+    multi = per.groupby("spa")["sha"].transform("size") > 1
+    pushed = (per["unsolicited"] >= cfg.min_unsolicited) & (per["other_ips"] > 0)
+    cand = per[multi | per["spa"].isin(per.loc[pushed, "spa"])]
     out = []
-    for ip, g in per.groupby("spa", sort=True):
+    for ip, g in cand.groupby("spa", sort=True):
         g = g.sort_values("first")
         # overlap: a later MAC starts before an earlier one stops claiming
-        overlap = bool((g["first"].to_numpy()[1:] <= g["last"].cummax().to_numpy()[:-1]).any())
-        if not overlap or int(g["n"].nsmallest(2).iloc[-1]) < cfg.min_claims:
+        overlap = len(g) > 1 and bool(
+            (g["first"].to_numpy()[1:] <= g["last"].cummax().to_numpy()[:-1]).any()
+        )
+        conflict = overlap and int(g["n"].nsmallest(2).iloc[-1]) >= cfg.min_claims
+        gp = g[(g["unsolicited"] >= cfg.min_unsolicited) & (g["other_ips"] > 0)]
+        if not conflict and gp.empty:
             continue
-        g = g.assign(other_ips=g["sha"].map(ips_per_mac).fillna(0))
-        suspect = g.sort_values(["other_ips", "first"], ascending=[False, False]).iloc[0]
+        suspect = (
+            (gp if len(gp) else g)
+            .sort_values(["unsolicited", "other_ips", "first"], ascending=[False, False, False])
+            .iloc[0]
+        )
+        reasons = [
+            x
+            for x, ok in (("ip_mac_conflict", conflict), ("unsolicited_replies", len(gp) > 0))
+            if ok
+        ]
         out.append(
             finding(
                 ctx,
@@ -67,13 +85,43 @@ def arp_spoof(ctx: DetectContext) -> list[Finding]:
                     "macs": {_mac(m): int(n) for m, n in zip(g["sha"], g["n"], strict=True)},
                     "suspect_mac": _mac(int(suspect["sha"])),
                     "suspect_claims": int(suspect["n"]),
-                    "suspect_other_ips": int(suspect["other_ips"]) - 1,
+                    "suspect_unsolicited_replies": int(suspect["unsolicited"]),
+                    "suspect_other_ips": int(suspect["other_ips"]),
+                    "reasons": reasons,
                 },
                 id_keys={"macs": sorted(_mac(m) for m in g["sha"])},
                 mac=_mac(int(suspect["sha"])),
             )
         )
     return out
+
+
+def _unsolicited(arp: pd.DataFrame, window_s: float) -> pd.Series:
+    """Replies per (claimed IP, MAC) without a request from their target for that IP just before."""
+    rep = arp[(arp["op"] == 2) & (arp["spa"] != "0.0.0.0")].sort_values("ts")
+    req = arp[arp["op"] == 1].sort_values("ts")
+    if rep.empty:
+        return pd.Series(dtype=np.int64)
+    left = pd.DataFrame(
+        {"ts": rep["ts"].to_numpy(float), "asker": rep["tpa"].to_numpy(object),
+         "ip": rep["spa"].to_numpy(object), "sha": rep["sha"].to_numpy()}
+    )  # fmt: skip
+    right = pd.DataFrame(
+        {"ts": req["ts"].to_numpy(float), "asker": req["spa"].to_numpy(object),
+         "ip": req["tpa"].to_numpy(object), "req_ts": req["ts"].to_numpy(float)}
+    )  # fmt: skip
+    for df in (left, right):  # same key dtype on both sides (pandas infers str vs object)
+        df["asker"] = df["asker"].astype(str)
+        df["ip"] = df["ip"].astype(str)
+    m = pd.merge_asof(
+        left,
+        right,
+        on="ts",
+        by=["asker", "ip"],
+        direction="backward",
+        tolerance=window_s,  # type: ignore[arg-type]
+    )
+    return m[m["req_ts"].isna()].groupby(["ip", "sha"]).size()
 
 
 @register("syn_flood", Category.ATTACK, needs=("conn",))

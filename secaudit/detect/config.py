@@ -67,6 +67,8 @@ class ArpScan(_M):
 
 class ArpSpoof(_M):
     min_claims: int = 3  # replies/announcements by the second MAC
+    window_s: float = 5.0  # a reply without a matching request this recently is unsolicited
+    min_unsolicited: int = 10  # unsolicited replies for one IP from a MAC that claims other IPs too
     severity: Ladder = _ladder({"high": 0})
 
 
@@ -123,6 +125,8 @@ class DnsTunnel(_M):
 
 class IcmpTunnel(_M):
     min_packets: int = 10
+    min_varying_ratio: float = 0.5  # requests whose data after byte 16 differ from the pair's usual
+    min_varying_size: int = 64  # ... counted only for echo data of at least this size
     max_normal_size: int = 128  # echo data above this is unusual (ping sends 32-64)
     min_entropy: float = 6.0  # bits/byte of captured echo data
     min_mismatch_ratio: float = 0.5  # replies whose data differ from their request
@@ -131,7 +135,7 @@ class IcmpTunnel(_M):
 
 class LongConnection(_M):
     min_duration_s: float = 3600.0
-    protocols: list[str] = Field(default_factory=lambda: ["tcp"])
+    protocols: list[str] = Field(default_factory=lambda: ["tcp", "udp"])
     severity: Ladder = _ladder({"low": 0, "medium": 14400})
 
 

@@ -146,20 +146,32 @@ def icmp_tunnel(ctx: DetectContext) -> list[Finding]:
     rep_size.index = rep_size.index.set_names(["src", "dst"])
     g["reply_mean_size"] = rep_size.reindex(g.index)
     g["mismatch_ratio"] = g["mismatched"] / g["pairs"].clip(lower=1)
+    # ping repeats one pattern behind its timestamp: share of requests off the pair's usual tail
+    sized = req[(req["captured"] >= cfg.min_varying_size) & (req["size"] >= cfg.min_varying_size)]
+    if len(sized):
+        top = sized.groupby(["src", "dst", "tail_hash"]).size().groupby(["src", "dst"]).max()
+        tot = sized.groupby(["src", "dst"]).size()
+        g["varying"] = (1 - top / tot).reindex(g.index).fillna(0.0)
+        g["sized"] = tot.reindex(g.index).fillna(0)
+    else:
+        g["varying"], g["sized"] = 0.0, 0
     paired = g["pairs"] >= cfg.min_packets // 2
     big = (g["mean_size"] > cfg.max_normal_size) & (g["sizes"] >= 3)
-    hot = g[
-        (g["n"] >= cfg.min_packets)
-        & ((paired & (g["mismatch_ratio"] >= cfg.min_mismatch_ratio)) | big)
-    ]
+    varying = (g["sized"] >= cfg.min_packets) & (g["varying"] >= cfg.min_varying_ratio)
+    mism = paired & (g["mismatch_ratio"] >= cfg.min_mismatch_ratio)
+    hot = g[(g["n"] >= cfg.min_packets) & (mism | big | varying)]
     out = []
     for key, r in hot.iterrows():
         src, dst = keyparts(key)
-        reasons = []
-        if paired.loc[(src, dst)] and r["mismatch_ratio"] >= cfg.min_mismatch_ratio:
-            reasons.append("reply_differs_from_request")
-        if big.loc[(src, dst)]:
-            reasons.append("large_variable_payloads")
+        reasons = [
+            name
+            for name, flags in (
+                ("reply_differs_from_request", mism),
+                ("large_variable_payloads", big),
+                ("payload_varies", varying),
+            )
+            if bool(flags.loc[(src, dst)])
+        ]
         out.append(
             finding(
                 ctx,
@@ -183,6 +195,7 @@ def icmp_tunnel(ctx: DetectContext) -> list[Finding]:
                     "mean_entropy": round(float(r["entropy"]), 2),
                     "pairs_compared": int(r["pairs"]),
                     "mismatched_replies": int(r["mismatched"]),
+                    "varying_payload_share": round(float(r["varying"]), 2),
                     "reasons": reasons,
                 },
                 id_keys={"peer": str(dst)},

@@ -87,7 +87,7 @@ class PacketTables:
             self.flood_parts.append(_flood_counts(packets, np.flatnonzero(flood_sel)))
 
     def _icmp(self, p: np.ndarray, data: np.ndarray, idx: np.ndarray) -> pd.DataFrame:
-        ident, seq, dlen, dhash, ent, q_hi, q_lo, q_proto, q_dport = icmp_fields(
+        ident, seq, dlen, dhash, thash, ent, q_hi, q_lo, q_proto, q_dport = icmp_fields(
             idx, p["data_off"], p["caplen"], p["l4_off"], p["ip_version"], data
         )
         s = {k: p[k][idx] for k in ("ts", "src_hi", "src_lo", "dst_hi", "dst_lo", "ip_version",
@@ -108,6 +108,7 @@ class PacketTables:
                 "size": size,
                 "captured": dlen,
                 "hash": dhash,
+                "tail_hash": thash,
                 "entropy": ent,
                 "q_hi": q_hi,
                 "q_lo": q_lo,
@@ -186,7 +187,7 @@ class PacketTables:
     def _icmp_frame(self) -> pd.DataFrame:
         if not self.icmp_parts:
             cols = ["ts", "src", "dst", "type", "code", "id", "seq", "size", "captured", "hash",
-                    "entropy", "quoted_dst", "q_proto", "q_dport", "v6", "ttl"]  # fmt: skip
+                    "tail_hash", "entropy", "quoted_dst", "q_proto", "q_dport", "v6", "ttl"]  # fmt: skip
             return pd.DataFrame({c: pd.Series(dtype=object) for c in cols})
         df = pd.concat(self.icmp_parts, ignore_index=True)
         df.insert(0, "ts", df.pop("ts_ns") / 1e9)
