@@ -1381,31 +1381,44 @@ def scan_pcapng(
 
 
 @njit(cache=True)
+def _order(keys: np.ndarray, n: int) -> np.ndarray:
+    """Indices that sort keys[:n] (insertion sort: a datagram has few fragments, and
+    np.argsort would add seconds to the cold compile)."""
+    idx = np.empty(n, np.int64)
+    for i in range(n):
+        j = i
+        while j > 0 and keys[idx[j - 1]] > keys[i]:
+            idx[j] = idx[j - 1]
+            j -= 1
+        idx[j] = i
+    return idx
+
+
+@njit(cache=True)
 def reassemble(
     b: np.ndarray,
     out: np.ndarray,
     frag_rows: np.ndarray,
     group_start: np.ndarray,
     ext: np.ndarray,
-    out2: np.ndarray,
-    out2b: np.ndarray,
-    outb: np.ndarray,
-    tun2: np.ndarray,
-    after: np.ndarray,
-) -> tuple[int, int, int]:
-    """Reassemble IP datagrams from fragment rows, as Zeek does before analysis.
+    d_row: np.ndarray,
+    d_pos: np.ndarray,
+    d_len: np.ndarray,
+    d_bad: np.ndarray,
+) -> tuple[int, int]:
+    """Rebuild IP datagrams from fragment rows, as Zeek does before analysis.
 
     `frag_rows` holds the rows of outermost fragments grouped by (version,
     src, dst, proto, id) and in arrival order within a group; `group_start`
     marks where groups begin (with a final sentinel).  Each datagram whose
     fragments cover [0, end of the MF=0 fragment) is rebuilt in `ext` (first
     fragment's header with the length patched and the fragment fields
-    cleared; later bytes overwrite earlier ones on overlap) and decoded into
-    `out2` (and `tun2` when it carries a tunnel).  `after[k]` is the row each
-    new row follows.  Returns (rows in out2, tunnels in tun2, bytes in ext).
+    cleared; later bytes overwrite earlier ones on overlap) and described by
+    (row of the completing fragment, offset, length, any checksum flag); each
+    is preceded by a 16-byte pcap record header, so `scan_pcap` with
+    LINKTYPE_RAW decodes them.  Returns (datagrams, bytes used in ext).
     """
-    m = 0
-    nt = 0
+    nd = 0
     ext_pos = 0
     ngroups = group_start.shape[0] - 1
     for g in range(ngroups):
@@ -1438,7 +1451,7 @@ def reassemble(
             if total < 0 or first < 0:
                 continue
             # covered? sweep the intervals in start order
-            idx = np.argsort(starts[:have])
+            idx = _order(starts, have)
             reach = 0
             for t in idx:
                 if starts[t] > reach:
@@ -1451,8 +1464,14 @@ def reassemble(
             hs = np.int64(f.data_off) + np.int64(f.ip_off)
             hl = (np.int64(b[hs]) & 15) * 4 if f.ip_version == 4 else 40
             need = hl + total
-            if ext_pos + need > ext.shape[0] or m + ROWS_PER_FRAME > out2.shape[0]:
-                return m, nt, ext_pos
+            if ext_pos + 16 + need > ext.shape[0]:
+                return nd, ext_pos
+            # a classic pcap record header (LE, time 0) so scan_pcap can decode the
+            # datagrams: no second compiled copy of the decoder
+            for t in range(4):
+                ext[ext_pos + 8 + t] = (need >> (8 * t)) & 0xFF
+                ext[ext_pos + 12 + t] = (need >> (8 * t)) & 0xFF
+            ext_pos += 16
             ext[ext_pos : ext_pos + hl] = b[hs : hs + hl]
             for t in idx:
                 s0 = starts[t]
@@ -1474,27 +1493,17 @@ def reassemble(
                 ext[ext_pos + 4] = (total >> 8) & 0xFF
                 ext[ext_pos + 5] = total & 0xFF
                 ext[ext_pos + 6] = f.proto  # the header after the fragment header
-            # ---- decode it as a raw IP packet in place of the completing fragment
-            m0 = m
-            out2b[m, :] = outb[r, :]
-            p = out2[m]
-            p.data_off = ext_pos
-            p.caplen = need
-            p.wirelen = need
-            p.linktype = 228 if f.ip_version == 4 else 229
-            _reset_l3(out2, m)
-            p.csum_bad = 0
-            p.vlan = q.vlan
-            p.vlan_inner = q.vlan_inner
-            m, nt = decode_frame(ext, ext_pos, need, p.linktype, out2, out2b, m, tun2, nt)
-            for i in range(m0, m):
-                out2[i].reasm = 2
-                out2[i].csum_bad |= bad
-                after[i] = r
+            if nd >= d_row.shape[0]:
+                return nd, ext_pos
+            d_row[nd] = r
+            d_pos[nd] = ext_pos
+            d_len[nd] = need
+            d_bad[nd] = bad
+            nd += 1
             ext_pos += need
             # a later datagram may reuse the id: start over
             have = 0
             total = -1
             first = -1
             bad = 0
-    return m, nt, ext_pos
+    return nd, ext_pos

@@ -35,6 +35,7 @@ Source = str | Path | bytes | bytearray | memoryview
 Sources = Source | Sequence[str | Path]
 
 _MAX_GAPS = 256  # damage records kept per chunk; more are summarised
+LINKTYPE_RAW = 101  # reassembled datagrams are raw IP
 
 # gap code -> (Gap.kind, catalog key)
 _GAP_TEXT: dict[int, tuple[str, str]] = {
@@ -171,6 +172,14 @@ def _gaps_from(
     return gaps
 
 
+def _ro(a: np.ndarray) -> np.ndarray:
+    """A read-only view: every buffer reaches the kernels with the same numba type,
+    so each kernel is compiled (and cached) once."""
+    v = a.view()
+    v.flags.writeable = False
+    return v
+
+
 def _reassemble(
     buf: np.ndarray, packets: np.ndarray, tunnels: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -199,24 +208,60 @@ def _reassemble(
     new_group = np.ones(len(rows), dtype=bool)
     new_group[1:] = np.any([f[k][1:] != f[k][:-1] for k in key], axis=0)
     starts = np.append(np.flatnonzero(new_group), len(rows)).astype(np.int64)
-    ext = np.zeros(int(f["ip_len"].astype(np.int64).sum()) + 60 * len(rows), np.uint8)
-    cap = (len(starts) - 1) * ROWS_PER_FRAME
+    ext = np.zeros(int(f["ip_len"].astype(np.int64).sum()) + 76 * len(rows), np.uint8)
+    d_row, d_pos, d_len = (np.zeros(len(rows), np.int64) for _ in range(3))
+    d_bad = np.zeros(len(rows), np.uint8)
+    nd, used = rec.reassemble(_ro(buf), packets, rows, starts, ext, d_row, d_pos, d_len, d_bad)
+    if nd == 0:
+        return packets, buf, tunnels
+    cap = nd * ROWS_PER_FRAME + ROWS_PER_FRAME
     out2 = np.zeros(cap, PACKET_DTYPE)
     tun2 = np.zeros(cap, TUNNEL_DTYPE)
-    after = np.zeros(cap, np.int64)
-    outb = packets.view(np.uint8).reshape(len(packets), PACKET_DTYPE.itemsize)
     out2b = out2.view(np.uint8).reshape(cap, PACKET_DTYPE.itemsize)
-    m, nt, used = rec.reassemble(buf, packets, rows, starts, ext, out2, out2b, outb, tun2, after)
-    if m == 0:
-        return packets, buf, tunnels
+    codes = np.zeros(_MAX_GAPS, GAP_DTYPE)
+    state = np.full(4, -1, np.int64)
+    _, _, m, nt, _ = rec.scan_pcap(
+        _ro(ext[:used]),
+        0,
+        True,
+        0,
+        False,
+        True,
+        LINKTYPE_RAW,
+        out2,
+        out2b,
+        0,
+        tun2,
+        0,
+        codes,
+        0,
+        state,
+    )
     new, new_tun = out2[:m], tun2[:nt]
+    # each new row takes time, offsets and link fields from the fragment that completed it
+    k = np.searchsorted(d_pos[:nd] - 16, new["file_offset"])
+    after = d_row[k]
+    src = packets[after]
+    for col in (
+        "ts",
+        "file_offset",
+        "iface",
+        "src_mac",
+        "dst_mac",
+        "vlan",
+        "vlan_inner",
+        "ethertype",
+    ):
+        new[col] = src[col]
+    new["reasm"] = 2
+    new["csum_bad"] |= d_bad[k]
     new["data_off"] += len(buf)
     new["tunnel_id"] = np.where(new["tunnel_id"] >= 0, new["tunnel_id"] + len(tunnels), -1)
     new_tun["parent_tunnel"] = np.where(
         new_tun["parent_tunnel"] >= 0, new_tun["parent_tunnel"] + len(tunnels), -1
     )
     # new rows go right after the fragment that completed them
-    sort_key = np.concatenate([np.arange(len(packets), dtype=np.float64), after[:m] + 0.5])
+    sort_key = np.concatenate([np.arange(len(packets), dtype=np.float64), after + 0.5])
     perm = np.argsort(sort_key, kind="stable")
     new_index = np.empty(len(perm), np.int64)
     new_index[perm] = np.arange(len(perm))
@@ -243,6 +288,7 @@ def _iter_source(source: Source, chunk_packets: int, quiet: bool) -> Iterator[Pa
                 out = np.zeros(rows_cap, PACKET_DTYPE)
                 tun = np.zeros(rows_cap, TUNNEL_DTYPE)
                 gap_codes = np.zeros(_MAX_GAPS, GAP_DTYPE)
+                buf = _ro(buf)
                 status, pos, nrows, ntun, ngaps = fmt.scan(buf, 0, at_eof, cur, out, tun, gap_codes)
                 if status == rec.STOPPED:
                     gap_codes_n = min(ngaps, _MAX_GAPS)
