@@ -1,0 +1,48 @@
+"""Notebook 00's library: the traffic overview of the sample, with and without policy, and damage."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from secaudit.report.overview import save, traffic_overview
+
+ROOT = Path(__file__).resolve().parent.parent
+PCAP = ROOT / "samples" / "pcaps" / "sample.pcap"
+POLICY = ROOT / "samples" / "rules" / "policy"
+
+
+def test_overview_of_the_sample(tmp_path: Path) -> None:
+    ov = traffic_overview([str(PCAP)], policy_dir=str(POLICY), lang="zh")
+    assert ov.metrics["connections"] > 2000 and ov.gaps == []
+    hosts = ov.tables["hosts"].set_index("host")
+    assert hosts.loc["10.10.2.250", "asset"] == "-"  # the unregistered laptop
+    assert hosts.loc["10.10.2.250", "mac"] == "f0:de:f1:7a:33:c9"
+    assert hosts.loc["172.16.10.5", "zone"] == "dmz"
+    matrix = ov.tables["zone_matrix"].set_index("from \\ to")
+    assert matrix.loc["gov-external", "dmz"] > 0 and matrix.loc["gov-external", "internet"] > 0
+    assert matrix.loc["gov-internal", "internet"] == 0  # forbidden zone never goes out
+    states = dict(
+        zip(ov.tables["conn_state"]["conn_state"], ov.tables["conn_state"]["conns"], strict=True)
+    )
+    assert states["REJ"] >= 1000  # the port scan
+    protos = set(ov.tables["protocols"]["protocol"])
+    assert {"dns", "ntp", "http-proxy", "smb"} <= protos
+    out = save(ov, tmp_path / "traffic_overview", lang="zh")
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    assert (
+        summary["figures"][0]["file"] == "timeline.svg"
+        and (out / "timeline.svg").stat().st_size > 1000
+    )
+    assert json.loads((out / "findings.json").read_text(encoding="utf-8")) == []
+
+
+def test_overview_without_policy_and_with_damage(tmp_path: Path) -> None:
+    cut = tmp_path / "cut.pcap"
+    cut.write_bytes(PCAP.read_bytes()[:200_003])  # ends inside a record
+    ov = traffic_overview([str(cut)], policy_dir=None)
+    assert ov.metrics["connections"] > 0
+    assert set(ov.tables["hosts"]["zone"]) == {"-"}
+    assert ov.gaps and all(g.source.endswith("cut.pcap") for g in ov.gaps)
+    bad_policy = traffic_overview([str(cut)], policy_dir=str(tmp_path / "nope"))
+    assert any(g.kind == "unreadable" and "nope" in g.source for g in bad_policy.gaps)
