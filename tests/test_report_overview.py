@@ -28,6 +28,9 @@ def test_overview_of_the_sample(tmp_path: Path) -> None:
     assert states["REJ"] >= 1000  # the port scan
     protos = set(ov.tables["protocols"]["protocol"])
     assert {"dns", "ntp", "http-proxy", "smb"} <= protos
+    other = ov.tables["protocols"].iloc[-1]  # the scan's 1000 probed ports are folded
+    assert len(ov.tables["protocols"]) == 16 and other["protocol"].startswith("other (")
+    assert ov.tables["protocols"]["conns"].sum() == ov.metrics["connections"]
     out = save(ov, tmp_path / "traffic_overview", lang="zh")
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     assert (

@@ -145,9 +145,21 @@ def traffic_overview(
         conn.assign(protocol=label)
         .groupby("protocol")
         .agg(conns=("uid", "size"), bytes=("total_bytes", "sum"))
-        .sort_values("conns", ascending=False)
+        .sort_values(["conns", "bytes"], ascending=False)
         .reset_index()
     )
+    if len(protocols) > top:  # a scan makes one label per probed port: fold the long tail
+        rest = protocols.iloc[top:]
+        other = pd.DataFrame(
+            [
+                {
+                    "protocol": f"other ({len(rest)})",
+                    "conns": rest["conns"].sum(),
+                    "bytes": rest["bytes"].sum(),
+                }
+            ]
+        )
+        protocols = pd.concat([protocols.iloc[:top], other], ignore_index=True)
     matrix = pd.crosstab(conn["orig_zone"], conn["resp_zone"]).rename_axis(
         index="from \\ to", columns=None
     )
