@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import time
@@ -102,21 +101,6 @@ TSHARK_FIELDS = [
 ]  # fmt: skip
 
 
-def _run(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, float, str]:
-    """(wall seconds, peak RSS MB of the child, stdout) of one fresh process."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    t = time.perf_counter()
-    p = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
-    wall = time.perf_counter() - t
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    if p.returncode != 0:
-        raise SystemExit(f"{cmd[0]} failed ({p.returncode}): {p.stderr[-400:]}")
-    # ru_maxrss of RUSAGE_CHILDREN is the max over all children so far: run the
-    # largest consumer last or read it from /usr/bin/time; here the peers run in
-    # increasing order of expected footprint except tshark, measured via time -v.
-    return wall, max(peak, before) / 1024.0, p.stdout
-
-
 def _time_v(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, float, str]:
     """Like _run, but peak RSS from GNU time -v (independent of earlier children)."""
     t = time.perf_counter()
@@ -162,8 +146,7 @@ def main() -> None:
     pcap = args.pcap or OUT / f"bench{args.packets // 1_000_000}m.pcap"
     _make(pcap, args.packets)
     # warm the JIT cache so the timed run loads compiled code, as a user's second run does
-    _run([py, "-c", SECAUDIT, str(pcap)], env) if False else None
-    subprocess.run([py, "-c", "from secaudit.flows import flow_table"], env=env, check=True)
+    subprocess.run([py, "-c", SECAUDIT, str(pcap)], env=env, check=True, capture_output=True)
 
     rows: list[tuple[str, float, float, float, str]] = []
     wall, rss, out = _time_v([py, "-c", SECAUDIT, str(pcap)], env)

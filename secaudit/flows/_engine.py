@@ -912,19 +912,29 @@ def _add_parent(s, h):  # type: ignore[no-untyped-def]
 # ----------------------------------------------------------------- per chunk
 @nb.njit(cache=True)
 def process(
-    order, bounds, nrows, sel, st, tmpl, out, nout, seed, ignore_csum, likely, interactive,
+    order, bounds, nrows, r0, q0, sel, st, tmpl, out, seed, ignore_csum, likely, interactive,
     ts, from_a, kind, a_hi, a_lo, b_hi, b_lo, a_p, b_p, ip_proto,
     sport, dport, flags, seq, ack, win, length, fullcap, iplen, csum_bad,
     src_mac, dst_mac, vlan, source, parent, bcast, pkt_uid,
 ):  # type: ignore[no-untyped-def]  # fmt: skip
-    """Walk each connection's packets in capture order; returns the new `nout`."""
-    for r in range(nrows):
+    """Walk each connection's packets in capture order, from row r0 / position q0.
+
+    Finished connections are copied to `out`; when it is full the walk stops and
+    returns (n_out, r, q, False) so the caller can drain `out` and resume at (r, q).
+    """
+    nout = 0
+    cap = out.shape[0]
+    for r in range(r0, nrows):
         lo = bounds[r]
+        if r == r0 and q0 > lo:
+            lo = q0
         hi = bounds[r + 1]
-        if lo == hi:
+        if lo >= hi:
             continue
         s = st[r]
         for q in range(lo, hi):
+            if nout >= cap:
+                return nout, r, q, False
             j = order[q]
             t = ts[j]
             k = kind[j]
@@ -1036,14 +1046,14 @@ def process(
                 s.pkts[e] += np.uint64(1)
                 s.ipb[e] += np.uint64(iplen[j])
             pkt_uid[sel[j]] = s.uid1
-    return nout
+    return nout, nrows, 0, True
 
 
 @nb.njit(cache=True)
-def sweep(st, nrows, t, out, flush):  # type: ignore[no-untyped-def]
-    """Emit connections that Zeek's timers removed by network time t (all when flush)."""
+def sweep(st, r0, r1, t, out, flush):  # type: ignore[no-untyped-def]
+    """Emit rows r0..r1 that Zeek's timers removed by network time t (all when flush)."""
     n = 0
-    for r in range(nrows):
+    for r in range(r0, r1):
         s = st[r]
         if s.active and (flush or expired(s, t)):
             out[n] = s

@@ -25,6 +25,7 @@ from secaudit.model import Gap
 
 __all__ = ["OUT_DTYPE", "FlowTracker"]
 
+_OUT_BATCH = 1 << 14  # finished rows drained per kernel call
 _UDP_TUNNELS = (3, 4, 5, 6, 7)  # VXLAN, Geneve, GTP-U, Teredo, AYIYA: parent is the outer UDP conn
 
 OUT_DTYPE = np.dtype(
@@ -181,9 +182,7 @@ class FlowTracker:
     def _advance(self, t: int) -> None:
         if t > self._net_time:
             self._net_time = np.int64(t)
-        out = np.zeros(max(self._nrows, 1), E.STATE_DTYPE)
-        k = E.sweep(self._st, self._nrows, self._net_time, out, False)
-        self._emit(out, k)
+        self._sweep(False)
 
     def _run(self, c: np.ndarray, pkt_uid: np.ndarray) -> None:
         m = c.shape[0]
@@ -197,17 +196,30 @@ class FlowTracker:
         self._ensure_rows(nrows)
         self._nrows = nrows
         order, bounds = E.counting_sort(rows, nrows)
-        out = np.zeros(m + 1, E.STATE_DTYPE)
-        nout = E.process(
-            order, bounds, nrows, c["row"], self._st, self._tmpl, out, 0, self._seed,
-            self.ignore_checksums, self._likely, self._interactive,
-            c["ts"], c["from_a"], c["kind"], c["a_hi"], c["a_lo"], c["b_hi"], c["b_lo"],
-            c["a_p"], c["b_p"], c["ip_proto"], c["sport"], c["dport"], c["flags"], c["seq"],
-            c["ack"], c["win"], c["length"], c["fullcap"], c["iplen"], c["csum_bad"],
-            c["src_mac"], c["dst_mac"], c["vlan"], c["source"], c["parent"], c["bcast"],
-            pkt_uid,
-        )  # fmt: skip
-        self._emit(out, nout)
+        out = self._buffer(m + 1)
+        r0 = q0 = 0
+        done = False
+        while not done:
+            nout, r0, q0, done = E.process(
+                order, bounds, nrows, r0, q0, c["row"], self._st, self._tmpl, out, self._seed,
+                self.ignore_checksums, self._likely, self._interactive,
+                c["ts"], c["from_a"], c["kind"], c["a_hi"], c["a_lo"], c["b_hi"], c["b_lo"],
+                c["a_p"], c["b_p"], c["ip_proto"], c["sport"], c["dport"], c["flags"], c["seq"],
+                c["ack"], c["win"], c["length"], c["fullcap"], c["iplen"], c["csum_bad"],
+                c["src_mac"], c["dst_mac"], c["vlan"], c["source"], c["parent"], c["bcast"],
+                pkt_uid,
+            )  # fmt: skip
+            self._emit(out, nout)
+
+    def _buffer(self, want: int) -> np.ndarray:
+        """Scratch space for finished rows, bounded so memory tracks the live table."""
+        return np.empty(max(1, min(want, _OUT_BATCH)), E.STATE_DTYPE)
+
+    def _sweep(self, flush: bool) -> None:
+        out = self._buffer(self._nrows)
+        for r0 in range(0, self._nrows, out.shape[0]):
+            r1 = min(self._nrows, r0 + out.shape[0])
+            self._emit(out, E.sweep(self._st, r0, r1, self._net_time, out, flush))
 
     def _count_bad(self, d: np.ndarray, source: str) -> None:
         if self.ignore_checksums:
@@ -239,9 +251,7 @@ class FlowTracker:
 
     def finish(self) -> np.ndarray:
         """Flush the live connections and return every finished record (OUT_DTYPE)."""
-        out = np.zeros(max(self._nrows, 1), E.STATE_DTYPE)
-        k = E.sweep(self._st, self._nrows, self._net_time, out, True)
-        self._emit(out, k)
+        self._sweep(True)
         self._nrows = 0
         if not self._out:
             return np.zeros(0, OUT_DTYPE)
