@@ -406,3 +406,21 @@ def test_ip_drop_marks_what_zeek_discards() -> None:
     tso[24 + 16 + 14 + 2 : 24 + 16 + 14 + 4] = b"\x00\x00"
     p = read_packets(bytes(tso)).packets
     assert p["csum_bad"][0] == 1 and p["ip_len"][0] == len(ok) - 14
+
+
+def test_linktype_tables_agree() -> None:
+    from secaudit.capture import LINKTYPES
+    from secaudit.capture._kernels import _KNOWN_LINKTYPES
+
+    assert set(LINKTYPES) == set(_KNOWN_LINKTYPES)
+
+
+def test_pcapng_unsupported_interface_is_a_gap() -> None:
+    f1, _ = _frames()
+    data = (
+        _shb("<") + _idb("<") + _idb("<", linktype=147) + _epb("<", 0, 0, f1) + _epb("<", 1, 0, f1)
+    )
+    chunk = read_packets(data)
+    assert len(chunk.packets) == 2
+    (gap,) = chunk.gaps
+    assert gap.kind == "unsupported" and gap.detail["linktype"] == 147 and gap.detail["frames"] == 1

@@ -1094,7 +1094,8 @@ def scan_pcap(
     """Scan classic pcap records from b[pos:]; returns (status, pos, rows, tunnels, gaps).
 
     state[0] holds the last good timestamp's seconds (-1 before the first
-    record) so resynchronisation can sanity-check candidates across windows.
+    record) so resynchronisation can sanity-check candidates across windows;
+    state[S_NFRAG] counts fragments seen.
     """
     n = b.shape[0]
     rcap = out.shape[0]
@@ -1145,7 +1146,10 @@ def scan_pcap(
         p.iface = 0
         p.linktype = linktype
         state[0] = sec
+        r0 = r
         r, nt = decode_frame(b, pos + 16, incl, linktype, out, outb, r, tun, nt)
+        if out[r0].frag & 1:
+            state[S_NFRAG] += 1
         pos += 16 + incl
 
 
@@ -1154,6 +1158,22 @@ S_SWAPPED = 0  # 1 when the current section is big-endian
 S_NIFACE = 1  # interfaces declared in the current section
 S_LAST_TS = 2  # last timestamp (ns), used for Simple Packet Blocks which carry none
 S_SECTION = 3  # 1 once a valid SHB was seen
+S_NFRAG = 4  # outermost IP fragments seen (both formats): reassembly runs only when > 0
+S_UNSUPPORTED = 5  # interface blocks declaring a link type the decoder does not know
+STATE_SIZE = 6
+
+# keep in sync with _layout.LINKTYPES (decode_frame's first dispatch)
+_KNOWN_LINKTYPES = (0, 1, 9, 12, 14, 50, 51, 101, 105, 108, 113, 127, 228, 229, 239, 276)
+
+
+@njit(cache=True)
+def _known_linktype(lt: int) -> bool:
+    # a loop, not any(...): numba compiles no generator expressions
+    for k in _KNOWN_LINKTYPES:  # noqa: SIM110
+        if lt == k:
+            return True
+    return False
+
 
 _TYPE_SHB = 0x0A0D0D0A
 
@@ -1293,6 +1313,8 @@ def scan_pcapng(
                 ng = _gap(gaps, ng, G_TOO_MANY_INTERFACES, file_base + pos, k)
             else:
                 if_link[k] = _rd16(b, pos + 8, swapped)
+                if not _known_linktype(if_link[k]):
+                    state[S_UNSUPPORTED] += 1
                 if_snap[k] = _rd32(b, pos + 12, swapped)
                 if_tsexp[k] = 6
                 if_pow2[k] = 0
@@ -1373,7 +1395,10 @@ def scan_pcapng(
             p.wirelen = wl
             p.iface = iface
             p.linktype = lt
+            r0 = r
             r, nt = decode_frame(b, pos + hdr, cl, lt, out, outb, r, tun, nt)
+            if out[r0].frag & 1:
+                state[S_NFRAG] += 1
         pos += bl
 
 

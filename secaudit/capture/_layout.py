@@ -75,6 +75,7 @@ class GapCode(IntEnum):
 # (code, offset, value) triples written by the scanners
 GAP_DTYPE = np.dtype([("code", "int32"), ("offset", "int64"), ("value", "int64")])
 
+# keep in sync with _kernels._KNOWN_LINKTYPES
 LINKTYPES: dict[int, str] = {
     0: "NULL (BSD loopback)",
     1: "ETHERNET",

@@ -20,7 +20,7 @@ from secaudit.errors import InputError
 
 __all__ = ["ByteSource", "open_source"]
 
-WINDOW = 256 * 1024 * 1024  # bytes mapped / decompressed per window
+WINDOW = 128 * 1024 * 1024  # bytes mapped / decompressed per window (bounds RSS: ~2 windows live)
 GZIP_MAGIC = b"\x1f\x8b"
 
 

@@ -83,7 +83,7 @@ class _Format:
         if not head:
             raise InputError(t("capture.error.empty"), src.name, offset=0)
         magic = head[:4]
-        self.state = np.full(4, 0, dtype=np.int64)
+        self.state = np.zeros(rec.STATE_SIZE, dtype=np.int64)
         if magic in _PCAP_MAGICS:
             if len(head) < 24:
                 raise InputError(
@@ -93,7 +93,7 @@ class _Format:
             self.swapped, self.nano = _PCAP_MAGICS[magic]
             endian = ">" if self.swapped else "<"
             _, _, _, _, self.snaplen, network = struct.unpack(endian + "HHiIII", head[4:24])
-            self.linktype = network & 0xFFFF
+            self.linktype = network & 0xFFFF  # upper bits: FCS length flags
             self.start = 24
             self.state[0] = -1
         elif magic == b"\x0a\x0d\x0d\x0a":
@@ -108,6 +108,12 @@ class _Format:
             self.if_tsoff = np.zeros(rec.MAX_IFACES, np.int64)
         else:
             raise InputError(t("capture.error.magic", magic=magic.hex()), src.name, offset=0)
+
+    def maybe_unsupported(self) -> bool:
+        """Could this input hold frames of a link type the decoder does not know?"""
+        if self.ng:
+            return bool(self.state[rec.S_UNSUPPORTED] > 0)
+        return not _SUPPORTED[self.linktype]
 
     def scan(
         self,
@@ -132,7 +138,7 @@ class _Format:
 
 
 def _gaps_from(
-    codes: np.ndarray, count: int, name: str, note: str, packets: np.ndarray
+    codes: np.ndarray, count: int, name: str, note: str, packets: np.ndarray, check_links: bool
 ) -> list[Gap]:
     gaps: list[Gap] = []
     for g in codes[: min(count, len(codes))]:
@@ -150,7 +156,7 @@ def _gaps_from(
                 area="capture",
             )
         )
-    if len(packets):
+    if len(packets) and check_links:
         counts = np.bincount(packets["linktype"], minlength=65536)
         for lt in np.flatnonzero((counts > 0) & ~_SUPPORTED):
             first = int(packets["file_offset"][np.argmax(packets["linktype"] == lt)])
@@ -219,7 +225,8 @@ def _reassemble(
     tun2 = np.zeros(cap, TUNNEL_DTYPE)
     out2b = out2.view(np.uint8).reshape(cap, PACKET_DTYPE.itemsize)
     codes = np.zeros(_MAX_GAPS, GAP_DTYPE)
-    state = np.full(4, -1, np.int64)
+    state = np.zeros(rec.STATE_SIZE, np.int64)
+    state[0] = -1
     _, _, m, nt, _ = rec.scan_pcap(
         _ro(ext[:used]),
         0,
@@ -279,6 +286,7 @@ def _iter_source(source: Source, chunk_packets: int, quiet: bool) -> Iterator[Pa
         fmt = _Format(src)
         total = getattr(src, "size", None)
         cur = fmt.start
+        nfrag = 0
         window = WINDOW
         label = t("capture.progress", name=Path(src.name).name)
         with progress(label, total, quiet) as bar:
@@ -300,8 +308,13 @@ def _iter_source(source: Source, chunk_packets: int, quiet: bool) -> Iterator[Pa
                 if status == rec.NEED_MORE and pos == 0 and nrows == 0 and ngaps == 0:
                     window *= 2  # one record larger than the window
                     continue
-                packets, data, tunnels = _reassemble(buf, out[:nrows], tun[:ntun])
-                gaps = _gaps_from(gap_codes, ngaps, src.name, src.gap_note, packets)
+                packets, data, tunnels = out[:nrows], buf, tun[:ntun]
+                if fmt.state[rec.S_NFRAG] > nfrag:
+                    nfrag = int(fmt.state[rec.S_NFRAG])
+                    packets, data, tunnels = _reassemble(buf, packets, tunnels)
+                gaps = _gaps_from(
+                    gap_codes, ngaps, src.name, src.gap_note, packets, fmt.maybe_unsupported()
+                )
                 if status in (rec.END, rec.STOPPED):
                     trailing = src.trailing_gap()
                     if trailing is not None:
