@@ -62,9 +62,13 @@ def make_policy(pcap: Path, folder: Path, n_assets: int = 5000, n_cidrs: int = 2
     """200 CIDRs in 5 zones and 5,000 assets: the capture's clients plus filler servers."""
     chunk = next(iter_chunks(pcap, chunk_packets=500_000))
     p = chunk.packets
-    v4 = (p["ip_version"] == 4) & (p["src_mac"] != GW_MAC) & (p["src_mac"] != 0)
-    pairs = np.unique(np.stack([p["src_mac"][v4], p["src_lo"][v4]], axis=1), axis=0)
-    ips = addr_to_str(np.zeros(len(pairs), np.uint64), pairs[:, 1])
+    own = (p["ip_version"] > 0) & (p["src_mac"] != GW_MAC) & (p["src_mac"] != 0)
+    pairs = np.unique(
+        np.stack([p["src_mac"][own], p["src_hi"][own], p["src_lo"][own]], axis=1), axis=0
+    )
+    ips_of: dict[int, list[str]] = {}
+    for mac, ip in zip(pairs[:, 0], addr_to_str(pairs[:, 1], pairs[:, 2]), strict=True):
+        ips_of.setdefault(int(mac), []).append(str(ip))
     cidrs = {"clients": [f"10.1.{i * 4}.0/22" for i in range(64)],
              "servers": [f"10.2.{i * 4}.0/22" for i in range(64)],
              "classified": [f"10.3.{i * 4}.0/22" for i in range(64)],
@@ -88,12 +92,14 @@ def make_policy(pcap: Path, folder: Path, n_assets: int = 5000, n_cidrs: int = 2
             "role": "gateway",
         }
     ]
-    for k, (mac, ip) in enumerate(zip(pairs[:, 0], ips, strict=True)):
-        zone = "mgmt" if ip.startswith("10.0.") else "clients"
+    for k, (mac, ips) in enumerate(ips_of.items()):
+        ip = ips[0]
+        zone = "mgmt" if ip.startswith("10.0.") else ("clients6" if ":" in ip else "clients")
         role = "resolver" if ip in ("10.0.0.53", "10.0.0.54") else "workstation"
         assets.append(
-            {"name": f"h{k}", "mac": format_mac(int(mac)), "ips": [ip], "zone": zone, "role": role}
+            {"name": f"h{k}", "mac": format_mac(mac), "ips": ips, "zone": zone, "role": role}
         )
+    assets = assets[: n_assets - 200]  # room for 200 registered servers in any case
     k = 0
     while len(assets) < n_assets:
         assets.append(
@@ -108,7 +114,9 @@ def make_policy(pcap: Path, folder: Path, n_assets: int = 5000, n_cidrs: int = 2
         k += 1
     resolvers = [a["name"] for a in assets if a["role"] == "resolver"]
     links = {
-        "allow": [{"from": "clients", "to": "mgmt", "ports": ["udp/53", "tcp/53", "udp/123", "icmp"]}, {"from": "mgmt", "to": "*", "ports": ["*"]}],
+        "allow": [
+            {"from": "clients", "to": "servers", "ports": ["*"]},
+            {"from": "clients6", "to": "mgmt", "ports": ["udp/53", "tcp/53"]},{"from": "clients", "to": "mgmt", "ports": ["udp/53", "tcp/53", "udp/123", "icmp"]}, {"from": "mgmt", "to": "*", "ports": ["*"]}],
         # the bench file's servers sit in 21 /8s and 4 IPv6 /32s: approve all but two /8s
         "external": {"approved": [{"cidr": f"{o}.0.0.0/8", "reason": "bench"} for o in (23, 31, 34, 35, 45, 52, 54, 64, 66, 69, 74, 93, 104, 142, 151, 157, 162, 203, 216)]
                      + [{"cidr": c, "reason": "bench"} for c in ("2606:4700::/32", "2a00:1450::/32", "2620:11c::/32", "2a03:2880::/32")]

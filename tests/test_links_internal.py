@@ -249,3 +249,13 @@ def test_hidden_nat_two_ttl_baselines(tmp_path: Path) -> None:
 def test_one_os_behind_an_address_is_silent(tmp_path: Path) -> None:
     out = detect_on(tmp_path, _proxy_sessions(128, 64240, WIN_OPTS, T0, 8), only="hidden_nat")
     assert out == []
+
+
+def test_hidden_nat_same_os_one_hop_behind(tmp_path: Path) -> None:
+    out = detect_on(
+        tmp_path,
+        _proxy_sessions(128, 64240, WIN_OPTS, T0, 4),
+        _proxy_sessions(127, 64240, WIN_OPTS, T0 + 5, 4),  # a second Windows box behind ICS
+        only="hidden_nat",
+    )
+    assert [x.subject for x in out if x.detector == "hidden_nat"] == [WS1[1]]

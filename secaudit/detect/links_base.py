@@ -437,8 +437,9 @@ def per_origin(
             item["tool"] = d["what"]
         listed.setdefault(d["orig"], []).append(item)
     states: dict[Any, dict[str, int]] = {}
-    for (o, st), n in df.groupby(["orig", "state"], sort=False).size().items():  # type: ignore[misc]
-        states.setdefault(o, {})[str(st)] = int(n)
+    key: Any
+    for key, n in df.groupby(["orig", "state"], sort=False).size().items():
+        states.setdefault(key[0], {})[str(key[1])] = int(n)
     uids: dict[Any, list[Any]] = {}
     for o, u in zip(
         *(df.groupby("orig", sort=False).head(rules.max_evidence)[k] for k in ("orig", "uid")),

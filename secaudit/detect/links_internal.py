@@ -157,7 +157,7 @@ def unregistered_device(ctx: DetectContext) -> list[Finding]:
         pkts=("pkts", "sum"),
         arp_only=("arp", "all"),
     )
-    rows: dict[int, list[dict[str, Any]]] = {}
+    rows: dict[int, list[dict[Any, Any]]] = {}
     for r in unknown[["src_mac", "ip", "zone", "special", "vlan"]].to_dict("records"):
         rows.setdefault(int(r["src_mac"]), []).append(r)
     for mac, agg in zip(per_mac.index, per_mac.to_dict("records"), strict=True):
@@ -502,8 +502,10 @@ def hidden_nat(ctx: DetectContext) -> list[Finding]:
     u["hops"] = u["initial"] - ttl
     # everything whole-column first: TTL classes, strong classes, routed TTLs, hotspot OUIs
     keys = ["src_mac", "ip"]
+    # a baseline is one exact TTL value: a host's own packets keep one; packets it routes for a
+    # device behind it arrive one lower (same OS) or from another initial TTL (another OS)
     by_class = (
-        u.groupby([*keys, "initial"], sort=False)
+        u.groupby([*keys, "ttl"], sort=False)
         .agg(pkts=("pkts", "sum"), first=("first_ns", "min"))
         .reset_index()
     )
@@ -529,9 +531,10 @@ def hidden_nat(ctx: DetectContext) -> list[Finding]:
     cand = set(agg.index)
     ttls: dict[Any, dict[str, int]] = {}
     t = u.groupby([*keys, "ttl"], sort=False)["pkts"].sum()
-    for (m, ip, tt), n in t.items():  # type: ignore[misc]
-        if (m, ip) in cand:
-            ttls.setdefault((m, ip), {})[str(int(tt))] = int(n)
+    key: Any
+    for key, n in t.items():
+        if (key[0], key[1]) in cand:
+            ttls.setdefault((key[0], key[1]), {})[str(int(key[2]))] = int(n)
     # when the second baseline appeared: first packet outside the biggest TTL class
     later: dict[Any, int] = {}
     bc = by_class[by_class.set_index(keys).index.isin(agg.index)].sort_values(

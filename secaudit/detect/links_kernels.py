@@ -287,7 +287,7 @@ def _special(hi: np.uint64, lo: np.uint64) -> bool:
     if hi == 0 and (lo >> np.uint64(32)) == np.uint64(0xFFFF):
         a = lo & np.uint64(0xFFFFFFFF)
         first = a >> np.uint64(24)
-        return (
+        return bool(
             first == 0 or first == 127 or first >= 224 or (a >> np.uint64(16)) == np.uint64(0xA9FE)
         )
     top16 = hi >> np.uint64(48)
@@ -295,7 +295,7 @@ def _special(hi: np.uint64, lo: np.uint64) -> bool:
         0xFF
     ):
         return True
-    return hi == 0 and lo <= 1
+    return bool(hi == 0 and lo <= 1)
 
 
 @nb.njit(cache=True, inline="always")

@@ -299,7 +299,8 @@ def _mix(h: np.ndarray) -> np.ndarray:
     h = h * np.uint64(0xBF58476D1CE4E5B9)
     h = h ^ (h >> np.uint64(27))
     h = h * np.uint64(0x94D049BB133111EB)
-    return h ^ (h >> np.uint64(31))
+    out: np.ndarray = h ^ (h >> np.uint64(31))
+    return out
 
 
 def _aggregate(cols: dict[str, np.ndarray], ts: np.ndarray, count: str = "pkts") -> pd.DataFrame:
