@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-
 from conftest import CORPUS, need_shared
+
 from secaudit.capture import read_packets
 from secaudit.detect.links_tables import links_tables
 from secaudit.policy.addr import is_special
