@@ -147,42 +147,44 @@ def _hash5(a: np.uint64, b: np.uint64, c: np.uint64, d: np.uint64, e: np.uint64)
 
 
 @nb.njit(cache=True)
-def lookup(a_hi, a_lo, b_hi, b_lo, meta, sel, tkeys, tmeta, trow, next_row, out_row):  # type: ignore[no-untyped-def]
-    """Row of each selected packet's connection key; inserts unseen keys.
+def lookup(a_hi, a_lo, b_hi, b_lo, meta, j0, limit, tkeys, tmeta, trow, next_row, out_row):  # type: ignore[no-untyped-def]
+    """Row of each packet's connection key from j0 on; inserts unseen keys.
 
     `tkeys` (cap, 4) / `tmeta` (cap,) / `trow` (cap,) form the open-addressing
-    table (tmeta == 0 marks an empty bucket: meta always has bit 63 set).
-    Returns the next free row number.
+    table (tmeta == 0 marks an empty bucket: meta always has bit 63 set).  Stops
+    before an insertion would reach `limit` rows, so the caller can grow the
+    table; returns (next free row, next packet to look up).
     """
     cap = tkeys.shape[0]
     mask = np.uint64(cap - 1)
-    for j in range(sel.shape[0]):
-        i = sel[j]
-        h = _hash5(a_hi[i], a_lo[i], b_hi[i], b_lo[i], meta[i])
+    for j in range(j0, a_hi.shape[0]):
+        h = _hash5(a_hi[j], a_lo[j], b_hi[j], b_lo[j], meta[j])
         pos = h & mask
         while True:
             m = tmeta[pos]
             if m == 0:
-                tkeys[pos, 0] = a_hi[i]
-                tkeys[pos, 1] = a_lo[i]
-                tkeys[pos, 2] = b_hi[i]
-                tkeys[pos, 3] = b_lo[i]
-                tmeta[pos] = meta[i]
+                if next_row >= limit:
+                    return next_row, j
+                tkeys[pos, 0] = a_hi[j]
+                tkeys[pos, 1] = a_lo[j]
+                tkeys[pos, 2] = b_hi[j]
+                tkeys[pos, 3] = b_lo[j]
+                tmeta[pos] = meta[j]
                 trow[pos] = next_row
                 out_row[j] = next_row
                 next_row += 1
                 break
             if (
-                m == meta[i]
-                and tkeys[pos, 0] == a_hi[i]
-                and tkeys[pos, 1] == a_lo[i]
-                and tkeys[pos, 2] == b_hi[i]
-                and tkeys[pos, 3] == b_lo[i]
+                m == meta[j]
+                and tkeys[pos, 0] == a_hi[j]
+                and tkeys[pos, 1] == a_lo[j]
+                and tkeys[pos, 2] == b_hi[j]
+                and tkeys[pos, 3] == b_lo[j]
             ):
                 out_row[j] = trow[pos]
                 break
             pos = (pos + np.uint64(1)) & mask
-    return next_row
+    return next_row, a_hi.shape[0]
 
 
 @nb.njit(cache=True)

@@ -124,25 +124,45 @@ class FlowTracker:
         self.packets_seen = 0
 
     # ------------------------------------------------------------ table upkeep
-    def _ensure_capacity(self, incoming: int) -> None:
-        if (self._nrows + incoming) * 2 <= self._cap:
-            return
-        live = self._st["active"][: self._nrows].astype(bool)
-        nkeep = int(live.sum())
-        newrow = np.full(self._nrows, -1, np.int64)
-        newrow[live] = np.arange(nkeep)
-        cap = 1 << 12
-        while cap < 4 * (nkeep + incoming):
-            cap <<= 1
+    def _rehash(self, keep: np.ndarray, newrow: np.ndarray, cap: int) -> None:
         ntkeys = np.zeros((cap, 4), np.uint64)
         ntmeta = np.zeros(cap, np.uint64)
         ntrow = np.zeros(cap, np.int64)
-        E.rebuild(self._tkeys, self._tmeta, self._trow, live, ntkeys, ntmeta, ntrow, newrow)
+        E.rebuild(self._tkeys, self._tmeta, self._trow, keep, ntkeys, ntmeta, ntrow, newrow)
         self._tkeys, self._tmeta, self._trow, self._cap = ntkeys, ntmeta, ntrow, cap
-        st = np.zeros(max(1 << 10, 2 * nkeep), E.STATE_DTYPE)
+
+    def _compact(self) -> None:
+        """Drop the keys of finished connections when they outnumber the live ones."""
+        live = self._st["active"][: self._nrows].astype(bool)
+        nkeep = int(live.sum())
+        if self._nrows < 2 * nkeep + 4096 and self._nrows * 2 < self._cap:
+            return
+        newrow = np.full(self._nrows, -1, np.int64)
+        newrow[live] = np.arange(nkeep)
+        cap = 1 << 12
+        while cap < 4 * nkeep:
+            cap <<= 1
+        self._rehash(live, newrow, cap)
+        st = np.zeros(max(1 << 12, 2 * nkeep), E.STATE_DTYPE)
         st[:nkeep] = self._st[: self._nrows][live]
         self._st = st
         self._nrows = nkeep
+
+    def _lookup(self, c: np.ndarray) -> tuple[np.ndarray, int]:
+        """Row per packet; the table doubles whenever it passes 70 % load."""
+        m = c.shape[0]
+        rows = np.empty(m, np.int64)
+        j = 0
+        nrows = self._nrows
+        while True:
+            nrows, j = E.lookup(
+                c["a_hi"], c["a_lo"], c["b_hi"], c["b_lo"], c["meta"], j, int(self._cap * 0.7),
+                self._tkeys, self._tmeta, self._trow, nrows, rows,
+            )  # fmt: skip
+            if j >= m:
+                return rows, int(nrows)
+            ident = np.arange(nrows, dtype=np.int64)
+            self._rehash(np.ones(nrows, np.bool_), ident, self._cap * 2)
 
     def _ensure_rows(self, n: int) -> None:
         if n <= self._st.shape[0]:
@@ -186,13 +206,8 @@ class FlowTracker:
 
     def _run(self, c: np.ndarray, pkt_uid: np.ndarray) -> None:
         m = c.shape[0]
-        self._ensure_capacity(m)
-        rows = np.empty(m, np.int64)
-        idx = np.arange(m, dtype=np.int64)
-        nrows = E.lookup(
-            c["a_hi"], c["a_lo"], c["b_hi"], c["b_lo"], c["meta"], idx,
-            self._tkeys, self._tmeta, self._trow, self._nrows, rows,
-        )  # fmt: skip
+        self._compact()
+        rows, nrows = self._lookup(c)
         self._ensure_rows(nrows)
         self._nrows = nrows
         order, bounds = E.counting_sort(rows, nrows)
