@@ -2,7 +2,42 @@
 
 Public API: `iter_chunks` (streaming), `read_packets` (one chunk),
 `read_pcap` (DataFrame for analysts), `PacketChunk`, and the address helpers
-`addr_to_str` / `str_to_addr`.  See `_layout` for the tunnels table.
+`addr_to_str` / `str_to_addr` / `mac_to_str`.
+
+Inputs: classic pcap (us/ns, either byte order), pcapng (several sections and
+interfaces, if_tsresol incl. powers of 2, if_tsoffset, EPB/SPB/obsolete PB,
+unknown blocks skipped), either of them gzip-compressed.  Files are mapped
+128 MiB at a time, so memory is bounded by about two windows plus the rows of
+the chunk a caller holds; chunks end at `chunk_packets` rows or at a window.
+
+What the rows mean beyond schemas.PACKET_FIELDS:
+
+* Tunnels (IP-in-IP, GRE incl. ERSPAN II/III, TEB and PPTP, GRE-in-UDP,
+  VXLAN, Geneve, GTP-U, Teredo, AYIYA) are removed the way Zeek's packet
+  analyzers do.  The inner packet's row has tunnel_depth >= 1 and tunnel_id
+  into `PacketChunk.tunnels` (TUNNEL_DTYPE; `kind` is a TunnelKind).  UDP
+  encapsulations also get a row for the outer UDP packet (tunnel_depth 0, the
+  same file_offset) right before the inner row, and tunnels["outer_row"]
+  points at it; IP-in-IP and GRE have no outer row (Zeek logs no outer
+  connection for them).  Zeek forwards by the connection's responder port;
+  the reader accepts either port, so flows may re-check with tunnels.sport/
+  dport.  Teredo and AYIYA are also recognised on other ports by Zeek's
+  detection rules; Zeek's per-connection state (analyzer violations, Teredo
+  confirmation) is left to flows.
+* IP fragments keep their rows (frag & 1).  When a chunk holds all fragments
+  of a datagram it is reassembled and decoded (tunnels included) into extra
+  rows with reasm = 2 placed right after the completing fragment; their bytes
+  are appended to `PacketChunk.data` and their linktype is 101 (raw IP).
+  Fragments split across chunks are not reassembled.
+* csum_bad = 1: a verifiable IPv4 header, TCP, UDP (not 0 over IPv4, nor a
+  VXLAN zero checksum), ICMP or ICMPv6 checksum is wrong, or an IPv4 total
+  length is 0 (offloading) - packets Zeek drops unless run with -C.  An inner
+  row inherits its outer packet's flag.  ip_drop != 0: Zeek's IP layer drops
+  the packet even with -C (see schemas).
+* Damage is a Gap (truncated / corrupt / unsupported) with the byte offset;
+  classic pcap resynchronises on two consecutive plausible record headers
+  within 1 MiB or stops, pcapng on the next block whose lengths agree.  An
+  input that is not a capture at all raises InputError.
 """
 
 from __future__ import annotations
