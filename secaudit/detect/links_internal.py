@@ -563,7 +563,7 @@ def hidden_nat(ctx: DetectContext) -> list[Finding]:
         }  # fmt: skip
         fp = fps.get((int(mac), int(r["src_hi"]), int(r["src_lo"])))
         if fp:
-            ev["syn_fingerprints"] = fp[:10]
+            ev["syn_fingerprints"] = sorted(fp, key=lambda x: -int(x["syns"]))[:5]
         first = later.get((mac, ip), -1) if r["n_strong"] >= 2 else -1
         out.append(
             links_finding(

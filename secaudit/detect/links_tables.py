@@ -22,7 +22,6 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from secaudit.capture.addr import addr_to_str
 from secaudit.detect.links_kernels import (
     candidates,
     dhcp_fields,
@@ -31,6 +30,7 @@ from secaudit.detect.links_kernels import (
     payload_markers,
     syn_layouts,
 )
+from secaudit.policy.lookup import addr_text
 
 __all__ = ["LinksTables", "links_tables"]
 
@@ -196,7 +196,7 @@ class LinksTables:
                     for k in [*_HOST_KEYS, "pkts", "first_ns", "last_ns"]
                 }
             )
-        h["ip"] = addr_to_str(h["src_hi"].to_numpy(np.uint64), h["src_lo"].to_numpy(np.uint64))
+        h["ip"] = addr_text(h["src_hi"].to_numpy(np.uint64), h["src_lo"].to_numpy(np.uint64))
         out["links_hosts"] = h
         a = (
             np.concatenate(self.arp)
@@ -217,8 +217,8 @@ class LinksTables:
         )
         arp = pd.DataFrame({n: a[n] for n in a.dtype.names or ()})
         zero = np.zeros(len(arp), np.uint64)
-        arp["spa"] = addr_to_str(zero, arp["src_lo"].to_numpy(np.uint64))
-        arp["tpa"] = addr_to_str(zero, arp["dst_lo"].to_numpy(np.uint64))
+        arp["spa"] = addr_text(zero, arp["src_lo"].to_numpy(np.uint64))
+        arp["tpa"] = addr_text(zero, arp["dst_lo"].to_numpy(np.uint64))
         out["links_arp"] = arp
         d = (
             pd.concat(self.dhcp, ignore_index=True)
@@ -241,7 +241,7 @@ class LinksTables:
                 }
             )
         )
-        d["src"] = addr_to_str(d["src_hi"].to_numpy(np.uint64), d["src_lo"].to_numpy(np.uint64))
+        d["src"] = addr_text(d["src_hi"].to_numpy(np.uint64), d["src_lo"].to_numpy(np.uint64))
         out["links_dhcp"] = d
         r = (
             np.concatenate(self.ra)
@@ -259,7 +259,7 @@ class LinksTables:
             )
         )
         ra = pd.DataFrame({n: r[n] for n in r.dtype.names or ()})
-        ra["src"] = addr_to_str(ra["src_hi"].to_numpy(np.uint64), ra["src_lo"].to_numpy(np.uint64))
+        ra["src"] = addr_text(ra["src_hi"].to_numpy(np.uint64), ra["src_lo"].to_numpy(np.uint64))
         out["links_ra"] = ra
         if self.syn:
             s = pd.concat(self.syn, ignore_index=True)
@@ -339,8 +339,8 @@ def _with_text(parts: list[pd.DataFrame], extra: list[str]) -> pd.DataFrame:
         if parts
         else pd.DataFrame({c: pd.Series(dtype=object) for c in cols})
     )
-    df["src"] = addr_to_str(df["src_hi"].to_numpy(np.uint64), df["src_lo"].to_numpy(np.uint64))
-    df["dst"] = addr_to_str(df["dst_hi"].to_numpy(np.uint64), df["dst_lo"].to_numpy(np.uint64))
+    df["src"] = addr_text(df["src_hi"].to_numpy(np.uint64), df["src_lo"].to_numpy(np.uint64))
+    df["dst"] = addr_text(df["dst_hi"].to_numpy(np.uint64), df["dst_lo"].to_numpy(np.uint64))
     return df
 
 

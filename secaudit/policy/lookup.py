@@ -8,6 +8,7 @@ distinct address is looked up once per prefix length present in the table
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Sequence
 
 import numpy as np
@@ -16,7 +17,7 @@ import pandas as pd
 
 from secaudit.policy.addr import U64
 
-__all__ = ["AddrTable", "CidrTable", "unique_pairs"]
+__all__ = ["AddrTable", "CidrTable", "addr_text", "unique_pairs"]
 
 I32 = npt.NDArray[np.int32]
 _ALL = (1 << 64) - 1
@@ -35,6 +36,22 @@ def unique_pairs(hi: U64, lo: U64) -> tuple[npt.NDArray[np.intp], U64, U64]:
         np.asarray(uh, dtype=np.uint64)[uk // n],
         np.asarray(ul, dtype=np.uint64)[uk % n],
     )
+
+
+def addr_text(hi: npt.ArrayLike, lo: npt.ArrayLike) -> npt.NDArray[np.object_]:
+    """Text of every (hi, lo) address; each distinct one formatted once (inet_ntop, in C)."""
+    h = np.asarray(hi, dtype=np.uint64)
+    low = np.asarray(lo, dtype=np.uint64)
+    if h.size == 0:
+        return np.zeros(0, dtype=object)
+    inv, uh, ul = unique_pairs(h, low)
+    text = np.empty(len(uh), dtype=object)
+    for i, (a, b) in enumerate(zip(uh.tolist(), ul.tolist(), strict=True)):
+        if a == 0 and (b >> 32) == 0xFFFF:
+            text[i] = socket.inet_ntop(socket.AF_INET, (b & 0xFFFF_FFFF).to_bytes(4, "big"))
+        else:
+            text[i] = socket.inet_ntop(socket.AF_INET6, ((a << 64) | b).to_bytes(16, "big"))
+    return text[inv]
 
 
 def _masks(plen: int) -> tuple[np.uint64, np.uint64]:
