@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from secaudit.detect._addr import addr_strings
-from secaudit.detect._kernels import app_markers, icmp_fields, tcp_compact
+from secaudit.detect._kernels import app_markers, first_index, flood_keys, icmp_fields, tcp_compact
 from secaudit.proto.dns import dns_log, empty_messages, parse_dns
 
 __all__ = ["FLOOD_BUCKET_S", "PacketTables", "TCP_DTYPE"]
@@ -238,29 +238,32 @@ class PacketTables:
 def _flood_counts(p: np.ndarray, idx: np.ndarray) -> pd.DataFrame:
     """Per (host, UDP|ICMP, second): packets/bytes toward it, packets it sent, and sources.
 
-    `srcs` counts distinct source words per (host, second) within the chunk (an
+    Keys are hashed in numba and counted with factorize + bincount (no sort).
+    `srcs` counts distinct sources per (host, second) within the chunk (an
     upper bound across chunks): evidence of spoofed spread, not a threshold.
     """
-    proto = np.where(p["proto"][idx] == 17, 17, 1).astype(np.uint8)
-    bucket = p["ts"][idx] // (FLOOD_BUCKET_S * 1_000_000_000)
-    inbound = pd.DataFrame(
+    k_in, k_out, k_pair, proto, bucket = flood_keys(p, idx, FLOOD_BUCKET_S * 1_000_000_000)
+    codes, uniq = pd.factorize(np.concatenate([k_in, k_out]))
+    n, k = idx.size, len(uniq)
+    c_in, c_out = codes[:n], codes[n:]
+    in_pkts = np.bincount(c_in, minlength=k)
+    in_bytes = np.bincount(c_in, weights=p["wirelen"][idx].astype(np.float64), minlength=k)
+    out_pkts = np.bincount(c_out, minlength=k)
+    _, pair_first = np.unique(k_pair, return_index=True)
+    srcs = np.bincount(c_in[pair_first], minlength=k)
+    first = first_index(codes, k)  # row (in the in+out concatenation) that defines each key
+    from_in = first < n
+    row = np.where(from_in, first, first - n)
+    rows = idx[row]
+    return pd.DataFrame(
         {
-            "hi": p["dst_hi"][idx], "lo": p["dst_lo"][idx], "proto": proto, "bucket": bucket,
-            "bytes": p["wirelen"][idx].astype(np.int64), "src": p["src_lo"][idx],
+            "hi": np.where(from_in, p["dst_hi"][rows], p["src_hi"][rows]),
+            "lo": np.where(from_in, p["dst_lo"][rows], p["src_lo"][rows]),
+            "proto": proto[row],
+            "bucket": bucket[row],
+            "in_pkts": in_pkts,
+            "in_bytes": in_bytes.astype(np.int64),
+            "srcs": srcs,
+            "out_pkts": out_pkts,
         }
-    )  # fmt: skip
-    keys = ["hi", "lo", "proto", "bucket"]
-    agg = inbound.groupby(keys, sort=False).agg(
-        in_pkts=("bytes", "size"), in_bytes=("bytes", "sum")
     )
-    agg["srcs"] = inbound.drop_duplicates([*keys, "src"]).groupby(keys, sort=False).size()
-    outbound = (
-        pd.DataFrame(
-            {"hi": p["src_hi"][idx], "lo": p["src_lo"][idx], "proto": proto, "bucket": bucket}
-        )
-        .groupby(keys, sort=False)
-        .size()
-        .rename("out_pkts")
-    )
-    both = agg.join(outbound, how="outer").fillna(0)
-    return both.astype(np.int64).reset_index()
