@@ -289,3 +289,65 @@ def test_conn_log_round_trip(tmp_path: Path, fmt: str) -> None:
         text = path.read_text()
         assert text.startswith("#separator \\x09\n") and "#close\t" in text
         assert "\t-\t" in text  # unset fields
+
+
+# ------------------------------------------------------------------ table growth / compaction
+def _udp_chunk(n_flows: int, rounds: int, gap_s: float) -> object:
+    """Synthetic PacketChunk: n_flows UDP request/reply pairs, `rounds` times, gap_s apart."""
+    import numpy as np
+
+    from secaudit.capture import PacketChunk
+    from secaudit.capture._layout import TUNNEL_DTYPE
+    from secaudit.schemas import PACKET_DTYPE
+
+    n = n_flows * 2 * rounds
+    pk = np.zeros(n, PACKET_DTYPE)
+    data = np.zeros(n * 64, np.uint8)
+    i = np.arange(n)
+    flow = (i // 2) % n_flows
+    rnd = i // (2 * n_flows)
+    reply = (i % 2) == 1
+    pk["ts"] = (1_700_000_000 * 10**9 + rnd * int(gap_s * 1e9) + i * 1000).astype(np.int64)
+    pk["data_off"] = i * 64
+    pk["caplen"] = pk["wirelen"] = 60
+    pk["ethertype"], pk["ip_version"], pk["ip_off"], pk["ip_len"] = 0x0800, 4, 14, 38
+    pk["proto"], pk["l4_off"], pk["payload_off"], pk["payload_len"] = 17, 34, 42, 10
+    pk["tunnel_id"] = -1
+    # a new client address each round: finished keys pile up and get compacted away
+    client = (0xFFFF << 32) | (0x0A000000 + flow + rnd * n_flows).astype(np.uint64)
+    server = np.uint64((0xFFFF << 32) | 0xC0A80001)
+    pk["src_lo"] = np.where(reply, server, client)
+    pk["dst_lo"] = np.where(reply, client, server)
+    pk["sport"] = np.where(reply, 9999, 20000 + flow % 1000)
+    pk["dport"] = np.where(reply, 20000 + flow % 1000, 9999)
+    data[i * 64 + 34 + 5] = 18  # UDP length 18 = 8 + 10 payload bytes
+    return PacketChunk(pk, data, np.zeros(0, TUNNEL_DTYPE), "synthetic", ())
+
+
+def _track(chunk: object, size: int) -> pd.DataFrame:
+    import numpy as np
+
+    from secaudit.capture import PacketChunk
+    from secaudit.flows.table import conn_frame
+    from secaudit.flows.tracker import FlowTracker
+
+    assert isinstance(chunk, PacketChunk)
+    tr = FlowTracker()
+    for start in range(0, chunk.packets.shape[0], size):
+        part = chunk.packets[start : start + size]
+        tr.feed(PacketChunk(part, chunk.data, chunk.tunnels, chunk.source, ()))
+    df = conn_frame(tr.finish(), tr.sources)
+    return (
+        df.sort_values(["ts", "id.orig_h"])
+        .reset_index(drop=True)
+        .drop(columns=["uid"])
+        .pipe(lambda d: d.assign(n=np.arange(len(d))))
+    )
+
+
+def test_many_flows_across_chunks_with_timeouts_and_compaction() -> None:
+    chunk = _udp_chunk(n_flows=5000, rounds=3, gap_s=90.0)  # 90 s > udp timeout: 3 conns each
+    one = _track(chunk, 10**9)
+    assert len(one) == 15000
+    assert set(one["conn_state"]) == {"SF"} and set(one["orig_bytes"]) == {10}
+    pd.testing.assert_frame_equal(one, _track(chunk, 1777))

@@ -8,9 +8,23 @@
     sa.read_conn_log("zeek/conn.log")                    # any conn.log back as a DataFrame
 
 `flows()` returns the table and puts the gaps in `df.attrs["gaps"]`;
-`flow_table()` returns both in a `FlowResult`.  Semantics follow Zeek (uid,
-the 13 conn_state values, history letters and repeat rules, bytes from
-sequence numbers, missed_bytes, timeouts, flips); see docs/flows.md.
+`flow_table()` returns both in a `FlowResult`.  Semantics follow Zeek's
+(commit a13de64 of zeek/zeek): uid ("C" + 17 base62 characters, a hash of
+seed + connection key + start time, so reruns give the same uids), the 13
+conn_state values, history letters with Zeek's case and repeat rules, bytes
+from sequence numbers (with wraparound; partial connections as if the SYN had
+been seen), missed_bytes from acked holes, ConnSize packet/IP-byte counts,
+the attempt/expire/close/inactivity timers (tcp 5 min after the handshake,
+udp/icmp/other 1 min), SYN-ACK-first and likely-server-port flips, ICMP
+request/reply pairing (id.orig_p = type, id.resp_p = counterpart type, or
+code for one-way messages), `unknown_transport` sessions, tunnel_parents.
+`_engine` says where each rule comes from in Zeek's source.
+
+Not modelled (Zeek behaviour that needs its protocol analyzers or event
+handlers): `service` (left unset), analyzers that stop a connection's
+analysis midway, close deferral while reassembly data is pending, the
+partial-close and reset timers, and weird.log.  Out-of-order TCP data is
+tracked in up to 8 holes per direction (beyond that holes are merged).
 """
 
 from __future__ import annotations
