@@ -21,6 +21,8 @@ __all__ = ["commands"]
     default="auto",
     help="checksum validation (like Suricata's -k)",
 )
+@click.option("--yara", "yara", multiple=True, type=click.Path(), help="YARA rules file or folder")
+@click.option("--iocs", "iocs", multiple=True, type=click.Path(), help="indicator CSV file or folder")
 @click.option("--findings", "findings_out", type=click.Path(), default=None, help="also write Findings (json)")
 def signatures_cmd(
     pcaps: tuple[str, ...],
@@ -28,6 +30,8 @@ def signatures_cmd(
     outdir: str,
     vars_file: str | None,
     checksum: str,
+    yara: tuple[str, ...],
+    iocs: tuple[str, ...],
     findings_out: str | None,
 ) -> None:
     """Run Suricata-syntax rules over captures; writes OUTDIR/eve.json (exit 0 when it ran)."""
@@ -43,7 +47,11 @@ def signatures_cmd(
         vars_file=vars_file,
         checksum=checksum,
         eve_path=os.path.join(outdir, "eve.json"),
+        yara=list(yara) or None,
+        iocs=list(iocs) or None,
     )
+    if len(res.carved):
+        res.carved.to_csv(os.path.join(outdir, "files.csv"), index=False)
     if res.gaps:
         write_gaps(res.gaps, os.path.join(outdir, "gaps.json"))
     if findings_out:

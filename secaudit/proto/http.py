@@ -83,7 +83,7 @@ def _parse_headers(data: bytes, pos: int) -> tuple[list[tuple[bytes, bytes]], in
             # a whitespace-only line is folding when more header text follows it,
             # else it ends the headers (what browsers do with both)
             nl = _line(data, nxt)
-            if headers and nl is not None and (nl[0][:1] in (b" ", b"\t") or _HDR_RE.match(nl[0])):
+            if headers and nl is not None and (not nl[0] or nl[0][:1] in (b" ", b"\t") or _HDR_RE.match(nl[0])):
                 pos = nxt
                 continue
             return headers, nxt, True

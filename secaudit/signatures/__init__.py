@@ -7,6 +7,10 @@
 
 from __future__ import annotations
 
+import sys as _sys
+import types as _types
+from typing import Any as _Any
+
 from secaudit.signatures.api import (
     RuleSet,
     SignatureResult,
@@ -31,3 +35,14 @@ __all__ = [
     "signatures",
     "write_eve",
 ]
+
+
+class _CallableModule(_types.ModuleType):
+    """`secaudit.signatures` is both this package and the flat-API function `sa.signatures(...)`:
+    importing the package rebinds the parent's attribute to the module, so the module forwards calls."""
+
+    def __call__(self, *args: _Any, **kwargs: _Any) -> SignatureResult:
+        return signatures(*args, **kwargs)
+
+
+_sys.modules[__name__].__class__ = _CallableModule

@@ -301,9 +301,21 @@ def signatures(
     vars_file: str | Path | None = None,
     checksum: str = "auto",
     eve_path: str | Path | None = None,
+    yara: str | Path | Sequence[str | Path] | None = None,
+    iocs: str | Path | Sequence[str | Path] | None = None,
 ) -> SignatureResult:
-    """Run Suricata-syntax rules over captures: alerts table, Findings, Gaps, carved files."""
+    """Run Suricata-syntax rules over captures: alerts table, Findings, Gaps, carved files.
+
+    `yara` / `iocs`: folders or files of YARA rules (*.yar) and indicator lists (*.csv);
+    carved files are hashed and scanned, conn/DNS/TLS names matched against the lists.
+    """
+    from secaudit.signatures import files as F
+
     rs = rules if isinstance(rules, RuleSet) else load_rules(rules, vars_file)
+    yara_rules = F.load_yara(_collect(yara, "*.yar"))
+    ioc_set = F.load_iocs(_collect(iocs, "*.csv"))
+    conns: list[tuple[str, str, float]] = []
+    names: list[tuple[str, str, str, float]] = []
     files = [pcaps] if isinstance(pcaps, (str, Path)) else list(pcaps)
     gaps = list(rs.gaps)
     records: list[dict[str, Any]] = []
@@ -328,6 +340,8 @@ def signatures(
             c = dict(c)
             c["pcap"] = str(pcap)
             carved.append(c)
+        conns.extend(eng.conns)
+        names.extend(eng.names)
     if eve_path is not None:
         write_eve(records, eve_path)
     rows = [
@@ -358,8 +372,30 @@ def signatures(
     findings = [
         _finding(items[0][1], items[0][0], len(items), items[0][0].ts, items[-1][0].ts) for items in groups.values()
     ]
-    carved_df = pd.DataFrame(carved)
+    file_rows, file_findings = F.scan_files(carved, yara_rules, ioc_set)
+    findings.extend(file_findings)
+    findings.extend(F.ioc_findings(conns, names, ioc_set))
+    carved_df = pd.DataFrame(file_rows, columns=[
+        "pcap", "flow_id", "proto", "direction", "client", "server", "ts", "name",
+        "size", "md5", "sha1", "sha256", "yara", "ioc",
+    ])  # fmt: skip
     return SignatureResult(alerts=df, findings=findings, gaps=gaps, carved=carved_df, eve=records)
+
+
+def _collect(spec: str | Path | Sequence[str | Path] | None, pattern: str) -> list[Path]:
+    if spec is None:
+        return []
+    items = [spec] if isinstance(spec, (str, Path)) else list(spec)
+    out: list[Path] = []
+    for it in items:
+        p = Path(it)
+        if p.is_dir():
+            out.extend(sorted(p.glob(pattern)))
+        elif p.exists():
+            out.append(p)
+        else:
+            raise ConfigError("file not found", str(p))
+    return out
 
 
 def _unused() -> dict[str, str]:

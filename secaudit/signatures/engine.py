@@ -168,6 +168,9 @@ class Engine:
         self.pcap_cnt = 0
         self.source = "<pcap>"
         self.carved: list[dict[str, Any]] = []
+        self.conns: list[tuple[str, str, float]] = []
+        self.names: list[tuple[str, str, str, float]] = []  # (domain|sni|ja3, value, client, ts)
+        self.ftp_ports: set[tuple[bytes, int]] = set()
         self._next_fid = 1
         self._bad_pcre: set[int] = set()
         self.packet_sigs = [s for s in self.sigs if not _is_tx_sig(s)]
@@ -639,7 +642,8 @@ class Engine:
     # --- app-layer transactions ----------------------------------------------------
 
     def finish(self) -> list[Alert]:
-        for flow in self.all_flows:
+        ordered = [f for f in self.all_flows if f.app == "ftp"] + [f for f in self.all_flows if f.app != "ftp"]
+        for flow in ordered:
             if flow.passed:
                 continue
             try:
@@ -650,11 +654,13 @@ class Engine:
         return self.alerts
 
     def _flow_tx(self, flow: Flow) -> None:
+        self.conns.append((ip_text(flow.client), ip_text(flow.server), flow.ts_first))
         if flow.proto == 6:
             st0, st1 = flow.streams
             if not st0.data and not st1.data:
                 return
             d0, d1 = bytes(st0.data), bytes(st1.data)
+            self._files(flow, d0, d1)
             if flow.app == "http" or (d0.startswith(_HTTP_METHODS)):
                 self._http(flow, d0, d1)
             elif flow.app == "tls":
@@ -662,6 +668,25 @@ class Engine:
             elif flow.app == "dns":
                 self._dns_tcp(flow, d0, d1)
         # UDP DNS is handled in _dns_udp via the packet path (see feed_udp_dns)
+
+    def _files(self, flow: Flow, d0: bytes, d1: bytes) -> None:
+        """SMTP attachments and FTP data connections (HTTP bodies are carved in _http)."""
+        from secaudit.signatures import files as F
+
+        base = {"flow_id": flow.id, "client": ip_text(flow.client), "server": ip_text(flow.server)}
+        if flow.app == "smtp":
+            for name, data in F.carve_smtp(d0):
+                self.carved.append({**base, "proto": "smtp", "direction": "to_server", "ts": flow.ts_last,
+                                    "name": name, "data": data})  # fmt: skip
+        elif flow.app == "ftp":
+            for port in F.ftp_data_ports(d0, d1):
+                self.ftp_ports.add((flow.server, port))
+                self.ftp_ports.add((flow.client, port))
+        elif flow.app is None and ((flow.server, flow.sport) in self.ftp_ports):
+            data, direction = (d1, "to_client") if len(d1) >= len(d0) else (d0, "to_server")
+            if data:
+                self.carved.append({**base, "proto": "ftp-data", "direction": direction, "ts": flow.ts_last,
+                                    "name": "ftp-data", "data": data})  # fmt: skip
 
     def _tx_sigs(self, app: str) -> list[Sig]:
         return [s for s in self.tx_sigs if s.app == app or (app == "http" and s.app == "file")]
@@ -834,6 +859,9 @@ class Engine:
         if c is not None:
             if c.sni is not None:
                 req["tls.sni"] = [c.sni]
+                self.names.append(("sni", c.sni.decode("latin-1"), ip_text(flow.client), flow.ts_first))
+            if c.saw_hello and c.ciphers:
+                self.names.append(("ja3", c.ja3_hash, ip_text(flow.client), flow.ts_first))
             if c.random:
                 req["tls.random"] = [c.random]
                 req["tls.random_time"] = [c.random[:4]]
@@ -879,6 +907,9 @@ class Engine:
 
     def _dns_tx(self, flow: Flow, m: DnsMsg, to_server: bool, ts: float) -> None:
         side = "req" if not m.response else "resp"
+        if not m.response:
+            for q, _t in m.queries:
+                self.names.append(("domain", q.decode("latin-1"), ip_text(flow.client), ts))
         bufs: dict[str, list[bytes]] = {}
         qnames = [q for q, _t in m.queries]
         if not m.response:

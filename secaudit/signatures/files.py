@@ -1,0 +1,239 @@
+"""Virus checks (病毒侵入): carve files from HTTP/SMTP/FTP, hash them, run YARA, match IOC lists.
+
+HTTP bodies come out of the engine already de-chunked and decompressed;
+SMTP attachments are MIME parts (base64 / quoted-printable) of the DATA
+section; FTP data connections are found from PASV/EPSV/PORT replies on the
+control connection.  Every decoder is size-capped (`MAX_FILE`).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import csv
+import email
+import email.policy
+import hashlib
+import ipaddress
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from secaudit.errors import ConfigError
+from secaudit.model import Category, Finding, Gap, Severity
+
+__all__ = ["IocSet", "load_iocs", "load_yara", "carve_smtp", "ftp_data_ports", "scan_files", "ioc_findings"]
+
+MAX_FILE = 16 << 20
+_CONTROLS = ("GB/T 22239-2019 8.1.3.4",)
+_IOC_TYPES = {"sha256", "sha1", "md5", "ip", "domain", "sni", "ja3"}
+
+
+@dataclass
+class IocSet:
+    """Indicators by type: value (lower-cased) -> description."""
+
+    by_type: dict[str, dict[str, str]] = field(default_factory=dict)
+    gaps: list[Gap] = field(default_factory=list)
+
+    def get(self, kind: str, value: str) -> str | None:
+        return self.by_type.get(kind, {}).get(value.lower().rstrip("."))
+
+
+def load_iocs(paths: Iterable[str | Path]) -> IocSet:
+    """CSV files with header `type,value,description` (type: sha256|sha1|md5|ip|domain|sni|ja3)."""
+    out = IocSet()
+    for path in paths:
+        p = Path(path)
+        try:
+            text = p.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(f"cannot read IOC list: {exc.strerror}", str(p)) from None
+        rows = list(csv.reader(line for line in text.splitlines() if not line.lstrip().startswith("#")))
+        if not rows or [c.strip().lower() for c in rows[0][:2]] != ["type", "value"]:
+            raise ConfigError("expected a header row 'type,value,description'", str(p), line=1)
+        for no, row in enumerate(rows[1:], 2):
+            if not row or not "".join(row).strip():
+                continue
+            kind = row[0].strip().lower()
+            value = row[1].strip().lower() if len(row) > 1 else ""
+            if kind not in _IOC_TYPES or not value:
+                raise ConfigError(
+                    f"row {no}: expected type in {sorted(_IOC_TYPES)} and a value, got {row!r}", str(p), line=no
+                )
+            if kind == "ip":
+                try:
+                    value = str(ipaddress.ip_address(value))
+                except ValueError:
+                    raise ConfigError(f"row {no}: bad IP address {value!r}", str(p), line=no) from None
+            out.by_type.setdefault(kind, {})[value.rstrip(".")] = row[2].strip() if len(row) > 2 else ""
+    return out
+
+
+def load_yara(paths: Sequence[str | Path]) -> Any:
+    """Compile YARA rule files into one ruleset (None when there are none)."""
+    files = [Path(p) for p in paths]
+    if not files:
+        return None
+    import yara
+
+    try:
+        return yara.compile(filepaths={f"r{i}": str(f) for i, f in enumerate(files)})
+    except yara.SyntaxError as exc:
+        raise ConfigError(f"YARA syntax error: {exc}", ", ".join(str(f) for f in files)) from None
+
+
+def carve_smtp(data: bytes) -> list[tuple[str, bytes]]:
+    """Attachments (and non-text parts) in the DATA sections of a client->server SMTP stream."""
+    out: list[tuple[str, bytes]] = []
+    for m in re.finditer(rb"(?im)^DATA\r?\n", data):
+        start = data.find(b"\n", m.start()) + 1
+        # a 354 reply is on the other side; the message runs to the lone dot
+        end_m = re.compile(rb"\r?\n\.\r?\n").search(data, start)
+        body = data[start : end_m.start() if end_m else len(data)][:MAX_FILE]
+        body = re.sub(rb"(?m)^\.\.", b".", body)
+        try:
+            msg = email.message_from_bytes(body, policy=email.policy.compat32)
+        except Exception:  # noqa: BLE001 - a broken message yields no parts
+            continue
+        for part in msg.walk():
+            if part.is_multipart():
+                continue
+            name = part.get_filename()
+            ctype = part.get_content_type()
+            if not name and ctype.startswith("text/"):
+                continue
+            try:
+                payload = part.get_payload(decode=True)
+            except (binascii.Error, ValueError):
+                payload = None
+            if isinstance(payload, bytes) and payload:
+                out.append((name or "attachment", payload[:MAX_FILE]))
+    return out
+
+
+def ftp_data_ports(ctrl_client: bytes, ctrl_server: bytes) -> set[int]:
+    """Data-connection ports announced on an FTP control connection (PASV/EPSV replies, PORT/EPRT)."""
+    ports: set[int] = set()
+    for m in re.finditer(rb"227 [^(\r\n]*\((\d+),(\d+),(\d+),(\d+),(\d+),(\d+)\)", ctrl_server):
+        ports.add(int(m.group(5)) * 256 + int(m.group(6)))
+    for m in re.finditer(rb"229 [^(\r\n]*\(\|\|\|(\d+)\|\)", ctrl_server):
+        ports.add(int(m.group(1)))
+    for m in re.finditer(rb"(?i)PORT (\d+),(\d+),(\d+),(\d+),(\d+),(\d+)", ctrl_client):
+        ports.add(int(m.group(5)) * 256 + int(m.group(6)))
+    for m in re.finditer(rb"(?i)EPRT \|\d\|[^|]+\|(\d+)\|", ctrl_client):
+        ports.add(int(m.group(1)))
+    return {p for p in ports if 0 < p < 65536}
+
+
+def _iso(ts: float) -> str:
+    import datetime as dt
+
+    return dt.datetime.fromtimestamp(ts, tz=dt.UTC).isoformat().replace("+00:00", "Z")
+
+
+def scan_files(carved: Iterable[dict[str, Any]], yara_rules: Any, iocs: IocSet) -> tuple[list[dict[str, Any]], list[Finding]]:
+    """Hash each carved file, run YARA and hash IOCs; rows for the carved-files table + Findings."""
+    rows: list[dict[str, Any]] = []
+    findings: list[Finding] = []
+    for c in carved:
+        data: bytes = c["data"]
+        md5 = hashlib.md5(data, usedforsecurity=False).hexdigest()
+        sha1 = hashlib.sha1(data, usedforsecurity=False).hexdigest()
+        sha256 = hashlib.sha256(data).hexdigest()
+        hits: list[str] = []
+        if yara_rules is not None:
+            try:
+                hits = sorted({m.rule for m in yara_rules.match(data=data, timeout=10)})
+            except Exception:  # noqa: BLE001 - a YARA timeout/error on one file must not stop the scan
+                hits = []
+        ioc = iocs.get("sha256", sha256) or iocs.get("sha1", sha1) or iocs.get("md5", md5)
+        row = {k: v for k, v in c.items() if k != "data"}
+        row.update(size=len(data), md5=md5, sha1=sha1, sha256=sha256, yara=",".join(hits), ioc=ioc or "")
+        rows.append(row)
+        if hits or ioc is not None:
+            what = ", ".join(hits) if hits else f"IOC: {ioc}"
+            findings.append(
+                Finding(
+                    rule_id="malware_transfer",
+                    detector="malware_transfer",
+                    category=Category.MALWARE,
+                    severity=Severity.HIGH,
+                    title=f"Malware transferred over {c.get('proto', '?')}: {c.get('name', '')} ({what})",
+                    subject=str(c.get("client", "")),
+                    first_seen=_iso(float(c.get("ts") or 0)),
+                    last_seen=_iso(float(c.get("ts") or 0)),
+                    evidence={
+                        "sha256": sha256,
+                        "md5": md5,
+                        "sha1": sha1,
+                        "name": c.get("name"),
+                        "direction": c.get("direction"),
+                        "client": c.get("client"),
+                        "server": c.get("server"),
+                        "proto": c.get("proto"),
+                        "yara": hits,
+                        "ioc": ioc,
+                    },
+                    controls=_CONTROLS,
+                    id_keys={"sha256": sha256, "client": c.get("client"), "server": c.get("server")},
+                )
+            )
+    return rows, findings
+
+
+def ioc_findings(
+    conns: Iterable[tuple[str, str, float]],
+    names: Iterable[tuple[str, str, str, float]],
+    iocs: IocSet,
+) -> list[Finding]:
+    """IP hits over (client, server, ts) and name hits over (kind domain|sni|ja3, value, client, ts)."""
+    out: dict[tuple[str, str, str], Finding] = {}
+
+    def add(kind: str, value: str, desc: str, subject: str, ts: float) -> None:
+        key = (kind, value, subject)
+        f = out.get(key)
+        if f is not None:
+            import dataclasses
+
+            out[key] = dataclasses.replace(f, count=f.count + 1, last_seen=_iso(ts))
+            return
+        out[key] = Finding(
+            rule_id=f"ioc_match.{kind}",
+            detector="ioc_match",
+            category=Category.MALWARE,
+            severity=Severity.HIGH,
+            title=f"Indicator matched ({kind}): {value}" + (f" — {desc}" if desc else ""),
+            subject=subject,
+            first_seen=_iso(ts),
+            last_seen=_iso(ts),
+            evidence={"type": kind, "value": value, "description": desc},
+            controls=_CONTROLS,
+            id_keys={"type": kind, "value": value, "subject": subject},
+        )
+
+    for client, server, ts in conns:
+        for ip in (server, client):
+            d = iocs.get("ip", ip)
+            if d is not None:
+                add("ip", ip, d, client if ip == server else server, ts)
+    for kind, value, client, ts in names:
+        d = iocs.get(kind, value)
+        if d is None and kind in ("domain", "sni"):
+            # a listed domain also covers its subdomains
+            parts = value.lower().rstrip(".").split(".")
+            for i in range(1, len(parts) - 1):
+                d = iocs.get("domain", ".".join(parts[i:]))
+                if d is not None:
+                    break
+        if d is None and kind == "sni":
+            d = iocs.get("domain", value)
+        if d is not None:
+            add(kind, value, d, client, ts)
+    return list(out.values())
+
+
+def _b64(data: bytes) -> bytes:
+    return base64.b64decode(data, validate=False)
