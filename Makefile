@@ -26,7 +26,7 @@ rules-test: setup
 pytest: setup
 	$(BIN)/pytest
 
-test: lint typecheck pytest
+test: lint typecheck pytest rules-test
 
 bench: setup
 	$(BIN)/python bench/run_all.py

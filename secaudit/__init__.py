@@ -22,6 +22,12 @@ __version__ = "0.1.0"
 
 # public name -> module that defines it
 _LAZY: dict[str, str] = {
+    # signatures (Suricata rules, YARA, IOCs)
+    "signatures": "secaudit.signatures",
+    "load_rules": "secaudit.signatures",
+    "SignatureResult": "secaudit.signatures",
+    "run_rule_tests": "secaudit.signatures.ruletest",
+    "register_runner": "secaudit.signatures.ruletest",
     # capture
     "read_pcap": "secaudit.capture",
     "iter_chunks": "secaudit.capture",
