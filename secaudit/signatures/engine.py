@@ -92,6 +92,7 @@ class Flow:
         "done",
         "last_ts",
         "midstream",
+        "pd_pkt",
     )
 
     def __init__(self, fid: int, p: Pkt) -> None:
@@ -117,6 +118,7 @@ class Flow:
         self.done = False
         self.last_ts = [p.ts, p.ts]
         self.midstream = False
+        self.pd_pkt = [0, 0]  # pcap index of the packet that completed protocol detection, per direction
 
 
 def _detect_app(data: bytes, port_s: int, port_c: int, to_server: bool) -> str | None:
@@ -315,6 +317,7 @@ class Engine:
         flow.bytes[d] = len(st.data)
         if rng[1] > rng[0] and flow.app_dirs[d] is None:
             flow.app_dirs[d] = _detect_app(bytes(st.data[:64]), flow.sport, flow.cport, d == 0)
+            flow.pd_pkt[d] = p.pcap_index
             if flow.app is None and flow.app_dirs[d]:
                 flow.app = flow.app_dirs[d]
         if fin:
@@ -460,6 +463,10 @@ class Engine:
                 return False
         for kw, spec in s.pkt_checks:
             if not _check(kw, spec, p, flow, to_server):
+                return False
+        if s.app_protos and not s.buffers and flow is not None:
+            # a protocol-detection-only rule matches on the packet that completed detection
+            if p.pcap_index not in (flow.pd_pkt[0], flow.pd_pkt[1]) or p.pcap_index == 0:
                 return False
         for name, neg, opts in s.app_protos:
             have = flow.app if flow is not None else None
