@@ -27,7 +27,9 @@ def test_wrong_expectation_fails(tmp_path: Path) -> None:
     shutil.copytree(ROOT / "rules" / "signatures", rules / "signatures")
     case = rules / "tests" / "signatures" / "c1"
     case.mkdir(parents=True)
-    shutil.copy(ROOT / "rules" / "tests" / "signatures" / "sqli-benign" / "input.pcap", case / "input.pcap")
+    shutil.copy(
+        ROOT / "rules" / "tests" / "signatures" / "sqli-benign" / "input.pcap", case / "input.pcap"
+    )
     (case / "expect.yaml").write_text("fire: [9000004]\nsilent: []\n")
     junit = tmp_path / "j.xml"
     r = CliRunner().invoke(root, ["rules", "test", str(rules), "--junit", str(junit)])

@@ -59,15 +59,24 @@ def test_bad_header_is_an_error_not_a_rule() -> None:
     [
         ("frobnicate:1;", "frobnicate", "unsupported"),
         ('pcre:"/(unclosed/";', "pcre", "unsupported"),
-        ("content:\"a\"; byte_test:1,?,3,0;", "byte_test", "unsupported"),
+        ('content:"a"; byte_test:1,?,3,0;', "byte_test", "unsupported"),
         ("byte_test:1;", "byte_test", "unsupported"),
     ],
 )
-def test_bad_or_unknown_keyword_becomes_gap(tmp_path: Path, opts: str, keyword: str, kind: str) -> None:
-    rs = load_rules(_rules(tmp_path, f"alert tcp any any -> any any ({opts} sid:5;)\nalert ip any any -> any any (sid:6;)\n"))
+def test_bad_or_unknown_keyword_becomes_gap(
+    tmp_path: Path, opts: str, keyword: str, kind: str
+) -> None:
+    rs = load_rules(
+        _rules(
+            tmp_path,
+            f"alert tcp any any -> any any ({opts} sid:5;)\nalert ip any any -> any any (sid:6;)\n",
+        )
+    )
     assert [s.sid for s in rs.sigs] == [6]
     (g,) = rs.gaps
-    assert g.kind == kind and g.detail["sid"] == 5 and g.detail["keyword"] == keyword and g.line == 1
+    assert (
+        g.kind == kind and g.detail["sid"] == 5 and g.detail["keyword"] == keyword and g.line == 1
+    )
 
 
 # --- matching semantics -------------------------------------------------------------
@@ -91,7 +100,11 @@ def _items(opts: str) -> list[object]:
         ('content:"the"; startswith;', b"xthe", False),
         ('content:!"evil";', b"good", True),
         ('content:"|41 42|"; byte_test:1,=,0x43,0,relative;', b"ABC", True),
-        ('content:"L"; byte_extract:1,0,n,relative; content:"Z"; distance:n; within:1;', b"L\x02xyZ", True),
+        (
+            'content:"L"; byte_extract:1,0,n,relative; content:"Z"; distance:n; within:1;',
+            b"L\x02xyZ",
+            True,
+        ),
         ('content:"a"; pcre:"/^bc/R";', b"zabc", True),
         ('content:"a"; isdataat:!1,relative;', b"za", True),
     ],
@@ -114,23 +127,54 @@ def test_eicar_chunked_gzip_http_and_base64_smtp(tmp_path: Path) -> None:
         "10.0.0.5", "203.0.113.9", 41000, 80,
         [("c", http_get("/x.bin")), ("s", http_response(EICAR, chunked=True, gzip_body=True))],
     )  # fmt: skip
-    pkts += tcp_session("10.0.0.6", "10.0.0.25", 41001, 25, smtp_with_attachment("eicar.com", EICAR), t0=1_700_000_100)
+    pkts += tcp_session(
+        "10.0.0.6",
+        "10.0.0.25",
+        41001,
+        25,
+        smtp_with_attachment("eicar.com", EICAR),
+        t0=1_700_000_100,
+    )
     write(str(pcap), pkts)
-    res = signatures(pcap, ROOT / "rules" / "signatures", yara=ROOT / "rules" / "yara", iocs=ROOT / "rules" / "iocs")
+    res = signatures(
+        pcap,
+        ROOT / "rules" / "signatures",
+        yara=ROOT / "rules" / "yara",
+        iocs=ROOT / "rules" / "iocs",
+    )
     assert 9000002 in set(res.alerts["sid"])
     mal = [f for f in res.findings if f.detector == "malware_transfer"]
     assert {f.evidence["proto"] for f in mal} == {"http", "smtp"}
     for f in mal:
-        assert f.evidence["sha256"] == "275a021bbfb6489e54d471899f7db9d1663fc695ec2fe2a2c4538aabf651fd0f"
+        assert (
+            f.evidence["sha256"]
+            == "275a021bbfb6489e54d471899f7db9d1663fc695ec2fe2a2c4538aabf651fd0f"
+        )
         assert f.evidence["yara"] == ["EICAR_test_file"] and f.category == "malware"
     sig = [f for f in res.findings if f.detector == "signature"]
-    assert sig and all(f.controls and f.controls[0].startswith("GB/T 22239-2019 8.1.3.3") for f in sig)
+    assert sig and all(
+        f.controls and f.controls[0].startswith("GB/T 22239-2019 8.1.3.3") for f in sig
+    )
 
 
 def test_benign_download_stays_silent(tmp_path: Path) -> None:
     pcap = tmp_path / "ok.pcap"
-    write(str(pcap), tcp_session("10.0.0.5", "203.0.113.9", 41000, 80, [("c", http_get("/a")), ("s", http_response(b"hi"))]))
-    res = signatures(pcap, ROOT / "rules" / "signatures", yara=ROOT / "rules" / "yara", iocs=ROOT / "rules" / "iocs")
+    write(
+        str(pcap),
+        tcp_session(
+            "10.0.0.5",
+            "203.0.113.9",
+            41000,
+            80,
+            [("c", http_get("/a")), ("s", http_response(b"hi"))],
+        ),
+    )
+    res = signatures(
+        pcap,
+        ROOT / "rules" / "signatures",
+        yara=ROOT / "rules" / "yara",
+        iocs=ROOT / "rules" / "iocs",
+    )
     assert len(res.alerts) == 0 and not res.findings
     assert list(res.carved["sha256"]) and not any(res.carved["yara"])
 
@@ -166,19 +210,36 @@ def test_hostile_http_never_crashes_and_caps_gzip_bomb(tmp_path: Path) -> None:
 
 def test_cli_writes_eve(tmp_path: Path) -> None:
     pcap = tmp_path / "m.pcap"
-    write(str(pcap), tcp_session("10.0.0.5", "203.0.113.9", 41000, 80, [("c", http_get("/x")), ("s", http_response(EICAR))]))
+    write(
+        str(pcap),
+        tcp_session(
+            "10.0.0.5",
+            "203.0.113.9",
+            41000,
+            80,
+            [("c", http_get("/x")), ("s", http_response(EICAR))],
+        ),
+    )
     out = tmp_path / "out"
-    r = CliRunner().invoke(root, ["signatures", "-r", str(pcap), "-S", str(ROOT / "rules" / "signatures"), "-l", str(out)])
+    r = CliRunner().invoke(
+        root,
+        ["signatures", "-r", str(pcap), "-S", str(ROOT / "rules" / "signatures"), "-l", str(out)],
+    )
     assert r.exit_code == 0, r.output
     evs = [json.loads(x) for x in (out / "eve.json").read_text().splitlines()]
     (ev,) = [e for e in evs if e["alert"]["signature_id"] == 9000002]
     assert ev["src_ip"] == "203.0.113.9" and ev["dest_port"] == 41000 and ev["proto"] == "TCP"
-    assert ev["alert"]["category"] == "A Network Trojan was detected" and ev["alert"]["severity"] == 1
+    assert (
+        ev["alert"]["category"] == "A Network Trojan was detected" and ev["alert"]["severity"] == 1
+    )
     assert ev["timestamp"].endswith("+0000")
 
 
 def test_cli_missing_rules_is_exit_2(tmp_path: Path) -> None:
-    r = CliRunner().invoke(root, ["signatures", "-r", "x.pcap", "-S", str(tmp_path / "nope.rules"), "-l", str(tmp_path)])
+    r = CliRunner().invoke(
+        root,
+        ["signatures", "-r", "x.pcap", "-S", str(tmp_path / "nope.rules"), "-l", str(tmp_path)],
+    )
     assert r.exit_code == 2
 
 
@@ -186,7 +247,10 @@ def test_env_cache_dir_used(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     from secaudit.signatures.prefilter import Prefilter
 
     monkeypatch.setenv("SECAUDIT_CACHE", str(tmp_path / "c"))
-    text = "".join(f'alert tcp any any -> any any (content:"pattern{i:04d}|00|"; sid:{i + 1};)\n' for i in range(100))
+    text = "".join(
+        f'alert tcp any any -> any any (content:"pattern{i:04d}|00|"; sid:{i + 1};)\n'
+        for i in range(100)
+    )
     rs = load_rules(_rules(tmp_path, text))
     pf = Prefilter.build(rs.sigs)
     assert pf.db is not None and list((tmp_path / "c").glob("hs-*.db"))

@@ -10,10 +10,16 @@ __all__ = ["commands"]
 
 
 @click.command("signatures")
-@click.option("-r", "pcaps", multiple=True, required=True, type=click.Path(), help="capture file (repeatable)")
-@click.option("-S", "rules", multiple=True, required=True, type=click.Path(), help="rules file or folder")
+@click.option(
+    "-r", "pcaps", multiple=True, required=True, type=click.Path(), help="capture file (repeatable)"
+)
+@click.option(
+    "-S", "rules", multiple=True, required=True, type=click.Path(), help="rules file or folder"
+)
 @click.option("-l", "outdir", required=True, type=click.Path(), help="output folder for eve.json")
-@click.option("--vars", "vars_file", type=click.Path(), default=None, help="address/port variables YAML")
+@click.option(
+    "--vars", "vars_file", type=click.Path(), default=None, help="address/port variables YAML"
+)
 @click.option(
     "-k",
     "checksum",
@@ -22,8 +28,12 @@ __all__ = ["commands"]
     help="checksum validation (like Suricata's -k)",
 )
 @click.option("--yara", "yara", multiple=True, type=click.Path(), help="YARA rules file or folder")
-@click.option("--iocs", "iocs", multiple=True, type=click.Path(), help="indicator CSV file or folder")
-@click.option("--findings", "findings_out", type=click.Path(), default=None, help="also write Findings (json)")
+@click.option(
+    "--iocs", "iocs", multiple=True, type=click.Path(), help="indicator CSV file or folder"
+)
+@click.option(
+    "--findings", "findings_out", type=click.Path(), default=None, help="also write Findings (json)"
+)
 def signatures_cmd(
     pcaps: tuple[str, ...],
     rules: tuple[str, ...],

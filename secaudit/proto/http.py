@@ -83,7 +83,11 @@ def _parse_headers(data: bytes, pos: int) -> tuple[list[tuple[bytes, bytes]], in
             # a whitespace-only line is folding when more header text follows it,
             # else it ends the headers (what browsers do with both)
             nl = _line(data, nxt)
-            if headers and nl is not None and (not nl[0] or nl[0][:1] in (b" ", b"\t") or _HDR_RE.match(nl[0])):
+            if (
+                headers
+                and nl is not None
+                and (not nl[0] or nl[0][:1] in (b" ", b"\t") or _HDR_RE.match(nl[0]))
+            ):
                 pos = nxt
                 continue
             return headers, nxt, True
@@ -282,10 +286,7 @@ def _is_chunked(msg: HttpMessage) -> bool:
 
 
 def _te_mentions_chunk(msg: HttpMessage) -> bool:
-    for n, v in msg.headers:
-        if b"transfer-encoding" in n.lower() and b"chunk" in v.lower():
-            return True
-    return False
+    return any(b"transfer-encoding" in n.lower() and b"chunk" in v.lower() for n, v in msg.headers)
 
 
 def parse_requests(data: bytes) -> list[HttpMessage]:
@@ -368,7 +369,7 @@ def parse_responses(data: bytes, requests: list[HttpMessage] | None = None) -> l
             # HTTP/0.9-style response: no status line. Browsers also skip junk before one.
             alt = _find_status(data, pos)
             msg = HttpMessage(start=start)
-            variants = [data[pos:]]
+            variants: list[bytes] = [data[pos:]]
             if alt is not None:
                 sub = parse_responses(data[alt:], reqs[len(msgs) :])
                 for s in sub[:1]:
@@ -407,7 +408,11 @@ def parse_responses(data: bytes, requests: list[HttpMessage] | None = None) -> l
             msg.complete = True
             msgs.append(msg)
             # a 1xx is not the final response; keep the same request for the next one
-            reqs = reqs[: len(msgs) - 1] + [reqs[len(msgs) - 1]] + reqs[len(msgs) - 1 :] if req else reqs
+            reqs = (
+                reqs[: len(msgs) - 1] + [reqs[len(msgs) - 1]] + reqs[len(msgs) - 1 :]
+                if req
+                else reqs
+            )
             continue
         framed = _clen(msg) is not None or _te_mentions_chunk(msg)
         no_body = (req is not None and req.method.upper() == b"HEAD") or code in (204, 304)
@@ -416,7 +421,7 @@ def parse_responses(data: bytes, requests: list[HttpMessage] | None = None) -> l
             msg.complete = True
             msgs.append(msg)
             continue
-        variants: list[bytes] = []
+        variants = []
         cl = _clen(msg)
         if _is_chunked(msg) or _te_mentions_chunk(msg):
             body, end, done = _dechunk(data, pos, True)

@@ -25,7 +25,9 @@ class TcpStream:
     data: bytearray = field(default_factory=bytearray)
     ooo: dict[int, bytes] = field(default_factory=dict)
     ooo_bytes: int = 0
-    times: list[tuple[int, float]] = field(default_factory=list)  # (stream offset, ts) of each append
+    times: list[tuple[int, float]] = field(
+        default_factory=list
+    )  # (stream offset, ts) of each append
     depth: int = DEFAULT_DEPTH
     dropped: int = 0
     fin: bool = False
@@ -101,7 +103,7 @@ class Defragmenter:
     def __init__(self, max_bytes: int = 65535, max_pending: int = 4096) -> None:
         self.max_bytes = max_bytes
         self.max_pending = max_pending
-        self.pending: dict[tuple[bytes, bytes, int, int], dict[str, object]] = {}
+        self.pending: dict[tuple[bytes, bytes, int, int], _Frags] = {}
 
     def add(
         self, key: tuple[bytes, bytes, int, int], off: int, more: bool, data: bytes, header: bytes
@@ -111,31 +113,36 @@ class Defragmenter:
         if st is None:
             if len(self.pending) >= self.max_pending:
                 self.pending.pop(next(iter(self.pending)))
-            st = {"frags": {}, "total": None, "header": None}
+            st = _Frags()
             self.pending[key] = st
-        frags: dict[int, bytes] = st["frags"]  # type: ignore[assignment]
         if off + len(data) > self.max_bytes:
             self.pending.pop(key, None)
             return None
-        if off not in frags:
-            frags[off] = data
+        st.frags.setdefault(off, data)
         if off == 0:
-            st["header"] = header
+            st.header = header
         if not more:
-            st["total"] = off + len(data)
-        total = st["total"]
-        if total is None or st["header"] is None:
+            st.total = off + len(data)
+        total = st.total
+        if total is None or st.header is None:
             return None
-        buf = bytearray(total)  # type: ignore[arg-type]
-        have = bytearray(total)  # type: ignore[arg-type]
-        for o in sorted(frags):
-            d = frags[o]
-            for j in range(len(d)):
-                p = o + j
-                if p < total and not have[p]:  # type: ignore[operator]
-                    buf[p] = d[j]
-                    have[p] = 1
-        if all(have):
-            self.pending.pop(key, None)
-            return bytes(buf)
-        return None
+        buf = bytearray(total)
+        covered = 0
+        # first data wins: lay fragments from the last-arrived to the first so earlier ones overwrite
+        for o, d in reversed(list(st.frags.items())):
+            buf[o : o + len(d)] = d[: max(0, total - o)]
+        for o in sorted(st.frags):
+            if o > covered:
+                return None
+            covered = max(covered, o + len(st.frags[o]))
+        if covered < total:
+            return None
+        self.pending.pop(key, None)
+        return bytes(buf[:total])
+
+
+@dataclass
+class _Frags:
+    frags: dict[int, bytes] = field(default_factory=dict)
+    total: int | None = None
+    header: bytes | None = None

@@ -40,7 +40,13 @@ class TlsInfo:
             return "-".join(str(x) for x in xs if x not in _GREASE)
 
         return ",".join(
-            [str(self.hello_version), j(self.ciphers), j(self.extensions), j(self.curves), j(self.point_formats)]
+            [
+                str(self.hello_version),
+                j(self.ciphers),
+                j(self.extensions),
+                j(self.curves),
+                j(self.point_formats),
+            ]
         )
 
     @property
@@ -80,9 +86,8 @@ def parse_tls(data: bytes) -> TlsInfo | None:
         body = data[pos + 5 : pos + 5 + ln]
         if ctype == 0x16:
             hs += body
-        elif ctype == 0x17 or ctype == 0x14:
-            if hs:
-                pass
+        elif (ctype == 0x17 or ctype == 0x14) and hs:
+            pass
         pos += 5 + ln
     _walk(bytes(hs), info)
     return info
@@ -141,7 +146,10 @@ def _client_hello(b: bytes, info: TlsInfo) -> None:
                     break
                 q += 3 + nl
         elif et == 10 and len(ed) >= 2:
-            info.curves = [struct.unpack_from("!H", ed, 2 + i)[0] for i in range(0, min(len(ed) - 2, ed[0] << 8 | ed[1]) - 1, 2)]
+            info.curves = [
+                struct.unpack_from("!H", ed, 2 + i)[0]
+                for i in range(0, min(len(ed) - 2, ed[0] << 8 | ed[1]) - 1, 2)
+            ]
         elif et == 11 and ed:
             info.point_formats = list(ed[1 : 1 + ed[0]])
 

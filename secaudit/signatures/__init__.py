@@ -1,8 +1,8 @@
 """Suricata-syntax signatures, YARA on carved files, indicator lists.
 
-    res = signatures("capture.pcap", "rules/signatures/")
-    res.alerts          # one row per alert
-    res.findings        # Findings (attack / malware), GB/T 22239 8.1.3.3
+res = signatures("capture.pcap", "rules/signatures/")
+res.alerts          # one row per alert
+res.findings        # Findings (attack / malware), GB/T 22239 8.1.3.3
 """
 
 from __future__ import annotations

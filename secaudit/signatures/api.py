@@ -35,7 +35,13 @@ __all__ = [
 ]
 
 CONTROLS = ("GB/T 22239-2019 8.1.3.3",)
-_MALWARE_CLASSTYPES = {"trojan-activity", "malware-cnc", "command-and-control", "exploit-kit", "targeted-activity"}
+_MALWARE_CLASSTYPES = {
+    "trojan-activity",
+    "malware-cnc",
+    "command-and-control",
+    "exploit-kit",
+    "targeted-activity",
+}
 
 
 @dataclass
@@ -77,7 +83,9 @@ def load_classification(path: str | Path | None = None) -> dict[str, tuple[str, 
             continue
         parts = [x.strip() for x in s.split(":", 1)[1].split(",")]
         if len(parts) != 3 or not parts[2].isdigit():
-            raise ConfigError("expected 'config classification: name,description,priority'", str(p), line=no)
+            raise ConfigError(
+                "expected 'config classification: name,description,priority'", str(p), line=no
+            )
         out[parts[0]] = (parts[1], int(parts[2]))
     return out
 
@@ -177,7 +185,13 @@ def load_rules(
             continue
         if r.sid == 0:
             gaps.append(
-                Gap(kind="corrupt", source=r.source, line=r.line, message="rule has no sid; skipped", area="attack")
+                Gap(
+                    kind="corrupt",
+                    source=r.source,
+                    line=r.line,
+                    message="rule has no sid; skipped",
+                    area="attack",
+                )
             )
             continue
         try:
@@ -265,7 +279,11 @@ def write_eve(records: Iterable[dict[str, Any]], path: str | Path) -> None:
 
 def _finding(ev: dict[str, Any], a: Alert, count: int, first: float, last: float) -> Finding:
     r = a.sig.rule
-    malware = (r.classtype or "") in _MALWARE_CLASSTYPES or "malware" in r.msg.lower() or "eicar" in r.msg.lower()
+    malware = (
+        (r.classtype or "") in _MALWARE_CLASSTYPES
+        or "malware" in r.msg.lower()
+        or "eicar" in r.msg.lower()
+    )
     sev_num = int(ev["alert"]["severity"])
     sev = Severity.parse("high" if sev_num <= 1 else "medium" if sev_num == 2 else "low")
     return Finding(
@@ -368,9 +386,12 @@ def signatures(
     ])  # fmt: skip
     groups: dict[tuple[int, int, str, str], list[tuple[Alert, dict[str, Any]]]] = {}
     for a, ev in zip(alerts, records, strict=True):
-        groups.setdefault((a.sig.rule.gid, a.sig.sid, ev["src_ip"], ev["dest_ip"]), []).append((a, ev))
+        groups.setdefault((a.sig.rule.gid, a.sig.sid, ev["src_ip"], ev["dest_ip"]), []).append(
+            (a, ev)
+        )
     findings = [
-        _finding(items[0][1], items[0][0], len(items), items[0][0].ts, items[-1][0].ts) for items in groups.values()
+        _finding(items[0][1], items[0][0], len(items), items[0][0].ts, items[-1][0].ts)
+        for items in groups.values()
     ]
     file_rows, file_findings = F.scan_files(carved, yara_rules, ioc_set)
     findings.extend(file_findings)

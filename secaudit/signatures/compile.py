@@ -16,7 +16,18 @@ from typing import Any
 
 from secaudit.signatures.rule import Rule
 
-__all__ = ["Sig", "Content", "Pcre", "ByteOp", "IsDataAt", "Bsize", "Unsupported", "compile_rule", "Vars", "BufRef"]
+__all__ = [
+    "Sig",
+    "Content",
+    "Pcre",
+    "ByteOp",
+    "IsDataAt",
+    "Bsize",
+    "Unsupported",
+    "compile_rule",
+    "Vars",
+    "BufRef",
+]
 
 
 class Unsupported(Exception):
@@ -409,7 +420,9 @@ def parse_addr(text: str, vars_: Vars, depth: int = 0) -> AddrSet:
             try:
                 sub_pos, sub_neg = [ipaddress.ip_network(item, strict=False)], []
             except ValueError:
-                raise RuleError("address", f"bad address {item!r}: expected IP, CIDR, $VAR or any") from None
+                raise RuleError(
+                    "address", f"bad address {item!r}: expected IP, CIDR, $VAR or any"
+                ) from None
         if negate:
             if sub_pos is None:
                 raise RuleError("address", "'!any' matches nothing")
@@ -542,7 +555,9 @@ def _num_or_var(v: str, kw: str) -> int | str:
     except ValueError:
         if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", v):
             return v
-        raise RuleError(kw, f"{kw}: expected a number or byte_extract variable, got {v!r}") from None
+        raise RuleError(
+            kw, f"{kw}: expected a number or byte_extract variable, got {v!r}"
+        ) from None
 
 
 def _int(v: str, kw: str) -> int:
@@ -774,8 +789,29 @@ IGNORED = {
     "config",
 }
 
-PROTO_IP = {"tcp": {6}, "udp": {17}, "icmp": {1, 58}, "icmpv4": {1}, "icmpv6": {58}, "sctp": {132}, "igmp": {2}}
-APP_PROTOS = {"http", "http1", "dns", "tls", "ssl", "smtp", "ftp", "ssh", "ftp-data", "dcerpc", "smb", "krb5"}
+PROTO_IP = {
+    "tcp": {6},
+    "udp": {17},
+    "icmp": {1, 58},
+    "icmpv4": {1},
+    "icmpv6": {58},
+    "sctp": {132},
+    "igmp": {2},
+}
+APP_PROTOS = {
+    "http",
+    "http1",
+    "dns",
+    "tls",
+    "ssl",
+    "smtp",
+    "ftp",
+    "ssh",
+    "ftp-data",
+    "dcerpc",
+    "smb",
+    "krb5",
+}
 
 
 def compile_rule(rule: Rule, vars_: Vars, order: int = 0) -> Sig:
@@ -889,14 +925,14 @@ def compile_rule(rule: Rule, vars_: Vars, order: int = 0) -> Sig:
             cur = buf(STICKY[kw])
             last = None
         elif kw == "pcre":
-            p, pbuf = _compile_pcre(val)
+            pc, pbuf = _compile_pcre(val)
             if pbuf:
                 b = buf(pbuf)
-                b.items.append(p)
+                b.items.append(pc)
                 last_buf = b
             else:
-                last_buf = add_item(p)
-            last = p
+                last_buf = add_item(pc)
+            last = pc
         elif kw in ("byte_test", "byte_jump", "byte_extract", "byte_math"):
             last = None
             last_buf = add_item(_parse_byte(kw, val))
@@ -910,12 +946,12 @@ def compile_rule(rule: Rule, vars_: Vars, order: int = 0) -> Sig:
                     raise RuleError(kw, f"isdataat: unknown option {p!r}")
             add_item(IsDataAt(n, rel, neg))
         elif kw == "bsize":
-            spec = parse_range(val, kw)
-            add_item(Bsize(*spec))
+            rng = parse_range(val, kw)
+            add_item(Bsize(*rng))
         elif kw == "flow":
-            for p in val.split(","):
-                p = p.strip().lower()
-                if p not in (
+            for part in val.split(","):
+                fo = part.strip().lower()
+                if fo not in (
                     "established",
                     "not_established",
                     "stateless",
@@ -928,9 +964,8 @@ def compile_rule(rule: Rule, vars_: Vars, order: int = 0) -> Sig:
                     "only_frag",
                     "no_frag",
                 ):
-                    raise RuleError("flow", f"flow: unknown option {p!r}")
-                p = {"from_server": "to_client", "from_client": "to_server"}.get(p, p)
-                flow.add(p)
+                    raise RuleError("flow", f"flow: unknown option {fo!r}")
+                flow.add({"from_server": "to_client", "from_client": "to_server"}.get(fo, fo))
         elif kw == "flowbits":
             v = val.strip()
             if v == "noalert":
@@ -966,14 +1001,16 @@ def compile_rule(rule: Rule, vars_: Vars, order: int = 0) -> Sig:
             track = track.replace("track ", "").replace("ip_", "").strip()
             if parts[0] not in ("set", "unset", "toggle", "isset", "isnotset"):
                 raise RuleError(kw, f"{kw}: unknown command {parts[0]!r}")
-            sig.hostbits.append((parts[0], parts[1], track if track in ("src", "dst", "both", "pair") else "src"))
+            sig.hostbits.append(
+                (parts[0], parts[1], track if track in ("src", "dst", "both", "pair") else "src")
+            )
         elif kw in ("threshold", "detection_filter"):
             d: dict[str, Any] = {}
-            for p in val.split(","):
-                k, _, v2 = p.strip().partition(" ")
+            for part in val.split(","):
+                k, _, v2 = part.strip().partition(" ")
                 d[k.strip()] = v2.strip()
             try:
-                spec = {
+                tspec = {
                     "type": d.get("type", "threshold"),
                     "track": d.get("track", "by_src"),
                     "count": int(d["count"]),
@@ -981,11 +1018,13 @@ def compile_rule(rule: Rule, vars_: Vars, order: int = 0) -> Sig:
                     "unique_on": d.get("unique_on"),
                 }
             except (KeyError, ValueError):
-                raise RuleError(kw, f"{kw}: expected 'type T, track by_src|by_dst, count N, seconds S'") from None
+                raise RuleError(
+                    kw, f"{kw}: expected 'type T, track by_src|by_dst, count N, seconds S'"
+                ) from None
             if kw == "threshold":
-                sig.threshold = spec
+                sig.threshold = tspec
             else:
-                sig.detection_filter = spec
+                sig.detection_filter = tspec
         elif kw == "app-layer-protocol":
             parts = [p.strip() for p in val.split(",")]
             neg = parts[0].startswith("!")
@@ -1027,12 +1066,11 @@ def compile_rule(rule: Rule, vars_: Vars, order: int = 0) -> Sig:
     # app protocol implied by buffers
     for b in sig.buffers:
         a = APP_OF_BUF.get(b.name)
-        if a and a != "file":
-            if sig.app is None:
-                sig.app = a
+        if a and a != "file" and sig.app is None:
+            sig.app = a
         if b.name == "file.data" and sig.app is None:
             sig.app = "http"
-    for kw, spec in sig.pkt_checks:
+    for kw, _spec in sig.pkt_checks:
         if kw in ("ssl_version", "tls.version") and sig.app is None:
             sig.app = "tls"
         if kw == "urilen" and sig.app is None:
@@ -1041,15 +1079,15 @@ def compile_rule(rule: Rule, vars_: Vars, order: int = 0) -> Sig:
             sig.app = "dns"
     for b in sig.buffers:
         for it in b.items:
-            if isinstance(it, Content):
-                if it.startswith:
-                    it.depth = len(it.pattern) if it.offset is None and not it.relative else it.depth
-                    if it.relative:
-                        it.within = len(it.pattern) + (it.distance if isinstance(it.distance, int) else 0)
-                        if it.distance is None:
-                            it.distance = 0
-                    elif it.offset is None:
-                        it.offset = 0
+            if not (isinstance(it, Content) and it.startswith):
+                continue
+            it.depth = len(it.pattern) if it.offset is None and not it.relative else it.depth
+            if it.relative:
+                it.within = len(it.pattern) + (it.distance if isinstance(it.distance, int) else 0)
+                if it.distance is None:
+                    it.distance = 0
+            elif it.offset is None:
+                it.offset = 0
     # fast pattern: explicit, else the longest positive content of the first matched buffer
     best: Content | None = None
     for b in sig.buffers:
@@ -1072,7 +1110,19 @@ def compile_rule(rule: Rule, vars_: Vars, order: int = 0) -> Sig:
 
 def _parse_check(kw: str, val: str) -> Any:
     v = val.strip()
-    if kw in ("dsize", "ttl", "itype", "icode", "icmp_id", "icmp_seq", "id", "window", "seq", "ack", "tcp.mss"):
+    if kw in (
+        "dsize",
+        "ttl",
+        "itype",
+        "icode",
+        "icmp_id",
+        "icmp_seq",
+        "id",
+        "window",
+        "seq",
+        "ack",
+        "tcp.mss",
+    ):
         neg = False
         if kw == "window" and v.startswith("!"):
             neg, v = True, v[1:]
@@ -1084,7 +1134,16 @@ def _parse_check(kw: str, val: str) -> Any:
         parts = [p.strip() for p in v.split(",")]
         return (parse_range(parts[0], kw), "raw" in parts[1:])
     if kw == "ip_proto":
-        names = {"tcp": 6, "udp": 17, "icmp": 1, "gre": 47, "ipv6-icmp": 58, "icmpv6": 58, "sctp": 132, "esp": 50}
+        names = {
+            "tcp": 6,
+            "udp": 17,
+            "icmp": 1,
+            "gre": 47,
+            "ipv6-icmp": 58,
+            "icmpv6": 58,
+            "sctp": 132,
+            "esp": 50,
+        }
         neg = v.startswith("!")
         v2 = v.lstrip("!<> =").strip()
         try:
@@ -1103,7 +1162,19 @@ def _parse_check(kw: str, val: str) -> Any:
             mod, chars = chars[0], chars[1:]
         elif chars and chars[-1] in "!*+":
             mod, chars = chars[-1], chars[:-1]
-        bits = {"F": 1, "S": 2, "R": 4, "P": 8, "A": 16, "U": 32, "C": 128, "E": 64, "1": 128, "2": 64, "0": 0}
+        bits = {
+            "F": 1,
+            "S": 2,
+            "R": 4,
+            "P": 8,
+            "A": 16,
+            "U": 32,
+            "C": 128,
+            "E": 64,
+            "1": 128,
+            "2": 64,
+            "0": 0,
+        }
         fl = 0
         for ch in chars.upper():
             if ch not in bits:
@@ -1131,7 +1202,17 @@ def _parse_check(kw: str, val: str) -> Any:
         neg = v.startswith("!")
         return (neg, parse_range(v.lstrip("!"), kw))
     if kw == "ipopts":
-        names = {"rr": 7, "eol": 0, "nop": 1, "ts": 68, "sec": 130, "esec": 133, "lsrr": 131, "ssrr": 137, "satid": 136}
+        names = {
+            "rr": 7,
+            "eol": 0,
+            "nop": 1,
+            "ts": 68,
+            "sec": 130,
+            "esec": 133,
+            "lsrr": 131,
+            "ssrr": 137,
+            "satid": 136,
+        }
         if v.lower() == "any":
             return -1
         if v.lower() not in names:
@@ -1148,7 +1229,14 @@ def _parse_check(kw: str, val: str) -> Any:
             p = p.strip()
             neg = p.startswith("!")
             name = p.lstrip("!").strip().lower()
-            vers = {"sslv2": 0x0200, "sslv3": 0x0300, "tls1.0": 0x0301, "tls1.1": 0x0302, "tls1.2": 0x0303, "tls1.3": 0x0304}
+            vers = {
+                "sslv2": 0x0200,
+                "sslv3": 0x0300,
+                "tls1.0": 0x0301,
+                "tls1.1": 0x0302,
+                "tls1.2": 0x0303,
+                "tls1.3": 0x0304,
+            }
             if name not in vers:
                 raise RuleError(kw, f"ssl_version: unknown version {name!r}")
             out.append((vers[name], neg))

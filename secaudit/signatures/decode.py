@@ -14,7 +14,16 @@ import struct
 
 __all__ = ["Pkt", "decode_frame", "ip_text", "PROTO_NAMES"]
 
-PROTO_NAMES = {1: "ICMP", 2: "IGMP", 6: "TCP", 17: "UDP", 47: "GRE", 58: "IPv6-ICMP", 132: "SCTP", 50: "ESP"}
+PROTO_NAMES = {
+    1: "ICMP",
+    2: "IGMP",
+    6: "TCP",
+    17: "UDP",
+    47: "GRE",
+    58: "IPv6-ICMP",
+    132: "SCTP",
+    50: "ESP",
+}
 
 _IPV6_EXT = {0, 43, 60, 51, 135, 139, 140}
 
@@ -104,7 +113,7 @@ def _csum(data: bytes) -> int:
     s = sum(struct.unpack(f"!{len(data) // 2}H", data))
     while s >> 16:
         s = (s & 0xFFFF) + (s >> 16)
-    return s
+    return int(s)
 
 
 def l4_checksum_ok(p: Pkt) -> bool:
@@ -310,7 +319,9 @@ def _ip(data: bytes, ts: float, out: list[Pkt], parent: Pkt | None = None) -> Pk
     return None
 
 
-def _ethertype(etype: int, data: bytes, ts: float, out: list[Pkt], parent: Pkt | None = None) -> None:
+def _ethertype(
+    etype: int, data: bytes, ts: float, out: list[Pkt], parent: Pkt | None = None
+) -> None:
     for _ in range(8):
         if etype in (0x8100, 0x88A8, 0x9100):
             if len(data) < 4:

@@ -21,7 +21,9 @@ class DnsMsg:
     queries: list[tuple[bytes, int]] = field(default_factory=list)
     answers: list[tuple[bytes, int]] = field(default_factory=list)
     authorities: list[tuple[bytes, int]] = field(default_factory=list)
-    rdata_names: list[bytes] = field(default_factory=list)  # names inside CNAME/PTR/NS/MX/SOA/SRV data
+    rdata_names: list[bytes] = field(
+        default_factory=list
+    )  # names inside CNAME/PTR/NS/MX/SOA/SRV data
 
 
 # rtype -> offset of a domain name inside its rdata
@@ -64,7 +66,9 @@ def parse_dns(msg: bytes) -> DnsMsg | None:
         return None
     try:
         mid, flags, qd, an, ns, _ar = struct.unpack_from("!HHHHHH", msg)
-        d = DnsMsg(id=mid, response=bool(flags & 0x8000), opcode=(flags >> 11) & 0xF, rcode=flags & 0xF)
+        d = DnsMsg(
+            id=mid, response=bool(flags & 0x8000), opcode=(flags >> 11) & 0xF, rcode=flags & 0xF
+        )
         pos = 12
         for _ in range(min(qd, 256)):
             name, pos = _name(msg, pos)

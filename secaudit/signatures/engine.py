@@ -29,7 +29,7 @@ from secaudit.signatures.compile import (
     Sig,
     range_match,
 )
-from secaudit.signatures.decode import PROTO_NAMES, Pkt, decode_frame, ip_text, l4_checksum_ok
+from secaudit.signatures.decode import Pkt, decode_frame, ip_text, l4_checksum_ok
 from secaudit.signatures.dns import DnsMsg, parse_dns
 from secaudit.signatures.match import PcreTimeout, match_buffer
 
@@ -48,7 +48,15 @@ _HTTP_METHODS = (
     b"PATCH ",
     b"PROPFIND ",
 )
-_ACTION_ORDER = {"pass": 0, "drop": 1, "reject": 2, "rejectsrc": 2, "rejectdst": 2, "rejectboth": 2, "alert": 3}
+_ACTION_ORDER = {
+    "pass": 0,
+    "drop": 1,
+    "reject": 2,
+    "rejectsrc": 2,
+    "rejectdst": 2,
+    "rejectboth": 2,
+    "alert": 3,
+}
 
 
 @dataclass
@@ -118,7 +126,10 @@ class Flow:
         self.done = False
         self.last_ts = [p.ts, p.ts]
         self.midstream = False
-        self.pd_pkt = [0, 0]  # pcap index of the packet that completed protocol detection, per direction
+        self.pd_pkt = [
+            0,
+            0,
+        ]  # pcap index of the packet that completed protocol detection, per direction
 
 
 def _detect_app(data: bytes, port_s: int, port_c: int, to_server: bool) -> str | None:
@@ -156,7 +167,9 @@ class _Thresh:
 class Engine:
     """Runs compiled sigs over packets.  Feed frames with `feed()`, then call `finish()`."""
 
-    def __init__(self, sigs: list[Sig], prefilter: Any | None = None, checksum: str = "auto") -> None:
+    def __init__(
+        self, sigs: list[Sig], prefilter: Any | None = None, checksum: str = "auto"
+    ) -> None:
         self.sigs = sorted(sigs, key=_sig_order)
         self.prefilter = prefilter
         self.checksum = checksum
@@ -215,12 +228,21 @@ class Engine:
         """Process one decoded packet; True when a pass rule matched it."""
         if p.is_fragment:
             self._inspect(p, None, False, None)
-            whole = self.defrag.add((p.src, p.dst, p.proto, p.frag_id), p.frag_off, p.more_frags, p.payload, p.ip_hdr)
+            whole = self.defrag.add(
+                (p.src, p.dst, p.proto, p.frag_id), p.frag_off, p.more_frags, p.payload, p.ip_hdr
+            )
             if whole is None:
                 return False
             q = Pkt()
-            q.__init__()
-            q.ts, q.ipver, q.src, q.dst, q.proto, q.ttl, q.ip_id = p.ts, p.ipver, p.src, p.dst, p.proto, p.ttl, p.ip_id
+            q.ts, q.ipver, q.src, q.dst, q.proto, q.ttl, q.ip_id = (
+                p.ts,
+                p.ipver,
+                p.src,
+                p.dst,
+                p.proto,
+                p.ttl,
+                p.ip_id,
+            )
             q.ip_hdr = p.ip_hdr
             q.pcap_index = p.pcap_index
             from secaudit.signatures.decode import _l4
@@ -265,9 +287,8 @@ class Engine:
             flow.bytes[d] += len(p.payload)
             if flow.seen_dirs[0] and flow.seen_dirs[1]:
                 flow.established = True
-            if flow.app is None:
-                if 53 in (p.sport, p.dport):
-                    flow.app = "dns"
+            if flow.app is None and 53 in (p.sport, p.dport):
+                flow.app = "dns"
         elif flow.seen_dirs[0] and flow.seen_dirs[1]:
             flow.established = True
         if flow.passed:
@@ -287,10 +308,7 @@ class Engine:
                 st.isn = p.seq
                 flow.state = 1
         elif syn and ack:
-            if flow.state == 1 and d == 1:
-                st.isn = p.seq
-                flow.state = 2
-            elif flow.state == 0:
+            if flow.state == 1 and d == 1 or flow.state == 0:
                 st.isn = p.seq
                 flow.state = 2
         elif flow.state == 2 and ack and d == 0:
@@ -327,7 +345,9 @@ class Engine:
 
     # --- detection -------------------------------------------------------------
 
-    def _inspect(self, p: Pkt, flow: Flow | None, to_server: bool, new_range: tuple[int, int] | None) -> bool:
+    def _inspect(
+        self, p: Pkt, flow: Flow | None, to_server: bool, new_range: tuple[int, int] | None
+    ) -> bool:
         cands: Iterable[Sig] = self.packet_sigs
         if self.prefilter is not None:
             bufs = [p.payload]
@@ -398,7 +418,11 @@ class Engine:
         new_range: tuple[int, int] | None,
         env: dict[str, int],
     ) -> bool:
-        has_stream = flow is not None and p.proto == 6 and flow.streams[0 if to_server else 1].isn is not None
+        has_stream = (
+            flow is not None
+            and p.proto == 6
+            and flow.streams[0 if to_server else 1].isn is not None
+        )
         has_stream = has_stream and flow is not None and flow.state >= 1
         if p.proto == 6 and not s.packet_only and has_stream:
             if not new_range or new_range[1] <= new_range[0]:
@@ -436,14 +460,22 @@ class Engine:
         src = _addr(p.src)
         dst = _addr(p.dst)
         ports = p.proto in (6, 17, 132) and p.l4_ok
-        if s.sport.pos is not None or s.sport.neg or s.dport.pos is not None or s.dport.neg:
-            if not ports:
-                return False
-        fwd = s.src.match(src) and s.dst.match(dst) and (not ports or (s.sport.match(p.sport) and s.dport.match(p.dport)))
+        port_rule = s.sport.pos is not None or s.sport.neg or s.dport.pos is not None or s.dport.neg
+        if port_rule and not ports:
+            return False
+        fwd = (
+            s.src.match(src)
+            and s.dst.match(dst)
+            and (not ports or (s.sport.match(p.sport) and s.dport.match(p.dport)))
+        )
         if fwd:
             return True
         if s.bidir:
-            return s.src.match(dst) and s.dst.match(src) and (not ports or (s.sport.match(p.dport) and s.dport.match(p.sport)))
+            return (
+                s.src.match(dst)
+                and s.dst.match(src)
+                and (not ports or (s.sport.match(p.dport) and s.dport.match(p.sport)))
+            )
         return False
 
     def _checks_ok(self, s: Sig, p: Pkt, flow: Flow | None, to_server: bool) -> bool:
@@ -464,10 +496,10 @@ class Engine:
         for kw, spec in s.pkt_checks:
             if not _check(kw, spec, p, flow, to_server):
                 return False
-        if s.app_protos and not s.buffers and flow is not None:
+        pd_only = s.app_protos and not s.buffers and flow is not None
+        if pd_only and flow is not None and (p.pcap_index not in flow.pd_pkt or p.pcap_index == 0):
             # a protocol-detection-only rule matches on the packet that completed detection
-            if p.pcap_index not in (flow.pd_pkt[0], flow.pd_pkt[1]) or p.pcap_index == 0:
-                return False
+            return False
         for name, neg, opts in s.app_protos:
             have = flow.app if flow is not None else None
             if "to_server" in opts and flow is not None:
@@ -490,7 +522,9 @@ class Engine:
                 return False
         return True
 
-    def _state_ok(self, s: Sig, flow: Flow | None, p: Pkt | None = None, src: bytes = b"", dst: bytes = b"") -> bool:
+    def _state_ok(
+        self, s: Sig, flow: Flow | None, p: Pkt | None = None, src: bytes = b"", dst: bytes = b""
+    ) -> bool:
         if p is not None:
             src, dst = p.src, p.dst
         bits = flow.flowbits if flow is not None else set()
@@ -498,9 +532,8 @@ class Engine:
             if cmd == "isset":
                 if flow is None or not any(n in bits for n in names):
                     return False
-            elif cmd == "isnotset":
-                if flow is not None and any(n in bits for n in names):
-                    return False
+            elif cmd == "isnotset" and flow is not None and any(n in bits for n in names):
+                return False
         for name, op, arg in s.flowints:
             ints = flow.flowints if flow is not None else {}
             if op in ("isset", "isnotset", "notset"):
@@ -516,7 +549,14 @@ class Engine:
                 if v is None:
                     return False
                 x = ints[name]
-                ok = {"==": x == v, "!=": x != v, "<": x < v, ">": x > v, "<=": x <= v, ">=": x >= v}[op]
+                ok = {
+                    "==": x == v,
+                    "!=": x != v,
+                    "<": x < v,
+                    ">": x > v,
+                    "<=": x <= v,
+                    ">=": x >= v,
+                }[op]
                 if not ok:
                     return False
         for cmd, name, track in s.hostbits:
@@ -530,7 +570,9 @@ class Engine:
                 return False
         return True
 
-    def _state_apply(self, s: Sig, flow: Flow | None, p: Pkt | None = None, src: bytes = b"", dst: bytes = b"") -> None:
+    def _state_apply(
+        self, s: Sig, flow: Flow | None, p: Pkt | None = None, src: bytes = b"", dst: bytes = b""
+    ) -> None:
         if p is not None:
             src, dst = p.src, p.dst
         if flow is not None:
@@ -544,7 +586,11 @@ class Engine:
                         flow.flowbits ^= {n}
             for name, op, arg in s.flowints:
                 ints = flow.flowints
-                v = arg if isinstance(arg, int) else (ints.get(str(arg)) if arg is not None else None)
+                v = (
+                    arg
+                    if isinstance(arg, int)
+                    else (ints.get(str(arg)) if arg is not None else None)
+                )
                 if op == "=" and v is not None:
                     ints[name] = v
                 elif op == "+" and v is not None:
@@ -564,7 +610,9 @@ class Engine:
                 elif cmd == "toggle":
                     hb ^= {name}
 
-    def _thresh_ok(self, s: Sig, ts: float, src: bytes, dst: bytes, sport: int, dport: int, flow: Flow | None) -> bool:
+    def _thresh_ok(
+        self, s: Sig, ts: float, src: bytes, dst: bytes, sport: int, dport: int, flow: Flow | None
+    ) -> bool:
         for spec, is_df in ((s.detection_filter, True), (s.threshold, False)):
             if spec is None:
                 continue
@@ -649,7 +697,9 @@ class Engine:
     # --- app-layer transactions ----------------------------------------------------
 
     def finish(self) -> list[Alert]:
-        ordered = [f for f in self.all_flows if f.app == "ftp"] + [f for f in self.all_flows if f.app != "ftp"]
+        ordered = [f for f in self.all_flows if f.app == "ftp"] + [
+            f for f in self.all_flows if f.app != "ftp"
+        ]
         for flow in ordered:
             if flow.passed:
                 continue
@@ -776,7 +826,9 @@ class Engine:
                 return True
         return False
 
-    def _tx_checks(self, s: Sig, p: Pkt, flow: Flow, to_server: bool, checks: dict[str, Any]) -> bool:
+    def _tx_checks(
+        self, s: Sig, p: Pkt, flow: Flow, to_server: bool, checks: dict[str, Any]
+    ) -> bool:
         for kw, spec in s.pkt_checks:
             if kw == "urilen":
                 uri = checks.get("uri.raw" if spec[1] else "uri")
@@ -831,7 +883,10 @@ class Engine:
                 "req": (st0.ts_at(rq.end - 1) if rq else None) or flow.ts_first,
                 "resp": (st1.ts_at(rs.end - 1) if rs else None) or flow.ts_last,
             }
-            raw = {"req": d0[rq.start : rq.end] if rq else b"", "resp": d1[rs.start : rs.end] if rs else b""}
+            raw = {
+                "req": d0[rq.start : rq.end] if rq else b"",
+                "resp": d1[rs.start : rs.end] if rs else b"",
+            }
             checks: dict[str, Any] = {}
             if rq is not None:
                 checks["uri"] = req.get("http.uri", [b""])[0]
@@ -866,7 +921,9 @@ class Engine:
         if c is not None:
             if c.sni is not None:
                 req["tls.sni"] = [c.sni]
-                self.names.append(("sni", c.sni.decode("latin-1"), ip_text(flow.client), flow.ts_first))
+                self.names.append(
+                    ("sni", c.sni.decode("latin-1"), ip_text(flow.client), flow.ts_first)
+                )
             if c.saw_hello and c.ciphers:
                 self.names.append(("ja3", c.ja3_hash, ip_text(flow.client), flow.ts_first))
             if c.random:
@@ -892,7 +949,10 @@ class Engine:
             "req": {"tls.version": c.version if c is not None and c.saw_hello else None},
             "resp": {"tls.version": sv.version if sv is not None and sv.saw_hello else None},
         }
-        ts = {"req": flow.streams[0].ts_at(0) or flow.ts_first, "resp": flow.streams[1].ts_at(0) or flow.ts_last}
+        ts = {
+            "req": flow.streams[0].ts_at(0) or flow.ts_first,
+            "resp": flow.streams[1].ts_at(0) or flow.ts_last,
+        }
         self._run_tx(flow, "tls", {"req": req, "resp": resp}, ts, {"req": d0, "resp": d1}, {}, vers)
 
     def _dns_tcp(self, flow: Flow, d0: bytes, d1: bytes) -> None:
@@ -960,7 +1020,9 @@ class Engine:
             if s.action == "pass":
                 continue
             sport, dport = (flow.cport, flow.sport) if to_server else (flow.sport, flow.cport)
-            self._alert(s, ts, src, dst, sport, dport, flow.proto, flow, 0, None, {"dns": {"side": side}})
+            self._alert(
+                s, ts, src, dst, sport, dport, flow.proto, flow, 0, None, {"dns": {"side": side}}
+            )
 
 
 def _flow_pkt(flow: Flow, to_server: bool) -> Pkt:
@@ -995,7 +1057,9 @@ def _http_buffers(m: H.HttpMessage, is_req: bool) -> dict[str, list[bytes]]:
     norm_hdrs = [n + b": " + v for n, v in m.headers if n.lower() not in (b"cookie", b"set-cookie")]
     b["http.header"] = [b"".join(h + b"\r\n" for h in norm_hdrs)] if m.headers else []
     b["http.header.raw"] = [m.raw_headers] if m.raw_headers else []
-    b["http.header_names"] = [b"\r\n" + b"".join(n + b"\r\n" for n, _v in m.headers) + b"\r\n"] if m.headers else []
+    b["http.header_names"] = (
+        [b"\r\n" + b"".join(n + b"\r\n" for n, _v in m.headers) + b"\r\n"] if m.headers else []
+    )
     b["http.protocol"] = [m.protocol] if m.protocol else []
     b["http.start"] = [m.start_line + b"\r\n" + m.raw_headers] if m.start_line else []
     for name, hname in (
@@ -1042,7 +1106,11 @@ def _http_buffers(m: H.HttpMessage, is_req: bool) -> dict[str, list[bytes]]:
             b["http.stat_msg"] = [m.reason]
         if m.start_line:
             b["http.response_line"] = [m.start_line]
-        for name, hname in (("http.cookie", b"set-cookie"), ("http.location", b"location"), ("http.server", b"server")):
+        for name, hname in (
+            ("http.cookie", b"set-cookie"),
+            ("http.location", b"location"),
+            ("http.server", b"server"),
+        ):
             v = m.header(hname)
             if v is not None:
                 b[name] = [v]
@@ -1059,7 +1127,13 @@ def _tx_sides(s: Sig, app: str) -> list[str]:
         if "to_client" in s.flow:
             return ["resp"]
         cli = {"tls.sni", "ja3.hash", "ja3.string"}
-        srv = {"tls.cert_subject", "tls.cert_issuer", "tls.cert_serial", "tls.cert_fingerprint", "ja3s.hash"}
+        srv = {
+            "tls.cert_subject",
+            "tls.cert_issuer",
+            "tls.cert_serial",
+            "tls.cert_fingerprint",
+            "ja3s.hash",
+        }
         if names & srv and not names & cli:
             return ["resp"]
         if names & cli and not names & srv:
@@ -1090,7 +1164,10 @@ def _is_tx_sig(s: Sig) -> bool:
     names = s.bufnames()
     if names - {"pkt"} - PACKET_BUFS:
         return True
-    if any(kw in ("urilen", "ssl_version", "tls.version", "dns.opcode", "dns.rrtype") for kw, _ in s.pkt_checks):
+    if any(
+        kw in ("urilen", "ssl_version", "tls.version", "dns.opcode", "dns.rrtype")
+        for kw, _ in s.pkt_checks
+    ):
         return True
     return "pkt" not in names
 
@@ -1154,31 +1231,37 @@ def _packet_buffer(name: str, p: Pkt) -> bytes | None:
 
 
 def _check(kw: str, spec: Any, p: Pkt, flow: Flow | None, to_server: bool) -> bool:
+    return bool(_check_raw(kw, spec, p, flow, to_server))
+
+
+def _check_raw(kw: str, spec: Any, p: Pkt, flow: Flow | None, to_server: bool) -> Any:
     if kw == "dsize":
         if p.proto in (6, 17, 1, 58) and not p.l4_ok:
             return False
-        return range_match(spec, len(p.payload))
+        return bool(range_match(spec, len(p.payload)))
     if kw == "ttl":
         return range_match(spec, p.ttl)
     if kw == "itype":
-        return p.itype >= 0 and p.proto in (1, 58) and range_match(spec, p.itype)
+        return bool(p.itype >= 0 and p.proto in (1, 58) and range_match(spec, p.itype))
     if kw == "icode":
         return p.icode >= 0 and p.proto in (1, 58) and range_match(spec, p.icode)
     if kw == "icmp_id":
-        return p.icmp_id >= 0 and range_match(spec, p.icmp_id)
+        return bool(p.icmp_id >= 0 and range_match(spec, p.icmp_id))
     if kw == "icmp_seq":
         return p.icmp_seq >= 0 and range_match(spec, p.icmp_seq)
     if kw == "id":
-        return p.ipver == 4 and range_match(spec, p.ip_id)
+        return bool(p.ipver == 4 and range_match(spec, p.ip_id))
     if kw == "window":
         return p.proto == 6 and p.l4_ok and range_match(spec, p.window)
     if kw == "seq":
-        return p.proto == 6 and p.l4_ok and range_match(spec, p.seq)
+        return bool(p.proto == 6 and p.l4_ok and range_match(spec, p.seq))
     if kw == "ack":
         return p.proto == 6 and p.l4_ok and range_match(spec, p.ack)
     if kw == "tcp.mss":
         mss = p.tcp_opts.get(2)
-        return mss is not None and len(mss) == 2 and range_match(spec, int.from_bytes(mss, "big"))
+        return bool(
+            mss is not None and len(mss) == 2 and range_match(spec, int.from_bytes(mss, "big"))
+        )
     if kw == "ip_proto":
         op, num, _ = spec
         if op == "!":

@@ -24,7 +24,15 @@ from typing import Any
 from secaudit.errors import ConfigError
 from secaudit.model import Category, Finding, Gap, Severity
 
-__all__ = ["IocSet", "load_iocs", "load_yara", "carve_smtp", "ftp_data_ports", "scan_files", "ioc_findings"]
+__all__ = [
+    "IocSet",
+    "load_iocs",
+    "load_yara",
+    "carve_smtp",
+    "ftp_data_ports",
+    "scan_files",
+    "ioc_findings",
+]
 
 MAX_FILE = 16 << 20
 _CONTROLS = ("GB/T 22239-2019 8.1.3.4",)
@@ -51,7 +59,9 @@ def load_iocs(paths: Iterable[str | Path]) -> IocSet:
             text = p.read_text(encoding="utf-8")
         except OSError as exc:
             raise ConfigError(f"cannot read IOC list: {exc.strerror}", str(p)) from None
-        rows = list(csv.reader(line for line in text.splitlines() if not line.lstrip().startswith("#")))
+        rows = list(
+            csv.reader(line for line in text.splitlines() if not line.lstrip().startswith("#"))
+        )
         if not rows or [c.strip().lower() for c in rows[0][:2]] != ["type", "value"]:
             raise ConfigError("expected a header row 'type,value,description'", str(p), line=1)
         for no, row in enumerate(rows[1:], 2):
@@ -61,14 +71,20 @@ def load_iocs(paths: Iterable[str | Path]) -> IocSet:
             value = row[1].strip().lower() if len(row) > 1 else ""
             if kind not in _IOC_TYPES or not value:
                 raise ConfigError(
-                    f"row {no}: expected type in {sorted(_IOC_TYPES)} and a value, got {row!r}", str(p), line=no
+                    f"row {no}: expected type in {sorted(_IOC_TYPES)} and a value, got {row!r}",
+                    str(p),
+                    line=no,
                 )
             if kind == "ip":
                 try:
                     value = str(ipaddress.ip_address(value))
                 except ValueError:
-                    raise ConfigError(f"row {no}: bad IP address {value!r}", str(p), line=no) from None
-            out.by_type.setdefault(kind, {})[value.rstrip(".")] = row[2].strip() if len(row) > 2 else ""
+                    raise ConfigError(
+                        f"row {no}: bad IP address {value!r}", str(p), line=no
+                    ) from None
+            out.by_type.setdefault(kind, {})[value.rstrip(".")] = (
+                row[2].strip() if len(row) > 2 else ""
+            )
     return out
 
 
@@ -134,7 +150,9 @@ def _iso(ts: float) -> str:
     return dt.datetime.fromtimestamp(ts, tz=dt.UTC).isoformat().replace("+00:00", "Z")
 
 
-def scan_files(carved: Iterable[dict[str, Any]], yara_rules: Any, iocs: IocSet) -> tuple[list[dict[str, Any]], list[Finding]]:
+def scan_files(
+    carved: Iterable[dict[str, Any]], yara_rules: Any, iocs: IocSet
+) -> tuple[list[dict[str, Any]], list[Finding]]:
     """Hash each carved file, run YARA and hash IOCs; rows for the carved-files table + Findings."""
     rows: list[dict[str, Any]] = []
     findings: list[Finding] = []
@@ -151,7 +169,9 @@ def scan_files(carved: Iterable[dict[str, Any]], yara_rules: Any, iocs: IocSet) 
                 hits = []
         ioc = iocs.get("sha256", sha256) or iocs.get("sha1", sha1) or iocs.get("md5", md5)
         row = {k: v for k, v in c.items() if k != "data"}
-        row.update(size=len(data), md5=md5, sha1=sha1, sha256=sha256, yara=",".join(hits), ioc=ioc or "")
+        row.update(
+            size=len(data), md5=md5, sha1=sha1, sha256=sha256, yara=",".join(hits), ioc=ioc or ""
+        )
         rows.append(row)
         if hits or ioc is not None:
             what = ", ".join(hits) if hits else f"IOC: {ioc}"
@@ -178,7 +198,11 @@ def scan_files(carved: Iterable[dict[str, Any]], yara_rules: Any, iocs: IocSet) 
                         "ioc": ioc,
                     },
                     controls=_CONTROLS,
-                    id_keys={"sha256": sha256, "client": c.get("client"), "server": c.get("server")},
+                    id_keys={
+                        "sha256": sha256,
+                        "client": c.get("client"),
+                        "server": c.get("server"),
+                    },
                 )
             )
     return rows, findings

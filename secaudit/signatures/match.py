@@ -35,7 +35,7 @@ def _val(v: int | str | None, env: dict[str, int]) -> int | None:
 
 def _find_all(buf: bytes, low: bytes | None, pat: bytes, start: int, end: int) -> list[int]:
     hay = low if low is not None else buf
-    out = []
+    out: list[int] = []
     i = hay.find(pat, start, end)
     while i >= 0 and len(out) < 4096:
         out.append(i)
@@ -55,8 +55,10 @@ def _read_num(buf: bytes, pos: int, op: ByteOp, nbytes: int) -> int | None:
         # Suricata parses the leading digits (strtoull semantics) and fails on none
         digits = ""
         for ch in txt.strip() if base != 10 else txt:
-            if (base == 16 and ch in "0123456789abcdefABCDEF") or (base == 10 and ch.isdigit()) or (
-                base == 8 and ch in "01234567"
+            if (
+                (base == 16 and ch in "0123456789abcdefABCDEF")
+                or (base == 10 and ch.isdigit())
+                or (base == 8 and ch in "01234567")
             ):
                 digits += ch
             else:
@@ -121,7 +123,10 @@ def _run(items: list[Any], i: int, buf: bytes, prev: int, ctx: _Ctx) -> bool:
         if it.endswith:
             start = max(start, n - plen)
         if it.negated:
-            found = start <= n and (hay_low if hay_low is not None else buf).find(pat, start, max(start, end)) >= 0
+            found = (
+                start <= n
+                and (hay_low if hay_low is not None else buf).find(pat, start, max(start, end)) >= 0
+            )
             if found and it.endswith:
                 found = (hay_low if hay_low is not None else buf)[n - plen :] == pat
             if found:
@@ -192,15 +197,11 @@ def _run(items: list[Any], i: int, buf: bytes, prev: int, ctx: _Ctx) -> bool:
 
 def _next_is_relative(items: list[Any], j: int) -> bool:
     for it in items[j:]:
-        if isinstance(it, Content):
+        if isinstance(it, (Content, Pcre)):
             if it.relative:
                 return True
-        elif isinstance(it, Pcre):
-            if it.relative:
-                return True
-        elif isinstance(it, (ByteOp, IsDataAt)):
-            if it.relative:
-                return True
+        elif isinstance(it, (ByteOp, IsDataAt)) and it.relative:
+            return True
     return False
 
 

@@ -22,7 +22,9 @@ _SMALL = 64  # below this many patterns a plain substring scan is cheaper than a
 
 
 def cache_dir() -> Path:
-    base = os.environ.get("SECAUDIT_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "secaudit")
+    base = os.environ.get("SECAUDIT_CACHE") or os.path.join(
+        os.path.expanduser("~"), ".cache", "secaudit"
+    )
     return Path(base)
 
 
@@ -60,6 +62,7 @@ class Prefilter:
         if not buf:
             return found
         if self.db is not None:
+
             def on(pid: int, _f: int, _t: int, _fl: int, _ctx: Any) -> None:
                 found.add(pid)
 
@@ -74,12 +77,12 @@ class Prefilter:
                 if not nocase:
                     found.add(j)
         else:
-            low: bytes | None = None
+            lowb: bytes | None = None
             for j, (pat, nocase) in enumerate(self.pats):
                 if nocase:
-                    if low is None:
-                        low = buf.lower()
-                    if pat in low:
+                    if lowb is None:
+                        lowb = buf.lower()
+                    if pat in lowb:
                         found.add(j)
                 elif pat in buf:
                     found.add(j)
@@ -99,12 +102,16 @@ def _hyperscan_db(pats: list[tuple[bytes, bool]]) -> Any:
     except Exception:  # noqa: BLE001 - any load failure means "use the fallback"
         return None
     exprs = [b"".join(b"\\x%02x" % c for c in p) for p, _n in pats]
-    flags = [(hyperscan.HS_FLAG_CASELESS if n else 0) | hyperscan.HS_FLAG_SINGLEMATCH for _p, n in pats]
-    digest = hashlib.sha256(b"\n".join(e + (b"i" if n else b"") for e, (_p, n) in zip(exprs, pats))).hexdigest()
+    flags = [
+        (hyperscan.HS_FLAG_CASELESS if n else 0) | hyperscan.HS_FLAG_SINGLEMATCH for _p, n in pats
+    ]
+    digest = hashlib.sha256(
+        b"\n".join(e + (b"i" if n else b"") for e, (_p, n) in zip(exprs, pats, strict=False))
+    ).hexdigest()
     path = cache_dir() / f"hs-{digest[:32]}.db"
     if path.exists():
         try:
-            return hyperscan.loadb(path.read_bytes())
+            return hyperscan.loadb(path.read_bytes(), hyperscan.HS_MODE_BLOCK)
         except Exception:  # noqa: BLE001 - a stale or damaged cache entry is rebuilt
             pass
     db = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)

@@ -19,7 +19,9 @@ from secaudit.errors import ConfigError
 
 __all__ = ["ACTIONS", "Rule", "parse_rule", "parse_rules", "parse_file", "RuleSyntaxError"]
 
-ACTIONS = frozenset({"alert", "drop", "pass", "reject", "rejectsrc", "rejectdst", "rejectboth", "config"})
+ACTIONS = frozenset(
+    {"alert", "drop", "pass", "reject", "rejectsrc", "rejectdst", "rejectboth", "config"}
+)
 _DIRECTIONS = frozenset({"->", "<>", "=>", "<-"})
 
 
@@ -62,7 +64,9 @@ class Rule:
 
     @property
     def header(self) -> str:
-        return " ".join((self.action, self.proto, self.src, self.sport, self.direction, self.dst, self.dport))
+        return " ".join(
+            (self.action, self.proto, self.src, self.sport, self.direction, self.dst, self.dport)
+        )
 
 
 def _unquote_msg(value: str) -> str:
@@ -95,7 +99,12 @@ def _split_options(body: str, source: str, line: int, col0: int) -> list[tuple[s
                 break
             i += 1
         if in_quote:
-            raise RuleSyntaxError("unbalanced quotes: expected a closing '\"'", source, line=line, column=col0 + start + 1)
+            raise RuleSyntaxError(
+                "unbalanced quotes: expected a closing '\"'",
+                source,
+                line=line,
+                column=col0 + start + 1,
+            )
         if i >= n:
             text = body[start:].strip()
             if text:
@@ -119,7 +128,10 @@ def _split_options(body: str, source: str, line: int, col0: int) -> list[tuple[s
             opts.append((name, None))
         if not re.fullmatch(r"[A-Za-z0-9_.\-]+", name):
             raise RuleSyntaxError(
-                f"bad option name {name!r}: expected a keyword", source, line=line, column=col0 + start + 1
+                f"bad option name {name!r}: expected a keyword",
+                source,
+                line=line,
+                column=col0 + start + 1,
             )
     return opts
 
@@ -128,7 +140,9 @@ def _int_opt(value: str | None, name: str, source: str, line: int) -> int:
     try:
         return int((value or "").strip())
     except ValueError:
-        raise RuleSyntaxError(f"{name}: expected an integer, got {value!r}", source, line=line) from None
+        raise RuleSyntaxError(
+            f"{name}: expected an integer, got {value!r}", source, line=line
+        ) from None
 
 
 def parse_rule(text: str, source: str = "<rules>", line: int = 1) -> Rule | None:
@@ -143,7 +157,7 @@ def parse_rule(text: str, source: str = "<rules>", line: int = 1) -> Rule | None
     col_shift = len(text) - len(text.lstrip())
     if stripped.startswith("#"):
         inner = stripped.lstrip("#").strip()
-        if not inner.split(" ", 1)[0] in ACTIONS or "(" not in inner:
+        if inner.split(" ", 1)[0] not in ACTIONS or "(" not in inner:
             return None
         try:
             rule = parse_rule(inner, source, line)
@@ -154,10 +168,15 @@ def parse_rule(text: str, source: str = "<rules>", line: int = 1) -> Rule | None
         return Rule(**{**rule.__dict__, "enabled": False})
     paren = stripped.find("(")
     if paren < 0:
-        raise RuleSyntaxError("expected '(' starting the rule options", source, line=line, column=col_shift + 1)
+        raise RuleSyntaxError(
+            "expected '(' starting the rule options", source, line=line, column=col_shift + 1
+        )
     if not stripped.endswith(")"):
         raise RuleSyntaxError(
-            "expected ')' closing the rule options", source, line=line, column=col_shift + len(stripped)
+            "expected ')' closing the rule options",
+            source,
+            line=line,
+            column=col_shift + len(stripped),
         )
     head = stripped[:paren].split()
     if len(head) != 7:
@@ -177,7 +196,10 @@ def parse_rule(text: str, source: str = "<rules>", line: int = 1) -> Rule | None
         )
     if direction not in _DIRECTIONS:
         raise RuleSyntaxError(
-            f"bad direction {direction!r}: expected '->' or '<>'", source, line=line, column=col_shift + 1
+            f"bad direction {direction!r}: expected '->' or '<>'",
+            source,
+            line=line,
+            column=col_shift + 1,
         )
     body = stripped[paren + 1 : -1]
     opts = _split_options(body, source, line, col_shift + paren + 1)

@@ -126,7 +126,9 @@ def write_junit(results: list[CaseResult], path: str | Path) -> None:
             time=f"{sum(r.seconds for r in rs):.3f}",
         )
         for r in rs:
-            tc = ET.SubElement(suite, "testcase", classname=f"rules.{kind}", name=r.name, time=f"{r.seconds:.3f}")
+            tc = ET.SubElement(
+                suite, "testcase", classname=f"rules.{kind}", name=r.name, time=f"{r.seconds:.3f}"
+            )
             for f in r.failures:
                 ET.SubElement(tc, "failure", message=f).text = f
     p = Path(path)

@@ -13,14 +13,21 @@ T0 = 1_700_000_000.0
 
 
 def tcp_session(
-    client: str, server: str, sport: int, dport: int, exchange: Sequence[tuple[str, bytes]], t0: float = T0
+    client: str,
+    server: str,
+    sport: int,
+    dport: int,
+    exchange: Sequence[tuple[str, bytes]],
+    t0: float = T0,
 ) -> list[object]:
     """exchange: ("c", bytes) client->server or ("s", bytes) server->client, each acked."""
     pkts: list[object] = []
     t = t0
     cseq, sseq = 1000, 5000
 
-    def mk(src: str, dst: str, sp: int, dp: int, flags: str, seq: int, ack: int, data: bytes = b"") -> object:
+    def mk(
+        src: str, dst: str, sp: int, dp: int, flags: str, seq: int, ack: int, data: bytes = b""
+    ) -> object:
         nonlocal t
         t += 0.001
         p = Ether() / IP(src=src, dst=dst) / TCP(sport=sp, dport=dp, flags=flags, seq=seq, ack=ack)
@@ -52,10 +59,14 @@ def tcp_session(
 
 
 def http_get(uri: str, host: str = "www.example.test", extra: str = "") -> bytes:
-    return f"GET {uri} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: secaudit-test\r\n{extra}\r\n".encode()
+    return (
+        f"GET {uri} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: secaudit-test\r\n{extra}\r\n".encode()
+    )
 
 
-def http_response(body: bytes, *, chunked: bool = False, gzip_body: bool = False, ctype: str = "text/plain") -> bytes:
+def http_response(
+    body: bytes, *, chunked: bool = False, gzip_body: bool = False, ctype: str = "text/plain"
+) -> bytes:
     headers = f"HTTP/1.1 200 OK\r\nContent-Type: {ctype}\r\n"
     if gzip_body:
         body = gzip.compress(body, mtime=0)
@@ -112,4 +123,13 @@ def write(path: str, pkts: Sequence[object]) -> None:
     wrpcap(path, list(pkts))
 
 
-__all__ = ["EICAR", "UDP", "http_get", "http_response", "smtp_with_attachment", "syn_probes", "tcp_session", "write"]
+__all__ = [
+    "EICAR",
+    "UDP",
+    "http_get",
+    "http_response",
+    "smtp_with_attachment",
+    "syn_probes",
+    "tcp_session",
+    "write",
+]

@@ -6,5 +6,14 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from _pcaplib import EICAR, http_get, http_response, syn_probes, tcp_session, write  # noqa: E402,F401
 
-pkts = tcp_session("10.1.1.10", "203.0.113.5", 40002, 80, [("c", http_get("/dl/readme.txt")), ("s", http_response(b"EICAR is a test file; this is only its name.\n"))])
+pkts = tcp_session(
+    "10.1.1.10",
+    "203.0.113.5",
+    40002,
+    80,
+    [
+        ("c", http_get("/dl/readme.txt")),
+        ("s", http_response(b"EICAR is a test file; this is only its name.\n")),
+    ],
+)
 write(os.path.join(os.path.dirname(os.path.abspath(__file__)), "input.pcap"), pkts)

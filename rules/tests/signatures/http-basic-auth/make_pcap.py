@@ -6,5 +6,14 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from _pcaplib import EICAR, http_get, http_response, syn_probes, tcp_session, write  # noqa: E402,F401
 
-pkts = tcp_session("10.1.1.31", "10.1.2.3", 40008, 80, [("c", http_get("/admin", extra="Authorization: Basic YWRtaW46YWRtaW4=\r\n")), ("s", http_response(b"hi"))])
+pkts = tcp_session(
+    "10.1.1.31",
+    "10.1.2.3",
+    40008,
+    80,
+    [
+        ("c", http_get("/admin", extra="Authorization: Basic YWRtaW46YWRtaW4=\r\n")),
+        ("s", http_response(b"hi")),
+    ],
+)
 write(os.path.join(os.path.dirname(os.path.abspath(__file__)), "input.pcap"), pkts)
