@@ -184,6 +184,12 @@ class DnsFailure(_M):
     severity: Ladder = _ladder({"low": 0, "medium": 50, "high": 500})
 
 
+class MalwareTransfer(_M):
+    rules: str = "signatures"  # folders relative to rules/ (or absolute)
+    yara: str = "yara"
+    iocs: str = "iocs"
+
+
 class Health(_M):
     bin_s: float = 60.0
 
@@ -212,6 +218,7 @@ class Thresholds(BaseModel):
     unanswered: Unanswered = Unanswered()
     icmp_unreachable: IcmpUnreachable = IcmpUnreachable()
     dns_failure: DnsFailure = DnsFailure()
+    malware_transfer: MalwareTransfer = MalwareTransfer()
     service_health: Health = Health()
 
     def as_mapping(self) -> dict[str, dict[str, Any]]:

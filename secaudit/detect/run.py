@@ -48,7 +48,7 @@ class DetectResult:
         return findings_frame(self.findings)
 
 
-_OWN_MODULES = ("scan", "attacks", "brute", "covert", "faults")
+_OWN_MODULES = ("scan", "attacks", "brute", "covert", "faults", "malware")
 _LOAD_ERRORS: dict[str, str] = {}
 
 
