@@ -24,6 +24,7 @@ FIELDS = ("conn_state", "history", "orig_bytes", "resp_bytes", "orig_pkts", "res
 
 @pytest.mark.slow
 @pytest.mark.corpus
+@pytest.mark.timeout(1800)
 def test_score_flows_on_dev_corpus(tmp_path: Path) -> None:
     need_shared()
     exe = ROOT / ".venv" / "bin" / "secaudit"
