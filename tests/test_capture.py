@@ -381,3 +381,28 @@ def test_several_sources_in_one_frame() -> None:
     assert len(df) == len(read_packets(CAP / "dhcp.pcap").packets) + len(
         read_packets(CAP / "q-in-q.pcap").packets
     )
+
+
+@pytest.mark.parametrize("fmt", ["pcap", "pcapng"])
+def test_damage_near_window_ends_is_reported_once(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, fmt: str
+) -> None:
+    import secaudit.capture.reader as reader
+
+    name = "ipv4.pcap" if fmt == "pcap" else "http-on-irc-port-missing-syn.pcapng"
+    raw = bytearray((CAP / name).read_bytes())
+    whole = read_packets(bytes(raw))
+    off = int(whole.packets["file_offset"][len(whole.packets) // 2])
+    raw[off + (8 if fmt == "pcap" else 4) : off + (12 if fmt == "pcap" else 8)] = (
+        b"\xff\xff\xff\x7f"
+    )
+    expect = read_packets(bytes(raw))
+    path = tmp_path / name
+    path.write_bytes(bytes(raw))
+    monkeypatch.setattr(reader, "WINDOW", 2000)
+    chunks = list(iter_chunks(path))
+    gaps = [g for c in chunks for g in c.gaps]
+    assert [(g.kind, g.offset) for g in gaps] == [(g.kind, g.offset) for g in expect.gaps]
+    assert gaps and gaps[0].offset == off
+    got = np.concatenate([c.packets["file_offset"] for c in chunks])
+    assert np.array_equal(got, expect.packets["file_offset"])

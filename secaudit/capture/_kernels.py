@@ -1117,10 +1117,13 @@ def scan_pcap(
         incl = _rd32(b, pos + 8, swapped)
         orig = _rd32(b, pos + 12, swapped)
         if incl > MAX_CAPLEN:
+            ng0 = ng
             ng = _gap(gaps, ng, G_CAPLEN_TOO_BIG, file_base + pos, incl)
-            # look for two consecutive plausible headers and resume there
+            # look for two consecutive plausible headers and resume there; away from
+            # the end of the input a candidate needs room for itself and its successor
             found = -1
-            lim = min(n, pos + RESYNC_WINDOW)
+            room = n if at_eof else n - 2 * (16 + MAX_CAPLEN)
+            lim = min(room, pos + RESYNC_WINDOW)
             for h in range(pos + 1, lim):
                 if _pcap_plausible(b, h, n, swapped, frac_max, state[0]):
                     nx = h + 16 + _rd32(b, h + 8, swapped)
@@ -1128,6 +1131,8 @@ def scan_pcap(
                         found = h
                         break
             if found < 0:
+                if lim == room and not at_eof:
+                    return NEED_MORE, pos, r, nt, ng0  # retried on a window starting here
                 return STOPPED, pos, r, nt, ng
             ng = _gap(gaps, ng, G_GARBAGE, file_base + pos, found - pos)
             pos = found
@@ -1261,6 +1266,7 @@ def scan_pcapng(
                 return END, n, r, nt, ng
             return NEED_MORE, pos, r, nt, ng
         swapped = state[S_SWAPPED] == 1
+        ng0 = ng
         bt = _rd32(b, pos, swapped)
         if bt == _TYPE_SHB:
             bom = _rd32(b, pos + 8, False)
@@ -1285,16 +1291,18 @@ def scan_pcapng(
             ng = _gap(gaps, ng, G_BAD_BLOCK_LENGTH, file_base + pos, bl)
         if bad:
             # resynchronise: next offset where a plausible block starts
+            # (away from the end of the input, only where a whole block still fits)
             found = -1
-            for h in range(pos + 1, n):
+            room = n if at_eof else n - (MAX_BLOCK + 12)
+            for h in range(pos + 1, room):
                 if _ng_block_ok(b, h, n, state[S_SWAPPED] == 1, at_eof):
                     found = h
                     break
             if found < 0:
-                if not at_eof and n - pos < MAX_BLOCK + 12:
-                    return NEED_MORE, pos, r, nt, ng
+                if not at_eof:
+                    return NEED_MORE, pos, r, nt, ng0  # retried on a window starting here
                 ng = _gap(gaps, ng, G_GARBAGE, file_base + pos, n - pos)
-                return END if at_eof else STOPPED, n, r, nt, ng
+                return END, n, r, nt, ng
             ng = _gap(gaps, ng, G_GARBAGE, file_base + pos, found - pos)
             pos = found
             continue

@@ -305,8 +305,8 @@ def _iter_source(source: Source, chunk_packets: int, quiet: bool) -> Iterator[Pa
                         g["code"], g["offset"] = rec.G_STOPPED, cur + pos
                         g["value"] = len(buf) - pos
                         ngaps += 1
-                if status == rec.NEED_MORE and pos == 0 and nrows == 0 and ngaps == 0:
-                    window *= 2  # one record larger than the window
+                if status == rec.NEED_MORE and pos == 0:
+                    window *= 2  # no whole record (or resync point) fits: widen, retry
                     continue
                 packets, data, tunnels = out[:nrows], buf, tun[:ntun]
                 if fmt.state[rec.S_NFRAG] > nfrag:
