@@ -303,19 +303,24 @@ class Engine:
         if self._checksum_bad(p):
             return None
         st = flow.streams[d]
+        # states: 0 none, 1 SYN seen, 2 SYN/ACK seen, 3 established, 4 closed,
+        # 7/8 split handshake (server answered the SYN with its own SYN, then SYN/ACK + ACK)
         if syn and not ack:
             if flow.state in (0, 1) and d == 0:
                 st.isn = p.seq
                 flow.state = 1
+            elif flow.state == 1 and d == 1:
+                st.isn = p.seq
+                flow.state = 7
         elif syn and ack:
-            if flow.state == 1 and d == 1 or flow.state == 0:
+            if (flow.state == 1 and d == 1) or flow.state == 0:
                 st.isn = p.seq
                 flow.state = 2
-        elif flow.state == 2 and ack and d == 0:
+            elif flow.state == 7 and d == 0:
+                flow.state = 8
+        elif (flow.state == 2 and ack and d == 0) or (flow.state == 8 and ack and d == 1):
             flow.state = 3
             flow.established = True
-        elif flow.state == 1 and ack and not syn and d == 1:
-            pass
         if rst:
             if flow.state >= 1:
                 flow.state = 4
@@ -327,7 +332,7 @@ class Engine:
         seq = p.seq + 1 if syn else p.seq
         if st.isn is None or flow.state == 0:
             return None
-        if flow.state == 1 and not (syn and d == 0):
+        if flow.state in (7, 8) or (flow.state == 1 and not (syn and d == 0)):
             # data before the handshake completes (not TFO): Suricata does not reassemble it
             return None
         before = len(st.data)

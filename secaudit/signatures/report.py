@@ -39,7 +39,9 @@ def by_host(res: SignatureResult) -> pd.DataFrame:
     a = res.alerts
     if a.empty:
         return pd.DataFrame(columns=["src_ip", "dest_ip", "alerts", "signatures"])
-    g = a.groupby(["src_ip", "dest_ip"], as_index=False).agg(alerts=("ts", "size"), signatures=("sid", "nunique"))
+    g = a.groupby(["src_ip", "dest_ip"], as_index=False).agg(
+        alerts=("ts", "size"), signatures=("sid", "nunique")
+    )
     return g.sort_values("alerts", ascending=False)
 
 
