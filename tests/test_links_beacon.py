@@ -82,3 +82,16 @@ def test_periodic_to_approved_or_via_proxy_is_silent(tmp_path: Path) -> None:
 
 def test_too_few_connections_is_silent(tmp_path: Path) -> None:
     assert detect_on(tmp_path, _periodic(WS1, "198.51.100.142", 60, 3, 0.0), only="beacon") == []
+
+
+def test_beacon_without_policy_treats_private_space_as_internal(tmp_path: Path) -> None:
+    """No --policy: private addresses are internal, so a beacon to a public address still fires."""
+    from test_links_craft import write
+
+    from secaudit.detect.run import detect
+
+    pcap = write(tmp_path / "t.pcap", _periodic(WS1, "198.51.100.140", 60, 40, 1.0))
+    found = detect(pcap, None, only="beacon", strict=True).findings
+    assert [f.subject for f in found] == [WS1[1]]
+    internal = write(tmp_path / "i.pcap", _periodic(WS1, "10.20.9.9", 60, 40, 1.0))
+    assert detect(internal, None, only="beacon", strict=True).findings == []

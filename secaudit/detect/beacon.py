@@ -15,6 +15,7 @@ score_threshold is a finding.  Approved destinations and compliant egress
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import numpy as np
@@ -23,7 +24,7 @@ import pandas as pd
 from secaudit.detect.links_base import flow_view, links_finding, links_rules, records, top
 from secaudit.detect.registry import DetectContext, register
 from secaudit.model import Category, Finding, Severity
-from secaudit.policy import ports_match
+from secaudit.policy import default_policy, ports_match
 
 __all__ = ["beacon", "beacon_scores"]
 
@@ -38,8 +39,10 @@ def beacon_scores(ctx: DetectContext) -> pd.DataFrame:
     """Score table of every candidate (src, dst) pair, highest first (for notebooks too)."""
     cols = ["src", "dst", "connections", "score", "timing", "size", "count", "coverage",
             "median_gap_s", "first", "last", "dport"]  # fmt: skip
-    if ctx.policy is None or not len(ctx.conn):
+    if not len(ctx.conn):
         return pd.DataFrame(columns=cols)
+    if ctx.policy is None:  # bare capture: private address space is internal
+        ctx = dataclasses.replace(ctx, policy=default_policy())
     v = flow_view(ctx)
     cfg = links_rules(ctx).beacon
     sel = v.outbound & (v.proto != 1) & (v.proto != 58)
@@ -98,9 +101,11 @@ def beacon_scores(ctx: DetectContext) -> pd.DataFrame:
     return res.reset_index().sort_values("score", ascending=False)[cols]
 
 
-@register("beacon", Category.EXTERNAL_LINK, needs=("conn", "policy"))
+@register("beacon", Category.EXTERNAL_LINK, needs=("conn",))
 def beacon(ctx: DetectContext) -> list[Finding]:
     """Regular, same-sized connections from one internal host to one external address."""
+    if ctx.policy is None:
+        ctx = dataclasses.replace(ctx, policy=default_policy())
     cfg = links_rules(ctx).beacon
     s = beacon_scores(ctx)
     s = s[s["score"] >= cfg.score_threshold]

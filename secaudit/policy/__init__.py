@@ -6,7 +6,7 @@ zone = policy.zone_of(hi, lo)          # whole columns at once
 
 from __future__ import annotations
 
-from secaudit.policy.load import find_policy_dir, load_policy
+from secaudit.policy.load import default_policy, find_policy_dir, load_policy
 from secaudit.policy.models import (
     AllowRule,
     ApprovedDest,
@@ -22,6 +22,7 @@ from secaudit.policy.models import (
 from secaudit.policy.policy import INTERNET, LOCAL, Policy, ports_match
 
 __all__ = [
+    "default_policy",
     "INTERNET",
     "LOCAL",
     "AllowRule",

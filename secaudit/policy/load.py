@@ -22,7 +22,12 @@ from secaudit.errors import ConfigError
 from secaudit.policy.models import AssetsFile, LinksFile, Role, ZonesFile
 from secaudit.policy.policy import Policy
 
-__all__ = ["find_policy_dir", "load_policy"]
+__all__ = ["default_policy", "find_policy_dir", "load_policy"]
+
+# Address space that is never "the internet" when no policy says otherwise.
+PRIVATE_NETWORKS = (
+    "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "fc00::/7",
+)  # fmt: skip
 
 M = TypeVar("M", bound=BaseModel)
 _ROUTERS = (Role.GATEWAY, Role.NETWORK)
@@ -275,3 +280,20 @@ def _check_links(
                     line=line_of(data, ["exceptions", i]),
                 )
             )
+
+
+def default_policy() -> Policy:
+    """The policy assumed when none is given: private address space is one internal zone.
+
+    Lets policy-aware detectors that only need "internal vs internet" (beacon)
+    run on a bare capture; nothing is approved and no device is registered.
+    """
+    zones = ZonesFile.model_validate(
+        {"zones": [{"name": "private", "trust": "internal", "networks": list(PRIVATE_NETWORKS)}]}
+    ).zones
+    return Policy(
+        source="(default: private address space is internal)",
+        zones=zones,
+        assets=(),
+        links=LinksFile.model_validate({}),
+    )
