@@ -303,7 +303,7 @@ def _iter_source(source: Source, chunk_packets: int, quiet: bool) -> Iterator[Pa
                     if gap_codes_n < _MAX_GAPS:
                         g = gap_codes[gap_codes_n]
                         g["code"], g["offset"] = rec.G_STOPPED, cur + pos
-                        g["value"] = len(buf) - pos
+                        g["value"] = (total or cur + len(buf)) - (cur + pos)  # bytes not read
                         ngaps += 1
                 if status == rec.NEED_MORE and pos == 0:
                     window *= 2  # no whole record (or resync point) fits: widen, retry
