@@ -219,3 +219,18 @@ def test_internal_ssh_is_not_remote_access(tmp_path: Path) -> None:
         only="remote_access_out",
     )
     assert out == []
+
+
+def test_expired_exception_is_reported_as_policy_gap(tmp_path: Path) -> None:
+    """The runner reports policy warnings (an expired exception) beside the findings."""
+    from test_links_craft import write
+
+    from secaudit.detect.run import detect
+
+    pcap = write(
+        tmp_path / "t.pcap", tcp_session(WS2[0], WS2[1], GW_EXT, "198.51.100.12", 1433, T0)
+    )
+    pol = Path(__file__).parent / "data" / "links" / "policy"
+    gaps = detect(pcap, pol, only="external_link", strict=True).gaps
+    warned = [g for g in gaps if g.kind == "policy_warning"]
+    assert any("2020-01-31" in g.message or "expired" in g.message for g in warned)

@@ -257,4 +257,5 @@ def detect(
     )
     findings, run_gaps = run_detectors(ctx, specs, strict=strict)
     tables = {"conn": conn, **tables}
-    return DetectResult(findings, [*load_errors(), *gaps, *run_gaps], tables)
+    policy_gaps = pol.warning_gaps() if pol is not None else []  # overlaps, expired exceptions
+    return DetectResult(findings, [*load_errors(), *policy_gaps, *gaps, *run_gaps], tables)
