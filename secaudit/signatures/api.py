@@ -7,6 +7,7 @@ import hashlib
 import itertools
 import json
 import os
+import pickle
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,7 +21,7 @@ from secaudit.model import Category, Finding, Gap, Severity
 from secaudit.signatures.compile import DEFAULT_ADDR_VARS, Sig, Unsupported, Vars, compile_rule
 from secaudit.signatures.decode import PROTO_NAMES, ip_text
 from secaudit.signatures.engine import Alert, Engine, frames_of
-from secaudit.signatures.prefilter import Prefilter
+from secaudit.signatures.prefilter import Prefilter, cache_dir
 from secaudit.signatures.rule import Rule, parse_file
 
 __all__ = [
@@ -143,8 +144,43 @@ def load_rules(
     vars_file: str | Path | None = None,
     classification: str | Path | None = None,
 ) -> RuleSet:
-    """Parse and compile rule files; bad or unsupported rules become Gaps (never silently dropped)."""
+    """Parse and compile rule files; bad or unsupported rules become Gaps (never silently dropped).
+
+    Large rule sets (>= 1,000 lines) are cached compiled under `$SECAUDIT_CACHE` (default
+    ~/.cache/secaudit), keyed by the hash of the rule, vars and classification files.
+    """
     files = _rule_files(rules)
+    key = hashlib.sha256(b"secaudit-rules-v1")
+    big = False
+    for f in [*files, *(Path(x) for x in (vars_file, classification) if x)]:
+        blob = f.read_bytes()
+        key.update(str(f.resolve()).encode() + b"\0" + blob)
+        big = big or blob.count(b"\n") >= 1000
+    cache = cache_dir() / f"rules-{key.hexdigest()[:32]}.pkl"
+    if big and cache.exists():
+        try:
+            with open(cache, "rb") as fh:
+                cached = pickle.load(fh)  # noqa: S301 - our own cache file under the user's cache dir
+            if isinstance(cached, RuleSet):
+                return cached
+        except Exception:  # noqa: BLE001 - a stale or damaged cache entry is rebuilt
+            pass
+    rs = _load_rules(files, vars_file, classification)
+    if big:
+        try:
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            tmp = cache.with_suffix(f".{os.getpid()}.tmp")
+            with open(tmp, "wb") as fh:
+                pickle.dump(rs, fh, protocol=pickle.HIGHEST_PROTOCOL)
+            tmp.replace(cache)
+        except (OSError, pickle.PicklingError, TypeError):
+            pass
+    return rs
+
+
+def _load_rules(
+    files: list[Path], vars_file: str | Path | None, classification: str | Path | None
+) -> RuleSet:
     vars_ = load_vars(vars_file)
     gaps: list[Gap] = []
     parsed: list[Rule] = []
