@@ -210,8 +210,10 @@ def main() -> None:
         md.append(
             f"Streaming: {b['packets']:,} packets ({big.stat().st_size / 1e9:.1f} GB, --repeat "
             f"{args.repeat}) in {wall:.1f} s = {b['packets'] / wall:,.0f} packets/s, peak RSS "
-            f"{rss:.0f} MB (vs {rows[0][3]:.0f} MB for {n:,} packets): memory is bounded by the "
-            "live flow table plus the finished conn records, not by the file size."
+            f"{rss:.0f} MB (vs {rows[0][3]:.0f} MB for {n:,} packets). The live flow state is "
+            f"bounded (finished connections leave the table), but `flow_table()` returns all "
+            f"{b['conns']:,} connections as one DataFrame, so peak RSS grows with the number of "
+            "connections in the result, not with the packets read."
         )
     text = "\n".join(md)
     print(text)
