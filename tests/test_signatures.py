@@ -257,3 +257,44 @@ def test_env_cache_dir_used(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     got = pf.candidates(rs.sigs, [b"xxpattern0042\0yy"])
     assert [s.sid for s in got] == [43]
     assert os.environ["SECAUDIT_CACHE"]
+
+
+def _tiny_pe() -> bytes:
+    """A minimal PE layout: MZ stub whose e_lfanew points at a 'PE\\0\\0' signature."""
+    stub = bytearray(b"MZ" + b"\0" * 0x3E)
+    stub[0x3C:0x40] = (0x80).to_bytes(4, "little")
+    return bytes(stub) + b"\0" * (0x80 - len(stub)) + b"PE\0\0" + b"\x4c\x01" + b"\0" * 200
+
+
+@pytest.mark.parametrize(
+    ("path", "ctype", "fires"),
+    [
+        ("/tablone.png", "image/png", True),  # executable served as a picture
+        ("/report.pdf", "application/octet-stream", True),  # named as a document
+        ("/setup.exe", "application/octet-stream", False),  # an honest download
+    ],
+)
+def test_disguised_executable_is_malware_transfer(
+    tmp_path: Path, path: str, ctype: str, fires: bool
+) -> None:
+    pcap = tmp_path / "pe.pcap"
+    pkts = tcp_session(
+        "10.0.0.5", "203.0.113.9", 41000, 80,
+        [("c", http_get(path)), ("s", http_response(_tiny_pe(), ctype=ctype))],
+    )  # fmt: skip
+    write(str(pcap), pkts)
+    res = signatures(pcap, ROOT / "rules" / "signatures", yara=ROOT / "rules" / "yara")
+    mal = [f for f in res.findings if f.detector == "malware_transfer"]
+    assert bool(mal) is fires
+    if fires:
+        assert mal[0].subject == "10.0.0.5" and mal[0].evidence["disguised"]["magic"] == "pe"
+
+
+def test_png_named_png_is_not_an_executable() -> None:
+    from secaudit.signatures.filetype import disguised_executable, sniff_executable
+
+    png = b"\x89PNG\r\n\x1a\n" + b"\0" * 64
+    assert sniff_executable(png) is None
+    assert disguised_executable(png, "a.png", "image/png") is None
+    assert sniff_executable(b"MZ" + b"\0" * 10) is None  # too short to be a PE
+    assert sniff_executable(b"\x7fELF\x02\x01") == "elf"

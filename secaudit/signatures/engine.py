@@ -914,6 +914,7 @@ class Engine:
                             "server": ip_text(flow.server),
                             "ts": ts["req" if side == "to_server" else "resp"],
                             "name": _filename(msg, rq),
+                            "content_type": (msg.header(b"content-type") or b"").decode("latin-1"),
                             "data": msg.body,
                         }
                     )

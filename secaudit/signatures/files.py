@@ -23,6 +23,7 @@ from typing import Any
 
 from secaudit.errors import ConfigError
 from secaudit.model import Category, Finding, Gap, Severity
+from secaudit.signatures.filetype import disguised_executable
 
 __all__ = [
     "IocSet",
@@ -173,8 +174,13 @@ def scan_files(
             size=len(data), md5=md5, sha1=sha1, sha256=sha256, yara=",".join(hits), ioc=ioc or ""
         )
         rows.append(row)
-        if hits or ioc is not None:
-            what = ", ".join(hits) if hits else f"IOC: {ioc}"
+        disguise = disguised_executable(data, c.get("name"), c.get("content_type"))
+        if disguise is not None:
+            row["disguised"] = (
+                f"{disguise['magic']} as {disguise['declared_type'] or disguise['name']}"
+            )
+        if hits or ioc is not None or disguise is not None:
+            what = _verdict(hits, ioc, disguise)
             findings.append(
                 Finding(
                     rule_id="malware_transfer",
@@ -196,6 +202,7 @@ def scan_files(
                         "proto": c.get("proto"),
                         "yara": hits,
                         "ioc": ioc,
+                        "disguised": disguise,
                     },
                     controls=_CONTROLS,
                     id_keys={
@@ -257,6 +264,16 @@ def ioc_findings(
         if d is not None:
             add(kind, value, d, client, ts)
     return list(out.values())
+
+
+def _verdict(hits: list[str], ioc: str | None, disguise: dict[str, str] | None) -> str:
+    """What made a carved file malware: YARA rules, a hash IOC, or a disguised executable."""
+    if hits:
+        return ", ".join(hits)
+    if ioc:
+        return f"IOC: {ioc}"
+    assert disguise is not None
+    return f"{disguise['magic']} executable disguised as {disguise['declared_type'] or disguise['name']}"
 
 
 def _b64(data: bytes) -> bytes:
