@@ -23,3 +23,16 @@ def need_shared() -> None:
 def shared_corpus() -> Path:
     need_shared()
     return CORPUS
+
+
+@pytest.fixture(autouse=True)
+def _keep_cwd(request: pytest.FixtureRequest) -> object:
+    """Fail the test that leaves the process in another working directory (it breaks later ones)."""
+    import os
+
+    before = os.getcwd()
+    yield
+    after = os.getcwd()
+    if after != before:
+        os.chdir(before)
+        pytest.fail(f"{request.node.nodeid} changed the working directory to {after}")

@@ -8,16 +8,6 @@ to `secaudit.detect.run.detect`.
 
 from __future__ import annotations
 
-import sys
-import types
-from typing import Any
+from secaudit._callable import make_package_callable
 
-
-class _CallablePackage(types.ModuleType):
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        from secaudit.detect.run import detect
-
-        return detect(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallablePackage
+make_package_callable(__name__, "secaudit.detect.run", "detect")

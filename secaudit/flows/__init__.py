@@ -35,6 +35,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from secaudit._callable import make_package_callable
 from secaudit.flows.conn_log import read_conn_log, write_conn_log
 from secaudit.flows.table import CONN_COLUMNS, conn_frame
 from secaudit.flows.tracker import FlowTracker
@@ -104,3 +105,6 @@ def flows(
     res = flow_table(sources, ignore_checksums=ignore_checksums, local_nets=local_nets, quiet=quiet)
     res.conn.attrs["gaps"] = list(res.gaps)
     return res.conn
+
+
+make_package_callable(__name__, "secaudit.flows", "flows")

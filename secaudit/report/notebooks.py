@@ -70,7 +70,9 @@ def _run_one(
             str(nb),
             str(executed),
             parameters=given,
-            cwd=str(nb.parent),
+            # the kernel's working folder, set without papermill's `cwd=` (a process-wide
+            # chdir that two notebooks running in threads would leave behind)
+            resources={"metadata": {"path": str(nb.parent)}},
             kernel_name=kernel,
             execution_timeout=timeout_s,
             progress_bar=False,

@@ -7,10 +7,7 @@ res.findings        # Findings (attack / malware), GB/T 22239 8.1.3.3
 
 from __future__ import annotations
 
-import sys as _sys
-import types as _types
-from typing import Any as _Any
-
+from secaudit._callable import make_package_callable
 from secaudit.signatures.api import (
     RuleSet,
     SignatureResult,
@@ -37,12 +34,4 @@ __all__ = [
 ]
 
 
-class _CallableModule(_types.ModuleType):
-    """`secaudit.signatures` is both this package and the flat-API function `sa.signatures(...)`:
-    importing the package rebinds the parent's attribute to the module, so the module forwards calls."""
-
-    def __call__(self, *args: _Any, **kwargs: _Any) -> SignatureResult:
-        return signatures(*args, **kwargs)
-
-
-_sys.modules[__name__].__class__ = _CallableModule
+make_package_callable(__name__, "secaudit.signatures.api", "signatures")
