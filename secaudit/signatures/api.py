@@ -357,11 +357,14 @@ def signatures(
     eve_path: str | Path | None = None,
     yara: str | Path | Sequence[str | Path] | None = None,
     iocs: str | Path | Sequence[str | Path] | None = None,
+    files_only: bool = False,
 ) -> SignatureResult:
     """Run Suricata-syntax rules over captures: alerts table, Findings, Gaps, carved files.
 
     `yara` / `iocs`: folders or files of YARA rules (*.yar) and indicator lists (*.csv);
     carved files are hashed and scanned, conn/DNS/TLS names matched against the lists.
+    `files_only`: feed the engine only TCP connections that carry payload (enough for file
+    carving and its malware checks; packet-level alerts on other traffic are then not produced).
     """
     from secaudit.signatures import files as F
 
@@ -381,7 +384,7 @@ def signatures(
             raise InputError("capture not found", str(pcap))
         eng = Engine(rs.sigs, pf, checksum=checksum)
         eng.source = str(pcap)
-        it = frames_of(str(pcap))
+        it = frames_of(str(pcap), payload_conns_only=files_only)
         head = list(itertools.islice(it, 1000))
         eng.sample_checksums(head)
         for frame, lt, ts in itertools.chain(head, it):

@@ -16,6 +16,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from secaudit.model import Gap
 from secaudit.proto import http as H
 from secaudit.proto import tls as T
@@ -1335,33 +1337,58 @@ def _check_raw(kw: str, spec: Any, p: Pkt, flow: Flow | None, to_server: bool) -
     return False
 
 
-def frames_of(path: str) -> Iterator[tuple[bytes, int, float]]:
-    """(frame bytes, linktype, ts seconds) for each record of a pcap/pcapng."""
-    try:
-        from secaudit.capture import iter_chunks
-    except ImportError:  # pragma: no cover - capture area mid-edit
-        iter_chunks = None  # type: ignore[assignment]
-    if iter_chunks is not None:
-        for chunk in iter_chunks(path):
-            pk = chunk.packets
-            data = chunk.data
-            seen = -1
-            offs = pk["data_off"]
-            for i in range(len(pk)):
-                off = int(offs[i])
-                if off == seen:
-                    continue
-                seen = off
-                cap = int(pk["caplen"][i])
-                yield bytes(data[off : off + cap]), int(pk["linktype"][i]), int(pk["ts"][i]) / 1e9
-        return
-    import dpkt  # pragma: no cover
+def _tcp_conn_hash(pk: np.ndarray) -> np.ndarray:
+    """A direction-free hash of each row's TCP 4-tuple (collisions only keep extra rows)."""
+    a = pk["src_lo"] ^ (pk["src_hi"] * np.uint64(0x9E3779B97F4A7C15))
+    b = pk["dst_lo"] ^ (pk["dst_hi"] * np.uint64(0x9E3779B97F4A7C15))
+    pa = pk["sport"].astype(np.uint64)
+    pb = pk["dport"].astype(np.uint64)
+    with np.errstate(over="ignore"):
+        ea = a * np.uint64(0xBF58476D1CE4E5B9) + pa
+        eb = b * np.uint64(0xBF58476D1CE4E5B9) + pb
+        mixed = (np.minimum(ea, eb) * np.uint64(0x94D049BB133111EB)) ^ np.maximum(ea, eb)
+    return np.asarray(mixed, dtype=np.uint64)
 
-    with open(path, "rb") as f:  # pragma: no cover
-        rd: Any = dpkt.pcap.UniversalReader(f)
-        lt = rd.datalink()
-        for ts, buf in rd:
-            yield bytes(buf), lt, float(ts)
+
+def _payload_conns(path: str) -> np.ndarray:
+    """Hashes of the TCP connections that carry any payload (a cheap vectorized first pass)."""
+    from secaudit.capture import iter_chunks
+
+    keys = [np.empty(0, np.uint64)]
+    for chunk in iter_chunks(path):
+        pk = chunk.packets
+        sel = (pk["proto"] == 6) & (pk["payload_len"] > 0)
+        if sel.any():
+            keys.append(np.unique(_tcp_conn_hash(pk[sel])))
+    return np.unique(np.concatenate(keys))
+
+
+def frames_of(path: str, *, payload_conns_only: bool = False) -> Iterator[tuple[bytes, int, float]]:
+    """(frame bytes, linktype, ts seconds) for each record of a pcap/pcapng.
+
+    payload_conns_only: yield only the frames of TCP connections that carry payload
+    (what file carving needs); a capture of bare SYNs then costs one vectorized pass.
+    """
+    from secaudit.capture import iter_chunks
+
+    wanted = _payload_conns(path) if payload_conns_only else None
+    if wanted is not None and not len(wanted):
+        return
+    for chunk in iter_chunks(path):
+        pk = chunk.packets
+        rows = np.arange(len(pk))
+        if wanted is not None:
+            rows = rows[(pk["proto"] == 6) & np.isin(_tcp_conn_hash(pk), wanted)]
+        data = chunk.data
+        seen = -1
+        offs = pk["data_off"]
+        for i in rows:
+            off = int(offs[i])
+            if off == seen:
+                continue
+            seen = off
+            cap = int(pk["caplen"][i])
+            yield bytes(data[off : off + cap]), int(pk["linktype"][i]), int(pk["ts"][i]) / 1e9
 
 
 def crc(b: bytes) -> int:
