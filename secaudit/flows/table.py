@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from secaudit.capture.addr import addr_to_str
 from secaudit.flows._engine import K_ICMP, K_TCP, K_UDP, STATE_NAMES
 from secaudit.schemas import CONN_SCHEMA
 
@@ -48,26 +49,6 @@ def uid_strings(u1: np.ndarray, u2: np.ndarray) -> np.ndarray:
 
 
 @nb.njit(cache=True)
-def _ip4_text(lo, out):  # type: ignore[no-untyped-def]
-    for i in range(lo.shape[0]):
-        v = lo[i] & np.uint64(0xFFFFFFFF)
-        k = 0
-        for sh in (24, 16, 8, 0):
-            octet = (v >> np.uint64(sh)) & np.uint64(0xFF)
-            if octet >= 100:
-                out[i, k] = 48 + octet // 100
-                k += 1
-            if octet >= 10:
-                out[i, k] = 48 + (octet // 10) % 10
-                k += 1
-            out[i, k] = 48 + octet % 10
-            k += 1
-            if sh:
-                out[i, k] = 46
-                k += 1
-
-
-@nb.njit(cache=True)
 def _mac_text(mac, out):  # type: ignore[no-untyped-def]
     hexd = "0123456789abcdef"
     for i in range(mac.shape[0]):
@@ -78,22 +59,6 @@ def _mac_text(mac, out):  # type: ignore[no-untyped-def]
             out[i, 3 * j + 1] = ord(hexd[byte & np.uint64(0xF)])
             if j < 5:
                 out[i, 3 * j + 2] = 58
-
-
-def _addr_strings(hi: np.ndarray, lo: np.ndarray) -> np.ndarray:
-    """Address text for (hi, lo) pairs: IPv4-mapped compiled, IPv6 through ipaddress."""
-    res = np.empty(hi.shape[0], dtype=object)
-    v4 = (hi == 0) & ((lo >> np.uint64(32)) == np.uint64(0xFFFF))
-    if v4.any():
-        buf = np.zeros((int(v4.sum()), 15), np.uint8)
-        _ip4_text(lo[v4], buf)
-        res[v4] = buf.view("S15").ravel().astype(str).astype(object)
-    v6 = ~v4
-    if v6.any():
-        codes, uniq = pd.factorize(pd.MultiIndex.from_arrays([hi[v6], lo[v6]]))
-        texts = [str(ipaddress.IPv6Address((int(h) << 64) | int(low))) for h, low in uniq]
-        res[v6] = np.asarray(texts, dtype=object)[codes]
-    return res
 
 
 def _mac_strings(mac: np.ndarray) -> pa.Array:
@@ -172,8 +137,8 @@ def conn_frame(
     proto[kind == K_ICMP] = "icmp"
     has = recs["has_bytes"]
     dur = (recs["last"] - recs["start"]).astype(np.float64) / 1e9
-    orig_h = _addr_strings(recs["orig_hi"], recs["orig_lo"])
-    resp_h = _addr_strings(recs["resp_hi"], recs["resp_lo"])
+    orig_h = addr_to_str(recs["orig_hi"], recs["orig_lo"])
+    resp_h = addr_to_str(recs["resp_hi"], recs["resp_lo"])
     hist = np.ascontiguousarray(recs["history"]).view(f"S{recs['history'].shape[1]}").ravel()
     nulls = pa.nulls(n, pa.string())
     src_names = np.asarray(list(sources) or ["-"], dtype=str)

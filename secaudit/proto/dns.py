@@ -413,7 +413,7 @@ def parse_dns(
 
 def _answer_lists(a_hi: np.ndarray, a_lo: np.ndarray, a_n: np.ndarray) -> np.ndarray:
     """Per message, the list of A/AAAA answer addresses as text (None when there are none)."""
-    from secaudit.detect._addr import addr_strings as addr_to_str  # vectorized IPv4 text
+    from secaudit.capture.addr import addr_to_str
 
     out = np.full(a_n.shape[0], None, dtype=object)
     rows = np.flatnonzero(a_n > 0)
