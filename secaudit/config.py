@@ -7,18 +7,32 @@ pydantic's error locations are walked back to those lines.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import yaml
-from pydantic import BaseModel, ValidationError
+from pydantic import AfterValidator, BaseModel, ValidationError
 
 from secaudit.errors import ConfigError
 
-__all__ = ["LineDict", "LineList", "config_errors", "line_of", "load_model", "load_yaml"]
+__all__ = ["LineDict", "LineList", "Regex", "config_errors", "line_of", "load_model", "load_yaml"]
 
 M = TypeVar("M", bound=BaseModel)
+
+
+def _compiles(pattern: str) -> str:
+    """A regex that does not compile is a config error (re.error is not a ValueError)."""
+    try:
+        re.compile(pattern)
+    except re.error as exc:
+        raise ValueError(f"not a valid regular expression: {exc}") from None
+    return pattern
+
+
+Regex = Annotated[str, AfterValidator(_compiles)]
+"""A config string that must be a valid Python regular expression."""
 
 
 class LineDict(dict[Any, Any]):

@@ -73,3 +73,19 @@ def test_pydantic_errors_point_at_line(tmp_path: Path) -> None:
         load_model(Doc, path)
     assert err.value.line == 5
     assert "items.1.port" in str(err.value)
+
+
+def test_bad_regex_in_config_is_a_config_error_with_line(tmp_path: Path) -> None:
+    """re.error is not a ValueError: the shared Regex type turns it into file:line."""
+    from pydantic import BaseModel
+
+    from secaudit.config import Regex
+
+    class Doc(BaseModel):
+        patterns: list[Regex]
+
+    path = tmp_path / "doc.yaml"
+    path.write_text("patterns:\n  - ok.*\n  - '([a-'\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as err:
+        load_model(Doc, path)
+    assert err.value.line == 3 and "regular expression" in str(err.value)

@@ -13,7 +13,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from secaudit.config import load_model
+from secaudit.config import Regex, load_model
 
 __all__ = [
     "DefaultPages",
@@ -140,30 +140,16 @@ class ManagementPolicy(_Frozen):
 class OutdatedRule(_Frozen):
     name: str
     cpe: str | None = None  # prefix, e.g. cpe:/a:openbsd:openssh
-    product: str | None = None  # regex on nmap's product
+    product: Regex | None = None  # regex on nmap's product
     below: str  # versions lower than this are outdated
     severity: Sev = "medium"
     reason: str = ""
 
-    @field_validator("product")
-    @classmethod
-    def _regex(cls, v: str | None) -> str | None:
-        if v is not None:
-            re.compile(v)
-        return v
-
 
 class DefaultPages(_Frozen):
     scripts: list[str] = ["http-title"]
-    patterns: list[str] = []  # regexes on those scripts' output
+    patterns: list[Regex] = []  # regexes on those scripts' output
     severity: Sev = "low"
-
-    @field_validator("patterns")
-    @classmethod
-    def _regexes(cls, v: list[str]) -> list[str]:
-        for p in v:
-            re.compile(p)
-        return v
 
 
 class DiffPolicy(_Frozen):

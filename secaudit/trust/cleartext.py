@@ -129,7 +129,7 @@ def find_logins(client: bytes, server: bytes) -> list[tuple[str, str]]:
 def _addr(hi: int, lo: int) -> str:
     from secaudit.capture import addr_to_str
 
-    return str(addr_to_str([hi], [lo])[0])  # type: ignore[arg-type]
+    return str(addr_to_str([hi], [lo])[0])
 
 
 def _iso(ns: int) -> str:

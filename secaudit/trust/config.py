@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 
-from secaudit.config import load_model
+from secaudit.config import Regex, load_model
 
 __all__ = [
     "AuditCoverage",
@@ -30,15 +29,8 @@ class _Frozen(BaseModel):
 
 class TrustedIssuer(_Frozen):
     name: str
-    issuer_regex: str | None = None
+    issuer_regex: Regex | None = None
     sha256: str | None = None  # fingerprint of the CA certificate
-
-    @field_validator("issuer_regex")
-    @classmethod
-    def _regex(cls, v: str | None) -> str | None:
-        if v is not None:
-            re.compile(v)
-        return v
 
 
 class CertPolicy(_Frozen):
@@ -53,15 +45,8 @@ class CertPolicy(_Frozen):
 
 class TlsPolicy(_Frozen):
     weak_versions: list[str] = ["SSLv2", "SSLv3", "TLSv1.0", "TLSv1.1"]
-    weak_cipher_patterns: list[str] = []
+    weak_cipher_patterns: list[Regex] = []
     severities: dict[str, Sev] = {}
-
-    @field_validator("weak_cipher_patterns")
-    @classmethod
-    def _regexes(cls, v: list[str]) -> list[str]:
-        for p in v:
-            re.compile(p)
-        return v
 
 
 class PcapLimits(_Frozen):

@@ -204,7 +204,7 @@ def parse_handshakes(server: bytes) -> dict[str, Any]:
 def _addr(hi: int, lo: int) -> str:
     from secaudit.capture import addr_to_str
 
-    return str(addr_to_str([hi], [lo])[0])  # type: ignore[arg-type]
+    return str(addr_to_str([hi], [lo])[0])
 
 
 def _keep(cfg: TrustConfig) -> Any:
