@@ -43,3 +43,34 @@ def test_runner_registry_is_pluggable(tmp_path: Path) -> None:
     register_runner("policy", lambda _root, case: [] if case.name == "p1" else ["?"])
     (res,) = run_rule_tests(tmp_path)
     assert res.kind == "policy" and res.passed
+
+
+def test_detect_cases_run_with_the_policy_and_can_fail(tmp_path: Path) -> None:
+    """The `detect` kind: the bundled cases pass; a wrong expectation on the same input fails."""
+    import shutil
+
+    from secaudit.signatures.ruletest import run_rule_tests
+
+    rules = Path(__file__).resolve().parent.parent / "rules"
+    shutil.copytree(rules / "policy", tmp_path / "policy")
+    case = tmp_path / "tests" / "detect" / "wrong"
+    case.mkdir(parents=True)
+    shutil.copy(rules / "tests" / "detect" / "proxy-use-benign" / "input.pcap", case)
+    (case / "expect.yaml").write_text("fire: [{detector: proxy_bypass, subject: 10.20.1.2}]\n")
+    results = run_rule_tests(tmp_path)
+    assert [(r.kind, r.name, r.passed) for r in results if r.kind == "load"] == [
+        ("load", "policy", True)
+    ]
+    (result,) = [r for r in results if r.kind == "detect"]
+    assert not result.passed and "proxy_bypass on 10.20.1.2 did not fire" in result.failures[0]
+    bundled = [r for r in run_rule_tests(rules) if r.kind == "detect"]
+    assert len(bundled) >= 2 and all(r.passed for r in bundled)
+
+
+def test_every_rules_file_must_load(tmp_path: Path) -> None:
+    """A broken rules file fails `rules test` with file:line, before any case runs."""
+    (tmp_path / "tests").mkdir()
+    (tmp_path / "exposure.yaml").write_text("scan:\n  allow: [not-a-cidr\n", encoding="utf-8")
+    results = run_rule_tests(tmp_path)
+    (bad,) = [r for r in results if r.name == "exposure.yaml"]
+    assert not bad.passed and f"{tmp_path / 'exposure.yaml'}:" in bad.failures[0]

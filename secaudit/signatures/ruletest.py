@@ -1,7 +1,7 @@
 """`secaudit rules test`: run every rule test case under rules/tests/<kind>/<case>/.
 
-Pluggable: a runner per kind (`signatures`, `yara`; other areas call
-`register_runner("policy", fn)` for their detectors).  A runner gets the rules
+Pluggable: a runner per kind (`signatures`, `yara`, `detect` for the policy and
+behaviour detectors; other areas may call `register_runner(kind, fn)`).  A runner gets the rules
 root and one case folder and returns a list of failure messages (empty = pass).
 """
 
@@ -88,17 +88,90 @@ def _yara_case(root: Path, case: Path) -> list[str]:
     return fails
 
 
+def _detect_case(root: Path, case: Path) -> list[str]:
+    """expect.yaml: `fire: [{detector, subject}]`, `silent: [detector]`, `policy: true|false`.
+
+    The detectors run with the policy in rules/policy/ (unless `policy: false`) and the
+    thresholds in rules/detect.yaml, exactly as `secaudit detect` would.
+    """
+    from secaudit.detect.run import detect
+
+    exp_path = case / "expect.yaml"
+    data = load_yaml(exp_path)
+    fire = data.get("fire") if isinstance(data, dict) else None
+    silent = data.get("silent", []) if isinstance(data, dict) else None
+    if not isinstance(fire, list) or not isinstance(silent, list):
+        raise ConfigError(
+            "expected 'fire: [{detector, subject}]' and 'silent: [detector]'", str(exp_path), line=1
+        )
+    pcaps = sorted(p for p in case.iterdir() if p.suffix in (".pcap", ".pcapng"))
+    if not pcaps:
+        return [f"{case}: no input pcap (run make_pcap.py)"]
+    policy = root / "policy" if data.get("policy", True) else None
+    got = {(f.detector, f.subject) for f in detect(pcaps, policy, strict=True).findings}
+    fails = [
+        f"{e.get('detector')} on {e.get('subject')} did not fire"
+        for e in fire
+        if (e.get("detector"), str(e.get("subject"))) not in got
+    ]
+    fails += [f"{d} fired but must stay silent" for d in silent if any(g[0] == d for g in got)]
+    return fails
+
+
 register_runner("signatures", _signature_case)
+register_runner("detect", _detect_case)
 register_runner("yara", _yara_case)
 
 
+def _loaders() -> dict[str, Callable[[Path], object]]:
+    """Each rules file secaudit reads, with the loader that validates it (file:line errors)."""
+    from secaudit.backup.policy import load_policy as load_backup
+    from secaudit.detect.config import load_thresholds
+    from secaudit.exposure.config import load_exposure_config
+    from secaudit.policy import load_policy
+    from secaudit.policy.rules import load_links_rules
+    from secaudit.report.controls import load_controls
+    from secaudit.signatures.api import load_rules
+    from secaudit.trust.config import load_trust_config
+
+    return {
+        "policy": load_policy,
+        "detect.yaml": load_thresholds,
+        "links.yaml": load_links_rules,
+        "exposure.yaml": load_exposure_config,
+        "trust.yaml": load_trust_config,
+        "backup.yaml": load_backup,
+        "controls.yaml": load_controls,
+        "signatures": load_rules,
+    }
+
+
+def load_checks(root: Path) -> list[CaseResult]:
+    """Every rules file present under `root` must load: a config error fails with file:line."""
+    out: list[CaseResult] = []
+    for name, loader in _loaders().items():
+        path = root / name
+        if not path.exists():
+            continue
+        t0 = time.monotonic()
+        fails: list[str] = []
+        try:
+            loaded = loader(path)
+        except ConfigError as exc:
+            fails = [str(exc)]
+        else:  # a rule set reports broken rules as gaps instead of raising
+            fails = [f"{g.source}: {g.message}" for g in getattr(loaded, "gaps", ())]
+        out.append(CaseResult("load", name, tuple(fails), time.monotonic() - t0))
+    return out
+
+
 def run_rule_tests(root: str | Path) -> list[CaseResult]:
-    """Run all cases of all registered kinds; a case folder is one holding expect.yaml."""
+    """Load every rules file, then run all cases of all registered kinds (folders with expect.yaml)."""
     base = Path(root)
     tests = base / "tests"
     if not tests.is_dir():
         raise ConfigError("no tests/ folder in the rules directory", str(base))
-    out: list[CaseResult] = []
+    out: list[CaseResult] = load_checks(base)
     for kind in sorted(RUNNERS):
         kdir = tests / kind
         if not kdir.is_dir():
