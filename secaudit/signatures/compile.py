@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from secaudit.signatures.rule import Rule
 
@@ -392,11 +393,24 @@ class AddrSet:
         return not any(ip.version == n.version and ip in n for n in self.neg)
 
 
-def parse_addr(text: str, vars_: Vars, depth: int = 0) -> AddrSet:
+_T = TypeVar("_T")
+
+
+def _parse_set(
+    text: str,
+    variables: Mapping[str, str],
+    leaf: Callable[[str], list[_T]],
+    what: str,
+    depth: int = 0,
+) -> tuple[list[_T] | None, list[_T]]:
+    """Suricata's address/port list grammar: `[a, !b, $VAR, [..]]` -> (positives|None=any, negatives).
+
+    Negating a group swaps its positives and negatives; `!any` matches nothing (an error).
+    """
     if depth > 10:
-        raise RuleError("address", f"address variable recursion in {text!r}")
-    pos: list[Net] = []
-    neg: list[Net] = []
+        raise RuleError(what, f"{what} variable recursion in {text!r}")
+    pos: list[_T] = []
+    neg: list[_T] = []
     any_pos = False
     has_pos = False
     items = _split_list(text) if text.strip().startswith("[") else [text.strip()]
@@ -405,27 +419,21 @@ def parse_addr(text: str, vars_: Vars, depth: int = 0) -> AddrSet:
         while item.startswith("!"):
             negate = not negate
             item = item[1:].strip()
+        sub_pos: list[_T] | None
         if item.startswith("$"):
             name = item[1:]
-            if name not in vars_.addr:
-                raise RuleError("address", f"undefined address variable ${name}")
-            sub = parse_addr(vars_.addr[name], vars_, depth + 1)
-            sub_pos, sub_neg = sub.pos, sub.neg
+            if name not in variables:
+                raise RuleError(what, f"undefined {what} variable ${name}")
+            sub_pos, sub_neg = _parse_set(variables[name], variables, leaf, what, depth + 1)
         elif item.startswith("["):
-            sub = parse_addr(item, vars_, depth + 1)
-            sub_pos, sub_neg = sub.pos, sub.neg
+            sub_pos, sub_neg = _parse_set(item, variables, leaf, what, depth + 1)
         elif item == "any":
             sub_pos, sub_neg = None, []
         else:
-            try:
-                sub_pos, sub_neg = [ipaddress.ip_network(item, strict=False)], []
-            except ValueError:
-                raise RuleError(
-                    "address", f"bad address {item!r}: expected IP, CIDR, $VAR or any"
-                ) from None
+            sub_pos, sub_neg = leaf(item), []
         if negate:
             if sub_pos is None:
-                raise RuleError("address", "'!any' matches nothing")
+                raise RuleError(what, "'!any' matches nothing")
             neg.extend(sub_pos)
             pos.extend(sub_neg)
             if sub_neg:
@@ -437,7 +445,20 @@ def parse_addr(text: str, vars_: Vars, depth: int = 0) -> AddrSet:
             else:
                 pos.extend(sub_pos)
             neg.extend(sub_neg)
-    return AddrSet(None if (any_pos or not has_pos) else pos, neg)
+    return (None if (any_pos or not has_pos) else pos), neg
+
+
+def _network(item: str) -> list[Net]:
+    try:
+        return [ipaddress.ip_network(item, strict=False)]
+    except ValueError:
+        raise RuleError(
+            "address", f"bad address {item!r}: expected IP, CIDR, $VAR or any"
+        ) from None
+
+
+def parse_addr(text: str, vars_: Vars, depth: int = 0) -> AddrSet:
+    return AddrSet(*_parse_set(text, vars_.addr, _network, "address", depth))
 
 
 class PortSet:
@@ -451,55 +472,19 @@ class PortSet:
         return not any(a <= port <= b for a, b in self.neg)
 
 
+def _port_range(item: str) -> list[tuple[int, int]]:
+    m = re.fullmatch(r"(\d*)\s*(:?)\s*(\d*)", item)
+    if not m or (not m.group(1) and not m.group(3)):
+        raise RuleError("port", f"bad port {item!r}: expected N, N:M, $VAR or any")
+    a = int(m.group(1)) if m.group(1) else 0
+    b = int(m.group(3)) if m.group(3) else (65535 if m.group(2) else a)
+    if a > 65535 or b > 65535:
+        raise RuleError("port", f"port out of range in {item!r}")
+    return [(a, b)]
+
+
 def parse_ports(text: str, vars_: Vars, depth: int = 0) -> PortSet:
-    if depth > 10:
-        raise RuleError("port", f"port variable recursion in {text!r}")
-    pos: list[tuple[int, int]] = []
-    neg: list[tuple[int, int]] = []
-    any_pos = False
-    has_pos = False
-    items = _split_list(text) if text.strip().startswith("[") else [text.strip()]
-    for item in items:
-        negate = False
-        while item.startswith("!"):
-            negate = not negate
-            item = item[1:].strip()
-        sub_pos: list[tuple[int, int]] | None
-        if item.startswith("$"):
-            name = item[1:]
-            if name not in vars_.port:
-                raise RuleError("port", f"undefined port variable ${name}")
-            sub = parse_ports(vars_.port[name], vars_, depth + 1)
-            sub_pos, sub_neg = sub.pos, sub.neg
-        elif item.startswith("["):
-            sub = parse_ports(item, vars_, depth + 1)
-            sub_pos, sub_neg = sub.pos, sub.neg
-        elif item == "any":
-            sub_pos, sub_neg = None, []
-        else:
-            m = re.fullmatch(r"(\d*)\s*(:?)\s*(\d*)", item)
-            if not m or (not m.group(1) and not m.group(3)):
-                raise RuleError("port", f"bad port {item!r}: expected N, N:M, $VAR or any")
-            a = int(m.group(1)) if m.group(1) else 0
-            b = int(m.group(3)) if m.group(3) else (65535 if m.group(2) else a)
-            if a > 65535 or b > 65535:
-                raise RuleError("port", f"port out of range in {item!r}")
-            sub_pos, sub_neg = [(a, b)], []
-        if negate:
-            if sub_pos is None:
-                raise RuleError("port", "'!any' matches nothing")
-            neg.extend(sub_pos)
-            pos.extend(sub_neg)
-            if sub_neg:
-                has_pos = True
-        else:
-            has_pos = True
-            if sub_pos is None:
-                any_pos = True
-            else:
-                pos.extend(sub_pos)
-            neg.extend(sub_neg)
-    return PortSet(None if (any_pos or not has_pos) else pos, neg)
+    return PortSet(*_parse_set(text, vars_.port, _port_range, "port", depth))
 
 
 # --- option value helpers -----------------------------------------------------
