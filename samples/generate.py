@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from cryptography.hazmat.primitives.asymmetric import rsa
 from scapy.layers.dns import DNS, DNSQR, DNSRR
 from scapy.layers.inet import ICMP, IP, TCP, UDP
 from scapy.layers.l2 import ARP, Ether
@@ -342,6 +343,62 @@ class TcpSession:
         return self.t
 
 
+@dataclass(frozen=True)
+class SampleCerts:
+    """The sample's certificates with their private keys (the scan builder serves them)."""
+
+    ca_der: bytes
+    servers: dict[str, tuple[list[bytes], rsa.RSAPrivateKey]]  # name -> (chain DER, leaf key)
+
+
+def sample_certs() -> SampleCerts:
+    """Seeded CA, three CA-signed server certificates and app02's expired self-signed one.
+
+    The draw order of the seeded RNG is part of the pcap's bytes: keep it.
+    """
+    krng = random.Random(SEED + 1)
+    ca_key = tls.rsa_key(krng)
+    ca_cn = "Example Provincial Government CA"
+    org = "Example Provincial Government"
+    nb, na = datetime(2025, 1, 1, tzinfo=UTC), datetime(2035, 1, 1, tzinfo=UTC)
+    ca_der = tls.certificate(
+        subject_cn=ca_cn, org=org, key=ca_key, serial=0x1001, not_before=nb, not_after=na, ca=True
+    )
+
+    def leaf(cn: str, serial: int) -> tuple[list[bytes], rsa.RSAPrivateKey]:
+        key = tls.rsa_key(krng)
+        der = tls.certificate(
+            subject_cn=cn,
+            org=org,
+            key=key,
+            serial=serial,
+            not_before=datetime(2026, 3, 1, tzinfo=UTC),
+            not_after=datetime(2027, 3, 1, tzinfo=UTC),
+            issuer_cn=ca_cn,
+            issuer_key=ca_key,
+            sans=(cn,),
+        )
+        return [der, ca_der], key
+
+    servers = {
+        "portal01": leaf("portal.example.gov.cn", 0x2001),
+        "oa01": leaf("oa.example.gov.cn", 0x2002),
+        "platform": leaf("platform.example.gov.cn", 0x2003),
+    }
+    bad_key = tls.rsa_key(krng)
+    bad_cert = tls.certificate(
+        subject_cn="app02.dmz.example.gov.cn",
+        org="app02",
+        key=bad_key,
+        serial=0x01,
+        not_before=datetime(2023, 11, 1, tzinfo=UTC),
+        not_after=datetime(2025, 10, 31, tzinfo=UTC),
+        sans=("app02.dmz.example.gov.cn",),
+    )
+    servers["app02"] = ([bad_cert], bad_key)
+    return SampleCerts(ca_der, servers)
+
+
 # ---------------------------------------------------------------- traffic kinds
 
 
@@ -364,52 +421,10 @@ class Net:
 
     # -- certificates
     def _make_certs(self) -> None:
-        krng = random.Random(SEED + 1)
-        ca_key = tls.rsa_key(krng)
-        ca_cn = "Example Provincial Government CA"
-        org = "Example Provincial Government"
-        nb, na = datetime(2025, 1, 1, tzinfo=UTC), datetime(2035, 1, 1, tzinfo=UTC)
-        self.ca_der = tls.certificate(
-            subject_cn=ca_cn,
-            org=org,
-            key=ca_key,
-            serial=0x1001,
-            not_before=nb,
-            not_after=na,
-            ca=True,
-        )
-
-        def leaf(cn: str, serial: int) -> list[bytes]:
-            key = tls.rsa_key(krng)
-            der = tls.certificate(
-                subject_cn=cn,
-                org=org,
-                key=key,
-                serial=serial,
-                not_before=datetime(2026, 3, 1, tzinfo=UTC),
-                not_after=datetime(2027, 3, 1, tzinfo=UTC),
-                issuer_cn=ca_cn,
-                issuer_key=ca_key,
-                sans=(cn,),
-            )
-            return [der, self.ca_der]
-
-        self.chain = {
-            "portal01": leaf("portal.example.gov.cn", 0x2001),
-            "oa01": leaf("oa.example.gov.cn", 0x2002),
-            "platform": leaf("platform.example.gov.cn", 0x2003),
-        }
-        bad_key = tls.rsa_key(krng)
-        self.bad_cert = tls.certificate(
-            subject_cn="app02.dmz.example.gov.cn",
-            org="app02",
-            key=bad_key,
-            serial=0x01,
-            not_before=datetime(2023, 11, 1, tzinfo=UTC),
-            not_after=datetime(2025, 10, 31, tzinfo=UTC),
-            sans=("app02.dmz.example.gov.cn",),
-        )
-        self.chain["app02"] = [self.bad_cert]
+        certs = sample_certs()
+        self.ca_der = certs.ca_der
+        self.chain = {name: chain for name, (chain, _key) in certs.servers.items()}
+        self.bad_cert = self.chain["app02"][0]
 
     # -- building blocks
     def dns(

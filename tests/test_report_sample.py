@@ -39,6 +39,16 @@ INCIDENTS: list[tuple[str, str, str | None, str, str]] = [
         "172.16.10.31",
         "exposure_trust",
     ),
+    # the scans (samples/scans/, incidents h-j): telnet on app02, default page, unknown host
+    (
+        "telnet_opened",
+        "exposure_trust",
+        "forbidden_service",
+        "172.16.10.31:23/tcp",
+        "exposure_trust",
+    ),
+    ("default_page", "exposure_trust", "default_page", "172.16.10.30:8080/tcp", "exposure_trust"),
+    ("unregistered_host", "exposure_trust", "unregistered_host", "172.16.10.77", "exposure_trust"),
     # the EICAR download: any signature/YARA finding naming the victim (detector names vary)
     ("eicar", "signatures", None, "10.20.3.108", "malware"),
 ]

@@ -169,7 +169,7 @@ def _port_findings(
             lang,
             {**ev, "vantage": vantage},
             service=svc,
-            vantage=vantage or "?",
+            vantage=vantage or t("exposure.vantage_unknown", lang),
         )
     for o in cfg.outdated:
         version = p.version

@@ -233,6 +233,7 @@ def _check_inputs(
         "rules_dir": rules_dir,
         "scan_xml": scan_xml,
         "baseline_xml": baseline_xml,
+        "scan_vantage": inp.scan_vantage or "",
         "backup_config": backup_config,
         "now": cfg.evaluation_time.astimezone(UTC).isoformat().replace("+00:00", "Z"),
     }

@@ -49,6 +49,8 @@ class Inputs(_Strict):
     controls: Path | None = None  # default: the project's rules/controls.yaml
     scan_xml: Path | None = None  # nmap XML of this assessment's scan
     baseline_xml: Path | None = None  # previous scan to diff against
+    # zone the scan ran from (policy zone name or "internet"): management/forbidden checks
+    scan_vantage: str | None = None
     scan_profile: str | None = None  # name of a scan profile (when scanning live)
     backup_config: Path | None = None  # restic backup.yaml
     # For the bundled sample only: "module:function" that builds the backup repositories
