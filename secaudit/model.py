@@ -65,8 +65,24 @@ class Category(enum.StrEnum):
     BACKUP = "backup"
 
 
+_PLAIN = frozenset({str, int, bool, type(None)})
+
+
 def _jsonable(value: Any) -> Any:
-    """Make evidence values JSON-safe (numpy scalars, sets, timestamps)."""
+    """Make evidence values JSON-safe (numpy scalars, sets, timestamps).
+
+    Exact builtin types take a fast path (no ABC isinstance checks): detectors
+    build thousands of findings whose evidence is mostly plain dicts/lists/str.
+    """
+    tp = type(value)
+    if tp in _PLAIN:
+        return value
+    if tp is float:
+        return None if value != value else value
+    if tp is dict:
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if tp is list or tp is tuple:
+        return [_jsonable(v) for v in value]
     if isinstance(value, Mapping):
         return {str(k): _jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple, set, frozenset)):

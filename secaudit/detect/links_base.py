@@ -424,22 +424,41 @@ def per_origin(
         ["orig", "count", "first"], ascending=[True, False, True], kind="stable"
     )
     listed: dict[Any, list[dict[str, Any]]] = {}
-    for d in dests.groupby("orig", sort=False).head(rules.max_evidence).to_dict("records"):
+    shown = dests.groupby("orig", sort=False).head(rules.max_evidence)
+    services = {
+        (pr, po): _service(pr, po)
+        for pr, po in set(
+            zip(
+                shown["proto"].to_numpy(np.int64).tolist(),
+                shown["port"].to_numpy(np.int64).tolist(),
+                strict=True,
+            )
+        )
+    }
+    for o, resp, pr, po, cnt, ans, nm, wh in zip(
+        shown["orig"].tolist(), shown["resp"].tolist(),
+        shown["proto"].to_numpy(np.int64).tolist(), shown["port"].to_numpy(np.int64).tolist(),
+        shown["count"].to_numpy(np.int64).tolist(), shown["answered"].to_numpy(np.int64).tolist(),
+        shown["name"].tolist(), shown["what"].tolist(), strict=True,
+    ):  # fmt: skip
         item: dict[str, Any] = {
-            "dst": d["resp"],
-            "service": _service(int(d["proto"]), int(d["port"])),
-            "connections": int(d["count"]),
-            "attempts_only": int(d["answered"]) == 0,
+            "dst": resp,
+            "service": services[(pr, po)],
+            "connections": cnt,
+            "attempts_only": ans == 0,
         }
-        if d["name"]:
-            item["domain"] = d["name"]
-        if d["what"]:
-            item["tool"] = d["what"]
-        listed.setdefault(d["orig"], []).append(item)
+        if nm and nm == nm:  # not None/NaN
+            item["domain"] = nm
+        if wh and wh == wh:
+            item["tool"] = wh
+        listed.setdefault(o, []).append(item)
     states: dict[Any, dict[str, int]] = {}
-    key: Any
-    for key, n in df.groupby(["orig", "state"], sort=False).size().items():
-        states.setdefault(key[0], {})[str(key[1])] = int(n)
+    st = df.groupby(["orig", "state"], sort=False).size()
+    for o, state, n in zip(
+        st.index.get_level_values(0).tolist(), st.index.get_level_values(1).tolist(),
+        st.to_numpy(np.int64).tolist(), strict=True,
+    ):  # fmt: skip
+        states.setdefault(o, {})[str(state)] = n
     uids: dict[Any, list[Any]] = {}
     for o, u in zip(
         *(df.groupby("orig", sort=False).head(rules.max_evidence)[k] for k in ("orig", "uid")),
@@ -454,22 +473,32 @@ def per_origin(
             {"expires": rule.expires.isoformat(), "reason": rule.reason}
         )
     zone_names = pol.zone_name(per["oz"].to_numpy())
+    n_dest_of = dict(zip(n_dest.index.tolist(), n_dest.to_numpy(np.int64).tolist(), strict=True))
     out = []
-    for k, (orig, r) in enumerate(zip(per.index, per.to_dict("records"), strict=True)):
-        asset = int(r["oa"])
+    for k, (orig, asset, count, answered, first, last) in enumerate(
+        zip(
+            per.index.tolist(),
+            per["oa"].to_numpy(np.int64).tolist(),
+            per["count"].to_numpy(np.int64).tolist(),
+            per["answered"].to_numpy(np.int64).tolist(),
+            per["first"].to_numpy(np.float64).tolist(),
+            per["last"].to_numpy(np.float64).tolist(),
+            strict=True,
+        )  # fmt: skip
+    ):
         evidence: dict[str, Any] = {
             "src": orig,
             "zone": zone_names[k],
             "asset": pol.assets[asset].name if asset >= 0 else None,
             "destinations": listed[orig],
-            "distinct_destinations": int(n_dest[orig]),
-            "attempts": int(r["count"] - r["answered"]),
+            "distinct_destinations": n_dest_of[orig],
+            "attempts": count - answered,
             "states": states.get(orig, {}),
             "uids": uids.get(orig, []),
         }
         if orig in expired:
             evidence["expired_exceptions"] = expired[orig]
-        sev = severity if isinstance(severity, Severity) else severity[0 if r["answered"] else 1]
+        sev = severity if isinstance(severity, Severity) else severity[0 if answered else 1]
         out.append(
             links_finding(
                 ctx,
@@ -477,13 +506,13 @@ def per_origin(
                 category,
                 sev,
                 str(orig),
-                float(r["first"]),
-                float(r["last"]),
-                int(r["count"]),
+                first,
+                last,
+                count,
                 evidence,
                 id_keys={"zone": evidence["zone"]},
                 dst=listed[orig][0]["dst"],
-                destinations=int(n_dest[orig]),
+                destinations=n_dest_of[orig],
             )  # fmt: skip
         )
     return out

@@ -528,43 +528,58 @@ def hidden_nat(ctx: DetectContext) -> list[Finding]:
     agg = agg[(agg["n_strong"] >= 2) | agg["routed"] | agg["oui"]]
     if agg.empty:
         return []
-    cand = set(agg.index)
-    ttls: dict[Any, dict[str, int]] = {}
-    t = u.groupby([*keys, "ttl"], sort=False)["pkts"].sum()
-    key: Any
-    for key, n in t.items():
-        if (key[0], key[1]) in cand:
-            ttls.setdefault((key[0], key[1]), {})[str(int(key[2]))] = int(n)
+    bc = by_class[by_class.set_index(keys).index.isin(agg.index)]
+    mac_of = bc["src_mac"].to_numpy(np.uint64).tolist()
+    ip_of = bc["ip"].tolist()
+    ttls: dict[tuple[int, str], dict[str, int]] = {}
+    for mac, ip, ttl_v, n in zip(
+        mac_of, ip_of, bc["ttl"].to_numpy(np.int64).tolist(),
+        bc["pkts"].to_numpy(np.int64).tolist(), strict=True,
+    ):  # fmt: skip
+        ttls.setdefault((mac, ip), {})[str(ttl_v)] = n
     # when the second baseline appeared: first packet outside the biggest TTL class
-    later: dict[Any, int] = {}
-    bc = by_class[by_class.set_index(keys).index.isin(agg.index)].sort_values(
-        "pkts", ascending=False
+    # (of equally big classes, the one seen first is the baseline)
+    ordered = bc.assign(_neg=-bc["pkts"].to_numpy(np.int64)).sort_values(
+        [*keys, "_neg", "first"], kind="stable"
     )
-    for r in bc.to_dict("records"):
-        k = (r["src_mac"], r["ip"])
-        if k in later:
-            later[k] = min(later[k], int(r["first"])) if later[k] >= 0 else int(r["first"])
-        else:
-            later[k] = -1  # the biggest class: skip it
-    fps = _syn_fingerprints(ctx, set(int(m) for m, _ in cand))
+    rest = ordered[ordered.groupby(keys, sort=False).cumcount().to_numpy() > 0]
+    second = rest.groupby(keys, sort=False)["first"].min()
+    later = dict(
+        zip(
+            zip(
+                second.index.get_level_values(0).to_numpy(np.uint64).tolist(),
+                second.index.get_level_values(1).tolist(),
+                strict=True,
+            ),
+            second.to_numpy(np.int64).tolist(),
+            strict=True,
+        )
+    )
+    macs = agg.index.get_level_values(0).to_numpy(np.uint64).tolist()
+    fps = _syn_fingerprints(ctx, set(macs))
+    col = {c: agg[c].to_numpy(np.int64).tolist() for c in
+           ("n_strong", "routed", "oui", "mac_asset", "first", "last", "pkts")}  # fmt: skip
+    his = agg["src_hi"].to_numpy(np.uint64).tolist()
+    los = agg["src_lo"].to_numpy(np.uint64).tolist()
     out: list[Finding] = []
-    for (mac, ip), r in zip(agg.index, agg.to_dict("records"), strict=True):
+    for k, (mac, ip) in enumerate(zip(macs, agg.index.get_level_values(1).tolist(), strict=True)):
+        several = col["n_strong"][k] >= 2
         reasons = []
-        if r["n_strong"] >= 2:
+        if several:
             reasons.append("several TTL baselines")
-        if r["routed"]:
+        if col["routed"][k]:
             reasons.append("every packet is one or more hops behind the port")
-        if r["oui"]:
+        if col["oui"][k]:
             reasons.append("mobile-hotspot OUI")
-        mac_s = format_mac(int(mac))
+        mac_s = format_mac(mac)
         ev: dict[str, Any] = {
-            "ip": ip, "mac": mac_s, "asset": _asset_name(pol, int(r["mac_asset"])),
+            "ip": ip, "mac": mac_s, "asset": _asset_name(pol, col["mac_asset"][k]),
             "reasons": reasons, "ttl_packets": ttls.get((mac, ip), {}),
         }  # fmt: skip
-        fp = fps.get((int(mac), int(r["src_hi"]), int(r["src_lo"])))
+        fp = fps.get((mac, his[k], los[k]))
         if fp:
-            ev["syn_fingerprints"] = sorted(fp, key=lambda x: -int(x["syns"]))[:5]
-        first = later.get((mac, ip), -1) if r["n_strong"] >= 2 else -1
+            ev["syn_fingerprints"] = fp
+        first = later.get((mac, ip), -1) if several else -1
         out.append(
             links_finding(
                 ctx,
@@ -572,9 +587,9 @@ def hidden_nat(ctx: DetectContext) -> list[Finding]:
                 IL,
                 Severity.MEDIUM,
                 str(ip),
-                _iso_ns(first if first >= 0 else r["first"]),
-                _iso_ns(r["last"]),
-                int(r["pkts"]),
+                _iso_ns(first if first >= 0 else col["first"][k]),
+                _iso_ns(col["last"][k]),
+                col["pkts"][k],
                 ev,
                 id_keys={"mac": mac_s},
                 reasons="; ".join(reasons),
@@ -584,23 +599,39 @@ def hidden_nat(ctx: DetectContext) -> list[Finding]:
 
 
 def _syn_fingerprints(
-    ctx: DetectContext, macs: set[int]
+    ctx: DetectContext, macs: set[int], top_n: int = 5
 ) -> dict[tuple[int, int, int], list[dict[str, Any]]]:
-    """SYN fingerprints (TTL, window, scale, option layout) per (MAC, address) for evidence."""
+    """The `top_n` SYN fingerprints (TTL, window, scale, option layout) by count per
+    (MAC, address), for evidence.  Selection and ordering are whole-column; option
+    layouts are rendered once per distinct code."""
     syn = ctx.tables.get("links_syn")
     out: dict[tuple[int, int, int], list[dict[str, Any]]] = {}
     if syn is None or not len(syn) or not macs:
         return out
     sel = syn[np.isin(syn["src_mac"].to_numpy(np.uint64), np.array(sorted(macs), dtype=np.uint64))]
-    for r in sel.to_dict("records"):
-        out.setdefault((int(r["src_mac"]), int(r["src_hi"]), int(r["src_lo"])), []).append(
-            {
-                "ttl": int(r["ttl"]),
-                "win": int(r["win"]),
-                "wscale": int(r["wscale"]),
-                "options": _layout(int(r["layout"])),
-                "syns": int(r["syns"]),
-            }  # fmt: skip
+    if sel.empty:
+        return out
+    keys = ["src_mac", "src_hi", "src_lo"]
+    sel = (
+        sel.assign(_neg=-sel["syns"].to_numpy(np.int64))
+        .sort_values([*keys, "_neg"], kind="stable")
+        .groupby(keys, sort=False)
+        .head(top_n)
+    )
+    codes, uniq = pd.factorize(sel["layout"].to_numpy(np.uint64))
+    text = np.array([_layout(int(c)) for c in uniq], dtype=object)[codes].tolist()
+    cols = [sel[c].to_numpy(np.int64).tolist() for c in ("ttl", "win", "wscale", "syns")]
+    for mac, hi, lo, ttl, win, ws, opts, n in zip(
+        sel["src_mac"].to_numpy(np.uint64).tolist(),
+        sel["src_hi"].to_numpy(np.uint64).tolist(),
+        sel["src_lo"].to_numpy(np.uint64).tolist(),
+        *cols[:3],
+        text,
+        cols[3],
+        strict=True,
+    ):
+        out.setdefault((mac, hi, lo), []).append(
+            {"ttl": ttl, "win": win, "wscale": ws, "options": opts, "syns": n}
         )
     return out
 

@@ -420,10 +420,12 @@ def _answer_lists(a_hi: np.ndarray, a_lo: np.ndarray, a_n: np.ndarray) -> np.nda
     if rows.size == 0:
         return out
     mask = np.arange(MAX_ADDRS)[None, :] < a_n[rows, None]
-    text = addr_to_str(a_hi[rows][mask], a_lo[rows][mask])
-    parts = np.split(text, np.cumsum(a_n[rows])[:-1])
-    for r, part in zip(rows.tolist(), parts, strict=True):  # one step per response, not per packet
-        out[r] = part.tolist()
+    text = addr_to_str(a_hi[rows][mask], a_lo[rows][mask]).tolist()
+    ends = np.cumsum(a_n[rows]).tolist()
+    start = 0
+    for r, end in zip(rows.tolist(), ends, strict=True):  # one list slice per response
+        out[r] = text[start:end]
+        start = end
     return out
 
 
@@ -438,6 +440,24 @@ def _names_to_str(names: np.ndarray, lengths: np.ndarray) -> np.ndarray:
 
 
 _LOG_KEY = ["client_hi", "client_lo", "cport", "server_hi", "server_lo", "trans_id", "query"]
+
+
+def _txn_codes(key: pd.DataFrame) -> np.ndarray:
+    """Dense code per row of the transaction key (_LOG_KEY): splitmix64 over the columns
+    (the query name by its factorized code), then a hash factorization.  Two distinct
+    keys colliding needs ~2^32 transactions."""
+    q = pd.factorize(key["query"].to_numpy(dtype=object), use_na_sentinel=False)[0]
+    h = np.zeros(len(key), np.uint64)
+    with np.errstate(over="ignore"):
+        for k, c in enumerate([*(key[c].to_numpy() for c in _LOG_KEY[:-1]), q]):
+            h ^= c.astype(np.uint64) + np.uint64((0x9E3779B97F4A7C15 * (k + 1)) & (2**64 - 1))
+            h ^= h >> np.uint64(30)
+            h *= np.uint64(0xBF58476D1CE4E5B9)
+            h ^= h >> np.uint64(27)
+            h *= np.uint64(0x94D049BB133111EB)
+            h ^= h >> np.uint64(31)
+    codes: np.ndarray = pd.factorize(h)[0]
+    return codes
 
 
 def dns_log(messages: pd.DataFrame) -> pd.DataFrame:
@@ -477,6 +497,10 @@ def dns_log(messages: pd.DataFrame) -> pd.DataFrame:
         ]
     ].reset_index(drop=True)  # fmt: skip
     key = pd.concat([key, feat], axis=1)
+    # one integer transaction code instead of a 7-column (object) groupby key and a
+    # MultiIndex join: hash the key columns, then factorize the hashes
+    txn = _txn_codes(key)
+    key["_k"] = txn
     qs = key[is_q]
     rs = pd.concat(
         [
@@ -488,7 +512,7 @@ def dns_log(messages: pd.DataFrame) -> pd.DataFrame:
         ],
         axis=1,
     )
-    qa = qs.groupby(_LOG_KEY, sort=False, dropna=False).agg(
+    qa = qs.groupby("_k", sort=False).agg(
         ts_ns=("ts_ns", "min"),
         n_queries=("ts_ns", "size"),
         sport_srv=("sport_srv", "first"),
@@ -502,7 +526,7 @@ def dns_log(messages: pd.DataFrame) -> pd.DataFrame:
         status=("status", "first"),
         file_offset=("file_offset", "first"),
     )
-    ra = rs.groupby(_LOG_KEY, sort=False, dropna=False).agg(
+    ra = rs.groupby("_k", sort=False).agg(
         r_ts=("ts_ns", "min"),
         r_sport=("sport_srv", "first"),
         r_qtype=("qtype", "first"),
@@ -516,7 +540,13 @@ def dns_log(messages: pd.DataFrame) -> pd.DataFrame:
         r_feat=("labels", "first"),
         answers=("answers", "first"),
     )
-    j = qa.join(ra, how="outer").reset_index()
+    j = qa.join(ra, how="outer")
+    # the key columns, exact (no float round trip), from any row of each transaction
+    _, first_row = np.unique(txn, return_index=True)
+    rows = first_row[j.index.to_numpy(np.int64)]
+    j = j.reset_index(drop=True)
+    for c in _LOG_KEY:
+        j[c] = key[c].to_numpy()[rows]
     has_q = j["ts_ns"].notna()
     answered = j["r_ts"].notna()
     ts_ns = j["ts_ns"].where(has_q, j["r_ts"])
