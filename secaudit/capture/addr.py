@@ -14,8 +14,17 @@ import numba as nb
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
+import pyarrow as pa
 
-__all__ = ["V4_MAPPED_LO", "addr_to_str", "mac_to_str", "str_to_addr"]
+__all__ = [
+    "V4_MAPPED_LO",
+    "addr_codes",
+    "addr_int_to_str",
+    "addr_to_arrow",
+    "addr_to_str",
+    "mac_to_str",
+    "str_to_addr",
+]
 
 V4_MAPPED_LO = 0x0000FFFF00000000  # lo word of ::ffff:a.b.c.d is this | a.b.c.d
 
@@ -43,37 +52,68 @@ def _v4_text(ips: np.ndarray) -> np.ndarray:
     return out
 
 
+def addr_codes(hi: npt.ArrayLike, lo: npt.ArrayLike) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(code per address, distinct hi words, distinct lo words), codes in first-seen order.
+
+    Hash factorization, no sort: IPv4-only input (all hi words 0) hashes the lo word
+    alone, otherwise each word is hashed and then the pair of word codes.
+    """
+    h = np.asarray(hi, dtype=np.uint64).ravel()
+    low = np.asarray(lo, dtype=np.uint64).ravel()
+    if h.size == 0:
+        return np.zeros(0, np.intp), np.zeros(0, np.uint64), np.zeros(0, np.uint64)
+    if not h.any():
+        inv, uniq_lo = pd.factorize(low)
+        return np.asarray(inv), np.zeros(len(uniq_lo), np.uint64), np.asarray(uniq_lo, np.uint64)
+    ch, uh_all = pd.factorize(h)
+    cl, ul_all = pd.factorize(low)
+    inv, comb = pd.factorize(ch.astype(np.int64) * len(ul_all) + cl)
+    uh = np.asarray(uh_all, np.uint64)[comb // len(ul_all)]
+    ul = np.asarray(ul_all, np.uint64)[comb % len(ul_all)]
+    return np.asarray(inv), uh, ul
+
+
+def addr_int_to_str(hi: int, lo: int) -> str:
+    """Text of one (hi, lo) address."""
+    if hi == 0 and (lo >> 32) == 0xFFFF:
+        return str(ipaddress.IPv4Address(lo & 0xFFFFFFFF))
+    return str(ipaddress.IPv6Address((int(hi) << 64) | int(lo)))
+
+
+def _distinct_text(uh: np.ndarray, ul: np.ndarray) -> np.ndarray:
+    """S39 text of distinct addresses: IPv4-mapped by the compiled kernel, IPv6 via ipaddress."""
+    v4 = (uh == 0) & ((ul >> np.uint64(32)) == np.uint64(0xFFFF))
+    text = np.zeros(uh.size, dtype="S39")
+    if v4.any():
+        rows = _v4_text((ul[v4] & np.uint64(0xFFFFFFFF)).astype(np.int64))
+        text[v4] = rows.view("S15").ravel()
+    for k in np.flatnonzero(~v4):
+        text[k] = addr_int_to_str(int(uh[k]), int(ul[k])).encode()
+    return text
+
+
 def addr_to_str(hi: npt.ArrayLike, lo: npt.ArrayLike) -> npt.NDArray[np.object_]:
     """Object array of "10.0.0.1" / "2001:db8::1" for each (hi, lo) pair.
 
     Each distinct address is formatted once (hash factorization, no sort); IPv4-mapped
     ones by a compiled kernel, the (usually few) IPv6 ones through `ipaddress`.
     """
-    h = np.asarray(hi, dtype=np.uint64)
-    low = np.asarray(lo, dtype=np.uint64)
-    shape = h.shape
-    h, low = h.ravel(), low.ravel()
-    if h.size == 0:
+    shape = np.shape(hi)
+    inv, uh, ul = addr_codes(hi, lo)
+    if inv.size == 0:
         return np.empty(shape, dtype=object)
-    if not h.any():  # IPv4 only (mapped): hash the low word alone
-        inv, uniq_lo = pd.factorize(low)
-        uh = np.zeros(len(uniq_lo), np.uint64)
-        ul = np.asarray(uniq_lo, np.uint64)
-    else:  # hash each word, then the pair of word codes
-        ch, uh_all = pd.factorize(h)
-        cl, ul_all = pd.factorize(low)
-        inv, comb = pd.factorize(ch.astype(np.int64) * len(ul_all) + cl)
-        uh = np.asarray(uh_all, np.uint64)[comb // len(ul_all)]
-        ul = np.asarray(ul_all, np.uint64)[comb % len(ul_all)]
-    v4 = (uh == 0) & ((ul >> np.uint64(32)) == np.uint64(0xFFFF))
-    text = np.empty(uh.size, dtype=object)
-    if v4.any():
-        rows = _v4_text((ul[v4] & np.uint64(0xFFFFFFFF)).astype(np.int64))
-        text[v4] = rows.view("S15").ravel().astype("U15").astype(object)
-    for k in np.flatnonzero(~v4):
-        text[k] = str(ipaddress.IPv6Address((int(uh[k]) << 64) | int(ul[k])))
-    out: npt.NDArray[np.object_] = text[np.asarray(inv)].reshape(shape)
+    text = _distinct_text(uh, ul).astype("U39").astype(object)
+    out: npt.NDArray[np.object_] = text[inv].reshape(shape)
     return out
+
+
+def addr_to_arrow(hi: npt.ArrayLike, lo: npt.ArrayLike) -> pa.Array:
+    """Arrow string array of the addresses; no Python object per row (Arrow `take`)."""
+    inv, uh, ul = addr_codes(hi, lo)
+    if inv.size == 0:
+        return pa.array([], pa.string())
+    text = pa.array(_distinct_text(uh, ul)).cast(pa.string())
+    return text.take(pa.array(inv.astype(np.int32)))
 
 
 def str_to_addr(values: Iterable[str] | str) -> tuple[np.ndarray, np.ndarray]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
@@ -52,7 +51,7 @@ def flows_cmd(
     quiet: bool,
 ) -> None:
     """Build Zeek-compatible connection records from captures."""
-    from secaudit.flows import flow_table, write_conn_log
+    from secaudit.flows import write_flows
     from secaudit.model import write_gaps
 
     lang = _lang()
@@ -65,11 +64,18 @@ def flows_cmd(
                 ipaddress.ip_network(n, strict=False)
             except ValueError as exc:
                 raise click.BadParameter(str(exc), param_hint="--local-nets") from exc
-    res = flow_table(list(pcaps), ignore_checksums=ignore_checksums, local_nets=nets, quiet=quiet)
     out = Path(logdir)
     out.mkdir(parents=True, exist_ok=True)
     name = "conn.parquet" if fmt == "parquet" else "conn.log"
-    write_conn_log(res.conn, out / name, format=fmt)  # type: ignore[arg-type]
+    # streamed batch by batch: memory stays flat whatever the capture size
+    res = write_flows(
+        list(pcaps),
+        out / name,
+        fmt,  # type: ignore[arg-type]
+        ignore_checksums=ignore_checksums,
+        local_nets=nets,
+        quiet=quiet,
+    )
     write_gaps(res.gaps, out / "gaps.json")
     for g in res.gaps:
         click.echo(
@@ -80,13 +86,12 @@ def flows_cmd(
             t(
                 "flows.summary",
                 lang,
-                conns=len(res.conn),
+                conns=res.conns,
                 packets=res.packets,
                 path=str(out / name),
             ),
             err=True,
         )
-    _ = json  # gaps.json is written by write_gaps
 
 
 commands = [flows_cmd]

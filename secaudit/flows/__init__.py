@@ -6,9 +6,12 @@
     res.conn, res.gaps                                   # table + what could not be seen
     sa.write_conn_log(conn, "out/conn.log")              # Zeek TSV (json, parquet)
     sa.read_conn_log("zeek/conn.log")                    # any conn.log back as a DataFrame
+    write_flows("big.pcap", "out/conn.log")              # streaming: flat memory, any size
 
 `flows()` returns the table and puts the gaps in `df.attrs["gaps"]`;
-`flow_table()` returns both in a `FlowResult`.  Semantics follow Zeek's
+`flow_table()` returns both in a `FlowResult`.  `iter_flow_tables()` yields the
+table in Arrow batches of finished connections and `write_flows()` streams them
+into a conn.log, so memory stays flat however large the capture.  Semantics follow Zeek's
 (commit a13de64 of zeek/zeek): uid ("C" + 17 base62 characters, a hash of
 seed + connection key + start time, so reruns give the same uids), the 13
 conn_state values, history letters with Zeek's case and repeat rules, bytes
@@ -29,26 +32,32 @@ tracked in up to 8 holes per direction (beyond that holes are merged).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from secaudit._callable import make_package_callable
-from secaudit.flows.conn_log import read_conn_log, write_conn_log
-from secaudit.flows.table import CONN_COLUMNS, conn_frame
+from secaudit.flows.conn_log import ConnLogWriter, Format, read_conn_log, write_conn_log
+from secaudit.flows.table import CONN_COLUMNS, conn_arrow
 from secaudit.flows.tracker import FlowTracker
 from secaudit.model import Gap
 
 __all__ = [
     "CONN_COLUMNS",
+    "ConnLogWriter",
     "FlowResult",
+    "FlowStream",
     "FlowTracker",
     "flow_table",
     "flows",
+    "iter_flow_tables",
     "read_conn_log",
     "write_conn_log",
+    "write_flows",
 ]
 
 Sources = str | Path | Sequence[str | Path]
@@ -61,6 +70,75 @@ class FlowResult:
     conn: pd.DataFrame
     gaps: tuple[Gap, ...] = field(default_factory=tuple)
     packets: int = 0
+
+
+@dataclass
+class FlowStream:
+    """Iterate for the conn table in Arrow batches (CONN_SCHEMA), finished
+    connections only; `gaps` and `packets` are complete once it is exhausted.
+
+    Each batch holds the connections finished since the previous one (at least
+    `batch_rows` of them, except the last), ordered by start time within the
+    batch; across batches the order is by when Zeek would log them.
+    """
+
+    sources: Sources
+    ignore_checksums: bool = False
+    local_nets: list[str] | None = None
+    quiet: bool = True
+    chunk_packets: int = 500_000
+    seed: int = 0
+    batch_rows: int = 200_000
+    gaps: list[Gap] = field(default_factory=list)
+    packets: int = 0
+    conns: int = 0
+
+    def __iter__(self) -> Iterator[pa.Table]:
+        from secaudit.capture import iter_chunks
+
+        tracker = FlowTracker(ignore_checksums=self.ignore_checksums, seed=self.seed)
+        pending: list[np.ndarray] = []
+        npending = 0
+
+        def batch() -> pa.Table:
+            nonlocal pending, npending
+            recs = pending[0] if len(pending) == 1 else np.concatenate(pending)
+            pending, npending = [], 0
+            self.conns += recs.shape[0]
+            return conn_arrow(recs, tracker.sources, self.local_nets, tracker.parent_uids)
+
+        chunks = iter_chunks(self.sources, chunk_packets=self.chunk_packets, quiet=self.quiet)
+        for chunk in chunks:
+            self.gaps.extend(chunk.gaps)
+            tracker.feed(chunk)
+            self.packets = tracker.packets_seen
+            done = tracker.drain()
+            if done.shape[0]:
+                pending.append(done)
+                npending += done.shape[0]
+            if npending >= self.batch_rows:
+                yield batch()
+        rest = tracker.finish()
+        if rest.shape[0]:
+            pending.append(rest)
+        self.gaps.extend(tracker.checksum_gaps())
+        if pending:
+            yield batch()
+
+
+def iter_flow_tables(
+    sources: Sources,
+    *,
+    ignore_checksums: bool = False,
+    local_nets: Iterable[str] | None = None,
+    quiet: bool = True,
+    chunk_packets: int = 500_000,
+    seed: int = 0,
+    batch_rows: int = 200_000,
+) -> FlowStream:
+    """The conn table of the captures as a stream of Arrow batches (see FlowStream)."""
+    nets = list(local_nets) if local_nets is not None else None
+    return FlowStream(sources, ignore_checksums, nets, quiet, chunk_packets, seed, batch_rows)
 
 
 def flow_table(
@@ -79,8 +157,10 @@ def flow_table(
     offloading), reported as a Gap.  local_nets: CIDRs for local_orig/local_resp
     (None leaves them unset, like Zeek with an empty Site::local_nets).
     seed: makes uids differ between runs on purpose; equal seeds give equal uids.
+    The whole table is held in memory: for captures of any size use `write_flows`.
     """
     from secaudit.capture import iter_chunks
+    from secaudit.flows.table import conn_frame
 
     tracker = FlowTracker(ignore_checksums=ignore_checksums, seed=seed)
     gaps: list[Gap] = []
@@ -90,8 +170,38 @@ def flow_table(
     recs = tracker.finish()
     gaps.extend(tracker.checksum_gaps())
     nets = list(local_nets) if local_nets is not None else None
-    conn = conn_frame(recs, tracker.sources, nets)
+    conn = conn_frame(recs, tracker.sources, nets, tracker.parent_uids)
     return FlowResult(conn=conn, gaps=tuple(gaps), packets=tracker.packets_seen)
+
+
+def write_flows(
+    sources: Sources,
+    path: str | Path,
+    format: Format = "zeek",
+    *,
+    ignore_checksums: bool = False,
+    local_nets: Iterable[str] | None = None,
+    quiet: bool = True,
+    chunk_packets: int = 500_000,
+    seed: int = 0,
+    batch_rows: int = 200_000,
+) -> FlowStream:
+    """Stream the captures' connections into a conn log (Zeek TSV, JSON lines,
+    Parquet) batch by batch: memory stays flat whatever the capture size.
+    Returns the exhausted stream (its gaps, packets and conns)."""
+    stream = iter_flow_tables(
+        sources,
+        ignore_checksums=ignore_checksums,
+        local_nets=local_nets,
+        quiet=quiet,
+        chunk_packets=chunk_packets,
+        seed=seed,
+        batch_rows=batch_rows,
+    )
+    with ConnLogWriter(path, format, columns=list(CONN_COLUMNS)) as writer:
+        for table in stream:
+            writer.write(table)
+    return stream
 
 
 def flows(

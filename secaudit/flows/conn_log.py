@@ -11,10 +11,7 @@ times as float seconds with a `ts_dt` datetime column; unset stays NA.
 
 from __future__ import annotations
 
-import csv
-import io
 import json
-import math
 import time
 from pathlib import Path
 from typing import Any, Literal
@@ -22,12 +19,13 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from secaudit.errors import InputError
 from secaudit.schemas import CONN_SCHEMA
 
-__all__ = ["ZEEK_TYPES", "read_conn_log", "write_conn_log"]
+__all__ = ["ZEEK_TYPES", "ConnLogWriter", "read_conn_log", "write_conn_log"]
 
 ZEEK_TYPES: dict[str, str] = {
     "ts": "time", "uid": "string", "id.orig_h": "addr", "id.orig_p": "port",
@@ -49,72 +47,236 @@ def _stamp(t: float | None = None) -> str:
     return time.strftime("%Y-%m-%d-%H-%M-%S", time.gmtime(t))
 
 
-def _text_column(s: pd.Series, ztype: str) -> np.ndarray:
-    """One column as Zeek ASCII text: '-' unset, '(empty)' empty strings/sets."""
-    na = s.isna().to_numpy()
-    if ztype in ("time", "interval"):
-        vals = pd.to_numeric(s, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
-        text = np.char.mod("%.6f", np.nan_to_num(vals)).astype(object)
-    elif ztype == "bool":
-        flags = s.astype("boolean").fillna(False).to_numpy(dtype=bool)
-        text = np.where(flags, "T", "F").astype(object)
-    elif ztype in ("count", "int", "port"):
-        ints = pd.to_numeric(s, errors="coerce").astype("Int64").fillna(0).to_numpy(dtype=np.int64)
-        text = ints.astype(str).astype(object)
-    else:
-        text = s.astype(object).to_numpy(copy=True)
-        text[text == ""] = "(empty)"
-    text[na] = "-"
+# ----------------------------------------------------------------- column text (vectorized)
+def _fixed6(arr: pa.Array) -> pa.Array:
+    """'%.6f' of float seconds, exactly as printf rounds them, without Python per row.
+
+    Integer and fractional parts are split exactly (x - floor(x) is exact), the
+    fraction scaled to microseconds; the rare values within 1e-6 µs of a rounding
+    tie (and negative or huge ones) are formatted by Python instead.
+    """
+    x = pc.cast(arr, pa.float64()).fill_null(0.0).to_numpy(zero_copy_only=False)
+    with np.errstate(invalid="ignore"):
+        ok = np.isfinite(x) & (x >= 0) & (x < 2.0**52)
+        xs = np.where(ok, x, 0.0)
+        ip = np.floor(xs)
+        m = (xs - ip) * 1e6
+        k = np.floor(m + 0.5)
+        ok &= np.abs(m - np.floor(m) - 0.5) > 1e-6
+    carry = k >= 1e6
+    ip = ip.astype(np.int64) + carry
+    k = (k - 1e6 * carry).astype(np.int64)
+    text = pc.binary_join_element_wise(
+        pc.cast(pa.array(ip), pa.string()),
+        pc.utf8_lpad(pc.cast(pa.array(k), pa.string()), width=6, padding="0"),
+        ".",
+    )
+    bad = np.flatnonzero(~ok)
+    if bad.shape[0]:
+        fix = pa.array([f"{v:.6f}" for v in x[bad].tolist()], pa.string())
+        mask = np.zeros(x.shape[0], bool)
+        mask[bad] = True
+        text = pc.replace_with_mask(text, pa.array(mask), fix)
     return text
 
 
-def write_conn_log(df: pd.DataFrame, path: str | Path, format: Format = "zeek") -> Path:
-    """Write the conn table as Zeek TSV, JSON lines or Parquet; returns the path."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    cols = [c for c in df.columns if c != "ts_dt"]
-    if format == "parquet":
-        fields = [
-            CONN_SCHEMA.field(c) if c in CONN_SCHEMA.names else pa.field(c, pa.string())
-            for c in cols
-        ]
-        table = pa.Table.from_pandas(df[cols], schema=pa.schema(fields), preserve_index=False)
-        pq.write_table(table, path)
-        return path
-    if format == "json":
-        with path.open("w", encoding="utf-8") as fh:
-            for rec in df[cols].to_dict(orient="records"):
-                fh.write(json.dumps(_json_record(rec), separators=(",", ":")) + "\n")
-        return path
-    if format != "zeek":
-        raise ValueError(f"unknown conn log format {format!r} (zeek, json, parquet)")
-    types = [ZEEK_TYPES.get(c, "string") for c in cols]
-    body = pd.DataFrame({c: _text_column(df[c], t) for c, t in zip(cols, types, strict=True)})
-    buf = io.StringIO()
-    body.to_csv(buf, sep="\t", header=False, index=False, quoting=csv.QUOTE_NONE, escapechar="\\")
-    with path.open("w", encoding="utf-8") as fh:
-        fh.write("#separator \\x09\n#set_separator\t,\n#empty_field\t(empty)\n#unset_field\t-\n")
-        fh.write(f"#path\tconn\n#open\t{_stamp()}\n")
-        fh.write("#fields\t" + "\t".join(cols) + "\n")
-        fh.write("#types\t" + "\t".join(types) + "\n")
-        fh.write(buf.getvalue())
-        fh.write(f"#close\t{_stamp()}\n")
-    return path
+def _int_text(arr: pa.Array) -> pa.Array:
+    if pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type):
+        return arr
+    if pa.types.is_floating(arr.type):
+        arr = pc.cast(arr, pa.int64(), safe=False)
+    return pc.cast(arr, pa.string())
 
 
-def _json_record(rec: dict[Any, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, v in rec.items():
-        k = str(key)
-        if v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v)):
-            continue
-        if k == "tunnel_parents":
-            out[k] = [x for x in str(v).split(",") if x]
-        elif isinstance(v, np.generic):
-            out[k] = v.item()
+def _str_text(arr: pa.Array) -> pa.Array:
+    if not pa.types.is_string(arr.type):
+        arr = pc.cast(arr, pa.string())
+    return arr
+
+
+def _zeek_field(arr: pa.Array, ztype: str) -> pa.Array:
+    """One column as Zeek ASCII text: '-' unset, '(empty)' empty strings/sets."""
+    if ztype in ("time", "interval"):
+        text = _fixed6(arr)
+    elif ztype == "bool":
+        flags = pc.cast(arr, pa.bool_()) if not pa.types.is_boolean(arr.type) else arr
+        text = pc.if_else(flags.fill_null(False), "T", "F")
+    elif ztype in ("count", "int", "port"):
+        text = _int_text(arr)
+    else:
+        text = _str_text(arr)
+        text = pc.if_else(pc.equal(text, ""), "(empty)", text)
+        # Zeek escapes the separator and line breaks inside values
+        text = pc.replace_substring(text, "\t", "\\x09")
+        text = pc.replace_substring(text, "\n", "\\x0a")
+    return pc.if_else(pc.is_null(arr), "-", text)
+
+
+_JSON_UNSAFE = r'["\\\x00-\x1f]'  # a character JSON must escape (RE2 syntax)
+
+
+def _json_string(text: pa.Array) -> pa.Array:
+    quoted = pc.binary_join_element_wise('"', text, '"', "")
+    unsafe = pc.fill_null(pc.match_substring_regex(text, _JSON_UNSAFE), False)
+    if pc.any(unsafe).as_py():
+        idx = np.flatnonzero(unsafe.to_numpy(zero_copy_only=False))
+        fix = pa.array([json.dumps(v) for v in pc.take(text, pa.array(idx)).to_pylist()])
+        quoted = pc.replace_with_mask(quoted, unsafe, fix)
+    return quoted
+
+
+def _json_field(arr: pa.Array, name: str, ztype: str) -> pa.Array:
+    """'"name":value' per row, null where the field is unset (left out of the record)."""
+    if ztype in ("time", "interval"):
+        text = _fixed6(arr)
+    elif ztype == "bool":
+        flags = pc.cast(arr, pa.bool_()) if not pa.types.is_boolean(arr.type) else arr
+        text = pc.if_else(flags.fill_null(False), "true", "false")
+    elif ztype in ("count", "int", "port") and not pa.types.is_string(arr.type):
+        text = _int_text(arr)
+    elif ztype.startswith(_SET_TYPES):
+        items = _json_string(_str_text(arr))  # "a,b" -> ["a","b"]; commas never need escaping
+        text = pc.binary_join_element_wise("[", pc.replace_substring(items, ",", '","'), "]", "")
+        text = pc.if_else(pc.equal(_str_text(arr), ""), "[]", text)
+    else:
+        text = _json_string(_str_text(arr))
+    key = json.dumps(name) + ":"
+    return pc.if_else(
+        pc.is_null(arr), pa.scalar(None, pa.string()), pc.binary_join_element_wise(key, text, "")
+    )
+
+
+def _lines_buffer(lines: pa.Array) -> pa.Buffer:
+    """The bytes of a string array without nulls, each element followed by a newline."""
+    lines = pc.binary_join_element_wise(lines, "", "\n")
+    if isinstance(lines, pa.ChunkedArray):
+        lines = lines.combine_chunks()
+    offsets = np.frombuffer(lines.buffers()[1], np.int32)[
+        lines.offset : lines.offset + len(lines) + 1
+    ]
+    data = lines.buffers()[2]
+    return data.slice(int(offsets[0]), int(offsets[-1] - offsets[0]))
+
+
+def _with_pandas_meta(schema: pa.Schema) -> pa.Schema:
+    """Pandas metadata for Arrow-built conn tables, so pd.read_parquet restores the
+    nullable column types (UInt64, boolean) as for a table written from a DataFrame."""
+    if (schema.metadata and b"pandas" in schema.metadata) or schema.names != CONN_SCHEMA.names:
+        return schema
+    from secaudit.flows.table import empty_conn_frame
+
+    empty = pa.Table.from_pandas(empty_conn_frame(), schema=CONN_SCHEMA, preserve_index=False)
+    return schema.with_metadata(empty.schema.metadata)
+
+
+def _names(data: pa.Table | pd.DataFrame) -> list[str]:
+    if isinstance(data, pa.Table):
+        return list(data.column_names)
+    return [str(c) for c in data.columns]
+
+
+def _to_arrow(data: pa.Table | pd.DataFrame, cols: list[str]) -> pa.Table:
+    if isinstance(data, pa.Table):
+        return data.select(cols)
+    fields = [
+        CONN_SCHEMA.field(c) if c in CONN_SCHEMA.names else pa.field(c, pa.string()) for c in cols
+    ]
+    return pa.Table.from_pandas(data[cols], schema=pa.schema(fields), preserve_index=False)
+
+
+class ConnLogWriter:
+    """conn.log written batch by batch (Zeek TSV, JSON lines or Parquet).
+
+    Every batch is formatted column by column (Arrow compute, no Python per
+    row) and appended, so writing a file of any size holds one batch at a time.
+
+        with ConnLogWriter(out / "conn.log") as w:
+            for table in batches:          # Arrow tables or DataFrames, CONN_SCHEMA columns
+                w.write(table)
+    """
+
+    def __init__(
+        self, path: str | Path, format: Format = "zeek", columns: list[str] | None = None
+    ) -> None:
+        if format not in ("zeek", "json", "parquet"):
+            raise ValueError(f"unknown conn log format {format!r} (zeek, json, parquet)")
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.format = format
+        self.columns = columns
+        self.rows = 0
+        self._fh: Any = None
+        self._pq: pq.ParquetWriter | None = None
+
+    def _open(self, cols: list[str], schema: pa.Schema | None) -> None:
+        self.columns = cols
+        if self.format == "parquet":
+            self._pq = pq.ParquetWriter(self.path, _with_pandas_meta(schema or CONN_SCHEMA))
+            return
+        self._fh = self.path.open("wb")
+        if self.format == "zeek":
+            types = [ZEEK_TYPES.get(c, "string") for c in cols]
+            head = (
+                "#separator \\x09\n#set_separator\t,\n#empty_field\t(empty)\n#unset_field\t-\n"
+                f"#path\tconn\n#open\t{_stamp()}\n"
+                "#fields\t" + "\t".join(cols) + "\n#types\t" + "\t".join(types) + "\n"
+            )
+            self._fh.write(head.encode())
+
+    def write(self, data: pa.Table | pd.DataFrame) -> None:
+        """Append a batch (its columns other than `ts_dt`)."""
+        cols = self.columns or [c for c in _names(data) if c != "ts_dt"]
+        table = _to_arrow(data, cols)
+        if self._fh is None and self._pq is None:
+            self._open(cols, table.schema)
+        self.rows += table.num_rows
+        if self._pq is not None:
+            self._pq.write_table(table.replace_schema_metadata(self._pq.schema.metadata))
+            return
+        if table.num_rows == 0:
+            return
+        arrays = [table.column(c).combine_chunks() for c in cols]
+        types = [ZEEK_TYPES.get(c, "string") for c in cols]
+        if self.format == "zeek":
+            parts = [_zeek_field(a, t) for a, t in zip(arrays, types, strict=True)]
+            line = pc.binary_join_element_wise(*parts, "\t")
         else:
-            out[k] = v
-    return out
+            parts = [_json_field(a, c, t) for a, c, t in zip(arrays, cols, types, strict=True)]
+            body = pc.binary_join_element_wise(*parts, ",", null_handling="skip")
+            line = pc.binary_join_element_wise("{", body, "}", "")
+        self._fh.write(_lines_buffer(line))
+
+    def close(self) -> None:
+        """Finish the file (Zeek's #close line; Parquet footer); idempotent."""
+        if self._fh is None and self._pq is None:
+            self._open(self.columns or list(CONN_COLUMNS_DEFAULT), None)
+        if self._pq is not None:
+            self._pq.close()
+            self._pq = None
+            self._fh = False
+            return
+        if self._fh:
+            if self.format == "zeek":
+                self._fh.write(f"#close\t{_stamp()}\n".encode())
+            self._fh.close()
+            self._fh = False
+
+    def __enter__(self) -> ConnLogWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+CONN_COLUMNS_DEFAULT = tuple(CONN_SCHEMA.names)
+
+
+def write_conn_log(df: pd.DataFrame | pa.Table, path: str | Path, format: Format = "zeek") -> Path:
+    """Write the conn table as Zeek TSV, JSON lines or Parquet; returns the path."""
+    cols = [c for c in _names(df) if c != "ts_dt"]
+    with ConnLogWriter(path, format, columns=cols) as w:
+        w.write(df)
+    return w.path
 
 
 # ----------------------------------------------------------------- reading

@@ -3,18 +3,26 @@
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numba as nb
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from secaudit.capture.addr import addr_to_str
-from secaudit.flows._engine import K_ICMP, K_TCP, K_UDP, STATE_NAMES
+from secaudit.capture.addr import addr_codes, addr_int_to_str, addr_to_arrow
+from secaudit.flows._engine import K_ICMP, K_OTHER, K_TCP, K_UDP, STATE_NAMES
 from secaudit.schemas import CONN_SCHEMA
 
-__all__ = ["CONN_COLUMNS", "conn_frame", "empty_conn_frame", "uid_bytes_of", "uid_strings"]
+__all__ = [
+    "CONN_COLUMNS",
+    "arrow_to_frame",
+    "conn_arrow",
+    "conn_frame",
+    "empty_conn_frame",
+    "uid_bytes_of",
+    "uid_strings",
+]
 
 CONN_COLUMNS = [f.name for f in CONN_SCHEMA]
 _B62 = np.frombuffer(b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz", np.uint8)
@@ -62,20 +70,24 @@ def _mac_text(mac, out):  # type: ignore[no-untyped-def]
 
 
 def _mac_strings(mac: np.ndarray) -> pa.Array:
-    buf = np.zeros((mac.shape[0], 17), np.uint8)
-    _mac_text(mac.astype(np.uint64), buf)
-    return pa.array(buf.view("S17").ravel(), mask=mac == 0).cast(pa.string())
+    """'aa:bb:..' per MAC (unset for 0), each distinct MAC formatted once."""
+    codes, uniq = pd.factorize(mac.astype(np.uint64))
+    uniq = np.asarray(uniq, np.uint64)
+    buf = np.zeros((uniq.shape[0], 17), np.uint8)
+    _mac_text(uniq, buf)
+    text = pa.array(buf.view("S17").ravel(), mask=uniq == 0).cast(pa.string())
+    return text.take(pa.array(codes.astype(np.int32)))
 
 
-def _local(addrs: np.ndarray, nets: Sequence[str] | None) -> pa.Array:
+def _local(hi: np.ndarray, lo: np.ndarray, nets: Sequence[str] | None) -> pa.Array:
     """Site::is_local_addr per address; all unset when no local networks are configured."""
     if nets is None:
-        return pa.nulls(addrs.shape[0], pa.bool_())
+        return pa.nulls(hi.shape[0], pa.bool_())
     parsed = [ipaddress.ip_network(n, strict=False) for n in nets]
-    codes, uniq = pd.factorize(addrs)
+    codes, uh, ul = addr_codes(hi, lo)
     flags = []
-    for a in uniq.tolist():
-        ip = ipaddress.ip_address(a)
+    for h, low in zip(uh.tolist(), ul.tolist(), strict=True):
+        ip = ipaddress.ip_address(addr_int_to_str(h, low))
         flags.append(any(ip.version == n.version and ip in n for n in parsed))
     return pa.array(np.asarray(flags, bool)[codes])
 
@@ -107,71 +119,137 @@ def _text(values: np.ndarray) -> pa.Array:
     return pa.array(np.ascontiguousarray(values)).cast(pa.string())
 
 
+def _parent_names(
+    npar: np.ndarray,
+    par: np.ndarray,
+    uid1: np.ndarray,
+    uid_bytes: np.ndarray,
+    parent_uids: Mapping[int, int] | None,
+) -> pa.Array:
+    """tunnel_parents: the uids of each row's enclosing tunnels (a Python step per
+    tunnelled connection only; most rows have none)."""
+    n = npar.shape[0]
+    parents: list[str | None] = [None] * n
+    by_h1 = dict(zip(uid1.tolist(), uid_bytes.astype(str).tolist(), strict=True))
+    for i in np.flatnonzero(npar > 0).tolist():
+        names = []
+        for h in par[i][: npar[i]].tolist():
+            name = by_h1.get(h)
+            if name is None and parent_uids is not None and h in parent_uids:
+                # the tunnel's own connection was written in an earlier batch
+                name = str(
+                    uid_strings(np.array([h], np.uint64), np.array([parent_uids[h]], np.uint64))[0]
+                )
+            if name is None:  # an IP-in-IP/GRE tunnel: no conn of its own, a stable uid
+                name = str(uid_strings(np.array([h], np.uint64), np.array([h >> 7], np.uint64))[0])
+            names.append(name)
+        parents[i] = ",".join(sorted(set(names)))
+    return pa.array(parents, type=pa.string())
+
+
+_PROTO_BY_KIND = {K_TCP: "tcp", K_UDP: "udp", K_ICMP: "icmp", K_OTHER: "unknown_transport"}
+_PROTO_NAMES = pa.array([_PROTO_BY_KIND[k] for k in range(len(_PROTO_BY_KIND))], pa.string())
+_STATE_TEXT = pa.array(list(STATE_NAMES), pa.string())
+
+
+def _codes(values: np.ndarray) -> pa.Array:
+    return pa.array(values.astype(np.int32))
+
+
+def conn_arrow(
+    recs: np.ndarray,
+    sources: Sequence[str],
+    local_nets: Sequence[str] | None = None,
+    parent_uids: Mapping[int, int] | None = None,
+) -> pa.Table:
+    """The conn table (CONN_SCHEMA) as an Arrow table, ordered by start time.
+
+    Columnar all the way: strings are built from distinct values (addresses,
+    states, sources) and gathered with Arrow `take`, so no Python object is made
+    per row.  parent_uids maps uid1 -> uid2 of tunnel connections already written
+    in earlier batches (streaming), so tunnel_parents can name them.
+    """
+    if recs.shape[0] == 0:
+        return pa.Table.from_pandas(empty_conn_frame(), schema=CONN_SCHEMA, preserve_index=False)
+    order = np.lexsort((recs["uid1"], recs["start"]))
+    n = recs.shape[0]
+    # reorder whole records as raw bytes (numpy's structured-dtype gather with
+    # subarray fields is slow), then copy fields out sequentially: Arrow copies
+    # strided views element by element
+    raw = np.ascontiguousarray(recs).view(np.uint8).reshape(n, recs.dtype.itemsize)
+    recs = np.take(raw, order, axis=0).view(recs.dtype).ravel()
+
+    def col(name: str) -> np.ndarray:
+        return np.ascontiguousarray(recs[name])
+
+    start, uid1, uid2 = col("start"), col("uid1"), col("uid2")
+    uid_bytes = uid_bytes_of(uid1, uid2)
+    kind = col("kind")
+    proto_code = np.where(kind < len(_PROTO_BY_KIND), kind, K_OTHER)
+    no_bytes = ~col("has_bytes")
+    dur = (col("last") - start).astype(np.float64) / 1e9
+    orig_hi, orig_lo, resp_hi, resp_lo = (
+        col("orig_hi"),
+        col("orig_lo"),
+        col("resp_hi"),
+        col("resp_lo"),
+    )
+    hist = col("history").view(f"S{recs['history'].shape[1]}").ravel()
+    nulls = pa.nulls(n, pa.string())
+    src_names = pa.array(list(sources) or ["-"], pa.string())
+    src_code = np.minimum(col("source"), len(src_names) - 1)
+    vlan = col("vlan")
+    npar = col("npar")
+    parents = nulls
+    if npar.any():
+        parents = _parent_names(npar, col("par"), uid1, uid_bytes, parent_uids)
+    cols: dict[str, pa.Array] = {
+        "ts": pa.array(start.astype(np.float64) / 1e9),
+        "uid": _text(uid_bytes),
+        "id.orig_h": addr_to_arrow(orig_hi, orig_lo),
+        "id.orig_p": pa.array(col("orig_p")),
+        "id.resp_h": addr_to_arrow(resp_hi, resp_lo),
+        "id.resp_p": pa.array(col("resp_p")),
+        "proto": _PROTO_NAMES.take(_codes(proto_code)),
+        "service": nulls,
+        "duration": pa.array(dur, mask=no_bytes),
+        "orig_bytes": pa.array(col("orig_bytes"), mask=no_bytes),
+        "resp_bytes": pa.array(col("resp_bytes"), mask=no_bytes),
+        "conn_state": _STATE_TEXT.take(_codes(col("state"))),
+        "local_orig": _local(orig_hi, orig_lo, local_nets),
+        "local_resp": _local(resp_hi, resp_lo, local_nets),
+        "missed_bytes": pa.array(col("missed")),
+        "history": pa.array(hist, mask=hist == b"").cast(pa.string()),
+        "orig_pkts": pa.array(col("orig_pkts")),
+        "orig_ip_bytes": pa.array(col("orig_ip_bytes")),
+        "resp_pkts": pa.array(col("resp_pkts")),
+        "resp_ip_bytes": pa.array(col("resp_ip_bytes")),
+        "tunnel_parents": parents,
+        "ip_proto": pa.array(col("ip_proto")),
+        "orig_l2_addr": _mac_strings(col("orig_l2")),
+        "resp_l2_addr": _mac_strings(col("resp_l2")),
+        "vlan": pa.array(vlan, mask=vlan == 0),
+        "orig_zone": nulls,
+        "resp_zone": nulls,
+        "source": src_names.take(_codes(src_code)),
+    }
+    return pa.table(cols, schema=CONN_SCHEMA)
+
+
+def arrow_to_frame(table: pa.Table) -> pd.DataFrame:
+    """The analysts' DataFrame (object strings, nullable integer columns) of a conn table."""
+    df: pd.DataFrame = table.to_pandas(types_mapper=_PANDAS_TYPES.get)
+    df["duration"] = df["duration"].astype("Float64")
+    return df
+
+
 def conn_frame(
-    recs: np.ndarray, sources: Sequence[str], local_nets: Sequence[str] | None = None
+    recs: np.ndarray,
+    sources: Sequence[str],
+    local_nets: Sequence[str] | None = None,
+    parent_uids: Mapping[int, int] | None = None,
 ) -> pd.DataFrame:
     """Build the conn table from tracker records, ordered by start time like conn.log."""
     if recs.shape[0] == 0:
         return empty_conn_frame()
-    recs = recs[np.lexsort((recs["uid1"], recs["start"]))]
-    n = recs.shape[0]
-    uid_bytes = uid_bytes_of(recs["uid1"], recs["uid2"])
-    parents: list[str | None] = [None] * n
-    with_par = np.flatnonzero(recs["npar"] > 0)
-    if with_par.shape[0]:
-        by_h1 = dict(zip(recs["uid1"].tolist(), uid_bytes.astype(str).tolist(), strict=True))
-        for i in with_par.tolist():
-            names = []
-            for h in recs["par"][i][: recs["npar"][i]].tolist():
-                name = by_h1.get(h)
-                if name is None:  # an IP-in-IP/GRE tunnel: no conn of its own, a stable uid
-                    name = str(
-                        uid_strings(np.array([h], np.uint64), np.array([h >> 7], np.uint64))[0]
-                    )
-                names.append(name)
-            parents[i] = ",".join(sorted(set(names)))
-    kind = recs["kind"]
-    proto = np.full(n, "unknown_transport", dtype="U17")
-    proto[kind == K_TCP] = "tcp"
-    proto[kind == K_UDP] = "udp"
-    proto[kind == K_ICMP] = "icmp"
-    has = recs["has_bytes"]
-    dur = (recs["last"] - recs["start"]).astype(np.float64) / 1e9
-    orig_h = addr_to_str(recs["orig_hi"], recs["orig_lo"])
-    resp_h = addr_to_str(recs["resp_hi"], recs["resp_lo"])
-    hist = np.ascontiguousarray(recs["history"]).view(f"S{recs['history'].shape[1]}").ravel()
-    nulls = pa.nulls(n, pa.string())
-    src_names = np.asarray(list(sources) or ["-"], dtype=str)
-    cols: dict[str, pa.Array] = {
-        "ts": pa.array(recs["start"].astype(np.float64) / 1e9),
-        "uid": _text(uid_bytes),
-        "id.orig_h": pa.array(orig_h, type=pa.string()),
-        "id.orig_p": pa.array(recs["orig_p"]),
-        "id.resp_h": pa.array(resp_h, type=pa.string()),
-        "id.resp_p": pa.array(recs["resp_p"]),
-        "proto": pa.array(proto),
-        "service": nulls,
-        "duration": pa.array(dur, mask=~has),
-        "orig_bytes": pa.array(recs["orig_bytes"], mask=~has),
-        "resp_bytes": pa.array(recs["resp_bytes"], mask=~has),
-        "conn_state": pa.array(np.asarray(STATE_NAMES)[recs["state"]]),
-        "local_orig": _local(orig_h, local_nets),
-        "local_resp": _local(resp_h, local_nets),
-        "missed_bytes": pa.array(recs["missed"]),
-        "history": pa.array(hist, mask=hist == b"").cast(pa.string()),
-        "orig_pkts": pa.array(recs["orig_pkts"]),
-        "orig_ip_bytes": pa.array(recs["orig_ip_bytes"]),
-        "resp_pkts": pa.array(recs["resp_pkts"]),
-        "resp_ip_bytes": pa.array(recs["resp_ip_bytes"]),
-        "tunnel_parents": pa.array(parents, type=pa.string()),
-        "ip_proto": pa.array(recs["ip_proto"]),
-        "orig_l2_addr": _mac_strings(recs["orig_l2"]),
-        "resp_l2_addr": _mac_strings(recs["resp_l2"]),
-        "vlan": pa.array(recs["vlan"], mask=recs["vlan"] == 0),
-        "orig_zone": nulls,
-        "resp_zone": nulls,
-        "source": pa.array(src_names[np.minimum(recs["source"], src_names.shape[0] - 1)]),
-    }
-    df: pd.DataFrame = pa.table(cols).to_pandas(types_mapper=_PANDAS_TYPES.get)
-    df["duration"] = df["duration"].astype("Float64")
-    return df
+    return arrow_to_frame(conn_arrow(recs, sources, local_nets, parent_uids))

@@ -79,6 +79,15 @@ def _to_out(recs, n, out, state_code, ob, rb, has_bytes):  # type: ignore[no-unt
             o.par[k] = s.par[k]
 
 
+@nb.njit(cache=True)
+def _uid2(h1, a_p, b_p, kind, seed):  # type: ignore[no-untyped-def]
+    """The second uid word, as `_engine.process` derives it when a connection starts."""
+    out = np.empty(h1.shape[0], np.uint64)
+    for i in range(h1.shape[0]):
+        out[i] = E._hash5(h1[i], np.uint64(a_p[i]), np.uint64(b_p[i]), np.uint64(kind[i]), seed)
+    return out
+
+
 def _records_to_out(recs: np.ndarray, n: int) -> np.ndarray:
     state = np.zeros(n, np.uint8)
     ob = np.zeros(n, np.uint64)
@@ -122,6 +131,8 @@ class FlowTracker:
         self._seed = np.uint64(self.seed & 0xFFFFFFFFFFFFFFFF)
         self.sources: list[str] = []
         self.packets_seen = 0
+        # uid1 -> uid2 of UDP tunnel connections (few): tunnel_parents across batches
+        self.parent_uids: dict[int, int] = {}
 
     # ------------------------------------------------------------ table upkeep
     def _rehash(self, keep: np.ndarray, newrow: np.ndarray, cap: int) -> None:
@@ -196,8 +207,30 @@ class FlowTracker:
                 part = d if levels.shape[0] == 1 else d[depth == level]
                 if level > 0:
                     part["parent"] = _parents(chunk.tunnels, part["tunnel_id"], pkt_uid)
+                    self._note_parent_uids(d, chunk.tunnels, part["tunnel_id"], pkt_uid)
                 self._run(part, pkt_uid)
         self._advance(int(pk["ts"].max()))
+
+    def _note_parent_uids(
+        self, d: np.ndarray, tunnels: np.ndarray, tunnel_id: np.ndarray, pkt_uid: np.ndarray
+    ) -> None:
+        """Remember the full uid of each UDP tunnel connection that carries inner
+        packets, so a conn table built in batches can name it in tunnel_parents."""
+        ok = tunnel_id >= 0
+        if not ok.any():
+            return
+        tr = tunnels[tunnel_id[ok]]
+        outer = tr["outer_row"].astype(np.int64)
+        outer = np.unique(outer[np.isin(tr["kind"], _UDP_TUNNELS) & (outer >= 0)])
+        outer = outer[pkt_uid[outer] != 0]
+        if not outer.shape[0]:
+            return
+        at = np.minimum(np.searchsorted(d["row"], outer), d.shape[0] - 1)
+        found = d["row"][at] == outer
+        rows = d[at[found]]
+        h1 = pkt_uid[outer[found]]
+        h2 = _uid2(h1, rows["a_p"], rows["b_p"], rows["kind"], self._seed)
+        self.parent_uids.update(zip(h1.tolist(), h2.tolist(), strict=True))
 
     def _advance(self, t: int) -> None:
         if t > self._net_time:
@@ -264,8 +297,20 @@ class FlowTracker:
                 )
         return gaps
 
+    def drain(self) -> np.ndarray:
+        """Hand over the records finished so far (OUT_DTYPE) and forget them.
+
+        Streaming consumers call this after each `feed` so memory tracks the live
+        table, not the whole file; `finish()` then returns only what is left.
+        """
+        if not self._out:
+            return np.zeros(0, OUT_DTYPE)
+        res = self._out[0] if len(self._out) == 1 else np.concatenate(self._out)
+        self._out = []
+        return res
+
     def finish(self) -> np.ndarray:
-        """Flush the live connections and return every finished record (OUT_DTYPE)."""
+        """Flush the live connections and return every finished record not yet drained."""
         self._sweep(True)
         self._nrows = 0
         if not self._out:
