@@ -9,12 +9,13 @@ missing translation is visible but never crashes a report.
 from __future__ import annotations
 
 import functools
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-__all__ = ["LANGS", "t"]
+__all__ = ["LANGS", "t", "with_title_params"]
 
 LANGS = ("zh", "en")
 _CATALOG_DIR = Path(__file__).parent / "catalog"
@@ -40,3 +41,18 @@ def t(key: str, lang: str = "en", **params: Any) -> str:
         return text.format(**params)
     except (KeyError, IndexError, ValueError):
         return text
+
+
+def with_title_params(evidence: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:
+    """`evidence` plus the scalar title parameters it lacks.
+
+    Findings are made in one language, but the report re-titles each one from the catalog in
+    every report language (secaudit.report.assess); it can only do that when the parameters
+    of the title template travel with the finding.  Evidence keys win over parameters.
+    """
+    extra = {
+        k: v
+        for k, v in params.items()
+        if k != "subject" and k not in evidence and isinstance(v, (str, int, float))
+    }
+    return {**extra, **evidence}

@@ -20,7 +20,7 @@ from typing import Any
 
 from secaudit.backup.policy import KEEP_LEVELS, EffectivePolicy, GroupPolicy, Keep
 from secaudit.backup.restic import Lock, Snapshot
-from secaudit.i18n import t
+from secaudit.i18n import t, with_title_params
 from secaudit.model import Category, Finding
 
 __all__ = [
@@ -68,19 +68,24 @@ def make_finding(
     count: int = 1,
     **params: Any,
 ) -> Finding:
-    """A backup Finding with catalog title/remediation, policy severity and controls."""
+    """A backup Finding with catalog title/remediation, policy severity and controls.
+
+    The title's parameters are kept in the evidence too, so the report can re-title the
+    finding in each of its languages from the catalog.
+    """
     name = subject or pol.name
+    title_params = {"repo": name, **params}
     return Finding(
         rule_id=f"backup.{detector}",
         detector=detector,
         category=Category.BACKUP,
         severity=pol.severity_of(detector),  # type: ignore[arg-type]
-        title=t(f"finding.{detector}.title", "en", repo=name, **params),
+        title=t(f"finding.{detector}.title", "en", **title_params),
         subject=name,
         first_seen=(first_seen or now).isoformat().replace("+00:00", "Z"),
         last_seen=now.isoformat().replace("+00:00", "Z"),
         count=count,
-        evidence=evidence,
+        evidence=with_title_params(evidence, title_params),
         controls=CONTROLS.get(detector, ()),
         remediation=t(f"finding.{detector}.remediation", "en"),
         id_keys={"repo": name, **(id_keys or {})},

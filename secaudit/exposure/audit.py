@@ -21,7 +21,7 @@ from secaudit.exposure.assets import INTERNET, AssetView
 from secaudit.exposure.config import ExposureConfig, service_matches
 from secaudit.exposure.diff import ScanDiff
 from secaudit.exposure.nmap_xml import NmapHost, NmapPort, NmapScan
-from secaudit.i18n import t
+from secaudit.i18n import t, with_title_params
 from secaudit.model import Category, Finding
 
 __all__ = ["DETECTORS", "audit_scan", "diff_findings", "version_below"]
@@ -83,7 +83,7 @@ def _finding(
         subject=subject,
         first_seen=when,
         last_seen=when,
-        evidence={"source": scan.source, **evidence},
+        evidence=with_title_params({"source": scan.source, **evidence}, params),
         controls=CONTROLS[detector],
         remediation=t(f"finding.{detector}.remediation", lang, **params),
         id_keys={"detector": detector, "key": key},

@@ -16,7 +16,7 @@ from typing import Any
 import pandas as pd
 
 from secaudit.exposure.nmap_xml import NmapScan
-from secaudit.i18n import t
+from secaudit.i18n import t, with_title_params
 from secaudit.model import Category, Finding
 from secaudit.proto.x509 import cert_row, der_from_pem, hostname_matches, subject_cn, x509_frame
 from secaudit.trust.config import TrustConfig
@@ -92,7 +92,7 @@ def _trust_finding(
         first_seen=first,
         last_seen=last,
         count=count,
-        evidence=dict(evidence),
+        evidence=with_title_params(evidence, params),
         controls=CONTROLS[detector],
         remediation=t(f"finding.{detector}.remediation", lang, **params),
         id_keys={"key": key},
