@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import struct
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 __all__ = ["TlsInfo", "parse_tls", "looks_like_tls"]
@@ -113,6 +114,18 @@ def _walk(hs: bytes, info: TlsInfo) -> None:
             return
 
 
+def _extensions(b: bytes, p: int) -> Iterator[tuple[int, bytes]]:
+    """(type, data) of each hello extension in the length-prefixed block at `p` (none if absent)."""
+    if p + 2 > len(b):
+        return
+    end = min(len(b), p + 2 + struct.unpack_from("!H", b, p)[0])
+    p += 2
+    while p + 4 <= end:
+        et, ln = struct.unpack_from("!HH", b, p)
+        yield et, b[p + 4 : p + 4 + ln]
+        p += 4 + ln
+
+
 def _client_hello(b: bytes, info: TlsInfo) -> None:
     info.is_client = True
     info.saw_hello = True
@@ -127,15 +140,7 @@ def _client_hello(b: bytes, info: TlsInfo) -> None:
     info.ciphers = [struct.unpack_from("!H", b, p + i)[0] for i in range(0, cl - 1, 2)]
     p += cl
     p += 1 + b[p]
-    if p + 2 > len(b):
-        return
-    el = struct.unpack_from("!H", b, p)[0]
-    p += 2
-    end = min(len(b), p + el)
-    while p + 4 <= end:
-        et, ln = struct.unpack_from("!HH", b, p)
-        ed = b[p + 4 : p + 4 + ln]
-        p += 4 + ln
+    for et, ed in _extensions(b, p):
         info.extensions.append(et)
         if et == 0 and len(ed) >= 5:
             q = 2
@@ -162,15 +167,7 @@ def _server_hello(b: bytes, info: TlsInfo) -> None:
     p = 34
     p += 1 + b[p]
     p += 3  # cipher + compression
-    if p + 2 > len(b):
-        return
-    el = struct.unpack_from("!H", b, p)[0]
-    p += 2
-    end = min(len(b), p + el)
-    while p + 4 <= end:
-        et, ln = struct.unpack_from("!HH", b, p)
-        ed = b[p + 4 : p + 4 + ln]
-        p += 4 + ln
+    for et, ed in _extensions(b, p):
         info.extensions.append(et)
         if et == 43 and len(ed) == 2:
             info.version = struct.unpack_from("!H", ed)[0]
