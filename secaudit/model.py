@@ -80,9 +80,12 @@ def _jsonable(value: Any) -> Any:
     if tp is float:
         return None if value != value else value
     if tp is dict:
-        return {str(k): _jsonable(v) for k, v in value.items()}
+        return {
+            (k if type(k) is str else str(k)): (v if type(v) in _PLAIN else _jsonable(v))
+            for k, v in value.items()
+        }
     if tp is list or tp is tuple:
-        return [_jsonable(v) for v in value]
+        return [v if type(v) in _PLAIN else _jsonable(v) for v in value]
     if isinstance(value, Mapping):
         return {str(k): _jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple, set, frozenset)):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,6 +23,9 @@ __all__ = [
     "internal_mask",
     "keyparts",
     "iso",
+    "text_codes",
+    "text_has",
+    "text_in",
     "sample",
     "severity_of",
 ]
@@ -168,3 +171,43 @@ def window_hits(
     group_hit = np.zeros(int(codes.max()) + 1, dtype=bool)
     group_hit[c[hit_sorted]] = True
     return group_hit[codes]
+
+
+_CODES: dict[
+    tuple[int, str], tuple[pd.DataFrame, npt.NDArray[np.intp], npt.NDArray[np.object_]]
+] = {}
+
+
+def text_codes(df: pd.DataFrame, name: str) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.object_]]:
+    """(codes, distinct values) of text column `name` of `df`, computed once per table.
+
+    Conn columns such as proto, conn_state and history have few distinct values:
+    string tests run on those, then map back through the codes (no per-row str op),
+    and every detector reading the same table shares the factorization.
+    Missing values get their own code whose value is "".
+    """
+    key = (id(df), name)
+    hit = _CODES.get(key)
+    if hit is not None and hit[0] is df:
+        return hit[1], hit[2]
+    codes, uniq = pd.factorize(df[name], use_na_sentinel=False)
+    values = np.array(["" if pd.isna(u) else str(u) for u in uniq], dtype=object)
+    if len(_CODES) > 64:
+        _CODES.clear()
+    _CODES[key] = (df, np.asarray(codes), values)
+    return np.asarray(codes), values
+
+
+def text_has(df: pd.DataFrame, name: str, letters: str) -> npt.NDArray[np.bool_]:
+    """Per row of `df`: does text column `name` contain `letters` (e.g. a history flag)?"""
+    codes, values = text_codes(df, name)
+    flags = np.array([letters in v for v in values], dtype=bool)
+    return flags[codes] if len(values) else np.zeros(len(df), dtype=bool)
+
+
+def text_in(df: pd.DataFrame, name: str, choices: Iterable[str]) -> npt.NDArray[np.bool_]:
+    """Per row of `df`: is text column `name` one of `choices`?"""
+    codes, values = text_codes(df, name)
+    want = set(choices)
+    flags = np.array([v in want for v in values], dtype=bool)
+    return flags[codes] if len(values) else np.zeros(len(df), dtype=bool)

@@ -5,7 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from secaudit.detect._common import finding, keyparts, sample, severity_of, window_hits
+from secaudit.detect._common import (
+    finding,
+    keyparts,
+    sample,
+    severity_of,
+    text_has,
+    text_in,
+    window_hits,
+)
 from secaudit.detect.config import Amplification, ArpSpoof, Flood, SynFlood
 from secaudit.detect.registry import DetectContext, register
 from secaudit.detect.tables import FLOOD_BUCKET_S
@@ -43,9 +51,16 @@ def arp_spoof(ctx: DetectContext) -> list[Finding]:
     )
     ips_per_mac = claims.groupby("sha")["spa"].nunique()
     unsol = _unsolicited(arp, cfg.window_s)
-    per["unsolicited"] = [
-        int(unsol.get((ip, m), 0)) for ip, m in zip(per["spa"], per["sha"], strict=True)
-    ]
+    if len(unsol):
+        u = unsol.rename("unsolicited").reset_index()
+        u["ip"] = u["ip"].astype(object)
+        u["sha"] = u["sha"].astype(np.uint64)
+        looked = pd.DataFrame(
+            {"ip": per["spa"].astype(object).to_numpy(), "sha": per["sha"].to_numpy(np.uint64)}
+        ).merge(u, on=["ip", "sha"], how="left")
+        per["unsolicited"] = looked["unsolicited"].fillna(0).to_numpy(np.int64)
+    else:
+        per["unsolicited"] = 0
     per["other_ips"] = per["sha"].map(ips_per_mac).fillna(1).to_numpy() - 1
     multi = per.groupby("spa")["sha"].transform("size") > 1
     pushed = (per["unsolicited"] >= cfg.min_unsolicited) & (per["other_ips"] > 0)
@@ -131,14 +146,13 @@ def syn_flood(ctx: DetectContext) -> list[Finding]:
     conn = ctx.conn
     if conn.empty:
         return []
-    hist = conn["history"].astype(object).fillna("")
     half = (
-        (conn["proto"] == "tcp")
-        & hist.str.contains("S", regex=False)
-        & ~hist.str.contains("A", regex=False)
-        & ~hist.str.contains("D", regex=False)
+        text_in(conn, "proto", ("tcp",))
+        & text_has(conn, "history", "S")
+        & ~text_has(conn, "history", "A")
+        & ~text_has(conn, "history", "D")
     )
-    h = conn[half]
+    h = conn[half].assign(_synack=text_has(conn, "history", "h")[half])
     if h.empty:
         return []
     hit = window_hits(h[["id.resp_h", "id.resp_p"]], h["ts"], cfg.min_half_open, cfg.window_s)
@@ -148,7 +162,7 @@ def syn_flood(ctx: DetectContext) -> list[Finding]:
         srcs = mine["id.orig_h"].astype(str)
         nets = srcs.str.rsplit(".", n=1).str[0].nunique()
         span = max(float(mine["ts"].max() - mine["ts"].min()), 1e-3)
-        answered = mine["history"].astype(str).str.contains("h", regex=False).sum()
+        answered = mine["_synack"].sum()
         n = len(mine)
         out.append(
             finding(
@@ -245,7 +259,7 @@ def amplification(ctx: DetectContext) -> list[Finding]:
     conn = ctx.conn
     if conn.empty:
         return []
-    udp = conn[conn["proto"] == "udp"]
+    udp = conn[text_in(conn, "proto", ("udp",))]
     ports = set(cfg.ports)
     resp_is_srv = udp["id.resp_p"].isin(ports)
     orig_is_srv = udp["id.orig_p"].isin(ports) & ~resp_is_srv

@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from secaudit.detect._common import finding, keyparts, sample, severity_of, window_hits
+from secaudit.detect._common import finding, keyparts, sample, severity_of, text_in, window_hits
 from secaudit.detect.config import BruteForce
 from secaudit.detect.registry import DetectContext, register
 from secaudit.model import Category, Finding
@@ -58,7 +58,7 @@ def _sessions(ctx: DetectContext, cfg: BruteForce, dirs: pd.DataFrame | None) ->
     cols = ["attacker", "target", "port", "ts", "last", "n", "service", "uid"]
     if conn.empty:
         return pd.DataFrame(columns=cols)
-    c = conn[conn["proto"] == "tcp"]
+    c = conn[text_in(conn, "proto", ("tcp",))]
     service = c["id.resp_p"].map(cfg.auth_ports).astype(object)
     if dirs is not None and len(dirs):
         for col, name in (("ssh_banner", "ssh"), ("rdp_cr", "rdp")):

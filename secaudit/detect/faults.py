@@ -12,7 +12,15 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from secaudit.detect._common import finding, internal_mask, keyparts, sample, severity_of
+from secaudit.detect._common import (
+    finding,
+    internal_mask,
+    keyparts,
+    sample,
+    severity_of,
+    text_codes,
+    text_in,
+)
 from secaudit.detect.config import (
     DnsFailure,
     IcmpUnreachable,
@@ -135,54 +143,87 @@ def zero_window(ctx: DetectContext) -> list[Finding]:
     return out
 
 
-def _server_table(ctx: DetectContext, sel: pd.Series) -> pd.DataFrame:
-    conn = ctx.conn
-    tcp = conn["proto"] == "tcp"
-    g = conn[tcp].assign(bad=sel[tcp]).groupby(["id.resp_h", "id.resp_p"], sort=True)
-    agg = g.agg(
-        attempts=("uid", "size"),
-        bad=("bad", "sum"),
-        first=("ts", "min"),
-        last=("ts", "max"),
-    )
-    agg["ratio"] = agg["bad"] / agg["attempts"].clip(lower=1)
-    return agg
+_SERVERS: list[tuple[pd.DataFrame, dict[str, np.ndarray]]] = []
+
+
+def _servers(conn: pd.DataFrame) -> dict[str, np.ndarray]:
+    """TCP connections grouped by (responder, port), once per conn table: per-row group
+    code (-1 for non-TCP rows), attempts, first/last time and a representative row."""
+    if _SERVERS and _SERVERS[0][0] is conn:
+        return _SERVERS[0][1]
+    tcp = text_in(conn, "proto", ("tcp",))
+    hcodes, _ = text_codes(conn, "id.resp_h")
+    port = conn["id.resp_p"].fillna(0).to_numpy(np.int64)
+    key = hcodes.astype(np.int64) * 65536 + port
+    codes = np.full(len(conn), -1, np.int64)
+    sub, _ = pd.factorize(key[tcp])
+    codes[tcp] = sub
+    k = int(sub.max()) + 1 if len(sub) else 0
+    ts = conn["ts"].to_numpy(np.float64)
+    t = ts[tcp]
+    first = np.full(k, np.inf)
+    last = np.full(k, -np.inf)
+    np.minimum.at(first, sub, t)
+    np.maximum.at(last, sub, t)
+    _, rep = np.unique(sub, return_index=True)
+    out = {
+        "codes": codes,
+        "attempts": np.bincount(sub, minlength=k),
+        "first": first,
+        "last": last,
+        "row": np.flatnonzero(tcp)[rep],
+    }
+    _SERVERS[:] = [(conn, out)]
+    return out
 
 
 def _per_server(
     ctx: DetectContext,
     name: str,
-    sel: pd.Series,
+    sel: np.ndarray,
     min_n: int,
     min_ratio: float,
     ladder: dict[str, float],
     extra_mask: np.ndarray | None = None,
 ) -> list[Finding]:
     conn = ctx.conn
-    agg = _server_table(ctx, sel)
-    hot = agg[(agg["bad"] >= min_n) & (agg["ratio"] >= min_ratio)]
-    if extra_mask is not None and len(hot):
-        hot = hot[internal_mask(ctx, hot.index.get_level_values(0).to_series())]
+    g = _servers(conn)
+    codes = g["codes"]
+    k = len(g["attempts"])
+    pick = sel & (codes >= 0)
+    bad = np.bincount(codes[pick], minlength=k)
+    ratio = bad / np.maximum(g["attempts"], 1)
+    hot = np.flatnonzero((bad >= min_n) & (ratio >= min_ratio))
+    if not len(hot):
+        return []
+    rows = g["row"][hot]
+    hosts = conn["id.resp_h"].to_numpy(dtype=object)[rows]
+    ports = conn["id.resp_p"].fillna(0).to_numpy(np.int64)[rows]
+    if extra_mask is not None:
+        keep = internal_mask(ctx, pd.Series(hosts, dtype=object))
+        hot, hosts, ports = hot[keep], hosts[keep], ports[keep]
     out = []
-    for key, r in hot.iterrows():
-        host, port = keyparts(key)
-        mine = conn[sel & (conn["id.resp_h"] == host) & (conn["id.resp_p"] == port)]
+    for code, host, port in sorted(
+        zip(hot.tolist(), hosts.tolist(), ports.tolist(), strict=True),
+        key=lambda x: (str(x[1]), x[2]),
+    ):
+        mine = conn[pick & (codes == code)]
         out.append(
             finding(
                 ctx,
                 name,
                 Category.FAULT,
-                severity_of(float(r["bad"]), ladder, "low"),
+                severity_of(float(bad[code]), ladder, "low"),
                 str(host),
-                float(r["first"]),
+                float(g["first"][code]),
                 float(mine["ts"].max()),
-                int(r["bad"]),
+                int(bad[code]),
                 {
                     "port": int(port),
                     "proto": "tcp",
-                    name: int(r["bad"]),
-                    "attempts": int(r["attempts"]),
-                    "ratio": round(float(r["ratio"]), 3),
+                    name: int(bad[code]),
+                    "attempts": int(g["attempts"][code]),
+                    "ratio": round(float(ratio[code]), 3),
                     "clients": sample(mine["id.orig_h"], 10),
                     "distinct_clients": int(mine["id.orig_h"].nunique()),
                     "states": mine["conn_state"].value_counts().to_dict(),
@@ -202,9 +243,12 @@ def rejected(ctx: DetectContext) -> list[Finding]:
     conn = ctx.conn
     if conn.empty:
         return []
-    no_data = (conn["orig_bytes"].fillna(0) == 0) & (conn["resp_bytes"].fillna(0) == 0)
-    sel = (conn["proto"] == "tcp") & (
-        (conn["conn_state"] == "REJ") | (conn["conn_state"].isin(["RSTR", "RSTRH"]) & no_data)
+    no_data = ((conn["orig_bytes"].fillna(0) == 0) & (conn["resp_bytes"].fillna(0) == 0)).to_numpy(
+        bool
+    )
+    sel = text_in(conn, "proto", ("tcp",)) & (
+        text_in(conn, "conn_state", ("REJ",))
+        | (text_in(conn, "conn_state", ("RSTR", "RSTRH")) & no_data)
     )
     return _per_server(ctx, "rejected", sel, cfg.min_rejected, cfg.min_ratio, cfg.severity)
 
@@ -216,7 +260,7 @@ def unanswered(ctx: DetectContext) -> list[Finding]:
     conn = ctx.conn
     if conn.empty:
         return []
-    sel = (conn["proto"] == "tcp") & (conn["conn_state"] == "S0")
+    sel = text_in(conn, "proto", ("tcp",)) & text_in(conn, "conn_state", ("S0",))
     return _per_server(
         ctx,
         "unanswered",

@@ -15,6 +15,7 @@ an expired exception excuses nothing and is named in the evidence.
 from __future__ import annotations
 
 import fnmatch
+import re
 
 import numpy as np
 import numpy.typing as npt
@@ -115,11 +116,12 @@ def _glob_match(names: npt.NDArray[np.object_], globs: tuple[str, ...]) -> BoolA
     codes, uniques = pd.factorize(pd.Series(names, dtype=object))
     hits = np.zeros(len(uniques) + 1, dtype=bool)
     if globs:
+        # all globs as one compiled alternation (fnmatchcase semantics per glob)
+        alts = [fnmatch.translate(g) for g in globs]
+        alts += [re.escape(g[2:]) + r"\Z" for g in globs if g.startswith("*.")]
+        match = re.compile("|".join(f"(?:{a})" for a in alts)).match
         for i, d in enumerate(uniques):
-            d = str(d).lower()
-            hits[i] = any(
-                fnmatch.fnmatchcase(d, g) or (g.startswith("*.") and d == g[2:]) for g in globs
-            )
+            hits[i] = match(str(d).lower()) is not None
     return hits[np.where(codes < 0, len(uniques), codes)]
 
 

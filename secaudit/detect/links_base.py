@@ -152,8 +152,10 @@ def _build(ctx: DetectContext) -> FlowView:
     oa = pol.asset_of_ip(o_hi, o_lo)
     ra = pol.asset_of_ip(r_hi, r_lo)
     v6 = (o_hi != 0) | ((o_lo >> np.uint64(32)) != np.uint64(0xFFFF))
-    pname = _col(conn, "proto", "").astype(str).str.lower()
-    pnum = pname.map(_PROTO_NUM).fillna(0).to_numpy(np.int64)
+    pcodes, pnames = pd.factorize(_col(conn, "proto", ""), use_na_sentinel=False)
+    pnum = np.array(
+        [0 if pd.isna(u) else _PROTO_NUM.get(str(u).lower(), 0) for u in pnames], dtype=np.int64
+    )[pcodes] if len(pnames) else np.zeros(n, dtype=np.int64)  # fmt: skip
     proto: npt.NDArray[np.int64] = np.asarray(np.where((pnum == 1) & v6, 58, pnum), dtype=np.int64)
     if "ip_proto" in conn.columns:
         ipp = pd.to_numeric(conn["ip_proto"], errors="coerce").fillna(0).to_numpy(np.int64)
@@ -290,6 +292,15 @@ def _marks(
     marks = ctx.tables.get("links_marks")
     if marks is None or not len(marks) or not len(conn):
         return out
+    # only connections between two marked endpoints can match: filter before the merge
+    ends = pd.unique(np.concatenate([marks["src"].to_numpy(object), marks["dst"].to_numpy(object)]))
+    near = np.flatnonzero(
+        conn["id.orig_h"].isin(ends).to_numpy(bool) & conn["id.resp_h"].isin(ends).to_numpy(bool)
+    )
+    if not len(near):
+        return out
+    conn = conn.iloc[near]
+    proto = proto[near]
     m = marks[["src", "sport", "dst", "dport", "proto", "mark"]].copy()
     both = pd.concat(
         [
@@ -317,7 +328,7 @@ def _marks(
         }
     )
     j = key.merge(both, on=["o", "op", "r", "rp", "proto"])
-    out[j["_row"].to_numpy()] = j["mark"].to_numpy()
+    out[near[j["_row"].to_numpy()]] = j["mark"].to_numpy()
     return out
 
 

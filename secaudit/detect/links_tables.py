@@ -146,10 +146,7 @@ class LinksTables:
         if not hit.any():
             return
         rows = cand[hit]
-        names = [
-            bytes(data[a : a + n]).decode("latin-1").lower().rstrip(".")
-            for a, n in zip(start[hit], length[hit], strict=True)
-        ]  # one per connection's first request, not per packet
+        names = _texts(data, start[hit], length[hit])  # one per connection's first request
         s = p[rows]
         self.names.append(
             pd.DataFrame(
@@ -320,16 +317,33 @@ def _aggregate(cols: dict[str, np.ndarray], ts: np.ndarray, count: str = "pkts")
                     + np.uint64(0x9E3779B97F4A7C15 * (k + 1) & 0xFFFFFFFFFFFFFFFF)
                 )
             )
-    codes, _ = pd.factorize(h)
+    codes, uniq = pd.factorize(h)
+    k = len(uniq)
     # factorize numbers keys in order of first appearance: a new code is a new running max
     run_max = np.maximum.accumulate(codes)
     first = np.flatnonzero(np.r_[True, codes[1:] > run_max[:-1]])
-    stats = pd.Series(ts).groupby(codes, sort=True).agg(["size", "min", "max"])
-    out = pd.DataFrame({k: v[first] for k, v in cols.items()})
-    out[count] = stats["size"].to_numpy()
-    out["first_ns"] = stats["min"].to_numpy()
-    out["last_ns"] = stats["max"].to_numpy()
+    t = np.asarray(ts, dtype=np.int64)
+    lo = np.full(k, np.iinfo(np.int64).max, dtype=np.int64)
+    hi = np.full(k, np.iinfo(np.int64).min, dtype=np.int64)
+    np.minimum.at(lo, codes, t)
+    np.maximum.at(hi, codes, t)
+    out = pd.DataFrame({name: v[first] for name, v in cols.items()})
+    out[count] = np.bincount(codes, minlength=k)
+    out["first_ns"] = lo
+    out["last_ns"] = hi
     return out
+
+
+def _texts(data: np.ndarray, start: np.ndarray, length: np.ndarray) -> list[str]:
+    """Byte spans of `data` as lowercase latin-1 text without a trailing dot: one gather
+    and one decode for all spans, then a slice each."""
+    n = np.asarray(length, dtype=np.int64)
+    ends = np.cumsum(n)
+    total = int(ends[-1]) if len(ends) else 0
+    pos = np.repeat(np.asarray(start, dtype=np.int64) - (ends - n), n) + np.arange(total)
+    text = data[pos].tobytes().decode("latin-1").lower()
+    bounds = np.r_[0, ends].tolist()
+    return [text[a:b].rstrip(".") for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
 
 
 def _with_text(parts: list[pd.DataFrame], extra: list[str]) -> pd.DataFrame:

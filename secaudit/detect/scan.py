@@ -15,7 +15,15 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from secaudit.detect._common import finding, internal_mask, sample, severity_of, window_hits
+from secaudit.detect._common import (
+    finding,
+    internal_mask,
+    sample,
+    severity_of,
+    text_has,
+    text_in,
+    window_hits,
+)
 from secaudit.detect.config import ArpScan, PingSweep, PortScan
 from secaudit.detect.registry import DetectContext, register
 from secaudit.model import Category, Finding
@@ -39,21 +47,19 @@ def failed_attempts(ctx: DetectContext) -> pd.DataFrame:
     parts = []
     conn = ctx.conn
     if len(conn):
-        proto = conn["proto"].astype(object)
-        no_data = (conn["orig_bytes"].fillna(0) == 0) & (conn["resp_bytes"].fillna(0) == 0)
-        tcp_fail = (proto == "tcp") & no_data & conn["conn_state"].isin(_FAILED_STATES)
-        udp_fail = (proto == "udp") & (conn["resp_pkts"].fillna(0) == 0)
+        is_tcp = text_in(conn, "proto", ("tcp",))
+        is_udp = text_in(conn, "proto", ("udp",))
+        no_data = (
+            (conn["orig_bytes"].fillna(0) == 0) & (conn["resp_bytes"].fillna(0) == 0)
+        ).to_numpy(bool)
+        tcp_fail = is_tcp & no_data & text_in(conn, "conn_state", _FAILED_STATES)
+        udp_fail = is_udp & (conn["resp_pkts"].fillna(0) == 0).to_numpy(bool)
         sel = tcp_fail | udp_fail
         c = conn[sel]
-        hist = c["history"].astype(object).fillna("")
         kind = np.where(
-            c["proto"] == "udp",
-            "udp",
-            np.where(hist.str.contains("A", regex=False), "connect", "syn"),
+            is_udp[sel], "udp", np.where(text_has(conn, "history", "A")[sel], "connect", "syn")
         )
-        kind = np.where(
-            (c["proto"] == "tcp") & ~hist.str.contains("S", regex=False), "stealth", kind
-        )
+        kind = np.where(is_tcp[sel] & ~text_has(conn, "history", "S")[sel], "stealth", kind)
         parts.append(
             pd.DataFrame(
                 {
