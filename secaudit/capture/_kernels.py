@@ -1142,6 +1142,7 @@ def scan_pcap(
                 ng = _gap(gaps, ng, G_TRUNCATED_RECORD, file_base + pos, incl - (n - pos - 16))
                 return END, n, r, nt, ng
             return NEED_MORE, pos, r, nt, ng
+        outb[r, :] = 0  # the caller may hand in a reused buffer: start from a clean row
         p = out[r]
         p.ts = sec * 1_000_000_000 + frac * mul
         p.file_offset = file_base + pos
@@ -1395,6 +1396,7 @@ def scan_pcapng(
                 ng = _gap(gaps, ng, G_CAPLEN_TOO_BIG, file_base + pos, cl)
                 cl = MAX_CAPLEN
             lt = if_link[iface]
+            outb[r, :] = 0  # the caller may hand in a reused buffer: start from a clean row
             p = out[r]
             p.ts = ts
             p.file_offset = file_base + pos

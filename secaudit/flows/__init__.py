@@ -88,7 +88,7 @@ class FlowStream:
     quiet: bool = True
     chunk_packets: int = 500_000
     seed: int = 0
-    batch_rows: int = 200_000
+    batch_rows: int = 100_000
     gaps: list[Gap] = field(default_factory=list)
     packets: int = 0
     conns: int = 0
@@ -112,6 +112,7 @@ class FlowStream:
             self.gaps.extend(chunk.gaps)
             tracker.feed(chunk)
             self.packets = tracker.packets_seen
+            del chunk  # its packets and mapped window are not needed while a batch is written
             done = tracker.drain()
             if done.shape[0]:
                 pending.append(done)
@@ -134,7 +135,7 @@ def iter_flow_tables(
     quiet: bool = True,
     chunk_packets: int = 500_000,
     seed: int = 0,
-    batch_rows: int = 200_000,
+    batch_rows: int = 100_000,
 ) -> FlowStream:
     """The conn table of the captures as a stream of Arrow batches (see FlowStream)."""
     nets = list(local_nets) if local_nets is not None else None
@@ -184,7 +185,7 @@ def write_flows(
     quiet: bool = True,
     chunk_packets: int = 500_000,
     seed: int = 0,
-    batch_rows: int = 200_000,
+    batch_rows: int = 100_000,
 ) -> FlowStream:
     """Stream the captures' connections into a conn log (Zeek TSV, JSON lines,
     Parquet) batch by batch: memory stays flat whatever the capture size.

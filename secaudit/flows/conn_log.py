@@ -184,6 +184,9 @@ def _to_arrow(data: pa.Table | pd.DataFrame, cols: list[str]) -> pa.Table:
     return pa.Table.from_pandas(data[cols], schema=pa.schema(fields), preserve_index=False)
 
 
+_SLICE_ROWS = 32_768  # rows formatted at a time (bounds the writer's transient memory)
+
+
 class ConnLogWriter:
     """conn.log written batch by batch (Zeek TSV, JSON lines or Parquet).
 
@@ -233,8 +236,11 @@ class ConnLogWriter:
         if self._pq is not None:
             self._pq.write_table(table.replace_schema_metadata(self._pq.schema.metadata))
             return
-        if table.num_rows == 0:
-            return
+        # format in slices: the text of a slice is a few times its size in memory
+        for at in range(0, table.num_rows, _SLICE_ROWS):
+            self._write_text(table.slice(at, _SLICE_ROWS), cols)
+
+    def _write_text(self, table: pa.Table, cols: list[str]) -> None:
         arrays = [table.column(c).combine_chunks() for c in cols]
         types = [ZEEK_TYPES.get(c, "string") for c in cols]
         if self.format == "zeek":

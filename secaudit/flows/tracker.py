@@ -133,6 +133,7 @@ class FlowTracker:
         self.packets_seen = 0
         # uid1 -> uid2 of UDP tunnel connections (few): tunnel_parents across batches
         self.parent_uids: dict[int, int] = {}
+        self._dbufs = _DeriveBuffers()
 
     # ------------------------------------------------------------ table upkeep
     def _rehash(self, keep: np.ndarray, newrow: np.ndarray, cap: int) -> None:
@@ -197,12 +198,13 @@ class FlowTracker:
         self.packets_seen += n
         if n == 0:
             return
-        d = _derive(pk, chunk.data, self.ignore_checksums, src_idx)
+        d = _derive(pk, chunk.data, self.ignore_checksums, src_idx, self._dbufs)
         self._count_bad(d, chunk.source)
         if d.shape[0]:
             pkt_uid = np.zeros(n, np.uint64)
             depth = d["depth"]
-            levels = np.unique(depth)
+            # tunnels are rare: skip the unique() pass when no row is an inner packet
+            levels = np.unique(depth) if depth.any() else np.zeros(1, np.int64)
             for level in levels:
                 part = d if levels.shape[0] == 1 else d[depth == level]
                 if level > 0:
@@ -321,15 +323,39 @@ class FlowTracker:
 
 
 # ----------------------------------------------------------------- per-packet derivation
-def _derive(pk: np.ndarray, data: np.ndarray, ignore_csum: bool, src_idx: int) -> np.ndarray:
-    """DERIVED_DTYPE rows for the packets (and reassembled datagrams) Zeek would analyze."""
+class _DeriveBuffers:
+    """Scratch arrays for `_derive`, reused from chunk to chunk: fresh large arrays
+    cost page faults and kernel zeroing on every chunk (measurably more than the
+    derivation itself)."""
+
+    def __init__(self) -> None:
+        self.out = np.empty(0, D.DERIVED_DTYPE)
+        self.dg_len = np.empty(0, np.int64)
+        self.dg_full = np.empty(0, np.bool_)
+
+    def get(self, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        if n > self.out.shape[0]:
+            cap = max(n, self.out.shape[0] * 5 // 4)
+            self.out = np.empty(cap, D.DERIVED_DTYPE)
+            self.dg_len = np.full(cap, -1, np.int64)  # no reassembled datagram lengths
+            self.dg_full = np.ones(cap, np.bool_)
+        return self.out[:n], self.dg_len[:n], self.dg_full[:n]
+
+
+def _derive(
+    pk: np.ndarray,
+    data: np.ndarray,
+    ignore_csum: bool,
+    src_idx: int,
+    bufs: _DeriveBuffers | None = None,
+) -> np.ndarray:
+    """DERIVED_DTYPE rows for the packets (and reassembled datagrams) Zeek would analyze.
+
+    With `bufs` the rows live in its reused buffer: valid until the next call."""
     # fragments are skipped: the capture reader adds the reassembled datagram (reasm=2)
     rows, _frags = D.select(pk, D.NOT_TRANSPORT)
-    base = rows
-    dg_len = np.full(rows.shape[0], -1, np.int64)
-    dg_full = np.ones(rows.shape[0], bool)
-    out = np.empty(rows.shape[0], D.DERIVED_DTYPE)
-    k = D.derive(pk, data, rows, base, dg_len, dg_full, ignore_csum, src_idx, D.CP4, D.CP6, out)
+    out, dg_len, dg_full = (bufs or _DeriveBuffers()).get(rows.shape[0])
+    k = D.derive(pk, data, rows, rows, dg_len, dg_full, ignore_csum, src_idx, D.CP4, D.CP6, out)
     return out[: int(k)]
 
 
