@@ -4,9 +4,11 @@
 
 One pass over the capture's chunks times, per chunk and in the same process,
 (a) reading, (b) the flow tracker (conn table) and (c) the links extracts
-(LinksTables.update); then conn_frame() and LinksTables.finish(); then every
-links detector on the resulting DetectContext.  Target: links (c + finish +
-detectors) <= 20 % of building the conn table (a + b + conn_frame).
+(LinksTables.update); then conn_frame() and LinksTables.finish(); then the
+shared policy view (flow_view) and every links detector on the resulting
+DetectContext.  Target: links (c + finish + view + detectors) <= 20 % of
+building the conn table (a + b + conn_frame).  CPU time per stage, the least
+of RUNS warm runs (the machine is shared; load only ever adds).
 The policy is generated from the capture's own clients (setup, not timed).
 """
 
@@ -27,7 +29,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench._report import write_section  # noqa: E402
 from secaudit.capture import addr_to_str, iter_chunks  # noqa: E402
-from secaudit.detect.links_base import CONTROLS  # noqa: E402
+from secaudit.detect.links_base import CONTROLS, flow_view  # noqa: E402
 from secaudit.detect.links_tables import LinksTables  # noqa: E402
 from secaudit.detect.registry import DetectContext  # noqa: E402
 from secaudit.detect.run import load_detectors, run_detectors  # noqa: E402
@@ -38,6 +40,7 @@ from secaudit.policy.addr import format_mac  # noqa: E402
 
 SHARED = ROOT.parent / "shared"
 GW_MAC = 0x001B21A1B2C3  # make_bench_pcap.py's router
+RUNS = 3
 
 
 def bench_pcap() -> Path:
@@ -132,43 +135,52 @@ def make_policy(pcap: Path, folder: Path, n_assets: int = 5000, n_cidrs: int = 2
 
 
 def run(pcap: Path, policy_dir: Path) -> dict[str, float]:
+    """One pass; CPU seconds (time.process_time) per stage, so other load does not count."""
+    clock = time.process_time
     t: dict[str, float] = dict.fromkeys(
-        ["read", "flows", "links_update", "conn_frame", "links_finish", "detectors"], 0.0
+        ["read", "flows", "links_update", "conn_frame", "links_finish", "view", "detectors"], 0.0
     )
-    t0 = time.perf_counter()
+    t0 = clock()
     pol = load_policy(policy_dir)
-    t["policy_load"] = time.perf_counter() - t0
+    t["policy_load"] = clock() - t0
     tracker = FlowTracker(ignore_checksums=True)
     links = LinksTables()
     n = 0
     it = iter(iter_chunks(pcap, quiet=True))
     while True:
-        t0 = time.perf_counter()
+        t0 = clock()
         chunk = next(it, None)
-        t["read"] += time.perf_counter() - t0
+        t["read"] += clock() - t0
         if chunk is None:
             break
         n += len(chunk.packets)
-        t0 = time.perf_counter()
+        t0 = clock()
         tracker.feed(chunk)
-        t["flows"] += time.perf_counter() - t0
-        t0 = time.perf_counter()
+        t["flows"] += clock() - t0
+        t0 = clock()
         links.update(chunk.packets, chunk.data)
-        t["links_update"] += time.perf_counter() - t0
-    t0 = time.perf_counter()
+        t["links_update"] += clock() - t0
+    t0 = clock()
     conn = conn_frame(tracker.finish(), tracker.sources, None)
-    t["conn_frame"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
+    t["conn_frame"] = clock() - t0
+    t0 = clock()
     tables = links.finish()
-    t["links_finish"] = time.perf_counter() - t0
+    t["links_finish"] = clock() - t0
     ctx = DetectContext(conn=conn, tables=tables, policy=pol, thresholds={"_run": {"lang": "en"}})
     specs = load_detectors()
-    t0 = time.perf_counter()
-    findings, gaps = run_detectors(ctx, [specs[d] for d in sorted(CONTROLS)], strict=True)
-    t["detectors"] = time.perf_counter() - t0
+    t0 = clock()
+    flow_view(ctx)  # the policy view every links detector shares (built once per context)
+    t["view"] = clock() - t0
+    findings = 0
+    for name in sorted(CONTROLS):
+        t0 = clock()
+        found, _ = run_detectors(ctx, [specs[name]], strict=True)
+        t[f"det:{name}"] = clock() - t0
+        t["detectors"] += t[f"det:{name}"]
+        findings += len(found)
     t["packets"] = n
     t["connections"] = len(conn)
-    t["findings"] = len(findings)
+    t["findings"] = findings
     return t
 
 
@@ -179,24 +191,42 @@ def main() -> int:
         make_policy(pcap, pol)
         pd_ = load_policy(pol)
         run(pcap, pol)  # warm-up: numba caches, page cache
-        r = run(pcap, pol)
+        wall = time.perf_counter()
+        runs = [run(pcap, pol) for _ in range(RUNS)]
+        wall = time.perf_counter() - wall
+    # per stage, the least CPU time of the runs: other agents' load only ever adds to it
+    r = {k: min(x[k] for x in runs) for k in runs[0]}
+    load = os.getloadavg()
     conn_build = r["read"] + r["flows"] + r["conn_frame"]
     flows_only = r["flows"] + r["conn_frame"]
-    links = r["links_update"] + r["links_finish"] + r["detectors"]
+    links = r["links_update"] + r["links_finish"] + r["view"] + r["detectors"]
+    slowest = sorted(
+        ((k[4:], v) for k, v in r.items() if k.startswith("det:")), key=lambda x: -x[1]
+    )
     md = (
         "## Links detectors (违规外联 / 违规内联, beacon)\n\n"
         f"`{pcap.name}`: {int(r['packets']):,} packets, {int(r['connections']):,} connections; generated policy "
         f"{len(pd_.assets):,} assets, {sum(len(z.networks) for z in pd_.zones)} CIDRs in {len(pd_.zones)} zones "
-        f"(policy load {r['policy_load']:.2f} s, not counted). Same process, same chunks, warm run.\n\n"
-        "| step | seconds |\n|---|---|\n"
-        f"| read chunks | {r['read']:.2f} |\n| flow tracker + conn_frame | {flows_only:.2f} |\n"
-        f"| **conn table (read + flows)** | **{conn_build:.2f}** |\n"
-        f"| links extracts (LinksTables.update) | {r['links_update']:.2f} |\n"
-        f"| LinksTables.finish | {r['links_finish']:.2f} |\n"
-        f"| 14 links detectors ({int(r['findings'])} findings) | {r['detectors']:.2f} |\n"
-        f"| **links total** | **{links:.2f}** |\n\n"
+        f"(policy load {r['policy_load']:.2f} s, not counted). Same process, same chunks; CPU seconds "
+        f"(`time.process_time`), least of {RUNS} warm runs per stage.\n\n"
+        "| step | CPU s |\n|---|---|\n"
+        f"| read chunks | {r['read']:.3f} |\n| flow tracker + conn_frame | {flows_only:.3f} |\n"
+        f"| **conn table (read + flows)** | **{conn_build:.3f}** |\n"
+        f"| links extracts (LinksTables.update) | {r['links_update']:.3f} |\n"
+        f"| LinksTables.finish | {r['links_finish']:.3f} |\n"
+        f"| policy view of the conn table (flow_view, shared) | {r['view']:.3f} |\n"
+        f"| 14 links detectors ({int(r['findings']):,} findings) | {r['detectors']:.3f} |\n"
+        f"| **links total** | **{links:.3f}** |\n\n"
         f"Links add **{100 * links / conn_build:.1f} %** to building the conn table "
-        f"({100 * links / flows_only:.1f} % of the flow tracker alone); target <= 20 %.\n"
+        f"({100 * links / flows_only:.1f} % of the flow tracker alone); target <= 20 %: "
+        f"**{'met' if links <= 0.2 * conn_build else 'not met'}**. "
+        "Costliest detectors: " + ", ".join(f"{k} {v:.3f} s" for k, v in slowest[:4]) + ".\n\n"
+        "Most findings are `hidden_nat` and `external_link`, one per host: the bench generator gives "
+        "each client TTL 64 or 128 per connection at random (two OS baselines behind every address), "
+        "and the generated policy leaves two of the file's server /8s and the traceroute/ICMP peers "
+        "unapproved, so thousands of clients break it.\n\n"
+        f"Load average during the runs: {load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f} "
+        f"(wall {wall:.1f} s for {RUNS} runs).\n"
     )
     print(md)
     write_section("links", md)

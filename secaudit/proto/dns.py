@@ -345,10 +345,11 @@ def parse_dns(
     """One row per DNS message in UDP datagrams to/from `ports` (names lowercase, escaped)."""
     if len(packets) == 0:
         return empty_messages()
-    port_arr = np.asarray(ports, np.uint16)
-    sel = (packets["proto"] == 17) & (
-        np.isin(packets["sport"], port_arr) | np.isin(packets["dport"], port_arr)
-    )
+    sport, dport = packets["sport"], packets["dport"]
+    on_port = np.zeros(len(packets), dtype=bool)
+    for port in ports:  # a couple of compares beat np.isin's sort
+        on_port |= (sport == port) | (dport == port)
+    sel = (packets["proto"] == 17) & on_port
     idx = np.flatnonzero(sel)
     if idx.size == 0:
         return empty_messages()
@@ -391,13 +392,13 @@ def parse_dns(
         "ancount": hdr[:, 3].astype(np.uint16),
         "qtype": q[:, 0].astype(np.uint16),
         "qclass": q[:, 1].astype(np.uint16),
-        "query": text,
+        "query": pd.Series(text, dtype=object),  # object, not inferred arrow text
         "labels": geo[:, 1],
         "max_label": geo[:, 2],
         "sub_labels": geo[:, 4],
         "sub_len": np.maximum(geo[:, 5], 0),
         "sub_entropy": ent,
-        "reg_domain": reg,
+        "reg_domain": pd.Series(reg, dtype=object),
         "answer_bytes": ans[:, 0],
         "txt_null_answers": ans[:, 1],
         "min_ttl": ans[:, 2],
@@ -405,37 +406,68 @@ def parse_dns(
         "file_offset": p["file_offset"],
     }
     out["answers"] = _answer_lists(a_hi, a_lo, a_n)
-    df = pd.DataFrame(out)
-    df["query"] = df["query"].astype(object)
-    df["reg_domain"] = df["reg_domain"].astype(object)
-    return df
+    return pd.DataFrame(out)
+
+
+def _row_codes(words: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(code per row, first row of each code) for a 2-D uint64 matrix: splitmix64 over
+    the row's words, then a hash factorization (distinct rows colliding needs ~2^32 of
+    them).  Text is then built once per distinct row, not once per message."""
+    h = np.zeros(words.shape[0], np.uint64)
+    with np.errstate(over="ignore"):
+        for j in range(words.shape[1]):
+            h ^= words[:, j] + np.uint64((0x9E3779B97F4A7C15 * (j + 1)) & (2**64 - 1))
+            h ^= h >> np.uint64(30)
+            h *= np.uint64(0xBF58476D1CE4E5B9)
+            h ^= h >> np.uint64(27)
+            h *= np.uint64(0x94D049BB133111EB)
+            h ^= h >> np.uint64(31)
+    codes = np.asarray(pd.factorize(h)[0])
+    _, first = np.unique(codes, return_index=True)
+    return codes, first
 
 
 def _answer_lists(a_hi: np.ndarray, a_lo: np.ndarray, a_n: np.ndarray) -> np.ndarray:
-    """Per message, the list of A/AAAA answer addresses as text (None when there are none)."""
+    """Per message, the list of A/AAAA answer addresses as text (None when there are none).
+
+    Responses repeat the same answer sets: text is made once per distinct set and
+    messages with the same set share one list object (read-only by contract).
+    """
     from secaudit.capture.addr import addr_to_str
 
     out = np.full(a_n.shape[0], None, dtype=object)
     rows = np.flatnonzero(a_n > 0)
     if rows.size == 0:
         return out
-    mask = np.arange(MAX_ADDRS)[None, :] < a_n[rows, None]
-    text = addr_to_str(a_hi[rows][mask], a_lo[rows][mask]).tolist()
-    ends = np.cumsum(a_n[rows]).tolist()
-    start = 0
-    for r, end in zip(rows.tolist(), ends, strict=True):  # one list slice per response
-        out[r] = text[start:end]
-        start = end
+    sets = np.column_stack([a_hi[rows], a_lo[rows], a_n[rows].astype(np.uint64)])
+    codes, first = _row_codes(sets)
+    u_rows = rows[first]
+    mask = np.arange(MAX_ADDRS)[None, :] < a_n[u_rows, None]
+    text = addr_to_str(a_hi[u_rows][mask], a_lo[u_rows][mask]).tolist()
+    bounds = np.r_[0, np.cumsum(a_n[u_rows])].tolist()
+    lists = np.empty(len(u_rows), dtype=object)
+    for k in range(len(u_rows)):  # one list per distinct answer set
+        lists[k] = text[bounds[k] : bounds[k + 1]]
+    out[rows] = lists[codes]
     return out
 
 
 def _names_to_str(names: np.ndarray, lengths: np.ndarray) -> np.ndarray:
-    """Fixed-width byte rows -> str array (rows are zero past their length, printable before)."""
+    """Fixed-width byte rows -> str array (rows are zero past their length, printable before).
+
+    Decoded once per distinct name (str objects are shared between rows).
+    """
     if names.shape[0] == 0:
         return np.zeros(0, dtype=object)
     width = max(int(lengths.max()), 1)
-    raw = np.ascontiguousarray(names[:, :width]).view(f"S{width}").ravel()
-    out: np.ndarray = raw.astype(f"U{width}").astype(object)
+    w8 = -(-width // 8) * 8
+    if names.shape[1] < w8:
+        names = np.pad(names, ((0, 0), (0, w8 - names.shape[1])))
+    words = np.ascontiguousarray(names[:, :w8]).view(np.uint64)
+    codes, first = _row_codes(words)
+    raw = np.ascontiguousarray(names[first, :width]).view(f"S{width}").ravel()
+    uniq: np.ndarray = raw.astype(f"U{width}").astype(object)
+    out: np.ndarray = uniq[codes]
     return out
 
 
@@ -477,108 +509,91 @@ def dns_log(messages: pd.DataFrame) -> pd.DataFrame:
     if messages.empty:
         return pd.DataFrame({c: pd.Series(dtype=object) for c in cols})
     m = messages[(messages["opcode"] == 0) & (messages["status"] != STATUS_MALFORMED)]
-    is_q = ~m["qr"].to_numpy()
+    is_q = ~m["qr"].to_numpy(bool)
+    col = {c: m[c].to_numpy() for c in m.columns if c not in ("query", "reg_domain", "answers")}
     key = pd.DataFrame(
         {
-            "client_hi": np.where(is_q, m["src_hi"], m["dst_hi"]),
-            "client_lo": np.where(is_q, m["src_lo"], m["dst_lo"]),
-            "cport": np.where(is_q, m["sport"], m["dport"]),
-            "server_hi": np.where(is_q, m["dst_hi"], m["src_hi"]),
-            "server_lo": np.where(is_q, m["dst_lo"], m["src_lo"]),
-            "sport_srv": np.where(is_q, m["dport"], m["sport"]),
-            "trans_id": m["trans_id"].to_numpy(),
-            "query": m["query"].to_numpy(),
+            "client_hi": np.where(is_q, col["src_hi"], col["dst_hi"]),
+            "client_lo": np.where(is_q, col["src_lo"], col["dst_lo"]),
+            "cport": np.where(is_q, col["sport"], col["dport"]),
+            "server_hi": np.where(is_q, col["dst_hi"], col["src_hi"]),
+            "server_lo": np.where(is_q, col["dst_lo"], col["src_lo"]),
+            "trans_id": col["trans_id"],
+            "query": m["query"].to_numpy(dtype=object),
         }
     )
-    feat = m[
-        [
-            "ts_ns", "qtype", "reg_domain", "labels", "max_label", "sub_labels", "sub_len",
-            "sub_entropy", "status", "file_offset",
-        ]
-    ].reset_index(drop=True)  # fmt: skip
-    key = pd.concat([key, feat], axis=1)
-    # one integer transaction code instead of a 7-column (object) groupby key and a
-    # MultiIndex join: hash the key columns, then factorize the hashes
+    sport_srv = np.where(is_q, col["dport"], col["sport"])
+    # one integer code per transaction (hash of the key columns, then a factorization);
+    # every per-transaction value below is an array indexed by that code: no groupby, no join
     txn = _txn_codes(key)
-    key["_k"] = txn
-    qs = key[is_q]
-    rs = pd.concat(
-        [
-            key[~is_q].reset_index(drop=True),
-            m.loc[
-                ~is_q,
-                ["rcode", "ancount", "answer_bytes", "txt_null_answers", "min_ttl", "answers"],
-            ].reset_index(drop=True),
-        ],
-        axis=1,
-    )
-    qa = qs.groupby("_k", sort=False).agg(
-        ts_ns=("ts_ns", "min"),
-        n_queries=("ts_ns", "size"),
-        sport_srv=("sport_srv", "first"),
-        qtype=("qtype", "first"),
-        reg_domain=("reg_domain", "first"),
-        labels=("labels", "first"),
-        max_label=("max_label", "first"),
-        sub_labels=("sub_labels", "first"),
-        sub_len=("sub_len", "first"),
-        sub_entropy=("sub_entropy", "first"),
-        status=("status", "first"),
-        file_offset=("file_offset", "first"),
-    )
-    ra = rs.groupby("_k", sort=False).agg(
-        r_ts=("ts_ns", "min"),
-        r_sport=("sport_srv", "first"),
-        r_qtype=("qtype", "first"),
-        r_reg=("reg_domain", "first"),
-        rcode=("rcode", "first"),
-        ancount=("ancount", "first"),
-        answer_bytes=("answer_bytes", "first"),
-        txt_null_answers=("txt_null_answers", "first"),
-        min_ttl=("min_ttl", "first"),
-        r_off=("file_offset", "first"),
-        r_feat=("labels", "first"),
-        answers=("answers", "first"),
-    )
-    j = qa.join(ra, how="outer")
-    # the key columns, exact (no float round trip), from any row of each transaction
-    _, first_row = np.unique(txn, return_index=True)
-    rows = first_row[j.index.to_numpy(np.int64)]
-    j = j.reset_index(drop=True)
-    for c in _LOG_KEY:
-        j[c] = key[c].to_numpy()[rows]
-    has_q = j["ts_ns"].notna()
-    answered = j["r_ts"].notna()
-    ts_ns = j["ts_ns"].where(has_q, j["r_ts"])
+    k = int(txn.max()) + 1 if len(txn) else 0
+    q_rows, r_rows = np.flatnonzero(is_q), np.flatnonzero(~is_q)
+    qc, rc = txn[q_rows], txn[r_rows]
+    has_q = np.zeros(k, bool)
+    has_q[qc] = True
+    answered = np.zeros(k, bool)
+    answered[rc] = True
+    qf = np.zeros(k, np.int64)  # first query / response message of each transaction
+    rf = np.zeros(k, np.int64)
+    u, i = np.unique(qc, return_index=True)
+    qf[u] = q_rows[i]
+    u, i = np.unique(rc, return_index=True)
+    rf[u] = r_rows[i]
+    rep = np.where(has_q, qf, rf)
+    ts = col["ts_ns"].astype(np.int64)
+    big = np.iinfo(np.int64).max
+    q_ts = np.full(k, big, np.int64)
+    r_ts = np.full(k, big, np.int64)
+    np.minimum.at(q_ts, qc, ts[q_rows])
+    np.minimum.at(r_ts, rc, ts[r_rows])
+    ts_ns = np.where(has_q, q_ts, r_ts)
+    both = has_q & answered
+    rtt = np.full(k, np.nan)
+    rtt[both] = (r_ts[both].astype(np.float64) - q_ts[both].astype(np.float64)) / 1e9
+    # answers: the first response that carried any (None: answered without; NaN: no response)
+    ans_obj = m["answers"].to_numpy(dtype=object)
+    answers = np.full(k, np.nan, dtype=object)
+    answers[answered] = None
+    with_ans = r_rows[pd.notna(ans_obj[r_rows])]
+    u, i = np.unique(txn[with_ans], return_index=True)
+    answers[u] = ans_obj[with_ans[i]]
+
+    def q_or(name: str, fill: Any, dtype: Any) -> np.ndarray:
+        return np.where(has_q, col[name][qf].astype(dtype), fill).astype(dtype)
+
+    def r_or(name: str, fill: Any, dtype: Any) -> np.ndarray:
+        return np.where(answered, col[name][rf].astype(dtype), fill).astype(dtype)
+
+    reg = m["reg_domain"].to_numpy(dtype=object)
     out = pd.DataFrame(
         {
-            "ts": ts_ns.to_numpy(np.float64) / 1e9,
-            "orig_hi": j["client_hi"].to_numpy(np.uint64),
-            "orig_lo": j["client_lo"].to_numpy(np.uint64),
-            "id.orig_p": j["cport"].to_numpy(np.uint16),
-            "resp_hi": j["server_hi"].to_numpy(np.uint64),
-            "resp_lo": j["server_lo"].to_numpy(np.uint64),
-            "id.resp_p": j["sport_srv"].where(has_q, j["r_sport"]).to_numpy(np.uint16),
-            "trans_id": j["trans_id"].to_numpy(np.uint16),
-            "rtt": np.where(has_q & answered, (j["r_ts"] - j["ts_ns"]) / 1e9, np.nan),
-            "query": j["query"].astype(object),
-            "reg_domain": j["reg_domain"].where(has_q, j["r_reg"]).astype(object),
-            "qtype": j["qtype"].where(has_q, j["r_qtype"]).to_numpy(np.uint16),
-            "rcode": j["rcode"].fillna(-1).to_numpy(np.int16),
-            "answered": answered.to_numpy(),
-            "n_queries": j["n_queries"].fillna(0).to_numpy(np.int64),
-            "ancount": j["ancount"].fillna(0).to_numpy(np.int64),
-            "answer_bytes": j["answer_bytes"].fillna(0).to_numpy(np.int64),
-            "txt_null_answers": j["txt_null_answers"].fillna(0).to_numpy(np.int64),
-            "min_ttl": j["min_ttl"].fillna(-1).to_numpy(np.int64),
-            "answers": j["answers"].astype(object).to_numpy(),
-            "labels": j["labels"].fillna(j["r_feat"]).fillna(0).to_numpy(np.int32),
-            "max_label": j["max_label"].fillna(0).to_numpy(np.int32),
-            "sub_labels": j["sub_labels"].fillna(0).to_numpy(np.int32),
-            "sub_len": j["sub_len"].fillna(0).to_numpy(np.int32),
-            "sub_entropy": j["sub_entropy"].fillna(0.0).to_numpy(np.float64),
-            "status": j["status"].fillna(0).to_numpy(np.uint8),
-            "file_offset": j["file_offset"].where(has_q, j["r_off"]).to_numpy(np.int64),
+            "ts": ts_ns.astype(np.float64) / 1e9,
+            "orig_hi": key["client_hi"].to_numpy(np.uint64)[rep],
+            "orig_lo": key["client_lo"].to_numpy(np.uint64)[rep],
+            "id.orig_p": key["cport"].to_numpy(np.uint16)[rep],
+            "resp_hi": key["server_hi"].to_numpy(np.uint64)[rep],
+            "resp_lo": key["server_lo"].to_numpy(np.uint64)[rep],
+            "id.resp_p": sport_srv.astype(np.uint16)[rep],
+            "trans_id": col["trans_id"].astype(np.uint16)[rep],
+            "rtt": rtt,
+            "query": pd.Series(key["query"].to_numpy(dtype=object)[rep], dtype=object),
+            "reg_domain": pd.Series(reg[rep], dtype=object),
+            "qtype": col["qtype"].astype(np.uint16)[rep],
+            "rcode": r_or("rcode", -1, np.int16),
+            "answered": answered,
+            "n_queries": np.bincount(qc, minlength=k).astype(np.int64),
+            "ancount": r_or("ancount", 0, np.int64),
+            "answer_bytes": r_or("answer_bytes", 0, np.int64),
+            "txt_null_answers": r_or("txt_null_answers", 0, np.int64),
+            "min_ttl": r_or("min_ttl", -1, np.int64),
+            "answers": answers,
+            "labels": col["labels"].astype(np.int32)[rep],
+            "max_label": q_or("max_label", 0, np.int32),
+            "sub_labels": q_or("sub_labels", 0, np.int32),
+            "sub_len": q_or("sub_len", 0, np.int32),
+            "sub_entropy": q_or("sub_entropy", 0.0, np.float64),
+            "status": q_or("status", 0, np.uint8),
+            "file_offset": col["file_offset"].astype(np.int64)[rep],
         }
     )
     out["qtype_name"] = out["qtype"].map(QTYPE_NAMES).fillna(out["qtype"].astype(str))
