@@ -88,6 +88,20 @@ def _uid2(h1, a_p, b_p, kind, seed):  # type: ignore[no-untyped-def]
     return out
 
 
+def _row_bytes(a: np.ndarray) -> np.ndarray:
+    """A (rows, itemsize) uint8 view of a contiguous structured array."""
+    return a.view(np.uint8).reshape(a.shape[0], a.dtype.itemsize)
+
+
+def _concat_records(parts: list[np.ndarray]) -> np.ndarray:
+    """np.concatenate for OUT_DTYPE rows as plain bytes: numpy's structured copy
+    with subarray fields is an order of magnitude slower than memcpy."""
+    if len(parts) == 1:
+        return parts[0]
+    raw = np.concatenate([p.view(np.uint8) for p in parts])
+    return raw.view(OUT_DTYPE)
+
+
 def _records_to_out(recs: np.ndarray, n: int) -> np.ndarray:
     state = np.zeros(n, np.uint8)
     ob = np.zeros(n, np.uint64)
@@ -155,9 +169,12 @@ class FlowTracker:
         while cap < 4 * nkeep:
             cap <<= 1
         self._rehash(live, newrow, cap)
-        st = np.zeros(max(1 << 12, 2 * nkeep), E.STATE_DTYPE)
-        st[:nkeep] = self._st[: self._nrows][live]
-        self._st = st
+        # move the live rows to the front in place, as bytes (numpy's structured copy
+        # with subarray fields is slow; a fresh table would fault in every page again),
+        # and clear the rows left behind as a fresh table would have them
+        raw = _row_bytes(self._st)
+        raw[:nkeep] = raw[: self._nrows][live]
+        raw[nkeep : self._nrows] = 0
         self._nrows = nkeep
 
     def _lookup(self, c: np.ndarray) -> tuple[np.ndarray, int]:
@@ -180,7 +197,7 @@ class FlowTracker:
         if n <= self._st.shape[0]:
             return
         st = np.zeros(max(n, 2 * self._st.shape[0]), E.STATE_DTYPE)
-        st[: self._nrows] = self._st[: self._nrows]
+        _row_bytes(st)[: self._nrows] = _row_bytes(self._st)[: self._nrows]
         self._st = st
 
     def _emit(self, recs: np.ndarray, n: int) -> None:
@@ -274,10 +291,9 @@ class FlowTracker:
     def _count_bad(self, d: np.ndarray, source: str) -> None:
         if self.ignore_checksums:
             return
-        bad = d["csum_bad"].astype(bool)
         ent = self._bad_csum.setdefault(hash(source), [0, 0])
-        ent[0] += int(bad.sum())
-        ent[1] += int(bad.shape[0])
+        ent[0] += int(np.count_nonzero(d["csum_bad"]))
+        ent[1] += int(d.shape[0])
 
     def checksum_gaps(self) -> list[Gap]:
         """A Gap per source where most packets had bad checksums (offloading)."""
@@ -307,7 +323,7 @@ class FlowTracker:
         """
         if not self._out:
             return np.zeros(0, OUT_DTYPE)
-        res = self._out[0] if len(self._out) == 1 else np.concatenate(self._out)
+        res = _concat_records(self._out)
         self._out = []
         return res
 
@@ -317,7 +333,7 @@ class FlowTracker:
         self._nrows = 0
         if not self._out:
             return np.zeros(0, OUT_DTYPE)
-        res = np.concatenate(self._out)
+        res = _concat_records(self._out)
         self._out = [res]
         return res
 
