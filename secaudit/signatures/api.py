@@ -18,9 +18,11 @@ import pandas as pd
 from secaudit.config import load_yaml
 from secaudit.errors import ConfigError, InputError
 from secaudit.model import Category, Finding, Gap, Severity
+from secaudit.signatures import hs
 from secaudit.signatures.compile import DEFAULT_ADDR_VARS, Sig, Unsupported, Vars, compile_rule
 from secaudit.signatures.decode import PROTO_NAMES, ip_text
 from secaudit.signatures.engine import Alert, Engine, frames_of
+from secaudit.signatures.fast import FastRun
 from secaudit.signatures.prefilter import Prefilter, cache_dir
 from secaudit.signatures.rule import Rule, parse_file
 
@@ -358,6 +360,7 @@ def signatures(
     yara: str | Path | Sequence[str | Path] | None = None,
     iocs: str | Path | Sequence[str | Path] | None = None,
     files_only: bool = False,
+    fast: bool | None = None,
 ) -> SignatureResult:
     """Run Suricata-syntax rules over captures: alerts table, Findings, Gaps, carved files.
 
@@ -365,6 +368,9 @@ def signatures(
     carved files are hashed and scanned, conn/DNS/TLS names matched against the lists.
     `files_only`: feed the engine only TCP connections that carry payload (enough for file
     carving and its malware checks; packet-level alerts on other traffic are then not produced).
+    `fast`: use the numba + libhyperscan tier (signatures/fast.py) for the rules and flows it
+    decides exactly, the Python engine for the rest; default on unless SECAUDIT_SIG_FAST=0,
+    libhs is missing, or yara/iocs ask for every flow's files and names.
     """
     from secaudit.signatures import files as F
 
@@ -379,17 +385,24 @@ def signatures(
     alerts: list[Alert] = []
     carved: list[dict[str, Any]] = []
     pf = Prefilter.build(rs.sigs)
+    if fast is None:
+        fast = os.environ.get("SECAUDIT_SIG_FAST", "1") != "0"
+    fast = fast and hs.available() and not files_only and yara is None and iocs is None
+    fr = FastRun(rs.sigs, pf) if fast else None
     for pcap in files:
         if not os.path.exists(pcap):
             raise InputError("capture not found", str(pcap))
-        eng = Engine(rs.sigs, pf, checksum=checksum)
-        eng.source = str(pcap)
-        it = frames_of(str(pcap), payload_conns_only=files_only)
-        head = list(itertools.islice(it, 1000))
-        eng.sample_checksums(head)
-        for frame, lt, ts in itertools.chain(head, it):
-            eng.feed(frame, lt, ts)
-        got = eng.finish()
+        if fr is not None:
+            got, eng = fr.run(str(pcap), checksum)
+        else:
+            eng = Engine(rs.sigs, pf, checksum=checksum)
+            eng.source = str(pcap)
+            it = frames_of(str(pcap), payload_conns_only=files_only)
+            head = list(itertools.islice(it, 1000))
+            eng.sample_checksums(head)
+            for frame, lt, ts in itertools.chain(head, it):
+                eng.feed(frame, lt, ts)
+            got = eng.finish()
         gaps.extend(eng.gaps)
         alerts.extend(got)
         records.extend(eve_record(a, rs.classification) for a in got)

@@ -188,7 +188,8 @@ class Engine:
         self.conns: list[tuple[str, str, float]] = []
         self.names: list[tuple[str, str, str, float]] = []  # (domain|sni|ja3, value, client, ts)
         self.ftp_ports: set[tuple[bytes, int]] = set()
-        self._next_fid = 1
+        self._fid_frame = -1
+        self._fid_k = 0
         self._bad_pcre: set[int] = set()
         self.packet_sigs = [s for s in self.sigs if not _is_tx_sig(s)]
         self.tx_sigs = [s for s in self.sigs if _is_tx_sig(s)]
@@ -198,14 +199,24 @@ class Engine:
 
     # --- packets -------------------------------------------------------------
 
-    def feed(self, frame: bytes, linktype: int, ts: float) -> None:
-        self.pcap_cnt += 1
+    def feed(self, frame: bytes, linktype: int, ts: float, index: int | None = None) -> None:
+        """One captured frame; `index` is its 1-based number in the capture when the caller
+        skips frames (the fast tier feeds only the flows it hands over)."""
+        self.pcap_cnt = self.pcap_cnt + 1 if index is None else index
         pkts = decode_frame(frame, linktype, ts)
         for p in pkts:
             # each layer of a tunnel is its own packet; a pass verdict on one layer
             # does not hide the layers inside it (Suricata's tunnel pseudo-packets)
             p.pcap_index = self.pcap_cnt
             self._packet(p)
+
+    def _flow_id(self, frame: int) -> int:
+        """frame number * 8 + how many flows that frame already opened: the same id whether
+        or not the other flows' frames were fed (the fast tier computes it the same way)."""
+        if frame != self._fid_frame:
+            self._fid_frame, self._fid_k = frame, 0
+        self._fid_k += 1
+        return frame * 8 + self._fid_k - 1
 
     def _checksum_bad(self, p: Pkt) -> bool:
         if not self.validate or p.proto != 6 or not p.l4_ok:
@@ -265,13 +276,10 @@ class Engine:
             # a new SYN on a closed 5-tuple starts a new flow
             flow = None
         if flow is None:
+            flow = Flow(self._flow_id(p.pcap_index), p)
             if p.proto == 6 and p.flags & 0x12 == 0x12:
                 # first seen packet is a SYN/ACK: the receiver is the client
-                flow = Flow(self._next_fid, p)
                 flow.client, flow.cport, flow.server, flow.sport = p.dst, p.dport, p.src, p.sport
-            else:
-                flow = Flow(self._next_fid, p)
-            self._next_fid += 1
             self.flows[key] = flow
             self.all_flows.append(flow)
         to_server = p.src == flow.client and p.sport == flow.cport

@@ -111,7 +111,10 @@ def _hyperscan_db(pats: list[tuple[bytes, bool]]) -> Any:
     path = cache_dir() / f"hs-{digest[:32]}.db"
     if path.exists():
         try:
-            return hyperscan.loadb(path.read_bytes(), hyperscan.HS_MODE_BLOCK)
+            db = hyperscan.loadb(path.read_bytes(), hyperscan.HS_MODE_BLOCK)
+            # loadb returns a database without scratch space: scanning it fails (HS_INVALID)
+            db.scratch = hyperscan.Scratch(db)
+            return db
         except Exception:  # noqa: BLE001 - a stale or damaged cache entry is rebuilt
             pass
     db = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
