@@ -1,0 +1,30 @@
+"""The zh/en message catalog: both languages carry the same keys and placeholders, and
+findings keep what the report needs to re-title them."""
+
+from __future__ import annotations
+
+import string
+
+from secaudit.i18n import _catalog, t, with_title_params
+
+
+def _fields(text: str) -> set[str]:
+    return {f[1] for f in string.Formatter().parse(text) if f[1]}
+
+
+def test_both_languages_have_the_same_keys_and_placeholders() -> None:
+    en, zh = _catalog("en"), _catalog("zh")
+    assert set(en) == set(zh)
+    assert [k for k in en if _fields(en[k]) != _fields(zh[k])] == []
+
+
+def test_missing_key_and_missing_parameter_fall_back_without_raising() -> None:
+    assert t("no.such.key", "zh") == "no.such.key"
+    assert "{repo}" in t("finding.stale_backup.title", "en")  # unfilled template, not a crash
+
+
+def test_title_parameters_travel_in_the_evidence() -> None:
+    ev = with_title_params({"group": "g1", "n": 3}, {"repo": "r", "group": "other", "x": [1]})
+    assert ev == {"repo": "r", "group": "g1", "n": 3}  # evidence wins, lists are not titles
+    title = t("finding.stale_backup.title", "zh", subject="r", **ev, age="3d")
+    assert "r" in title and "g1" in title
