@@ -23,6 +23,9 @@ __all__ = [
     "internal_mask",
     "keyparts",
     "iso",
+    "conn_addr_codes",
+    "rows_by_code",
+    "conn_internal",
     "text_codes",
     "text_has",
     "text_in",
@@ -211,3 +214,48 @@ def text_in(df: pd.DataFrame, name: str, choices: Iterable[str]) -> npt.NDArray[
     want = set(choices)
     flags = np.array([v in want for v in values], dtype=bool)
     return flags[codes] if len(values) else np.zeros(len(df), dtype=bool)
+
+
+_ADDR: list[
+    tuple[pd.DataFrame, tuple[npt.NDArray[np.intp], npt.NDArray[np.intp], npt.NDArray[np.object_]]]
+] = []
+
+
+def conn_addr_codes(
+    conn: pd.DataFrame,
+) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp], npt.NDArray[np.object_]]:
+    """(orig code, resp code, address text) of a conn table in one code space, once per
+    table: detectors group and join on integers and turn only reported codes into text."""
+    if _ADDR and _ADDR[0][0] is conn:
+        return _ADDR[0][1]
+    oc, ov = text_codes(conn, "id.orig_h")
+    rc, rv = text_codes(conn, "id.resp_h")
+    where = pd.Index(ov).get_indexer(pd.Index(rv))
+    new = where < 0
+    where[new] = len(ov) + np.arange(int(new.sum()))
+    values = np.concatenate([ov, rv[new]])
+    out = (oc, np.asarray(where)[rc] if len(rc) else rc, values)
+    _ADDR[:] = [(conn, out)]
+    return out
+
+
+def conn_internal(ctx: DetectContext) -> npt.NDArray[np.bool_]:
+    """internal_mask of every distinct conn address (index by conn_addr_codes codes)."""
+    _, _, values = conn_addr_codes(ctx.conn)
+    out = np.zeros(len(values), dtype=bool)
+    known = np.flatnonzero(values != "")
+    if len(known):
+        out[known] = internal_mask(ctx, pd.Series(values[known], dtype=object))
+    return out
+
+
+def rows_by_code(
+    codes: npt.NDArray[np.integer[Any]], wanted: npt.NDArray[np.integer[Any]]
+) -> dict[int, npt.NDArray[np.intp]]:
+    """Positions of each wanted code in `codes` (in order): one stable sort for all groups
+    instead of a full scan per reported group."""
+    sel = np.flatnonzero(np.isin(codes, wanted))
+    order = sel[np.argsort(codes[sel], kind="stable")]
+    keys, starts = np.unique(codes[order], return_index=True)
+    parts = np.split(order, starts[1:])
+    return {int(k): part for k, part in zip(keys.tolist(), parts, strict=True)}

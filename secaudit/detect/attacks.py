@@ -6,8 +6,10 @@ import numpy as np
 import pandas as pd
 
 from secaudit.detect._common import (
+    conn_addr_codes,
     finding,
     keyparts,
+    rows_by_code,
     sample,
     severity_of,
     text_has,
@@ -259,64 +261,57 @@ def amplification(ctx: DetectContext) -> list[Finding]:
     conn = ctx.conn
     if conn.empty:
         return []
-    udp = conn[text_in(conn, "proto", ("udp",))]
-    ports = set(cfg.ports)
-    resp_is_srv = udp["id.resp_p"].isin(ports)
-    orig_is_srv = udp["id.orig_p"].isin(ports) & ~resp_is_srv
-    parts = []
-    for sel, victim_col, refl_col, in_col, out_col, port_col in (
-        (resp_is_srv, "id.orig_h", "id.resp_h", "resp_ip_bytes", "orig_ip_bytes", "id.resp_p"),
-        (orig_is_srv, "id.resp_h", "id.orig_h", "orig_ip_bytes", "resp_ip_bytes", "id.orig_p"),
-    ):
-        s = udp[sel]
-        parts.append(
-            pd.DataFrame(
-                {
-                    "victim": s[victim_col].astype(object).to_numpy(),
-                    "reflector": s[refl_col].astype(object).to_numpy(),
-                    "in_bytes": s[in_col].fillna(0).to_numpy(np.float64),
-                    "out_bytes": s[out_col].fillna(0).to_numpy(np.float64),
-                    "ts": s["ts"].to_numpy(np.float64),
-                    "port": s[port_col].to_numpy(np.int64),
-                }
-            )
-        )
-    a = pd.concat(parts, ignore_index=True)
-    if a.empty:
+    oc, rc, addrs = conn_addr_codes(conn)
+    udp = text_in(conn, "proto", ("udp",))
+    ports = np.array(sorted(set(cfg.ports)), dtype=np.int64)
+    rp = conn["id.resp_p"].fillna(-1).to_numpy(np.int64)
+    op = conn["id.orig_p"].fillna(-1).to_numpy(np.int64)
+    resp_is_srv = udp & np.isin(rp, ports)
+    orig_is_srv = udp & np.isin(op, ports) & ~resp_is_srv
+    s1, s2 = np.flatnonzero(resp_is_srv), np.flatnonzero(orig_is_srv)
+    if not len(s1) and not len(s2):
         return []
-    g = a.groupby("victim").agg(
-        in_bytes=("in_bytes", "sum"),
-        out_bytes=("out_bytes", "sum"),
-        reflectors=("reflector", "nunique"),
-        first=("ts", "min"),
-        last=("ts", "max"),
-        n=("ts", "size"),
+    ob = conn["orig_ip_bytes"].fillna(0).to_numpy(np.float64)
+    rb = conn["resp_ip_bytes"].fillna(0).to_numpy(np.float64)
+    # one row per reflected exchange: victim, reflector (address codes), bytes each way
+    victim = np.concatenate([oc[s1], rc[s2]]).astype(np.int64)
+    reflector = np.concatenate([rc[s1], oc[s2]]).astype(np.int64)
+    in_bytes = np.concatenate([rb[s1], ob[s2]])
+    out_bytes = np.concatenate([ob[s1], rb[s2]])
+    ts = conn["ts"].to_numpy(np.float64)[np.concatenate([s1, s2])]
+    port = np.concatenate([rp[s1], op[s2]])
+    k = len(addrs)
+    got = np.bincount(victim, weights=in_bytes, minlength=k)
+    sent = np.bincount(victim, weights=out_bytes, minlength=k)
+    pairs = np.unique(victim * k + reflector)
+    n_refl = np.bincount(pairs // k, minlength=k)
+    hot = np.flatnonzero(
+        (got >= cfg.min_resp_bytes)
+        & (got >= cfg.min_ratio * np.maximum(sent, 1))
+        & (n_refl >= cfg.min_peers)
     )
-    hot = g[
-        (g["in_bytes"] >= cfg.min_resp_bytes)
-        & (g["in_bytes"] >= cfg.min_ratio * g["out_bytes"].clip(lower=1))
-        & (g["reflectors"] >= cfg.min_peers)
-    ]
     out = []
-    for victim, r in hot.iterrows():
-        mine = a[a["victim"] == victim]
+    groups = rows_by_code(victim, hot)
+    for v in sorted(hot.tolist(), key=lambda v: str(addrs[v])):
+        mine = groups[v]
+        t = ts[mine]
         out.append(
             finding(
                 ctx,
                 "amplification",
                 Category.ATTACK,
-                severity_of(float(r["in_bytes"]), cfg.severity, "high"),
-                str(victim),
-                float(r["first"]),
-                float(r["last"]),
-                int(r["n"]),
+                severity_of(float(got[v]), cfg.severity, "high"),
+                str(addrs[v]),
+                float(t.min()),
+                float(t.max()),
+                len(mine),
                 {
-                    "response_bytes": int(r["in_bytes"]),
-                    "request_bytes": int(r["out_bytes"]),
-                    "ratio": round(float(r["in_bytes"]) / max(float(r["out_bytes"]), 1.0), 1),
-                    "reflectors": int(r["reflectors"]),
-                    "sample_reflectors": sample(mine["reflector"], 10),
-                    "ports": sorted(int(p) for p in sample(mine["port"], 10)),
+                    "response_bytes": int(got[v]),
+                    "request_bytes": int(sent[v]),
+                    "ratio": round(float(got[v]) / max(float(sent[v]), 1.0), 1),
+                    "reflectors": int(n_refl[v]),
+                    "sample_reflectors": sample(addrs[reflector[mine]], 10),
+                    "ports": sorted(int(p) for p in sample(port[mine], 10)),
                 },
             )
         )

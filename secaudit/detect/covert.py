@@ -16,7 +16,15 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from secaudit.detect._common import finding, internal_mask, keyparts, sample, severity_of
+from secaudit.detect._common import (
+    conn_addr_codes,
+    conn_internal,
+    finding,
+    internal_mask,
+    keyparts,
+    sample,
+    severity_of,
+)
 from secaudit.detect.config import DataExfil, DnsTunnel, IcmpTunnel, LongConnection
 from secaudit.detect.registry import DetectContext, register
 from secaudit.model import Category, Finding
@@ -263,42 +271,55 @@ def data_exfil(ctx: DetectContext) -> list[Finding]:
     conn = ctx.conn
     if conn.empty:
         return []
-    c = conn[conn["orig_bytes"].fillna(0) > 0]
-    if c.empty:
+    oc, rc, addrs = conn_addr_codes(conn)
+    inside = conn_internal(ctx)
+    sent_b = conn["orig_bytes"].fillna(0).to_numpy(np.float64)
+    rows = np.flatnonzero((sent_b > 0) & inside[oc] & ~inside[rc])
+    if not len(rows):
         return []
-    c = c[internal_mask(ctx, c["id.orig_h"]) & ~internal_mask(ctx, c["id.resp_h"])]
-    g = c.groupby(["id.orig_h", "id.resp_h"]).agg(
-        sent=("orig_bytes", "sum"),
-        received=("resp_bytes", "sum"),
-        n=("uid", "size"),
-        first=("ts", "min"),
-        last=("ts", "max"),
+    # per (internal source, external peer): integer pair codes, sums by bincount
+    pair = np.unique(oc[rows].astype(np.int64) * len(addrs) + rc[rows], return_inverse=True)[1]
+    k = int(pair.max()) + 1
+    sent = np.bincount(pair, weights=sent_b[rows], minlength=k)
+    received = np.bincount(
+        pair, weights=conn["resp_bytes"].fillna(0).to_numpy(np.float64)[rows], minlength=k
     )
-    hot = g[
-        (g["sent"] >= cfg.min_bytes) & (g["sent"] >= cfg.min_ratio * g["received"].clip(lower=1))
-    ]
+    hot = np.flatnonzero(
+        (sent >= cfg.min_bytes) & (sent >= cfg.min_ratio * np.maximum(received, 1))
+    )
+    if not len(hot):
+        return []
+    n = np.bincount(pair, minlength=k)
+    ts = conn["ts"].to_numpy(np.float64)[rows]
+    first = np.full(k, np.inf)
+    last = np.full(k, -np.inf)
+    np.minimum.at(first, pair, ts)
+    np.maximum.at(last, pair, ts)
+    _, rep = np.unique(pair, return_index=True)
+    src_of = addrs[oc[rows[rep]]]
+    dst_of = addrs[rc[rows[rep]]]
     out = []
-    for key, r in hot.iterrows():
-        src, dst = keyparts(key)
+    for i in sorted(hot.tolist(), key=lambda i: (str(src_of[i]), str(dst_of[i]))):
+        src, dst = str(src_of[i]), str(dst_of[i])
         out.append(
             finding(
                 ctx,
                 "data_exfil",
                 Category.MALWARE,
-                severity_of(float(r["sent"]), cfg.severity, "medium"),
-                str(src),
-                float(r["first"]),
-                float(r["last"]),
-                int(r["n"]),
+                severity_of(float(sent[i]), cfg.severity, "medium"),
+                src,
+                float(first[i]),
+                float(last[i]),
+                int(n[i]),
                 {
-                    "dst": str(dst),
-                    "bytes_sent": int(r["sent"]),
-                    "bytes_received": int(r["received"]),
-                    "connections": int(r["n"]),
+                    "dst": dst,
+                    "bytes_sent": int(sent[i]),
+                    "bytes_received": int(received[i]),
+                    "connections": int(n[i]),
                 },
-                id_keys={"dst": str(dst)},
-                dst=str(dst),
-                mbytes=round(float(r["sent"]) / 1e6, 1),
+                id_keys={"dst": dst},
+                dst=dst,
+                mbytes=round(float(sent[i]) / 1e6, 1),
             )
         )
     return out

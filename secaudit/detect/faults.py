@@ -16,6 +16,7 @@ from secaudit.detect._common import (
     finding,
     internal_mask,
     keyparts,
+    rows_by_code,
     sample,
     severity_of,
     text_codes,
@@ -203,11 +204,12 @@ def _per_server(
         keep = internal_mask(ctx, pd.Series(hosts, dtype=object))
         hot, hosts, ports = hot[keep], hosts[keep], ports[keep]
     out = []
+    groups = rows_by_code(np.where(pick, codes, -1), hot)
     for code, host, port in sorted(
         zip(hot.tolist(), hosts.tolist(), ports.tolist(), strict=True),
         key=lambda x: (str(x[1]), x[2]),
     ):
-        mine = conn[pick & (codes == code)]
+        mine = conn.iloc[groups[code]]
         out.append(
             finding(
                 ctx,
