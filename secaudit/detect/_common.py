@@ -255,6 +255,8 @@ def rows_by_code(
     """Positions of each wanted code in `codes` (in order): one stable sort for all groups
     instead of a full scan per reported group."""
     sel = np.flatnonzero(np.isin(codes, wanted))
+    if not len(sel):
+        return {}
     order = sel[np.argsort(codes[sel], kind="stable")]
     keys, starts = np.unique(codes[order], return_index=True)
     parts = np.split(order, starts[1:])
