@@ -19,7 +19,7 @@ import numpy as np
 
 from secaudit.flows import _engine as E
 
-__all__ = ["CP4", "CP6", "DERIVED_DTYPE", "derive", "select"]
+__all__ = ["CP4", "CP6", "DERIVED_DTYPE", "derive", "select", "select_ts"]
 
 # ICMP request/response pairs (Zeek ICMP4_counterpart / ICMP6_counterpart); -1 = one-way
 CP4 = np.full(256, -1, np.int16)
@@ -51,12 +51,22 @@ _BCAST_LO = np.uint64(0x0000FFFFFFFFFFFF)
 @nb.njit(cache=True)
 def select(pk, not_transport):  # type: ignore[no-untyped-def]
     """(rows of unfragmented packets to track, whether any fragment needs reassembly)."""
+    rows, frags, _ = select_ts(pk, not_transport)
+    return rows, frags
+
+
+@nb.njit(cache=True)
+def select_ts(pk, not_transport):  # type: ignore[no-untyped-def]
+    """`select` plus the latest timestamp of any packet (network time), in the same pass."""
     n = pk.shape[0]
     rows = np.empty(n, np.int64)
     k = 0
     frags = False
+    tmax = np.int64(-(2**62))
     for i in range(n):
         p = pk[i]
+        if p.ts > tmax:
+            tmax = p.ts
         v = p.ip_version
         if (v != 4 and v != 6) or p.arp_op != 0 or not_transport[p.proto]:
             continue
@@ -69,7 +79,7 @@ def select(pk, not_transport):  # type: ignore[no-untyped-def]
             continue
         rows[k] = i
         k += 1
-    return rows[:k], frags
+    return rows[:k], frags, tmax
 
 
 @nb.njit(cache=True)
@@ -86,12 +96,15 @@ def _ip4_header_ok(data, b, n):  # type: ignore[no-untyped-def]
 
 @nb.njit(cache=True)
 def derive(pk, data, rows, base, dg_len, dg_full, ignore_csum, src_idx, cp4, cp6, out):  # type: ignore[no-untyped-def]
-    """Fill `out` (DERIVED_DTYPE) for the packets at `rows`; returns how many were kept.
+    """Fill `out` (DERIVED_DTYPE) for the packets at `rows`; returns (kept, kept inner
+    tunnel packets, kept packets with csum_bad).
 
     base[k] is the row whose headers describe the packet (the first fragment of a
     reassembled datagram, else rows[k]); dg_len[k] >= 0 overrides the IP length.
     """
     k = 0
+    inner = 0  # rows with tunnel_depth > 0
+    nbad = 0  # kept rows with csum_bad
     nd = data.shape[0]
     for q in range(rows.shape[0]):
         p = pk[rows[q]]
@@ -190,5 +203,9 @@ def derive(pk, data, rows, base, dg_len, dg_full, ignore_csum, src_idx, cp4, cp6
         o.bcast = dhi == 0 and dlo == _BCAST_LO
         o.depth = b.tunnel_depth
         o.tunnel_id = b.tunnel_id
+        if b.tunnel_depth:
+            inner += 1
+        if bad:
+            nbad += 1
         k += 1
-    return k
+    return k, inner, nbad

@@ -215,20 +215,20 @@ class FlowTracker:
         self.packets_seen += n
         if n == 0:
             return
-        d = _derive(pk, chunk.data, self.ignore_checksums, src_idx, self._dbufs)
-        self._count_bad(d, chunk.source)
+        d, tmax, inner, nbad = _derive(pk, chunk.data, self.ignore_checksums, src_idx, self._dbufs)
+        self._count_bad(nbad, d.shape[0], chunk.source)
         if d.shape[0]:
             pkt_uid = np.zeros(n, np.uint64)
             depth = d["depth"]
             # tunnels are rare: skip the unique() pass when no row is an inner packet
-            levels = np.unique(depth) if depth.any() else np.zeros(1, np.int64)
+            levels = np.unique(depth) if inner else np.zeros(1, np.int64)
             for level in levels:
                 part = d if levels.shape[0] == 1 else d[depth == level]
                 if level > 0:
                     part["parent"] = _parents(chunk.tunnels, part["tunnel_id"], pkt_uid)
                     self._note_parent_uids(d, chunk.tunnels, part["tunnel_id"], pkt_uid)
                 self._run(part, pkt_uid)
-        self._advance(int(pk["ts"].max()))
+        self._advance(tmax)
 
     def _note_parent_uids(
         self, d: np.ndarray, tunnels: np.ndarray, tunnel_id: np.ndarray, pkt_uid: np.ndarray
@@ -288,12 +288,12 @@ class FlowTracker:
             r1 = min(self._nrows, r0 + out.shape[0])
             self._emit(out, E.sweep(self._st, r0, r1, self._net_time, out, flush))
 
-    def _count_bad(self, d: np.ndarray, source: str) -> None:
+    def _count_bad(self, nbad: int, total: int, source: str) -> None:
         if self.ignore_checksums:
             return
         ent = self._bad_csum.setdefault(hash(source), [0, 0])
-        ent[0] += int(np.count_nonzero(d["csum_bad"]))
-        ent[1] += int(d.shape[0])
+        ent[0] += nbad
+        ent[1] += total
 
     def checksum_gaps(self) -> list[Gap]:
         """A Gap per source where most packets had bad checksums (offloading)."""
@@ -364,15 +364,19 @@ def _derive(
     ignore_csum: bool,
     src_idx: int,
     bufs: _DeriveBuffers | None = None,
-) -> np.ndarray:
-    """DERIVED_DTYPE rows for the packets (and reassembled datagrams) Zeek would analyze.
+) -> tuple[np.ndarray, int, int, int]:
+    """DERIVED_DTYPE rows for the packets (and reassembled datagrams) Zeek would analyze,
+    with the chunk's latest timestamp, how many rows are inner tunnel packets and how
+    many have bad checksums (counted in the same compiled passes).
 
     With `bufs` the rows live in its reused buffer: valid until the next call."""
     # fragments are skipped: the capture reader adds the reassembled datagram (reasm=2)
-    rows, _frags = D.select(pk, D.NOT_TRANSPORT)
+    rows, _frags, tmax = D.select_ts(pk, D.NOT_TRANSPORT)
     out, dg_len, dg_full = (bufs or _DeriveBuffers()).get(rows.shape[0])
-    k = D.derive(pk, data, rows, rows, dg_len, dg_full, ignore_csum, src_idx, D.CP4, D.CP6, out)
-    return out[: int(k)]
+    k, inner, nbad = D.derive(
+        pk, data, rows, rows, dg_len, dg_full, ignore_csum, src_idx, D.CP4, D.CP6, out
+    )
+    return out[: int(k)], int(tmax), int(inner), int(nbad)
 
 
 def _mix_np(x: np.ndarray) -> np.ndarray:
