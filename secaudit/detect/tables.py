@@ -126,7 +126,8 @@ class PacketTables:
         )
         self.tcp_parts.append(t)
         # endpoints: one row per (flow, direction), gathered only for those rows
-        _, first = np.unique(t["flow"] ^ t["dir"].astype(np.uint64), return_index=True)
+        codes = pd.factorize(t["flow"] ^ t["dir"].astype(np.uint64))[0]
+        first = _first_of_codes(codes)
         rows = idx[first]
         self.endpoint_parts.append(
             pd.DataFrame(
@@ -249,7 +250,7 @@ def _flood_counts(p: np.ndarray, idx: np.ndarray) -> pd.DataFrame:
     in_pkts = np.bincount(c_in, minlength=k)
     in_bytes = np.bincount(c_in, weights=p["wirelen"][idx].astype(np.float64), minlength=k)
     out_pkts = np.bincount(c_out, minlength=k)
-    _, pair_first = np.unique(k_pair, return_index=True)
+    pair_first = _first_of_codes(pd.factorize(k_pair)[0])
     srcs = np.bincount(c_in[pair_first], minlength=k)
     first = first_index(codes, k)  # row (in the in+out concatenation) that defines each key
     from_in = first < n
@@ -267,3 +268,12 @@ def _flood_counts(p: np.ndarray, idx: np.ndarray) -> pd.DataFrame:
             "out_pkts": out_pkts,
         }
     )
+
+
+def _first_of_codes(codes: np.ndarray) -> np.ndarray:
+    """Row of each code's first appearance for pd.factorize codes (numbered in order of
+    first appearance, so a new code is a new running maximum): no sort."""
+    c = np.asarray(codes)
+    if not len(c):
+        return np.zeros(0, np.intp)
+    return np.flatnonzero(np.r_[True, c[1:] > np.maximum.accumulate(c)[:-1]])

@@ -423,7 +423,8 @@ def _row_codes(words: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             h *= np.uint64(0x94D049BB133111EB)
             h ^= h >> np.uint64(31)
     codes = np.asarray(pd.factorize(h)[0])
-    _, first = np.unique(codes, return_index=True)
+    # factorize numbers rows in order of first appearance: a new code is a new running max
+    first = np.flatnonzero(np.r_[True, codes[1:] > np.maximum.accumulate(codes)[:-1]])
     return codes, first
 
 
@@ -472,6 +473,14 @@ def _names_to_str(names: np.ndarray, lengths: np.ndarray) -> np.ndarray:
 
 
 _LOG_KEY = ["client_hi", "client_lo", "cport", "server_hi", "server_lo", "trans_id", "query"]
+
+
+def _first_rows(codes: np.ndarray, rows: np.ndarray, k: int) -> np.ndarray:
+    """Per code 0..k-1, the smallest of its `rows` (ascending input: its first row);
+    codes without rows get a value past every row.  No sort."""
+    out = np.full(k, np.iinfo(np.int64).max, np.int64)
+    np.minimum.at(out, codes, rows.astype(np.int64))
+    return out
 
 
 def _txn_codes(key: pd.DataFrame) -> np.ndarray:
@@ -533,12 +542,10 @@ def dns_log(messages: pd.DataFrame) -> pd.DataFrame:
     has_q[qc] = True
     answered = np.zeros(k, bool)
     answered[rc] = True
-    qf = np.zeros(k, np.int64)  # first query / response message of each transaction
-    rf = np.zeros(k, np.int64)
-    u, i = np.unique(qc, return_index=True)
-    qf[u] = q_rows[i]
-    u, i = np.unique(rc, return_index=True)
-    rf[u] = r_rows[i]
+    qf = _first_rows(qc, q_rows, k)  # first query / response message of each transaction
+    rf = _first_rows(rc, r_rows, k)
+    qf[~has_q] = 0  # any valid row: only read where has_q / answered
+    rf[~answered] = 0
     rep = np.where(has_q, qf, rf)
     ts = col["ts_ns"].astype(np.int64)
     big = np.iinfo(np.int64).max
@@ -555,8 +562,9 @@ def dns_log(messages: pd.DataFrame) -> pd.DataFrame:
     answers = np.full(k, np.nan, dtype=object)
     answers[answered] = None
     with_ans = r_rows[pd.notna(ans_obj[r_rows])]
-    u, i = np.unique(txn[with_ans], return_index=True)
-    answers[u] = ans_obj[with_ans[i]]
+    first_ans = _first_rows(txn[with_ans], with_ans, k)
+    has_ans = first_ans < len(txn)
+    answers[has_ans] = ans_obj[first_ans[has_ans]]
 
     def q_or(name: str, fill: Any, dtype: Any) -> np.ndarray:
         return np.where(has_q, col[name][qf].astype(dtype), fill).astype(dtype)
