@@ -567,10 +567,12 @@ def dns_log(messages: pd.DataFrame) -> pd.DataFrame:
     answers[has_ans] = ans_obj[first_ans[has_ans]]
 
     def q_or(name: str, fill: Any, dtype: Any) -> np.ndarray:
-        return np.where(has_q, col[name][qf].astype(dtype), fill).astype(dtype)
+        v: np.ndarray = np.where(has_q, col[name][qf].astype(dtype), fill).astype(dtype)
+        return v
 
     def r_or(name: str, fill: Any, dtype: Any) -> np.ndarray:
-        return np.where(answered, col[name][rf].astype(dtype), fill).astype(dtype)
+        v: np.ndarray = np.where(answered, col[name][rf].astype(dtype), fill).astype(dtype)
+        return v
 
     reg = m["reg_domain"].to_numpy(dtype=object)
     out = pd.DataFrame(
