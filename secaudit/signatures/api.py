@@ -23,6 +23,7 @@ from secaudit.signatures.compile import DEFAULT_ADDR_VARS, Sig, Unsupported, Var
 from secaudit.signatures.decode import PROTO_NAMES, ip_text
 from secaudit.signatures.engine import Alert, Engine, frames_of
 from secaudit.signatures.fast import FastRun
+from secaudit.signatures.fasttables import paused_gc
 from secaudit.signatures.prefilter import Prefilter, cache_dir
 from secaudit.signatures.rule import Rule, parse_file
 
@@ -161,13 +162,14 @@ def load_rules(
     cache = cache_dir() / f"rules-{key.hexdigest()[:32]}.pkl"
     if big and cache.exists():
         try:
-            with open(cache, "rb") as fh:
+            with open(cache, "rb") as fh, paused_gc():
                 cached = pickle.load(fh)  # noqa: S301 - our own cache file under the user's cache dir
             if isinstance(cached, RuleSet):
                 return cached
         except Exception:  # noqa: BLE001 - a stale or damaged cache entry is rebuilt
             pass
-    rs = _load_rules(files, vars_file, classification)
+    with paused_gc():
+        rs = _load_rules(files, vars_file, classification)
     if big:
         try:
             cache.parent.mkdir(parents=True, exist_ok=True)
@@ -384,11 +386,12 @@ def signatures(
     records: list[dict[str, Any]] = []
     alerts: list[Alert] = []
     carved: list[dict[str, Any]] = []
-    pf = Prefilter.build(rs.sigs)
     if fast is None:
         fast = os.environ.get("SECAUDIT_SIG_FAST", "1") != "0"
     fast = fast and hs.available() and not files_only and yara is None and iocs is None
-    fr = FastRun(rs.sigs, pf) if fast else None
+    with paused_gc():
+        fr = FastRun(rs.sigs) if fast else None
+    pf = None if fr is not None else Prefilter.build(rs.sigs)
     for pcap in files:
         if not os.path.exists(pcap):
             raise InputError("capture not found", str(pcap))

@@ -31,7 +31,8 @@ from secaudit.capture import iter_chunks
 from secaudit.signatures import hs
 from secaudit.signatures.compile import Sig
 from secaudit.signatures.engine import Alert, Engine, _is_tx_sig
-from secaudit.signatures.fasttables import APP_NAMES, FastTables, build_tables
+from secaudit.signatures.fasttables import APP_NAMES, FastTables, build_tables, paused_gc
+from secaudit.signatures.prefilter import Prefilter
 
 __all__ = ["FastRun", "run_fast"]
 
@@ -810,11 +811,12 @@ _REASONS = {1: "special frame", 2: "new SYN on closed flow", 3: "out-of-order da
 class FastRun:
     """A rule set prepared for the fast tier (tables + hyperscan database), reusable per capture."""
 
-    def __init__(self, sigs: list[Sig], prefilter: object | None = None) -> None:
+    def __init__(self, sigs: list[Sig], prefilter: Prefilter | None = None) -> None:
         probe = Engine(sigs, None)
         self.sigs = probe.sigs  # the engine's evaluation order; kernel sig ids index this list
         self.prefilter = prefilter
-        self.t: FastTables = build_tables(self.sigs, [_is_tx_sig(s) for s in self.sigs])
+        with paused_gc():
+            self.t: FastTables = build_tables(self.sigs, [_is_tx_sig(s) for s in self.sigs])
         self.db = hs.HsDatabase(self.t.patterns) if self.t.patterns else None
         self.tl = max(self.t.max_pat - 1, 0)
         self.stats = FastStats()
@@ -895,12 +897,16 @@ class FastRun:
         st.flows = ng
         st.flows_routed = int(routed.sum())
         # pass 2: the Python engine on the routed flows only
+        routed_x = np.append(routed, False)  # row_group -1: a row no flow tracks (ARP)
+        wanted = [rs | routed_x[rg] for rg, _rf, rs in per_chunk]
+        wanted_any = any(w.any() for w in wanted)
+        if wanted_any and self.prefilter is None:
+            # the Python engine's own prefilter, built only when some flow needs that engine
+            self.prefilter = Prefilter.build(self.sigs)
         eng = Engine(self.sigs, self.prefilter, checksum=checksum)
         eng.source = str(pcap)
         eng.sample_checksums(head_frames)
-        routed_x = np.append(routed, False)  # row_group -1: a row no flow tracks (ARP)
-        wanted = [rs | routed_x[rg] for rg, _rf, rs in per_chunk]
-        if any(w.any() for w in wanted):
+        if wanted_any:
             for chunk, (_rg, rf, _rs), w in zip(iter_chunks(pcap), per_chunk, wanted, strict=False):
                 if not w.any():
                     continue
@@ -990,7 +996,7 @@ def _frames_at(
 
 
 def run_fast(
-    pcap: str, sigs: list[Sig], prefilter: object | None, checksum: str = "auto"
+    pcap: str, sigs: list[Sig], prefilter: Prefilter | None = None, checksum: str = "auto"
 ) -> tuple[list[Alert], Engine, FastStats]:
     fr = FastRun(sigs, prefilter)
     alerts, eng = fr.run(pcap, checksum)
