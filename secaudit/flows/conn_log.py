@@ -94,8 +94,26 @@ def _str_text(arr: pa.Array) -> pa.Array:
     return arr
 
 
+def _string_buffers(text: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """(offsets, bytes) of a string array's values, as numpy views (no copy)."""
+    if isinstance(text, pa.ChunkedArray):
+        text = text.combine_chunks()
+    bufs = text.buffers()
+    offsets = np.frombuffer(bufs[1], np.int32)[text.offset : text.offset + len(text) + 1]
+    if bufs[2] is None or len(offsets) == 0:
+        return offsets, np.zeros(0, np.uint8)
+    data = np.frombuffer(bufs[2], np.uint8)[offsets[0] : offsets[-1]]
+    return offsets, data
+
+
 def _zeek_field(arr: pa.Array, ztype: str) -> pa.Array:
-    """One column as Zeek ASCII text: '-' unset, '(empty)' empty strings/sets."""
+    """One column as Zeek ASCII text: '-' unset, '(empty)' empty strings/sets.
+
+    Each rewrite pass runs only when a cheap check says it can change something
+    (most columns have no nulls, no empty strings, no tabs)."""
+    n = len(arr)
+    if arr.null_count == n:
+        return pa.nulls(n, pa.string()).fill_null("-")
     if ztype in ("time", "interval"):
         text = _fixed6(arr)
     elif ztype == "bool":
@@ -105,11 +123,16 @@ def _zeek_field(arr: pa.Array, ztype: str) -> pa.Array:
         text = _int_text(arr)
     else:
         text = _str_text(arr)
-        text = pc.if_else(pc.equal(text, ""), "(empty)", text)
+        offsets, data = _string_buffers(text)
+        if (np.diff(offsets) == 0).any():
+            text = pc.if_else(pc.equal(text, ""), "(empty)", text)
         # Zeek escapes the separator and line breaks inside values
-        text = pc.replace_substring(text, "\t", "\\x09")
-        text = pc.replace_substring(text, "\n", "\\x0a")
-    return pc.if_else(pc.is_null(arr), "-", text)
+        if ((data == 9) | (data == 10)).any():
+            text = pc.replace_substring(text, "\t", "\\x09")
+            text = pc.replace_substring(text, "\n", "\\x0a")
+    if arr.null_count:
+        return pc.if_else(arr.is_valid(), text, "-")
+    return text
 
 
 _JSON_UNSAFE = r'["\\\x00-\x1f]'  # a character JSON must escape (RE2 syntax)
@@ -117,6 +140,9 @@ _JSON_UNSAFE = r'["\\\x00-\x1f]'  # a character JSON must escape (RE2 syntax)
 
 def _json_string(text: pa.Array) -> pa.Array:
     quoted = pc.binary_join_element_wise('"', text, '"', "")
+    _, data = _string_buffers(text)
+    if not ((data < 32) | (data == 34) | (data == 92)).any():
+        return quoted  # nothing to escape (the usual case): skip the regex pass
     unsafe = pc.fill_null(pc.match_substring_regex(text, _JSON_UNSAFE), False)
     if pc.any(unsafe).as_py():
         idx = np.flatnonzero(unsafe.to_numpy(zero_copy_only=False))
