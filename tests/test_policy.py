@@ -269,3 +269,24 @@ def test_cli_bad_policy_exits_2_with_one_line(
     assert r.returncode == 2, r.stderr
     lines = [x for x in r.stderr.splitlines() if x.strip()]
     assert len(lines) == 1 and f"{d / file}:" in lines[0] and expect in lines[0]
+
+
+def test_hilo_of_strings_fast_dotted_quads_agree_with_inet_pton() -> None:
+    """The compiled dotted-quad pass accepts exactly what inet_pton accepts; the rest
+    (IPv6, zones, spaces, leading zeros, junk, embedded newlines) goes through parse_ip."""
+    import pandas as pd
+
+    from secaudit.policy.addr import hilo_of_strings, parse_ip
+
+    cases = [
+        "a\nb", "1.2.3.4", "5.6.7.8", "255.255.255.255", "0.0.0.0", "256.1.1.1", "01.2.3.4",
+        "1.2.3", "1.2.3.4.5", "1..2.3", " 1.2.3.4", "1.2.3.4 ", "::1", "fe80::1%eth0",
+        "2001:db8::1", "", "abc", "1.2.3.4%x", "1.2.3.", ".1.2.3", "1234.1.1.1", "é.1.1.1",
+        None, "::ffff:1.2.3.4",
+    ]  # fmt: skip
+    hi, lo, ok = hilo_of_strings(pd.Series(cases, dtype=object))
+    for text, h, low, good in zip(cases, hi, lo, ok, strict=True):
+        ref = parse_ip(text) if text is not None else None
+        assert bool(good) == (ref is not None), text
+        if ref is not None:
+            assert (int(h), int(low)) == ref, text
