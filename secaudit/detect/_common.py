@@ -159,7 +159,11 @@ def window_hits(
     if n == 0 or need <= 0:
         return np.full(n, n > 0, dtype=bool)
     if isinstance(keys, pd.DataFrame):
-        codes = keys.groupby(list(keys.columns), sort=False, dropna=False).ngroup().to_numpy()
+        # combine per-column factorizations pairwise (no multi-key groupby)
+        codes = np.zeros(n, dtype=np.int64)
+        for col in keys.columns:
+            c, u = pd.factorize(keys[col], use_na_sentinel=False)
+            codes = pd.factorize(codes * (len(u) + 1) + c)[0].astype(np.int64)
     else:
         codes = pd.factorize(keys, use_na_sentinel=False)[0]
     t = np.nan_to_num(np.asarray(times, np.float64), nan=0.0)

@@ -36,10 +36,17 @@ _FIN_BIT, _NULL_BIT, _XMAS_BIT = 1 << 1, 1 << 0, 1 << 41
 
 
 def _is_broadcast(addrs: pd.Series) -> np.ndarray:
-    s = addrs.astype(object).fillna("")
-    return np.asarray(
-        s.str.endswith(".255") | s.str.startswith(("224.", "239.", "ff")) | (s == "0.0.0.0")
+    """Broadcast/multicast/unspecified victims, decided once per distinct address."""
+    codes, uniq = pd.factorize(addrs, use_na_sentinel=False)
+    flags = np.array(
+        [
+            isinstance(u, str)
+            and (u.endswith(".255") or u.startswith(("224.", "239.", "ff")) or u == "0.0.0.0")
+            for u in uniq
+        ],
+        dtype=bool,
     )
+    return flags[codes] if len(uniq) else np.zeros(len(addrs), dtype=bool)
 
 
 def failed_attempts(ctx: DetectContext) -> pd.DataFrame:
