@@ -100,9 +100,12 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
+_ID_JSON = json.JSONEncoder(sort_keys=True)  # what json.dumps(..., sort_keys=True) builds per call
+
+
 def stable_id(rule_id: str, subject: str, keys: Mapping[str, Any] | None = None) -> str:
     """Same problem in two runs -> same id: hash of rule, subject and identifying keys."""
-    blob = json.dumps([rule_id, subject, _jsonable(dict(keys or {}))], sort_keys=True)
+    blob = _ID_JSON.encode([rule_id, subject, _jsonable(dict(keys or {}))])
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
@@ -126,13 +129,19 @@ class Finding:
     id_keys: Mapping[str, Any] | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "category", Category(self.category))
-        object.__setattr__(self, "severity", Severity.parse(self.severity))
-        object.__setattr__(self, "controls", tuple(self.controls))
-        object.__setattr__(self, "evidence", _jsonable(dict(self.evidence)))
+        # normalize in place through __dict__ (frozen: no setattr), cheap when types are right
+        d = self.__dict__
+        if type(self.category) is not Category:
+            d["category"] = Category(self.category)
+        if type(self.severity) is not Severity:
+            d["severity"] = Severity.parse(self.severity)
+        if type(self.controls) is not tuple:
+            d["controls"] = tuple(self.controls)
+        ev = self.evidence
+        d["evidence"] = _jsonable(ev) if type(ev) is dict else _jsonable(dict(ev))
         if not self.id:
-            object.__setattr__(self, "id", stable_id(self.rule_id, self.subject, self.id_keys))
-        object.__setattr__(self, "id_keys", None)
+            d["id"] = stable_id(self.rule_id, self.subject, self.id_keys)
+        d["id_keys"] = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
