@@ -61,7 +61,7 @@ _ACTION_ORDER = {
 }
 
 
-@dataclass
+@dataclass(slots=True)
 class Alert:
     ts: float
     sig: Sig

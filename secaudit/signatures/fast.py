@@ -40,6 +40,7 @@ _SCAN = hs.SCAN_VECTOR
 _DEPTH = 1 << 20  # TcpStream.DEFAULT_DEPTH: longer streams go to the Python engine
 _MAX_OCC = 900  # below the Python engine's 1000-occurrence count cap in stream dedupe
 _MATCH_CAP = 1 << 18
+_SAVE_LIMIT = 256 << 20  # bytes of frames kept from pass 1 for the Python engine
 _TUNNEL_UDP_PORTS = (4789, 6081)
 
 GROUP_DTYPE = np.dtype(
@@ -773,12 +774,17 @@ def _rehash(g: np.ndarray, ng: int, slots: np.ndarray) -> None:
         slots[i] = k
 
 
-def _grow(a: np.ndarray, rows: int) -> np.ndarray:
+def _grow(a: np.ndarray, rows: int, zero: bool = True) -> np.ndarray:
     if a.shape[0] >= rows:
         return a
-    b = np.zeros((max(rows, a.shape[0] * 2),) + a.shape[1:], a.dtype)
+    shape = (max(rows, a.shape[0] * 2),) + a.shape[1:]
+    b = np.zeros(shape, a.dtype) if zero else np.empty(shape, a.dtype)
     b[: a.shape[0]] = a
     return b
+
+
+def ng_now(state: np.ndarray) -> int:
+    return int(state[0])
 
 
 def _ip_bytes(ver: int, hi: int, lo: int) -> bytes:
@@ -841,6 +847,8 @@ class FastRun:
         fast_rows: list[np.ndarray] = []
         frag_pairs: list[np.ndarray] = [np.zeros(0, np.uint64)]
         head_frames: list[tuple[bytes, int, float]] = []
+        saved: dict[int, tuple[bytes, int, float, int]] = {}
+        saved_bytes = 0
         frame_base = 0
         for chunk in iter_chunks(pcap):
             pk = chunk.packets
@@ -848,8 +856,8 @@ class FastRun:
             need = int(state[0]) + n + 1
             if need > g.shape[0]:
                 g = _grow(g, need)
-                head = _grow(head, 2 * g.shape[0])
-                tail = _grow(tail, 2 * g.shape[0])
+                head = _grow(head, 2 * g.shape[0], zero=False)  # read only below their lengths
+                tail = _grow(tail, 2 * g.shape[0], zero=False)
                 taillen = _grow(taillen, 2 * g.shape[0])
             if len(slots) < 2 * need:
                 size = 1 << int(2 * need - 1).bit_length()
@@ -877,6 +885,14 @@ class FastRun:
             if frags.any():
                 frag_pairs.append(g["pair"][row_group[frags]])
             per_chunk.append((row_group, row_frame, row_special))
+            # keep the frames the Python engine will need for sure (special frames, flows already
+            # routed) so pass 2 re-reads the capture only for flows routed after their chunk
+            if saved_bytes < _SAVE_LIMIT:
+                now = row_special | np.append(g["route"][: ng_now(state)] != 0, False)[row_group]
+                if now.any():
+                    for fr in _frames_at(chunk, row_frame, np.unique(row_frame[now])):
+                        saved[fr[3]] = fr
+                        saved_bytes += len(fr[0])
             frame_base = int(row_frame[-1]) if n else frame_base
         ng = int(state[0])
         _route_groups(
@@ -906,11 +922,22 @@ class FastRun:
         eng = Engine(self.sigs, self.prefilter, checksum=checksum)
         eng.source = str(pcap)
         eng.sample_checksums(head_frames)
-        if wanted_any:
-            for chunk, (_rg, rf, _rs), w in zip(iter_chunks(pcap), per_chunk, wanted, strict=False):
-                if not w.any():
+        need_frames = [
+            np.unique(rf[w]) for (_rg, rf, _rs), w in zip(per_chunk, wanted, strict=True)
+        ]
+        all_need = np.concatenate(need_frames).tolist() if need_frames else []
+        if all(f in saved for f in all_need):
+            for fno in all_need:  # chunk by chunk, each sorted: file order
+                frame, lt, ts, idx = saved[fno]
+                eng.feed(frame, lt, ts, index=idx)
+                st.frames_routed += 1
+        else:
+            chunks = iter_chunks(pcap)
+            for chunk, (_rg, rf, _rs), frames_w in zip(
+                chunks, per_chunk, need_frames, strict=False
+            ):
+                if not len(frames_w):
                     continue
-                frames_w = np.unique(rf[w])
                 for frame, lt, ts, idx in _frames_at(chunk, rf, frames_w):
                     eng.feed(frame, lt, ts, index=idx)
                     st.frames_routed += 1
