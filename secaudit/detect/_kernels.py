@@ -7,6 +7,8 @@ captured length, so truncated or hostile frames just yield zeros.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numba as nb
 import numpy as np
 
@@ -93,8 +95,10 @@ def flow_hashes(
 
 
 @nb.njit(cache=True)
-def tcp_compact(p: np.ndarray, idx: np.ndarray, out: np.ndarray) -> None:
-    """Fill the compact TCP table (tables.TCP_DTYPE) from packets rows `idx` in one pass."""
+def tcp_compact(p: np.ndarray, idx: np.ndarray, out: np.ndarray, data: np.ndarray) -> None:
+    """Fill the compact TCP table (tables.TCP_DTYPE) from packets rows `idx` in one pass,
+    app-layer markers included (each packet record is read once)."""
+    pats = _patterns()
     for r in range(idx.shape[0]):
         q = p[idx[r]]
         sh, sl, dh, dl = q.src_hi, q.src_lo, q.dst_hi, q.dst_lo
@@ -115,6 +119,17 @@ def tcp_compact(p: np.ndarray, idx: np.ndarray, out: np.ndarray) -> None:
         o.win = q.win
         o.wscale = q.wscale
         o.plen = q.payload_len
+        o.mark = 0
+        o.status = 0
+        if q.payload_len > 0 and q.payload_off < q.caplen:
+            pos = np.int64(q.data_off) + np.int64(q.payload_off)
+            end = np.int64(q.data_off) + min(
+                np.int64(q.caplen), np.int64(q.payload_off) + np.int64(q.payload_len)
+            )
+            if end - pos >= 4:
+                m, st = _mark_one(data, pos, end, pats)
+                o.mark = m
+                o.status = st
 
 
 @nb.njit(cache=True)
@@ -161,6 +176,77 @@ def _starts(data: np.ndarray, pos: int, end: int, pat: np.ndarray) -> bool:
 
 
 @nb.njit(cache=True)
+def _patterns() -> tuple[np.ndarray, ...]:
+    return (
+        np.array([72, 84, 84, 80, 47, 49, 46], np.uint8),  # HTTP/1.
+        np.array([80, 79, 83, 84, 32], np.uint8),  # POST
+        np.array([83, 83, 72, 45], np.uint8),  # SSH-
+        np.array([53, 51, 48], np.uint8),  # 530
+        np.array([53, 51, 53], np.uint8),  # 535
+        np.array([45, 69, 82, 82], np.uint8),  # -ERR
+        np.array([76, 111, 103, 105, 110, 32, 105, 110, 99, 111, 114, 114, 101, 99, 116], np.uint8),
+    )
+
+
+@nb.njit(cache=True, inline="always")
+def _mark_one(
+    data: np.ndarray,
+    pos: Any,
+    end: Any,
+    pats: tuple[np.ndarray, ...],
+) -> tuple[int, int]:
+    """(marker, HTTP status) of one payload data[pos:end] (end - pos >= 4)."""
+    http, post, ssh, ftp530, smtp535, poperr, login = pats
+    b0 = data[pos]
+    if b0 == 72 and _starts(data, pos, end, http):
+        st = 0
+        if pos + 12 <= end:
+            d0, d1, d2 = data[pos + 9], data[pos + 10], data[pos + 11]
+            if 48 <= d0 <= 57 and 48 <= d1 <= 57 and 48 <= d2 <= 57:
+                st = (d0 - 48) * 100 + (d1 - 48) * 10 + (d2 - 48)
+        return MARK_HTTP_RESP, st
+    if b0 == 80 and _starts(data, pos, end, post):
+        return MARK_HTTP_POST, 0
+    if b0 == 83 and _starts(data, pos, end, ssh):
+        return MARK_SSH_BANNER, 0
+    if b0 == 53 and (data[pos + 3] == 32 or data[pos + 3] == 45):
+        if _starts(data, pos, end, ftp530):
+            return MARK_FTP_FAIL, 0
+        if _starts(data, pos, end, smtp535):
+            return MARK_SMTP_AUTH_FAIL, 0
+        return 0, 0
+    if b0 == 45 and _starts(data, pos, end, poperr):
+        return MARK_POP_ERR, 0
+    if b0 == 3 and data[pos + 1] == 0 and end - pos >= 7 and data[pos + 5] & 0xF0 == 0xE0:
+        return MARK_RDP_CR, 0
+    if b0 == 0 and end - pos >= 16:
+        # NetBIOS session header, then SMB1 (0xFF 'SMB', status at 5) or SMB2 (0xFE 'SMB', at 8)
+        p = pos + 4
+        if data[p + 1] == 83 and data[p + 2] == 77 and data[p + 3] == 66:
+            s_at = p + 5 if data[p] == 0xFF else (p + 8 if data[p] == 0xFE else -1)
+            if s_at > 0 and s_at + 4 <= end:
+                smb = (
+                    np.uint32(data[s_at])
+                    | (np.uint32(data[s_at + 1]) << 8)
+                    | (np.uint32(data[s_at + 2]) << 16)
+                    | (np.uint32(data[s_at + 3]) << 24)
+                )
+                if smb == _STATUS_LOGON_FAILURE:
+                    return MARK_SMB_LOGON_FAIL, 0
+        return 0, 0
+    # IMAP tagged "NO" reply: "<tag> NO ..."
+    k = pos
+    lim = min(end, pos + 24)
+    while k < lim and data[k] != 32:
+        k += 1
+    if k + 3 < end and data[k + 1] == 78 and data[k + 2] == 79 and data[k + 3] == 32:
+        return MARK_IMAP_NO, 0
+    if b0 == 76 and _starts(data, pos, end, login):
+        return MARK_TELNET_FAIL, 0
+    return 0, 0
+
+
+@nb.njit(cache=True)
 def app_markers(
     idx: np.ndarray,
     data_off: np.ndarray,
@@ -173,13 +259,7 @@ def app_markers(
     n = idx.shape[0]
     mark = np.zeros(n, np.uint8)
     status = np.zeros(n, np.uint16)
-    http = np.array([72, 84, 84, 80, 47, 49, 46], np.uint8)  # HTTP/1.
-    post = np.array([80, 79, 83, 84, 32], np.uint8)  # POST
-    ssh = np.array([83, 83, 72, 45], np.uint8)  # SSH-
-    ftp530 = np.array([53, 51, 48], np.uint8)
-    smtp535 = np.array([53, 51, 53], np.uint8)
-    poperr = np.array([45, 69, 82, 82], np.uint8)  # -ERR
-    login = np.array([76, 111, 103, 105, 110, 32, 105, 110, 99, 111, 114, 114, 101, 99, 116])
+    pats = _patterns()
     for r in range(n):
         i = idx[r]
         if payload_len[i] == 0 or payload_off[i] >= caplen[i]:
@@ -188,50 +268,9 @@ def app_markers(
         end = data_off[i] + min(np.int64(caplen[i]), np.int64(payload_off[i]) + payload_len[i])
         if end - pos < 4:
             continue
-        b0 = data[pos]
-        if b0 == 72 and _starts(data, pos, end, http):
-            mark[r] = MARK_HTTP_RESP
-            if pos + 12 <= end:
-                d0, d1, d2 = data[pos + 9], data[pos + 10], data[pos + 11]
-                if 48 <= d0 <= 57 and 48 <= d1 <= 57 and 48 <= d2 <= 57:
-                    status[r] = (d0 - 48) * 100 + (d1 - 48) * 10 + (d2 - 48)
-        elif b0 == 80 and _starts(data, pos, end, post):
-            mark[r] = MARK_HTTP_POST
-        elif b0 == 83 and _starts(data, pos, end, ssh):
-            mark[r] = MARK_SSH_BANNER
-        elif b0 == 53 and (data[pos + 3] == 32 or data[pos + 3] == 45):
-            if _starts(data, pos, end, ftp530):
-                mark[r] = MARK_FTP_FAIL
-            elif _starts(data, pos, end, smtp535):
-                mark[r] = MARK_SMTP_AUTH_FAIL
-        elif b0 == 45 and _starts(data, pos, end, poperr):
-            mark[r] = MARK_POP_ERR
-        elif b0 == 3 and data[pos + 1] == 0 and end - pos >= 7 and data[pos + 5] & 0xF0 == 0xE0:
-            mark[r] = MARK_RDP_CR
-        elif b0 == 0 and end - pos >= 16:
-            # NetBIOS session header, then SMB1 (0xFF 'SMB', status at 5) or SMB2 (0xFE 'SMB', at 8)
-            p = pos + 4
-            if data[p + 1] == 83 and data[p + 2] == 77 and data[p + 3] == 66:
-                s_at = p + 5 if data[p] == 0xFF else (p + 8 if data[p] == 0xFE else -1)
-                if s_at > 0 and s_at + 4 <= end:
-                    st = (
-                        np.uint32(data[s_at])
-                        | (np.uint32(data[s_at + 1]) << 8)
-                        | (np.uint32(data[s_at + 2]) << 16)
-                        | (np.uint32(data[s_at + 3]) << 24)
-                    )
-                    if st == _STATUS_LOGON_FAILURE:
-                        mark[r] = MARK_SMB_LOGON_FAIL
-        else:
-            # IMAP tagged "NO" reply: "<tag> NO ..."
-            k = pos
-            lim = min(end, pos + 24)
-            while k < lim and data[k] != 32:
-                k += 1
-            if k + 3 < end and data[k + 1] == 78 and data[k + 2] == 79 and data[k + 3] == 32:
-                mark[r] = MARK_IMAP_NO
-            elif b0 == 76 and _starts(data, pos, end, login.astype(np.uint8)):
-                mark[r] = MARK_TELNET_FAIL
+        m, st = _mark_one(data, pos, end, pats)
+        mark[r] = m
+        status[r] = st
     return mark, status
 
 

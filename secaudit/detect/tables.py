@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from secaudit.detect._addr import addr_strings
-from secaudit.detect._kernels import app_markers, first_index, flood_keys, icmp_fields, tcp_compact
+from secaudit.detect._kernels import first_index, flood_keys, icmp_fields, tcp_compact
 from secaudit.proto.dns import dns_log, empty_messages, parse_dns
 
 __all__ = ["FLOOD_BUCKET_S", "PacketTables", "TCP_DTYPE"]
@@ -120,10 +120,7 @@ class PacketTables:
 
     def _tcp(self, p: np.ndarray, data: np.ndarray, idx: np.ndarray) -> None:
         t = np.empty(idx.size, TCP_DTYPE)
-        tcp_compact(p, idx, t)
-        t["mark"], t["status"] = app_markers(
-            idx, p["data_off"], p["caplen"], p["payload_off"], p["payload_len"], data
-        )
+        tcp_compact(p, idx, t, data)  # with app-layer markers
         self.tcp_parts.append(t)
         # endpoints: one row per (flow, direction), gathered only for those rows
         codes = pd.factorize(t["flow"] ^ t["dir"].astype(np.uint64))[0]
