@@ -18,7 +18,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from secaudit.config import load_yaml
-from secaudit.detect._common import GBT, finding
+from secaudit.detect._common import GBT, finding, text_codes
 from secaudit.detect.registry import DetectContext
 from secaudit.model import Category, Finding, Severity
 from secaudit.policy import Policy, Role, ports_match
@@ -388,128 +388,130 @@ def per_origin(
         return []
     rules = links_rules(ctx)
     pol: Policy = ctx.policy
+    cap = rules.max_evidence
     c = v.conn
     idx = np.flatnonzero(rows)
+    # rows in (origin text, time) order; origins and responders as integer codes
+    o_codes, o_vals = text_codes(c, "id.orig_h")
+    r_codes, r_vals = text_codes(c, "id.resp_h")
+    o_rank = np.empty(len(o_vals), np.int64)
+    o_rank[np.argsort(o_vals.astype(str), kind="stable")] = np.arange(len(o_vals))
+    ts_all = v.ts[idx]
+    perm = idx[np.lexsort((ts_all, o_rank[o_codes[idx]]))]
+    og = o_rank[o_codes[perm]]  # non-decreasing: one run per origin
+    rc = r_codes[perm].astype(np.int64)
+    ts = v.ts[perm]
     dur = (
-        pd.to_numeric(c["duration"], errors="coerce").fillna(0).to_numpy(np.float64)[idx]
+        pd.to_numeric(c["duration"], errors="coerce").fillna(0).to_numpy(np.float64)[perm]
         if "duration" in c.columns
-        else np.zeros(len(idx))
+        else np.zeros(len(perm))
     )
-    df = pd.DataFrame(
-        {
-            "orig": c["id.orig_h"].to_numpy()[idx],
-            "resp": c["id.resp_h"].to_numpy()[idx],
-            "port": v.port[idx],
-            "proto": v.proto[idx],
-            "ts": v.ts[idx],
-            "end": v.ts[idx] + dur,
-            "uid": c["uid"].to_numpy()[idx] if "uid" in c.columns else "",
-            "state": c["conn_state"].astype(str).to_numpy()[idx]
-            if "conn_state" in c.columns
-            else "",
-            "answered": v.answered[idx],
-            "name": v.name[idx],
-            "oz": v.oz[idx],
-            "oa": v.oa[idx],
-            "expired": v.expired[idx],
-            "what": what[idx] if what is not None else None,
-        }
-    ).sort_values(["orig", "ts"], kind="stable")
-    per = df.groupby("orig", sort=False).agg(
-        first=("ts", "min"), last=("end", "max"), count=("ts", "size"),
-        answered=("answered", "sum"), oz=("oz", "first"), oa=("oa", "first"),
-    )  # fmt: skip
-    dests = (
-        df.groupby(["orig", "resp", "proto", "port"], sort=False)
-        .agg(
-            count=("ts", "size"),
-            answered=("answered", "sum"),
-            name=("name", "first"),
-            what=("what", "first"),
-            first=("ts", "min"),
-        )  # fmt: skip
-        .reset_index()
-    )
-    n_dest = dests.groupby("orig", sort=False).size()
-    dests = dests.sort_values(
-        ["orig", "count", "first"], ascending=[True, False, True], kind="stable"
-    )
-    listed: dict[Any, list[dict[str, Any]]] = {}
-    shown = dests.groupby("orig", sort=False).head(rules.max_evidence)
-    services = {
-        (pr, po): _service(pr, po)
-        for pr, po in set(
-            zip(
-                shown["proto"].to_numpy(np.int64).tolist(),
-                shown["port"].to_numpy(np.int64).tolist(),
-                strict=True,
-            )
-        )
-    }
-    for o, resp, pr, po, cnt, ans, nm, wh in zip(
-        shown["orig"].tolist(), shown["resp"].tolist(),
-        shown["proto"].to_numpy(np.int64).tolist(), shown["port"].to_numpy(np.int64).tolist(),
-        shown["count"].to_numpy(np.int64).tolist(), shown["answered"].to_numpy(np.int64).tolist(),
-        shown["name"].tolist(), shown["what"].tolist(), strict=True,
-    ):  # fmt: skip
+    answered = v.answered[perm].astype(np.int64)
+    m = len(perm)
+    starts = np.flatnonzero(np.r_[True, og[1:] != og[:-1]])
+    run = np.repeat(np.arange(len(starts)), np.diff(np.r_[starts, m]))  # origin run per row
+    pos_in_run = np.arange(m) - starts[run]
+    origins = o_vals[o_codes[perm[starts]]]
+    first_ts = np.minimum.reduceat(ts, starts)
+    last_ts = np.maximum.reduceat(ts + dur, starts)
+    count = np.diff(np.r_[starts, m])
+    n_answered = np.add.reduceat(answered, starts)
+    oz, oa = v.oz[perm[starts]], v.oa[perm[starts]]
+    # destinations (origin, responder, proto, port) in order of first appearance
+    k1 = pd.factorize(run.astype(np.int64) * (len(r_vals) + 1) + rc)[0].astype(np.int64)
+    dcode = pd.factorize(k1 * (256 * 65536) + (v.proto[perm] & 0xFF) * 65536 + v.port[perm])[0]
+    nd = int(dcode.max()) + 1
+    d_first_row = _first_rows(dcode, nd)
+    d_run = run[d_first_row]
+    d_count = np.bincount(dcode, minlength=nd)
+    d_answered = np.bincount(dcode, weights=answered, minlength=nd)
+    d_first = np.full(nd, np.inf)
+    np.minimum.at(d_first, dcode, ts)
+    d_name = _first_present(v.name[perm], dcode, nd)
+    d_what = _first_present(what[perm], dcode, nd) if what is not None else None
+    n_dest = np.bincount(d_run, minlength=len(starts))
+    order = np.lexsort((d_first, -d_count, d_run))  # per origin: most connections, then earliest
+    d_sorted_run = d_run[order]
+    d_starts = np.flatnonzero(np.r_[True, d_sorted_run[1:] != d_sorted_run[:-1]])
+    d_pos = np.arange(nd) - np.repeat(d_starts, np.diff(np.r_[d_starts, nd]))
+    shown = order[d_pos < cap]
+    listed: list[list[dict[str, Any]]] = [[] for _ in range(len(starts))]
+    services: dict[tuple[int, int], str] = {}
+    d_proto = v.proto[perm][d_first_row]
+    d_port = v.port[perm][d_first_row]
+    d_resp = r_vals[r_codes[perm[d_first_row]]]
+    for d in shown.tolist():
+        key = (int(d_proto[d]), int(d_port[d]))
+        if key not in services:
+            services[key] = _service(*key)
         item: dict[str, Any] = {
-            "dst": resp,
-            "service": services[(pr, po)],
-            "connections": cnt,
-            "attempts_only": ans == 0,
+            "dst": d_resp[d],
+            "service": services[key],
+            "connections": int(d_count[d]),
+            "attempts_only": bool(d_answered[d] == 0),
         }
-        if nm and nm == nm:  # not None/NaN
-            item["domain"] = nm
-        if wh and wh == wh:
-            item["tool"] = wh
-        listed.setdefault(o, []).append(item)
-    states: dict[Any, dict[str, int]] = {}
-    st = df.groupby(["orig", "state"], sort=False).size()
-    for o, state, n in zip(
-        st.index.get_level_values(0).tolist(), st.index.get_level_values(1).tolist(),
-        st.to_numpy(np.int64).tolist(), strict=True,
-    ):  # fmt: skip
-        states.setdefault(o, {})[str(state)] = n
-    uids: dict[Any, list[Any]] = {}
-    for o, u in zip(
-        *(df.groupby("orig", sort=False).head(rules.max_evidence)[k] for k in ("orig", "uid")),
-        strict=True,
-    ):
-        uids.setdefault(o, []).append(u)
-    expired: dict[Any, list[dict[str, str]]] = {}
-    ex = df.loc[df["expired"] >= 0, ["orig", "expired"]].drop_duplicates()
-    for o, i in zip(ex["orig"], ex["expired"], strict=True):
+        if d_name[d]:
+            item["domain"] = d_name[d]
+        if d_what is not None and d_what[d]:
+            item["tool"] = d_what[d]
+        listed[d_run[d]].append(item)
+    # connection states per origin, in order of first appearance
+    state = c["conn_state"].astype(str).to_numpy()[perm] if "conn_state" in c.columns else None
+    states: list[dict[str, int]] = [{} for _ in range(len(starts))]
+    if state is not None:
+        s_codes, s_vals = pd.factorize(state, use_na_sentinel=False)
+        pair = pd.factorize(run.astype(np.int64) * (len(s_vals) + 1) + s_codes)[0]
+        p_first = _first_rows(pair, int(pair.max()) + 1)
+        p_count = np.bincount(pair)
+        for r_, sv, n in zip(
+            run[p_first].tolist(), s_vals[s_codes[p_first]].tolist(), p_count.tolist(), strict=True
+        ):
+            states[r_][str(sv)] = n
+    uids: list[list[Any]] = [[] for _ in range(len(starts))]
+    if "uid" in c.columns:
+        head = np.flatnonzero(pos_in_run < cap)
+        for r_, u in zip(run[head].tolist(), c["uid"].to_numpy()[perm[head]].tolist(), strict=True):
+            uids[r_].append(u)
+    else:
+        for r_ in range(len(starts)):
+            uids[r_] = [""] * min(int(count[r_]), cap)
+    expired: dict[int, list[dict[str, str]]] = {}
+    ex_rows = np.flatnonzero(v.expired[perm] >= 0)
+    seen: set[tuple[int, int]] = set()
+    for r_, i in zip(run[ex_rows].tolist(), v.expired[perm[ex_rows]].tolist(), strict=True):
+        if (r_, i) in seen:
+            continue
+        seen.add((r_, i))
         rule = pol.links.exceptions[int(i)]
-        expired.setdefault(o, []).append(
+        expired.setdefault(r_, []).append(
             {"expires": rule.expires.isoformat(), "reason": rule.reason}
         )
-    zone_names = pol.zone_name(per["oz"].to_numpy())
-    n_dest_of = dict(zip(n_dest.index.tolist(), n_dest.to_numpy(np.int64).tolist(), strict=True))
+    zone_names = pol.zone_name(oz)
     out = []
-    for k, (orig, asset, count, answered, first, last) in enumerate(
+    for k, (orig, asset, cnt, ans, first, last) in enumerate(
         zip(
-            per.index.tolist(),
-            per["oa"].to_numpy(np.int64).tolist(),
-            per["count"].to_numpy(np.int64).tolist(),
-            per["answered"].to_numpy(np.int64).tolist(),
-            per["first"].to_numpy(np.float64).tolist(),
-            per["last"].to_numpy(np.float64).tolist(),
+            origins.tolist(),
+            oa.astype(np.int64).tolist(),
+            count.tolist(),
+            n_answered.tolist(),
+            first_ts.tolist(),
+            last_ts.tolist(),
             strict=True,
-        )  # fmt: skip
+        )
     ):
         evidence: dict[str, Any] = {
             "src": orig,
             "zone": zone_names[k],
             "asset": pol.assets[asset].name if asset >= 0 else None,
-            "destinations": listed[orig],
-            "distinct_destinations": n_dest_of[orig],
-            "attempts": count - answered,
-            "states": states.get(orig, {}),
-            "uids": uids.get(orig, []),
+            "destinations": listed[k],
+            "distinct_destinations": int(n_dest[k]),
+            "attempts": cnt - ans,
+            "states": states[k],
+            "uids": uids[k],
         }
-        if orig in expired:
-            evidence["expired_exceptions"] = expired[orig]
-        sev = severity if isinstance(severity, Severity) else severity[0 if answered else 1]
+        if k in expired:
+            evidence["expired_exceptions"] = expired[k]
+        sev = severity if isinstance(severity, Severity) else severity[0 if ans else 1]
         out.append(
             links_finding(
                 ctx,
@@ -519,13 +521,33 @@ def per_origin(
                 str(orig),
                 first,
                 last,
-                count,
+                cnt,
                 evidence,
                 id_keys={"zone": evidence["zone"]},
-                dst=listed[orig][0]["dst"],
-                destinations=n_dest_of[orig],
+                dst=listed[k][0]["dst"],
+                destinations=int(n_dest[k]),
             )  # fmt: skip
         )
+    return out
+
+
+def _first_rows(codes: npt.NDArray[Any], k: int) -> npt.NDArray[np.int64]:
+    """Row of each code's first appearance (codes numbered in order of first appearance)."""
+    c = np.asarray(codes)
+    return np.flatnonzero(np.r_[True, c[1:] > np.maximum.accumulate(c)[:-1]])[:k]
+
+
+def _first_present(
+    values: npt.NDArray[np.object_], codes: npt.NDArray[Any], k: int
+) -> npt.NDArray[np.object_]:
+    """Per code, its first non-missing value in row order (None when it has none)."""
+    out = np.full(k, None, dtype=object)
+    present = np.flatnonzero(pd.notna(values))
+    if len(present):
+        first = np.full(k, len(values), np.int64)
+        np.minimum.at(first, codes[present], present)
+        has = first < len(values)
+        out[has] = values[first[has]]
     return out
 
 
