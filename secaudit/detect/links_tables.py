@@ -64,14 +64,16 @@ class LinksTables:
         self._hosts(p)
         if arp.size:
             self.arp.append(
-                p[arp][
-                    ["ts", "arp_op", "src_lo", "dst_lo", "arp_sha", "arp_tha", "src_mac", "vlan"]
-                ]
+                _take(
+                    p,
+                    arp,
+                    ["ts", "arp_op", "src_lo", "dst_lo", "arp_sha", "arp_tha", "src_mac", "vlan"],
+                )  # fmt: skip
             )
         if dhcp.size:
             self._dhcp(p, data, dhcp)
         if ra.size:
-            self.ra.append(p[ra][["ts", "src_hi", "src_lo", "src_mac", "vlan", "ttl"]])
+            self.ra.append(_take(p, ra, ["ts", "src_hi", "src_lo", "src_mac", "vlan", "ttl"]))
         if syn.size:
             self._syn(p, data, syn)
         if names.size:
@@ -105,7 +107,7 @@ class LinksTables:
         mtype, server, yiaddr, chaddr, router = dhcp_fields(
             idx, p["data_off"], p["caplen"], p["payload_off"], data
         )
-        s = p[idx]
+        s = _Rows(p, idx)
         ok = mtype > 0
         self.dhcp.append(
             pd.DataFrame(
@@ -126,7 +128,7 @@ class LinksTables:
 
     def _syn(self, p: np.ndarray, data: np.ndarray, idx: np.ndarray) -> None:
         layout = syn_layouts(idx, p["data_off"], p["caplen"], p["l4_off"], data)
-        s = p[idx]
+        s = _Rows(p, idx)
         cols = {
             "src_hi": s["src_hi"],
             "src_lo": s["src_lo"],
@@ -147,7 +149,7 @@ class LinksTables:
             return
         rows = cand[hit]
         names = _texts(data, start[hit], length[hit])  # one per connection's first request
-        s = p[rows]
+        s = _Rows(p, rows)
         self.names.append(
             pd.DataFrame(
                 {
@@ -165,7 +167,7 @@ class LinksTables:
         hit = mark > 0
         if not hit.any():
             return
-        s = p[cand[hit]]
+        s = _Rows(p, cand[hit])
         self.marks.append(
             pd.DataFrame(
                 {
@@ -288,6 +290,26 @@ class LinksTables:
         out["links_names"] = _with_text(self.names, ["kind", "name"])
         out["links_marks"] = _with_text(self.marks, ["proto", "mark"])
         return out
+
+
+class _Rows:
+    """Columns of some packet rows, gathered field by field on access: copying whole
+    packet records (p[idx]) costs several times more than the few fields read."""
+
+    def __init__(self, p: np.ndarray, idx: np.ndarray) -> None:
+        self.p, self.idx = p, idx
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        out: np.ndarray = self.p[name][self.idx]
+        return out
+
+
+def _take(p: np.ndarray, idx: np.ndarray, fields: list[str]) -> np.ndarray:
+    """A packed structured array of `fields` for rows `idx` (no whole-record copy)."""
+    out = np.empty(len(idx), dtype=[(f, p.dtype[f]) for f in fields])
+    for f in fields:
+        out[f] = p[f][idx]
+    return out
 
 
 def _mix(h: np.ndarray) -> np.ndarray:

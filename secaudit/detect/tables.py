@@ -69,13 +69,22 @@ class PacketTables:
         dns = parse_dns(packets, data)
         if len(dns):
             self.dns_parts.append(dns)
-        arp = packets[packets["arp_op"] > 0]
+        arp = np.flatnonzero(packets["arp_op"] > 0)
         if len(arp):
-            self.arp_parts.append(
-                arp[
-                    ["ts", "arp_op", "src_lo", "dst_lo", "arp_sha", "arp_tha", "src_mac", "dst_mac"]
-                ]
-            )
+            fields = [
+                "ts",
+                "arp_op",
+                "src_lo",
+                "dst_lo",
+                "arp_sha",
+                "arp_tha",
+                "src_mac",
+                "dst_mac",
+            ]
+            part = np.empty(len(arp), dtype=[(f, packets.dtype[f]) for f in fields])
+            for f in fields:  # field by field: cheaper than copying whole packet records
+                part[f] = packets[f][arp]
+            self.arp_parts.append(part)
         icmp_idx = np.flatnonzero(is_ip & ((proto == 1) | (proto == 58)))
         if icmp_idx.size:
             self.icmp_parts.append(self._icmp(packets, data, icmp_idx))
