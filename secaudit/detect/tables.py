@@ -227,19 +227,24 @@ class PacketTables:
         cols = ["host", "proto", "bucket", "in_pkts", "in_bytes", "srcs", "out_pkts"]
         if not self.flood_parts:
             return pd.DataFrame({c: pd.Series(dtype=np.int64) for c in cols})
-        f = pd.concat(self.flood_parts, ignore_index=True)
-        f = (
-            f.groupby(["hi", "lo", "proto", "bucket"], sort=False)
-            .agg(
-                in_pkts=("in_pkts", "sum"),
-                in_bytes=("in_bytes", "sum"),
-                srcs=("srcs", "sum"),
-                out_pkts=("out_pkts", "sum"),
-            )
-            .reset_index()
-        )
-        f.insert(0, "host", addr_strings(f.pop("hi"), f.pop("lo")))
-        return f[cols]
+        parts = self.flood_parts
+        col = {c: np.concatenate([x[c].to_numpy() for x in parts]) for c in parts[0].columns}
+        # (host, proto, second) keys across chunks: chained factorization, sums by bincount
+        code = pd.factorize(col["hi"])[0].astype(np.int64)
+        for c in ("lo", "proto", "bucket"):
+            sub, uniq = pd.factorize(col[c])
+            code = pd.factorize(code * (len(uniq) + 1) + sub)[0].astype(np.int64)
+        k = int(code.max()) + 1
+        first = _first_of_codes(code)
+        out = {
+            "host": addr_strings(col["hi"][first], col["lo"][first]),
+            "proto": col["proto"][first],
+            "bucket": col["bucket"][first],
+        }
+        for c in ("in_pkts", "in_bytes", "srcs", "out_pkts"):
+            v = col[c]
+            out[c] = np.bincount(code, weights=v, minlength=k).astype(v.dtype)
+        return pd.DataFrame(out)[cols]
 
 
 def _flood_counts(p: np.ndarray, idx: np.ndarray) -> pd.DataFrame:
