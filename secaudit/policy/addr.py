@@ -78,7 +78,7 @@ def hilo_of_strings(
     u_hi = np.zeros(len(uniques) + 1, dtype=np.uint64)
     u_lo = np.zeros(len(uniques) + 1, dtype=np.uint64)
     u_ok = np.zeros(len(uniques) + 1, dtype=bool)
-    texts = [str(t) for t in uniques]
+    texts = [str(t) for t in np.asarray(uniques, dtype=object).tolist()]  # not arrow scalars
     if texts:
         # canonical dotted quads in one compiled pass over the joined text; the rest
         # (IPv6, zone suffixes, spaces, anything odd) through inet_pton one by one
