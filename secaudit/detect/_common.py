@@ -198,7 +198,11 @@ def text_codes(df: pd.DataFrame, name: str) -> tuple[npt.NDArray[np.intp], npt.N
     if hit is not None and hit[0] is df:
         return hit[1], hit[2]
     codes, uniq = pd.factorize(df[name], use_na_sentinel=False)
-    values = np.array(["" if pd.isna(u) else str(u) for u in uniq], dtype=object)
+    raw = np.asarray(uniq, dtype=object)  # one conversion, not per-element Arrow scalars
+    missing = pd.isna(raw).tolist()
+    values = np.array(
+        ["" if na else str(u) for u, na in zip(raw.tolist(), missing, strict=True)], dtype=object
+    )
     if len(_CODES) > 64:
         _CODES.clear()
     _CODES[key] = (df, np.asarray(codes), values)

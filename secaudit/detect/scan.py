@@ -42,7 +42,7 @@ def _is_broadcast(addrs: pd.Series) -> np.ndarray:
         [
             isinstance(u, str)
             and (u.endswith(".255") or u.startswith(("224.", "239.", "ff")) or u == "0.0.0.0")
-            for u in uniq
+            for u in np.asarray(uniq, dtype=object).tolist()
         ],
         dtype=bool,
     )
