@@ -43,7 +43,7 @@ import pyarrow as pa
 from secaudit._callable import make_package_callable
 from secaudit.flows.conn_log import ConnLogWriter, Format, read_conn_log, write_conn_log
 from secaudit.flows.table import CONN_COLUMNS, conn_arrow
-from secaudit.flows.tracker import FlowTracker
+from secaudit.flows.tracker import FlowTracker, concat_records
 from secaudit.model import Gap
 
 __all__ = [
@@ -102,7 +102,7 @@ class FlowStream:
 
         def batch() -> pa.Table:
             nonlocal pending, npending
-            recs = pending[0] if len(pending) == 1 else np.concatenate(pending)
+            recs = concat_records(pending)
             pending, npending = [], 0
             self.conns += recs.shape[0]
             return conn_arrow(recs, tracker.sources, self.local_nets, tracker.parent_uids)

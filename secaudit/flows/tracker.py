@@ -23,7 +23,7 @@ from secaudit.flows import _engine as E
 from secaudit.flows._ports import port_tables
 from secaudit.model import Gap
 
-__all__ = ["OUT_DTYPE", "FlowTracker"]
+__all__ = ["OUT_DTYPE", "FlowTracker", "concat_records"]
 
 _OUT_BATCH = 1 << 14  # finished rows drained per kernel call
 _UDP_TUNNELS = (3, 4, 5, 6, 7)  # VXLAN, Geneve, GTP-U, Teredo, AYIYA: parent is the outer UDP conn
@@ -93,7 +93,7 @@ def _row_bytes(a: np.ndarray) -> np.ndarray:
     return a.view(np.uint8).reshape(a.shape[0], a.dtype.itemsize)
 
 
-def _concat_records(parts: list[np.ndarray]) -> np.ndarray:
+def concat_records(parts: list[np.ndarray]) -> np.ndarray:
     """np.concatenate for OUT_DTYPE rows as plain bytes: numpy's structured copy
     with subarray fields is an order of magnitude slower than memcpy."""
     if len(parts) == 1:
@@ -323,7 +323,7 @@ class FlowTracker:
         """
         if not self._out:
             return np.zeros(0, OUT_DTYPE)
-        res = _concat_records(self._out)
+        res = concat_records(self._out)
         self._out = []
         return res
 
@@ -333,7 +333,7 @@ class FlowTracker:
         self._nrows = 0
         if not self._out:
             return np.zeros(0, OUT_DTYPE)
-        res = _concat_records(self._out)
+        res = concat_records(self._out)
         self._out = [res]
         return res
 
