@@ -4,7 +4,10 @@ The TSV writer produces what `zeek` writes (`#separator \\x09`, `#set_separator`
 `#empty_field`, `#unset_field`, `#path conn`, `#open`, `#fields`, `#types`,
 `-` for unset, `(empty)` for empty, `#close`), so zeek-cut, zat and the
 scorers read it.  JSON lines use Zeek's flat `id.orig_h` keys (unset fields
-left out, sets as lists).  The reader accepts all three plus zeek-cut output
+left out, sets as lists).  `ConnLogWriter` appends batches (Arrow tables or
+DataFrames), formatting each column with Arrow compute - no Python per row -
+so `secaudit flows` streams a capture of any size into conn.log in flat
+memory; `write_conn_log` writes one table.  The reader accepts all three plus zeek-cut output
 and returns zat-style dtypes: counts UInt64, ports UInt16, bools `boolean`,
 times as float seconds with a `ts_dt` datetime column; unset stays NA.
 """
