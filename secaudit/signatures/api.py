@@ -408,7 +408,8 @@ def signatures(
             got = eng.finish()
         gaps.extend(eng.gaps)
         alerts.extend(got)
-        records.extend(eve_record(a, rs.classification) for a in got)
+        with paused_gc():  # one dict per alert: many objects, no cycles
+            records.extend(eve_record(a, rs.classification) for a in got)
         for c in eng.carved:
             c = dict(c)
             c["pcap"] = str(pcap)
@@ -417,37 +418,38 @@ def signatures(
         names.extend(eng.names)
     if eve_path is not None:
         write_eve(records, eve_path)
-    rows = [
-        {
-            "ts": pd.Timestamp(a.ts, unit="s", tz="UTC"),
-            "sid": a.sig.sid,
-            "gid": a.sig.rule.gid,
-            "rev": a.sig.rule.rev,
-            "signature": a.sig.rule.msg,
-            "category": ev["alert"]["category"],
-            "severity": ev["alert"]["severity"],
-            "src_ip": ev["src_ip"],
-            "src_port": ev.get("src_port"),
-            "dest_ip": ev["dest_ip"],
-            "dest_port": ev.get("dest_port"),
-            "proto": ev["proto"],
-            "flow_id": a.flow_id,
-        }
-        for a, ev in zip(alerts, records, strict=True)
-    ]
-    df = pd.DataFrame(rows, columns=[
-        "ts", "sid", "gid", "rev", "signature", "category", "severity",
-        "src_ip", "src_port", "dest_ip", "dest_port", "proto", "flow_id",
-    ])  # fmt: skip
-    groups: dict[tuple[int, int, str, str], list[tuple[Alert, dict[str, Any]]]] = {}
-    for a, ev in zip(alerts, records, strict=True):
-        groups.setdefault((a.sig.rule.gid, a.sig.sid, ev["src_ip"], ev["dest_ip"]), []).append(
-            (a, ev)
-        )
-    findings = [
-        _finding(items[0][1], items[0][0], len(items), items[0][0].ts, items[-1][0].ts)
-        for items in groups.values()
-    ]
+    with paused_gc():
+        rows = [
+            {
+                "ts": pd.Timestamp(a.ts, unit="s", tz="UTC"),
+                "sid": a.sig.sid,
+                "gid": a.sig.rule.gid,
+                "rev": a.sig.rule.rev,
+                "signature": a.sig.rule.msg,
+                "category": ev["alert"]["category"],
+                "severity": ev["alert"]["severity"],
+                "src_ip": ev["src_ip"],
+                "src_port": ev.get("src_port"),
+                "dest_ip": ev["dest_ip"],
+                "dest_port": ev.get("dest_port"),
+                "proto": ev["proto"],
+                "flow_id": a.flow_id,
+            }
+            for a, ev in zip(alerts, records, strict=True)
+        ]
+        df = pd.DataFrame(rows, columns=[
+            "ts", "sid", "gid", "rev", "signature", "category", "severity",
+            "src_ip", "src_port", "dest_ip", "dest_port", "proto", "flow_id",
+        ])  # fmt: skip
+        groups: dict[tuple[int, int, str, str], list[tuple[Alert, dict[str, Any]]]] = {}
+        for a, ev in zip(alerts, records, strict=True):
+            groups.setdefault((a.sig.rule.gid, a.sig.sid, ev["src_ip"], ev["dest_ip"]), []).append(
+                (a, ev)
+            )
+        findings = [
+            _finding(items[0][1], items[0][0], len(items), items[0][0].ts, items[-1][0].ts)
+            for items in groups.values()
+        ]
     file_rows, file_findings = F.scan_files(carved, yara_rules, ioc_set)
     findings.extend(file_findings)
     findings.extend(F.ioc_findings(conns, names, ioc_set))

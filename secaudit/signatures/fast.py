@@ -20,6 +20,7 @@ rules on them; each flow is decided by exactly one tier.
 
 from __future__ import annotations
 
+import heapq
 import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -38,7 +39,8 @@ __all__ = ["FastRun", "run_fast"]
 
 _SCAN = hs.SCAN_VECTOR
 _DEPTH = 1 << 20  # TcpStream.DEFAULT_DEPTH: longer streams go to the Python engine
-_MAX_OCC = 900  # below the Python engine's 1000-occurrence count cap in stream dedupe
+_COUNT_CAP = 1000  # engine._count_matches stops counting here
+_LOOKBACK = 65536  # engine._LOOKBACK
 _MATCH_CAP = 1 << 18
 _SAVE_LIMIT = 256 << 20  # bytes of frames kept from pass 1 for the Python engine
 _TUNNEL_UDP_PORTS = (4789, 6081)
@@ -51,7 +53,7 @@ GROUP_DTYPE = np.dtype(
         ("ver", "u1"), ("first_frame", "i8"), ("client", "u1"), ("state", "u1"), ("isn_set", "u1"),
         ("isn0", "i8"), ("isn1", "i8"), ("len0", "i8"), ("len1", "i8"), ("est", "u1"),
         ("seen", "u1"), ("app", "i8"), ("app0", "i8"), ("app1", "i8"), ("appmask", "i8"),
-        ("route", "u1"), ("occ0", "i8"), ("occ1", "i8"), ("pair", "u8"),
+        ("route", "u1"), ("pair", "u8"),
     ]
 )  # fmt: skip
 
@@ -320,15 +322,19 @@ def _scan_chunk(
     a_any: np.ndarray, ranges: np.ndarray, p_ptr: np.ndarray, p_any: np.ndarray,
     pranges: np.ndarray, port_rule: np.ndarray, bidir: np.ndarray, chk_ptr: np.ndarray,
     chk: np.ndarray, row_group: np.ndarray, row_frame: np.ndarray, row_special: np.ndarray,
-    al: np.ndarray, pyh: np.ndarray, counts: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    al: np.ndarray, pyh: np.ndarray, counts: np.ndarray, occ_keys: np.ndarray,
+    occ_cnt: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
     """One chunk, file order.  counts: [alerts, python-tier hits, frames, packets scanned,
-    payload bytes scanned]."""
+    payload bytes scanned, (stream side, pattern) occurrence counters]."""
     n = pk.shape[0]
     npat = pat_len.shape[0]
     stamp_new = np.full(max(npat, 1), -1, np.int64)
     stamp_pkt = np.full(max(npat, 1), -1, np.int64)
     stamp_py = np.full(max(npat, 1), -1, np.int64)
+    n_new = np.zeros(max(npat, 1), np.int64)
+    newpids = np.empty(64, np.int64)
+    nn = 0
     cand = np.empty(64, np.int64)
     ptrs = np.zeros(2, np.uint64)
     lens = np.zeros(2, np.uint32)
@@ -543,10 +549,14 @@ def _scan_chunk(
                         if end > tln:
                             if stamp_new[pid] != pktno:
                                 stamp_new[pid] = pktno
-                            if d == 0:
-                                gr.occ0 += 1
-                            else:
-                                gr.occ1 += 1
+                                n_new[pid] = 0
+                                if nn == newpids.shape[0]:
+                                    np2 = np.empty(nn * 2, np.int64)
+                                    np2[:nn] = newpids
+                                    newpids = np2
+                                newpids[nn] = pid
+                                nn += 1
+                            n_new[pid] += 1
                         if new_lo == 0 and end - pat_len[pid] >= tln:
                             stamp_pkt[pid] = pktno
                     else:
@@ -566,9 +576,25 @@ def _scan_chunk(
                                 cand = c2
                             cand[nc] = f_own[q]
                             nc += 1
-                if (gr.occ0 if d == 0 else gr.occ1) >= _MAX_OCC:
-                    gr.route = 6
-                    continue
+                if nn > 0:
+                    # Engine._payload_match counts a pattern's earlier occurrences in the stream
+                    # (up to 1000, within 64 KiB): 1000 of them hide a new one
+                    n0 = (gr.len0 if d == 0 else gr.len1) - new_n
+                    if 2 * (counts[5] + nn) >= occ_keys.shape[0]:
+                        occ_keys, occ_cnt = _occ_grow(occ_keys, occ_cnt, 4 * (counts[5] + nn))
+                    busy = False
+                    for q in range(nn):
+                        pid = newpids[q]
+                        before = _occ_add(occ_keys, occ_cnt, hb * npat + pid, n_new[pid], counts)
+                        if before >= _COUNT_CAP:
+                            if n0 > _LOOKBACK:
+                                busy = True  # the 64 KiB window decides: Python engine
+                                break
+                            stamp_new[pid] = -2
+                    nn = 0
+                    if busy:
+                        gr.route = 6
+                        continue
                 if nv == 1 and new_n < plen:
                     # part of the payload was old stream data: packet-only rules see it all
                     ptrs[0] = pay
@@ -695,7 +721,52 @@ def _scan_chunk(
                 n_al += 1
     counts[0] = n_al
     counts[1] = n_py
-    return al, pyh
+    return al, pyh, occ_keys, occ_cnt
+
+
+@numba.njit(cache=True)
+def _slot(key: int, mask: np.int64) -> np.int64:
+    h = np.uint64(key) * np.uint64(0x9E3779B97F4A7C15)
+    return np.int64((h >> np.uint64(17)) & np.uint64(mask))
+
+
+@numba.njit(cache=True)
+def _occ_add(keys: np.ndarray, cnt: np.ndarray, key: int, add: int, counts: np.ndarray) -> int:
+    """Add `add` to the counter of `key` (open addressing); returns the count before."""
+    mask = np.int64(keys.shape[0] - 1)
+    i = _slot(key, mask)
+    while True:
+        k = keys[i]
+        if k == key:
+            before = cnt[i]
+            cnt[i] = before + add
+            return int(before)
+        if k < 0:
+            keys[i] = key
+            cnt[i] = add
+            counts[5] += 1
+            return 0
+        i = (i + np.int64(1)) & mask
+
+
+@numba.njit(cache=True)
+def _occ_grow(keys: np.ndarray, cnt: np.ndarray, want: int) -> tuple[np.ndarray, np.ndarray]:
+    size = np.int64(keys.shape[0])
+    while size < want:
+        size = size * 2
+    nk = np.full(size, -1, np.int64)
+    nc = np.zeros(size, np.int64)
+    mask = np.int64(size - 1)
+    for j in range(keys.shape[0]):
+        key = keys[j]
+        if key < 0:
+            continue
+        i = _slot(key, mask)
+        while nk[i] >= 0:
+            i = (i + np.int64(1)) & mask
+        nk[i] = key
+        nc[i] = cnt[j]
+    return nk, nc
 
 
 @numba.njit(cache=True)
@@ -840,7 +911,9 @@ class FastRun:
         mbuf = hs.new_match_buffer(_MATCH_CAP)
         al = np.zeros((1024, 5), np.int64)
         pyh = np.zeros((1024, 3), np.int64)
-        counts = np.zeros(5, np.int64)
+        counts = np.zeros(6, np.int64)
+        occ_keys = np.full(1 << 16, -1, np.int64)
+        occ_cnt = np.zeros(1 << 16, np.int64)
         dbp = self.db.db.value if self.db is not None else 0
         scr = self.db.scratch.value if self.db is not None else 0
         per_chunk: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
@@ -867,13 +940,13 @@ class FastRun:
             row_frame = np.empty(n, np.int64)
             row_special = np.empty(n, np.bool_)
             n_al0 = int(counts[0])
-            al, pyh = _scan_chunk(
+            al, pyh, occ_keys, occ_cnt = _scan_chunk(
                 pk, chunk.data, frame_base, g, slots, state, head, tail, taillen, self.tl,
                 dbp, scr, hs.MATCH_HANDLER, mbuf, t.pat_len, t.fast_own_ptr, t.fast_own,
                 t.py_own_ptr, t.sig_flow, t.sig_stream_only, t.sig_packet_only, t.sig_pid,
                 t.nocontent_fast, t.proto_mask, t.ipver, t.addr_ptr, t.addr_any, t.ranges,
                 t.port_ptr, t.port_any, t.port_ranges, t.port_rule, t.bidir, t.chk_ptr, t.chk,
-                row_group, row_frame, row_special, al, pyh, counts,
+                row_group, row_frame, row_special, al, pyh, counts, occ_keys, occ_cnt,
             )  # fmt: skip
             if len(head_frames) < 1000:
                 head_frames.extend(itertools.islice(_frames(chunk, None), 1000 - len(head_frames)))
@@ -945,32 +1018,57 @@ class FastRun:
         fast = np.concatenate(fast_rows) if fast_rows else np.zeros(0, _ALERT_ROW)
         fast = fast[~routed[fast["group"]]] if len(fast) else fast
         fast["first"] = g["first_frame"][fast["group"]]
-        out = list(py_alerts)
-        out.extend(self._alert(tuple(a)) for a in fast.tolist())
-        out.sort(key=lambda a: (a.ts, a.pcap_cnt))
+        fast = fast[np.lexsort((fast["frame"], fast["ts"]))]
+        mine = self._alerts(fast)
+        out = list(heapq.merge(py_alerts, mine, key=lambda a: (a.ts, a.pcap_cnt)))
         st.alerts_python = len(py_alerts)
         st.alerts_fast = len(fast)
         self.stats = st
         eng.alerts = out
         return out, eng
 
-    def _alert(self, a: tuple[int, ...]) -> Alert:
-        (ts, ver, s_hi, s_lo, d_hi, d_lo, sp, dp, proto, sig, _grp, app, frame, first) = a
-        icmp = proto in (1, 58)
-        return Alert(
-            ts=int(ts) / 1e9,
-            sig=self.sigs[sig],
-            src=_ip_bytes(ver, s_hi, s_lo),
-            dst=_ip_bytes(ver, d_hi, d_lo),
-            sport=0 if icmp else sp,
-            dport=0 if icmp else dp,
-            proto=proto,
-            flow_id=first * 8,
-            pcap_cnt=frame,
-            itype=sp if icmp else -1,
-            icode=dp if icmp else -1,
-            app_proto=APP_NAMES.get(app),
-        )
+    def _alerts(self, fast: np.ndarray) -> list[Alert]:
+        """Alert objects for the kernel's rows: columns computed with numpy, addresses turned
+        into bytes once per distinct address, then one constructor call per alert."""
+        n = len(fast)
+        if not n:
+            return []
+        ver = np.concatenate([fast["ver"], fast["ver"]]).astype(np.uint64)
+        hi = np.concatenate([fast["s_hi"], fast["d_hi"]])
+        lo = np.concatenate([fast["s_lo"], fast["d_lo"]])
+        order = np.lexsort((lo, hi, ver))
+        new = np.ones(2 * n, bool)
+        new[1:] = (np.diff(ver[order]) != 0) | (np.diff(hi[order]) != 0) | (np.diff(lo[order]) != 0)
+        first = order[new]
+        inv = np.empty(2 * n, np.int64)
+        inv[order] = np.cumsum(new) - 1
+        ub = [_ip_bytes(int(v), int(h), int(x)) for v, h, x in
+              zip(ver[first].tolist(), hi[first].tolist(), lo[first].tolist(), strict=True)]  # fmt: skip
+        srcs = [ub[i] for i in inv[:n].tolist()]
+        dsts = [ub[i] for i in inv[n:].tolist()]
+        icmp = (fast["proto"] == 1) | (fast["proto"] == 58)
+        zero = np.zeros(n, np.int64)
+        minus = np.full(n, -1, np.int64)
+        names = [APP_NAMES.get(k) for k in range(max(APP_NAMES) + 1)]
+        sigs = self.sigs
+        with paused_gc():
+            return list(
+                map(
+                    Alert,
+                    (fast["ts"] / 1e9).tolist(),  # the float int(ns) / 1e9 gives
+                    [sigs[i] for i in fast["sig"].tolist()],
+                    srcs,
+                    dsts,
+                    np.where(icmp, zero, fast["sp"]).tolist(),
+                    np.where(icmp, zero, fast["dp"]).tolist(),
+                    fast["proto"].tolist(),
+                    (fast["first"] * 8).tolist(),
+                    fast["frame"].tolist(),
+                    np.where(icmp, fast["sp"], minus).tolist(),
+                    np.where(icmp, fast["dp"], minus).tolist(),
+                    [names[k] for k in fast["app"].tolist()],
+                )
+            )
 
 
 _ALERT_ROW = np.dtype(
