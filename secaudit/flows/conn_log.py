@@ -205,12 +205,19 @@ def _names(data: pa.Table | pd.DataFrame) -> list[str]:
 
 
 def _to_arrow(data: pa.Table | pd.DataFrame, cols: list[str]) -> pa.Table:
+    """The columns as Arrow: conn.log columns with their CONN_SCHEMA type, anything
+    else (or a column that does not fit its declared type) with the inferred one."""
     if isinstance(data, pa.Table):
         return data.select(cols)
-    fields = [
-        CONN_SCHEMA.field(c) if c in CONN_SCHEMA.names else pa.field(c, pa.string()) for c in cols
-    ]
-    return pa.Table.from_pandas(data[cols], schema=pa.schema(fields), preserve_index=False)
+    arrays = []
+    for c in cols:
+        s = data[c]
+        declared = CONN_SCHEMA.field(c).type if c in CONN_SCHEMA.names else None
+        try:
+            arrays.append(pa.Array.from_pandas(s, type=declared))
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            arrays.append(pa.Array.from_pandas(s.astype(object).where(s.notna(), None)))
+    return pa.Table.from_arrays(arrays, names=cols)
 
 
 _SLICE_ROWS = 32_768  # rows formatted at a time (bounds the writer's transient memory)
