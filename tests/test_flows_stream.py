@@ -109,3 +109,13 @@ def test_empty_writer_has_header(tmp_path: Path) -> None:
     text = (tmp_path / "conn.log").read_text()
     assert text.startswith("#separator") and "#fields\tts\tuid" in text and "#close" in text
     assert w.rows == 0
+
+
+def test_writer_takes_extra_and_off_type_columns(tmp_path: Path) -> None:
+    df = flow_table(DATA / "ipv4.pcap").conn
+    df["extra_int"] = np.arange(len(df))
+    df["orig_bytes"] = df["orig_bytes"].astype("float64")  # NaN where unset
+    for fmt in ("zeek", "json", "parquet"):
+        back = read_conn_log(write_conn_log(df, tmp_path / f"c.{fmt}", format=fmt))  # type: ignore[arg-type]
+        assert [int(v) for v in back["extra_int"]] == list(range(len(df)))
+        assert back["orig_bytes"].isna().tolist() == df["orig_bytes"].isna().tolist()
