@@ -93,12 +93,24 @@ def inbound_to_classified(ctx: DetectContext) -> list[Finding]:
 
 
 # --------------------------------------------------------------------------- layer 2
+_HOSTS: list[tuple[Any, Any, pd.DataFrame]] = []
+
+
 def _hosts(ctx: DetectContext) -> pd.DataFrame | None:
-    """links_hosts rows sent by non-router MACs, with zone, asset-of-IP and asset-of-MAC."""
+    """links_hosts rows sent by non-router MACs, with zone, asset-of-IP and asset-of-MAC
+    (computed once per (table, policy); four detectors read it, none modifies it)."""
     table = ctx.tables.get("links_hosts")
     pol: Policy = ctx.policy
     if table is None or pol is None:
         return None
+    if _HOSTS and _HOSTS[0][0] is table and _HOSTS[0][1] is pol:
+        return _HOSTS[0][2]
+    h = _hosts_view(table, pol)
+    _HOSTS[:] = [(table, pol, h)]
+    return h
+
+
+def _hosts_view(table: pd.DataFrame, pol: Policy) -> pd.DataFrame:
     h: pd.DataFrame = table
     h = h[h["src_mac"].to_numpy(np.uint64) != 0]
     mac = h["src_mac"].to_numpy(np.uint64)
