@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from secaudit.config import load_yaml
@@ -372,7 +373,8 @@ def signatures(
     carving and its malware checks; packet-level alerts on other traffic are then not produced).
     `fast`: use the numba + libhyperscan tier (signatures/fast.py) for the rules and flows it
     decides exactly, the Python engine for the rest; default on unless SECAUDIT_SIG_FAST=0,
-    libhs is missing, or yara/iocs ask for every flow's files and names.
+    libhs is missing, or yara/iocs ask for every flow's files and names.  With the fast tier
+    files are not carved (`carved` is empty): carving and its checks run with yara/iocs.
     """
     from secaudit.signatures import files as F
 
@@ -410,7 +412,7 @@ def signatures(
         alerts.extend(got)
         with paused_gc():  # one dict per alert: many objects, no cycles
             records.extend(eve_record(a, rs.classification) for a in got)
-        for c in eng.carved:
+        for c in eng.carved if fr is None else []:  # fast tier: carving only with yara/iocs
             c = dict(c)
             c["pcap"] = str(pcap)
             carved.append(c)
@@ -419,28 +421,32 @@ def signatures(
     if eve_path is not None:
         write_eve(records, eve_path)
     with paused_gc():
-        rows = [
-            {
-                "ts": pd.Timestamp(a.ts, unit="s", tz="UTC"),
-                "sid": a.sig.sid,
-                "gid": a.sig.rule.gid,
-                "rev": a.sig.rule.rev,
-                "signature": a.sig.rule.msg,
-                "category": ev["alert"]["category"],
-                "severity": ev["alert"]["severity"],
-                "src_ip": ev["src_ip"],
-                "src_port": ev.get("src_port"),
-                "dest_ip": ev["dest_ip"],
-                "dest_port": ev.get("dest_port"),
-                "proto": ev["proto"],
-                "flow_id": a.flow_id,
-            }
-            for a, ev in zip(alerts, records, strict=True)
-        ]
-        df = pd.DataFrame(rows, columns=[
-            "ts", "sid", "gid", "rev", "signature", "category", "severity",
+        # column-wise: one list per column instead of one dict per alert
+        cols: dict[str, list[Any]] = {k: [] for k in (
+            "sid", "gid", "rev", "signature", "category", "severity",
             "src_ip", "src_port", "dest_ip", "dest_port", "proto", "flow_id",
-        ])  # fmt: skip
+        )}  # fmt: skip
+        for a, ev in zip(alerts, records, strict=True):
+            r = a.sig.rule
+            al = ev["alert"]
+            cols["sid"].append(r.sid)
+            cols["gid"].append(r.gid)
+            cols["rev"].append(r.rev)
+            cols["signature"].append(r.msg)
+            cols["category"].append(al["category"])
+            cols["severity"].append(al["severity"])
+            cols["src_ip"].append(ev["src_ip"])
+            cols["src_port"].append(ev.get("src_port"))
+            cols["dest_ip"].append(ev["dest_ip"])
+            cols["dest_port"].append(ev.get("dest_port"))
+            cols["proto"].append(ev["proto"])
+            cols["flow_id"].append(a.flow_id)
+        colnames = ["ts", *cols]
+        if alerts:
+            stamps = pd.to_datetime(np.array([a.ts for a in alerts]), unit="s", utc=True)
+            df = pd.DataFrame({"ts": stamps, **cols}, columns=colnames)
+        else:
+            df = pd.DataFrame([], columns=colnames)
         groups: dict[tuple[int, int, str, str], list[tuple[Alert, dict[str, Any]]]] = {}
         for a, ev in zip(alerts, records, strict=True):
             groups.setdefault((a.sig.rule.gid, a.sig.sid, ev["src_ip"], ev["dest_ip"]), []).append(
