@@ -335,11 +335,12 @@ def hosts_aggregate(
     """Distinct (MAC, address, VLAN, TTL, ARP?, unicast TCP/UDP?) senders with packet count and
     first/last time, in one pass with an open-addressing hash table (exact keys, no collisions)."""
     n = ts.shape[0]
-    cap = 1024
-    while cap < 2 * n:
-        cap *= 2
+    # the table grows with the distinct senders (a few thousand per chunk), so it stays
+    # cache-resident instead of being sized for every packet
+    cap = 4096
     mask = np.uint64(cap - 1)
     slot_of = np.full(cap, -1, np.int64)
+    k_hash = np.empty(n, np.uint64)
     k_mac = np.empty(n, np.uint64)
     k_hi = np.empty(n, np.uint64)
     k_lo = np.empty(n, np.uint64)
@@ -374,7 +375,20 @@ def hosts_aggregate(
         while True:
             j = slot_of[s]
             if j < 0:
+                if 2 * (m + 1) > cap:  # grow, re-insert the keys so far, then find a slot again
+                    cap *= 2
+                    mask = np.uint64(cap - 1)
+                    slot_of = np.full(cap, -1, np.int64)
+                    for e in range(m):
+                        q = k_hash[e] & mask
+                        while slot_of[q] >= 0:
+                            q = (q + np.uint64(1)) & mask
+                        slot_of[q] = e
+                    s = h & mask
+                    while slot_of[s] >= 0:
+                        s = (s + np.uint64(1)) & mask
                 slot_of[s] = m
+                k_hash[m] = h
                 k_mac[m], k_hi[m], k_lo[m], k_vlan[m] = mac, src_hi[i], src_lo[i], vlan[i]
                 k_ttl[m], k_arp[m], k_uni[m] = t, isarp, uni
                 cnt[m], tmin[m], tmax[m] = 1, ts[i], ts[i]
