@@ -147,8 +147,9 @@ def test_configured_group_without_snapshots_is_stale(tmp_path: Path) -> None:
     assert f.evidence["group"] == "db-system" and f.evidence["newest"] is None
 
 
-def test_ledger_rotation_and_coverage(tmp_path: Path) -> None:
-    led = Ledger.load(tmp_path / "state.json")
+@pytest.mark.parametrize("name", ["state.json", "history.duckdb"])
+def test_ledger_rotation_and_coverage(tmp_path: Path, name: str) -> None:
+    led = Ledger.load(tmp_path / name)
     assert led.next_subset("r", "1/4") == "1/4"
     for day, g in enumerate((1, 2, 3)):
         res = CheckResult(True, "subset", f"{g}/4", group=g, groups_total=4)
@@ -156,8 +157,39 @@ def test_ledger_rotation_and_coverage(tmp_path: Path) -> None:
     assert led.next_subset("r", "1/4") == "4/4"
     cov = led.coverage("r", NOW, 30)
     assert cov.groups_read == (2, 3) and cov.fraction == 0.5  # group 1 fell out of the window
+    led.record_drill("r", NOW, "db01", True, 12.5)
     led.save()
-    assert Ledger.load(tmp_path / "state.json").next_subset("r", "1/4") == "4/4"
+    back = Ledger.load(tmp_path / name)
+    assert back.next_subset("r", "1/4") == "4/4"
+    assert back.coverage("r", NOW, 30) == cov
+    assert back.last_good_drill("r", "db01", NOW) == {
+        "time": NOW.isoformat(), "group": "db01", "ok": True, "seconds": 12.5
+    }  # fmt: skip
+
+
+def test_ledger_shares_the_history_store_with_assessment_runs(tmp_path: Path) -> None:
+    from secaudit.report.history import History
+
+    db = tmp_path / "history.duckdb"
+    hist = History(db)
+    hist.close()
+    led = Ledger.load(db)
+    led.record_read("r", NOW, CheckResult(True, "full"))
+    led.save()
+    hist = History(db)  # the report's tables are untouched and still open
+    assert hist.last_run() is None
+    hist.close()
+    assert Ledger.load(db).last_full("r") == NOW
+
+
+def test_unreadable_history_store_names_the_file(tmp_path: Path) -> None:
+    from secaudit.errors import InputError
+
+    bad = tmp_path / "history.duckdb"
+    bad.write_bytes(b"not a database" * 100)
+    with pytest.raises(InputError) as exc:
+        Ledger.load(bad)
+    assert str(bad) in str(exc.value)
 
 
 @pytest.mark.parametrize(

@@ -200,7 +200,8 @@ def test_drill_probe_checksum_empty_repo_and_asset_coverage(tmp_path: Path) -> N
     assert drill["ok"] and drill["files"] == 3 and drill["seconds"] > 0
 
 
-def test_read_data_subset_rotates_through_the_ledger(tmp_path: Path) -> None:
+@pytest.mark.parametrize("ledger_name", ["history.duckdb", "state.json"])
+def test_read_data_subset_rotates_through_the_ledger(tmp_path: Path, ledger_name: str) -> None:
     from datetime import datetime, timedelta
 
     pw = tmp_path / "pw"
@@ -212,7 +213,7 @@ def test_read_data_subset_rotates_through_the_ledger(tmp_path: Path) -> None:
         "defaults: {check: {read_data_subset: '1/3'}}\n"
         "repositories:\n  - {name: r, repo: r, password_file: pw}\n"
     )
-    state = tmp_path / "state.json"
+    state = tmp_path / ledger_name
     seen = []
     for day in range(3):
         at = (now + timedelta(days=day)).isoformat()

@@ -112,6 +112,11 @@ def test_exports_and_control_table(sample_run: AssessResult) -> None:
     assert [r["control"] for r in rows] == [c.id for c in load_controls().controls]
     assert {r["verdict"] for r in rows} <= {"compliant", "partly", "non_compliant", "not_tested"}
     assert (out / "history.duckdb").exists() and (out / "findings.parquet").exists()
+    import duckdb  # the backup coverage ledger lives in the same history store
+
+    with duckdb.connect(str(out / "history.duckdb"), read_only=True) as db:
+        assert db.execute("SELECT count(*) FROM backup_reads").fetchone()[0] > 0
+        assert db.execute("SELECT count(*) FROM runs").fetchone()[0] == 1
     # notebook 00 ran and its overview is in the report
     assert (out / "notebooks" / "00_traffic_overview.ipynb").exists()
     html = (out / "report.en.html").read_text(encoding="utf-8")

@@ -4,8 +4,11 @@
 audit alone cannot say whether the data is readable; the ledger remembers
 every read (and every restore drill) across audits so the report can say
 "x % of pack data was read in the last 30 days" and the rotation continues
-where it stopped.  Stored as one small JSON file (`--state FILE`); times are
-the audit's `now`, so a replayed audit with the same `--now` is deterministic.
+where it stopped.  Kept in the assessment history store (a DuckDB file,
+tables `backup_reads` and `backup_drills`, beside the `runs`/`findings` tables
+of secaudit.report.history) or, for a `--state` path ending in `.json`, in one
+small JSON file.  Times are the audit's `now`, so a replayed audit with the
+same `--now` is deterministic.
 """
 
 from __future__ import annotations
@@ -25,6 +28,17 @@ from secaudit.errors import InputError
 __all__ = ["Coverage", "Ledger"]
 
 _VERSION = 1
+_DUCKDB_SUFFIXES = (".duckdb", ".db")
+_READ_COLS = ("time", "mode", "subset", "group", "groups_total", "packs_read", "packs_total",
+              "fraction", "ok")  # fmt: skip
+_DRILL_COLS = ("time", "group", "ok", "seconds")
+_SCHEMA = (
+    """CREATE TABLE IF NOT EXISTS backup_reads (repo VARCHAR, time VARCHAR, mode VARCHAR,
+        subset VARCHAR, "group" INTEGER, groups_total INTEGER, packs_read BIGINT,
+        packs_total BIGINT, fraction DOUBLE, ok BOOLEAN)""",
+    """CREATE TABLE IF NOT EXISTS backup_drills (repo VARCHAR, time VARCHAR, "group" VARCHAR,
+        ok BOOLEAN, seconds DOUBLE)""",
+)
 
 
 @dataclass(frozen=True)
@@ -51,6 +65,8 @@ class Ledger:
         p = Path(path)
         if not p.exists():
             return cls(p)
+        if p.suffix in _DUCKDB_SUFFIXES:
+            return cls(p, _read_duckdb(p))
         try:
             data = json.loads(p.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
@@ -145,7 +161,70 @@ class Ledger:
         if self.path is None:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        if self.path.suffix in _DUCKDB_SUFFIXES:
+            _write_duckdb(self.path, self.data)
+            return
         fd, tmp = tempfile.mkstemp(prefix=".ledger-", dir=self.path.parent)
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             json.dump(self.data, f, indent=1, sort_keys=True)
         os.replace(tmp, self.path)
+
+
+def _connect(path: Path) -> Any:
+    import duckdb
+
+    try:
+        db = duckdb.connect(str(path))
+        for stmt in _SCHEMA:
+            db.execute(stmt)
+    except duckdb.Error as exc:
+        raise InputError(
+            f"cannot open the history store for the backup ledger: {exc}", str(path)
+        ) from None
+    return db
+
+
+def _read_duckdb(path: Path) -> dict[str, Any]:
+    """The ledger document from the history store's backup tables."""
+    db = _connect(path)
+    try:
+        repos: dict[str, Any] = {}
+        cols = ", ".join(f'"{c}"' for c in _READ_COLS)
+        for row in db.execute(f"SELECT repo, {cols} FROM backup_reads ORDER BY time").fetchall():
+            entry = dict(zip(_READ_COLS, row[1:], strict=True))
+            if entry["group"] is not None:
+                entry["group"] = int(entry["group"])
+            repos.setdefault(row[0], {"reads": [], "drills": []})["reads"].append(entry)
+        cols = ", ".join(f'"{c}"' for c in _DRILL_COLS)
+        for row in db.execute(f"SELECT repo, {cols} FROM backup_drills ORDER BY time").fetchall():
+            entry = dict(zip(_DRILL_COLS, row[1:], strict=True))
+            repos.setdefault(row[0], {"reads": [], "drills": []})["drills"].append(entry)
+    finally:
+        db.close()
+    return {"version": _VERSION, "repositories": repos}
+
+
+def _write_duckdb(path: Path, data: dict[str, Any]) -> None:
+    """Replace the backup tables' rows with the ledger (one transaction)."""
+    reads = [
+        (repo, *(r.get(c) for c in _READ_COLS))
+        for repo, body in data["repositories"].items()
+        for r in body["reads"]
+    ]
+    drills = [
+        (repo, *(d.get(c) for c in _DRILL_COLS))
+        for repo, body in data["repositories"].items()
+        for d in body["drills"]
+    ]
+    db = _connect(path)
+    try:
+        db.execute("BEGIN TRANSACTION")
+        db.execute("DELETE FROM backup_reads")
+        db.execute("DELETE FROM backup_drills")
+        if reads:
+            db.executemany(f"INSERT INTO backup_reads VALUES ({', '.join(['?'] * 10)})", reads)
+        if drills:
+            db.executemany("INSERT INTO backup_drills VALUES (?, ?, ?, ?, ?)", drills)
+        db.execute("COMMIT")
+    finally:
+        db.close()

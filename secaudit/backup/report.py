@@ -67,11 +67,14 @@ def sample_config(dest: str | Path, now: str | None = None) -> Path:
 
 
 def audit_or_gap(backup_config: str | Path | None, now: str | None, out_dir: str | Path,
-                 *, sample_if_empty: bool = True) -> BackupAudit:  # fmt: skip
+                 *, sample_if_empty: bool = True,
+                 state: str | Path | None = None) -> BackupAudit:  # fmt: skip
     """The notebook's entry: audit `backup_config`; "" builds the sample; None -> a Gap only.
 
     `secaudit assess` passes None when the assessment has no backup input: the
-    chapter must then say "not tested", never show the sample's findings.
+    chapter must then say "not tested", never show the sample's findings.  `state` is
+    the coverage ledger: the assessment's history store (`history.duckdb`), so read
+    coverage and drills accumulate across assessments; default `out_dir/history.duckdb`.
     """
     from secaudit.backup.audit import backup_audit
     from secaudit.backup.result import scorecard_frame, side_tables, snapshots_frame
@@ -84,7 +87,7 @@ def audit_or_gap(backup_config: str | Path | None, now: str | None, out_dir: str
         return BackupAudit([], [gap], scorecard_frame({}, at), snapshots_frame({}), off, cov,
                            drills, {}, at, "")  # fmt: skip
     config = backup_config or sample_config(Path(out_dir) / "sample", now=now)
-    return backup_audit(config, now=now, state=Path(out_dir) / "backup_state.json")
+    return backup_audit(config, now=now, state=state or Path(out_dir) / "history.duckdb")
 
 
 def scorecard_table(audit: BackupAudit, lang: str = "en") -> Any:

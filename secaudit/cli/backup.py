@@ -44,7 +44,8 @@ def backup() -> None:
 @click.option("-o", "--output", "out", required=True, type=click.Path(dir_okay=False),
               help="Findings file (.json, .jsonl, .csv, .parquet).")  # fmt: skip
 @click.option("--state", type=click.Path(dir_okay=False),
-              help="Coverage ledger kept across audits (default: backup_state.json beside -o).")  # fmt: skip
+              help="Coverage ledger kept across audits: a DuckDB history store, or FILE.json "
+                   "(default: history.duckdb beside -o).")  # fmt: skip
 @click.option("--fail-on", type=click.Choice([s.value for s in Severity]), default=None,
               help="Exit 1 when a finding has this severity or higher.")  # fmt: skip
 @click.option("--repo", "only", multiple=True, help="Audit only these repositories (by name).")
@@ -63,7 +64,7 @@ def audit_cmd(
 
     out_path = Path(out)
     folder = out_path.parent
-    state_path = Path(state) if state else folder / "backup_state.json"
+    state_path = Path(state) if state else folder / "history.duckdb"
     result = backup_audit(config, now=now, state=state_path, only=only or None)
     write_findings(result.findings, out_path)
     write_gaps(result.gaps, folder / "backup_gaps.json")

@@ -234,6 +234,7 @@ def _check_inputs(
         "scan_xml": scan_xml,
         "baseline_xml": baseline_xml,
         "scan_vantage": inp.scan_vantage or "",
+        "history_db": str(cfg.path(cfg.output.history) or (outdir / "history.duckdb")),
         "backup_config": backup_config,
         "now": cfg.evaluation_time.astimezone(UTC).isoformat().replace("+00:00", "Z"),
     }
