@@ -42,15 +42,15 @@ _NO_TS = np.iinfo(np.int64).min
 
 @nb.njit(cache=True)
 def _dense_ids(keys: np.ndarray) -> tuple[np.ndarray, int]:
-    """Dense ids 0..k-1 in order of first appearance (open addressing hash table)."""
+    """Dense ids 0..k-1 in order of first appearance (open addressing hash table that grows
+    with the distinct keys, so it stays cache-resident for many packets of few flows)."""
     n = keys.shape[0]
-    size = 1
-    while size < 2 * n + 2:
-        size <<= 1
+    size = 4096
     mask = size - 1
     umask = np.uint64(mask)
     slot_key = np.zeros(size, np.uint64)
     slot_id = np.full(size, -1, np.int64)
+    firsts = np.empty(n, np.uint64)  # key of each id, for re-insertion when growing
     out = np.empty(n, np.int64)
     nxt = 0
     for i in range(n):
@@ -58,8 +58,24 @@ def _dense_ids(keys: np.ndarray) -> tuple[np.ndarray, int]:
         h = np.int64(k & umask)
         while True:
             if slot_id[h] < 0:
+                if 2 * (nxt + 1) > size:
+                    size *= 2
+                    mask = size - 1
+                    umask = np.uint64(mask)
+                    slot_key = np.zeros(size, np.uint64)
+                    slot_id = np.full(size, -1, np.int64)
+                    for e in range(nxt):
+                        q = np.int64(firsts[e] & umask)
+                        while slot_id[q] >= 0:
+                            q = (q + 1) & mask
+                        slot_key[q] = firsts[e]
+                        slot_id[q] = e
+                    h = np.int64(k & umask)
+                    while slot_id[h] >= 0:
+                        h = (h + 1) & mask
                 slot_key[h] = k
                 slot_id[h] = nxt
+                firsts[nxt] = k
                 out[i] = nxt
                 nxt += 1
                 break
