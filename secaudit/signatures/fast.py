@@ -31,7 +31,7 @@ import numpy as np
 from secaudit.capture import iter_chunks
 from secaudit.signatures import hs
 from secaudit.signatures.compile import Sig
-from secaudit.signatures.engine import Alert, Engine, _is_tx_sig
+from secaudit.signatures.engine import Alert, Engine, _is_tx_sig, _sig_order
 from secaudit.signatures.fasttables import APP_NAMES, FastTables, build_tables, paused_gc
 from secaudit.signatures.prefilter import Prefilter
 
@@ -889,11 +889,11 @@ class FastRun:
     """A rule set prepared for the fast tier (tables + hyperscan database), reusable per capture."""
 
     def __init__(self, sigs: list[Sig], prefilter: Prefilter | None = None) -> None:
-        probe = Engine(sigs, None)
-        self.sigs = probe.sigs  # the engine's evaluation order; kernel sig ids index this list
-        self.prefilter = prefilter
         with paused_gc():
+            # the engine's evaluation order (Engine.__init__); kernel sig ids index this list
+            self.sigs = sorted(sigs, key=_sig_order)
             self.t: FastTables = build_tables(self.sigs, [_is_tx_sig(s) for s in self.sigs])
+        self.prefilter = prefilter
         self.db = hs.HsDatabase(self.t.patterns) if self.t.patterns else None
         self.tl = max(self.t.max_pat - 1, 0)
         self.stats = FastStats()

@@ -145,26 +145,28 @@ def build_tables(sigs: list[Sig], tx_flags: list[bool]) -> FastTables:
     index: dict[tuple[bytes, bool], int] = {}
     fast_own: list[list[int]] = []
     py_own: list[list[int]] = []
-    sig_fast = np.zeros(n, bool)
-    sig_pid = np.full(n, -1, np.int64)
-    sig_flow = np.zeros(n, np.int64)
-    s_only = np.zeros(n, bool)
-    p_only = np.zeros(n, bool)
+    # plain lists while walking the sigs (numpy item assignment is slow), arrays at the end
+    sig_fast: list[bool] = []
+    sig_pid = [-1] * n
+    sig_flow: list[int] = []
+    s_only: list[bool] = []
+    p_only: list[bool] = []
     nocontent: list[int] = []
     py_always: list[int] = []
     tx_apps = 0
     tx_any = False
-    proto_mask = np.zeros((n, 256), bool)
-    ipver = np.zeros(n, np.int64)
-    addr_ptr = np.zeros((n, 4, 2), np.int64)
-    addr_any = np.zeros((n, 2), bool)
+    proto_all: list[bool] = []
+    proto_pairs: list[tuple[int, int]] = []
+    ipver: list[int] = []
+    addr_ptr: list[int] = []
+    addr_any: list[bool] = []
     ranges: list[list[int]] = []
-    port_ptr = np.zeros((n, 4, 2), np.int64)
-    port_any = np.zeros((n, 2), bool)
+    port_ptr: list[int] = []
+    port_any: list[bool] = []
     pranges: list[list[int]] = []
-    port_rule = np.zeros(n, bool)
-    bidir = np.zeros(n, bool)
-    chk_ptr = np.zeros(n + 1, np.int64)
+    port_rule: list[bool] = []
+    bidir: list[bool] = []
+    chk_ptr = [0]
     chk: list[list[int]] = []
 
     def pid_of(key: tuple[bytes, bool]) -> int:
@@ -180,36 +182,31 @@ def build_tables(sigs: list[Sig], tx_flags: list[bool]) -> FastTables:
     for i, s in enumerate(sigs):
         tx = tx_flags[i]
         fast = is_fast(s, tx)
-        sig_fast[i] = fast
-        for name, bit in _FLOW_BITS.items():
-            if name in s.flow:
-                sig_flow[i] |= bit
-        s_only[i] = s.stream_only
-        p_only[i] = s.packet_only
-        if s.ip_protos is None:
-            proto_mask[i, :] = True
-        else:
-            for pr in s.ip_protos:
-                if 0 <= pr < 256:
-                    proto_mask[i, pr] = True
-        ipver[i] = {"ipv4": 4, "ipv6": 6}.get(s.rule.proto.lower(), 0)
-        for k, aset in enumerate((s.src, s.dst)):
-            addr_any[i, k] = aset.pos is None
-            for j, nets in enumerate((aset.pos or [], aset.neg)):
-                addr_ptr[i, 2 * k + j, 0] = len(ranges)
+        sig_fast.append(fast)
+        sig_flow.append(sum(bit for name, bit in _FLOW_BITS.items() if name in s.flow))
+        s_only.append(s.stream_only)
+        p_only.append(s.packet_only)
+        proto_all.append(s.ip_protos is None)
+        if s.ip_protos is not None:
+            proto_pairs.extend((i, pr) for pr in s.ip_protos if 0 <= pr < 256)
+        ipver.append({"ipv4": 4, "ipv6": 6}.get(s.rule.proto.lower(), 0))
+        for aset in (s.src, s.dst):
+            addr_any.append(aset.pos is None)
+            for nets in (aset.pos or [], aset.neg):
+                addr_ptr.append(len(ranges))
                 ranges.extend(_net_range(nt) for nt in nets)
-                addr_ptr[i, 2 * k + j, 1] = len(ranges)
-        for k, pset in enumerate((s.sport, s.dport)):
-            port_any[i, k] = pset.pos is None
-            for j, rs in enumerate((pset.pos or [], pset.neg)):
-                port_ptr[i, 2 * k + j, 0] = len(pranges)
+                addr_ptr.append(len(ranges))
+        for pset in (s.sport, s.dport):
+            port_any.append(pset.pos is None)
+            for rs in (pset.pos or [], pset.neg):
+                port_ptr.append(len(pranges))
                 pranges.extend([a, b] for a, b in rs)
-                port_ptr[i, 2 * k + j, 1] = len(pranges)
-        port_rule[i] = (
+                port_ptr.append(len(pranges))
+        port_rule.append(
             s.sport.pos is not None or bool(s.sport.neg) or s.dport.pos is not None
             or bool(s.dport.neg)
         )  # fmt: skip
-        bidir[i] = s.bidir
+        bidir.append(s.bidir)
         if fast:
             for kw, spec in s.pkt_checks:
                 kind = _CHECK_KIND[kw]
@@ -239,7 +236,7 @@ def build_tables(sigs: list[Sig], tx_flags: list[bool]) -> FastTables:
                     tx_any = True
             else:
                 py_always.append(i)
-        chk_ptr[i + 1] = len(chk)
+        chk_ptr.append(len(chk))
 
     def csr(lists: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
         ptr = np.zeros(len(lists) + 1, np.int64)
@@ -249,6 +246,11 @@ def build_tables(sigs: list[Sig], tx_flags: list[bool]) -> FastTables:
 
     fptr, fown = csr(fast_own)
     pptr, pown = csr(py_own)
+    proto_mask = np.zeros((n, 256), bool)
+    proto_mask[np.array(proto_all, dtype=bool)] = True
+    if proto_pairs:
+        pp_arr = np.array(proto_pairs, dtype=np.int64)
+        proto_mask[pp_arr[:, 0], pp_arr[:, 1]] = True
     return FastTables(
         patterns=pats,
         pat_len=np.array([len(p) for p, _n in pats], dtype=np.int64),
@@ -256,26 +258,26 @@ def build_tables(sigs: list[Sig], tx_flags: list[bool]) -> FastTables:
         fast_own=fown,
         py_own_ptr=pptr,
         py_own=pown,
-        sig_fast=sig_fast,
-        sig_pid=sig_pid,
-        sig_flow=sig_flow,
-        sig_stream_only=s_only,
-        sig_packet_only=p_only,
+        sig_fast=np.array(sig_fast, dtype=bool),
+        sig_pid=np.array(sig_pid, dtype=np.int64),
+        sig_flow=np.array(sig_flow, dtype=np.int64),
+        sig_stream_only=np.array(s_only, dtype=bool),
+        sig_packet_only=np.array(p_only, dtype=bool),
         nocontent_fast=np.array(nocontent, dtype=np.int64),
         py_always=np.array(py_always, dtype=np.int64),
         tx_apps=tx_apps,
         tx_any_app=tx_any,
         proto_mask=proto_mask,
-        ipver=ipver,
-        addr_ptr=addr_ptr,
-        addr_any=addr_any,
+        ipver=np.array(ipver, dtype=np.int64),
+        addr_ptr=np.array(addr_ptr, dtype=np.int64).reshape(n, 4, 2),
+        addr_any=np.array(addr_any, dtype=bool).reshape(n, 2),
         ranges=np.array(ranges, dtype=np.uint64).reshape(-1, 5),
-        port_ptr=port_ptr,
-        port_any=port_any,
+        port_ptr=np.array(port_ptr, dtype=np.int64).reshape(n, 4, 2),
+        port_any=np.array(port_any, dtype=bool).reshape(n, 2),
         port_ranges=np.array(pranges, dtype=np.int64).reshape(-1, 2),
-        port_rule=port_rule,
-        bidir=bidir,
-        chk_ptr=chk_ptr,
+        port_rule=np.array(port_rule, dtype=bool),
+        bidir=np.array(bidir, dtype=bool),
+        chk_ptr=np.array(chk_ptr, dtype=np.int64),
         chk=np.array(chk, dtype=np.int64).reshape(-1, 4),
         max_pat=max((len(p) for p, _n in pats), default=1),
     )
