@@ -9,8 +9,7 @@ app-layer marker) and per-(destination, time bucket) UDP/ICMP packet counts.
 (secaudit.detect.tcpstats) derives retransmissions, duplicate ACKs, zero
 windows and handshake RTTs from the TCP table.
 
-Memory: the compact TCP table is ~40 bytes per TCP packet (one buffer grown by
-doubling, so at most twice that); everything else
+Memory: the compact TCP table is ~40 bytes per TCP packet; everything else
 is per DNS/ARP/ICMP packet or aggregated per destination and bucket.
 """
 
@@ -48,8 +47,7 @@ class PacketTables:
     dns_parts: list[pd.DataFrame] = field(default_factory=list)
     arp_parts: list[np.ndarray] = field(default_factory=list)
     icmp_parts: list[pd.DataFrame] = field(default_factory=list)
-    tcp_buf: np.ndarray = field(default_factory=lambda: np.zeros(0, TCP_DTYPE))
-    tcp_rows: int = 0
+    tcp_parts: list[np.ndarray] = field(default_factory=list)
     endpoint_parts: list[pd.DataFrame] = field(default_factory=list)
     flood_parts: list[pd.DataFrame] = field(default_factory=list)
     n_packets: int = 0
@@ -130,16 +128,9 @@ class PacketTables:
         )
 
     def _tcp(self, p: np.ndarray, data: np.ndarray, idx: np.ndarray) -> None:
-        # one buffer grown by doubling: the rows are written in place, and finish() returns
-        # a view instead of concatenating per-chunk parts (a full copy of the table)
-        need = self.tcp_rows + idx.size
-        if need > len(self.tcp_buf):
-            grown = np.empty(max(need, 2 * len(self.tcp_buf), 1 << 16), TCP_DTYPE)
-            grown[: self.tcp_rows] = self.tcp_buf[: self.tcp_rows]
-            self.tcp_buf = grown
-        t = self.tcp_buf[self.tcp_rows : need]
+        t = np.empty(idx.size, TCP_DTYPE)
         tcp_compact(p, idx, t, data)  # with app-layer markers
-        self.tcp_rows = need
+        self.tcp_parts.append(t)
         # endpoints: one row per (flow, direction), gathered only for those rows
         codes = pd.factorize(t["flow"] ^ t["dir"].astype(np.uint64))[0]
         first = _first_of_codes(codes)
@@ -174,7 +165,7 @@ class PacketTables:
             "dns": dns,
             "arp": self._arp_frame(),
             "icmp": self._icmp_frame(),
-            "tcp": self.tcp_buf[: self.tcp_rows],
+            "tcp": np.concatenate(self.tcp_parts) if self.tcp_parts else np.zeros(0, TCP_DTYPE),
             "endpoints": self._endpoints(),
             "flood": self._flood_frame(),
         }
