@@ -391,8 +391,13 @@ def signatures(
     if fast is None:
         fast = os.environ.get("SECAUDIT_SIG_FAST", "1") != "0"
     fast = fast and hs.available() and not files_only and yara is None and iocs is None
-    with paused_gc():
-        fr = FastRun(rs.sigs) if fast else None
+    fr: FastRun | None = None
+    if fast:
+        try:
+            with paused_gc():
+                fr = FastRun(rs.sigs)
+        except OSError:  # libhs refused the database or scratch: the Python engine runs alone
+            fr = None
     pf = None if fr is not None else Prefilter.build(rs.sigs)
     for pcap in files:
         if not os.path.exists(pcap):
