@@ -199,3 +199,29 @@ def test_generated_traffic_same_alerts_both_tiers(tmp_path: Path) -> None:
     slow = _eve(pcap, rules, fast=False)
     assert slow
     assert slow == _eve(pcap, rules, fast=True)
+
+
+def test_hyperscan_database_cached_by_content(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import numpy as np
+
+    from secaudit.signatures.fast import _scan
+
+    monkeypatch.setenv("SECAUDIT_CACHE", str(tmp_path))
+    pats = [(b"abc", False), (b"x\x00y", True), (b"bca", False)]
+    data = np.frombuffer(b"zzabcaX\x00Y", np.uint8).copy()
+
+    def matches(db: hs.HsDatabase) -> list[tuple[int, int]]:
+        buf = hs.new_match_buffer(16)
+        ptrs = np.array([data.ctypes.data], np.uint64)
+        lens = np.array([len(data)], np.uint32)
+        assert _scan(db.db.value, db.scratch.value, hs.MATCH_HANDLER, ptrs, lens, 1, buf)
+        return sorted((int(buf[3 + 2 * k]), int(buf[4 + 2 * k])) for k in range(int(buf[0])))
+
+    first = hs.HsDatabase(pats)
+    assert not first.from_cache and list(tmp_path.glob("hslit-*.db"))
+    again = hs.HsDatabase(pats)
+    assert again.from_cache
+    assert matches(first) == matches(again) == [(0, 5), (1, 9), (2, 6)]
+    assert not hs.HsDatabase([(b"abd", False)]).from_cache  # other patterns, other entry
