@@ -6,13 +6,21 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from secaudit.capture.addr import addr_to_str
+from secaudit.capture.addr import addr_to_arrow, addr_to_str
 
-__all__ = ["addr_strings", "is_private", "subnet_key"]
+__all__ = ["addr_column", "addr_strings", "is_private", "subnet_key"]
 
 addr_strings = addr_to_str  # the capture reader's vectorized formatter, under the detectors' name
 
 _V4_TAG = np.uint64(0xFFFF)
+
+
+def addr_column(hi: npt.ArrayLike, lo: npt.ArrayLike, index: pd.Index | None = None) -> pd.Series:
+    """Address text as a pandas text column built straight from Arrow: the same values and
+    dtype as a column of addr_strings, without a Python str per row (empty: object column)."""
+    if np.size(hi) == 0:
+        return pd.Series(addr_strings(hi, lo), index=index, dtype=object)
+    return pd.Series(addr_to_arrow(hi, lo), dtype="str", index=index)
 
 
 _PRIVATE_RX = (

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from secaudit.detect._addr import addr_strings
+from secaudit.detect._addr import addr_column, addr_strings
 from secaudit.detect._kernels import first_index, flood_keys, icmp_fields, tcp_compact
 from secaudit.proto.dns import dns_log, empty_messages, parse_dns
 
@@ -156,8 +156,8 @@ class PacketTables:
         msgs = pd.concat(self.dns_parts, ignore_index=True) if self.dns_parts else empty_messages()
         dns = dns_log(msgs)
         if len(dns):
-            dns.insert(1, "id.orig_h", addr_strings(dns["orig_hi"], dns["orig_lo"]))
-            dns.insert(4, "id.resp_h", addr_strings(dns["resp_hi"], dns["resp_lo"]))
+            dns.insert(1, "id.orig_h", addr_column(dns["orig_hi"], dns["orig_lo"], dns.index))
+            dns.insert(4, "id.resp_h", addr_column(dns["resp_hi"], dns["resp_lo"], dns.index))
         else:
             dns["id.orig_h"] = pd.Series(dtype=object)
             dns["id.resp_h"] = pd.Series(dtype=object)
@@ -198,8 +198,8 @@ class PacketTables:
             return pd.DataFrame({c: pd.Series(dtype=object) for c in cols})
         df = pd.concat(self.icmp_parts, ignore_index=True)
         df.insert(0, "ts", df.pop("ts_ns") / 1e9)
-        df.insert(1, "src", addr_strings(df.pop("src_hi"), df.pop("src_lo")))
-        df.insert(2, "dst", addr_strings(df.pop("dst_hi"), df.pop("dst_lo")))
+        df.insert(1, "src", addr_column(df.pop("src_hi"), df.pop("src_lo"), df.index))
+        df.insert(2, "dst", addr_column(df.pop("dst_hi"), df.pop("dst_lo"), df.index))
         has_q = (df["q_lo"] != 0) | (df["q_hi"] != 0)
         q = np.full(len(df), None, dtype=object)
         if has_q.any():
@@ -216,8 +216,8 @@ class PacketTables:
             {
                 "flow": ep["flow"].to_numpy(),
                 "dir": ep["dir"].to_numpy(),
-                "src": addr_strings(ep["src_hi"], ep["src_lo"]),
-                "dst": addr_strings(ep["dst_hi"], ep["dst_lo"]),
+                "src": addr_column(ep["src_hi"], ep["src_lo"]),
+                "dst": addr_column(ep["dst_hi"], ep["dst_lo"]),
                 "sport": ep["sport"].to_numpy(),
                 "dport": ep["dport"].to_numpy(),
             }
@@ -237,7 +237,7 @@ class PacketTables:
         k = int(code.max()) + 1
         first = _first_of_codes(code)
         out = {
-            "host": addr_strings(col["hi"][first], col["lo"][first]),
+            "host": addr_column(col["hi"][first], col["lo"][first]),
             "proto": col["proto"][first],
             "bucket": col["bucket"][first],
         }
