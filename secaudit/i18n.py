@@ -9,6 +9,7 @@ missing translation is visible but never crashes a report.
 from __future__ import annotations
 
 import functools
+import numbers
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -44,15 +45,19 @@ def t(key: str, lang: str = "en", **params: Any) -> str:
 
 
 def with_title_params(evidence: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:
-    """`evidence` plus the scalar title parameters it lacks.
+    """`evidence` plus `title_params`: the scalar parameters of the finding's title.
 
     Findings are made in one language, but the report re-titles each one from the catalog in
     every report language (secaudit.report.assess); it can only do that when the parameters
-    of the title template travel with the finding.  Evidence keys win over parameters.
+    of the title template travel with the finding.  They sit under their own key because a
+    title's `{service}` (a name) and the evidence's `service` (a record) may differ.
     """
-    extra = {
-        k: v
-        for k, v in params.items()
-        if k != "subject" and k not in evidence and isinstance(v, (str, int, float))
-    }
-    return {**extra, **evidence}
+    extra: dict[str, Any] = {}
+    for k, v in params.items():
+        if k == "subject":
+            continue
+        if isinstance(v, numbers.Number) and hasattr(v, "item"):
+            v = v.item()  # numpy scalars from vectorized detectors
+        if isinstance(v, (str, int, float)):
+            extra[k] = v
+    return {**evidence, "title_params": extra} if extra else dict(evidence)

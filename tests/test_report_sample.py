@@ -151,3 +151,22 @@ def test_planted_incidents_are_in_their_chapters(sample_run: AssessResult) -> No
     assert checked or missing  # either incidents were checked or their notebooks are absent (gaps)
     for area in missing:
         assert any(g.kind == "notebook_missing" and g.area == area for g in sample_run.gaps)
+
+
+def test_every_catalogued_finding_is_titled_in_both_languages(sample_run: AssessResult) -> None:
+    """Findings are re-titled per report language from the catalog; none may keep the text of
+    the language its notebook ran in (the sample's titles carry no Chinese data)."""
+    from secaudit.i18n import t
+    from secaudit.report.assess import _title
+
+    def cjk(s: str) -> bool:
+        return any("\u4e00" <= ch <= "\u9fff" for ch in s)
+
+    wrong = [
+        (f.detector, lang, _title(f, lang))
+        for f in sample_run.findings
+        if t(f"finding.{f.detector}.title", "zh") != f"finding.{f.detector}.title"
+        for lang in ("zh", "en")
+        if cjk(_title(f, lang)) != (lang == "zh")
+    ]
+    assert not wrong

@@ -12,7 +12,7 @@ import pandas as pd
 
 from secaudit.detect._addr import is_private
 from secaudit.detect.registry import DetectContext
-from secaudit.i18n import t
+from secaudit.i18n import t, with_title_params
 from secaudit.model import Category, Finding, Severity
 
 __all__ = [
@@ -122,7 +122,7 @@ def finding(
         first_seen=iso(first),
         last_seen=iso(last),
         count=int(count),
-        evidence=evidence,
+        evidence=with_title_params(evidence, title_params),
         controls=controls if controls is not None else CONTROLS.get(detector, ()),
         remediation=t(f"finding.{detector}.remediation", lang, **params),
         id_keys=id_keys,

@@ -322,7 +322,9 @@ def _title(f: Finding, lang: str) -> str:
         return f.title
     params = {
         **{k: v for k, v in f.evidence.items() if isinstance(v, (str, int, float))},
+        **(f.evidence.get("title_params") or {}),
         "subject": f.subject,
+        "count": f.count,
     }
     try:
         return template.format(**params)
