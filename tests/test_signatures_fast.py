@@ -56,7 +56,9 @@ alert tcp any any -> any any (msg:"not established"; flow:not_established; conte
 
 def _seg(src: str, dst: str, sp: int, dp: int, flags: str, seq: int, ack: int, data: bytes,
          t: float) -> object:  # fmt: skip
-    p = Ether() / IP(src=src, dst=dst) / TCP(sport=sp, dport=dp, flags=flags, seq=seq, ack=ack)
+    mac = "02:00:00:00:00:01"  # explicit: scapy would otherwise try to resolve one via ARP
+    p = Ether(src=mac, dst=mac) / IP(src=src, dst=dst)
+    p = p / TCP(sport=sp, dport=dp, flags=flags, seq=seq, ack=ack)
     if data:
         p = p / Raw(data)
     p.time = t
@@ -225,3 +227,37 @@ def test_hyperscan_database_cached_by_content(
     assert again.from_cache
     assert matches(first) == matches(again) == [(0, 5), (1, 9), (2, 6)]
     assert not hs.HsDatabase([(b"abd", False)]).from_cache  # other patterns, other entry
+
+
+def test_deep_and_busy_streams_same_alerts_both_tiers(tmp_path: Path) -> None:
+    """Past the 1 MiB reassembly depth nothing new is inspected (the fast tier follows that);
+    a pattern seen 1000+ times in a stream over 64 KiB hands the flow to the Python engine."""
+    deep = b"\x00" * 500_000 + b"DEEPMARK" + b"\x00" * 600_000 + b"DEEPMARK" + b"\x01" * 2000
+    busy = b"qq" * 40_000 + b"qqqq"
+    pcap = tmp_path / "deep.pcap"
+    t = 1_700_000_000.0
+    pk: list[object] = []
+    for k, (c, data) in enumerate((("10.0.0.5", deep), ("10.0.0.6", busy))):
+        s_, port = "192.0.2.9", 41001 + k
+        up = k == 0  # the deep stream goes to the server, the busy one to the client
+        src, dst, sp, dp = (c, s_, port, 80) if up else (s_, c, 80, port)
+        pk.append(_seg(c, s_, port, 80, "S", 1000, 0, b"", t))
+        pk.append(_seg(s_, c, 80, port, "SA", 5000, 1001, b"", t + 0.001))
+        pk.append(_seg(c, s_, port, 80, "A", 1001, 5001, b"", t + 0.002))
+        seq = 1001 if up else 5001
+        for i in range(0, len(data), 16_000):
+            t += 0.001
+            pk.append(_seg(src, dst, sp, dp, "PA", seq + i, 1, data[i : i + 16_000], t))
+    write(str(pcap), pk)
+    rules = tmp_path / "d.rules"
+    rules.write_text(
+        'alert tcp any any -> any any (msg:"deep"; content:"DEEPMARK"; sid:1;)\n'
+        'alert tcp any any -> any any (msg:"busy"; content:"qqqq"; flow:to_client; sid:2;)\n'
+    )
+    slow = _eve(pcap, rules, fast=False)
+    assert slow == _eve(pcap, rules, fast=True)
+    assert [json.loads(e)["alert"]["signature_id"] for e in slow].count(1) == 1
+    rs = load_rules(rules)
+    fr = FastRun(rs.sigs)
+    fr.run(str(pcap))
+    assert fr.stats.route_reasons == {"many matches": 1} and fr.stats.alerts_fast == 1
