@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -324,6 +325,7 @@ def main() -> None:
         "load < 5 s cold / < 1 s cached, RSS <= 1.5 GB.",
     ]
     write_section("signatures", "\n".join(lines))
+    shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":
