@@ -27,9 +27,20 @@ __all__ = ["commands"]
     default="auto",
     help="checksum validation (like Suricata's -k)",
 )
-@click.option("--yara", "yara", multiple=True, type=click.Path(), help="YARA rules file or folder")
 @click.option(
-    "--iocs", "iocs", multiple=True, type=click.Path(), help="indicator CSV file or folder"
+    "--yara",
+    "yara",
+    multiple=True,
+    type=click.Path(),
+    help="YARA rules file or folder: carve files (HTTP, SMTP, FTP) into OUTDIR/files.csv and scan "
+    "them; carving runs the Python engine on every flow (slower than rules alone)",
+)
+@click.option(
+    "--iocs",
+    "iocs",
+    multiple=True,
+    type=click.Path(),
+    help="indicator CSV file or folder (file hashes need carving, as with --yara)",
 )
 @click.option(
     "--findings", "findings_out", type=click.Path(), default=None, help="also write Findings (json)"
@@ -44,7 +55,12 @@ def signatures_cmd(
     iocs: tuple[str, ...],
     findings_out: str | None,
 ) -> None:
-    """Run Suricata-syntax rules over captures; writes OUTDIR/eve.json (exit 0 when it ran)."""
+    """Run Suricata-syntax rules over captures; writes OUTDIR/eve.json (exit 0 when it ran).
+
+    Rules the compiled tier can decide run there (numba + libhyperscan); every other rule runs
+    in the Python engine on the flows where it could match.  Files are carved only with
+    --yara/--iocs.
+    """
     from secaudit.i18n import t
     from secaudit.model import write_findings, write_gaps
     from secaudit.signatures.api import signatures
