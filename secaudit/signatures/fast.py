@@ -288,6 +288,37 @@ def _lookup(
         i = (i + np.uint64(1)) & mask
 
 
+@numba.njit(cache=True, inline="always")
+def _note_hit(
+    pid: int,
+    gi: int,
+    side: int,
+    py_ptr: np.ndarray,
+    pyh: np.ndarray,
+    n_py: int,
+    f_ptr: np.ndarray,
+    f_own: np.ndarray,
+    cand: np.ndarray,
+    nc: int,
+) -> tuple[np.ndarray, int, np.ndarray, int]:
+    """Pattern `pid` occurs in this packet (first time): hand its Python-tier rules' flow to
+    the Python engine (a row of `pyh`) and add its fast-tier rules to the candidates."""
+    if py_ptr[pid + 1] > py_ptr[pid]:
+        pyh = _grow_i8(pyh, n_py)
+        pyh[n_py, 0] = gi
+        pyh[n_py, 1] = side
+        pyh[n_py, 2] = pid
+        n_py += 1
+    for q in range(f_ptr[pid], f_ptr[pid + 1]):
+        if nc == cand.shape[0]:
+            c2 = np.empty(nc * 2, np.int64)
+            c2[:nc] = cand
+            cand = c2
+        cand[nc] = f_own[q]
+        nc += 1
+    return pyh, n_py, cand, nc
+
+
 @numba.njit(cache=True)
 def _grow_i8(a: np.ndarray, n: int) -> np.ndarray:
     if n < a.shape[0]:
@@ -563,19 +594,9 @@ def _scan_chunk(
                         stamp_pkt[pid] = pktno
                     if stamp_py[pid] != pktno:
                         stamp_py[pid] = pktno
-                        if py_ptr[pid + 1] > py_ptr[pid]:
-                            pyh = _grow_i8(pyh, n_py)
-                            pyh[n_py, 0] = gi
-                            pyh[n_py, 1] = side
-                            pyh[n_py, 2] = pid
-                            n_py += 1
-                        for q in range(f_ptr[pid], f_ptr[pid + 1]):
-                            if nc == cand.shape[0]:
-                                c2 = np.empty(nc * 2, np.int64)
-                                c2[:nc] = cand
-                                cand = c2
-                            cand[nc] = f_own[q]
-                            nc += 1
+                        pyh, n_py, cand, nc = _note_hit(
+                            pid, gi, side, py_ptr, pyh, n_py, f_ptr, f_own, cand, nc
+                        )
                 if nn > 0:
                     # Engine._payload_match counts a pattern's earlier occurrences in the stream
                     # (up to 1000, within 64 KiB): 1000 of them hide a new one
@@ -607,19 +628,9 @@ def _scan_chunk(
                         stamp_pkt[pid] = pktno
                         if stamp_py[pid] != pktno:
                             stamp_py[pid] = pktno
-                            if py_ptr[pid + 1] > py_ptr[pid]:
-                                pyh = _grow_i8(pyh, n_py)
-                                pyh[n_py, 0] = gi
-                                pyh[n_py, 1] = side
-                                pyh[n_py, 2] = pid
-                                n_py += 1
-                            for q in range(f_ptr[pid], f_ptr[pid + 1]):
-                                if nc == cand.shape[0]:
-                                    c2 = np.empty(nc * 2, np.int64)
-                                    c2[:nc] = cand
-                                    cand = c2
-                                cand[nc] = f_own[q]
-                                nc += 1
+                            pyh, n_py, cand, nc = _note_hit(
+                                pid, gi, side, py_ptr, pyh, n_py, f_ptr, f_own, cand, nc
+                            )
             # the stream's last bytes, for matches that span the next segment
             if new_n > 0 and tl_max > 0:
                 src0 = np.int64(off) + np.int64(rw["payload_off"]) + new_lo
