@@ -66,7 +66,12 @@ class SignatureResult:
     findings: list[Finding]
     gaps: list[Gap]
     carved: pd.DataFrame
-    eve: list[dict[str, Any]]
+    eve_lines: list[str]  # EVE JSON, one alert per line (as written to eve.json)
+
+    @property
+    def eve(self) -> list[dict[str, Any]]:
+        """The EVE records as dicts (parsed on demand: a hit-heavy run has millions)."""
+        return [json.loads(line) for line in self.eve_lines]
 
 
 def load_classification(path: str | Path | None = None) -> dict[str, tuple[str, int]]:
@@ -259,6 +264,15 @@ def _ts_text(ts: float) -> str:
     return d.strftime("%Y-%m-%dT%H:%M:%S.%f") + "+0000"
 
 
+def ts_texts(ts: np.ndarray) -> np.ndarray:
+    """`_ts_text` over an array: whole seconds plus the fraction rounded half-even to
+    microseconds, exactly as `datetime.fromtimestamp` rounds."""
+    sec = np.floor(ts)
+    us = np.round((ts - sec) * 1e6).astype(np.int64) + sec.astype(np.int64) * 1_000_000
+    text = np.datetime_as_string(us.astype("datetime64[us]"), unit="us")
+    return np.char.add(text.astype(str), "+0000")
+
+
 def _iso(ts: float) -> str:
     return _dt.datetime.fromtimestamp(ts, tz=_dt.UTC).isoformat().replace("+00:00", "Z")
 
@@ -312,20 +326,78 @@ def eve_record(a: Alert, cls: dict[str, tuple[str, int]]) -> dict[str, Any]:
     return ev
 
 
-def write_eve(records: Iterable[dict[str, Any]], path: str | Path) -> None:
+def write_eve(records: Iterable[dict[str, Any] | str], path: str | Path) -> None:
+    """EVE JSON lines: records as dicts, or lines already encoded (`SignatureResult.eve_lines`)."""
     with open(path, "w", encoding="utf-8") as f:
         for r in records:
-            f.write(json.dumps(r, separators=(",", ":")) + "\n")
+            f.write((r if isinstance(r, str) else json.dumps(r, separators=(",", ":"))) + "\n")
 
 
-def _finding(ev: dict[str, Any], a: Alert, count: int, first: float, last: float) -> Finding:
+class EveEncoder:
+    """`json.dumps(eve_record(a))` without building the record: per alert only the time,
+    flow id, addresses and ports vary, so each signature's `alert` object is encoded once and
+    each address once.  Alerts with app-layer metadata take the general path."""
+
+    def __init__(self, cls: dict[str, tuple[str, int]]) -> None:
+        self.cls = cls
+        self._sig: dict[int, tuple[int, str, str]] = {}
+        self._ip: dict[bytes, str] = {}
+
+    def ip(self, addr: bytes) -> str:
+        text = self._ip.get(addr)
+        if text is None:
+            text = self._ip[addr] = ip_text(addr)
+        return text
+
+    def sig(self, a: Alert) -> tuple[int, str, str]:
+        """(severity, category, encoded `alert` object) of the alert's signature."""
+        got = self._sig.get(id(a.sig))
+        if got is None:
+            al = eve_record(a, self.cls)["alert"]
+            got = (int(al["severity"]), str(al["category"]), json.dumps(al, separators=(",", ":")))
+            self._sig[id(a.sig)] = got
+        return got
+
+    def lines(self, alerts: Sequence[Alert]) -> list[str]:
+        """EVE lines of many alerts; their timestamps are formatted in one array pass."""
+        stamps = ts_texts(np.fromiter((a.ts for a in alerts), np.float64, len(alerts)))
+        return [self.line(a, t) for a, t in zip(alerts, stamps.tolist(), strict=True)]
+
+    def line(self, a: Alert, stamp: str | None = None) -> str:
+        if a.tx or a.proto not in PROTO_NAMES:
+            return json.dumps(eve_record(a, self.cls), separators=(",", ":"))
+        alert = self.sig(a)[2]
+        if stamp is None:
+            stamp = _ts_text(a.ts)
+        parts = [
+            f'{{"timestamp":"{stamp}","flow_id":{a.flow_id},"event_type":"alert",'
+            f'"src_ip":"{self.ip(a.src)}","dest_ip":"{self.ip(a.dst)}",'
+            f'"proto":"{PROTO_NAMES[a.proto]}"'
+        ]
+        if a.pcap_cnt:
+            parts.append(f',"pcap_cnt":{a.pcap_cnt}')
+        if a.proto in (6, 17, 132):
+            parts.append(f',"src_port":{a.sport},"dest_port":{a.dport}')
+        elif a.proto in (1, 58) and a.itype >= 0:
+            parts.append(f',"icmp_type":{a.itype},"icmp_code":{a.icode}')
+        parts.append(f',"alert":{alert}')
+        if a.app_proto:
+            parts.append(f',"app_proto":{json.dumps(a.app_proto)}')
+        parts.append("}")
+        return "".join(parts)
+
+
+def _finding(
+    a: Alert, enc: EveEncoder, src: str, dst: str, count: int, first: float, last: float
+) -> Finding:
+    """One Finding per (signature, source, destination): its alerts are `count` and the window."""
     r = a.sig.rule
     malware = (
         (r.classtype or "") in _MALWARE_CLASSTYPES
         or "malware" in r.msg.lower()
         or "eicar" in r.msg.lower()
     )
-    sev_num = int(ev["alert"]["severity"])
+    sev_num, category, _ = enc.sig(a)
     sev = Severity.parse("high" if sev_num <= 1 else "medium" if sev_num == 2 else "low")
     return Finding(
         rule_id=f"signature.{r.gid}.{r.sid}",
@@ -333,7 +405,7 @@ def _finding(ev: dict[str, Any], a: Alert, count: int, first: float, last: float
         category=Category.MALWARE if malware else Category.ATTACK,
         severity=sev,
         title=r.msg or f"sid {r.sid}",
-        subject=ev["src_ip"],
+        subject=src,
         first_seen=_iso(first),
         last_seen=_iso(last),
         count=count,
@@ -341,15 +413,15 @@ def _finding(ev: dict[str, Any], a: Alert, count: int, first: float, last: float
             "sid": r.sid,
             "gid": r.gid,
             "rev": r.rev,
-            "src_ip": ev["src_ip"],
-            "dest_ip": ev["dest_ip"],
-            "dest_port": ev.get("dest_port"),
-            "proto": ev["proto"],
-            "category": ev["alert"]["category"],
+            "src_ip": src,
+            "dest_ip": dst,
+            "dest_port": a.dport if a.proto in (6, 17, 132) else None,
+            "proto": PROTO_NAMES.get(a.proto, str(a.proto)),
+            "category": category,
             "attack_type": r.classtype or "",
         },
         controls=CONTROLS,
-        id_keys={"sid": r.sid, "src": ev["src_ip"], "dst": ev["dest_ip"]},
+        id_keys={"sid": r.sid, "src": src, "dst": dst},
     )
 
 
@@ -385,7 +457,8 @@ def signatures(
     names: list[tuple[str, str, str, float]] = []
     files = [pcaps] if isinstance(pcaps, (str, Path)) else list(pcaps)
     gaps = list(rs.gaps)
-    records: list[dict[str, Any]] = []
+    lines: list[str] = []
+    enc = EveEncoder(rs.classification)
     alerts: list[Alert] = []
     carved: list[dict[str, Any]] = []
     if fast is None:
@@ -415,8 +488,8 @@ def signatures(
             got = eng.finish()
         gaps.extend(eng.gaps)
         alerts.extend(got)
-        with paused_gc():  # one dict per alert: many objects, no cycles
-            records.extend(eve_record(a, rs.classification) for a in got)
+        with paused_gc():  # one line per alert: many objects, no cycles
+            lines.extend(enc.lines(got))
         for c in eng.carved if fr is None else []:  # fast tier: carving only with yara/iocs
             c = dict(c)
             c["pcap"] = str(pcap)
@@ -424,27 +497,28 @@ def signatures(
         conns.extend(eng.conns)
         names.extend(eng.names)
     if eve_path is not None:
-        write_eve(records, eve_path)
+        write_eve(lines, eve_path)
     with paused_gc():
         # column-wise: one list per column instead of one dict per alert
         cols: dict[str, list[Any]] = {k: [] for k in (
             "sid", "gid", "rev", "signature", "category", "severity",
             "src_ip", "src_port", "dest_ip", "dest_port", "proto", "flow_id",
         )}  # fmt: skip
-        for a, ev in zip(alerts, records, strict=True):
+        for a in alerts:
             r = a.sig.rule
-            al = ev["alert"]
+            sc = enc.sig(a)
+            ported = a.proto in (6, 17, 132)
             cols["sid"].append(r.sid)
             cols["gid"].append(r.gid)
             cols["rev"].append(r.rev)
             cols["signature"].append(r.msg)
-            cols["category"].append(al["category"])
-            cols["severity"].append(al["severity"])
-            cols["src_ip"].append(ev["src_ip"])
-            cols["src_port"].append(ev.get("src_port"))
-            cols["dest_ip"].append(ev["dest_ip"])
-            cols["dest_port"].append(ev.get("dest_port"))
-            cols["proto"].append(ev["proto"])
+            cols["category"].append(sc[1])
+            cols["severity"].append(sc[0])
+            cols["src_ip"].append(enc.ip(a.src))
+            cols["src_port"].append(a.sport if ported else None)
+            cols["dest_ip"].append(enc.ip(a.dst))
+            cols["dest_port"].append(a.dport if ported else None)
+            cols["proto"].append(PROTO_NAMES.get(a.proto, str(a.proto)))
             cols["flow_id"].append(a.flow_id)
         colnames = ["ts", *cols]
         if alerts:
@@ -452,14 +526,13 @@ def signatures(
             df = pd.DataFrame({"ts": stamps, **cols}, columns=colnames)
         else:
             df = pd.DataFrame([], columns=colnames)
-        groups: dict[tuple[int, int, str, str], list[tuple[Alert, dict[str, Any]]]] = {}
-        for a, ev in zip(alerts, records, strict=True):
-            groups.setdefault((a.sig.rule.gid, a.sig.sid, ev["src_ip"], ev["dest_ip"]), []).append(
-                (a, ev)
-            )
+        groups: dict[tuple[int, int, str, str], list[Alert]] = {}
+        for a in alerts:
+            key = (a.sig.rule.gid, a.sig.sid, enc.ip(a.src), enc.ip(a.dst))
+            groups.setdefault(key, []).append(a)
         findings = [
-            _finding(items[0][1], items[0][0], len(items), items[0][0].ts, items[-1][0].ts)
-            for items in groups.values()
+            _finding(items[0], enc, key[2], key[3], len(items), items[0].ts, items[-1].ts)
+            for key, items in groups.items()
         ]
     file_rows, file_findings = F.scan_files(carved, yara_rules, ioc_set)
     findings.extend(file_findings)
@@ -468,7 +541,9 @@ def signatures(
         "pcap", "flow_id", "proto", "direction", "client", "server", "ts", "name",
         "size", "md5", "sha1", "sha256", "yara", "ioc",
     ])  # fmt: skip
-    return SignatureResult(alerts=df, findings=findings, gaps=gaps, carved=carved_df, eve=records)
+    return SignatureResult(
+        alerts=df, findings=findings, gaps=gaps, carved=carved_df, eve_lines=lines
+    )
 
 
 def _collect(spec: str | Path | Sequence[str | Path] | None, pattern: str) -> list[Path]:

@@ -62,7 +62,7 @@ def timeline_figure(res: SignatureResult, title: str = "alerts over time") -> An
 def save(res: SignatureResult, out_dir: str | Path) -> None:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    write_eve(res.eve, out / "eve.json")
+    write_eve(res.eve_lines, out / "eve.json")
     write_findings(res.findings, out / "findings.json")
     write_gaps(res.gaps, out / "gaps.json")
     res.carved.to_csv(out / "files.csv", index=False)
