@@ -277,16 +277,34 @@ def _iso(ts: float) -> str:
     return _dt.datetime.fromtimestamp(ts, tz=_dt.UTC).isoformat().replace("+00:00", "Z")
 
 
-def eve_record(a: Alert, cls: dict[str, tuple[str, int]]) -> dict[str, Any]:
-    s = a.sig
-    r = s.rule
+def alert_object(r: Rule, cls: dict[str, tuple[str, int]]) -> dict[str, Any]:
+    """The EVE `alert` object of a rule: ids, message, category and severity (classtype
+    priority unless the rule sets `priority`)."""
     category = ""
     severity = 3
     if r.classtype:
-        desc, prio = cls.get(r.classtype, (r.classtype, 3))
-        category, severity = desc, prio
+        category, severity = cls.get(r.classtype, (r.classtype, 3))
     if r.priority is not None:
         severity = r.priority
+    alert: dict[str, Any] = {
+        "action": "allowed",
+        "gid": r.gid,
+        "signature_id": r.sid,
+        "rev": r.rev,
+        "signature": r.msg,
+        "category": category,
+        "severity": severity,
+    }
+    if r.metadata:
+        md: dict[str, list[str]] = {}
+        for m in r.metadata:
+            k, _, v = m.partition(" ")
+            md.setdefault(k, []).append(v.strip())
+        alert["metadata"] = md
+    return alert
+
+
+def eve_record(a: Alert, cls: dict[str, tuple[str, int]]) -> dict[str, Any]:
     ev: dict[str, Any] = {
         "timestamp": _ts_text(a.ts),
         "flow_id": a.flow_id,
@@ -303,21 +321,7 @@ def eve_record(a: Alert, cls: dict[str, tuple[str, int]]) -> dict[str, Any]:
     elif a.proto in (1, 58) and a.itype >= 0:
         ev["icmp_type"] = a.itype
         ev["icmp_code"] = a.icode
-    ev["alert"] = {
-        "action": "allowed",
-        "gid": r.gid,
-        "signature_id": r.sid,
-        "rev": r.rev,
-        "signature": r.msg,
-        "category": category,
-        "severity": severity,
-    }
-    if r.metadata:
-        md: dict[str, list[str]] = {}
-        for m in r.metadata:
-            k, _, v = m.partition(" ")
-            md.setdefault(k, []).append(v.strip())
-        ev["alert"]["metadata"] = md
+    ev["alert"] = alert_object(a.sig.rule, cls)
     if a.app_proto:
         ev["app_proto"] = a.app_proto
     for k, v in a.tx.items():
@@ -353,7 +357,7 @@ class EveEncoder:
         """(severity, category, encoded `alert` object) of the alert's signature."""
         got = self._sig.get(id(a.sig))
         if got is None:
-            al = eve_record(a, self.cls)["alert"]
+            al = alert_object(a.sig.rule, self.cls)
             got = (int(al["severity"]), str(al["category"]), json.dumps(al, separators=(",", ":")))
             self._sig[id(a.sig)] = got
         return got

@@ -310,10 +310,7 @@ def _note_hit(
         pyh[n_py, 2] = pid
         n_py += 1
     for q in range(f_ptr[pid], f_ptr[pid + 1]):
-        if nc == cand.shape[0]:
-            c2 = np.empty(nc * 2, np.int64)
-            c2[:nc] = cand
-            cand = c2
+        cand = _grow_i8(cand, nc)
         cand[nc] = f_own[q]
         nc += 1
     return pyh, n_py, cand, nc
@@ -649,10 +646,7 @@ def _scan_chunk(
                     taillen[hb, 0] = keep + new_n
             # ---- fast-tier sigs on this packet
             for q in range(nocontent.shape[0]):
-                if nc == cand.shape[0]:
-                    c2 = np.empty(nc * 2, np.int64)
-                    c2[:nc] = cand
-                    cand = c2
+                cand = _grow_i8(cand, nc)
                 cand[nc] = nocontent[q]
                 nc += 1
             if nc == 0:
