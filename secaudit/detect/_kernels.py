@@ -23,7 +23,7 @@ __all__ = [
     "MARK_SMTP_AUTH_FAIL",
     "MARK_SSH_BANNER",
     "MARK_TELNET_FAIL",
-    "app_markers",
+    "classify",
     "first_index",
     "flood_keys",
     "flow_hashes",
@@ -98,7 +98,6 @@ def flow_hashes(
 def tcp_compact(p: np.ndarray, idx: np.ndarray, out: np.ndarray, data: np.ndarray) -> None:
     """Fill the compact TCP table (tables.TCP_DTYPE) from packets rows `idx` in one pass,
     app-layer markers included (each packet record is read once)."""
-    pats = _patterns()
     for r in range(idx.shape[0]):
         q = p[idx[r]]
         sh, sl, dh, dl = q.src_hi, q.src_lo, q.dst_hi, q.dst_lo
@@ -127,9 +126,52 @@ def tcp_compact(p: np.ndarray, idx: np.ndarray, out: np.ndarray, data: np.ndarra
                 np.int64(q.caplen), np.int64(q.payload_off) + np.int64(q.payload_len)
             )
             if end - pos >= 4:
-                m, st = _mark_one(data, pos, end, pats)
+                m, st = _mark_one(data, pos, end)
                 o.mark = m
                 o.status = st
+
+
+@nb.njit(cache=True)
+def classify(p: np.ndarray, dns_ports: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Row indices per extract (TCP, DNS/UDP, ICMP/ICMPv6, ARP, UDP+ICMP flood) and the
+    chunk's first/last timestamp, in one read of each record: the numpy way scans a
+    column of the 173-byte records once per test."""
+    n = p.shape[0]
+    tcp = np.empty(n, np.int64)
+    dns = np.empty(n, np.int64)
+    icmp = np.empty(n, np.int64)
+    arp = np.empty(n, np.int64)
+    flood = np.empty(n, np.int64)
+    nt = nd = ni = na = nf = 0
+    t0 = np.iinfo(np.int64).max
+    t1 = np.iinfo(np.int64).min
+    for i in range(n):
+        q = p[i]
+        ts = q.ts
+        t0 = min(t0, ts)
+        t1 = max(t1, ts)
+        if q.arp_op > 0:
+            arp[na] = i
+            na += 1
+        pr = q.proto
+        if pr == 17:  # DNS by port, as parse_dns selects it
+            for port in dns_ports:
+                if q.sport == port or q.dport == port:
+                    dns[nd] = i
+                    nd += 1
+                    break
+        if q.ip_version == 0:
+            continue
+        if pr == 6:
+            tcp[nt] = i
+            nt += 1
+        elif pr == 17 or pr == 1 or pr == 58:
+            flood[nf] = i
+            nf += 1
+            if pr != 17:
+                icmp[ni] = i
+                ni += 1
+    return tcp[:nt], dns[:nd], icmp[:ni], arp[:na], flood[:nf], t0, t1
 
 
 @nb.njit(cache=True)
@@ -165,57 +207,65 @@ def first_index(codes: np.ndarray, k: int) -> np.ndarray:
     return first
 
 
-@nb.njit(cache=True, inline="always")
-def _starts(data: np.ndarray, pos: int, end: int, pat: np.ndarray) -> bool:
-    if pos + pat.shape[0] > end:
-        return False
-    for k in range(pat.shape[0]):  # noqa: SIM110 - numba: no generator expressions
-        if data[pos + k] != pat[k]:
-            return False
-    return True
+def _word(text: bytes) -> int:
+    """`text` (<= 8 bytes) as the little-endian integer _head() compares against."""
+    return int.from_bytes(text, "little")
 
 
-@nb.njit(cache=True)
-def _patterns() -> tuple[np.ndarray, ...]:
-    return (
-        np.array([72, 84, 84, 80, 47, 49, 46], np.uint8),  # HTTP/1.
-        np.array([80, 79, 83, 84, 32], np.uint8),  # POST
-        np.array([83, 83, 72, 45], np.uint8),  # SSH-
-        np.array([53, 51, 48], np.uint8),  # 530
-        np.array([53, 51, 53], np.uint8),  # 535
-        np.array([45, 69, 82, 82], np.uint8),  # -ERR
-        np.array([76, 111, 103, 105, 110, 32, 105, 110, 99, 111, 114, 114, 101, 99, 116], np.uint8),
-    )
+def _mask(n: int) -> int:
+    return (1 << (8 * n)) - 1
+
+
+# Markers as little-endian words of their first bytes: plain integer compares in the
+# kernel (tuples of pattern arrays cost reference counting on every packet).
+_HTTP1, _HTTP1_M = _word(b"HTTP/1."), _mask(7)
+_POST, _POST_M = _word(b"POST "), _mask(5)
+_SSH, _SSH_M = _word(b"SSH-"), _mask(4)
+_C530, _C535, _CODE_M = _word(b"530"), _word(b"535"), _mask(3)
+_ERR, _ERR_M = _word(b"-ERR"), _mask(4)
+_LOGIN_A, _LOGIN_B, _LOGIN_B_M = _word(b"Login in"), _word(b"correct"), _mask(7)
+_FIRST_BYTES = (72, 80, 83, 53, 45, 76)  # H P S 5 - L: the only payloads _head is read for
 
 
 @nb.njit(cache=True, inline="always")
-def _mark_one(
-    data: np.ndarray,
-    pos: Any,
-    end: Any,
-    pats: tuple[np.ndarray, ...],
-) -> tuple[int, int]:
+def _head(data: np.ndarray, pos: int, end: int) -> np.uint64:
+    """Up to 8 bytes at data[pos:end] as a little-endian word (zeros past `end`)."""
+    w = np.uint64(0)
+    for k in range(min(8, end - pos)):
+        w |= np.uint64(data[pos + k]) << np.uint64(8 * k)
+    return w
+
+
+@nb.njit(cache=True, inline="always")
+def _is(w: np.uint64, avail: int, n: int, mask: int, word: int) -> bool:
+    """The first `n` bytes (all captured) equal the marker `word`."""
+    return avail >= n and (w & np.uint64(mask)) == np.uint64(word)
+
+
+@nb.njit(cache=True, inline="always")
+def _mark_one(data: np.ndarray, pos: Any, end: Any) -> tuple[int, int]:
     """(marker, HTTP status) of one payload data[pos:end] (end - pos >= 4)."""
-    http, post, ssh, ftp530, smtp535, poperr, login = pats
+    avail = end - pos
     b0 = data[pos]
-    if b0 == 72 and _starts(data, pos, end, http):
+    w = _head(data, pos, end) if b0 in _FIRST_BYTES else np.uint64(0)
+    if b0 == 72 and _is(w, avail, 7, _HTTP1_M, _HTTP1):
         st = 0
         if pos + 12 <= end:
             d0, d1, d2 = data[pos + 9], data[pos + 10], data[pos + 11]
             if 48 <= d0 <= 57 and 48 <= d1 <= 57 and 48 <= d2 <= 57:
                 st = (d0 - 48) * 100 + (d1 - 48) * 10 + (d2 - 48)
         return MARK_HTTP_RESP, st
-    if b0 == 80 and _starts(data, pos, end, post):
+    if b0 == 80 and _is(w, avail, 5, _POST_M, _POST):
         return MARK_HTTP_POST, 0
-    if b0 == 83 and _starts(data, pos, end, ssh):
+    if b0 == 83 and _is(w, avail, 4, _SSH_M, _SSH):
         return MARK_SSH_BANNER, 0
     if b0 == 53 and (data[pos + 3] == 32 or data[pos + 3] == 45):
-        if _starts(data, pos, end, ftp530):
+        if _is(w, avail, 3, _CODE_M, _C530):
             return MARK_FTP_FAIL, 0
-        if _starts(data, pos, end, smtp535):
+        if _is(w, avail, 3, _CODE_M, _C535):
             return MARK_SMTP_AUTH_FAIL, 0
         return 0, 0
-    if b0 == 45 and _starts(data, pos, end, poperr):
+    if b0 == 45 and _is(w, avail, 4, _ERR_M, _ERR):
         return MARK_POP_ERR, 0
     if b0 == 3 and data[pos + 1] == 0 and end - pos >= 7 and data[pos + 5] & 0xF0 == 0xE0:
         return MARK_RDP_CR, 0
@@ -235,43 +285,28 @@ def _mark_one(
                     return MARK_SMB_LOGON_FAIL, 0
         return 0, 0
     # IMAP tagged "NO" reply: "<tag> NO ..."
+    # RFC 3501: a tag is printable ASCII (no space), so stop at the first other byte
     k = pos
     lim = min(end, pos + 24)
-    while k < lim and data[k] != 32:
+    while k < lim and 32 < data[k] < 127:
         k += 1
+    if k == lim or data[k] != 32:  # ("Login incorrect" has its space at 5)
+        return 0, 0
     if k + 3 < end and data[k + 1] == 78 and data[k + 2] == 79 and data[k + 3] == 32:
         return MARK_IMAP_NO, 0
-    if b0 == 76 and _starts(data, pos, end, login):
-        return MARK_TELNET_FAIL, 0
+    if b0 == 76 and avail >= 15:
+        return _telnet(data, pos, end, w)
     return 0, 0
 
 
-@nb.njit(cache=True)
-def app_markers(
-    idx: np.ndarray,
-    data_off: np.ndarray,
-    caplen: np.ndarray,
-    payload_off: np.ndarray,
-    payload_len: np.ndarray,
-    data: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray]:
-    """(marker, HTTP status) for each TCP packet in idx, from the first payload bytes."""
-    n = idx.shape[0]
-    mark = np.zeros(n, np.uint8)
-    status = np.zeros(n, np.uint16)
-    pats = _patterns()
-    for r in range(n):
-        i = idx[r]
-        if payload_len[i] == 0 or payload_off[i] >= caplen[i]:
-            continue
-        pos = data_off[i] + payload_off[i]
-        end = data_off[i] + min(np.int64(caplen[i]), np.int64(payload_off[i]) + payload_len[i])
-        if end - pos < 4:
-            continue
-        m, st = _mark_one(data, pos, end, pats)
-        mark[r] = m
-        status[r] = st
-    return mark, status
+@nb.njit(cache=True, inline="always")
+def _telnet(data: np.ndarray, pos: Any, end: Any, w: np.uint64) -> tuple[int, int]:
+    """ "Login incorrect" (w: the payload's first 8 bytes)."""
+    if w == np.uint64(_LOGIN_A) and _is(
+        _head(data, pos + 8, end), end - pos - 8, 7, _LOGIN_B_M, _LOGIN_B
+    ):
+        return MARK_TELNET_FAIL, 0
+    return 0, 0
 
 
 @nb.njit(cache=True)

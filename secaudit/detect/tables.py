@@ -22,11 +22,12 @@ import numpy as np
 import pandas as pd
 
 from secaudit.detect._addr import addr_column, addr_strings
-from secaudit.detect._kernels import first_index, flood_keys, icmp_fields, tcp_compact
-from secaudit.proto.dns import dns_log, empty_messages, parse_dns
+from secaudit.detect._kernels import classify, first_index, flood_keys, icmp_fields, tcp_compact
+from secaudit.proto.dns import DNS_PORTS, dns_log, empty_messages, parse_dns
 
 __all__ = ["FLOOD_BUCKET_S", "PacketTables", "TCP_DTYPE"]
 
+_DNS_PORTS = np.array(DNS_PORTS, np.uint16)
 FLOOD_BUCKET_S = 1  # UDP/ICMP per-destination counters are kept per second
 
 TCP_DTYPE = np.dtype(
@@ -60,17 +61,14 @@ class PacketTables:
         if n == 0:
             return
         self.n_packets += n
-        ts = packets["ts"]
-        lo, hi = int(ts.min()), int(ts.max())
-        self.first_ns = lo if self.first_ns is None else min(self.first_ns, lo)
-        self.last_ns = hi if self.last_ns is None else max(self.last_ns, hi)
-        proto = packets["proto"]
-        is_ip = packets["ip_version"] > 0
-        dns = parse_dns(packets, data)
-        if len(dns):
-            self.dns_parts.append(dns)
-        arp = np.flatnonzero(packets["arp_op"] > 0)
-        if len(arp):
+        tcp_idx, dns_idx, icmp_idx, arp, flood_idx, lo, hi = classify(packets, _DNS_PORTS)
+        self.first_ns = int(lo) if self.first_ns is None else min(self.first_ns, int(lo))
+        self.last_ns = int(hi) if self.last_ns is None else max(self.last_ns, int(hi))
+        if dns_idx.size:
+            dns = parse_dns(packets, data, rows=dns_idx)
+            if len(dns):
+                self.dns_parts.append(dns)
+        if arp.size:
             fields = [
                 "ts",
                 "arp_op",
@@ -85,15 +83,12 @@ class PacketTables:
             for f in fields:  # field by field: cheaper than copying whole packet records
                 part[f] = packets[f][arp]
             self.arp_parts.append(part)
-        icmp_idx = np.flatnonzero(is_ip & ((proto == 1) | (proto == 58)))
         if icmp_idx.size:
             self.icmp_parts.append(self._icmp(packets, data, icmp_idx))
-        tcp_idx = np.flatnonzero(is_ip & (proto == 6))
         if tcp_idx.size:
             self._tcp(packets, data, tcp_idx)
-        flood_sel = is_ip & ((proto == 17) | (proto == 1) | (proto == 58))
-        if flood_sel.any():
-            self.flood_parts.append(_flood_counts(packets, np.flatnonzero(flood_sel)))
+        if flood_idx.size:
+            self.flood_parts.append(_flood_counts(packets, flood_idx))
 
     def _icmp(self, p: np.ndarray, data: np.ndarray, idx: np.ndarray) -> pd.DataFrame:
         ident, seq, dlen, dhash, thash, ent, q_hi, q_lo, q_proto, q_dport = icmp_fields(

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 __all__ = [
+    "DNS_PORTS",
     "QTYPE_NAMES",
     "RCODE_NAMES",
     "STATUS_MALFORMED",
@@ -339,18 +340,29 @@ def empty_messages() -> pd.DataFrame:
     return pd.DataFrame({c: pd.Series(dtype=t) for c, t in _MSG_COLUMNS.items()})
 
 
+DNS_PORTS = (53, 5353)
+
+
 def parse_dns(
-    packets: np.ndarray, data: np.ndarray, *, ports: tuple[int, ...] = (53, 5353)
+    packets: np.ndarray,
+    data: np.ndarray,
+    *,
+    ports: tuple[int, ...] = DNS_PORTS,
+    rows: np.ndarray | None = None,
 ) -> pd.DataFrame:
-    """One row per DNS message in UDP datagrams to/from `ports` (names lowercase, escaped)."""
+    """One row per DNS message in UDP datagrams to/from `ports` (names lowercase, escaped).
+
+    `rows`: the UDP rows on those ports when the caller has already selected them (the
+    detect extracts classify every record in one pass)."""
     if len(packets) == 0:
         return empty_messages()
-    sport, dport = packets["sport"], packets["dport"]
-    on_port = np.zeros(len(packets), dtype=bool)
-    for port in ports:  # a couple of compares beat np.isin's sort
-        on_port |= (sport == port) | (dport == port)
-    sel = (packets["proto"] == 17) & on_port
-    idx = np.flatnonzero(sel)
+    if rows is None:
+        sport, dport = packets["sport"], packets["dport"]
+        on_port = np.zeros(len(packets), dtype=bool)
+        for port in ports:  # a couple of compares beat np.isin's sort
+            on_port |= (sport == port) | (dport == port)
+        rows = np.flatnonzero((packets["proto"] == 17) & on_port)
+    idx = rows
     if idx.size == 0:
         return empty_messages()
     words, wlen = _sld_table()
