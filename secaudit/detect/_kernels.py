@@ -132,7 +132,7 @@ def tcp_compact(p: np.ndarray, idx: np.ndarray, out: np.ndarray, data: np.ndarra
 
 
 @nb.njit(cache=True)
-def classify(p: np.ndarray, dns_ports: np.ndarray) -> tuple[np.ndarray, ...]:
+def classify(p: np.ndarray, dns_ports: np.ndarray) -> tuple[Any, ...]:
     """Row indices per extract (TCP, DNS/UDP, ICMP/ICMPv6, ARP, UDP+ICMP flood) and the
     chunk's first/last timestamp, in one read of each record: the numpy way scans a
     column of the 173-byte records once per test."""
