@@ -11,6 +11,8 @@ input and location; library callers can catch by how they want to react.
 
 from __future__ import annotations
 
+from typing import Any
+
 __all__ = ["ConfigError", "InputError", "SecauditError", "ToolError"]
 
 
@@ -55,6 +57,10 @@ class _Located(SecauditError):
     def __str__(self) -> str:
         return f"{self.location}: {self.message}"
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # pickled intact (a Dask worker's error reaches the coordinator with its location)
+        return (type(self), (self.message, self.source), self.__dict__)
+
 
 class InputError(_Located):
     """Input that cannot be read at all (for damage mid-file, record a Gap instead)."""
@@ -71,6 +77,9 @@ class ToolError(SecauditError):
         super().__init__(message)
         self.tool = tool
         self.source = source
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.message, self.tool), self.__dict__)
 
     def __str__(self) -> str:
         prefix = f"{self.source}: " if self.source else ""

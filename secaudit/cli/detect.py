@@ -68,6 +68,13 @@ def gaps_path(findings_path: Path) -> Path:
     type=click.Path(dir_okay=False),
     help="Findings file (.json array, .jsonl, .csv, .parquet); gaps go to NAME.gaps.json.",
 )
+@click.option(
+    "--scheduler",
+    metavar="ADDRESS",
+    help="Dask distributed scheduler (tcp://host:8786): each capture file is read by a "
+    "worker, the detectors run here on the merged tables. Files must be readable at the "
+    "same path on the workers.",
+)
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 def detect_cmd(
     pcaps: tuple[str, ...],
@@ -78,6 +85,7 @@ def detect_cmd(
     verify_checksums: bool,
     lang: str | None,
     output: str,
+    scheduler: str | None,
     quiet: bool,
 ) -> None:
     """Run the behavioural (and, with --policy, the links) detectors on captures."""
@@ -92,6 +100,7 @@ def detect_cmd(
         lang=lang,
         ignore_checksums=not verify_checksums,
         quiet=quiet,
+        scheduler=scheduler,
     )
     out = Path(output)
     write_findings(res.findings, out)

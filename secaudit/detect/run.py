@@ -19,16 +19,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from secaudit.detect.config import Thresholds, load_thresholds
 from secaudit.detect.registry import REGISTRY, DetectContext, DetectorSpec
-from secaudit.detect.tables import PacketTables
+from secaudit.detect.tables import PacketTables, merge_parts
 from secaudit.detect.tcpstats import analyze_tcp
 from secaudit.errors import ConfigError
 from secaudit.model import Finding, Gap
 
-__all__ = ["DetectResult", "detect", "load_detectors", "run_detectors"]
+__all__ = ["DetectResult", "Extracts", "detect", "extract", "load_detectors", "run_detectors"]
 
 Sources = str | Path | Sequence[str | Path]
 _OWN_TABLES = {"conn", "policy", "dns", "arp", "icmp", "tcp_dirs", "tcp_flows", "flood"}
@@ -132,17 +133,39 @@ def _needs_links(specs: Sequence[DetectorSpec], policy: Any) -> bool:
     )
 
 
-def _build_tables(
+@dataclass
+class Extracts:
+    """What a pass over captures leaves before its tables are finished; mergeable, so the
+    extracts of several files (Dask workers', secaudit.distributed) merge like chunks."""
+
+    recs: np.ndarray  # finished conn records (flows/tracker.py OUT_DTYPE)
+    sources: list[str]  # capture names; recs["source"] indexes them
+    own: PacketTables
+    links: Any  # LinksTables, or None when no links detector runs
+    gaps: list[Gap]
+
+    def merge(self, other: Extracts) -> None:
+        """Append another pass's extracts (another file's) to these."""
+        recs = other.recs.copy()
+        recs["source"] += len(self.sources)
+        self.recs = np.concatenate([self.recs, recs])
+        self.sources = [*self.sources, *other.sources]
+        merge_parts(self.own, other.own)
+        if self.links is not None and other.links is not None:
+            merge_parts(self.links, other.links)
+        self.gaps = [*self.gaps, *other.gaps]
+
+
+def extract(
     pcaps: Sources,
     *,
     ignore_checksums: bool,
-    local_nets: Iterable[str] | None,
-    quiet: bool,
+    quiet: bool = True,
     with_links: bool = True,
-) -> tuple[pd.DataFrame, dict[str, Any], list[Gap]]:
+) -> Extracts:
+    """One streaming pass: flow tracker, this area's and the links extracts per chunk."""
     from secaudit.capture import iter_chunks
     from secaudit.flows import FlowTracker
-    from secaudit.flows.table import conn_frame
 
     links: Any = None
     if with_links:
@@ -163,15 +186,54 @@ def _build_tables(
             links.update(chunk.packets, chunk.data)
     recs = tracker.finish()
     gaps.extend(tracker.checksum_gaps())
-    conn = conn_frame(recs, tracker.sources, list(local_nets) if local_nets else None)
-    tables = own.finish()
+    return Extracts(recs, list(tracker.sources), own, links, gaps)
+
+
+def _extract_file(path: str, ignore_checksums: bool, with_links: bool) -> Extracts:
+    """A Dask task: the extracts of one capture file."""
+    return extract(path, ignore_checksums=ignore_checksums, with_links=with_links)
+
+
+def _finish_tables(
+    ex: Extracts, local_nets: Iterable[str] | None
+) -> tuple[pd.DataFrame, dict[str, Any], list[Gap]]:
+    from secaudit.flows.table import conn_frame
+
+    conn = conn_frame(ex.recs, ex.sources, list(local_nets) if local_nets else None)
+    tables = ex.own.finish()
     tcp = analyze_tcp(tables.pop("tcp"), tables.pop("endpoints"))
     tables["tcp_dirs"] = tcp.directions
     tables["tcp_flows"] = tcp.flows
     tables["tcp_packets"] = tcp.packets
-    if links is not None:
-        tables.update(links.finish())
-    return conn, tables, gaps
+    if ex.links is not None:
+        tables.update(ex.links.finish())
+    return conn, tables, ex.gaps
+
+
+def _build_tables(
+    pcaps: Sources,
+    *,
+    ignore_checksums: bool,
+    local_nets: Iterable[str] | None,
+    quiet: bool,
+    with_links: bool = True,
+    scheduler: str | None = None,
+) -> tuple[pd.DataFrame, dict[str, Any], list[Gap]]:
+    """Conn + protocol tables of the captures: one local pass, or one Dask task per file
+    (`scheduler`) whose extracts are merged in file order."""
+    if scheduler is None:
+        ex = extract(pcaps, ignore_checksums=ignore_checksums, quiet=quiet, with_links=with_links)
+        return _finish_tables(ex, local_nets)
+    from secaudit.distributed import map_files
+
+    files = [str(pcaps)] if isinstance(pcaps, (str, Path)) else [str(p) for p in pcaps]
+    parts = map_files(
+        _extract_file, files, scheduler, ignore_checksums=ignore_checksums, with_links=with_links
+    )
+    ex = parts[0]
+    for part in parts[1:]:
+        ex.merge(part)
+    return _finish_tables(ex, local_nets)
 
 
 def run_detectors(
@@ -227,6 +289,7 @@ def detect(
     ignore_checksums: bool = True,
     quiet: bool = True,
     strict: bool | None = None,
+    scheduler: str | None = None,
 ) -> DetectResult:
     """Run the detectors on captures.
 
@@ -234,7 +297,8 @@ def detect(
     detectors are skipped with a Gap).  only: detector names (list or
     "a,b").  thresholds: a YAML file, a mapping of overrides, or Thresholds
     (defaults: rules/detect.yaml).  strict: re-raise detector crashes (default
-    from SECAUDIT_STRICT_DETECTORS=1).
+    from SECAUDIT_STRICT_DETECTORS=1).  scheduler: address of a Dask distributed scheduler;
+    each file is then read by a worker and the extracts merged here (secaudit.distributed).
     """
     if strict is None:
         strict = os.environ.get("SECAUDIT_STRICT_DETECTORS", "") == "1"
@@ -251,6 +315,7 @@ def detect(
         local_nets=local_nets,
         quiet=quiet,
         with_links=_needs_links(specs, pol),
+        scheduler=scheduler,
     )
     settings = th.as_mapping()
     settings["_run"] = {"lang": lang}

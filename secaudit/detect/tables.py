@@ -15,7 +15,7 @@ is per DNS/ARP/ICMP packet or aggregated per destination and bucket.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import numpy as np
@@ -25,7 +25,7 @@ from secaudit.detect._addr import addr_column, addr_strings
 from secaudit.detect._kernels import classify, first_index, flood_keys, icmp_fields, tcp_compact
 from secaudit.proto.dns import DNS_PORTS, dns_log, empty_messages, parse_dns
 
-__all__ = ["FLOOD_BUCKET_S", "PacketTables", "TCP_DTYPE"]
+__all__ = ["FLOOD_BUCKET_S", "PacketTables", "TCP_DTYPE", "merge_parts"]
 
 _DNS_PORTS = np.array(DNS_PORTS, np.uint16)
 FLOOD_BUCKET_S = 1  # UDP/ICMP per-destination counters are kept per second
@@ -39,6 +39,26 @@ TCP_DTYPE = np.dtype(
 )  # fmt: skip
 
 _ENDPOINT_COLS = ["flow", "src_hi", "src_lo", "dst_hi", "dst_lo", "sport", "dport", "dir"]
+
+
+def merge_parts(into: Any, other: Any) -> None:
+    """Append `other`'s per-chunk parts to `into` (two extract dataclasses of one kind):
+    list fields are extended, first_ns/last_ns widened, n_packets added.  Parts of
+    another file (a Dask worker's, secaudit.distributed) merge like further chunks."""
+    for f in fields(into):
+        mine, theirs = getattr(into, f.name), getattr(other, f.name)
+        if isinstance(mine, list):
+            mine.extend(theirs)
+        elif theirs is None:
+            continue
+        elif f.name == "first_ns":
+            setattr(into, f.name, theirs if mine is None else min(mine, theirs))
+        elif f.name == "last_ns":
+            setattr(into, f.name, theirs if mine is None else max(mine, theirs))
+        elif f.name == "n_packets":
+            setattr(into, f.name, mine + theirs)
+        else:
+            raise TypeError(f"no merge rule for {type(into).__name__}.{f.name}")
 
 
 @dataclass
