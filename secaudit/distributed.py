@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
-from secaudit.errors import ConfigError
+from secaudit.errors import ConfigError, ToolError
 
 __all__ = ["CONNECT_TIMEOUT_S", "map_files"]
 
@@ -43,13 +43,25 @@ def map_files(func: Callable[..., R], files: Sequence[str], address: str, **kwar
     """`func(file, **kwargs)` for every file on the cluster at `address`, results in file order.
 
     A worker's exception (an InputError naming its file, say) is raised here as it was
-    raised there.  Tasks are not retried on other workers: secaudit's errors are about
-    the input, which another worker would read the same way.
+    raised there: secaudit's errors are about the input, which another worker would read
+    the same way.  A worker that dies or drops off is a ToolError naming the file.
     """
+    from distributed import KilledWorker
+    from distributed.comm.core import CommClosedError
+
     with _client(address) as client:
         futures = [
             client.submit(func, f, pure=False, retries=0, key=f"secaudit-{k}-{f}", **kwargs)
             for k, f in enumerate(files)
         ]
-        results: list[R] = client.gather(futures)
+        results: list[R] = []
+        for f, fut in zip(files, futures, strict=True):
+            try:
+                results.append(fut.result())
+            except (KilledWorker, CommClosedError) as exc:  # the cluster failed, not the input
+                raise ToolError(
+                    f"the worker processing {f} died or went away ({type(exc).__name__}: {exc})",
+                    "dask",
+                    source=address,
+                ) from exc
     return results

@@ -16,7 +16,7 @@ from scapy.utils import wrpcap
 from secaudit import distributed
 from secaudit.cli import root
 from secaudit.detect.run import DetectResult, detect
-from secaudit.errors import ConfigError, InputError
+from secaudit.errors import ConfigError, InputError, ToolError
 from secaudit.model import read_findings
 
 SAMPLE = Path(__file__).resolve().parent.parent / "samples" / "pcaps" / "sample.pcap"
@@ -33,7 +33,7 @@ def cluster() -> Iterator[str]:
         threads_per_worker=1,
         processes=True,
         host="127.0.0.1",
-        dashboard_address=None,
+        dashboard_address="127.0.0.1:0",
     ) as lc:
         yield str(lc.scheduler_address)
 
@@ -95,6 +95,28 @@ def test_worker_input_error_arrives_with_its_file(cluster: str, tmp_path: Path) 
     with pytest.raises(InputError) as err:
         detect([str(bad)], only=["port_scan"], scheduler=cluster)
     assert err.value.source is not None and "not-a-capture.pcap" in err.value.source
+
+
+def _die(path: str) -> None:
+    import os
+
+    os._exit(3)  # a worker process that dies mid-task (out of memory, killed)
+
+
+def test_dead_worker_is_a_tool_error_naming_the_file(scan_pcap: Path) -> None:
+    import dask
+    from distributed import LocalCluster
+
+    with (
+        dask.config.set({"distributed.scheduler.allowed-failures": 0}),
+        LocalCluster(  # type: ignore[no-untyped-call]
+            n_workers=1, threads_per_worker=1, processes=True, host="127.0.0.1",
+            dashboard_address="127.0.0.1:0",
+        ) as lc,
+        pytest.raises(ToolError) as err,
+    ):  # fmt: skip
+        distributed.map_files(_die, [str(scan_pcap)], str(lc.scheduler_address))
+    assert str(scan_pcap) in str(err.value) and err.value.tool == "dask"
 
 
 def test_unreachable_scheduler_is_a_config_error(
