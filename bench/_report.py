@@ -37,3 +37,31 @@ def write_section(name: str, markdown: str) -> Path:
     )
     DOC.write_text(text, encoding="utf-8")
     return DOC
+
+
+def time_v(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, float, float]:
+    """(wall s, CPU s, peak RSS MB) of `cmd` in a fresh process, from GNU time -v."""
+    import os
+    import subprocess
+    import time
+
+    t = time.perf_counter()
+    p = subprocess.run(
+        ["/usr/bin/time", "-v", *cmd],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env or dict(os.environ),
+        check=False,
+    )
+    wall = time.perf_counter() - t
+    if p.returncode not in (0, 1):  # 1: findings at or above --fail-on
+        raise SystemExit(f"{cmd[0]} failed ({p.returncode}): {p.stderr[-400:]}")
+    cpu = rss = 0.0
+    for line in p.stderr.splitlines():
+        key, _, val = line.strip().rpartition(":")
+        if key in ("User time (seconds)", "System time (seconds)"):
+            cpu += float(val)
+        elif key == "Maximum resident set size (kbytes)":
+            rss = float(val) / 1024.0
+    return wall, cpu, rss
