@@ -148,6 +148,19 @@ def _sum16(b: np.ndarray, start: int, n: int) -> int:
 
 
 @njit(cache=True)
+def _hsum(b: np.ndarray, o: int, n: int) -> int:
+    """Unfolded sum of the big-endian 16-bit words of a short header b[o:o+n] (n even).
+
+    For IP headers and pseudo-header addresses: a plain loop over a few words
+    costs less per packet than setting up `_sum16`'s word view.
+    """
+    s = 0
+    for i in range(o, o + n, 2):
+        s += (np.int64(b[i]) << 8) | np.int64(b[i + 1])
+    return s
+
+
+@njit(cache=True)
 def _fold(s: int) -> int:
     while s > 0xFFFF:
         s = (s & 0xFFFF) + (s >> 16)
@@ -563,12 +576,12 @@ def decode_frame(
                 p.dst_hi = _V4MAP_HI
                 p.dst_lo = _V4MAP_LO | np.uint64(_u32(b, off + 16))
                 proto = np.int64(b[off + 9])
-                if _fold(_sum16(b, off, ihl)) != 0xFFFF:
+                if _fold(_hsum(b, off, ihl)) != 0xFFFF:
                     p.csum_bad = 1
                 l4 = off + ihl
                 l4end_wire = off + tot
                 # pseudo-header sum (without protocol/length)
-                ph = _sum16(b, off + 12, 8)
+                ph = _hsum(b, off + 12, 8)
                 ph_len = tot - ihl
             else:
                 if off + 40 > end or (b[off] >> 4) != 6:
@@ -584,7 +597,7 @@ def decode_frame(
                 p.src_lo = _u64(b, off + 16)
                 p.dst_hi = _u64(b, off + 24)
                 p.dst_lo = _u64(b, off + 32)
-                ph = _sum16(b, off + 8, 32)
+                ph = _hsum(b, off + 8, 32)
                 proto = np.int64(b[off + 6])
                 l4 = off + 40
                 l4end_wire = off + 40 + plen
