@@ -1,10 +1,10 @@
 # mypy: disable-error-code="no-untyped-def,unused-ignore,assignment,arg-type"
 """Per-packet connection keys and the fields the state machine reads (compiled).
 
-`select` picks the packets Zeek would hand to a transport analyzer (IPv4/IPv6,
+`derive` picks the packets Zeek would hand to a transport analyzer (IPv4/IPv6,
 not ARP, not tunnel or extension-header protocols, with a transport header
-for TCP/UDP/ICMP, not a fragment).  `derive` fills one `DERIVED_DTYPE` row per
-selected packet: the canonical bidirectional key (side A = the lower
+for TCP/UDP/ICMP, not a fragment) and fills one `DERIVED_DTYPE` row per
+picked packet: the canonical bidirectional key (side A = the lower
 address:port, except for one-way ICMP messages, whose key keeps its
 direction), ICMP's Zeek "ports" (type, counterpart type or code), lengths as
 Zeek computes them from the IP header, and whether the payload was captured.
@@ -19,7 +19,7 @@ import numpy as np
 
 from secaudit.flows import _engine as E
 
-__all__ = ["CP4", "CP6", "DERIVED_DTYPE", "derive", "select", "select_ts"]
+__all__ = ["CP4", "CP6", "DERIVED_DTYPE", "NOT_TRANSPORT", "derive"]
 
 # ICMP request/response pairs (Zeek ICMP4_counterpart / ICMP6_counterpart); -1 = one-way
 CP4 = np.full(256, -1, np.int16)
@@ -49,40 +49,6 @@ _BCAST_LO = np.uint64(0x0000FFFFFFFFFFFF)
 
 
 @nb.njit(cache=True)
-def select(pk, not_transport):  # type: ignore[no-untyped-def]
-    """(rows of unfragmented packets to track, whether any fragment needs reassembly)."""
-    rows, frags, _ = select_ts(pk, not_transport)
-    return rows, frags
-
-
-@nb.njit(cache=True)
-def select_ts(pk, not_transport):  # type: ignore[no-untyped-def]
-    """`select` plus the latest timestamp of any packet (network time), in the same pass."""
-    n = pk.shape[0]
-    rows = np.empty(n, np.int64)
-    k = 0
-    frags = False
-    tmax = np.int64(-(2**62))
-    for i in range(n):
-        p = pk[i]
-        if p.ts > tmax:
-            tmax = p.ts
-        v = p.ip_version
-        if (v != 4 and v != 6) or p.arp_op != 0 or not_transport[p.proto]:
-            continue
-        if p.frag & 1:
-            frags = True
-            continue
-        pr = p.proto
-        needs_l4 = pr == 6 or pr == 17 or (pr == 1 and v == 4) or (pr == 58 and v == 6)
-        if needs_l4 and p.l4_off == 0:
-            continue
-        rows[k] = i
-        k += 1
-    return rows[:k], frags, tmax
-
-
-@nb.njit(cache=True)
 def _ip4_header_ok(data, b, n):  # type: ignore[no-untyped-def]
     if n < 20 or b + n > data.shape[0]:
         return True
@@ -95,30 +61,39 @@ def _ip4_header_ok(data, b, n):  # type: ignore[no-untyped-def]
 
 
 @nb.njit(cache=True)
-def derive(pk, data, rows, base, dg_len, dg_full, ignore_csum, src_idx, cp4, cp6, out):  # type: ignore[no-untyped-def]
-    """Fill `out` (DERIVED_DTYPE) for the packets at `rows`; returns (kept, kept inner
-    tunnel packets, kept packets with csum_bad).
+def derive(pk, data, not_transport, ignore_csum, src_idx, cp4, cp6, out):  # type: ignore[no-untyped-def]
+    """Fill `out` (DERIVED_DTYPE) for the packets Zeek hands to a transport analyzer;
+    returns (kept, kept inner tunnel packets, kept packets with csum_bad, latest
+    timestamp of any packet).
 
-    base[k] is the row whose headers describe the packet (the first fragment of a
-    reassembled datagram, else rows[k]); dg_len[k] >= 0 overrides the IP length.
+    One pass over the packets table: picking the packets and deriving their
+    fields together reads each row once.  Fragments are skipped (the capture
+    reader adds the reassembled datagram as a row of its own, reasm=2).
     """
     k = 0
     inner = 0  # rows with tunnel_depth > 0
     nbad = 0  # kept rows with csum_bad
     nd = data.shape[0]
-    for q in range(rows.shape[0]):
-        p = pk[rows[q]]
-        b = pk[base[q]]
+    tmax = np.int64(-(2**62))
+    for i in range(pk.shape[0]):
+        b = pk[i]
+        if b.ts > tmax:
+            tmax = b.ts
         v = b.ip_version
+        if (v != 4 and v != 6) or b.arp_op != 0 or not_transport[b.proto] or b.frag & 1:
+            continue
         pr = np.int64(b.proto)
+        needs_l4 = pr == 6 or pr == 17 or (pr == 1 and v == 4) or (pr == 58 and v == 6)
+        if needs_l4 and b.l4_off == 0:
+            continue
         bad = b.csum_bad
         if bad and not ignore_csum and v == 4:
             hl = np.int64(b.l4_off) - np.int64(b.ip_off) if b.l4_off > 0 else 20
             if not _ip4_header_ok(data, np.int64(b.data_off) + np.int64(b.ip_off), hl):
                 continue  # bad IP header checksum: Zeek never sees the packet
         o = out[k]
-        o.row = rows[q]
-        o.ts = p.ts
+        o.row = i
+        o.ts = b.ts
         is_icmp = (pr == 1 and v == 4) or (pr == 58 and v == 6)
         if pr == 6:
             kind = E.K_TCP
@@ -165,13 +140,13 @@ def derive(pk, data, rows, base, dg_len, dg_full, ignore_csum, src_idx, cp4, cp6
         o.win = b.win
         ip_off = np.int64(b.ip_off)
         l4o = np.int64(b.l4_off)
-        iplen = dg_len[q] if dg_len[q] >= 0 else np.int64(b.ip_len)
+        iplen = np.int64(b.ip_len)
         # ConnSize counts the IP header's total length as is: 0 for TSO frames
         o.iplen = iplen
         # Only a zeroed IPv4 total length changes that, and the reader marks such
         # packets csum_bad; a zero IPv6 payload length already gives ip_len 40.  Testing
         # the flag first spares a cache miss into the frame bytes per packet.
-        if v == 4 and bad and b.reasm == 0 and dg_len[q] < 0:
+        if v == 4 and bad and b.reasm == 0:
             hp = np.int64(b.data_off) + ip_off + 2
             if hp + 1 < nd and data[hp] == 0 and data[hp + 1] == 0:
                 o.iplen = 0
@@ -193,7 +168,7 @@ def derive(pk, data, rows, base, dg_len, dg_full, ignore_csum, src_idx, cp4, cp6
                 length = ippay - 8
             full = caplen - l4o >= ippay
         o.length = length
-        o.fullcap = full and dg_full[q]
+        o.fullcap = full
         o.csum_bad = bad
         o.src_mac = b.src_mac
         o.dst_mac = b.dst_mac
@@ -208,4 +183,4 @@ def derive(pk, data, rows, base, dg_len, dg_full, ignore_csum, src_idx, cp4, cp6
         if bad:
             nbad += 1
         k += 1
-    return k, inner, nbad
+    return k, inner, nbad, tmax

@@ -340,22 +340,17 @@ class FlowTracker:
 
 # ----------------------------------------------------------------- per-packet derivation
 class _DeriveBuffers:
-    """Scratch arrays for `_derive`, reused from chunk to chunk: fresh large arrays
-    cost page faults and kernel zeroing on every chunk (measurably more than the
+    """Scratch rows for `_derive`, reused from chunk to chunk: a fresh large array
+    costs page faults and kernel zeroing on every chunk (measurably more than the
     derivation itself)."""
 
     def __init__(self) -> None:
         self.out = np.empty(0, D.DERIVED_DTYPE)
-        self.dg_len = np.empty(0, np.int64)
-        self.dg_full = np.empty(0, np.bool_)
 
-    def get(self, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def get(self, n: int) -> np.ndarray:
         if n > self.out.shape[0]:
-            cap = max(n, self.out.shape[0] * 5 // 4)
-            self.out = np.empty(cap, D.DERIVED_DTYPE)
-            self.dg_len = np.full(cap, -1, np.int64)  # no reassembled datagram lengths
-            self.dg_full = np.ones(cap, np.bool_)
-        return self.out[:n], self.dg_len[:n], self.dg_full[:n]
+            self.out = np.empty(max(n, self.out.shape[0] * 5 // 4), D.DERIVED_DTYPE)
+        return self.out[:n]
 
 
 def _derive(
@@ -367,14 +362,12 @@ def _derive(
 ) -> tuple[np.ndarray, int, int, int]:
     """DERIVED_DTYPE rows for the packets (and reassembled datagrams) Zeek would analyze,
     with the chunk's latest timestamp, how many rows are inner tunnel packets and how
-    many have bad checksums (counted in the same compiled passes).
+    many have bad checksums (counted in the same compiled pass).
 
     With `bufs` the rows live in its reused buffer: valid until the next call."""
-    # fragments are skipped: the capture reader adds the reassembled datagram (reasm=2)
-    rows, _frags, tmax = D.select_ts(pk, D.NOT_TRANSPORT)
-    out, dg_len, dg_full = (bufs or _DeriveBuffers()).get(rows.shape[0])
-    k, inner, nbad = D.derive(
-        pk, data, rows, rows, dg_len, dg_full, ignore_csum, src_idx, D.CP4, D.CP6, out
+    out = (bufs or _DeriveBuffers()).get(pk.shape[0])
+    k, inner, nbad, tmax = D.derive(
+        pk, data, D.NOT_TRANSPORT, ignore_csum, src_idx, D.CP4, D.CP6, out
     )
     return out[: int(k)], int(tmax), int(inner), int(nbad)
 
