@@ -12,7 +12,7 @@ from __future__ import annotations
 import ipaddress
 import struct
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,7 +35,7 @@ from secaudit.signatures.decode import Pkt, decode_frame, ip_text, l4_checksum_o
 from secaudit.signatures.dns import DnsMsg, parse_dns
 from secaudit.signatures.match import PcreTimeout, match_buffer
 
-__all__ = ["Engine", "Alert"]
+__all__ = ["Engine", "Alert", "carries_http", "http_exchanges"]
 
 _LOOKBACK = 65536
 _HTTP_METHODS = (
@@ -733,7 +733,7 @@ class Engine:
                 return
             d0, d1 = bytes(st0.data), bytes(st1.data)
             self._files(flow, d0, d1)
-            if flow.app == "http" or (d0.startswith(_HTTP_METHODS)):
+            if carries_http(flow.app, d0):
                 self._http(flow, d0, d1)
             elif flow.app == "tls":
                 self._tls(flow, d0, d1)
@@ -745,20 +745,14 @@ class Engine:
         """SMTP attachments and FTP data connections (HTTP bodies are carved in _http)."""
         from secaudit.signatures import files as F
 
-        base = {"flow_id": flow.id, "client": ip_text(flow.client), "server": ip_text(flow.server)}
         if flow.app == "smtp":
-            for name, data in F.carve_smtp(d0):
-                self.carved.append({**base, "proto": "smtp", "direction": "to_server", "ts": flow.ts_last,
-                                    "name": name, "data": data})  # fmt: skip
+            self.carved.extend(F.smtp_files(_file_base(flow), d0, flow.ts_last))
         elif flow.app == "ftp":
             for port in F.ftp_data_ports(d0, d1):
                 self.ftp_ports.add((flow.server, port))
                 self.ftp_ports.add((flow.client, port))
         elif flow.app is None and ((flow.server, flow.sport) in self.ftp_ports):
-            data, direction = (d1, "to_client") if len(d1) >= len(d0) else (d0, "to_server")
-            if data:
-                self.carved.append({**base, "proto": "ftp-data", "direction": direction, "ts": flow.ts_last,
-                                    "name": "ftp-data", "data": data})  # fmt: skip
+            self.carved.extend(F.ftp_data_files(_file_base(flow), d0, d1, flow.ts_last))
 
     def _tx_sigs(self, app: str) -> list[Sig]:
         return [s for s in self.tx_sigs if s.app == app or (app == "http" and s.app == "file")]
@@ -886,18 +880,12 @@ class Engine:
         return True
 
     def _http(self, flow: Flow, d0: bytes, d1: bytes) -> None:
-        reqs = H.parse_requests(d0)
-        resps = H.parse_responses(d1, reqs) if d1 else []
+        from secaudit.signatures import files as F
+
         st0, st1 = flow.streams
-        for i in range(max(len(reqs), len(resps))):
-            rq = reqs[i] if i < len(reqs) else None
-            rs = resps[i] if i < len(resps) else None
+        for rq, rs, ts in http_exchanges(d0, d1, st0.ts_at, st1.ts_at, flow.ts_first, flow.ts_last):
             req: dict[str, list[bytes]] = _http_buffers(rq, True) if rq else {}
             resp: dict[str, list[bytes]] = _http_buffers(rs, False) if rs else {}
-            ts = {
-                "req": (st0.ts_at(rq.end - 1) if rq else None) or flow.ts_first,
-                "resp": (st1.ts_at(rs.end - 1) if rs else None) or flow.ts_last,
-            }
             raw = {
                 "req": d0[rq.start : rq.end] if rq else b"",
                 "resp": d1[rs.start : rs.end] if rs else b"",
@@ -913,21 +901,7 @@ class Engine:
                 "status": int(rs.status) if rs and rs.status.isdigit() else None,
             }
             self._run_tx(flow, "http", {"req": req, "resp": resp}, ts, raw, {"http": info}, checks)
-            for side, msg in (("to_server", rq), ("to_client", rs)):
-                if msg is not None and msg.bodies and msg.body:
-                    self.carved.append(
-                        {
-                            "flow_id": flow.id,
-                            "proto": "http",
-                            "direction": side,
-                            "client": ip_text(flow.client),
-                            "server": ip_text(flow.server),
-                            "ts": ts["req" if side == "to_server" else "resp"],
-                            "name": _filename(msg, rq),
-                            "content_type": (msg.header(b"content-type") or b"").decode("latin-1"),
-                            "data": msg.body,
-                        }
-                    )
+            self.carved.extend(F.http_files(_file_base(flow), rq, rs, ts))
 
     def _tls(self, flow: Flow, d0: bytes, d1: bytes) -> None:
         c = T.parse_tls(d0)
@@ -1053,18 +1027,40 @@ def _flow_pkt(flow: Flow, to_server: bool) -> Pkt:
     return p
 
 
-def _filename(msg: H.HttpMessage, req: H.HttpMessage | None) -> str:
-    cd = msg.header(b"content-disposition")
-    if cd:
-        import re
+def carries_http(app: str | None, d0: bytes) -> bool:
+    """Engine._flow_tx parses HTTP when detection said so or the client starts with a method."""
+    return app == "http" or d0.startswith(_HTTP_METHODS)
 
-        m = re.search(rb'filename\*?=\s*"?([^";]+)"?', cd)
-        if m:
-            return m.group(1).decode("latin-1").strip()
-    if req is not None:
-        path = req.uri.split(b"?")[0]
-        return path.rsplit(b"/", 1)[-1].decode("latin-1") or "index"
-    return "unknown"
+
+HttpExchange = tuple[H.HttpMessage | None, H.HttpMessage | None, dict[str, float]]
+
+
+def http_exchanges(
+    d0: bytes,
+    d1: bytes,
+    ts_at0: Callable[[int], float | None],
+    ts_at1: Callable[[int], float | None],
+    ts_first: float,
+    ts_last: float,
+) -> list[HttpExchange]:
+    """Request/response pairs of a connection's two streams, with the capture time of the
+    segment that completed each (`ts_at*`: TcpStream.ts_at of each side)."""
+    reqs = H.parse_requests(d0)
+    resps = H.parse_responses(d1, reqs) if d1 else []
+    out: list[HttpExchange] = []
+    for i in range(max(len(reqs), len(resps))):
+        rq = reqs[i] if i < len(reqs) else None
+        rs = resps[i] if i < len(resps) else None
+        ts = {
+            "req": (ts_at0(rq.end - 1) if rq else None) or ts_first,
+            "resp": (ts_at1(rs.end - 1) if rs else None) or ts_last,
+        }
+        out.append((rq, rs, ts))
+    return out
+
+
+def _file_base(flow: Flow) -> dict[str, Any]:
+    return {"flow_id": flow.id, "client": ip_text(flow.client), "server": ip_text(flow.server)}
 
 
 def _http_buffers(m: H.HttpMessage, is_req: bool) -> dict[str, list[bytes]]:
@@ -1347,10 +1343,24 @@ def _check_raw(kw: str, spec: Any, p: Pkt, flow: Flow | None, to_server: bool) -
 
 def _tcp_conn_hash(pk: np.ndarray) -> np.ndarray:
     """A direction-free hash of each row's TCP 4-tuple (collisions only keep extra rows)."""
-    a = pk["src_lo"] ^ (pk["src_hi"] * np.uint64(0x9E3779B97F4A7C15))
-    b = pk["dst_lo"] ^ (pk["dst_hi"] * np.uint64(0x9E3779B97F4A7C15))
-    pa = pk["sport"].astype(np.uint64)
-    pb = pk["dport"].astype(np.uint64)
+    return conn_hash(
+        pk["src_hi"], pk["src_lo"], pk["dst_hi"], pk["dst_lo"], pk["sport"], pk["dport"]
+    )
+
+
+def conn_hash(
+    src_hi: np.ndarray,
+    src_lo: np.ndarray,
+    dst_hi: np.ndarray,
+    dst_lo: np.ndarray,
+    sport: np.ndarray,
+    dport: np.ndarray,
+) -> np.ndarray:
+    """_tcp_conn_hash over separate columns."""
+    a = src_lo ^ (src_hi * np.uint64(0x9E3779B97F4A7C15))
+    b = dst_lo ^ (dst_hi * np.uint64(0x9E3779B97F4A7C15))
+    pa = sport.astype(np.uint64)
+    pb = dport.astype(np.uint64)
     with np.errstate(over="ignore"):
         ea = a * np.uint64(0xBF58476D1CE4E5B9) + pa
         eb = b * np.uint64(0xBF58476D1CE4E5B9) + pb

@@ -23,6 +23,7 @@ from typing import Any
 
 from secaudit.errors import ConfigError
 from secaudit.model import Category, Finding, Gap, Severity
+from secaudit.proto.http import HttpMessage
 from secaudit.signatures.filetype import disguised_executable
 
 __all__ = [
@@ -31,7 +32,11 @@ __all__ = [
     "load_yara",
     "carve_smtp",
     "ftp_data_ports",
+    "http_files",
+    "smtp_files",
+    "ftp_data_files",
     "scan_files",
+    "ScanCache",
     "ioc_findings",
 ]
 
@@ -145,29 +150,89 @@ def ftp_data_ports(ctrl_client: bytes, ctrl_server: bytes) -> set[int]:
     return {p for p in ports if 0 < p < 65536}
 
 
+def smtp_files(base: dict[str, Any], d0: bytes, ts: float) -> list[dict[str, Any]]:
+    """Carved-file records of an SMTP connection (client stream d0); `base`: flow_id, client, server."""
+    return [{**base, "proto": "smtp", "direction": "to_server", "ts": ts, "name": name, "data": data}
+            for name, data in carve_smtp(d0)]  # fmt: skip
+
+
+def ftp_data_files(base: dict[str, Any], d0: bytes, d1: bytes, ts: float) -> list[dict[str, Any]]:
+    """The file on an FTP data connection: the longer side (a download when equal)."""
+    data, direction = (d1, "to_client") if len(d1) >= len(d0) else (d0, "to_server")
+    if not data:
+        return []
+    return [{**base, "proto": "ftp-data", "direction": direction, "ts": ts, "name": "ftp-data",
+             "data": data}]  # fmt: skip
+
+
+def http_files(
+    base: dict[str, Any], rq: HttpMessage | None, rs: HttpMessage | None, ts: dict[str, float]
+) -> list[dict[str, Any]]:
+    """Bodies of one HTTP request/response pair (`ts`: "req"/"resp" capture times)."""
+    out: list[dict[str, Any]] = []
+    for side, msg in (("to_server", rq), ("to_client", rs)):
+        if msg is not None and msg.bodies and msg.body:
+            out.append({**base, "proto": "http", "direction": side,
+                        "ts": ts["req" if side == "to_server" else "resp"],
+                        "name": _filename(msg, rq),
+                        "content_type": (msg.header(b"content-type") or b"").decode("latin-1"),
+                        "data": msg.body})  # fmt: skip
+    return out
+
+
+def _filename(msg: HttpMessage, req: HttpMessage | None) -> str:
+    cd = msg.header(b"content-disposition")
+    if cd:
+        m = re.search(rb'filename\*?=\s*"?([^";]+)"?', cd)
+        if m:
+            return m.group(1).decode("latin-1").strip()
+    if req is not None:
+        path = req.uri.split(b"?")[0]
+        return path.rsplit(b"/", 1)[-1].decode("latin-1") or "index"
+    return "unknown"
+
+
 def _iso(ts: float) -> str:
     import datetime as dt
 
     return dt.datetime.fromtimestamp(ts, tz=dt.UTC).isoformat().replace("+00:00", "Z")
 
 
+class ScanCache:
+    """Digests and YARA hits of recently scanned contents: a capture repeats its files, each
+    content is hashed and scanned once.  Holds at most `max_bytes` of contents."""
+
+    def __init__(self, max_bytes: int = 64 << 20) -> None:
+        self.max_bytes = max_bytes
+        self.size = 0
+        self.done: dict[bytes, tuple[str, str, str, list[str]]] = {}
+
+    def digest(self, data: bytes, yara_rules: Any) -> tuple[str, str, str, list[str]]:
+        known = self.done.get(data)
+        if known is None:
+            known = _digest(data, yara_rules)
+            if self.size + len(data) > self.max_bytes:
+                self.done.clear()
+                self.size = 0
+            if len(data) <= self.max_bytes:
+                self.done[data] = known
+                self.size += len(data)
+        return known
+
+
 def scan_files(
-    carved: Iterable[dict[str, Any]], yara_rules: Any, iocs: IocSet
+    carved: Iterable[dict[str, Any]],
+    yara_rules: Any,
+    iocs: IocSet,
+    cache: ScanCache | None = None,
 ) -> tuple[list[dict[str, Any]], list[Finding]]:
     """Hash each carved file, run YARA and hash IOCs; rows for the carved-files table + Findings."""
     rows: list[dict[str, Any]] = []
     findings: list[Finding] = []
+    cache = cache if cache is not None else ScanCache()
     for c in carved:
         data: bytes = c["data"]
-        md5 = hashlib.md5(data, usedforsecurity=False).hexdigest()
-        sha1 = hashlib.sha1(data, usedforsecurity=False).hexdigest()
-        sha256 = hashlib.sha256(data).hexdigest()
-        hits: list[str] = []
-        if yara_rules is not None:
-            try:
-                hits = sorted({m.rule for m in yara_rules.match(data=data, timeout=10)})
-            except Exception:  # noqa: BLE001 - a YARA timeout/error on one file must not stop the scan
-                hits = []
+        md5, sha1, sha256, hits = cache.digest(data, yara_rules)
         ioc = iocs.get("sha256", sha256) or iocs.get("sha1", sha1) or iocs.get("md5", md5)
         row = {k: v for k, v in c.items() if k != "data"}
         row.update(
@@ -200,7 +265,7 @@ def scan_files(
                         "client": c.get("client"),
                         "server": c.get("server"),
                         "proto": c.get("proto"),
-                        "yara": hits,
+                        "yara": list(hits),
                         "ioc": ioc,
                         "disguised": disguise,
                     },
@@ -213,6 +278,20 @@ def scan_files(
                 )
             )
     return rows, findings
+
+
+def _digest(data: bytes, yara_rules: Any) -> tuple[str, str, str, list[str]]:
+    """md5, sha1, sha256 and the YARA rules that match (none when YARA fails on it)."""
+    md5 = hashlib.md5(data, usedforsecurity=False).hexdigest()
+    sha1 = hashlib.sha1(data, usedforsecurity=False).hexdigest()
+    sha256 = hashlib.sha256(data).hexdigest()
+    hits: list[str] = []
+    if yara_rules is not None:
+        try:
+            hits = sorted({m.rule for m in yara_rules.match(data=data, timeout=10)})
+        except Exception:  # noqa: BLE001 - a YARA timeout/error on one file must not stop the scan
+            hits = []
+    return md5, sha1, sha256, hits
 
 
 def ioc_findings(
