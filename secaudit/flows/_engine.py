@@ -194,6 +194,17 @@ def lookup(a_hi, a_lo, b_hi, b_lo, meta, j0, limit, tkeys, tmeta, trow, next_row
     cap = tkeys.shape[0]
     mask = np.uint64(cap - 1)
     for j in range(j0, a_hi.shape[0]):
+        if (
+            j > j0
+            and meta[j] == meta[j - 1]
+            and a_lo[j] == a_lo[j - 1]
+            and b_lo[j] == b_lo[j - 1]
+            and a_hi[j] == a_hi[j - 1]
+            and b_hi[j] == b_hi[j - 1]
+        ):
+            # packets of one connection often come in runs: same key, same row
+            out_row[j] = out_row[j - 1]
+            continue
         h = _hash5(a_hi[j], a_lo[j], b_hi[j], b_lo[j], meta[j])
         pos = h & mask
         while True:
