@@ -79,9 +79,10 @@ class _Pass:
 
     # --- kernel -----------------------------------------------------------------
 
-    def feed(self, rows: np.ndarray, pk: np.ndarray, data: np.ndarray, row_base: int) -> None:
-        """TCP rows `rows` of a chunk, in file order."""
-        hsh = _tcp_conn_hash(pk)
+    def feed(
+        self, rows: np.ndarray, pk: np.ndarray, hsh: np.ndarray, data: np.ndarray, row_base: int
+    ) -> None:
+        """TCP rows `rows` of a chunk, in file order (hsh: the engine's connection hashes)."""
         self._reserve(len(rows), int(pk["caplen"][rows].sum()))
         i = 0
         while i < len(rows):
@@ -307,9 +308,10 @@ def carve_pcap(
             if each is not None:
                 run.each = each
         rows = np.flatnonzero((pk["proto"] == 6) & (pk["l4_off"] != 0))
+        hsh = _tcp_conn_hash(pk)
         for lo in range(0, len(rows), _BATCH):
             part = rows[lo : lo + _BATCH]
-            run.feed(part, pk, data, row_base)
+            run.feed(part, pk, hsh, data, row_base)
             last_ts = max(last_ts, int(pk["ts"][part].max()))
             run.step(last_ts)
         row_base += len(pk)
@@ -354,16 +356,17 @@ def carve_files(pcaps: Sequence[str | Path]) -> list[dict[str, Any]]:
 
 
 def scan_pcaps(
-    pcaps: Sequence[str | Path], yara_rules: Any, iocs: F.IocSet
+    pcaps: Sequence[str | Path], yara_rules: Any, iocs: F.IocSet, *, table: bool = True
 ) -> tuple[list[dict[str, Any]], list[Finding]]:
     """files.scan_files(carve_files(pcaps), ...) with each file scanned when it is carved, so
-    only the carved-files table (hashes, no bytes) stays in memory."""
+    no file's bytes stay in memory; `table=False` keeps only the findings (no table rows)."""
     cache = F.ScanCache()
     rows: list[dict[str, Any]] = []
     findings: list[Finding] = []
 
     def scan(rec: dict[str, Any], pcap: str) -> tuple[list[dict[str, Any]], list[Finding]]:
-        return F.scan_files([_with_pcap(rec, pcap)], yara_rules, iocs, cache)
+        got_rows, got = F.scan_files([_with_pcap(rec, pcap)], yara_rules, iocs, cache)
+        return (got_rows if table else []), got
 
     for pcap in pcaps:
         for got_rows, got_findings in carve_pcap(
