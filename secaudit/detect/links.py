@@ -43,7 +43,9 @@ _MARK_NAMES = {MARK_SSH: "ssh", MARK_WIREGUARD: "wireguard", MARK_OPENVPN: "open
 
 
 def _excused(v: FlowView) -> BoolArr:
-    return v.approved | v.role_ok | (v.excepted >= 0)
+    """Compliant egress: approved destination, a role's own service, a valid exception, or
+    a zone of unmanaged devices (guest: direct internet access is what it is for)."""
+    return v.approved | v.role_ok | (v.excepted >= 0) | ~v.managed
 
 
 @register("external_link", Category.EXTERNAL_LINK, needs=("conn", "policy"))

@@ -23,6 +23,7 @@ from secaudit.detect.registry import DetectContext
 from secaudit.model import Category, Finding, Severity
 from secaudit.policy import Policy, Role, ports_match
 from secaudit.policy.addr import hilo_of_strings
+from secaudit.policy.policy import exception_window
 from secaudit.policy.rules import LinksRules
 from secaudit.policy.rules import load_links_rules as _load_rules
 
@@ -104,13 +105,14 @@ class FlowView:
     name: npt.NDArray[np.object_]  # destination's server name (SNI/Host/DNS answer) or None
     approved: BoolArr
     excepted: npt.NDArray[np.int32]  # valid exception index, -1 none
-    expired: npt.NDArray[np.int32]  # an expired exception that would have matched, -1 none
+    inactive: npt.NDArray[np.int32]  # an exception that matches but was not in force, -1 none
     role_ok: BoolArr  # the origin's role/via lets it send this service to the internet
     mark: npt.NDArray[np.int64]  # remote-access payload marker (links_kernels.MARK_*), 0 none
     oz_link: npt.NDArray[np.int32]  # zone for zone->zone rules: a router asset's own zone
     rz_link: npt.NDArray[np.int32]
     r_hi: npt.NDArray[np.uint64]  # responder address (hi, lo)
     r_lo: npt.NDArray[np.uint64]
+    managed: BoolArr  # the origin's zone holds managed devices (trust not in unmanaged_trust)
 
     @property
     def outbound(self) -> BoolArr:
@@ -162,6 +164,8 @@ def _build(ctx: DetectContext) -> FlowView:
         proto = np.asarray(np.where(ipp > 0, ipp, proto), dtype=np.int64)
     port = pd.to_numeric(_col(conn, "id.resp_p", 0), errors="coerce").fillna(0).to_numpy(np.int64)
     oport = pd.to_numeric(_col(conn, "id.orig_p", 0), errors="coerce").fillna(0).to_numpy(np.int64)
+    icmp = (proto == 1) | (proto == 58)
+    port = np.where(icmp, oport, port)  # ICMP: the type (Zeek's orig_p), so icmp/8 is echo
     ts = pd.to_numeric(_col(conn, "ts", 0.0), errors="coerce").fillna(0).to_numpy(np.float64)
     state = _col(conn, "conn_state", "").astype(str)
     resp_pkts = pd.to_numeric(_col(conn, "resp_pkts", 0), errors="coerce").fillna(0).to_numpy()
@@ -181,7 +185,7 @@ def _build(ctx: DetectContext) -> FlowView:
         named = ext & pd.notna(name)
         if named.any():
             approved[named] |= pol.approved_domain(pd.Series(name[named], dtype=object))
-    excepted, expired = pol.exception_for((o_hi, o_lo), (r_hi, r_lo), proto, port, ts)
+    excepted, inactive = pol.exception_for((o_hi, o_lo), (r_hi, r_lo), proto, port, ts)
     role_ok = _role_egress(pol, rules, oa, proto, port)
     mark = _marks(ctx, conn, proto)
     # a router's own traffic (syslog, SNMP, routing) leaves from its interface in every zone;
@@ -190,9 +194,11 @@ def _build(ctx: DetectContext) -> FlowView:
     routers = np.array(pol.assets_with_role(Role.GATEWAY, Role.NETWORK), dtype=np.int32)
     oz_link = np.where(np.isin(oa, routers) & (oa >= 0), asset_zone[oa], oz).astype(np.int32)
     rz_link = np.where(np.isin(ra, routers) & (ra >= 0), asset_zone[ra], rz).astype(np.int32)
+    unmanaged = [i for i, z in enumerate(pol.zones) if z.trust in rules.unmanaged_trust]
+    managed = ~np.isin(oz, np.array(unmanaged, dtype=np.int32))
     return FlowView(
         conn, oz, rz, oa, ra, proto, port, ts, answered, initiated, name, approved,
-        excepted, expired, role_ok, mark, oz_link, rz_link, r_hi, r_lo,
+        excepted, inactive, role_ok, mark, oz_link, rz_link, r_hi, r_lo, managed,
     )  # fmt: skip
 
 
@@ -475,17 +481,27 @@ def per_origin(
     else:
         for r_ in range(len(starts)):
             uids[r_] = [""] * min(int(count[r_]), cap)
-    expired: dict[int, list[dict[str, str]]] = {}
-    ex_rows = np.flatnonzero(v.expired[perm] >= 0)
+    # exceptions that match but were not in force: expired, or not valid yet
+    inactive: dict[int, dict[str, list[dict[str, str]]]] = {}
+    ex_rows = np.flatnonzero(v.inactive[perm] >= 0)
     seen: set[tuple[int, int]] = set()
-    for r_, i in zip(run[ex_rows].tolist(), v.expired[perm[ex_rows]].tolist(), strict=True):
+    for r_, i, t in zip(
+        run[ex_rows].tolist(),
+        v.inactive[perm[ex_rows]].tolist(),
+        ts[ex_rows].tolist(),
+        strict=True,
+    ):
         if (r_, i) in seen:
             continue
         seen.add((r_, i))
         rule = pol.links.exceptions[int(i)]
-        expired.setdefault(r_, []).append(
-            {"expires": rule.expires.isoformat(), "reason": rule.reason}
+        item = {"expires": rule.expires.isoformat(), "reason": rule.reason}
+        if rule.starts is not None:
+            item["starts"] = rule.starts.isoformat()
+        kind = (
+            "expired_exceptions" if t >= exception_window(rule)[1] else "exceptions_not_yet_valid"
         )
+        inactive.setdefault(r_, {}).setdefault(kind, []).append(item)
     zone_names = pol.zone_name(oz)
     out = []
     for k, (orig, asset, cnt, ans, first, last) in enumerate(
@@ -509,8 +525,7 @@ def per_origin(
             "states": states[k],
             "uids": uids[k],
         }
-        if k in expired:
-            evidence["expired_exceptions"] = expired[k]
+        evidence.update(inactive.get(k, {}))
         sev = severity if isinstance(severity, Severity) else severity[0 if ans else 1]
         out.append(
             links_finding(

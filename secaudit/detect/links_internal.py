@@ -157,10 +157,14 @@ def unregistered_device(ctx: DetectContext) -> list[Finding]:
     out: list[Finding] = []
     unknown = h[h["mac_asset"] < 0].sort_values(["src_mac", "first_ns"], kind="stable")
     offered: dict[int, list[str]] = {}
+    offered_zones: dict[int, set[int]] = {}
     if dhcp is not None and len(dhcp):
-        for c, y in zip(dhcp["chaddr"], dhcp["yiaddr"], strict=True):
+        y4 = dhcp["yiaddr"].to_numpy(np.uint64)
+        y_zone = pol.zone_of(np.zeros(len(y4), np.uint64), y4 | np.uint64(0xFFFF_0000_0000))
+        for c, y, z in zip(dhcp["chaddr"], dhcp["yiaddr"], y_zone.tolist(), strict=True):
             if y:
                 lst = offered.setdefault(int(c), [])
+                offered_zones.setdefault(int(c), set()).add(z)
                 if len(lst) < 10 and _v4(int(y)) not in lst:
                     lst.append(_v4(int(y)))
     per_mac = unknown.groupby("src_mac", sort=False).agg(
@@ -170,13 +174,21 @@ def unregistered_device(ctx: DetectContext) -> list[Finding]:
         arp_only=("arp", "all"),
     )
     rows: dict[int, list[dict[Any, Any]]] = {}
-    for r in unknown[["src_mac", "ip", "zone", "special", "vlan"]].to_dict("records"):
+    macless = {i for i, a in enumerate(pol.assets) if not a.mac and a.ips}
+    for r in unknown[["src_mac", "ip", "zone", "special", "vlan", "ip_asset"]].to_dict("records"):
         rows.setdefault(int(r["src_mac"]), []).append(r)
+    unmanaged = {i for i, z in enumerate(pol.zones) if z.trust in rules.unmanaged_trust}
     for mac, agg in zip(per_mac.index, per_mac.to_dict("records"), strict=True):
         recs = rows[int(mac)]
         zone_ips = top((r["ip"] for r in recs if not r["special"] and r["zone"] >= 0), 1000)
         all_ips = top([*zone_ips, *(r["ip"] for r in recs if not r["special"])], 1000)
         got = offered.get(int(mac), [])
+        seen_zones = {int(r["zone"]) for r in recs if not r["special"] and r["zone"] >= 0}
+        seen_zones |= {z for z in offered_zones.get(int(mac), set()) if z >= 0}
+        if unmanaged and seen_zones and seen_zones <= unmanaged:
+            continue  # a visitor's device in a guest zone needs no registration
+        if zone_ips and all(r["ip_asset"] in macless for r in recs if r["ip"] in zone_ips):
+            continue  # assets.yaml registers these addresses without a MAC: this is its MAC
         mac_s = format_mac(int(mac))
         subject = all_ips[0] if all_ips else (got[0] if got else mac_s)
         zones = sorted(
@@ -214,8 +226,21 @@ def unregistered_device(ctx: DetectContext) -> list[Finding]:
                 mac=mac_s,
             )  # fmt: skip
         )
-    # registered MAC, unregistered address of the asset's own zone (other zones: dual_homed)
-    known = h[(h["mac_asset"] >= 0) & (h["ip_asset"] < 0) & (h["zone"] >= 0) & ~h["special"]]
+    # registered MAC, unregistered IPv4 address of the asset's own zone (other zones: dual_homed)
+    # when assets.yaml plans its IPv4 addresses; IPv6 addresses are autoconfigured (SLAAC,
+    # privacy addresses), so on a registered MAC they are the registered device's own
+    plans_v4 = np.array([any(":" not in ip for ip in a.ips) for a in pol.assets] + [False])
+    v4 = (h["src_hi"].to_numpy(np.uint64) == 0) & (
+        (h["src_lo"].to_numpy(np.uint64) >> np.uint64(32)) == np.uint64(0xFFFF)
+    )
+    known = h[
+        (h["mac_asset"] >= 0)
+        & (h["ip_asset"] < 0)
+        & (h["zone"] >= 0)
+        & ~h["special"]
+        & v4
+        & plans_v4[h["mac_asset"].to_numpy()]
+    ]
     if len(known):
         own_zone = np.array([pol.zone_id.get(pol.assets[a].zone, -9) for a in known["mac_asset"]])
         known = known[known["zone"].to_numpy() == own_zone]
@@ -313,9 +338,22 @@ def ip_mac_conflict(ctx: DetectContext) -> list[Finding]:
     return out
 
 
+def _asset_zones(pol: Policy, assets: list[int]) -> dict[int, set[int]]:
+    """For the given assets, the zones each may use: its own and those of its listed addresses."""
+    owner = [i for i in assets for _ in pol.assets[i].ips]
+    hi, lo, ok = hilo_of_strings([ip for i in assets for ip in pol.assets[i].ips])
+    zone = np.where(ok, pol.zone_of(hi, lo), -2).tolist()
+    out = {i: {pol.zone_id.get(pol.assets[i].zone, -9)} for i in assets}
+    for i, z in zip(owner, zone, strict=True):
+        if z >= 0:
+            out[i].add(int(z))
+    return out
+
+
 @register("dual_homed", IL, needs=("links_hosts", "policy"))
 def dual_homed(ctx: DetectContext) -> list[Finding]:
-    """One (non-router) MAC sending from addresses in two or more zones."""
+    """One (non-router) MAC sending from addresses in two or more zones that assets.yaml
+    does not register for it."""
     h = _hosts(ctx)
     if h is None or not len(h):
         return []
@@ -323,11 +361,12 @@ def dual_homed(ctx: DetectContext) -> list[Finding]:
     h = h[(h["zone"] >= 0) & ~h["special"]]
     h = h[h.groupby("src_mac", sort=False)["zone"].transform("nunique").to_numpy() >= 2]
     out: list[Finding] = []
+    own = _asset_zones(pol, sorted({int(a) for a in h["mac_asset"] if a >= 0}))
     for mac, g in groups(h, "src_mac"):
         zones = sorted({int(z) for z in g["zone"]})
-        if len(zones) < 2:
-            continue
         asset = int(g["mac_asset"].iloc[0])
+        if len(zones) < 2 or (asset >= 0 and set(zones) <= own[asset]):
+            continue  # a registered multi-homed device (its listed addresses span these zones)
         home = pol.zone_id.get(pol.assets[asset].zone) if asset >= 0 else None
         subject = _registered_ip(pol, asset, home) or g.sort_values("first_ns")["ip"].iloc[0]
         by_zone = {
@@ -374,19 +413,23 @@ def rogue_dhcp(ctx: DetectContext) -> list[Finding]:
     )
     src4 = (d["src_lo"].to_numpy(np.uint64) & np.uint64(0xFFFFFFFF)).astype(np.int64)
     sid = d["server_id"].to_numpy(np.int64)
-    known_ip = np.isin(src4, list(ips)) | ((src4 == 0) & np.isin(sid, list(ips)))
-    relay = np.isin(d["src_mac"].to_numpy(np.uint64), pol.gateway_macs) & np.isin(sid, list(ips))
+    # the server is the sender, or the server id it names when the sender is a relay (a router
+    # forwarding another server's reply) or 0.0.0.0; it must be registered, and the frame must
+    # come from a registered server's or router's MAC
+    relayed = (src4 == 0) | np.isin(d["src_mac"].to_numpy(np.uint64), pol.gateway_macs)
+    srv = np.where(relayed & (sid > 0), sid, src4)
     mac_ok = np.isin(d["src_mac"].to_numpy(np.uint64), macs) | (len(macs) == 0)
-    bad = d[~((known_ip & mac_ok) | relay)]
+    bad = d.assign(_srv=srv)[~(np.isin(srv, list(ips)) & mac_ok)]
     out: list[Finding] = []
     gw_ips = {ip for i in pol.assets_with_role(*_ROUTERS) for ip in pol.assets[i].ips}
-    for (src, mac), g in groups(bad, ["src", "src_mac"]):
-        server = str(src) if src != "0.0.0.0" else _v4(int(g["server_id"].iloc[0]))
+    for (srv_ip, mac), g in groups(bad, ["_srv", "src_mac"]):
+        server = _v4(int(srv_ip))
         types = {2: "offer", 5: "ack", 6: "nak"}
         routers = top((_v4(int(r)) for r in g["router"] if r), 5)
         mac_s = format_mac(int(mac))
         ev = {
             "server": server,
+            "relayed_by": str(g["src"].iloc[0]) if str(g["src"].iloc[0]) != server else None,
             "mac": mac_s,
             "asset": _asset_name(pol, int(pol.asset_of_mac([mac])[0])),
             "messages": {

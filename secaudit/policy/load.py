@@ -19,7 +19,7 @@ from pydantic import BaseModel
 
 from secaudit.config import line_of, load_model, load_yaml
 from secaudit.errors import ConfigError
-from secaudit.policy.models import AssetsFile, LinksFile, Role, ZonesFile
+from secaudit.policy.models import INTERNET, AssetsFile, LinksFile, Role, ZonesFile
 from secaudit.policy.policy import Policy
 
 __all__ = ["default_policy", "find_policy_dir", "load_policy"]
@@ -239,10 +239,10 @@ def _check_links(
     warnings: list[ConfigError],
     today: dt.date | None,
 ) -> None:
-    expected = ", ".join(sorted(zones)) + " or '*'"
+    expected = ", ".join(sorted(zones)) + f", {INTERNET!r} or '*'"
     for i, r in enumerate(lf.allow):
         for key, name in (("from", r.from_), ("to", r.to)):
-            if name != "*" and name not in zones:
+            if name not in ("*", INTERNET) and name not in zones:
                 _err(
                     errors,
                     f"allow.{i}.{key}: unknown zone {name!r} (expected {expected})",
@@ -276,6 +276,14 @@ def _check_links(
             warnings.append(
                 ConfigError(
                     f"exceptions.{i}: expired on {ex.expires.isoformat()} ({ex.reason}); it no longer excuses traffic",
+                    str(path),
+                    line=line_of(data, ["exceptions", i]),
+                )
+            )
+        elif ex.starts is not None and ex.starts > now:
+            warnings.append(
+                ConfigError(
+                    f"exceptions.{i}: not in force before {ex.starts.isoformat()} ({ex.reason}); until then it excuses nothing",
                     str(path),
                     line=line_of(data, ["exceptions", i]),
                 )

@@ -42,7 +42,9 @@ __all__ = [
 ]
 
 INTERNET = "internet"
-_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$"
+# names are ids in links.yaml and findings: letters (any script, so 政务内网 works), digits,
+# "_", "." and "-", starting with a letter or digit; no spaces, "*", "/", ":" or ","
+_NAME_RE = re.compile(r"[^\W_][\w.\-]*")
 _PROTOS = {"tcp": 6, "udp": 17, "icmp": 1, "icmp6": 58, "icmpv6": 58, "ipv6-icmp": 58, "sctp": 132}
 _PROTOS |= {"gre": 47, "esp": 50, "ah": 51}
 
@@ -71,6 +73,15 @@ class Role(enum.StrEnum):
     WORKSTATION = "workstation"
     PRINTER = "printer"
     NETWORK = "network"
+
+
+def _name(value: Any) -> str:
+    if not isinstance(value, str) or not _NAME_RE.fullmatch(value):
+        raise ValueError(
+            f"bad name {value!r}: expected letters (any script), digits, '_', '.' or '-', "
+            "starting with a letter or digit (e.g. gov-internal, 政务内网)"
+        )
+    return value
 
 
 def _network(value: Any) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
@@ -118,6 +129,7 @@ HostOrCidr = Annotated[
     ipaddress.IPv4Network | ipaddress.IPv6Network, BeforeValidator(_address_or_network)
 ]
 IpText = Annotated[str, BeforeValidator(_ip)]
+Name = Annotated[str, BeforeValidator(_name)]
 MacText = Annotated[str | None, BeforeValidator(_mac)]
 
 
@@ -170,7 +182,7 @@ class Title(_Frozen):
 
 
 class Zone(_Frozen):
-    name: str = Field(pattern=_NAME)
+    name: Name
     title: Title = Title()
     trust: Trust
     networks: tuple[Cidr, ...] = Field(min_length=1)
@@ -190,7 +202,7 @@ class ZonesFile(_Frozen):
 
 
 class Asset(_Frozen):
-    name: str = Field(pattern=_NAME)
+    name: Name
     mac: MacText = None
     ips: tuple[IpText, ...] = ()
     zone: str
@@ -252,20 +264,32 @@ class External(_Frozen):
 
 
 class ExceptionRule(_Frozen):
-    """A time-limited waiver for one source -> destination (ports), with its reason."""
+    """A time-limited waiver for one source -> destination (ports), with its reason.
+
+    Valid from the start of `starts` (optional) to the end of `expires`, both UTC days.
+    """
 
     from_: HostOrCidr = Field(alias="from")
     to: HostOrCidr
     ports: tuple[Port, ...] = (PortSpec(),)
+    starts: dt.date | None = None
     expires: dt.date
     reason: str = Field(min_length=1)
 
-    @field_validator("expires", mode="before")
+    @field_validator("expires", "starts", mode="before")
     @classmethod
     def _date(cls, v: Any) -> Any:
         if isinstance(v, dt.datetime):
             return v.date()
         return v
+
+    @model_validator(mode="after")
+    def _order(self) -> ExceptionRule:
+        if self.starts is not None and self.starts > self.expires:
+            raise ValueError(
+                f"starts {self.starts.isoformat()} is after expires {self.expires.isoformat()}"
+            )
+        return self
 
 
 class LinksFile(_Frozen):

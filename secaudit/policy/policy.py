@@ -241,24 +241,28 @@ class Policy:
     def allowed_internal(
         self, from_zone: I32, to_zone: I32, proto: npt.ArrayLike, port: npt.ArrayLike
     ) -> BoolArr:
-        """Rows whose zone pair and service an `allow` rule permits (same zone: always)."""
+        """Rows whose zone pair and service an `allow` rule permits (same zone: always).
+
+        A rule may name "internet" (everything unlisted) on either side, e.g. a public
+        portal: {from: internet, to: dmz, ports: [tcp/443]}.
+        """
         fz = np.asarray(from_zone)
         tz = np.asarray(to_zone)
         out = fz == tz
         for rule in self.links.allow:
-            m = np.ones(len(fz), dtype=bool)
-            if rule.from_ != "*":
-                m &= fz == self.zone_id.get(rule.from_, -99)
-            else:
-                m &= fz >= 0
-            if rule.to != "*":
-                m &= tz == self.zone_id.get(rule.to, -99)
-            else:
-                m &= tz >= 0
+            m = self._zone_match(rule.from_, fz) & self._zone_match(rule.to, tz)
             if m.any():
                 m[m] = ports_match(rule.ports, np.asarray(proto)[m], np.asarray(port)[m])
             out |= m
         return np.asarray(out, dtype=np.bool_)
+
+    def _zone_match(self, name: str, zone: npt.NDArray[np.int32]) -> BoolArr:
+        """Rows in zone `name` of an allow rule: "*" is every listed zone, "internet" is -1."""
+        if name == "*":
+            return np.asarray(zone >= 0, dtype=np.bool_)
+        if name == INTERNET:
+            return np.asarray(zone == ZONE_INTERNET, dtype=np.bool_)
+        return np.asarray(zone == self.zone_id.get(name, -99), dtype=np.bool_)
 
     def exception_for(
         self,
@@ -268,15 +272,17 @@ class Policy:
         port: npt.ArrayLike,
         ts: npt.ArrayLike,
     ) -> tuple[I32, I32]:
-        """(valid exception index, expired exception index) per row, -1 when none.
+        """(valid exception index, inactive exception index) per row, -1 when none.
 
         An exception excuses a flow whose time (seconds since the epoch, UTC)
-        falls on or before its `expires` day; an expired one no longer excuses
-        traffic but is named in the evidence.
+        falls within its validity: from the start of its `starts` day (if given)
+        to the end of its `expires` day.  One that matches the flow but was not
+        valid at that time (expired, or not yet in force) excuses nothing and is
+        named in the evidence.
         """
         n = len(orig[0])
         valid = np.full(n, -1, dtype=np.int32)
-        expired = np.full(n, -1, dtype=np.int32)
+        inactive = np.full(n, -1, dtype=np.int32)
         t = np.asarray(ts, dtype=np.float64)
         for i, ex in enumerate(self.links.exceptions):
             m = _in_net(orig[0], orig[1], *network_hilo(ex.from_))
@@ -284,10 +290,11 @@ class Policy:
             if not m.any():
                 continue
             m[m] = ports_match(ex.ports, np.asarray(proto)[m], np.asarray(port)[m])
-            until = _expiry_epoch(ex)
-            valid[m & (t < until) & (valid < 0)] = i
-            expired[m & (t >= until) & (expired < 0)] = i
-        return valid, expired
+            since, until = exception_window(ex)
+            now = (t >= since) & (t < until)
+            valid[m & now & (valid < 0)] = i
+            inactive[m & ~now & (inactive < 0)] = i
+        return valid, inactive
 
     def warning_gaps(self) -> list[Gap]:
         """The loader's warnings (overlapping zones, expired exceptions) as Gaps for a report."""
@@ -307,7 +314,12 @@ class Policy:
         return [i for i, ex in enumerate(self.links.exceptions) if ex.expires < today]
 
 
-def _expiry_epoch(ex: ExceptionRule) -> float:
-    """End of the `expires` day in UTC, as seconds since the epoch."""
+def exception_window(ex: ExceptionRule) -> tuple[float, float]:
+    """(start of `starts`, end of `expires`) in UTC as seconds since the epoch."""
     end = dt.datetime.combine(ex.expires + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
-    return end.timestamp()
+    start = (
+        dt.datetime.combine(ex.starts, dt.time(), tzinfo=dt.UTC).timestamp()
+        if ex.starts is not None
+        else -np.inf
+    )
+    return float(start), end.timestamp()

@@ -13,7 +13,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field
 
 from secaudit.config import load_model
-from secaudit.policy.models import Port, PortSpec, parse_port
+from secaudit.policy.models import Port, PortSpec, Trust, parse_port
 
 __all__ = ["LinksRules", "load_links_rules"]
 
@@ -122,6 +122,10 @@ class LinksRules(_M):
     )  # fmt: skip
     icmp_error_types: tuple[int, ...] = (3, 4, 5, 11, 12)  # ICMPv4 answers, never initiators
     icmp6_error_types: tuple[int, ...] = (1, 2, 3, 4)
+    # zones of these trust levels hold unmanaged devices (visitors' phones and laptops): their
+    # devices need no registration and their direct internet access is not 违规外联
+    # (zone pairs, forbidden_zones and beacons still apply)
+    unmanaged_trust: tuple[Trust, ...] = (Trust.GUEST,)
     max_evidence: Annotated[int, Field(ge=1)] = 20  # destinations / uids listed per finding
     many_ips_per_mac: Annotated[int, Field(ge=2)] = 3  # one unregistered MAC with this many IPs
     beacon: BeaconRules = BeaconRules()
