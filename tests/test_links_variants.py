@@ -576,8 +576,16 @@ def s_devices() -> list[list[Packet]]:
         dhcp_discover(ws(25)[0], t + 13),
         dhcp_msg(rogue[0], rogue[1], ws(25)[0], "172.20.1.150", t + 13.1, "offer", router=rogue[1]),
         # an unregistered server in another network, relayed by the guest gateway
-        dhcp_msg(GW[FK][0], GW[FK][1], "02:77:00:00:00:09", "172.20.200.99", t + 13.15, "offer",
-                 server_id="172.20.9.9", router=GW[FK][1]),  # fmt: skip
+        dhcp_msg(
+            GW[FK][0],
+            GW[FK][1],
+            "02:77:00:00:00:09",
+            "172.20.200.99",
+            t + 13.15,
+            "offer",
+            server_id="172.20.9.9",
+            router=GW[FK][1],
+        ),  # fmt: skip
         # a registered workstation handing out leases is a rogue server as well
         dhcp_msg(
             ws(30)[0], ws(30)[1], ws(25)[0], "172.20.1.151", t + 13.2, "offer", router=ws(30)[1]
