@@ -95,3 +95,27 @@ def test_beacon_without_policy_treats_private_space_as_internal(tmp_path: Path) 
     assert [f.subject for f in found] == [WS1[1]]
     internal = write(tmp_path / "i.pcap", _periodic(WS1, "10.20.9.9", 60, 40, 1.0))
     assert detect(internal, None, only="beacon", strict=True).findings == []
+
+
+def test_beacon_without_policy_on_a_public_address_network(tmp_path: Path) -> None:
+    """No --policy and a network numbered in public space (a university, a provider): the
+    originator of periodic connections to the internet is the audited host; irregular
+    connections from it stay silent."""
+    from test_links_craft import write
+
+    from secaudit.detect.run import detect
+
+    host = ("02:00:00:00:00:99", "192.0.2.37")
+    pcap = write(tmp_path / "p.pcap", _periodic(host, "198.51.100.21", 2.2, 60, 0.2))
+    found = detect(pcap, None, only="beacon", strict=True).findings
+    assert [(f.subject, f.evidence["dst"]) for f in found] == [("192.0.2.37", "198.51.100.21")]
+    rnd = random.Random(3)
+    irregular: list = []
+    t = T0
+    for i in range(60):
+        t += rnd.expovariate(1 / 20.0)
+        irregular += tcp_session(host[0], host[1], GW_EXT, "198.51.100.22", 443, t,
+                                 sport=40000 + i, request=b"G" * rnd.randint(80, 900),
+                                 reply=b"r" * rnd.randint(100, 5000))  # fmt: skip
+    quiet = write(tmp_path / "q.pcap", irregular)
+    assert detect(quiet, None, only="beacon", strict=True).findings == []

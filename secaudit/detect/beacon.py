@@ -41,11 +41,15 @@ def beacon_scores(ctx: DetectContext) -> pd.DataFrame:
             "median_gap_s", "first", "last", "dport"]  # fmt: skip
     if not len(ctx.conn):
         return pd.DataFrame(columns=cols)
-    if ctx.policy is None:  # bare capture: private address space is internal
+    bare = ctx.policy is None
+    if bare:  # bare capture: private address space is internal
         ctx = dataclasses.replace(ctx, policy=default_policy())
     v = flow_view(ctx)
     cfg = links_rules(ctx).beacon
-    sel = v.outbound & (v.proto != 1) & (v.proto != 58)
+    # Without a policy the audited network may use public addresses (a university or
+    # provider network): any originator towards the internet is then the audited side.
+    sel = ((v.rz == -1) & v.initiated & (v.oz != -2)) if bare else v.outbound
+    sel &= (v.proto != 1) & (v.proto != 58)
     sel &= ~ports_match(cfg.exclude_ports, v.proto, v.port)
     if not cfg.include_compliant:
         sel &= ~(v.approved | v.role_ok | (v.excepted >= 0))
@@ -104,10 +108,10 @@ def beacon_scores(ctx: DetectContext) -> pd.DataFrame:
 @register("beacon", Category.EXTERNAL_LINK, needs=("conn",))
 def beacon(ctx: DetectContext) -> list[Finding]:
     """Regular, same-sized connections from one internal host to one external address."""
+    s = beacon_scores(ctx)  # before the default policy: it treats a bare capture apart
     if ctx.policy is None:
         ctx = dataclasses.replace(ctx, policy=default_policy())
     cfg = links_rules(ctx).beacon
-    s = beacon_scores(ctx)
     s = s[s["score"] >= cfg.score_threshold]
     out = []
     for r in records(s):
