@@ -19,7 +19,8 @@ were carved.  On ordinary traffic there is no second read.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Sequence
+import itertools
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -45,8 +46,6 @@ __all__ = ["CarveStats", "carve_files", "carve_pcap", "scan_pcaps"]
 GRACE_S = 60  # a closed connection is carved after this much quiet capture time
 IDLE_S = 600  # any connection is carved after this much quiet capture time
 _BATCH = 1 << 16  # rows per kernel call between carving steps
-_LINKTYPES = np.array([0, 1, 12, 14, 101, 108, 113, 228, 229, 276])  # decode.decode_frame's
-_ETHER_LINKTYPES = np.array([1, 113, 276])
 _FTP = 5  # fasttables.APP_CODES["ftp"]
 
 Port = tuple[bytes, int]  # (server address bytes, port): Engine.ftp_ports
@@ -234,48 +233,46 @@ def _grown(a: np.ndarray, rows: int) -> np.ndarray:
     return b
 
 
+def _frames(
+    pk: np.ndarray, data: np.ndarray, rows: np.ndarray
+) -> Iterator[tuple[bytes, int, float, int]]:
+    """(bytes, linktype, ts s, row) of the frames of `rows`, each frame once (an outer and an
+    inner row share their frame), as frames_of hands them to the engine."""
+    seen = -1
+    for i in rows.tolist():
+        off = int(pk["data_off"][i])
+        if off != seen:
+            seen = off
+            cap = int(pk["caplen"][i])
+            yield data[off : off + cap].tobytes(), int(pk["linktype"][i]), int(pk["ts"][i]) / 1e9, i
+
+
 def _validate(pk: np.ndarray, data: np.ndarray) -> bool:
     """Engine.sample_checksums on the first 1,000 frames of the first chunk's payload
     connections (the engine samples the whole capture's payload connections)."""
     tcp = pk["proto"] == 6
     h = _tcp_conn_hash(pk)
-    wanted = np.unique(h[tcp & (pk["payload_len"] > 0)])
-    rows = np.flatnonzero(tcp & np.isin(h, wanted))
-    frames: list[tuple[bytes, int, float]] = []
-    seen = -1
-    for i in rows.tolist():
-        off = int(pk["data_off"][i])
-        if off == seen:
-            continue
-        seen = off
-        frames.append((data[off : off + int(pk["caplen"][i])].tobytes(),
-                       int(pk["linktype"][i]), int(pk["ts"][i]) / 1e9))  # fmt: skip
-        if len(frames) == 1000:
-            break
+    rows = np.flatnonzero(tcp & np.isin(h, h[tcp & (pk["payload_len"] > 0)]))
+    frames = [f[:3] for f in itertools.islice(_frames(pk, data, rows), 1000)]
     eng = Engine([], None, checksum="auto")
     eng.sample_checksums(frames)
     return eng.validate
 
 
 def _engine_pass(
-    path: str, keys: np.ndarray, validate: bool, ports: set[Port], stats: CarveStats
-) -> tuple[list[dict[str, Any]], set[Port]]:
+    path: str, chunk_packets: int, keys: np.ndarray, validate: bool, ports: set[Port],
+    stats: CarveStats,
+) -> tuple[list[dict[str, Any]], set[Port]]:  # fmt: skip
     """The Python engine on the connections `keys` (and every TCP fragment)."""
     eng = Engine([], None, checksum="all" if validate else "none")
     eng.source = path
     eng.ftp_ports = set(ports)
     row_base = 0
-    for chunk in iter_chunks(path):
+    for chunk in iter_chunks(path, chunk_packets=chunk_packets):
         pk = chunk.packets
         want = (pk["proto"] == 6) & (np.isin(_tcp_conn_hash(pk), keys) | ((pk["frag"] & 1) != 0))
-        seen = -1
-        for i in np.flatnonzero(want).tolist():
-            off = int(pk["data_off"][i])
-            if off == seen:
-                continue
-            seen = off
-            frame = chunk.data[off : off + int(pk["caplen"][i])].tobytes()
-            eng.feed(frame, int(pk["linktype"][i]), int(pk["ts"][i]) / 1e9, index=row_base + i + 1)
+        for frame, lt, ts, i in _frames(pk, np.asarray(chunk.data), np.flatnonzero(want)):
+            eng.feed(frame, lt, ts, index=row_base + i + 1)
             stats.engine_frames += 1
         row_base += len(pk)
     eng.finish()
@@ -328,7 +325,9 @@ def carve_pcap(
         eng_ports: set[Port] = set()
         if keys:
             arr = np.array(sorted(keys), np.uint64)
-            eng_rows, eng_ports = _engine_pass(path, arr, run.validate, run.ports, st)
+            eng_rows, eng_ports = _engine_pass(
+                path, chunk_packets, arr, run.validate, run.ports, st
+            )
         ports = run.ports | eng_ports
         more = {k for port, k in run.late if port in ports} - keys
         if not more:
