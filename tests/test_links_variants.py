@@ -151,6 +151,7 @@ def policy_b() -> dict[str, Any]:
                 {"cidr": "192.0.2.0/28", "ports": ["tcp/443"], "reason": "provincial platform"},
                 {"cidr": "2001:db8:ee::/48", "reason": "national platform (IPv6)"},
                 {"domain": "*.platform.example", "reason": "government sites"},
+                {"domain": "*.vendor-portal.example", "ports": ["tcp/443"], "reason": "web only"},
             ],
             "via": {"web": ["webgw"], "dns": ["rsv-a", "rsv-b"]},
         },
@@ -417,6 +418,10 @@ def office_background(t: float = T0) -> list[list[Packet]]:
         )
     )
     out.append(tcp(w13v6, gbg, "2001:db8:ee::10", 443, t + 25, sport=45004))
+    out.append(
+        tcp(w11, gbg, "198.51.100.62", 443, t + 27, sport=45006,
+            request=client_hello("a.vendor-portal.example"))
+    )  # fmt: skip
     out.append(tcp(w13v6, gbg, "2001:db8:ee::10", 443, t + 26, sport=45005))
     # a valid exception (ws-12 -> 198.51.100.12 tcp/1433)
     for k in range(3):
@@ -507,6 +512,9 @@ def s_external() -> list[list[Packet]]:
         *[tcp(host(jy(22)), gjy, "203.0.113.9", 443, t + 9 + 3 * k, sport=40208, state="S0") for k in range(3)],
         ping(Host(jy(23)[0], "fd00:16::23"), gjy, "2001:db8:ee::10", t + 10),  # approved, forbidden zone
         udp(w[19], gbg, "198.51.100.53", 53, t + 11, sport=40210),  # public resolver
+        # a domain approved for tcp/443 only, reached on tcp/22 (name from a DNS answer)
+        dns(w[20], gbg, RSV_A[1], "ssh.vendor-portal.example", "198.51.100.63", t + 12),
+        tcp(w[20], gbg, "198.51.100.63", 22, t + 13, sport=40211),
     ]  # fmt: skip
 
 
@@ -557,8 +565,9 @@ def s_devices() -> list[list[Packet]]:
         # unregistered MAC with a static address, browsing through the proxy
         arp(1, u1, "172.20.1.201", GW[BG][1], t),
         tcp(Host(u1, "172.20.1.201"), gbg, WEBGW[1], 8080, t + 1, rttl=63),
-        # DHCP only: discover, offer/ack from the registered server, nothing else
+        # DHCP only: discover, offers (the rogue's too), ack from the registered server
         dhcp_discover(u2, t + 2),
+        dhcp_msg(rogue[0], rogue[1], u2, "172.20.1.152", t + 2.05, "offer", router=rogue[1]),
         dhcp_msg(DHCPS[0], DHCPS[1], u2, "172.20.1.202", t + 2.1, "offer"),
         dhcp_msg(DHCPS[0], DHCPS[1], u2, "172.20.1.202", t + 2.2, "ack"),
         # ARP only
@@ -608,6 +617,11 @@ def s_devices() -> list[list[Packet]]:
             rttl=63,
         ),
     ]
+    # hidden NAT that rewrites the TTL (64, like ws-25's own): only the phone's SYNs differ
+    ttl_fixed = Host(ws(25)[0], ws(25)[1], 64, ANDROID, 65535)
+    for k in range(6):
+        out.append(tcp(host(ws(25)), gbg, WEBGW[1], 8080, t + 60 + k, sport=41400 + k, rttl=63))
+        out.append(tcp(ttl_fixed, gbg, WEBGW[1], 8080, t + 70 + k, sport=41500 + k, rttl=63))
     for k in range(4):  # hidden NAT: Linux ws-21 + phone behind it; Windows ws-22 + laptop
         out.append(tcp(host(ws(21)), gbg, WEBGW[1], 8080, t + 20 + k, sport=41000 + k, rttl=63))
         out.append(tcp(phone, gbg, WEBGW[1], 8080, t + 30 + k, sport=41100 + k, rttl=63))
@@ -661,6 +675,8 @@ SCENARIOS = [
             ("forbidden_zone_external", "fd00:16::23"),
             ("external_link", ws(19)[1]),
             ("resolver_bypass", ws(19)[1]),
+            ("external_link", ws(20)[1]),
+            ("remote_access_out", ws(20)[1]),
         },
     ),
     Scenario(
@@ -706,6 +722,7 @@ SCENARIOS = [
             ("hidden_nat", "172.20.1.210"),
             ("hidden_nat", ws(21)[1]),
             ("hidden_nat", ws(22)[1]),
+            ("hidden_nat", ws(25)[1]),
             ("unregistered_device", "172.20.1.210"),
         },
         maybe={
@@ -809,7 +826,8 @@ def test_evidence_names_exceptions_tools_and_addresses() -> None:
     dual = _one("devices", "dual_homed", ws(28)[1]).evidence["ips_by_zone"]
     assert dual == {JY: ["172.16.1.77"], BG: [ws(28)[1]]}
     assert _one("devices", "unregistered_device", "172.20.1.202").evidence["dhcp_offered"] == [
-        "172.20.1.202"
+        "172.20.1.202",
+        "172.20.1.152",
     ]
 
 

@@ -184,7 +184,9 @@ def _build(ctx: DetectContext) -> FlowView:
         approved[ext] = pol.approved_cidr(r_hi[ext], r_lo[ext], proto[ext], port[ext])
         named = ext & pd.notna(name)
         if named.any():
-            approved[named] |= pol.approved_domain(pd.Series(name[named], dtype=object))
+            approved[named] |= pol.approved_domain(
+                pd.Series(name[named], dtype=object), proto[named], port[named]
+            )
     excepted, inactive = pol.exception_for((o_hi, o_lo), (r_hi, r_lo), proto, port, ts)
     role_ok = _role_egress(pol, rules, oa, proto, port)
     mark = _marks(ctx, conn, proto)

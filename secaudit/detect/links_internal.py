@@ -159,9 +159,11 @@ def unregistered_device(ctx: DetectContext) -> list[Finding]:
     offered: dict[int, list[str]] = {}
     offered_zones: dict[int, set[int]] = {}
     if dhcp is not None and len(dhcp):
-        y4 = dhcp["yiaddr"].to_numpy(np.uint64)
+        # acknowledged addresses first: the one a device was given names it, not an offer
+        d = dhcp.iloc[np.argsort(dhcp["mtype"].to_numpy() != 5, kind="stable")]
+        y4 = d["yiaddr"].to_numpy(np.uint64)
         y_zone = pol.zone_of(np.zeros(len(y4), np.uint64), y4 | np.uint64(0xFFFF_0000_0000))
-        for c, y, z in zip(dhcp["chaddr"], dhcp["yiaddr"], y_zone.tolist(), strict=True):
+        for c, y, z in zip(d["chaddr"], d["yiaddr"], y_zone.tolist(), strict=True):
             if y:
                 lst = offered.setdefault(int(c), [])
                 offered_zones.setdefault(int(c), set()).add(z)
@@ -580,7 +582,8 @@ def hidden_nat(ctx: DetectContext) -> list[Finding]:
     ) >> np.uint64(24)
     agg["oui"] = np.isin(agg.index.get_level_values(0).to_numpy(np.uint64) >> np.uint64(24), ouis)
     agg["routed"] = cfg.flag_routed_ttl & (agg["min_hops"] >= 1) & (agg["pkts"] >= cfg.min_packets)
-    agg = agg[(agg["n_strong"] >= 2) | agg["routed"] | agg["oui"]]
+    agg["n_fp"] = _strong_fingerprints(ctx, cfg, agg)
+    agg = agg[(agg["n_strong"] >= 2) | agg["routed"] | agg["oui"] | (agg["n_fp"] >= 2)]
     if agg.empty:
         return []
     bc = by_class[by_class.set_index(keys).index.isin(agg.index)]
@@ -613,7 +616,7 @@ def hidden_nat(ctx: DetectContext) -> list[Finding]:
     macs = agg.index.get_level_values(0).to_numpy(np.uint64).tolist()
     fps = _syn_fingerprints(ctx, set(macs))
     col = {c: agg[c].to_numpy(np.int64).tolist() for c in
-           ("n_strong", "routed", "oui", "mac_asset", "first", "last", "pkts")}  # fmt: skip
+           ("n_strong", "routed", "oui", "mac_asset", "first", "last", "pkts", "n_fp")}  # fmt: skip
     his = agg["src_hi"].to_numpy(np.uint64).tolist()
     los = agg["src_lo"].to_numpy(np.uint64).tolist()
     out: list[Finding] = []
@@ -626,6 +629,8 @@ def hidden_nat(ctx: DetectContext) -> list[Finding]:
             reasons.append("every packet is one or more hops behind the port")
         if col["oui"][k]:
             reasons.append("mobile-hotspot OUI")
+        if col["n_fp"][k] >= 2:
+            reasons.append("several TCP SYN fingerprints")
         mac_s = format_mac(mac)
         ev: dict[str, Any] = {
             "ip": ip, "mac": mac_s, "asset": _asset_name(pol, col["mac_asset"][k]),
@@ -651,6 +656,31 @@ def hidden_nat(ctx: DetectContext) -> list[Finding]:
             )  # fmt: skip
         )
     return out
+
+
+def _strong_fingerprints(ctx: DetectContext, cfg: Any, agg: pd.DataFrame) -> npt.NDArray[np.int64]:
+    """Per row of `agg` (index (MAC, address), columns src_hi/src_lo): how many distinct SYN
+    fingerprints (window, scale, option layout; TTL aside) each carry `min_packets` SYNs and
+    `min_share` of the address's SYNs.  One TCP stack keeps one; a second OS behind the
+    address shows another even when the NAT rewrites the TTL."""
+    syn = ctx.tables.get("links_syn")
+    if syn is None or not len(syn) or agg.empty:
+        return np.zeros(len(agg), np.int64)
+    keys = ["src_mac", "src_hi", "src_lo"]
+    fp = syn.groupby([*keys, "win", "wscale", "layout"], sort=False)["syns"].sum().reset_index()
+    total = fp.groupby(keys, sort=False)["syns"].transform("sum")
+    fp = fp[(fp["syns"] >= cfg.min_packets) & (fp["syns"] >= cfg.min_share * total)]
+    n = fp.groupby(keys, sort=False).size()
+    q = pd.MultiIndex.from_arrays(
+        [
+            agg.index.get_level_values(0).to_numpy(np.uint64),
+            agg["src_hi"].to_numpy(np.uint64),
+            agg["src_lo"].to_numpy(np.uint64),
+        ]
+    )
+    pos = n.index.get_indexer(q) if len(n) else np.full(len(agg), -1)
+    vals = n.to_numpy(np.int64)
+    return np.where(pos >= 0, vals[np.maximum(pos, 0)] if len(vals) else 0, 0).astype(np.int64)
 
 
 def _syn_fingerprints(

@@ -223,20 +223,34 @@ class Policy:
                     ok[rows] = ports_match(ap.ports, pr[rows], po[rows])
         return ok
 
-    def approved_domain(self, domains: pd.Series) -> BoolArr:
-        """Rows whose domain (lower case, no trailing dot) matches an approved domain glob.
+    def approved_domain(
+        self,
+        domains: pd.Series,
+        proto: npt.ArrayLike | None = None,
+        port: npt.ArrayLike | None = None,
+    ) -> BoolArr:
+        """Rows whose domain (lower case, no trailing dot) matches an approved domain glob
+        (and its ports, if it names any and `proto`/`port` are given).
 
         `*.example.gov.cn` also covers `example.gov.cn` itself.
         """
-        globs = [a.domain for a in self.links.external.approved if a.domain]
+        entries = [a for a in self.links.external.approved if a.domain]
         codes, uniques = pd.factorize(domains.fillna("").astype(str).str.lower().str.rstrip("."))
-        hits = np.zeros(len(uniques) + 1, dtype=bool)
-        for i, d in enumerate(uniques):  # one test per distinct domain
-            if d:
-                hits[i] = any(
-                    fnmatch.fnmatchcase(d, g) or (g.startswith("*.") and d == g[2:]) for g in globs
+        rows = np.where(codes < 0, len(uniques), codes)
+        out = np.zeros(len(rows), dtype=bool)
+        for ap in entries:
+            g = str(ap.domain)
+            hits = np.zeros(len(uniques) + 1, dtype=bool)
+            for i, d in enumerate(uniques):  # one test per distinct domain
+                hits[i] = bool(d) and (
+                    fnmatch.fnmatchcase(d, g) or (g.startswith("*.") and d == g[2:])
                 )
-        return hits[np.where(codes < 0, len(uniques), codes)]
+            m = hits[rows]
+            limited = not all(p.matches_any() for p in ap.ports)
+            if m.any() and limited and proto is not None and port is not None:
+                m[m] = ports_match(ap.ports, np.asarray(proto)[m], np.asarray(port)[m])
+            out |= m
+        return out
 
     def allowed_internal(
         self, from_zone: I32, to_zone: I32, proto: npt.ArrayLike, port: npt.ArrayLike
