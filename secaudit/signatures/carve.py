@@ -139,7 +139,10 @@ class _Pass:
                 )
             )
             self.stats.early += int(ready.sum())
-        self._carve(np.flatnonzero(ready), final)
+        # no bytes, no files: marked carved without a trip through Python
+        empty = ready & (C[:, K.LEN0] + C[:, K.LEN1] == 0)
+        C[empty, K.FLAGS] = (fl[empty] | K.CARVED) & ~K.KEEP
+        self._carve(np.flatnonzero(ready & ~empty), final)
 
     def _streams(self, ids: np.ndarray) -> list[tuple[int, bytes, bytes, np.ndarray, np.ndarray]]:
         t = self.t

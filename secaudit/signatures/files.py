@@ -198,6 +198,9 @@ def _iso(ts: float) -> str:
     return dt.datetime.fromtimestamp(ts, tz=dt.UTC).isoformat().replace("+00:00", "Z")
 
 
+Digest = tuple[str, str, str, list[str]]  # md5, sha1, sha256, YARA rules that match
+
+
 class ScanCache:
     """Digests and YARA hits of recently scanned contents: a capture repeats its files, each
     content is hashed and scanned once.  Holds at most `max_bytes` of contents."""
@@ -205,18 +208,23 @@ class ScanCache:
     def __init__(self, max_bytes: int = 64 << 20) -> None:
         self.max_bytes = max_bytes
         self.size = 0
-        self.done: dict[bytes, tuple[str, str, str, list[str]]] = {}
+        # keyed by length and both ends (hashing whole files costs as much as digesting
+        # them), then compared in full
+        self.done: dict[tuple[int, bytes, bytes], list[tuple[bytes, Digest]]] = {}
 
-    def digest(self, data: bytes, yara_rules: Any) -> tuple[str, str, str, list[str]]:
-        known = self.done.get(data)
-        if known is None:
-            known = _digest(data, yara_rules)
-            if self.size + len(data) > self.max_bytes:
-                self.done.clear()
-                self.size = 0
-            if len(data) <= self.max_bytes:
-                self.done[data] = known
-                self.size += len(data)
+    def digest(self, data: bytes, yara_rules: Any) -> Digest:
+        key = (len(data), data[:32], data[-32:])
+        same = self.done.get(key)
+        for old, known in same or ():
+            if old == data:
+                return known
+        known = _digest(data, yara_rules)
+        if self.size + len(data) > self.max_bytes:
+            self.done.clear()
+            self.size = 0
+        if len(data) <= self.max_bytes:
+            self.done.setdefault(key, []).append((data, known))
+            self.size += len(data)
         return known
 
 
@@ -280,7 +288,7 @@ def scan_files(
     return rows, findings
 
 
-def _digest(data: bytes, yara_rules: Any) -> tuple[str, str, str, list[str]]:
+def _digest(data: bytes, yara_rules: Any) -> Digest:
     """md5, sha1, sha256 and the YARA rules that match (none when YARA fails on it)."""
     md5 = hashlib.md5(data, usedforsecurity=False).hexdigest()
     sha1 = hashlib.sha1(data, usedforsecurity=False).hexdigest()
