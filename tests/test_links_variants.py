@@ -123,6 +123,7 @@ def policy_b() -> dict[str, Any]:
         {"name": "机要文件服务器", "mac": JYFS[0], "ips": [JYFS[1]], "zone": JY, "role": "server"},
         {"name": "guest-kiosk", "mac": GUEST[0], "ips": [GUEST[1]], "zone": FK, "role": "workstation"},
         {"name": "laptop-dyn", "mac": DYN[0], "zone": BG, "role": "workstation"},
+        {"name": "laptop-dyn2", "mac": "02:00:00:01:20:ef", "zone": BG, "role": "workstation"},
         {"name": "prn-legacy", "ips": [LEGACY[1]], "zone": BG, "role": "printer"},
     ]  # fmt: skip
     for n in range(11, 31):
@@ -153,7 +154,7 @@ def policy_b() -> dict[str, Any]:
                 {"domain": "*.platform.example", "reason": "government sites"},
                 {"domain": "*.vendor-portal.example", "ports": ["tcp/443"], "reason": "web only"},
             ],
-            "via": {"web": ["webgw"], "dns": ["rsv-a", "rsv-b"]},
+            "via": {"web": ["webgw"], "dns": ["rsv-b"]},  # rsv-a egresses by its role
         },
         "exceptions": [
             {"from": ws(12)[1], "to": "198.51.100.12", "ports": ["tcp/1433"],
@@ -452,6 +453,13 @@ def office_background(t: float = T0) -> list[list[Packet]]:
     out.append(arp(1, DYN[0], DYN[1], GW[BG][1], t + 46))
     out.append(tcp(Host(*DYN), gbg, WEBGW[1], 8080, t + 47, sport=47003, rttl=63))
     out.append(ping(w11, gbg, PORTAL[1], t + 48))  # allowed as icmp/8
+    # a DHCP pool address leased to one registered laptop, later to another
+    dyn2 = ("02:00:00:01:20:ef", "172.20.1.181")
+    for k, mac in enumerate((DYN[0], dyn2[0])):
+        out.append(dhcp_msg(DHCPS[0], DHCPS[1], mac, dyn2[1], t + 150 + 300 * k, "ack"))
+        out.append(arp(1, mac, dyn2[1], GW[BG][1], t + 151 + 300 * k))
+        out.append(tcp(Host(mac, dyn2[1]), gbg, WEBGW[1], 8080, t + 152 + 300 * k,
+                       sport=47010 + k, rttl=63))  # fmt: skip
     out.append(arp(1, LEGACY[0], LEGACY[1], GW[BG][1], t + 49))
     out.append(tcp(Host(*LEGACY), gbg, WEBGW[1], 8080, t + 49.5, sport=47004, rttl=63))
     # allowed zone pairs: office -> classified tcp/443, ops -> anything, classified -> DMZ dns
@@ -512,6 +520,7 @@ def s_external() -> list[list[Packet]]:
         *[tcp(host(jy(22)), gjy, "203.0.113.9", 443, t + 9 + 3 * k, sport=40208, state="S0") for k in range(3)],
         ping(Host(jy(23)[0], "fd00:16::23"), gjy, "2001:db8:ee::10", t + 10),  # approved, forbidden zone
         udp(w[19], gbg, "198.51.100.53", 53, t + 11, sport=40210),  # public resolver
+        tcp(w[21], gbg, "1.1.1.1", 443, t + 11.5, sport=40212),  # DoH by address (no SNI)
         # a domain approved for tcp/443 only, reached on tcp/22 (name from a DNS answer)
         dns(w[20], gbg, RSV_A[1], "ssh.vendor-portal.example", "198.51.100.63", t + 12),
         tcp(w[20], gbg, "198.51.100.63", 22, t + 13, sport=40211),
@@ -677,6 +686,9 @@ SCENARIOS = [
             ("resolver_bypass", ws(19)[1]),
             ("external_link", ws(20)[1]),
             ("remote_access_out", ws(20)[1]),
+            ("external_link", ws(21)[1]),
+            ("resolver_bypass", ws(21)[1]),
+            ("proxy_bypass", ws(21)[1]),
         },
     ),
     Scenario(

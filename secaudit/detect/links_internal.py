@@ -305,6 +305,7 @@ def ip_mac_conflict(ctx: DetectContext) -> list[Finding]:
     bad_ips = pd.unique(h.loc[foreign | (n_macs >= 2), "ip"])
     h = h[h["ip"].isin(bad_ips)]
     out: list[Finding] = []
+    leased = _leases(ctx) if len(h) else set()
     for ip, g in groups(h, "ip"):
         macs = sorted({int(m) for m in g["src_mac"]})
         asset = int(g["ip_asset"].iloc[0])
@@ -312,6 +313,8 @@ def ip_mac_conflict(ctx: DetectContext) -> list[Finding]:
         foreign = [m for m in macs if reg is not None and m != reg]
         if len(macs) < 2 and not foreign:
             continue
+        if asset < 0 and all((m, str(ip)) in leased for m in macs):
+            continue  # an unplanned address the DHCP server leased to each of them in turn
         per_mac = g.groupby("src_mac")["first_ns"].min().sort_values()
         ev = {
             "ip": ip,
