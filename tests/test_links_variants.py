@@ -163,6 +163,11 @@ def policy_b() -> dict[str, Any]:
              "expires": "2026-12-31", "reason": "granted to ws-12 only"},
             {"from": ws(13)[1], "to": "198.51.100.14", "ports": ["tcp/1433"],
              "expires": "2026-02-28", "reason": "expired before the capture"},
+            {"from": "ws-26", "to": "198.51.100.16", "ports": ["tcp/1433"],
+             "expires": "2026-12-31", "reason": "by asset name"},
+            {"from": OPS, "to": "198.51.100.17/32", "expires": "2026-12-31", "reason": "by zone name"},
+            {"from": ws(27)[1], "to": "db-b", "ports": ["tcp/3306"],
+             "expires": "2026-12-31", "reason": "to an asset, inside the network"},
             {"from": ws(15)[1], "to": "198.51.100.15", "ports": ["tcp/1433"],
              "starts": "2026-04-01", "expires": "2026-12-31", "reason": "not valid yet"},
         ],
@@ -427,6 +432,10 @@ def office_background(t: float = T0) -> list[list[Packet]]:
     # a valid exception (ws-12 -> 198.51.100.12 tcp/1433)
     for k in range(3):
         out.append(tcp(w12, gbg, "198.51.100.12", 1433, t + 30 + 5 * k, sport=46000 + k))
+    # exceptions by asset and by zone name
+    out.append(tcp(host(ws(26)), gbg, "198.51.100.16", 1433, t + 36, sport=46010))
+    out.append(tcp(host(JUMP), gops, "198.51.100.17", 22, t + 37, sport=46011))
+    out.append(tcp(host(ws(27)), gbg, DB[1], 3306, t + 38, sport=46012, rttl=63))
     # DHCP: registered server on the segment, and relayed by the guest gateway
     out.append(dhcp_discover(ws(16)[0], t + 40))
     out.append(dhcp_msg(DHCPS[0], DHCPS[1], ws(16)[0], ws(16)[1], t + 40.1, "offer"))
@@ -849,7 +858,7 @@ def test_policy_b_mistakes_are_located(tmp_path: Path) -> None:
     from secaudit.policy import load_policy
 
     pol = policy_b()
-    pol["links"]["exceptions"][3]["starts"] = "2027-01-01"  # after its expiry
+    pol["links"]["exceptions"][-1]["starts"] = "2027-01-01"  # after its expiry
     pol["assets"]["assets"][5]["zone"] = "机要区"  # no such zone
     folder = write_policy(tmp_path / "a" / "policy", pol)
     with pytest.raises(ConfigError) as err:
@@ -868,3 +877,8 @@ def test_policy_b_mistakes_are_located(tmp_path: Path) -> None:
         load_policy(write_policy(tmp_path / "b" / "policy", pol))
     lines = [str(e) for e in err.value.all_errors]  # type: ignore[attr-defined]
     assert any("zones.yaml:" in x and "bad name '访客 网'" in x for x in lines), lines
+    pol = policy_b()
+    pol["links"]["exceptions"][3]["from"] = "ws-99"  # no such asset or zone
+    with pytest.raises(ConfigError) as err:
+        load_policy(write_policy(tmp_path / "c" / "policy", pol))
+    assert "links.yaml:" in str(err.value) and "unknown asset or zone 'ws-99'" in str(err.value)

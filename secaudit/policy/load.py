@@ -272,6 +272,15 @@ def _check_links(
                 )
     now = today or dt.datetime.now(dt.UTC).date()
     for i, ex in enumerate(lf.exceptions):
+        for key, end in (("from", ex.from_), ("to", ex.to)):
+            if isinstance(end, str) and end not in assets and end not in zones:
+                _err(
+                    errors,
+                    f"exceptions.{i}.{key}: unknown asset or zone {end!r} (expected an IP address, CIDR, or a name from assets.yaml / zones.yaml)",
+                    path,
+                    data,
+                    ["exceptions", i, key],
+                )
         if ex.expires < now:
             warnings.append(
                 ConfigError(

@@ -130,6 +130,25 @@ HostOrCidr = Annotated[
 ]
 IpText = Annotated[str, BeforeValidator(_ip)]
 Name = Annotated[str, BeforeValidator(_name)]
+
+
+def _endpoint(value: Any) -> ipaddress.IPv4Network | ipaddress.IPv6Network | str:
+    """An address or CIDR (as a network), else an asset or zone name (checked by the loader)."""
+    if isinstance(value, str) and _NAME_RE.fullmatch(value.strip()) and not _looks_like_ip(value):
+        return value.strip()
+    if isinstance(value, str) and not _looks_like_ip(value):
+        raise ValueError(f"expected an IP address, CIDR, asset or zone name, got {value!r}")
+    return _address_or_network(value)
+
+
+def _looks_like_ip(text: str) -> bool:
+    return bool(re.fullmatch(r"[0-9.]+(/\d+)?|[0-9a-fA-F:.]*:[0-9a-fA-F:.]*(/\d+)?", text.strip()))
+
+
+# an exception's end: an address, a CIDR, or the name of an asset (its addresses) or a zone
+Endpoint = Annotated[
+    ipaddress.IPv4Network | ipaddress.IPv6Network | str, BeforeValidator(_endpoint)
+]
 MacText = Annotated[str | None, BeforeValidator(_mac)]
 
 
@@ -269,8 +288,8 @@ class ExceptionRule(_Frozen):
     Valid from the start of `starts` (optional) to the end of `expires`, both UTC days.
     """
 
-    from_: HostOrCidr = Field(alias="from")
-    to: HostOrCidr
+    from_: Endpoint = Field(alias="from")
+    to: Endpoint
     ports: tuple[Port, ...] = (PortSpec(),)
     starts: dt.date | None = None
     expires: dt.date

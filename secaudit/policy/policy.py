@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import fnmatch
+import ipaddress
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -278,6 +279,29 @@ class Policy:
             return np.asarray(zone == ZONE_INTERNET, dtype=np.bool_)
         return np.asarray(zone == self.zone_id.get(name, -99), dtype=np.bool_)
 
+    def endpoint_networks(
+        self, end: ipaddress.IPv4Network | ipaddress.IPv6Network | str
+    ) -> list[tuple[int, int, int]]:
+        """(hi, lo, prefix length) networks of an exception's end: the network itself, an
+        asset's addresses (asset names win over zone names), or a zone's networks."""
+        if not isinstance(end, str):
+            return [network_hilo(end)]
+        if end in self.asset_id:
+            nets = [ipaddress.ip_network(ip) for ip in self.assets[self.asset_id[end]].ips]
+        elif end in self.zone_id:
+            nets = list(self.zones[self.zone_id[end]].networks)
+        else:
+            nets = []
+        return [network_hilo(n) for n in nets]
+
+    def _in_any(
+        self, addr: tuple[U64, U64], end: ipaddress.IPv4Network | ipaddress.IPv6Network | str
+    ) -> BoolArr:
+        m = np.zeros(len(addr[0]), dtype=bool)
+        for net in self.endpoint_networks(end):
+            m |= _in_net(addr[0], addr[1], *net)
+        return m
+
     def exception_for(
         self,
         orig: tuple[U64, U64],
@@ -299,8 +323,10 @@ class Policy:
         inactive = np.full(n, -1, dtype=np.int32)
         t = np.asarray(ts, dtype=np.float64)
         for i, ex in enumerate(self.links.exceptions):
-            m = _in_net(orig[0], orig[1], *network_hilo(ex.from_))
-            m &= _in_net(resp[0], resp[1], *network_hilo(ex.to))
+            m = self._in_any(orig, ex.from_)
+            if not m.any():
+                continue
+            m &= self._in_any(resp, ex.to)
             if not m.any():
                 continue
             m[m] = ports_match(ex.ports, np.asarray(proto)[m], np.asarray(port)[m])
