@@ -1,6 +1,6 @@
 """Files carried over HTTP/SMTP/FTP, carved in one compiled pass instead of the packet engine.
 
-`carve_files(pcap)` returns the same records as `Engine.carved` after feeding the
+`carve_pcap(pcap)` returns the same records as `Engine.carved` after feeding the
 capture's payload connections (name, data, direction, client, server, ts, proto,
 content_type; `flow_id` is 8 x the 1-based packet-table row of the connection's first
 packet).  The per-packet work is carvekern.feed; per connection, the engine's own
@@ -39,21 +39,22 @@ from secaudit.signatures.engine import (
     http_exchanges,
 )
 from secaudit.signatures.fast import _ip_bytes
-from secaudit.signatures.fasttables import APP_NAMES
+from secaudit.signatures.fasttables import APP_CODES, APP_NAMES
 
 __all__ = ["CarveStats", "carve_files", "carve_pcap", "scan_pcaps"]
 
 GRACE_S = 60  # a closed connection is carved after this much quiet capture time
 IDLE_S = 600  # any connection is carved after this much quiet capture time
 _BATCH = 1 << 16  # rows per kernel call between carving steps
-_FTP = 5  # fasttables.APP_CODES["ftp"]
+_FTP = APP_CODES["ftp"]
 
 Port = tuple[bytes, int]  # (server address bytes, port): Engine.ftp_ports
 
 
 @dataclass
 class CarveStats:
-    """What one capture cost: connections, keys the Python engine decided, frames it read."""
+    """What one capture cost: connections, those carved before the end, connection keys the
+    Python engine decided and the frames it read for them."""
 
     conns: int = 0
     early: int = 0
@@ -75,6 +76,7 @@ class _Pass:
     pending: list[tuple[Port, int, int, int, Any]] = field(default_factory=list)
     late: list[tuple[Port, int]] = field(default_factory=list)
     stats: CarveStats = field(default_factory=CarveStats)
+    texts: dict[bytes, str] = field(default_factory=dict)  # ip_text of each address seen
 
     # --- kernel -----------------------------------------------------------------
 
@@ -144,22 +146,19 @@ class _Pass:
         C[empty, K.FLAGS] = (fl[empty] | K.CARVED) & ~K.KEEP
         self._carve(np.flatnonzero(ready & ~empty), final)
 
-    def _streams(self, ids: np.ndarray) -> list[tuple[int, bytes, bytes, np.ndarray, np.ndarray]]:
+    def _streams(self, ids: np.ndarray) -> list[tuple[bytes, bytes, np.ndarray, np.ndarray]]:
+        """Both streams and append events of each connection in `ids`."""
         t = self.t
         buf, b, evs, eb = K.gather(t["C"], t["PC"], t["EV"], t["arena"], ids)
         out = []
-        e = 0
-        for q, c in enumerate(ids.tolist()):
-            s, n0, n1 = (int(x) for x in b[q])
-            k0, k1 = int(eb[q, 1]), int(eb[q, 2])
-            e = int(eb[q, 0])
-            out.append((c, buf[s : s + n0].tobytes(), buf[s + n0 : s + n0 + n1].tobytes(),
+        for (s, n0, n1), (e, k0, k1) in zip(b.tolist(), eb.tolist(), strict=True):
+            out.append((buf[s : s + n0].tobytes(), buf[s + n0 : s + n0 + n1].tobytes(),
                         evs[e : e + k0], evs[e + k0 : e + k0 + k1]))  # fmt: skip
         return out
 
     def _announce(self, ids: np.ndarray) -> None:
         """FTP data ports announced so far on live control connections."""
-        for c, d0, d1, _e0, _e1 in self._streams(ids):
+        for c, (d0, d1, _e0, _e1) in zip(ids.tolist(), self._streams(ids), strict=True):
             self.announced |= self._ftp_ports(c, d0, d1)
 
     def _ftp_ports(self, c: int, d0: bytes, d1: bytes) -> set[Port]:
@@ -169,6 +168,12 @@ class _Pass:
             out.add((server, port))
             out.add((client, port))
         return out
+
+    def _text(self, addr: bytes) -> str:
+        text = self.texts.get(addr)
+        if text is None:
+            text = self.texts[addr] = ip_text(addr)
+        return text
 
     def _addrs(self, c: int) -> tuple[bytes, bytes]:
         a = self.t["A"][c]
@@ -181,16 +186,18 @@ class _Pass:
             return
         t = self.t
         C = t["C"]
-        for c, d0, d1, e0, e1 in self._streams(ids):
-            C[c, K.FLAGS] = (C[c, K.FLAGS] | K.CARVED) & ~K.KEEP
+        sub = C[ids]
+        C[ids, K.FLAGS] = (sub[:, K.FLAGS] | K.CARVED) & ~K.KEEP
+        meta = zip(ids.tolist(), sub[:, K.APP].tolist(), t["A"][ids, 4].tolist(),
+                   sub[:, K.FID].tolist(), sub[:, K.TSF].tolist(), sub[:, K.TSL].tolist(),
+                   sub[:, K.SPORT].tolist(), self._streams(ids), strict=True)  # fmt: skip
+        for c, app_code, key, fid, tsf, tsl, sport, (d0, d1, e0, e1) in meta:
             if not d0 and not d1:
                 continue
-            app = APP_NAMES.get(int(C[c, K.APP]))
-            key = int(t["A"][c, 4])
-            fid = int(C[c, K.FID])
+            app = APP_NAMES.get(app_code)
             client, server = self._addrs(c)
-            base = {"flow_id": fid, "client": ip_text(client), "server": ip_text(server)}
-            ts_first, ts_last = int(C[c, K.TSF]) / 1e9, int(C[c, K.TSL]) / 1e9
+            base = {"flow_id": fid, "client": self._text(client), "server": self._text(server)}
+            ts_first, ts_last = tsf / 1e9, tsl / 1e9
             got: list[dict[str, Any]] = []
             n_ftp = 0
             try:
@@ -199,7 +206,7 @@ class _Pass:
                 elif app == "ftp":
                     self.ports |= self._ftp_ports(c, d0, d1)
                 elif app is None:
-                    port = (server, int(C[c, K.SPORT]))
+                    port = (server, sport)
                     if final or port in self.announced:
                         # kept until the capture's FTP control connections are all parsed
                         for row in F.ftp_data_files(base, d0, d1, ts_last):
