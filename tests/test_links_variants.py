@@ -366,6 +366,12 @@ def router_adv(mac: str, src: str, t: float, n: int = 1) -> list[Packet]:
     ]  # fmt: skip
 
 
+def redirect(mac: str, src: str, dst: str, gw: str, t: float) -> list[Packet]:
+    """An ICMP redirect (type 5, code 1: host) from src telling dst to use gateway gw."""
+    inner = IP(src=dst, dst="198.51.100.250", ttl=63) / UDP(sport=5000, dport=53)
+    return _at([Ether(src=mac, dst="02:00:00:00:00:99") / IP(src=src, dst=dst) / ICMP(type=5, code=1, gw=gw) / inner], t)  # fmt: skip
+
+
 def vlan_tag(pkts: list[Packet], vid: int) -> list[Packet]:
     """The same frames with an 802.1Q tag (a trunk SPAN)."""
     out = []
@@ -462,6 +468,7 @@ def office_background(t: float = T0) -> list[list[Packet]]:
     out.append(arp(1, DYN[0], DYN[1], GW[BG][1], t + 46))
     out.append(tcp(Host(*DYN), gbg, WEBGW[1], 8080, t + 47, sport=47003, rttl=63))
     out.append(ping(w11, gbg, PORTAL[1], t + 48))  # allowed as icmp/8
+    out.append(redirect(gbg, GW[BG][1], ws(11)[1], "172.20.0.2", t + 48.5))  # the gateway may
     # a DHCP pool address leased to one registered laptop, later to another
     dyn2 = ("02:00:00:01:20:ef", "172.20.1.181")
     for k, mac in enumerate((DYN[0], dyn2[0])):
@@ -620,6 +627,8 @@ def s_devices() -> list[list[Packet]]:
         # ws-26 claims the office gateway's address; ws-27 advertises itself as IPv6 router
         *[arp(2, ws(26)[0], GW[BG][1], GW[BG][1], t + 14 + k) for k in range(3)],
         router_adv(ws(27)[0], "fe80::2:ff:fe01:201b", t + 15, n=3),
+        # ws-29 tells ws-11 to route through it
+        redirect(ws(29)[0], ws(29)[1], ws(11)[1], ws(29)[1], t + 15.5),
         # dual-homed: ws-28's MAC also uses a classified address
         arp(1, ws(28)[0], "172.16.1.77", GW[JY][1], t + 16),
         tcp(Host(ws(28)[0], "172.16.1.77"), GW[JY][0], JYFS[1], 445, t + 17, sport=40014, rttl=63),
@@ -739,6 +748,7 @@ SCENARIOS = [
             ("rogue_dhcp", "172.20.9.9"),
             ("rogue_gateway", GW[BG][1]),
             ("rogue_gateway", "fe80::2:ff:fe01:201b"),
+            ("rogue_gateway", ws(29)[1]),
             ("dual_homed", ws(28)[1]),
             ("hidden_nat", "172.20.1.210"),
             ("hidden_nat", ws(21)[1]),

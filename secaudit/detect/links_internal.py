@@ -5,8 +5,8 @@ ip_mac_conflict        one address claimed by several MACs, or by a MAC other th
 forbidden_zone_link    zone -> zone flows that links.yaml does not allow (attempts included)
 inbound_to_classified  connections into a classified zone that no rule allows
 rogue_dhcp             DHCP offers/acks from a server that is not registered
-rogue_gateway          IPv6 router advertisements / ARP claims of a gateway address from a non-gateway
-hidden_nat             several TTL baselines behind one address, routed TTLs, hotspot OUIs
+rogue_gateway          router advertisements, ARP claims of a gateway address, ICMP redirects from a non-gateway
+hidden_nat             several TTL baselines or SYN fingerprints behind one address, routed TTLs, hotspot OUIs
 dual_homed             one MAC using addresses in two zones
 
 Layer-2 facts come from the links_* tables (links_tables.py); routers'
@@ -463,13 +463,14 @@ def rogue_dhcp(ctx: DetectContext) -> list[Finding]:
     return out
 
 
-@register("rogue_gateway", IL, needs=("links_ra", "links_arp", "policy"))
+@register("rogue_gateway", IL, needs=("conn", "links_ra", "links_arp", "policy"))
 def rogue_gateway(ctx: DetectContext) -> list[Finding]:
-    """Router advertisements from non-gateways; ARP claims of a gateway's address by another MAC."""
+    """Router advertisements from non-gateways; ARP claims of a gateway's address by another
+    MAC; ICMP redirects (telling hosts to route through someone else) from non-gateways."""
     pol: Policy | None = ctx.policy
     if pol is None:
         return []
-    out: list[Finding] = []
+    out: list[Finding] = _redirects(ctx) if len(ctx.conn) else []
     gw = pol.gateway_macs
     gw_assets = pol.assets_with_role(*_ROUTERS)
     ra = ctx.tables.get("links_ra")
@@ -541,6 +542,51 @@ def rogue_gateway(ctx: DetectContext) -> list[Finding]:
                     kind="ARP claim of the gateway address",
                 )  # fmt: skip
             )
+    return out
+
+
+def _redirects(ctx: DetectContext) -> list[Finding]:
+    """ICMP / ICMPv6 redirects sent by an address that is no registered router's."""
+    pol: Policy = ctx.policy
+    v = flow_view(ctx)
+    redirect = ((v.proto == 1) & (v.port == 5)) | ((v.proto == 58) & (v.port == 137))
+    if not redirect.any():
+        return []
+    routers = np.array(pol.assets_with_role(*_ROUTERS), dtype=np.int32)
+    rows = np.flatnonzero(redirect & ~np.isin(v.oa, routers))
+    if not len(rows):
+        return []
+    h = _hosts(ctx)  # the sender's MAC, where its own frames were seen
+    mac_of: dict[str, int] = {}
+    if h is not None and len(h):
+        for ip, m in zip(h["ip"].tolist(), h["src_mac"].to_numpy(np.uint64).tolist(), strict=True):
+            mac_of.setdefault(str(ip), int(m))
+    out: list[Finding] = []
+    c = v.conn.iloc[rows].assign(_ts=v.ts[rows], _oa=v.oa[rows])
+    for src, g in groups(c, "id.orig_h"):
+        mac_s = format_mac(mac_of[str(src)]) if str(src) in mac_of else "?"
+        out.append(
+            links_finding(
+                ctx,
+                "rogue_gateway",
+                IL,
+                Severity.HIGH,
+                str(src),
+                float(g["_ts"].min()),
+                float(g["_ts"].max()),
+                len(g),
+                {
+                    "kind": "icmp_redirect",
+                    "src": str(src),
+                    "mac": mac_s,
+                    "asset": _asset_name(pol, int(g["_oa"].iloc[0])),
+                    "redirected_hosts": top((str(x) for x in g["id.resp_h"]), 10),
+                },
+                id_keys={"kind": "redirect", "src": str(src)},
+                mac=mac_s,
+                kind="ICMP redirect",
+            )  # fmt: skip
+        )
     return out
 
 
