@@ -23,7 +23,11 @@ CASES: list[tuple[bytes, int, int]] = [
     (b"HTTP/1.1 401 Unauthorized\r\n\r\n", K.MARK_HTTP_RESP, 401),
     (b"HTTP/1.0 200 OK\r\n", K.MARK_HTTP_RESP, 200),
     (b"HTTP/1.1 2x0 odd\r\n", K.MARK_HTTP_RESP, 0),
-    (b"POST /login HTTP/1.1\r\n", K.MARK_HTTP_POST, 0),
+    (b"POST /login HTTP/1.1\r\n", K.MARK_HTTP_POST, 1),  # status 1: a login form's target
+    (b"POST /wp-login.php?x=1 HTTP/1.1\r\n", K.MARK_HTTP_POST, 1),
+    (b"POST /api/v1/metrics HTTP/1.1\r\n", K.MARK_HTTP_POST, 0),
+    (b"POST /search?q=login HTTP/1.1\r\n", K.MARK_HTTP_POST, 0),  # the query is not the path
+    (b"\r\nLogin incorrect\r\nlogin: ", K.MARK_TELNET_FAIL, 0),  # on a new line
     (b"SSH-2.0-OpenSSH_9.6\r\n", K.MARK_SSH_BANNER, 0),
     (b"530 Login incorrect.\r\n", K.MARK_FTP_FAIL, 0),
     (b"535 5.7.8 Authentication failed\r\n", K.MARK_SMTP_AUTH_FAIL, 0),

@@ -32,7 +32,7 @@ __all__ = [
 ]
 
 MARK_HTTP_RESP = 1
-MARK_HTTP_POST = 2
+MARK_HTTP_POST = 2  # status 1: the request target names a login form (_login_target)
 MARK_SSH_BANNER = 3
 MARK_FTP_FAIL = 4  # "530 " not logged in
 MARK_SMTP_AUTH_FAIL = 5  # "535 " authentication failed
@@ -227,6 +227,40 @@ _LOGIN_A, _LOGIN_B, _LOGIN_B_M = _word(b"Login in"), _word(b"correct"), _mask(7)
 _FIRST_BYTES = (72, 80, 83, 53, 45, 76)  # H P S 5 - L: the only payloads _head is read for
 
 
+# words that mark a request target as a login form (lowercase): /login, /wp-login.php,
+# /user/signin, /j_security_check, /logon.aspx, /session (Rails/GitHub style)
+_LOGIN_WORDS = (b"login", b"logon", b"signin", b"sign-in", b"sign_in", b"security_check",
+                b"session")  # fmt: skip
+_LOGIN_PAT = np.zeros((len(_LOGIN_WORDS), 16), np.uint8)
+_LOGIN_LEN = np.array([len(w) for w in _LOGIN_WORDS], np.int64)
+for _i, _w in enumerate(_LOGIN_WORDS):
+    _LOGIN_PAT[_i, : len(_w)] = np.frombuffer(_w, np.uint8)
+_TARGET_MAX = 256  # request-target bytes searched
+
+
+@nb.njit(cache=True)
+def _login_target(data: np.ndarray, start: Any, end: Any) -> int:
+    """1 when the request target at data[start:] (up to its space) names a login form."""
+    stop = min(end, start + _TARGET_MAX)
+    k = start
+    while k < stop and data[k] != 32 and data[k] != 63:  # the path, up to a space or '?'
+        k += 1
+    for w in range(_LOGIN_PAT.shape[0]):
+        n = _LOGIN_LEN[w]
+        for a in range(start, k - n + 1):
+            same = True
+            for j in range(n):
+                c = data[a + j]
+                if 65 <= c <= 90:
+                    c += 32
+                if c != _LOGIN_PAT[w, j]:
+                    same = False
+                    break
+            if same:
+                return 1
+    return 0
+
+
 @nb.njit(cache=True, inline="always")
 def _head(data: np.ndarray, pos: int, end: int) -> np.uint64:
     """Up to 8 bytes at data[pos:end] as a little-endian word (zeros past `end`)."""
@@ -256,7 +290,7 @@ def _mark_one(data: np.ndarray, pos: Any, end: Any) -> tuple[int, int]:
                 st = (d0 - 48) * 100 + (d1 - 48) * 10 + (d2 - 48)
         return MARK_HTTP_RESP, st
     if b0 == 80 and _is(w, avail, 5, _POST_M, _POST):
-        return MARK_HTTP_POST, 0
+        return MARK_HTTP_POST, _login_target(data, pos + 5, end)
     if b0 == 83 and _is(w, avail, 4, _SSH_M, _SSH):
         return MARK_SSH_BANNER, 0
     if b0 == 53 and (data[pos + 3] == 32 or data[pos + 3] == 45):
@@ -283,6 +317,14 @@ def _mark_one(data: np.ndarray, pos: Any, end: Any) -> tuple[int, int]:
                 )
                 if smb == _STATUS_LOGON_FAILURE:
                     return MARK_SMB_LOGON_FAIL, 0
+        return 0, 0
+    if b0 == 13 or b0 == 10:
+        # telnet servers put the failure on a new line: "\r\nLogin incorrect"
+        k = pos
+        while k < end and k < pos + 4 and (data[k] == 13 or data[k] == 10 or data[k] == 0):
+            k += 1
+        if k < end and data[k] == 76 and end - k >= 15:
+            return _telnet(data, k, end, _head(data, k, end))
         return 0, 0
     # IMAP tagged "NO" reply: "<tag> NO ..."
     # RFC 3501: a tag is printable ASCII (no space), so stop at the first other byte
@@ -320,6 +362,9 @@ def icmp_fields(
 ) -> tuple[np.ndarray, ...]:
     """Per ICMP packet: echo id/seq, data length/hash/entropy, and the quoted header.
 
+    tail hash: bytes 16-47 of the echo data, past the timestamp ping puts first; ping
+    fills them with one pattern whatever the size (-s), so only a tunnel varies them.
+
     Read from the ICMP header at l4_off (type, code, rest-of-header, data), so the
     result does not depend on how the capture layer sets payload_off for ICMP.
     Quoted fields (dst hi/lo, proto, dport) are filled for error messages
@@ -354,7 +399,7 @@ def icmp_fields(
         tail = np.uint64(0xCBF29CE484222325)
         for k in range(d0, end):
             h = (h ^ np.uint64(data[k])) * np.uint64(0x100000001B3)
-            if k >= d0 + 16:  # past ping's timestamp: constant for real pings
+            if d0 + 16 <= k < d0 + 48:  # 32 bytes past ping's timestamp: its fixed pattern
                 tail = (tail ^ np.uint64(data[k])) * np.uint64(0x100000001B3)
             counts[data[k]] += 1
         dhash[r] = h

@@ -143,7 +143,12 @@ def _unsolicited(arp: pd.DataFrame, window_s: float) -> pd.Series:
 
 @register("syn_flood", Category.ATTACK, needs=("conn",))
 def syn_flood(ctx: DetectContext) -> list[Finding]:
-    """Many half-open handshakes to one (host, port) inside a short window; subject = victim."""
+    """Many half-open handshakes to one host inside a short window; subject = victim.
+
+    Counted per (host, port), or per host over distinct sources: a flood from
+    spoofed random sources may also pick random ports, while a port scan (one
+    source, many ports) never spreads over sources.
+    """
     cfg = SynFlood.model_validate(ctx.settings("syn_flood"))
     conn = ctx.conn
     if conn.empty:
@@ -158,9 +163,27 @@ def syn_flood(ctx: DetectContext) -> list[Finding]:
     if h.empty:
         return []
     hit = window_hits(h[["id.resp_h", "id.resp_p"]], h["ts"], cfg.min_half_open, cfg.window_s)
-    out = []
+    groups: list[tuple[str, int | str, pd.DataFrame]] = []
     for key, mine in h[hit].groupby(["id.resp_h", "id.resp_p"], sort=True):
         victim, port = keyparts(key)
+        groups.append((str(victim), int(port), mine))
+    # spread: distinct sources per victim (each counted at its first half-open attempt)
+    oc, rc, addrs = conn_addr_codes(conn)
+    k = len(addrs)
+    victims = rc[half].astype(np.int64)
+    uniq, inv = np.unique(victims * k + oc[half], return_inverse=True)
+    t_first = np.full(len(uniq), np.inf)
+    np.minimum.at(t_first, inv, h["ts"].to_numpy(np.float64))
+    spread = window_hits(pd.Series(uniq // k), t_first, cfg.min_half_open, cfg.window_s)
+    by_port = {g[0] for g in groups}
+    for v in np.unique(uniq[spread] // k).tolist():
+        if str(addrs[v]) in by_port:
+            continue
+        mine = h[victims == v]
+        ports = mine["id.resp_p"].astype(np.int64)
+        groups.append((str(addrs[v]), f"{int(ports.min())}-{int(ports.max())}", mine))
+    out = []
+    for victim, port, mine in groups:
         srcs = mine["id.orig_h"].astype(str)
         nets = srcs.str.rsplit(".", n=1).str[0].nunique()
         span = max(float(mine["ts"].max() - mine["ts"].min()), 1e-3)
@@ -177,7 +200,8 @@ def syn_flood(ctx: DetectContext) -> list[Finding]:
                 float(mine["ts"].max()),
                 n,
                 {
-                    "port": int(port),
+                    "port": port,
+                    "distinct_ports": int(mine["id.resp_p"].nunique()),
                     "half_open": n,
                     "rate_per_s": round(n / span, 1),
                     "distinct_sources": int(srcs.nunique()),
@@ -187,8 +211,8 @@ def syn_flood(ctx: DetectContext) -> list[Finding]:
                     "sample_sources": sample(srcs, 10),
                     "sample_uids": sample(mine["uid"], 5),
                 },
-                id_keys={"port": int(port)},
-                port=int(port),
+                id_keys={"port": port},
+                port=port,
             )
         )
     return out

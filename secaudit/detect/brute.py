@@ -5,7 +5,10 @@ Two kinds of evidence, both per attacker within a sliding window:
   -ERR, IMAP NO, telnet "Login incorrect", SMB STATUS_LOGON_FAILURE, HTTP 401);
 * for encrypted/binary logins (SSH, RDP, VNC, telnet, SMB) many short,
   small, completed sessions to the service - a failed guess closes the
-  session quickly (Zeek's SSH password-guessing heuristic works the same way).
+  session quickly (Zeek's SSH password-guessing heuristic works the same way);
+* many submissions of a login form (POST to a target naming login/logon/
+  signin/session): a web form often answers a wrong password with 200 and
+  the form again, so the attempts themselves are the evidence.
 SSH is recognised by its banner on any port, RDP by its X.224 connection
 request.  Rejected or unanswered attempts never count (that is a fault or a
 scan, not a guess).  Many targets from one attacker = password spraying.
@@ -48,6 +51,23 @@ def _failures(dirs: pd.DataFrame) -> pd.DataFrame:
             "last": d["last_ns"].to_numpy(np.float64) / 1e9,
             "n": (d["login_fail"] + d["http_auth_fail"]).to_numpy(np.int64),
             "service": np.where(d["http_auth_fail"] > 0, "http", "login"),
+            "uid": None,
+        }
+    )
+
+
+def _login_posts(dirs: pd.DataFrame) -> pd.DataFrame:
+    """Login-form submissions (POST to a login-like target), one row per client direction."""
+    d = dirs[dirs["login_post"] > 0]
+    return pd.DataFrame(
+        {
+            "attacker": d["src"].to_numpy(),
+            "target": d["dst"].to_numpy(),
+            "port": d["dport"].to_numpy(np.int64),
+            "ts": d["first_ns"].to_numpy(np.float64) / 1e9,
+            "last": d["last_ns"].to_numpy(np.float64) / 1e9,
+            "n": d["login_post"].to_numpy(np.int64),
+            "service": "http",
             "uid": None,
         }
     )
@@ -109,6 +129,11 @@ def brute_force(ctx: DetectContext) -> list[Finding]:
             cfg.min_failures,
         ),
         ("short_sessions", _sessions(ctx, cfg, dirs), cfg.min_attempts),
+        (
+            "login_form_posts",
+            _login_posts(dirs) if dirs is not None and "login_post" in dirs else None,
+            cfg.min_attempts,
+        ),
     ):
         if ev is None or ev.empty:
             continue

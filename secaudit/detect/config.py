@@ -50,12 +50,14 @@ class PortScan(_M):
     internal: ScanLimits = ScanLimits()
     external: ScanLimits = ScanLimits(ports=10, hosts=15)
     knock: Knock = Knock()
+    flood_sources: int = 50  # distinct failing sources on one victim in a window: a flood
     severity: Ladder = _ladder({"medium": 0, "high": 500})
 
 
 class PingSweep(_M):
     window_s: float = 300.0
     min_targets: int = 10
+    monitor_min_replies: int = 4  # a target answering this often is monitored, not swept
     severity: Ladder = _ladder({"low": 0, "medium": 50, "high": 250})
 
 
@@ -96,7 +98,7 @@ class Amplification(_M):
 class BruteForce(_M):
     window_s: float = 900.0
     min_failures: int = 10  # explicit failed logins (FTP 530, HTTP 401/403, SMB, mail)
-    min_attempts: int = 8  # short authenticated-service sessions (SSH, RDP, …)
+    min_attempts: int = 8  # short auth-service sessions (SSH, RDP, …) or login-form POSTs
     max_session_s: float = 60.0
     max_session_bytes: int = 65536
     spray_min_targets: int = 5
@@ -117,6 +119,8 @@ class DnsTunnel(_M):
     long_subdomain: float = 24.0  # mean characters left of the registered domain
     high_entropy: float = 3.8  # mean bits/char of those characters (with min length 12)
     txt_null_ratio: float = 0.5
+    hex_ratio: float = 0.5  # share of names whose left part is mostly hex labels (min_hex_len)
+    min_hex_len: int = 12
     ignore_suffixes: list[str] = Field(
         default_factory=lambda: ["in-addr.arpa", "ip6.arpa", "local", "_tcp.local"]
     )
@@ -125,9 +129,9 @@ class DnsTunnel(_M):
 
 class IcmpTunnel(_M):
     min_packets: int = 10
-    min_varying_ratio: float = 0.5  # requests whose data after byte 16 differ from the pair's usual
-    min_varying_size: int = 64  # ... counted only for echo data of at least this size
-    max_normal_size: int = 128  # echo data above this is unusual (ping sends 32-64)
+    min_varying_ratio: float = 0.5  # requests whose data bytes 16-47 differ from the pair's usual
+    min_varying_size: int = 24  # ... counted only for echo data of at least this size
+    max_normal_size: int = 128  # echo data above this (varying in size and content) is not ping
     min_entropy: float = 6.0  # bits/byte of captured echo data
     min_mismatch_ratio: float = 0.5  # replies whose data differ from their request
     severity: Ladder = _ladder({"high": 0})

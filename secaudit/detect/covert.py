@@ -1,11 +1,12 @@
 """Covert channels and exfiltration: DNS and ICMP tunnels, long connections, large uploads.
 
 * dns_tunnel: per (client, registered domain), many distinct names whose
-  left-hand part is long or random-looking, or mostly TXT/NULL lookups -
+  left-hand part is long, random-looking or hex-encoded, or mostly TXT/NULL lookups -
   the shape of iodine, dnscat2, DNSExfiltrator and friends.  Reverse
   lookups and mDNS are excluded by suffix.
 * icmp_tunnel: echo traffic whose replies do not echo the request's data, or
-  whose data are large and vary in size (ping sends one fixed size).
+  whose data past the timestamp vary from request to request (ping repeats
+  one pattern there, at any size), or are large and vary in size and content.
 * long_connection: a connection open longer than a threshold.
 * data_exfil: an internal host sending far more to one external peer than
   it receives, above a volume threshold.
@@ -13,7 +14,10 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from secaudit.detect._common import (
@@ -24,12 +28,43 @@ from secaudit.detect._common import (
     keyparts,
     sample,
     severity_of,
+    text_codes,
 )
 from secaudit.detect.config import DataExfil, DnsTunnel, IcmpTunnel, LongConnection
 from secaudit.detect.registry import DetectContext, register
 from secaudit.model import Category, Finding
 
 __all__ = ["data_exfil", "dns_tunnel", "icmp_tunnel", "long_connection"]
+
+
+_HEX_LABEL = re.compile(r"(?<![^.])[0-9a-f]{4,}(?![^.])")  # a whole label of hex digits
+
+
+def _hex_encoded(q: pd.DataFrame, min_len: int) -> npt.NDArray[np.bool_]:
+    """Per row: do hex labels (digits and letters a-f) make up most of the name left of the
+    registered domain, at least `min_len` characters of them?  dnscat2, DNSteal and Cobalt
+    Strike's DNS channel write data as hex labels (beside a fixed word or counter); host
+    names are not hex.  Decided once per distinct name."""
+    codes, names = text_codes(q, "query")
+    if not len(names):
+        return np.zeros(len(q), dtype=bool)
+    first = pd.Series(codes).drop_duplicates()
+    sub = np.zeros(len(names), np.int64)
+    sub[first.to_numpy()] = q["sub_len"].to_numpy(np.int64)[first.index.to_numpy()]
+    flags = np.zeros(len(names), dtype=bool)
+    for i, (name, n) in enumerate(zip(names.tolist(), sub.tolist(), strict=True)):
+        if n < min_len:
+            continue
+        labels = _HEX_LABEL.findall(name[:n])
+        chars = sum(len(x) for x in labels)
+        text = "".join(labels)
+        flags[i] = (
+            chars >= min_len
+            and 3 * chars >= 2 * n
+            and any(c.isdigit() for c in text)
+            and any(c.isalpha() for c in text)
+        )
+    return flags[codes]
 
 
 @register("dns_tunnel", Category.MALWARE, needs=("dns",))
@@ -46,6 +81,7 @@ def dns_tunnel(ctx: DetectContext) -> list[Finding]:
     if q.empty:
         return []
     q = q.assign(
+        hex_name=_hex_encoded(q, cfg.min_hex_len),
         txt_null=q["qtype"].isin([10, 16]),
         ent_ok=np.where(q["sub_len"] >= 12, q["sub_entropy"], np.nan),
         queries=q["n_queries"].clip(lower=1),
@@ -57,6 +93,7 @@ def dns_tunnel(ctx: DetectContext) -> list[Finding]:
         max_sub=("sub_len", "max"),
         mean_ent=("ent_ok", "mean"),
         txt_null=("txt_null", "mean"),
+        hex_share=("hex_name", "mean"),
         first=("ts", "min"),
         last=("ts", "max"),
     )
@@ -65,6 +102,7 @@ def dns_tunnel(ctx: DetectContext) -> list[Finding]:
         (g["mean_sub"] >= cfg.long_subdomain)
         | (g["mean_ent"].fillna(0) >= cfg.high_entropy)
         | (g["txt_null"] >= cfg.txt_null_ratio)
+        | (g["hex_share"] >= cfg.hex_ratio)
     )
     hot = g[
         (g["n"] >= cfg.min_queries)
@@ -82,6 +120,7 @@ def dns_tunnel(ctx: DetectContext) -> list[Finding]:
                 ("long_names", r["mean_sub"] >= cfg.long_subdomain),
                 ("high_entropy", (r["mean_ent"] or 0) >= cfg.high_entropy),
                 ("txt_null_records", r["txt_null"] >= cfg.txt_null_ratio),
+                ("hex_encoded_names", r["hex_share"] >= cfg.hex_ratio),
             )
             if ok
         ]
@@ -104,6 +143,7 @@ def dns_tunnel(ctx: DetectContext) -> list[Finding]:
                     if pd.notna(r["mean_ent"])
                     else None,
                     "txt_null_share": round(float(r["txt_null"]), 2),
+                    "hex_name_share": round(float(r["hex_share"]), 2),
                     "qtypes": mine["qtype_name"].value_counts().head(5).to_dict(),
                     "resolvers": sample(mine["id.resp_h"], 5),
                     "reasons": reasons,
@@ -164,7 +204,8 @@ def icmp_tunnel(ctx: DetectContext) -> list[Finding]:
     else:
         g["varying"], g["sized"] = 0.0, 0
     paired = g["pairs"] >= cfg.min_packets // 2
-    big = (g["mean_size"] > cfg.max_normal_size) & (g["sizes"] >= 3)
+    # ping -s N / MTU probes vary the size but keep the pattern: large sizes alone are not data
+    big = (g["mean_size"] > cfg.max_normal_size) & (g["sizes"] >= 3) & (g["varying"] > 0)
     varying = (g["sized"] >= cfg.min_packets) & (g["varying"] >= cfg.min_varying_ratio)
     mism = paired & (g["mismatch_ratio"] >= cfg.min_mismatch_ratio)
     hot = g[(g["n"] >= cfg.min_packets) & (mism | big | varying)]

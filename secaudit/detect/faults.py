@@ -10,6 +10,7 @@ the ladders in rules/detect.yaml.
 from __future__ import annotations
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from secaudit.detect._common import (
@@ -276,7 +277,11 @@ def unanswered(ctx: DetectContext) -> list[Finding]:
 
 @register("icmp_unreachable", Category.FAULT, needs=("icmp",))
 def icmp_unreachable(ctx: DetectContext) -> list[Finding]:
-    """Repeated ICMP destination-unreachable or time-exceeded for one destination."""
+    """Repeated ICMP destination-unreachable or time-exceeded for one destination.
+
+    Time exceeded counts per reporting router (a routing loop), so the few
+    reports per hop that a traceroute draws are not a fault.
+    """
     cfg = IcmpUnreachable.model_validate(ctx.settings("icmp_unreachable"))
     icmp = ctx.tables.get("icmp")
     if icmp is None or icmp.empty:
@@ -306,7 +311,12 @@ def icmp_unreachable(ctx: DetectContext) -> list[Finding]:
     g = e.groupby(["quoted_dst", "kind", "svc_port"]).agg(
         n=("ts", "size"), first=("ts", "min"), last=("ts", "max")
     )
-    hot = g[g["n"] >= cfg.min_messages]
+    # time exceeded: a loop makes the same router(s) report packet after packet; a
+    # traceroute draws a few reports from each hop, so count the busiest reporter
+    per_rep = e.groupby(["quoted_dst", "kind", "svc_port", "src"]).size()
+    g["top_reporter"] = per_rep.groupby(level=[0, 1, 2]).max().reindex(g.index).fillna(0)
+    is_te = g.index.get_level_values("kind") == "time_exceeded"
+    hot = g[(g["n"] >= cfg.min_messages) & (~is_te | (g["top_reporter"] >= cfg.min_messages))]
     out = []
     for key, r in hot.iterrows():
         dst, kind, svc_port = keyparts(key)
@@ -339,9 +349,26 @@ def icmp_unreachable(ctx: DetectContext) -> list[Finding]:
     return out
 
 
+# reversed IPv4 octets in front of a list zone (DNSBL, RFC 5782 2.1) or a reverse lookup
+_NO_RECORD_RX = r"^(?:\d{1,3}\.){4}[a-z0-9]|\.arpa\.?$"
+
+
+def _no_record_lookup(dns: pd.DataFrame) -> npt.NDArray[np.bool_]:
+    """Queries whose NXDOMAIN means "no such record", not a failure: reverse (PTR) lookups
+    and DNSBL checks (a mail server's "not listed" answer).  Decided per distinct name."""
+    codes, values = text_codes(dns, "query")
+    flags = pd.Series(values, dtype=object).str.contains(_NO_RECORD_RX, regex=True)
+    out = flags.fillna(False).to_numpy(bool)[codes] if len(values) else np.zeros(len(dns), bool)
+    return np.asarray(out | (dns["qtype"].to_numpy() == 12), dtype=bool)
+
+
 @register("dns_failure", Category.FAULT, needs=("dns",))
 def dns_failure(ctx: DetectContext) -> list[Finding]:
-    """Resolvers answering SERVFAIL/REFUSED or not at all; clients in NXDOMAIN storms."""
+    """Resolvers answering SERVFAIL/REFUSED or not at all; clients in NXDOMAIN storms.
+
+    NXDOMAIN for reverse lookups and DNSBL checks is an answer ("no PTR record",
+    "not listed"), so those lookups do not make a storm.
+    """
     cfg = DnsFailure.model_validate(ctx.settings("dns_failure"))
     dns = ctx.tables.get("dns")
     if dns is None or dns.empty:
@@ -357,7 +384,13 @@ def dns_failure(ctx: DetectContext) -> list[Finding]:
             cfg.min_failures,
             cfg.min_ratio,
         ),
-        ("nxdomain", "id.orig_h", asked["rcode"] == 3, cfg.nxdomain_min, cfg.nxdomain_ratio),
+        (
+            "nxdomain",
+            "id.orig_h",
+            (asked["rcode"] == 3) & ~_no_record_lookup(asked),
+            cfg.nxdomain_min,
+            cfg.nxdomain_ratio,
+        ),
     )
     for mode, who, bad, min_n, min_ratio in checks:
         g = (

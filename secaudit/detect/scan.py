@@ -13,6 +13,7 @@ scanners have separate limits.  One scanner = one finding, with all targets.
 from __future__ import annotations
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from secaudit.detect._common import (
@@ -49,6 +50,43 @@ def _is_broadcast(addrs: pd.Series) -> np.ndarray:
     return flags[codes] if len(uniq) else np.zeros(len(addrs), dtype=bool)
 
 
+def _expired_in_transit(
+    ctx: DetectContext, conn: pd.DataFrame, rows: npt.NDArray[np.bool_]
+) -> npt.NDArray[np.bool_]:
+    """Per conn row (among `rows`): a UDP probe that an ICMP time-exceeded message quotes.
+
+    It never reached its destination (traceroute sends one such probe per TTL to
+    ever higher ports), so it probed no port of that host.
+    """
+    out = np.zeros(len(conn), dtype=bool)
+    icmp = ctx.tables.get("icmp")
+    if icmp is None or icmp.empty or not rows.any():
+        return out
+    v4 = ~icmp["v6"].astype(bool)
+    te = icmp[((v4 & (icmp["type"] == 11)) | (~v4 & (icmp["type"] == 3))) & (icmp["q_proto"] == 17)]
+    if te.empty:
+        return out
+    quoted = pd.DataFrame(
+        {
+            "o": te["dst"].astype(str).to_numpy(),
+            "r": te["quoted_dst"].astype(str).to_numpy(),
+            "p": te["q_dport"].to_numpy(np.int64),
+        }
+    ).drop_duplicates()
+    idx = np.flatnonzero(rows)
+    c = conn.iloc[idx]
+    probe = pd.DataFrame(
+        {
+            "o": c["id.orig_h"].astype(str).to_numpy(),
+            "r": c["id.resp_h"].astype(str).to_numpy(),
+            "p": c["id.resp_p"].fillna(-1).to_numpy(np.int64),
+        }
+    )
+    hit = probe.merge(quoted, how="left", indicator=True)["_merge"].to_numpy() == "both"
+    out[idx[hit]] = True
+    return out
+
+
 def failed_attempts(ctx: DetectContext) -> pd.DataFrame:
     """Failed connection attempts: scanner, victim, port, proto, ts, uid, kind."""
     parts = []
@@ -61,6 +99,7 @@ def failed_attempts(ctx: DetectContext) -> pd.DataFrame:
         ).to_numpy(bool)
         tcp_fail = is_tcp & no_data & text_in(conn, "conn_state", _FAILED_STATES)
         udp_fail = is_udp & (conn["resp_pkts"].fillna(0) == 0).to_numpy(bool)
+        udp_fail &= ~_expired_in_transit(ctx, conn, udp_fail)
         sel = tcp_fail | udp_fail
         c = conn[sel]
         kind = np.where(
@@ -123,6 +162,15 @@ def port_scan(ctx: DetectContext) -> list[Finding]:
         .agg(ts=("ts", "first"), tries=("ts", "size"))
         .reset_index()
     )
+    # a victim failing attempts from very many sources at once is flooded (spoofed
+    # sources, random ports) or down: none of those sources is scanning it
+    per_victim = d.groupby(["victim", "scanner"], sort=False)["ts"].min().reset_index()
+    flooded = window_hits(per_victim["victim"], per_victim["ts"], cfg.flood_sources, cfg.window_s)
+    if flooded.any():
+        d = d[~d["victim"].isin(per_victim.loc[flooded, "victim"])]
+        a = a[a["scanner"].isin(d["scanner"])]
+        if d.empty:
+            return []
     internal = internal_mask(ctx, d["scanner"])
     d["ports_thr"] = np.where(internal, cfg.internal.ports, cfg.external.ports)
     d["hosts_thr"] = np.where(internal, cfg.internal.hosts, cfg.external.hosts)
@@ -180,7 +228,12 @@ def port_scan(ctx: DetectContext) -> list[Finding]:
 
 @register("ping_sweep", Category.ATTACK, needs=("icmp",))
 def ping_sweep(ctx: DetectContext) -> list[Finding]:
-    """One source sending ICMP echo requests to many distinct addresses within a window."""
+    """One source sending ICMP echo requests to many distinct addresses within a window.
+
+    Targets that answered `monitor_min_replies` or more requests are left out: a
+    monitoring station pings the same live hosts every few seconds, a sweep probes
+    addresses once or twice (and most of them do not answer).
+    """
     cfg = PingSweep.model_validate(ctx.settings("ping_sweep"))
     icmp = ctx.tables.get("icmp")
     if icmp is None or icmp.empty:
@@ -189,9 +242,14 @@ def ping_sweep(ctx: DetectContext) -> list[Finding]:
     if req.empty:
         return []
     firsts = req.groupby(["src", "dst"], sort=False)["ts"].min().reset_index()
+    rep = icmp[((icmp["type"] == 0) & ~icmp["v6"]) | ((icmp["type"] == 129) & icmp["v6"])]
+    # a target that answered again and again is being monitored, not discovered
+    answers = rep.groupby(["dst", "src"], sort=False).size()
+    answers.index = answers.index.set_names(["src", "dst"])
+    n_ans = answers.reindex(pd.MultiIndex.from_frame(firsts[["src", "dst"]])).fillna(0)
+    firsts = firsts[n_ans.to_numpy() < cfg.monitor_min_replies]
     hit = window_hits(firsts["src"], firsts["ts"], cfg.min_targets, cfg.window_s)
     out = []
-    rep = icmp[((icmp["type"] == 0) & ~icmp["v6"]) | ((icmp["type"] == 129) & icmp["v6"])]
     for src in firsts.loc[hit, "src"].unique():
         mine = req[req["src"] == src]
         targets = firsts.loc[firsts["src"] == src, "dst"]

@@ -121,7 +121,7 @@ def _analyze(
     k = starts.shape[0] - 1
     n = order.shape[0]
     # per (flow, dir): pkts, data, retrans, dupack, zero_win, stall_ns, first, last, bytes,
-    #                  probes(no SYN/ACK/RST), probe_bits, ssh, fail, http_auth_fail, post, rdp
+    #                  probes(no SYN/ACK/RST), probe_bits, ssh, fail, http_auth_fail, login_post, rdp
     d = np.zeros((k, 2, 16), np.int64)
     # per flow: syn_ts, synack_ts, rtt_ns, client_dir
     fl = np.full((k, 4), _NO_TS, np.int64)
@@ -166,7 +166,7 @@ def _analyze(
                 row[12] += 1
             elif mk == MARK_HTTP_RESP and status[i] == 401:
                 row[13] += 1
-            elif mk == MARK_HTTP_POST:
+            elif mk == MARK_HTTP_POST and status[i] == 1:
                 row[14] += 1
             elif mk == MARK_RDP_CR:
                 row[15] += 1
@@ -236,7 +236,7 @@ def _analyze(
 _DIR_COLS = [
     "pkts", "data_pkts", "retrans", "dupacks", "zero_win", "zw_stall_ns", "first_ns",
     "last_ns", "payload_bytes", "probes", "probe_bits", "ssh_banner", "login_fail",
-    "http_auth_fail", "http_post", "rdp_cr",
+    "http_auth_fail", "login_post", "rdp_cr",
 ]  # fmt: skip
 
 

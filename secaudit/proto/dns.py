@@ -22,6 +22,7 @@ import pandas as pd
 
 __all__ = [
     "DNS_PORTS",
+    "INVALID_TLD",
     "QTYPE_NAMES",
     "RCODE_NAMES",
     "STATUS_MALFORMED",
@@ -155,6 +156,21 @@ def _is_sld_word(out: np.ndarray, off: int, ln: int, words: np.ndarray, wlen: np
 
 
 @nb.njit(cache=True)
+def _plausible_tld(out: np.ndarray, off: int, ln: int) -> bool:
+    """A top-level label that can exist: 2-63 letters, or an IDN "xn--" label (RFC 1123
+    2.1 rules out all-numeric TLDs; none has digits but IDNs)."""
+    if ln < 2 or off + ln > out.shape[0]:
+        return False
+    if ln > 4 and out[off] == 120 and out[off + 1] == 110 and out[off + 2] == 45:
+        return bool(out[off + 3] == 45)  # "xn--"
+    letters = 0
+    for k in range(ln):
+        if 97 <= out[off + k] <= 122:
+            letters += 1
+    return letters == ln
+
+
+@nb.njit(cache=True)
 def _entropy(out: np.ndarray, start: int, stop: int) -> float:
     """Shannon entropy (bits/char) of out[start:stop] ignoring dots."""
     counts = np.zeros(256, np.int64)
@@ -226,7 +242,14 @@ def _parse(
             off2 = label_off[nl - 2]
             if _is_sld_word(names[r], off2, label_len[nl - 2], words, wlen):
                 keep = 3
-        if nl > keep:
+        if nl >= 1 and not _plausible_tld(names[r], label_off[nl - 1], label_len[nl - 1]):
+            # no registered domain under a TLD that cannot exist (dnscat2 without a domain
+            # sends "dnscat.<hex>.<hex>"): the whole name is the left-hand part
+            geo[r, 3] = tl
+            geo[r, 4] = nl
+            geo[r, 5] = tl
+            ent[r] = _entropy(names[r], 0, tl)
+        elif nl > keep:
             reg = label_off[nl - keep]
             geo[r, 3] = reg
             geo[r, 4] = nl - keep
@@ -341,6 +364,7 @@ def empty_messages() -> pd.DataFrame:
 
 
 DNS_PORTS = (53, 5353)
+INVALID_TLD = "(invalid-tld)"  # reg_domain of names whose last label is no possible TLD
 
 
 def parse_dns(
@@ -383,6 +407,7 @@ def parse_dns(
     text = _names_to_str(names, geo[:, 0])
     reg_names, reg_len = _suffix(names, geo[:, 0], geo[:, 3])
     reg = _names_to_str(reg_names, reg_len)
+    reg[(reg_len == 0) & (geo[:, 1] > 0)] = INVALID_TLD
     flags = hdr[:, 1]
     out: dict[str, Any] = {
         "ts_ns": p["ts"],
