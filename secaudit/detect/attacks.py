@@ -171,6 +171,8 @@ def syn_flood(ctx: DetectContext) -> list[Finding]:
     oc, rc, addrs = conn_addr_codes(conn)
     k = len(addrs)
     victims = rc[half].astype(np.int64)
+    if np.bincount(victims, minlength=1).max() < cfg.min_half_open:
+        return _syn_findings(ctx, cfg, groups)  # no host has that many half-open at all
     uniq, inv = np.unique(victims * k + oc[half], return_inverse=True)
     t_first = np.full(len(uniq), np.inf)
     np.minimum.at(t_first, inv, h["ts"].to_numpy(np.float64))
@@ -182,6 +184,12 @@ def syn_flood(ctx: DetectContext) -> list[Finding]:
         mine = h[victims == v]
         ports = mine["id.resp_p"].astype(np.int64)
         groups.append((str(addrs[v]), f"{int(ports.min())}-{int(ports.max())}", mine))
+    return _syn_findings(ctx, cfg, groups)
+
+
+def _syn_findings(
+    ctx: DetectContext, cfg: SynFlood, groups: list[tuple[str, int | str, pd.DataFrame]]
+) -> list[Finding]:
     out = []
     for victim, port, mine in groups:
         srcs = mine["id.orig_h"].astype(str)

@@ -81,7 +81,6 @@ def dns_tunnel(ctx: DetectContext) -> list[Finding]:
     if q.empty:
         return []
     q = q.assign(
-        hex_name=_hex_encoded(q, cfg.min_hex_len),
         txt_null=q["qtype"].isin([10, 16]),
         ent_ok=np.where(q["sub_len"] >= 12, q["sub_entropy"], np.nan),
         queries=q["n_queries"].clip(lower=1),
@@ -93,11 +92,21 @@ def dns_tunnel(ctx: DetectContext) -> list[Finding]:
         max_sub=("sub_len", "max"),
         mean_ent=("ent_ok", "mean"),
         txt_null=("txt_null", "mean"),
-        hex_share=("hex_name", "mean"),
         first=("ts", "min"),
         last=("ts", "max"),
     )
     g["ratio"] = g["unique"] / g["n"].clip(lower=1)
+    busy = g[
+        (g["n"] >= cfg.min_queries)
+        & (g["unique"] >= cfg.min_unique)
+        & (g["ratio"] >= cfg.min_unique_ratio)
+    ]
+    g["hex_share"] = 0.0
+    if len(busy):  # names are read for hex only in groups busy enough to matter
+        mine = q[pd.MultiIndex.from_frame(q[["id.orig_h", "reg_domain"]]).isin(busy.index)]
+        hexy = mine.assign(hex_name=_hex_encoded(mine, cfg.min_hex_len))
+        share = hexy.groupby(["id.orig_h", "reg_domain"], sort=False)["hex_name"].mean()
+        g["hex_share"] = share.reindex(g.index).fillna(0.0)
     shape = (
         (g["mean_sub"] >= cfg.long_subdomain)
         | (g["mean_ent"].fillna(0) >= cfg.high_entropy)

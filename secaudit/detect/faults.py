@@ -10,7 +10,6 @@ the ladders in rules/detect.yaml.
 from __future__ import annotations
 
 import numpy as np
-import numpy.typing as npt
 import pandas as pd
 
 from secaudit.detect._common import (
@@ -313,8 +312,11 @@ def icmp_unreachable(ctx: DetectContext) -> list[Finding]:
     )
     # time exceeded: a loop makes the same router(s) report packet after packet; a
     # traceroute draws a few reports from each hop, so count the busiest reporter
-    per_rep = e.groupby(["quoted_dst", "kind", "svc_port", "src"]).size()
-    g["top_reporter"] = per_rep.groupby(level=[0, 1, 2]).max().reindex(g.index).fillna(0)
+    te = e[e["kind"] == "time_exceeded"]
+    per_rep = te.groupby(["quoted_dst", "kind", "svc_port", "src"]).size()
+    g["top_reporter"] = (
+        per_rep.groupby(level=[0, 1, 2]).max().reindex(g.index).fillna(0) if len(te) else 0
+    )
     is_te = g.index.get_level_values("kind") == "time_exceeded"
     hot = g[(g["n"] >= cfg.min_messages) & (~is_te | (g["top_reporter"] >= cfg.min_messages))]
     out = []
@@ -353,13 +355,22 @@ def icmp_unreachable(ctx: DetectContext) -> list[Finding]:
 _NO_RECORD_RX = r"^(?:\d{1,3}\.){4}[a-z0-9]|\.arpa\.?$"
 
 
-def _no_record_lookup(dns: pd.DataFrame) -> npt.NDArray[np.bool_]:
-    """Queries whose NXDOMAIN means "no such record", not a failure: reverse (PTR) lookups
-    and DNSBL checks (a mail server's "not listed" answer).  Decided per distinct name."""
-    codes, values = text_codes(dns, "query")
-    flags = pd.Series(values, dtype=object).str.contains(_NO_RECORD_RX, regex=True)
-    out = flags.fillna(False).to_numpy(bool)[codes] if len(values) else np.zeros(len(dns), bool)
-    return np.asarray(out | (dns["qtype"].to_numpy() == 12), dtype=bool)
+def _nxdomain_failures(dns: pd.DataFrame) -> pd.Series:
+    """NXDOMAIN answers that are failures: not those where NXDOMAIN means "no such record",
+    reverse (PTR) lookups and DNSBL checks (a mail server's "not listed").  The names of
+    NXDOMAIN rows are tested once per distinct name."""
+    nx = (dns["rcode"] == 3).to_numpy(bool)
+    rows = np.flatnonzero(nx & (dns["qtype"].to_numpy() != 12))
+    names = dns["query"].to_numpy(dtype=object)[rows]
+    codes, uniq = pd.factorize(pd.Series(names, dtype=object))
+    if len(uniq):
+        flags = pd.Series(uniq, dtype=object).astype(str).str.contains(_NO_RECORD_RX, regex=True)
+        keep = ~flags.to_numpy(bool)[codes]
+    else:
+        keep = np.zeros(0, dtype=bool)
+    out = np.zeros(len(dns), dtype=bool)
+    out[rows[keep]] = True
+    return pd.Series(out, index=dns.index)
 
 
 @register("dns_failure", Category.FAULT, needs=("dns",))
@@ -387,7 +398,7 @@ def dns_failure(ctx: DetectContext) -> list[Finding]:
         (
             "nxdomain",
             "id.orig_h",
-            (asked["rcode"] == 3) & ~_no_record_lookup(asked),
+            _nxdomain_failures(asked),
             cfg.nxdomain_min,
             cfg.nxdomain_ratio,
         ),
