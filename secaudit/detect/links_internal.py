@@ -31,6 +31,7 @@ from secaudit.detect.links_base import (
     top,
     whole,
 )
+from secaudit.detect.links_tables import mix64
 from secaudit.detect.registry import DetectContext, register
 from secaudit.model import Category, Finding, Severity
 from secaudit.policy import Policy, Role, Trust
@@ -711,25 +712,40 @@ def _strong_fingerprints(ctx: DetectContext, cfg: Any, agg: pd.DataFrame) -> npt
     """Per row of `agg` (index (MAC, address), columns src_hi/src_lo): how many distinct SYN
     fingerprints (window, scale, option layout; TTL aside) each carry `min_packets` SYNs and
     `min_share` of the address's SYNs.  One TCP stack keeps one; a second OS behind the
-    address shows another even when the NAT rewrites the TTL."""
+    address shows another even when the NAT rewrites the TTL.  Hash keys, no multi-key groupby."""
     syn = ctx.tables.get("links_syn")
     if syn is None or not len(syn) or agg.empty:
         return np.zeros(len(agg), np.int64)
-    keys = ["src_mac", "src_hi", "src_lo"]
-    fp = syn.groupby([*keys, "win", "wscale", "layout"], sort=False)["syns"].sum().reset_index()
-    total = fp.groupby(keys, sort=False)["syns"].transform("sum")
-    fp = fp[(fp["syns"] >= cfg.min_packets) & (fp["syns"] >= cfg.min_share * total)]
-    n = fp.groupby(keys, sort=False).size()
-    q = pd.MultiIndex.from_arrays(
-        [
-            agg.index.get_level_values(0).to_numpy(np.uint64),
-            agg["src_hi"].to_numpy(np.uint64),
-            agg["src_lo"].to_numpy(np.uint64),
-        ]
+    host = _host_key(
+        syn["src_mac"].to_numpy(np.uint64),
+        syn["src_hi"].to_numpy(np.uint64),
+        syn["src_lo"].to_numpy(np.uint64),
     )
-    pos = n.index.get_indexer(q) if len(n) else np.full(len(agg), -1)
-    vals = n.to_numpy(np.int64)
-    return np.where(pos >= 0, vals[np.maximum(pos, 0)] if len(vals) else 0, 0).astype(np.int64)
+    shape = syn["win"].to_numpy(np.uint64) | (syn["wscale"].to_numpy(np.uint64) << np.uint64(32))
+    fkey = mix64(host ^ mix64(shape ^ mix64(syn["layout"].to_numpy(np.uint64))))
+    fcode, fvals = pd.factorize(fkey)
+    nf = len(fvals)
+    syns = np.bincount(fcode, weights=syn["syns"].to_numpy(np.float64), minlength=nf)
+    f_host = np.zeros(nf, np.uint64)
+    f_host[fcode] = host  # every row of one fingerprint has the same host
+    hcode, hvals = pd.factorize(f_host)
+    total = np.bincount(hcode, weights=syns, minlength=len(hvals))
+    strong = (syns >= cfg.min_packets) & (syns >= cfg.min_share * total[hcode])
+    n_strong = np.bincount(hcode, weights=strong, minlength=len(hvals)).astype(np.int64)
+    q = _host_key(
+        agg.index.get_level_values(0).to_numpy(np.uint64),
+        agg["src_hi"].to_numpy(np.uint64),
+        agg["src_lo"].to_numpy(np.uint64),
+    )
+    pos = pd.Index(np.asarray(hvals, dtype=np.uint64)).get_indexer(pd.Index(q))
+    return np.where(pos >= 0, n_strong[np.maximum(pos, 0)], 0).astype(np.int64)
+
+
+def _host_key(
+    mac: npt.NDArray[np.uint64], hi: npt.NDArray[np.uint64], lo: npt.NDArray[np.uint64]
+) -> npt.NDArray[np.uint64]:
+    """A 64-bit hash of (MAC, address) per row."""
+    return mix64(mac ^ mix64(hi ^ mix64(lo)))
 
 
 def _syn_fingerprints(

@@ -32,7 +32,7 @@ from secaudit.detect.links_kernels import (
 )
 from secaudit.policy.lookup import addr_text
 
-__all__ = ["LinksTables", "links_tables"]
+__all__ = ["LinksTables", "links_tables", "mix64"]
 
 _HOST_KEYS = ["src_mac", "src_hi", "src_lo", "vlan", "ttl", "arp", "uni"]
 
@@ -312,7 +312,7 @@ def _take(p: np.ndarray, idx: np.ndarray, fields: list[str]) -> np.ndarray:
     return out
 
 
-def _mix(h: np.ndarray) -> np.ndarray:
+def mix64(h: np.ndarray) -> np.ndarray:
     """splitmix64 finaliser over a uint64 column (wrapping arithmetic)."""
     h = h ^ (h >> np.uint64(30))
     h = h * np.uint64(0xBF58476D1CE4E5B9)
@@ -332,7 +332,7 @@ def _aggregate(cols: dict[str, np.ndarray], ts: np.ndarray, count: str = "pkts")
     with np.errstate(over="ignore"):
         h = np.zeros(len(ts), dtype=np.uint64)
         for k, v in enumerate(cols.values()):
-            h = _mix(
+            h = mix64(
                 h
                 ^ (
                     v.astype(np.uint64)
