@@ -1334,7 +1334,7 @@ def _() -> list[Packet]:
 
 
 @case(
-    "ping_sweep_v6_and_slow",
+    "ping_sweep_slow",
     [("ping_sweep", "10.30.2.4")],
     ["icmp_tunnel", "port_scan", "dns_tunnel"],
 )
@@ -1913,6 +1913,66 @@ def _() -> list[Packet]:
     out = []
     for k in range(20):
         out += ssh_session(V4, T0 + k * 60, "10.99.0.74", "10.99.0.23", 48100 + k, 22, 6)
+    return out
+
+
+@case(
+    "beacon_jitter_v6",
+    [("beacon", "fd00:90::12")],
+    ["port_scan", "syn_flood", "brute_force", "dns_tunnel", "long_connection"],
+)
+def _() -> list[Packet]:
+    r = rnd(42)
+    out = []
+    t = T0
+    for k in range(60):
+        req = b"GET /c HTTP/1.1\r\nHost: x\r\nCookie: " + b"s" * r.randint(60, 70) + b"\r\n\r\n"
+        out += tcp_session(
+            V4, t, "fd00:90::12", "2001:db8:90::50", 49100 + k, 8080, [(req, http_resp(40))]
+        )
+        t += 30 * (1 + r.uniform(-0.2, 0.2))
+    return out
+
+
+@case("ping_sweep_v6", [("ping_sweep", "fd00:30::4")], ["icmp_tunnel", "port_scan", "dns_tunnel"])
+def _() -> list[Packet]:
+    out = []
+    for k in range(1, 80):
+        reply = linux_ping_data(k) if k % 5 == 0 else None
+        out += echo_pair(
+            V4, T0 + k * 0.05, "fd00:30::4", f"fd00:30::1:{k:x}", 0x31, k, linux_ping_data(k), reply
+        )
+    return out
+
+
+@case("scan_udp_snmp_horizontal", [("port_scan", "10.21.0.9")], SCAN_NOT)
+def _() -> list[Packet]:
+    out = []
+    for k in range(1, 60):
+        t = T0 + k * 0.05
+        out.append(
+            udp(
+                V4,
+                t,
+                "10.21.0.9",
+                f"10.21.5.{k}",
+                50161,
+                161,
+                b"\x30\x26\x02\x01\x01\x04\x06public",
+            )
+        )
+        if k % 9 == 0:
+            out.append(
+                udp(V4, t + 0.002, f"10.21.5.{k}", "10.21.0.9", 161, 50161, b"\x30\x30" + b"r" * 40)
+            )
+    return out
+
+
+@case("knock_internal_admin_ports", [("port_scan", "10.22.0.4")], SCAN_NOT)
+def _() -> list[Packet]:
+    out = []
+    for k, p in enumerate([22, 135, 139, 445, 3389, 5900]):
+        out += syn_probe(V4, T0 + k * 0.5, "10.22.0.4", "10.22.0.40", 52000 + k, p, "rst")
     return out
 
 

@@ -171,11 +171,14 @@ def syn_flood(ctx: DetectContext) -> list[Finding]:
     oc, rc, addrs = conn_addr_codes(conn)
     k = len(addrs)
     victims = rc[half].astype(np.int64)
-    if np.bincount(victims, minlength=1).max() < cfg.min_half_open:
+    busy = np.bincount(victims, minlength=1) >= cfg.min_half_open
+    if not busy.any():
         return _syn_findings(ctx, cfg, groups)  # no host has that many half-open at all
-    uniq, inv = np.unique(victims * k + oc[half], return_inverse=True)
+    rows = np.flatnonzero(busy[victims])
+    pair, uniq = pd.factorize(victims[rows] * k + oc[half][rows])
     t_first = np.full(len(uniq), np.inf)
-    np.minimum.at(t_first, inv, h["ts"].to_numpy(np.float64))
+    np.minimum.at(t_first, pair, h["ts"].to_numpy(np.float64)[rows])
+    uniq = np.asarray(uniq, np.int64)
     spread = window_hits(pd.Series(uniq // k), t_first, cfg.min_half_open, cfg.window_s)
     by_port = {g[0] for g in groups}
     for v in np.unique(uniq[spread] // k).tolist():

@@ -8,6 +8,9 @@ reach a threshold inside a sliding window: distinct ports on one victim
 (vertical), distinct victims on one port (horizontal), or a few distinct
 pairs that are all on sensitive ports (knock).  Internal and external
 scanners have separate limits.  One scanner = one finding, with all targets.
+UDP probes that an ICMP time-exceeded message quotes never reached their host
+(traceroute), and a victim failing attempts from `flood_sources` sources at
+once is flooded or down: neither makes anyone a scanner.
 """
 
 from __future__ import annotations
@@ -148,6 +151,23 @@ def failed_attempts(ctx: DetectContext) -> pd.DataFrame:
     return a
 
 
+def _flooded_victims(d: pd.DataFrame, min_sources: int, window: float) -> list[object]:
+    """Victims with failed attempts from `min_sources` distinct sources within `window`
+    (each source counted at its first attempt); integer codes, no string groupby."""
+    vc, victims = pd.factorize(d["victim"], use_na_sentinel=False)
+    per = np.bincount(vc, minlength=len(victims))
+    if not len(per) or per.max() < min_sources:
+        return []
+    sc, scanners = pd.factorize(d["scanner"], use_na_sentinel=False)
+    pair, _ = pd.factorize(vc.astype(np.int64) * (len(scanners) + 1) + sc)
+    first = np.full(int(pair.max()) + 1, np.inf)
+    np.minimum.at(first, pair, d["ts"].to_numpy(np.float64))
+    pair_victim = np.zeros(len(first), np.int64)
+    pair_victim[pair] = vc
+    hit = window_hits(pd.Series(pair_victim), first, min_sources, window)
+    return [victims[v] for v in np.unique(pair_victim[hit]).tolist()]
+
+
 @register("port_scan", Category.ATTACK, needs=("conn",))
 def port_scan(ctx: DetectContext) -> list[Finding]:
     """Vertical/horizontal/knock port scans from failed attempts (Zeek scan.zeek counting)."""
@@ -164,11 +184,11 @@ def port_scan(ctx: DetectContext) -> list[Finding]:
     )
     # a victim failing attempts from very many sources at once is flooded (spoofed
     # sources, random ports) or down: none of those sources is scanning it
-    per_victim = d.groupby(["victim", "scanner"], sort=False)["ts"].min().reset_index()
-    flooded = window_hits(per_victim["victim"], per_victim["ts"], cfg.flood_sources, cfg.window_s)
-    if flooded.any():
-        d = d[~d["victim"].isin(per_victim.loc[flooded, "victim"])]
-        a = a[a["scanner"].isin(d["scanner"])]
+    flooded = _flooded_victims(d, cfg.flood_sources, cfg.window_s)
+    if len(flooded):
+        victims = flooded
+        d = d[~d["victim"].isin(victims)]
+        a = a[~a["victim"].isin(victims)]
         if d.empty:
             return []
     internal = internal_mask(ctx, d["scanner"])
