@@ -262,6 +262,8 @@ def ping_sweep(ctx: DetectContext) -> list[Finding]:
     if req.empty:
         return []
     firsts = req.groupby(["src", "dst"], sort=False)["ts"].min().reset_index()
+    if firsts["src"].value_counts().max() < cfg.min_targets:
+        return []  # no source pinged that many addresses at all
     rep = icmp[((icmp["type"] == 0) & ~icmp["v6"]) | ((icmp["type"] == 129) & icmp["v6"])]
     # a target that answered again and again is being monitored, not discovered
     answers = rep.groupby(["dst", "src"], sort=False).size()
