@@ -89,7 +89,7 @@ class _Pass:
         while i < len(rows):
             t = self.t
             i = K.feed(i, rows, pk, hsh, data, row_base, self.validate, self.route_all,
-                       t["C"], t["A"], t["HD"], t["HT"], t["PC"], t["EV"], t["OO"],
+                       t["C"], t["A"], t["HT"], t["PC"], t["EV"], t["OO"],
                        t["arena"], t["cnt"])  # fmt: skip
             if i < len(rows):  # a queue merge or many queued segments: rare
                 self._reserve(1, int(pk["caplen"][rows[i]]))
@@ -100,7 +100,7 @@ class _Pass:
         t = self.t
         nc, npc, nev, noo, nar = (int(x) for x in t["cnt"][:5])
         if nc + rows > len(t["C"]):
-            for k in ("C", "A", "HD"):
+            for k in ("C", "A"):
                 t[k] = _grown(t[k], max(2 * len(t[k]), nc + rows))
         if 2 * (nc + rows) > len(t["HT"]):
             t["HT"] = np.full(1 << (4 * (nc + rows)).bit_length(), -1, np.int64)
@@ -327,7 +327,8 @@ def carve_pcap(
     run.step(last_ts, final=True)
     C = run.t["C"][: int(run.t["cnt"][0])]
     st.conns = len(C)
-    redo = (C[:, K.FLAGS] & (K.ROUTE | K.REDO)) != 0
+    # connections without payload have no files, whatever the engine would make of them
+    redo = ((C[:, K.FLAGS] & (K.ROUTE | K.REDO)) != 0) & ((C[:, K.FLAGS] & K.DATA) != 0)
     keys = set(run.t["A"][: len(C), 4][redo].tolist())
     eng_rows: list[dict[str, Any]] = []
     ports = set(run.ports)

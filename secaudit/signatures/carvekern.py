@@ -43,6 +43,7 @@ FIN1 = 8
 DETACHED = 16  # a new SYN after RST started a new connection on the same key
 REDO = 32  # the carve is not final: the Python engine decides this key
 ROUTE = 64  # a packet the kernel does not follow exactly: the Python engine decides
+DATA = 128  # some packet carried payload (a connection without any has no files)
 
 
 # counters in `cnt`
@@ -52,13 +53,12 @@ _NC, _NPC, _NEV, _NOO, _NAR = 0, 1, 2, 3, 4
 def new_tables(
     conns: int = 1 << 12, pieces: int = 1 << 14, arena: int = 1 << 24
 ) -> dict[str, np.ndarray]:
-    """Empty tables: C (conns x NCOL), A (client hi/lo, server hi/lo, key hash), HD (first
+    """Empty tables: C (conns x NCOL), A (client hi/lo, server hi/lo, key hash),
     bytes per side), HT (hash slots), PC (arena off, len, next), EV (stream off, ts, next),
     OO (stream off, arena off, len, next), arena, cnt."""
     return {
         "C": np.zeros((conns, NCOL), np.int64),
         "A": np.zeros((conns, 5), np.uint64),
-        "HD": np.zeros((conns, 2, _HEAD), np.uint8),
         "HT": np.full(conns * 4, -1, np.int64),
         "PC": np.zeros((pieces, 3), np.int64),
         "EV": np.zeros((pieces, 3), np.int64),
@@ -127,7 +127,7 @@ def _piece(C: np.ndarray, PC: np.ndarray, cnt: np.ndarray, c: int, d: int, a: in
 
 
 @numba.njit(cache=True)
-def _append(C: np.ndarray, HD: np.ndarray, PC: np.ndarray, arena: np.ndarray, cnt: np.ndarray,
+def _append(C: np.ndarray, PC: np.ndarray, arena: np.ndarray, cnt: np.ndarray,
             src: np.ndarray, s0: int, c: int, d: int, off: int, n: int, copy: bool) -> None:  # fmt: skip
     """TcpStream._append: the part of [off, off + n) past the stream end, up to DEPTH."""
     cur = C[c, LEN0 + d]
@@ -144,13 +144,24 @@ def _append(C: np.ndarray, HD: np.ndarray, PC: np.ndarray, arena: np.ndarray, cn
     else:
         a = s0 + skip  # src is the arena: the queued segment's bytes are reused in place
     _piece(C, PC, cnt, c, d, a, m)
-    for q in range(min(m, _HEAD - cur) if cur < _HEAD else 0):
-        HD[c, d, cur + q] = arena[a + q]
     C[c, LEN0 + d] = cur + m
 
 
 @numba.njit(cache=True)
-def _add(C: np.ndarray, HD: np.ndarray, PC: np.ndarray, EV: np.ndarray, OO: np.ndarray,
+def _head(C: np.ndarray, PC: np.ndarray, arena: np.ndarray, c: int, d: int, out: np.ndarray) -> int:
+    """The first (up to 64) in-order bytes of side d into `out`; returns how many."""
+    n = 0
+    x = C[c, PH0 + d]
+    while x >= 0 and n < _HEAD:
+        m = min(PC[x, 1], _HEAD - n)
+        out[n : n + m] = arena[PC[x, 0] : PC[x, 0] + m]
+        n += m
+        x = PC[x, 2]
+    return n
+
+
+@numba.njit(cache=True)
+def _add(C: np.ndarray, head: np.ndarray, PC: np.ndarray, EV: np.ndarray, OO: np.ndarray,
          arena: np.ndarray, cnt: np.ndarray, data: np.ndarray, c: int, d: int, seq: int,
          ps: int, n: int, ts: int) -> None:  # fmt: skip
     """TcpStream.add for one segment of side d (bytes data[ps : ps + n])."""
@@ -191,7 +202,7 @@ def _add(C: np.ndarray, HD: np.ndarray, PC: np.ndarray, EV: np.ndarray, OO: np.n
             OO[e, 2] = n
             C[c, OB0 + d] += n - old
         return
-    _append(C, HD, PC, arena, cnt, data, ps, c, d, off, n, True)
+    _append(C, PC, arena, cnt, data, ps, c, d, off, n, True)
     while True:
         # the queued segment with the lowest offset the stream has reached
         cur = C[c, LEN0 + d]
@@ -212,7 +223,7 @@ def _add(C: np.ndarray, HD: np.ndarray, PC: np.ndarray, EV: np.ndarray, OO: np.n
         else:
             OO[prev_best, 3] = OO[best, 3]
         C[c, OB0 + d] -= OO[best, 2]
-        _append(C, HD, PC, arena, cnt, arena, OO[best, 1], c, d, OO[best, 0], OO[best, 2], False)
+        _append(C, PC, arena, cnt, arena, OO[best, 1], c, d, OO[best, 0], OO[best, 2], False)
     if C[c, LEN0 + d] > before:
         k = cnt[_NEV]
         cnt[_NEV] = k + 1
@@ -225,16 +236,17 @@ def _add(C: np.ndarray, HD: np.ndarray, PC: np.ndarray, EV: np.ndarray, OO: np.n
             C[c, EH0 + d] = k
         C[c, ET0 + d] = k
         if C[c, APP0 + d] == 0:
-            app = _detect_app(HD[c, d], min(C[c, LEN0 + d], _HEAD), C[c, SPORT],
-                              C[c, CPORT], d == 0)  # fmt: skip
+            nh = _head(C, PC, arena, c, d, head)
+            app = _detect_app(head, nh, C[c, SPORT], C[c, CPORT], d == 0)
             C[c, APP0 + d] = app
             if C[c, APP] == 0:
                 C[c, APP] = app
         app = C[c, APP]
-        n0 = min(C[c, LEN0], _HEAD)
-        if (app == 2 or app == 3 or app == 4) and n0 > 0 and not _may_be_request(HD[c, 0], n0):
-            # TLS/SSH/DNS without an HTTP request: nothing to carve (Engine._flow_tx)
-            C[c, FLAGS] &= ~KEEP
+        if (app == 2 or app == 3 or app == 4) and C[c, LEN0] > 0:
+            n0 = _head(C, PC, arena, c, 0, head)
+            if not _may_be_request(head, n0):
+                # TLS/SSH/DNS without an HTTP request: nothing to carve (Engine._flow_tx)
+                C[c, FLAGS] &= ~KEEP
 
 
 @numba.njit(cache=True)
@@ -271,13 +283,14 @@ def _payload(pk: np.ndarray, r: int, data: np.ndarray, validate: bool) -> tuple[
 def feed(
     start: int, rows: np.ndarray, pk: np.ndarray, hsh: np.ndarray, data: np.ndarray,
     row_base: int, validate: bool, route_all: bool, C: np.ndarray, A: np.ndarray,
-    HD: np.ndarray, HT: np.ndarray, PC: np.ndarray, EV: np.ndarray, OO: np.ndarray,
+    HT: np.ndarray, PC: np.ndarray, EV: np.ndarray, OO: np.ndarray,
     arena: np.ndarray, cnt: np.ndarray,
 ) -> int:  # fmt: skip
     """TCP rows `rows[start:]` of a chunk (pk, data; hsh: the engine's connection hash per
     row); returns where a table ran out of room (or len(rows)).  Flow ids are 8 x the
     1-based packet-table row (row_base: rows in earlier chunks)."""
     mask = np.uint64(HT.shape[0] - 1)
+    head = np.empty(_HEAD, np.uint8)
     for i in range(start, rows.shape[0]):
         r = rows[i]
         special, ps, n = _payload(pk, r, data, validate)
@@ -334,6 +347,8 @@ def feed(
             d = 0 if sp == C[c, CPORT] else 1
         else:
             d = 0 if (shi == A[c, 0] and slo == A[c, 1] and sp == C[c, CPORT]) else 1
+        if n > 0 or rw["payload_len"] > 0:
+            C[c, FLAGS] |= DATA
         if special:
             C[c, FLAGS] = (C[c, FLAGS] | ROUTE) & ~KEEP
             continue
@@ -373,7 +388,7 @@ def feed(
         if not C[c, FLAGS] & KEEP:
             continue
         seq = seq0 + 1 if syn else seq0
-        _add(C, HD, PC, EV, OO, arena, cnt, data, c, d, seq, ps, n, ts)
+        _add(C, head, PC, EV, OO, arena, cnt, data, c, d, seq, ps, n, ts)
     return int(rows.shape[0])
 
 
