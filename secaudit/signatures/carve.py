@@ -7,8 +7,9 @@ packet).  The per-packet work is carvekern.feed; per connection, the engine's ow
 parsers run on the reassembled streams (http_exchanges, files.http_files /
 smtp_files / ftp_data_files).
 
-Memory stays bounded by the live connections: a connection's files are carved once it
-closed and stayed quiet for `GRACE_S` (or idled `IDLE_S`), then its bytes are dropped.
+Stream bytes stay bounded by the live connections: a connection's files are carved once
+it closed and stayed quiet for `GRACE_S` (or idled `IDLE_S`), then its bytes are dropped
+(its ~250-byte table row stays, so a late packet is recognised).
 Whatever the kernel cannot follow exactly goes to the Python engine in a second read of
 the capture, restricted to those connections: tunnels, fragments, odd link layers, bad
 or unverifiable checksums (when the capture's checksums are validated), a connection that
