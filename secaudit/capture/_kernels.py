@@ -96,12 +96,12 @@ OPT_SACK = 8
 OPT_TS = 16
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _u16(b: np.ndarray, i: int) -> int:
     return (np.int64(b[i]) << 8) | np.int64(b[i + 1])
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _u32(b: np.ndarray, i: int) -> int:
     return (
         (np.int64(b[i]) << 24)
@@ -111,12 +111,12 @@ def _u32(b: np.ndarray, i: int) -> int:
     )
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _u64(b: np.ndarray, i: int) -> np.uint64:
     return (np.uint64(_u32(b, i)) << np.uint64(32)) | np.uint64(_u32(b, i + 4))
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _mac(b: np.ndarray, i: int) -> np.uint64:
     return np.uint64((_u16(b, i) << 32) | _u32(b, i + 2))
 
@@ -147,7 +147,7 @@ def _sum16(b: np.ndarray, start: int, n: int) -> int:
     return ((s & 0xFF) << 8) | (s >> 8)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _hsum(b: np.ndarray, o: int, n: int) -> int:
     """Unfolded sum of the big-endian 16-bit words of a short header b[o:o+n] (n even).
 
@@ -160,7 +160,7 @@ def _hsum(b: np.ndarray, o: int, n: int) -> int:
     return s
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _fold(s: int) -> int:
     while s > 0xFFFF:
         s = (s & 0xFFFF) + (s >> 16)
@@ -1037,7 +1037,7 @@ G_BAD_TSRESOL = 10
 G_STOPPED = 11  # set by the caller: reading gave up after damage
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _rd32(b: np.ndarray, i: int, swapped: bool) -> int:
     if swapped:
         return (
@@ -1054,7 +1054,7 @@ def _rd32(b: np.ndarray, i: int, swapped: bool) -> int:
     )
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _rd16(b: np.ndarray, i: int, swapped: bool) -> int:
     if swapped:
         return (np.int64(b[i]) << 8) | np.int64(b[i + 1])
