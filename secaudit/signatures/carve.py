@@ -110,9 +110,12 @@ class _Pass:
             nar + nbytes > len(t["arena"]) or npc + 1 + noo + rows > len(t["PC"])
             or nev + rows > len(t["EV"]) or noo + rows > len(t["OO"])
         ):  # fmt: skip
+            old = t["arena"]
             t["PC"], t["EV"], t["OO"], t["arena"] = K.compact(
-                t["C"], t["PC"], t["EV"], t["OO"], t["arena"], t["cnt"], 2 * nbytes, 2 * rows
-            )
+                t["C"], t["PC"], t["EV"], t["OO"], old, t["cnt"], 2 * nbytes, 2 * rows,
+                t["spare"],
+            )  # fmt: skip
+            t["spare"] = old  # the next compaction's target: its pages are already mapped
 
     # --- per connection ---------------------------------------------------------------
 
@@ -150,7 +153,8 @@ class _Pass:
     def _streams(self, ids: np.ndarray) -> list[tuple[bytes, bytes, np.ndarray, np.ndarray]]:
         """Both streams and append events of each connection in `ids`."""
         t = self.t
-        buf, b, evs, eb = K.gather(t["C"], t["PC"], t["EV"], t["arena"], ids)
+        buf, b, evs, eb = K.gather(t["C"], t["PC"], t["EV"], t["arena"], ids, t["gbuf"])
+        t["gbuf"] = buf  # reused: a fresh buffer per step costs its page faults again
         out = []
         for (s, n0, n1), (e, k0, k1) in zip(b.tolist(), eb.tolist(), strict=True):
             out.append((buf[s : s + n0].tobytes(), buf[s + n0 : s + n0 + n1].tobytes(),

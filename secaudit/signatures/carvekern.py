@@ -64,6 +64,8 @@ def new_tables(
         "EV": np.zeros((pieces, 3), np.int64),
         "OO": np.zeros((1 << 10, 4), np.int64),
         "arena": np.zeros(arena, np.uint8),
+        "spare": np.zeros(0, np.uint8),
+        "gbuf": np.zeros(0, np.uint8),
         "cnt": np.zeros(8, np.int64),
     }
 
@@ -394,10 +396,12 @@ def feed(
 
 @numba.njit(cache=True)
 def gather(
-    C: np.ndarray, PC: np.ndarray, EV: np.ndarray, arena: np.ndarray, ids: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Streams of connections `ids`: bytes (side 0 then side 1 per connection) with
-    bounds [k, 3] (start, len0, len1), and append events (stream off, ts) with [k, 3]."""
+    C: np.ndarray, PC: np.ndarray, EV: np.ndarray, arena: np.ndarray, ids: np.ndarray,
+    out: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
+    """Streams of connections `ids`: bytes (side 0 then side 1 per connection; in `out` when
+    it is large enough, which saves the page faults of a new buffer) with bounds [k, 3]
+    (start, len0, len1), and append events (stream off, ts) with [k, 3]."""
     k = ids.shape[0]
     nb = 0
     ne = 0
@@ -409,7 +413,8 @@ def gather(
             while e >= 0:
                 ne += 1
                 e = EV[e, 2]
-    out = np.empty(nb, np.uint8)
+    if out.shape[0] < nb:
+        out = np.empty(nb + nb // 2, np.uint8)
     bounds = np.zeros((k, 3), np.int64)
     evs = np.empty((ne, 2), np.int64)
     ebounds = np.zeros((k, 3), np.int64)
@@ -441,11 +446,12 @@ def gather(
 @numba.njit(cache=True)
 def compact(
     C: np.ndarray, PC: np.ndarray, EV: np.ndarray, OO: np.ndarray, arena: np.ndarray,
-    cnt: np.ndarray, room: int, rows: int,
+    cnt: np.ndarray, room: int, rows: int, spare: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
     """New PC/EV/OO/arena holding only the connections that keep bytes, each side's
-    in-order bytes as one piece, with room for `room` more bytes and `rows` more packets.
-    Updates C's list heads and cnt."""
+    in-order bytes as one piece, with room for `room` more bytes and `rows` more packets
+    (the arena is `spare`, a previous one, when it is large enough).  Updates C's list
+    heads and cnt."""
     nc = cnt[_NC]
     nb = 0
     ne = 0
@@ -473,7 +479,7 @@ def compact(
                 no += 1
                 nb += OO[e, 2]
                 e = OO[e, 3]
-    arena2 = np.empty(nb + room, np.uint8)
+    arena2 = spare if spare.shape[0] >= nb + room else np.empty(nb + room, np.uint8)
     PC2 = np.empty((2 * nlive + 2 * no + 2 * rows + 1024, 3), np.int64)
     EV2 = np.empty((ne + rows + 1024, 3), np.int64)
     OO2 = np.empty((no + rows + 1024, 4), np.int64)
