@@ -133,6 +133,9 @@ STATE_DTYPE = np.dtype(
 
 
 PREFETCH_AHEAD = 16  # packets `process` looks ahead when it asks for their rows
+# The per-packet TCP path (_tcp_packet and the helpers it calls once per packet) is
+# inlined into `process` at numba level: ~10 % less CPU there for no extra compile
+# time (inlining every small helper too gained no more and tripled compile time).
 
 
 @intrinsic
@@ -545,7 +548,7 @@ def _undelivered_bytes(s, e):  # type: ignore[no-untyped-def]
     return s.ra_hi[e, n - 1] - s.ra_last[e]
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, inline="always")
 def _data_sent(s, e, seq, length):  # type: ignore[no-untyped-def]
     """TCP_Reassembler::DataSent + Reassembler::NewBlock, without the bytes."""
     if s.ra_skip[e]:
@@ -604,7 +607,7 @@ def _ep_add(s, e, code):  # type: ignore[no-untyped-def]
     _hadd(s, code + 32 if e == 1 else code)
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, inline="always")
 def _update_history(s, e, flags, rel_seq, length):  # type: ignore[no-untyped-def]
     syn = (flags & F_SYN) != 0
     fin = (flags & F_FIN) != 0
@@ -655,7 +658,7 @@ def _established_event(s, interactive):  # type: ignore[no-untyped-def]
         s.inact = INTERACTIVE_INACTIVITY
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, inline="always")
 def _state_machine(s, e, t, base_seq, length, delta_last, is_orig, flags, interactive):  # type: ignore[no-untyped-def]
     """UpdateStateMachine; returns (do_close, gen_event, e after a possible flip)."""
     syn = (flags & F_SYN) != 0
@@ -766,7 +769,7 @@ def _conn_closed(s, e, gen_event):  # type: ignore[no-untyped-def]
             s.t_exp_b = nt
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, inline="always")
 def _tcp_packet(s, e, t, flags, seq, ack, win, length, fullcap, interactive):  # type: ignore[no-untyped-def]
     """TCPSessionAdapter::Process for one packet of endpoint e; returns e after flips."""
     syn = (flags & F_SYN) != 0
