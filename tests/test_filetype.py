@@ -4,11 +4,15 @@ unsigned program images, on hand-built headers of both PE flavours."""
 from __future__ import annotations
 
 import struct
+import sys
+from pathlib import Path
 
 import pytest
 
 from secaudit.signatures.filetype import pe_signed, sniff_executable, unsigned_executable
 
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "rules" / "tests" / "signatures"))
 PE_AT = 0x80
 
 
@@ -55,3 +59,33 @@ def test_other_images_and_non_executables() -> None:
     assert unsigned_executable(b"\xcf\xfa\xed\xfe" + b"\0" * 60)["magic"] == "mach-o"  # type: ignore[index]
     assert unsigned_executable(b"%PDF-1.7\n" + b"\0" * 60) is None
     assert pe_signed(b"\x7fELF\x02\x01\x01" + b"\0" * 60) is None
+
+
+@pytest.mark.parametrize(
+    ("server", "cert", "severity"),
+    [
+        ("203.0.113.9", (0, 0), "medium"),  # unsigned program from the internet, in cleartext
+        ("203.0.113.9", (0x5000, 0x1A00), None),  # a signed vendor download
+        ("10.0.0.9", (0, 0), None),  # the internal software share
+    ],
+)
+def test_unsigned_executable_download_is_malware_transfer(
+    tmp_path: Path, server: str, cert: tuple[int, int], severity: str | None
+) -> None:
+    from _pcaplib import http_get, http_response, tcp_session, write  # rules/tests/signatures
+
+    from secaudit.detect.run import detect
+
+    pcap = tmp_path / "dl.pcap"
+    body = pe(cert=cert)
+    pkts = tcp_session(
+        "10.0.0.5", server, 41000, 80,
+        [("c", http_get("/solar.php")),
+         ("s", http_response(body, ctype="application/octet-stream"))],
+    )  # fmt: skip
+    write(str(pcap), pkts)
+    found = detect(pcap, only=["malware_transfer"], strict=True).findings
+    assert [f.severity.value for f in found] == ([severity] if severity else [])
+    if severity:
+        assert found[0].subject == "10.0.0.5"
+        assert found[0].evidence["unsigned"] == {"magic": "pe", "signature": "none"}

@@ -24,7 +24,7 @@ from typing import Any
 from secaudit.errors import ConfigError
 from secaudit.model import Category, Finding, Gap, Severity
 from secaudit.proto.http import HttpMessage
-from secaudit.signatures.filetype import disguised_executable
+from secaudit.signatures.filetype import disguised_executable, unsigned_executable
 
 __all__ = [
     "IocSet",
@@ -252,14 +252,18 @@ def scan_files(
             row["disguised"] = (
                 f"{disguise['magic']} as {disguise['declared_type'] or disguise['name']}"
             )
-        if hits or ioc is not None or disguise is not None:
-            what = _verdict(hits, ioc, disguise)
+        unsigned = unsigned_executable(data) if _from_outside(c) else None
+        if unsigned is not None:
+            row["unsigned"] = unsigned["magic"]
+        if hits or ioc is not None or disguise is not None or unsigned is not None:
+            what = _verdict(hits, ioc, disguise, unsigned)
+            strong = bool(hits) or ioc is not None or disguise is not None
             findings.append(
                 Finding(
                     rule_id="malware_transfer",
                     detector="malware_transfer",
                     category=Category.MALWARE,
-                    severity=Severity.HIGH,
+                    severity=Severity.HIGH if strong else Severity.MEDIUM,
                     title=f"Malware transferred over {c.get('proto', '?')}: {c.get('name', '')} ({what})",
                     subject=str(c.get("client", "")),
                     first_seen=_iso(float(c.get("ts") or 0)),
@@ -276,6 +280,7 @@ def scan_files(
                         "yara": list(hits),
                         "ioc": ioc,
                         "disguised": disguise,
+                        "unsigned": unsigned,
                     },
                     controls=_CONTROLS,
                     id_keys={
@@ -353,14 +358,43 @@ def ioc_findings(
     return list(out.values())
 
 
-def _verdict(hits: list[str], ioc: str | None, disguise: dict[str, str] | None) -> str:
-    """What made a carved file malware: YARA rules, a hash IOC, or a disguised executable."""
+def _verdict(
+    hits: list[str],
+    ioc: str | None,
+    disguise: dict[str, str] | None,
+    unsigned: dict[str, str] | None = None,
+) -> str:
+    """What made a carved file malware: YARA rules, a hash IOC, a disguised executable, or an
+    unsigned program sent in cleartext from outside the network."""
     if hits:
         return ", ".join(hits)
     if ioc:
         return f"IOC: {ioc}"
-    assert disguise is not None
-    return f"{disguise['magic']} executable disguised as {disguise['declared_type'] or disguise['name']}"
+    if disguise is not None:
+        return f"{disguise['magic']} executable disguised as {disguise['declared_type'] or disguise['name']}"
+    assert unsigned is not None
+    return f"unsigned {unsigned['magic']} executable from outside the network, in cleartext"
+
+
+# Address space a capture without a policy takes as inside the audited network (the
+# same ranges as detect's is_private: RFC 1918, CGNAT, loopback, link-local, ULA).
+_INSIDE = tuple(
+    ipaddress.ip_network(n)
+    for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "127.0.0.0/8",
+              "169.254.0.0/16", "::1/128", "fc00::/7", "fe80::/10")
+)  # fmt: skip
+
+
+def _from_outside(c: dict[str, Any]) -> bool:
+    """The file's sender (the server of a download, the client of an upload or a mail) is
+    outside the audited address space (_INSIDE) and not multicast: without a policy that
+    is where droppers come from."""
+    sender = c.get("server") if c.get("direction") == "to_client" else c.get("client")
+    try:
+        addr = ipaddress.ip_address(str(sender))
+    except ValueError:
+        return False
+    return not (addr.is_multicast or any(addr in net for net in _INSIDE))
 
 
 def _b64(data: bytes) -> bytes:
