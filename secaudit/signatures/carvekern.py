@@ -115,17 +115,34 @@ def rehash(A: np.ndarray, C: np.ndarray, n: int, HT: np.ndarray) -> None:
 
 
 @numba.njit(cache=True)
-def _piece(C: np.ndarray, PC: np.ndarray, cnt: np.ndarray, c: int, d: int, a: int, n: int) -> None:
-    k = cnt[_NPC]
-    cnt[_NPC] = k + 1
-    PC[k, 0] = a
-    PC[k, 1] = n
-    PC[k, 2] = -1
-    if C[c, PT0 + d] >= 0:
-        PC[C[c, PT0 + d], 2] = k
+def _push(
+    C: np.ndarray,
+    L: np.ndarray,
+    cnt: np.ndarray,
+    slot: int,
+    c: int,
+    head: int,
+    tail: int,
+    x: int,
+    y: int,
+) -> None:
+    """Append row (x, y, next=-1) to table L (rows counted in cnt[slot]) and link it at the
+    end of connection c's list whose head/tail row numbers are in C[c, head] / C[c, tail]."""
+    k = cnt[slot]
+    cnt[slot] = k + 1
+    L[k, 0] = x
+    L[k, 1] = y
+    L[k, 2] = -1
+    if C[c, tail] >= 0:
+        L[C[c, tail], 2] = k
     else:
-        C[c, PH0 + d] = k
-    C[c, PT0 + d] = k
+        C[c, head] = k
+    C[c, tail] = k
+
+
+@numba.njit(cache=True)
+def _piece(C: np.ndarray, PC: np.ndarray, cnt: np.ndarray, c: int, d: int, a: int, n: int) -> None:
+    _push(C, PC, cnt, _NPC, c, PH0 + d, PT0 + d, a, n)
 
 
 @numba.njit(cache=True)
@@ -227,16 +244,7 @@ def _add(C: np.ndarray, head: np.ndarray, PC: np.ndarray, EV: np.ndarray, OO: np
         C[c, OB0 + d] -= OO[best, 2]
         _append(C, PC, arena, cnt, arena, OO[best, 1], c, d, OO[best, 0], OO[best, 2], False)
     if C[c, LEN0 + d] > before:
-        k = cnt[_NEV]
-        cnt[_NEV] = k + 1
-        EV[k, 0] = before
-        EV[k, 1] = ts
-        EV[k, 2] = -1
-        if C[c, ET0 + d] >= 0:
-            EV[C[c, ET0 + d], 2] = k
-        else:
-            C[c, EH0 + d] = k
-        C[c, ET0 + d] = k
+        _push(C, EV, cnt, _NEV, c, EH0 + d, ET0 + d, before, ts)
         if C[c, APP0 + d] == 0:
             nh = _head(C, PC, arena, c, d, head)
             app = _detect_app(head, nh, C[c, SPORT], C[c, CPORT], d == 0)
