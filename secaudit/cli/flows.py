@@ -40,6 +40,12 @@ def _lang() -> str:
     default=None,
     help="comma-separated CIDRs that are local (local_orig/local_resp)",
 )
+@click.option(
+    "--scheduler",
+    metavar="ADDRESS",
+    help="Dask distributed scheduler (tcp://host:8786): each capture file is tracked by a "
+    "worker and written here in file order (files must be readable at the same path there)",
+)
 @click.option("--quiet", is_flag=True, help="no progress bar")
 def flows_cmd(
     pcaps: tuple[str, ...],
@@ -48,6 +54,7 @@ def flows_cmd(
     ignore_checksums: bool,
     bare: bool,
     local_nets: str | None,
+    scheduler: str | None,
     quiet: bool,
 ) -> None:
     """Build Zeek-compatible connection records from captures."""
@@ -75,6 +82,7 @@ def flows_cmd(
         ignore_checksums=ignore_checksums,
         local_nets=nets,
         quiet=quiet,
+        scheduler=scheduler,
     )
     write_gaps(res.gaps, out / "gaps.json")
     for g in res.gaps:

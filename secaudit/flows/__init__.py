@@ -186,10 +186,20 @@ def write_flows(
     chunk_packets: int = 500_000,
     seed: int = 0,
     batch_rows: int = 100_000,
+    scheduler: str | None = None,
 ) -> FlowStream:
     """Stream the captures' connections into a conn log (Zeek TSV, JSON lines,
     Parquet) batch by batch: memory stays flat whatever the capture size.
-    Returns the exhausted stream (its gaps, packets and conns)."""
+    Returns the exhausted stream (its gaps, packets and conns).
+
+    `scheduler`: a Dask distributed scheduler address; each file is then tracked by a
+    worker (secaudit.distributed) and its batches written here in file order.
+    """
+    if scheduler is not None:
+        return _write_sharded(
+            sources, path, format, scheduler,
+            ignore_checksums=ignore_checksums, local_nets=local_nets, seed=seed,
+        )  # fmt: skip
     stream = iter_flow_tables(
         sources,
         ignore_checksums=ignore_checksums,
@@ -203,6 +213,48 @@ def write_flows(
         for table in stream:
             writer.write(table)
     return stream
+
+
+def _flows_of_file(
+    path: str, ignore_checksums: bool, local_nets: list[str] | None, seed: int
+) -> tuple[list[pa.Table], list[Gap], int]:
+    """A Dask task: one file's conn table batches, gaps and packet count."""
+    stream = iter_flow_tables(
+        path, ignore_checksums=ignore_checksums, local_nets=local_nets, seed=seed
+    )
+    tables = list(stream)
+    return tables, stream.gaps, stream.packets
+
+
+def _write_sharded(
+    sources: Sources,
+    path: str | Path,
+    format: Format,
+    scheduler: str,
+    *,
+    ignore_checksums: bool,
+    local_nets: Iterable[str] | None,
+    seed: int,
+) -> FlowStream:
+    """write_flows with one Dask task per file: a connection that continues from one file
+    into the next is tracked per file (as two Zeek runs would log it)."""
+    from secaudit.distributed import map_files
+
+    files = [str(sources)] if isinstance(sources, (str, Path)) else [str(p) for p in sources]
+    nets = list(local_nets) if local_nets is not None else None
+    parts = map_files(
+        _flows_of_file, files, scheduler,
+        ignore_checksums=ignore_checksums, local_nets=nets, seed=seed,
+    )  # fmt: skip
+    done = FlowStream(files, ignore_checksums, nets)
+    with ConnLogWriter(path, format, columns=list(CONN_COLUMNS)) as writer:
+        for tables, gaps, packets in parts:
+            for table in tables:
+                writer.write(table)
+                done.conns += table.num_rows
+            done.gaps.extend(gaps)
+            done.packets += packets
+    return done
 
 
 def flows(
