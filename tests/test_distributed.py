@@ -147,3 +147,17 @@ def test_sharded_flows_equal_local_conn_log(cluster: str, scan_pcap: Path, tmp_p
     sharded = rows(tmp_path / "sharded", "--scheduler", cluster)
     assert sorted(sharded) == sorted(local) and len(local) > 300
     assert sharded[-1].split("\t")[2] == "192.168.7.66"  # the second file's rows come last
+
+
+def test_report_audits_take_the_scheduler(cluster: str, scan_pcap: Path) -> None:
+    """The links and behaviour notebooks' library calls read the files on the cluster."""
+    from secaudit.detect import behavior_report as br
+    from secaudit.detect import links_report as lr
+
+    here = br.behavior_audit([str(scan_pcap)])
+    there = br.behavior_audit([str(scan_pcap)], scheduler=cluster)
+    assert _view(there) == _view(here) and any(f.detector == "port_scan" for f in there.findings)
+    policy = Path(__file__).resolve().parent.parent / "samples" / "rules" / "policy"
+    la = lr.links_audit([str(SAMPLE)], policy, scheduler=cluster)
+    lb = lr.links_audit([str(SAMPLE)], policy)
+    assert [f.id for f in la.findings] == [f.id for f in lb.findings] and la.findings

@@ -50,10 +50,17 @@ _SEVERITIES = ["info", "low", "medium", "high", "critical", "none"]
     show_default=True,
     help="Notebooks run at once.",
 )
+@click.option(
+    "--scheduler",
+    metavar="ADDRESS",
+    default=None,
+    help="Dask distributed scheduler whose workers read the capture files (default: the "
+    "config's scheduler, else here).",
+)
 @click.option("-q", "--quiet", is_flag=True, help="Do not print the stage timings.")
 def assess_cmd(
     config: Path, outdir: Path, lang: str | None, fail_on: str | None, notebooks_dir: Path | None,
-    no_pdf: bool, workers: int, quiet: bool,
+    no_pdf: bool, workers: int, scheduler: str | None, quiet: bool,
 ) -> None:  # fmt: skip
     """Run the assessment described by CONFIG and write the report into OUTDIR."""
     from secaudit.report.assess import assess
@@ -64,7 +71,7 @@ def assess_cmd(
 
     result = assess(
         config, outdir, lang=lang, fail_on=fail_on, notebooks_dir=notebooks_dir,
-        workers=workers, pdf=False if no_pdf else None, log=log,
+        workers=workers, pdf=False if no_pdf else None, log=log, scheduler=scheduler,
     )  # fmt: skip
     sys.exit(result.exit_code)
 

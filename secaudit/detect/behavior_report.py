@@ -37,10 +37,12 @@ def behavior_audit(
     policy_dir: str | Path | None = None,
     *,
     lang: str = "en",
+    scheduler: str | None = None,
 ) -> DetectResult:
-    """Run this area's detectors on the captures (policy only sharpens internal/external)."""
+    """Run this area's detectors on the captures (policy only sharpens internal/external);
+    `scheduler`: a Dask distributed scheduler that reads the files (secaudit.distributed)."""
     pol = policy_dir if policy_dir and Path(policy_dir).exists() else None
-    return detect(pcaps, pol, only=list(BEHAVIOR_DETECTORS), lang=lang)
+    return detect(pcaps, pol, only=list(BEHAVIOR_DETECTORS), lang=lang, scheduler=scheduler or None)
 
 
 def findings_table(res: DetectResult) -> pd.DataFrame:

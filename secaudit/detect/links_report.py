@@ -51,15 +51,22 @@ class LinksAudit:
 
 
 def links_audit(
-    pcaps: str | Path | Sequence[str | Path], policy_dir: str | Path, *, lang: str = "en"
+    pcaps: str | Path | Sequence[str | Path],
+    policy_dir: str | Path,
+    *,
+    lang: str = "en",
+    scheduler: str | None = None,
 ) -> LinksAudit:
-    """Run every links detector on the captures with the policy folder."""
+    """Run every links detector on the captures with the policy folder; `scheduler`: a Dask
+    distributed scheduler that reads the files (secaudit.distributed)."""
     from secaudit.detect.run import _build_tables, run_detectors
     from secaudit.detect.run import load_detectors as _load
 
     pol = load_policy(policy_dir)
     srcs = [pcaps] if isinstance(pcaps, (str, Path)) else list(pcaps)
-    conn, tables, gaps = _build_tables(srcs, ignore_checksums=True, local_nets=None, quiet=True)
+    conn, tables, gaps = _build_tables(
+        srcs, ignore_checksums=True, local_nets=None, quiet=True, scheduler=scheduler or None
+    )
     ctx = DetectContext(
         conn=conn, tables=tables, policy=pol, thresholds={"_run": {"lang": lang}},
         sources=tuple(str(s) for s in srcs), gaps=tuple(gaps),

@@ -467,8 +467,11 @@ def assess(
     workers: int = 2,
     pdf: bool | None = None,
     log: Log | None = None,
+    scheduler: str | None = None,
 ) -> AssessResult:
-    """Run the whole assessment; returns what was written and the exit code for --fail-on."""
+    """Run the whole assessment; returns what was written and the exit code for --fail-on.
+
+    `scheduler` (or the config's): a Dask scheduler whose workers read the capture files."""
     log = log or (lambda _msg: None)
     started = datetime.now(UTC)
     t_start = time.perf_counter()
@@ -483,6 +486,7 @@ def assess(
     with stages.stage("inputs"):
         params, input_files, gaps, kinds = _check_inputs(cfg, out, lang)
         params["lang"] = lang
+        params["scheduler"] = scheduler or cfg.scheduler or ""
     with stages.stage("notebooks"):
         nb_dir = (
             Path(notebooks_dir) if notebooks_dir else (cfg.path(cfg.notebooks_dir) or DEFAULT_DIR)

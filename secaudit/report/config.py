@@ -76,6 +76,9 @@ class AssessmentConfig(_Strict):
     language: Lang = "zh"
     fail_on: Severity | Literal["none"] = "none"
     notebooks_dir: Path | None = None  # default: the project's notebooks/
+    # Dask distributed scheduler (tcp://host:8786): the links and behaviour notebooks have
+    # each capture file read by its workers (secaudit.distributed); None reads them here
+    scheduler: str | None = None
     output: Output = Output()
     source: Path = Path(".")  # the config file (set by load_assessment)
 
