@@ -13,6 +13,7 @@ import binascii
 import csv
 import email
 import email.policy
+import functools
 import hashlib
 import ipaddress
 import re
@@ -376,25 +377,25 @@ def _verdict(
     return f"unsigned {unsigned['magic']} executable from outside the network, in cleartext"
 
 
-# Address space a capture without a policy takes as inside the audited network (the
-# same ranges as detect's is_private: RFC 1918, CGNAT, loopback, link-local, ULA).
-_INSIDE = tuple(
-    ipaddress.ip_network(n)
-    for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "127.0.0.0/8",
-              "169.254.0.0/16", "::1/128", "fc00::/7", "fe80::/10")
-)  # fmt: skip
+@functools.cache
+def _private_networks() -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    from secaudit.policy.load import PRIVATE_NETWORKS
+
+    return tuple(ipaddress.ip_network(n) for n in PRIVATE_NETWORKS)
 
 
 def _from_outside(c: dict[str, Any]) -> bool:
     """The file's sender (the server of a download, the client of an upload or a mail) is
-    outside the audited address space (_INSIDE) and not multicast: without a policy that
-    is where droppers come from."""
+    outside the default policy's private space (policy PRIVATE_NETWORKS) and not loopback,
+    link-local or multicast: without a policy that is where droppers come from."""
     sender = c.get("server") if c.get("direction") == "to_client" else c.get("client")
     try:
         addr = ipaddress.ip_address(str(sender))
     except ValueError:
         return False
-    return not (addr.is_multicast or any(addr in net for net in _INSIDE))
+    if addr.is_multicast or addr.is_loopback or addr.is_link_local:
+        return False
+    return not any(addr in net for net in _private_networks())
 
 
 def _b64(data: bytes) -> bytes:
