@@ -189,11 +189,6 @@ def extract(
     return Extracts(recs, list(tracker.sources), own, links, gaps)
 
 
-def _extract_file(path: str, ignore_checksums: bool, with_links: bool) -> Extracts:
-    """A Dask task: the extracts of one capture file."""
-    return extract(path, ignore_checksums=ignore_checksums, with_links=with_links)
-
-
 def _finish_tables(
     ex: Extracts, local_nets: Iterable[str] | None
 ) -> tuple[pd.DataFrame, dict[str, Any], list[Gap]]:
@@ -227,8 +222,8 @@ def _build_tables(
     from secaudit.distributed import map_files
 
     files = [str(pcaps)] if isinstance(pcaps, (str, Path)) else [str(p) for p in pcaps]
-    parts = map_files(
-        _extract_file, files, scheduler, ignore_checksums=ignore_checksums, with_links=with_links
+    parts = map_files(  # one Dask task per file: extract(file, ...) on a worker
+        extract, files, scheduler, ignore_checksums=ignore_checksums, with_links=with_links
     )
     ex = parts[0]
     for part in parts[1:]:
