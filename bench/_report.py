@@ -39,29 +39,39 @@ def write_section(name: str, markdown: str) -> Path:
     return DOC
 
 
-def time_v(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, float, float]:
-    """(wall s, CPU s, peak RSS MB) of `cmd` in a fresh process, from GNU time -v."""
-    import os
-    import subprocess
-    import time
-
-    t = time.perf_counter()
-    p = subprocess.run(
-        ["/usr/bin/time", "-v", *cmd],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env or dict(os.environ),
-        check=False,
-    )
-    wall = time.perf_counter() - t
-    if p.returncode not in (0, 1):  # 1: findings at or above --fail-on
-        raise SystemExit(f"{cmd[0]} failed ({p.returncode}): {p.stderr[-400:]}")
+def _usage(stderr: str) -> tuple[float, float]:
+    """(CPU s, peak RSS MB) from GNU time -v output."""
     cpu = rss = 0.0
-    for line in p.stderr.splitlines():
+    for line in stderr.splitlines():
         key, _, val = line.strip().rpartition(":")
         if key in ("User time (seconds)", "System time (seconds)"):
             cpu += float(val)
         elif key == "Maximum resident set size (kbytes)":
             rss = float(val) / 1024.0
-    return wall, cpu, rss
+    return cpu, rss
+
+
+def time_v(
+    cmd: list[str], env: dict[str, str] | None = None, devnull: bool = False
+) -> tuple[float, float, float, str]:
+    """(wall s, CPU s, peak RSS MB, stdout) of a fresh process, from GNU time -v
+    (stdout discarded with devnull)."""
+    import os
+    import subprocess
+    import time
+
+    t = time.perf_counter()
+    with open(os.devnull, "w") as sink:
+        p = subprocess.run(
+            ["/usr/bin/time", "-v", *cmd],
+            stdout=sink if devnull else subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+            check=False,
+        )
+    wall = time.perf_counter() - t
+    if p.returncode != 0:
+        raise SystemExit(f"{cmd[0]} failed ({p.returncode}): {p.stderr[-400:]}")
+    cpu, rss = _usage(p.stderr)
+    return wall, cpu, rss, p.stdout or ""

@@ -30,14 +30,13 @@ import json
 import os
 import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench._report import write_section  # noqa: E402
+from bench._report import time_v, write_section  # noqa: E402
 
 MAKE = ROOT.parent / "shared" / "tools" / "make_bench_pcap.py"
 OUT = ROOT / "bench" / "out"
@@ -202,39 +201,6 @@ class Run:
     note: str = ""
 
 
-def _usage(stderr: str) -> tuple[float, float]:
-    """(CPU s, peak RSS MB) from GNU time -v output."""
-    cpu = rss = 0.0
-    for line in stderr.splitlines():
-        key, _, val = line.strip().rpartition(":")
-        if key in ("User time (seconds)", "System time (seconds)"):
-            cpu += float(val)
-        elif key == "Maximum resident set size (kbytes)":
-            rss = float(val) / 1024.0
-    return cpu, rss
-
-
-def _time_v(
-    cmd: list[str], env: dict[str, str] | None = None, devnull: bool = False
-) -> tuple[float, float, float, str]:
-    """(wall s, CPU s, peak RSS MB, stdout) of a fresh process, from GNU time -v."""
-    t = time.perf_counter()
-    with open(os.devnull, "w") as sink:
-        p = subprocess.run(
-            ["/usr/bin/time", "-v", *cmd],
-            stdout=sink if devnull else subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=env,
-            check=False,
-        )
-    wall = time.perf_counter() - t
-    if p.returncode != 0:
-        raise SystemExit(f"{cmd[0]} failed ({p.returncode}): {p.stderr[-400:]}")
-    cpu, rss = _usage(p.stderr)
-    return wall, cpu, rss, p.stdout or ""
-
-
 def _make(path: Path, packets: int, repeat: int = 1) -> None:
     if path.exists():
         return
@@ -255,7 +221,7 @@ def _cli(py: str, pcap: Path, env: dict[str, str]) -> tuple[Run, int]:
     out = OUT / "flows_cli"
     exe = Path(py).with_name("secaudit")
     cmd = [str(exe) if exe.exists() else "secaudit", "flows", "-r", str(pcap), "-l", str(out)]
-    wall, cpu, rss, _ = _time_v([*cmd, "--quiet"], env)
+    wall, cpu, rss, _ = time_v([*cmd, "--quiet"], env)
     log = out / "conn.log"
     with log.open("rb") as fh:
         conns = sum(1 for ln in fh if not ln.startswith(b"#"))
@@ -293,7 +259,7 @@ def main() -> None:
     load0 = os.getloadavg()[0]
 
     # in-process pipeline (warm JIT cache): CPU time per stage, best of --reps
-    _, _, rss, out = _time_v([py, "-c", PIPELINE, str(pcap), str(args.reps)], env)
+    _, _, rss, out = time_v([py, "-c", PIPELINE, str(pcap), str(args.reps)], env)
     pl = json.loads(out)
     n = pl["packets"]
     pipe = Run(
@@ -307,17 +273,17 @@ def main() -> None:
     cli, _ = _cli(py, pcap, env)
     runs = [pipe, cli]
     if not args.skip_peers:
-        wall, cpu, rss, _ = _time_v(["tcpdump", "-r", str(pcap), "-w", "/dev/null"])
+        wall, cpu, rss, _ = time_v(["tcpdump", "-r", str(pcap), "-w", "/dev/null"])
         runs.append(Run("tcpdump -r -w /dev/null (I/O floor)", wall, cpu, rss))
         tshark = ["tshark", "-n", "-r", str(pcap), "-T", "fields"]
         for f in TSHARK_FIELDS:
             tshark += ["-e", f]
-        wall, cpu, rss, _ = _time_v(tshark, devnull=True)
+        wall, cpu, rss, _ = time_v(tshark, devnull=True)
         runs.append(Run("tshark -T fields", wall, cpu, rss))
-        wall, cpu, rss, out = _time_v([py, "-c", DPKT, str(pcap)], env)
+        wall, cpu, rss, out = time_v([py, "-c", DPKT, str(pcap)], env)
         note = f"{json.loads(out)['conns']} flows"
         runs.append(Run("dpkt 5-tuple dict loop", wall, cpu, rss, note))
-        wall, cpu, rss, out = _time_v([py, "-c", SCAPY, str(pcap), str(args.scapy_packets)], env)
+        wall, cpu, rss, out = time_v([py, "-c", SCAPY, str(pcap), str(args.scapy_packets)], env)
         k = n / json.loads(out)["packets"]
         runs.append(
             Run(
