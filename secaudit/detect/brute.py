@@ -16,6 +16,8 @@ scan, not a guess).  Many targets from one attacker = password spraying.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 
@@ -40,37 +42,35 @@ def _flows_with(dirs: pd.DataFrame, col: str) -> pd.DataFrame:
     return out
 
 
-def _failures(dirs: pd.DataFrame) -> pd.DataFrame:
-    d = dirs[(dirs["login_fail"] > 0) | (dirs["http_auth_fail"] > 0)]
+def _attempts(d: pd.DataFrame, n: Any, service: Any, *, server_side: bool) -> pd.DataFrame:
+    """Attempt rows from TCP directions `d`: seen in a server's replies (server_side: the
+    attacker is the direction's destination) or in a client's requests (its source)."""
+    actor, peer, port = ("dst", "src", "sport") if server_side else ("src", "dst", "dport")
     return pd.DataFrame(
         {
-            "attacker": d["dst"].to_numpy(),
-            "target": d["src"].to_numpy(),
-            "port": d["sport"].to_numpy(np.int64),
+            "attacker": d[actor].to_numpy(),
+            "target": d[peer].to_numpy(),
+            "port": d[port].to_numpy(np.int64),
             "ts": d["first_ns"].to_numpy(np.float64) / 1e9,
             "last": d["last_ns"].to_numpy(np.float64) / 1e9,
-            "n": (d["login_fail"] + d["http_auth_fail"]).to_numpy(np.int64),
-            "service": np.where(d["http_auth_fail"] > 0, "http", "login"),
+            "n": np.asarray(n, np.int64),
+            "service": service,
             "uid": None,
         }
     )
+
+
+def _failures(dirs: pd.DataFrame) -> pd.DataFrame:
+    d = dirs[(dirs["login_fail"] > 0) | (dirs["http_auth_fail"] > 0)]
+    n = d["login_fail"] + d["http_auth_fail"]
+    service = np.where(d["http_auth_fail"] > 0, "http", "login")
+    return _attempts(d, n, service, server_side=True)
 
 
 def _login_posts(dirs: pd.DataFrame) -> pd.DataFrame:
     """Login-form submissions (POST to a login-like target), one row per client direction."""
     d = dirs[dirs["login_post"] > 0]
-    return pd.DataFrame(
-        {
-            "attacker": d["src"].to_numpy(),
-            "target": d["dst"].to_numpy(),
-            "port": d["dport"].to_numpy(np.int64),
-            "ts": d["first_ns"].to_numpy(np.float64) / 1e9,
-            "last": d["last_ns"].to_numpy(np.float64) / 1e9,
-            "n": d["login_post"].to_numpy(np.int64),
-            "service": "http",
-            "uid": None,
-        }
-    )
+    return _attempts(d, d["login_post"], "http", server_side=False)
 
 
 def _sessions(ctx: DetectContext, cfg: BruteForce, dirs: pd.DataFrame | None) -> pd.DataFrame:
