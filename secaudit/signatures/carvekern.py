@@ -493,7 +493,7 @@ def compact(
     OO2 = np.empty((no + rows + 1024, 4), np.int64)
     p = 0
     npc = 0
-    nev = 0
+    cnt[_NEV] = 0  # EV2's rows, counted by _push
     noo = 0
     for c in range(nc):
         if not C[c, FLAGS] & KEEP:
@@ -513,21 +513,11 @@ def compact(
                 C[c, PT0 + d] = npc
                 npc += 1
             e = C[c, EH0 + d]
-            first = -1
-            last = -1
-            while e >= 0:
-                EV2[nev, 0] = EV[e, 0]
-                EV2[nev, 1] = EV[e, 1]
-                EV2[nev, 2] = -1
-                if last >= 0:
-                    EV2[last, 2] = nev
-                else:
-                    first = nev
-                last = nev
-                nev += 1
+            C[c, EH0 + d] = -1
+            C[c, ET0 + d] = -1
+            while e >= 0:  # the arrival list, relinked in EV2 in the same order
+                _push(C, EV2, cnt, _NEV, c, EH0 + d, ET0 + d, EV[e, 0], EV[e, 1])
                 e = EV[e, 2]
-            C[c, EH0 + d] = first
-            C[c, ET0 + d] = last
             e = C[c, OH0 + d]
             head = -1
             while e >= 0:
@@ -543,7 +533,6 @@ def compact(
                 e = OO[e, 3]
             C[c, OH0 + d] = head
     cnt[_NPC] = npc
-    cnt[_NEV] = nev
     cnt[_NOO] = noo
     cnt[_NAR] = p
     return PC2, EV2, OO2, arena2
