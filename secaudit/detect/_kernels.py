@@ -26,7 +26,6 @@ __all__ = [
     "classify",
     "first_index",
     "flood_keys",
-    "flow_hashes",
     "tcp_compact",
     "icmp_fields",
 ]
@@ -64,34 +63,6 @@ def _hash5(
     h = _mix(h ^ b_hi)
     h = _mix(h ^ b_lo)
     return _mix(h ^ ports)
-
-
-@nb.njit(cache=True)
-def flow_hashes(
-    src_hi: np.ndarray,
-    src_lo: np.ndarray,
-    dst_hi: np.ndarray,
-    dst_lo: np.ndarray,
-    sport: np.ndarray,
-    dport: np.ndarray,
-    proto: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray]:
-    """(canonical flow hash, direction) per packet; direction 0 when src sorts first."""
-    n = src_hi.shape[0]
-    canon = np.empty(n, np.uint64)
-    direction = np.empty(n, np.uint8)
-    for i in range(n):
-        sh, sl, dh, dl = src_hi[i], src_lo[i], dst_hi[i], dst_lo[i]
-        sp, dp = np.uint64(sport[i]), np.uint64(dport[i])
-        first = (sh < dh) or (sh == dh and (sl < dl or (sl == dl and sp <= dp)))
-        pr = np.uint64(proto[i]) << np.uint64(32)
-        if first:
-            canon[i] = _hash5(sh, sl, dh, dl, pr | (sp << np.uint64(16)) | dp)
-            direction[i] = 0
-        else:
-            canon[i] = _hash5(dh, dl, sh, sl, pr | (dp << np.uint64(16)) | sp)
-            direction[i] = 1
-    return canon, direction
 
 
 @nb.njit(cache=True)
