@@ -416,6 +416,34 @@ def _() -> list[Packet]:
     return vertical(V4, "10.10.9.5", "10.10.9.9", range(1000, 1120), 10.0)
 
 
+@case("benign_p2p_random_ports", [], ["port_scan"])
+def _() -> list[Packet]:
+    """A P2P client: UDP to 80 peers, each on its own random port, most never answer."""
+    r = rnd(41)
+    return [
+        udp(V4, T0 + k * 0.5, "10.0.0.67", f"203.0.{k // 40}.{k % 40 + 1}", 6881,
+            r.randint(10000, 65000), b"d1:ad2:id20:" + bytes(20) + b"e")
+        for k in range(80)
+    ]  # fmt: skip
+
+
+@case("benign_monitoring_hosts_down", [], ["port_scan"])
+def _() -> list[Packet]:
+    """A monitoring station checks 5 services on 40 servers; 3 servers are down."""
+    out = []
+    k = 0
+    for h in range(1, 41):
+        for p in (80, 443, 8080, 8443, 9100):
+            t = T0 + k * 0.05
+            if h <= 3:
+                out += syn_probe(V4, t, "10.0.0.68", f"10.0.6.{h}", 43000 + k, p, None)
+            else:  # a service check reads the banner/status line, then closes
+                out += tcp_session(V4, t, "10.0.0.68", f"10.0.6.{h}", 43000 + k, p,
+                                   [(b"HEAD / HTTP/1.0\r\n\r\n", b"HTTP/1.0 200 OK\r\n\r\n")])  # fmt: skip
+            k += 1
+    return out
+
+
 @case("scan_knock_external", [("port_scan", "198.51.100.7")], SCAN_NOT)
 def _() -> list[Packet]:
     out = []
@@ -428,7 +456,6 @@ def _() -> list[Packet]:
     "scan_block_web_ports",
     [("port_scan", "10.0.0.66")],
     SCAN_NOT,
-    xfail="20 hosts x 6 web ports: under both the vertical (15) and horizontal (25) limits, Zeek scan.zeek counting",
 )
 def _() -> list[Packet]:
     out = []
@@ -1203,6 +1230,17 @@ def _() -> list[Packet]:
     return out
 
 
+@case("benign_inventory_name_lookups", [], ["dns_tunnel"])
+def _() -> list[Packet]:
+    """An inventory server resolving 120 distinct workstation names under one domain."""
+    depts = ["finance", "office", "archive", "planning", "records", "audit"]
+    names = [
+        f"{depts[k % 6]}-{('pc', 'laptop', 'printer')[k % 3]}{k:03d}.hz.gov-example.cn"
+        for k in range(120)
+    ]
+    return tunnel(names, "10.70.1.40", "10.70.1.53", "A", answer=lambda n: a_record(n, "10.1.2.3"))
+
+
 @case("benign_dnsbl_mailserver", [], BENIGN_ALL)
 def _() -> list[Packet]:
     r = rnd(6)
@@ -1838,7 +1876,6 @@ def _() -> list[Packet]:
     "dnstun_b32_short_a",
     [("dns_tunnel", "10.70.1.21")],
     TUN_NOT,
-    xfail="18-char base32 labels: neither long (24) nor, per name, high-entropy (3.8 bits)",
 )
 def _() -> list[Packet]:
     return tunnel(

@@ -45,11 +45,17 @@ class Knock(_M):
     min_targets: int = 6  # distinct failed (host, port) pairs, all on these ports
 
 
+class Block(_M):
+    hosts: int = 10  # distinct failed victims per port within the window ...
+    ports: int = 4  # ... on at least this many ports: a (hosts x ports) block
+
+
 class PortScan(_M):
     window_s: float = 300.0
     internal: ScanLimits = ScanLimits()
     external: ScanLimits = ScanLimits(ports=10, hosts=15)
     knock: Knock = Knock()
+    block: Block = Block()
     flood_sources: int = 50  # distinct failing sources on one victim in a window: a flood
     severity: Ladder = _ladder({"medium": 0, "high": 500})
 
@@ -121,6 +127,8 @@ class DnsTunnel(_M):
     txt_null_ratio: float = 0.5
     hex_ratio: float = 0.5  # share of names whose left part is mostly hex labels (min_hex_len)
     min_hex_len: int = 12
+    pooled_entropy: float = 4.6  # bits/char over all distinct left parts together (encoded data)
+    pooled_min_unique: int = 50  # ... judged only with this many distinct names
     ignore_suffixes: list[str] = Field(
         default_factory=lambda: ["in-addr.arpa", "ip6.arpa", "local", "_tcp.local"]
     )

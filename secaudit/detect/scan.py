@@ -5,8 +5,10 @@ Port scans are counted the way Zeek's policy/misc/scan.zeek counts them: only
 SH/SHR, OTH; UDP without any response; stealth probes without SYN/ACK/RST),
 and a scanner is flagged when the distinct (victim, port) pairs it failed on
 reach a threshold inside a sliding window: distinct ports on one victim
-(vertical), distinct victims on one port (horizontal), or a few distinct
-pairs that are all on sensitive ports (knock).  Internal and external
+(vertical), distinct victims on one port (horizontal), a few distinct
+pairs that are all on sensitive ports (knock), or a block of several ports
+that each failed on a range of victims (block: under both limits per host
+and per port, yet a sweep of services across a subnet).  Internal and external
 scanners have separate limits.  One scanner = one finding, with all targets.
 UDP probes that an ICMP time-exceeded message quotes never reached their host
 (traceroute), and a victim failing attempts from `flood_sources` sources at
@@ -205,6 +207,13 @@ def port_scan(ctx: DetectContext) -> list[Finding]:
 
     mark(["scanner", "victim"], "ports_thr", "vertical")
     mark(["scanner", "proto", "port"], "hosts_thr", "horizontal")
+    # block: several ports that each failed on `block.hosts` victims within the window
+    per_port = window_hits(d[["scanner", "proto", "port"]], d["ts"], cfg.block.hosts, cfg.window_s)
+    if per_port.any():
+        ports = d.loc[per_port].drop_duplicates(["scanner", "proto", "port"])["scanner"]
+        counts = ports.value_counts()
+        for s in counts.index[counts.to_numpy() >= cfg.block.ports]:
+            flagged.setdefault(str(s), set()).add("block")
     knock = d[(d["proto"] == "tcp") & d["port"].isin(cfg.knock.ports)]
     if len(knock):
         hit = window_hits(knock["scanner"], knock["ts"], cfg.knock.min_targets, cfg.window_s)
