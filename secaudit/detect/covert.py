@@ -1,7 +1,8 @@
 """Covert channels and exfiltration: DNS and ICMP tunnels, long connections, large uploads.
 
 * dns_tunnel: per (client, registered domain), many distinct names whose
-  left-hand part is long, random-looking or hex-encoded, or mostly TXT/NULL lookups -
+  left-hand part is long, random-looking or hex-encoded, whose left-hand parts together
+  use an encoding's whole alphabet, or mostly TXT/NULL lookups -
   the shape of iodine, dnscat2, DNSExfiltrator and friends.  Reverse
   lookups and mDNS are excluded by suffix.
 * icmp_tunnel: echo traffic whose replies do not echo the request's data, or
@@ -67,6 +68,25 @@ def _hex_encoded(q: pd.DataFrame, min_len: int) -> npt.NDArray[np.bool_]:
     return flags[codes]
 
 
+def _pooled_entropy(q: pd.DataFrame) -> pd.Series:
+    """Bits/char over the distinct left-hand parts of each (client, domain) group together.
+
+    Per name, entropy is capped by its length (18 characters cannot reach 4.2 bits), so
+    short encoded labels look like host names one by one; pooled, data encoded in base32
+    or base64 spreads over its whole alphabet while host names repeat a few letters."""
+    d = q.drop_duplicates(["id.orig_h", "reg_domain", "query"])
+    out = {}
+    for key, grp in d.groupby(["id.orig_h", "reg_domain"], sort=False):
+        text = "".join(
+            n[:k] for n, k in zip(grp["query"].astype(str), grp["sub_len"].tolist(), strict=True)
+        )
+        b = np.frombuffer(text.replace(".", "").encode(), np.uint8)
+        counts = np.bincount(b, minlength=256)
+        p = counts[counts > 0] / max(len(b), 1)
+        out[key] = float(-(p * np.log2(p)).sum()) if len(b) else 0.0
+    return pd.Series(out, dtype=np.float64)
+
+
 @register("dns_tunnel", Category.MALWARE, needs=("dns",))
 def dns_tunnel(ctx: DetectContext) -> list[Finding]:
     """Many unique long/high-entropy names (or TXT/NULL lookups) under one domain from one client."""
@@ -107,11 +127,17 @@ def dns_tunnel(ctx: DetectContext) -> list[Finding]:
         hexy = mine.assign(hex_name=_hex_encoded(mine, cfg.min_hex_len))
         share = hexy.groupby(["id.orig_h", "reg_domain"], sort=False)["hex_name"].mean()
         g["hex_share"] = share.reindex(g.index).fillna(0.0)
+    g["pooled_ent"] = 0.0
+    many = busy[busy["unique"] >= cfg.pooled_min_unique]
+    if len(many):
+        mine = q[pd.MultiIndex.from_frame(q[["id.orig_h", "reg_domain"]]).isin(many.index)]
+        g["pooled_ent"] = _pooled_entropy(mine).reindex(g.index).fillna(0.0)
     shape = (
         (g["mean_sub"] >= cfg.long_subdomain)
         | (g["mean_ent"].fillna(0) >= cfg.high_entropy)
         | (g["txt_null"] >= cfg.txt_null_ratio)
         | (g["hex_share"] >= cfg.hex_ratio)
+        | (g["pooled_ent"] >= cfg.pooled_entropy)
     )
     hot = g[
         (g["n"] >= cfg.min_queries)
@@ -130,6 +156,7 @@ def dns_tunnel(ctx: DetectContext) -> list[Finding]:
                 ("high_entropy", (r["mean_ent"] or 0) >= cfg.high_entropy),
                 ("txt_null_records", r["txt_null"] >= cfg.txt_null_ratio),
                 ("hex_encoded_names", r["hex_share"] >= cfg.hex_ratio),
+                ("encoded_alphabet", r["pooled_ent"] >= cfg.pooled_entropy),
             )
             if ok
         ]
@@ -153,6 +180,7 @@ def dns_tunnel(ctx: DetectContext) -> list[Finding]:
                     else None,
                     "txt_null_share": round(float(r["txt_null"]), 2),
                     "hex_name_share": round(float(r["hex_share"]), 2),
+                    "pooled_entropy": round(float(r["pooled_ent"]), 2),
                     "qtypes": mine["qtype_name"].value_counts().head(5).to_dict(),
                     "resolvers": sample(mine["id.resp_h"], 5),
                     "reasons": reasons,
