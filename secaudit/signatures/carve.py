@@ -1,11 +1,11 @@
-"""Files carried over HTTP/SMTP/FTP, carved in one compiled pass instead of the packet engine.
+"""Files carried over HTTP/SMTP/POP3/IMAP/FTP, carved in one compiled pass instead of the packet engine.
 
 `carve_pcap(pcap)` returns the same records as `Engine.carved` after feeding the
 capture's payload connections (name, data, direction, client, server, ts, proto,
 content_type; `flow_id` is 8 x the 1-based packet-table row of the connection's first
 packet).  The per-packet work is carvekern.feed; per connection, the engine's own
 parsers run on the reassembled streams (http_exchanges, files.http_files /
-smtp_files / ftp_data_files).
+smtp_files / mailbox_files / ftp_data_files).
 
 Stream bytes stay bounded by the live connections: a connection's files are carved once
 it closed and stayed quiet for `GRACE_S` (or idled `IDLE_S`), then its bytes are dropped
@@ -220,6 +220,9 @@ class _Pass:
                             n_ftp += 1
                     else:
                         self.late.append((port, key))
+                if app in (None, "ftp") and F.mail_protocol(d1):
+                    # POP3/IMAP (a POP3 client's USER looks like FTP): mail being read
+                    got.extend(F.mailbox_files(base, d1, ts_last))
                 if carries_http(app, d0):
                     ts_at0, ts_at1 = _ts_at(e0), _ts_at(e1)
                     for rq, rs, ts in http_exchanges(d0, d1, ts_at0, ts_at1, ts_first, ts_last):

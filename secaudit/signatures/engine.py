@@ -712,14 +712,16 @@ class Engine:
     # --- app-layer transactions ----------------------------------------------------
 
     def finish(self) -> list[Alert]:
-        ordered = [f for f in self.all_flows if f.app == "ftp"] + [
-            f for f in self.all_flows if f.app != "ftp"
-        ]
-        for flow in ordered:
+        # FTP control connections first (they announce the data ports); in the second
+        # round an "ftp" one only gets its mail carved (a POP3 client's USER looks like FTP),
+        # so files keep the order of their connections' first packets
+        steps = [(f, self._flow_tx) for f in self.all_flows if f.app == "ftp"]
+        steps += [(f, self._mail if f.app == "ftp" else self._flow_tx) for f in self.all_flows]
+        for flow, tx in steps:
             if flow.passed:
                 continue
             try:
-                self._flow_tx(flow)
+                tx(flow)
             except RecursionError:
                 continue
         self.alerts.sort(key=lambda a: (a.ts, a.pcap_cnt))
@@ -742,7 +744,7 @@ class Engine:
         # UDP DNS is handled in _dns_udp via the packet path (see feed_udp_dns)
 
     def _files(self, flow: Flow, d0: bytes, d1: bytes) -> None:
-        """SMTP attachments and FTP data connections (HTTP bodies are carved in _http)."""
+        """SMTP/POP3/IMAP attachments and FTP data connections (HTTP bodies: _http)."""
         from secaudit.signatures import files as F
 
         if flow.app == "smtp":
@@ -753,6 +755,17 @@ class Engine:
                 self.ftp_ports.add((flow.client, port))
         elif flow.app is None and ((flow.server, flow.sport) in self.ftp_ports):
             self.carved.extend(F.ftp_data_files(_file_base(flow), d0, d1, flow.ts_last))
+        if flow.app is None:
+            self._mail(flow)
+
+    def _mail(self, flow: Flow) -> None:
+        """Attachments of the messages a POP3/IMAP server sends (files.mailbox_files)."""
+        from secaudit.signatures import files as F
+
+        if flow.proto == 6 and flow.streams[1].data:
+            d1 = bytes(flow.streams[1].data)
+            if F.mail_protocol(d1):
+                self.carved.extend(F.mailbox_files(_file_base(flow), d1, flow.ts_last))
 
     def _tx_sigs(self, app: str) -> list[Sig]:
         return [s for s in self.tx_sigs if s.app == app or (app == "http" and s.app == "file")]

@@ -1,8 +1,9 @@
-"""Virus checks (病毒侵入): carve files from HTTP/SMTP/FTP, hash them, run YARA, match IOC lists.
+"""Virus checks (病毒侵入): carve files from HTTP/SMTP/POP3/IMAP/FTP, hash them, run YARA, match IOC lists.
 
 HTTP bodies come out of the engine already de-chunked and decompressed;
 SMTP attachments are MIME parts (base64 / quoted-printable) of the DATA
-section; FTP data connections are found from PASV/EPSV/PORT replies on the
+section, and so are those of messages a POP3/IMAP server sends a mail client;
+FTP data connections are found from PASV/EPSV/PORT replies on the
 control connection.  Every decoder is size-capped (`MAX_FILE`).
 """
 
@@ -31,9 +32,11 @@ __all__ = [
     "IocSet",
     "load_iocs",
     "load_yara",
+    "carve_mailbox",
     "carve_smtp",
     "ftp_data_ports",
     "http_files",
+    "mailbox_files",
     "smtp_files",
     "ftp_data_files",
     "scan_files",
@@ -108,33 +111,74 @@ def load_yara(paths: Sequence[str | Path]) -> Any:
         raise ConfigError(f"YARA syntax error: {exc}", ", ".join(str(f) for f in files)) from None
 
 
+def _mime_parts(body: bytes) -> list[tuple[str, bytes]]:
+    """Attachments (and non-text parts) of one RFC 822 message, decoded."""
+    out: list[tuple[str, bytes]] = []
+    try:
+        msg = email.message_from_bytes(body, policy=email.policy.compat32)
+    except Exception:  # noqa: BLE001 - a broken message yields no parts
+        return out
+    for part in msg.walk():
+        if part.is_multipart():
+            continue
+        name = part.get_filename()
+        ctype = part.get_content_type()
+        if not name and ctype.startswith("text/"):
+            continue
+        try:
+            payload = part.get_payload(decode=True)
+        except (binascii.Error, ValueError):
+            payload = None
+        if isinstance(payload, bytes) and payload:
+            out.append((name or "attachment", payload[:MAX_FILE]))
+    return out
+
+
+_DOT_END = re.compile(rb"\r?\n\.\r?\n")
+_HEADER_LINE = re.compile(rb"[!-9;-~]+:")  # RFC 5322 field name, then a colon
+
+
 def carve_smtp(data: bytes) -> list[tuple[str, bytes]]:
     """Attachments (and non-text parts) in the DATA sections of a client->server SMTP stream."""
     out: list[tuple[str, bytes]] = []
     for m in re.finditer(rb"(?im)^DATA\r?\n", data):
         start = data.find(b"\n", m.start()) + 1
         # a 354 reply is on the other side; the message runs to the lone dot
-        end_m = re.compile(rb"\r?\n\.\r?\n").search(data, start)
+        end_m = _DOT_END.search(data, start)
         body = data[start : end_m.start() if end_m else len(data)][:MAX_FILE]
-        body = re.sub(rb"(?m)^\.\.", b".", body)
-        try:
-            msg = email.message_from_bytes(body, policy=email.policy.compat32)
-        except Exception:  # noqa: BLE001 - a broken message yields no parts
-            continue
-        for part in msg.walk():
-            if part.is_multipart():
-                continue
-            name = part.get_filename()
-            ctype = part.get_content_type()
-            if not name and ctype.startswith("text/"):
-                continue
-            try:
-                payload = part.get_payload(decode=True)
-            except (binascii.Error, ValueError):
-                payload = None
-            if isinstance(payload, bytes) and payload:
-                out.append((name or "attachment", payload[:MAX_FILE]))
+        out.extend(_mime_parts(re.sub(rb"(?m)^\.\.", b".", body)))
     return out
+
+
+def mail_protocol(server: bytes) -> str | None:
+    """ "pop3" or "imap" when a server stream opens with that protocol's greeting."""
+    if server.startswith(b"+OK"):
+        return "pop3"
+    if server.startswith((b"* OK", b"* PREAUTH")):
+        return "imap"
+    return None
+
+
+def carve_mailbox(server: bytes) -> list[tuple[str, bytes]]:
+    """Attachments of the messages a POP3 or IMAP server sends (mail being read).
+
+    POP3 RETR/TOP answers are dot-terminated blocks after a +OK line; IMAP FETCH sends
+    messages as {N} literals.  Only blocks that start with a header line are messages
+    (LIST/UIDL/CAPA blocks and partial body literals are not)."""
+    proto = mail_protocol(server)
+    bodies: list[bytes] = []
+    if proto == "pop3":
+        for m in re.finditer(rb"(?m)^\+OK[^\n]*\n", server):
+            if not _HEADER_LINE.match(server, m.end()):
+                continue
+            end_m = _DOT_END.search(server, m.end())
+            body = server[m.end() : end_m.start() if end_m else len(server)][:MAX_FILE]
+            bodies.append(re.sub(rb"(?m)^\.\.", b".", body))
+    elif proto == "imap":
+        for m in re.finditer(rb"\{(\d{1,9})\}\r?\n", server):
+            if _HEADER_LINE.match(server, m.end()):
+                bodies.append(server[m.end() : m.end() + min(int(m.group(1)), MAX_FILE)])
+    return [part for body in bodies for part in _mime_parts(body)]
 
 
 def ftp_data_ports(ctrl_client: bytes, ctrl_server: bytes) -> set[int]:
@@ -155,6 +199,13 @@ def smtp_files(base: dict[str, Any], d0: bytes, ts: float) -> list[dict[str, Any
     """Carved-file records of an SMTP connection (client stream d0); `base`: flow_id, client, server."""
     return [{**base, "proto": "smtp", "direction": "to_server", "ts": ts, "name": name, "data": data}
             for name, data in carve_smtp(d0)]  # fmt: skip
+
+
+def mailbox_files(base: dict[str, Any], d1: bytes, ts: float) -> list[dict[str, Any]]:
+    """Carved-file records of a POP3/IMAP connection (server stream d1): mail being read."""
+    proto = mail_protocol(d1) or "mail"
+    return [{**base, "proto": proto, "direction": "to_client", "ts": ts, "name": name,
+             "data": data} for name, data in carve_mailbox(d1)]  # fmt: skip
 
 
 def ftp_data_files(base: dict[str, Any], d0: bytes, d1: bytes, ts: float) -> list[dict[str, Any]]:
