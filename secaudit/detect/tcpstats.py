@@ -32,6 +32,8 @@ from secaudit.detect._kernels import (
     D_STALL,
     NO_TS,
     ST_STALL,
+    TCP_BLOCK,
+    in_time_order,
     tcp_feed,
     tcp_rehash,
 )
@@ -71,8 +73,8 @@ class TcpStream:
     """
 
     def __init__(self) -> None:
-        self.count = np.zeros(2, np.int64)  # flows, bucket rows
-        self.table = np.full(4 * _FLOWS0, -1, np.int64)
+        self.count = np.zeros(3, np.int64)  # flows, bucket rows, tcp_feed's scratch
+        self.table = np.full((4 * _FLOWS0, 2), -1, np.int64)
         self.keys = np.empty(_FLOWS0, np.uint64)
         self.d = np.empty((_FLOWS0, 2, len(_DIR_COLS)), np.int64)
         self.st = np.empty((_FLOWS0, 2, 7), np.int64)
@@ -82,9 +84,8 @@ class TcpStream:
 
     def feed(self, p: np.ndarray, data: np.ndarray, idx: np.ndarray) -> None:
         """Analyse the TCP packets rows `idx` of a chunk (packets: schemas.PACKET_DTYPE)."""
-        ts = p["ts"][idx]
-        if np.any(ts[1:] < ts[:-1]):  # timestamps going backwards: this chunk in time order
-            idx = idx[np.argsort(ts, kind="stable")]
+        if not in_time_order(p, idx):  # timestamps going backwards: this chunk in time order
+            idx = idx[np.argsort(p["ts"][idx], kind="stable")]
         pos = 0
         while True:
             pos = tcp_feed(p, idx, pos, data, self.table, self.keys, self.d, self.st, self.fs,
@@ -94,19 +95,20 @@ class TcpStream:
             self._grow()
 
     def _grow(self) -> None:
-        """Double whatever tcp_feed stopped for: flow slots, the hash table, bucket rows."""
+        """Double whatever tcp_feed stopped for (room for a block of new flows and rows):
+        flow slots, the hash table, bucket rows."""
         n, rows = int(self.count[0]), int(self.count[1])
-        if n == len(self.keys):
+        if n + TCP_BLOCK > len(self.keys):
             for name in ("keys", "d", "st", "fs", "ep"):
                 old = getattr(self, name)
                 new = np.empty((2 * len(old), *old.shape[1:]), old.dtype)
                 new[:n] = old[:n]
                 setattr(self, name, new)
-        if 2 * (n + 1) > len(self.table):
+        if 2 * (n + TCP_BLOCK) > len(self.table):
             self.table = tcp_rehash(self.keys, n, 2 * len(self.table))
-        if rows == len(self.bk):
-            bk = np.empty((2 * rows, 5), np.int64)
-            bk[:rows] = self.bk
+        if rows + TCP_BLOCK > len(self.bk):
+            bk = np.empty((2 * len(self.bk), 5), np.int64)
+            bk[:rows] = self.bk[:rows]
             self.bk = bk
 
     def result(self) -> TcpAnalysis:
