@@ -27,6 +27,9 @@ __all__ = [
     "first_index",
     "flood_keys",
     "TCP_BLOCK",
+    "DIR_WORDS",
+    "D_OUT",
+    "FLOW_WORDS",
     "tcp_feed",
     "tcp_marks",
     "tcp_rehash",
@@ -92,12 +95,18 @@ def tcp_marks(p: np.ndarray, idx: np.ndarray, data: np.ndarray) -> tuple[np.ndar
     return mark, status
 
 
-# TCP stream state (secaudit.detect.tcpstats.TcpStream), per flow slot s and direction:
-# DIR_* columns of d[s, dir] (the tcp_dirs counters), ST_* of st[s, dir], FS_* of fs[s].
-D_PKTS, D_DATA, D_RETRANS, D_DUPACK, D_ZERO, D_STALL, D_FIRST, D_LAST, D_BYTES = range(9)
-D_PROBES, D_PROBE_BITS, D_SSH, D_FAIL, D_HTTP_401, D_LOGIN_POST, D_RDP = range(9, 16)
-ST_BASE, ST_SEEN, ST_MAXEND, ST_ACK, ST_WIN, ST_CUR_WIN, ST_STALL = range(7)
+# TCP stream state (secaudit.detect.tcpstats.TcpStream): per flow slot s and direction,
+# d[s, dir] holds the tcp_dirs counters (D_*) and the tracking state (ST_*), the words
+# every packet touches first (two cache lines), the rare counters last; fs[s] (FS_*) the
+# flow's handshake and current second.  D_OUT: the counters in tcp_dirs column order.
+D_PKTS, D_LAST, D_BYTES, D_DATA, ST_BASE, ST_SEEN, ST_MAXEND, ST_ACK = range(8)
+ST_WIN, ST_CUR_WIN, ST_STALL, D_RETRANS, D_DUPACK, D_FIRST, D_ZERO, D_STALL = range(8, 16)
+D_PROBES, D_PROBE_BITS, D_SSH, D_FAIL, D_HTTP_401, D_LOGIN_POST, D_RDP = range(16, 23)
+DIR_WORDS = 24
+D_OUT = (D_PKTS, D_DATA, D_RETRANS, D_DUPACK, D_ZERO, D_STALL, D_FIRST, D_LAST, D_BYTES,
+         D_PROBES, D_PROBE_BITS, D_SSH, D_FAIL, D_HTTP_401, D_LOGIN_POST, D_RDP)  # fmt: skip
 FS_SYN, FS_SYNACK, FS_RTT, FS_CLIENT, FS_LAST_SYN, FS_SEC, FS_ROW = range(7)
+FLOW_WORDS = 8
 NO_TS = np.iinfo(np.int64).min
 _FIN, _SYN, _RST, _ACK = 1, 2, 4, 16
 _SEC_NS = 1_000_000_000
@@ -126,7 +135,6 @@ def tcp_feed(
     table: np.ndarray,
     keys: np.ndarray,
     d: np.ndarray,
-    st: np.ndarray,
     fs: np.ndarray,
     ep: np.ndarray,
     bk: np.ndarray,
@@ -138,7 +146,7 @@ def tcp_feed(
 
     table: (flow hash, slot) entries (slot -1: free; open addressing, at most half full);
     keys: flow hash per slot (_hash5 of the canonical 5-tuple: the tables' `flow`);
-    d/st/fs: counters and tracking state (D_*, ST_*, FS_*); ep: canonical endpoints per
+    d/fs: counters and tracking state (D_*, ST_*, FS_*); ep: canonical endpoints per
     slot (a_hi, a_lo, b_hi, b_lo, a_port << 16 | b_port; a: the lower address and port);
     bk: (slot, second, data, retrans, dupack) rows, one per flow and second of its
     packets; count: [flows, bucket rows, scratch].  The semantics are tcpstats' (Wireshark's).
@@ -183,22 +191,19 @@ def tcp_feed(
                 keys[s] = h
                 ah, al, bh, bl, ports, _ = _canonical(p[idx[r + j]])
                 ep[s, 0], ep[s, 1], ep[s, 2], ep[s, 3], ep[s, 4] = ah, al, bh, bl, ports
-                d[s] = 0
+                d[s] = 0  # counters; base, seen, maxend
                 for k in range(2):
-                    st[s, k, ST_BASE] = 0
-                    st[s, k, ST_SEEN] = 0
-                    st[s, k, ST_MAXEND] = 0
-                    st[s, k, ST_ACK] = -1
-                    st[s, k, ST_WIN] = -1
-                    st[s, k, ST_CUR_WIN] = -1
-                    st[s, k, ST_STALL] = NO_TS
+                    d[s, k, ST_ACK] = -1
+                    d[s, k, ST_WIN] = -1
+                    d[s, k, ST_CUR_WIN] = -1
+                    d[s, k, ST_STALL] = NO_TS
                 fs[s] = NO_TS
             slot[j] = s
             dr = side[j]
-            acc += d[s, dr, D_PKTS] + st[s, dr, ST_SEEN] + st[s, 1 - dr, ST_SEEN] + fs[s, FS_SEC]
+            acc += d[s, dr, D_PKTS] + d[s, dr, ST_WIN] + fs[s, FS_SEC]
         count[2] += acc  # a sink, so the touching loads stay
         for j in range(m):
-            n_rows = _tcp_update(p[idx[r + j]], data, slot[j], side[j], d, st, fs, bk, n_rows)
+            n_rows = _tcp_update(p[idx[r + j]], data, slot[j], side[j], d, fs, bk, n_rows)
         r += m
     count[0], count[1] = n_flows, n_rows
     return r
@@ -211,7 +216,6 @@ def _tcp_update(
     s: int,
     dr: int,
     d: np.ndarray,
-    st: np.ndarray,
     fs: np.ndarray,
     bk: np.ndarray,
     n_rows: int,
@@ -222,7 +226,6 @@ def _tcp_update(
     f = np.int64(q.tcp_flags)
     t = q.ts
     row = d[s, dr]
-    mine = st[s, dr]
     if row[D_PKTS] == 0:
         row[D_FIRST] = t
     row[D_PKTS] += 1
@@ -264,12 +267,12 @@ def _tcp_update(
             fst[FS_RTT] = t - fst[FS_LAST_SYN]
     # sequence tracking (relative, unwrapped against the direction's base)
     sq = np.int64(q.seq)
-    if mine[ST_SEEN] == 0:
-        mine[ST_SEEN] = 1
-        mine[ST_BASE] = sq
+    if row[ST_SEEN] == 0:
+        row[ST_SEEN] = 1
+        row[ST_BASE] = sq
         rel = np.int64(0)
     else:
-        rel = (sq - mine[ST_BASE]) & 0xFFFFFFFF
+        rel = (sq - row[ST_BASE]) & 0xFFFFFFFF
         if rel >= 0x80000000:
             rel -= 0x100000000
     seg_len = pl + (1 if f & _SYN else 0) + (1 if f & _FIN else 0)
@@ -277,16 +280,11 @@ def _tcp_update(
     retrans = dupack = 0
     if pl > 0:
         row[D_DATA] += 1
-        if (
-            pl > 1
-            and not f & (_SYN | _RST)
-            and rel < mine[ST_MAXEND]
-            and st[s, pe, ST_CUR_WIN] != 0
-        ):
+        if pl > 1 and not f & (_SYN | _RST) and rel < row[ST_MAXEND] and d[s, pe, ST_CUR_WIN] != 0:
             row[D_RETRANS] += 1
             retrans = 1
-    if seg_len > 0 and end > mine[ST_MAXEND]:
-        mine[ST_MAXEND] = end
+    if seg_len > 0 and end > row[ST_MAXEND]:
+        row[ST_MAXEND] = end
     # duplicate ACKs
     ak = np.int64(q.ack)
     w = np.int64(q.win)
@@ -294,26 +292,26 @@ def _tcp_update(
         pl == 0
         and f & _ACK
         and not f & (_SYN | _FIN | _RST)
-        and ak == mine[ST_ACK]
-        and w == mine[ST_WIN]
+        and ak == row[ST_ACK]
+        and w == row[ST_WIN]
         and w != 0
-        and st[s, pe, ST_SEEN] != 0
+        and d[s, pe, ST_SEEN] != 0
     ):
         row[D_DUPACK] += 1
         dupack = 1
     if f & _ACK:
-        mine[ST_ACK] = ak
-        mine[ST_WIN] = w
+        row[ST_ACK] = ak
+        row[ST_WIN] = w
     # zero window stalls
     if not f & (_RST | _SYN):
         if w == 0:
             row[D_ZERO] += 1
-            if mine[ST_STALL] == NO_TS:
-                mine[ST_STALL] = t
-        elif mine[ST_STALL] != NO_TS:
-            row[D_STALL] += max(t - mine[ST_STALL], 0)
-            mine[ST_STALL] = NO_TS
-        mine[ST_CUR_WIN] = w
+            if row[ST_STALL] == NO_TS:
+                row[ST_STALL] = t
+        elif row[ST_STALL] != NO_TS:
+            row[D_STALL] += max(t - row[ST_STALL], 0)
+            row[ST_STALL] = NO_TS
+        row[ST_CUR_WIN] = w
     # per-second counts of the flow (service health time series)
     sec = t // _SEC_NS
     if fst[FS_SEC] != sec:  # NO_TS for a new flow
@@ -353,9 +351,9 @@ def tcp_rehash(keys: np.ndarray, n: int, size: int) -> np.ndarray:
 
 @nb.njit(cache=True)
 def classify(p: np.ndarray, dns_ports: np.ndarray) -> tuple[Any, ...]:
-    """Row indices per extract (TCP, DNS/UDP, ICMP/ICMPv6, ARP, UDP+ICMP flood) and the
-    chunk's first/last timestamp, in one read of each record: the numpy way scans a
-    column of the 173-byte records once per test."""
+    """Row indices per extract (TCP, DNS/UDP, ICMP/ICMPv6, ARP, UDP+ICMP flood), the
+    chunk's first/last timestamp and whether its timestamps never go back, in one read of
+    each record: the numpy way scans a column of the 173-byte records once per test."""
     n = p.shape[0]
     tcp = np.empty(n, np.int64)
     dns = np.empty(n, np.int64)
@@ -365,10 +363,12 @@ def classify(p: np.ndarray, dns_ports: np.ndarray) -> tuple[Any, ...]:
     nt = nd = ni = na = nf = 0
     t0 = np.iinfo(np.int64).max
     t1 = np.iinfo(np.int64).min
+    ordered = True
     for i in range(n):
         q = p[i]
         ts = q.ts
         t0 = min(t0, ts)
+        ordered &= ts >= t1
         t1 = max(t1, ts)
         if q.arp_op > 0:
             arp[na] = i
@@ -391,7 +391,7 @@ def classify(p: np.ndarray, dns_ports: np.ndarray) -> tuple[Any, ...]:
             if pr != 17:
                 icmp[ni] = i
                 ni += 1
-    return tcp[:nt], dns[:nd], icmp[:ni], arp[:na], flood[:nf], t0, t1
+    return tcp[:nt], dns[:nd], icmp[:ni], arp[:na], flood[:nf], t0, t1, ordered
 
 
 @nb.njit(cache=True)

@@ -71,7 +71,7 @@ class PacketTables:
         if n == 0:
             return
         self.n_packets += n
-        tcp_idx, dns_idx, icmp_idx, arp, flood_idx, lo, hi = classify(packets, _DNS_PORTS)
+        tcp_idx, dns_idx, icmp_idx, arp, flood_idx, lo, hi, ordered = classify(packets, _DNS_PORTS)
         self.first_ns = int(lo) if self.first_ns is None else min(self.first_ns, int(lo))
         self.last_ns = int(hi) if self.last_ns is None else max(self.last_ns, int(hi))
         if dns_idx.size:
@@ -98,7 +98,7 @@ class PacketTables:
         if tcp_idx.size:
             if not self.tcp:
                 self.tcp.append(TcpStream())
-            self.tcp[-1].feed(packets, data, tcp_idx)
+            self.tcp[-1].feed(packets, data, tcp_idx, in_order=bool(ordered))
         if flood_idx.size:
             self.flood_parts.append(_flood_counts(packets, flood_idx))
 

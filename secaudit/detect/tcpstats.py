@@ -16,9 +16,11 @@ Streaming: `TcpStream.feed` runs each chunk's TCP packets through one numba pass
 per-flow state held in arrays growing with the flows (flow hash -> slot table),
 so nothing per packet outlives its chunk.  Packets are analysed in capture
 order, each chunk stably sorted by time when its timestamps go backwards; a
-flow's packets that step back across a chunk boundary are taken in capture
-order.  Per flow and second the stream also counts data segments,
-retransmissions and duplicate ACKs (`buckets`, for detect.health).
+packet that steps back behind an earlier chunk is taken in capture order (the
+per-packet implementation this replaced sorted the whole capture; results
+differ only for such captures).  Per flow and second the stream also counts
+data segments, retransmissions and duplicate ACKs (`buckets`, for
+detect.health).
 """
 
 from __future__ import annotations
@@ -29,7 +31,10 @@ import pandas as pd
 from secaudit.detect._addr import addr_column
 from secaudit.detect._kernels import (
     D_LAST,
+    D_OUT,
     D_STALL,
+    DIR_WORDS,
+    FLOW_WORDS,
     NO_TS,
     ST_STALL,
     TCP_BLOCK,
@@ -42,7 +47,7 @@ __all__ = ["TcpAnalysis", "TcpStream", "tcp_tables"]
 
 _FLOWS0, _ROWS0 = 1024, 4096  # initial capacities; doubled as the flows come
 
-_DIR_COLS = [
+_DIR_COLS = [  # the columns of tcp_feed's counters, in _kernels.D_* order
     "pkts", "data_pkts", "retrans", "dupacks", "zero_win", "zw_stall_ns", "first_ns",
     "last_ns", "payload_bytes", "probes", "probe_bits", "ssh_banner", "login_fail",
     "http_auth_fail", "login_post", "rdp_cr",
@@ -76,20 +81,22 @@ class TcpStream:
         self.count = np.zeros(3, np.int64)  # flows, bucket rows, tcp_feed's scratch
         self.table = np.full((4 * _FLOWS0, 2), -1, np.int64)
         self.keys = np.empty(_FLOWS0, np.uint64)
-        self.d = np.empty((_FLOWS0, 2, len(_DIR_COLS)), np.int64)
-        self.st = np.empty((_FLOWS0, 2, 7), np.int64)
-        self.fs = np.empty((_FLOWS0, 7), np.int64)
+        self.d = _aligned((_FLOWS0, 2, DIR_WORDS))
+        self.fs = _aligned((_FLOWS0, FLOW_WORDS))
         self.ep = np.empty((_FLOWS0, 5), np.uint64)
         self.bk = np.empty((_ROWS0, 5), np.int64)
 
-    def feed(self, p: np.ndarray, data: np.ndarray, idx: np.ndarray) -> None:
-        """Analyse the TCP packets rows `idx` of a chunk (packets: schemas.PACKET_DTYPE)."""
-        if not in_time_order(p, idx):  # timestamps going backwards: this chunk in time order
+    def feed(
+        self, p: np.ndarray, data: np.ndarray, idx: np.ndarray, in_order: bool = False
+    ) -> None:
+        """Analyse the TCP packets rows `idx` of a chunk (packets: schemas.PACKET_DTYPE);
+        in_order: the whole chunk is known to be in time order (no need to check)."""
+        if not in_order and not in_time_order(p, idx):  # backwards: the chunk in time order
             idx = idx[np.argsort(p["ts"][idx], kind="stable")]
         pos = 0
         while True:
-            pos = tcp_feed(p, idx, pos, data, self.table, self.keys, self.d, self.st, self.fs,
-                           self.ep, self.bk, self.count)  # fmt: skip
+            pos = tcp_feed(p, idx, pos, data, self.table, self.keys, self.d, self.fs, self.ep,
+                           self.bk, self.count)  # fmt: skip
             if pos == len(idx):
                 return
             self._grow()
@@ -99,9 +106,9 @@ class TcpStream:
         flow slots, the hash table, bucket rows."""
         n, rows = int(self.count[0]), int(self.count[1])
         if n + TCP_BLOCK > len(self.keys):
-            for name in ("keys", "d", "st", "fs", "ep"):
+            for name in ("keys", "d", "fs", "ep"):
                 old = getattr(self, name)
-                new = np.empty((2 * len(old), *old.shape[1:]), old.dtype)
+                new = _aligned((2 * len(old), *old.shape[1:]), old.dtype)
                 new[:n] = old[:n]
                 setattr(self, name, new)
         if 2 * (n + TCP_BLOCK) > len(self.table):
@@ -119,10 +126,9 @@ class TcpStream:
         keys = self.keys[:k].copy()
         d = self.d[:k].copy()
         # a zero-window stall still open lasts until that direction's last packet
-        last = d[:, :, D_LAST]
-        start = self.st[:k, :, ST_STALL]
+        last, start = d[:, :, D_LAST], d[:, :, ST_STALL]
         d[:, :, D_STALL] += np.maximum(last - np.where(start == NO_TS, last, start), 0)
-        flat = d.reshape(k * 2, len(_DIR_COLS))
+        flat = d[:, :, list(D_OUT)].reshape(k * 2, len(_DIR_COLS))
         dirs = pd.DataFrame(flat, columns=_DIR_COLS)
         dirs.insert(0, "flow", np.repeat(keys, 2))
         dirs.insert(1, "dir", np.tile(np.array([0, 1], np.uint8), k))
@@ -151,6 +157,15 @@ class TcpStream:
             }
         )
         return TcpAnalysis(dirs, flows, buckets)
+
+
+def _aligned(shape: tuple[int, ...], dtype: type = np.int64) -> np.ndarray:
+    """An empty array starting on a 64-byte cache line, so that each flow's state rows
+    (multiples of 64 bytes) span as few lines as they can."""
+    n = int(np.prod(shape)) * np.dtype(dtype).itemsize
+    buf = np.empty(n + 64, np.uint8)
+    off = -buf.ctypes.data % 64
+    return buf[off : off + n].view(dtype).reshape(shape)
 
 
 def _empty() -> TcpAnalysis:
