@@ -112,7 +112,7 @@ _FIN, _SYN, _RST, _ACK = 1, 2, 4, 16
 _SEC_NS = 1_000_000_000
 
 
-TCP_BLOCK = 64  # packets per block: their memory is touched first, then they are analysed
+TCP_BLOCK = 64  # packets per block of tcp_feed
 
 
 @nb.njit(cache=True, inline="always")
@@ -151,8 +151,10 @@ def tcp_feed(
     bk: (slot, second, data, retrans, dupack) rows, one per flow and second of its
     packets; count: [flows, bucket rows, scratch].  The semantics are tcpstats' (Wireshark's).
 
-    Each block of packets is first mapped to flow slots while its payload and state
-    memory is touched (independent loads, so their cache misses overlap), then analysed.
+    Each block of TCP_BLOCK packets is gone over three times: flow hashes (touching their
+    table entries and payloads), flow slots (touching their state rows), then the
+    analysis; the loads of the first two are independent, so a block's cache misses
+    overlap instead of stalling the analysis packet by packet.
     """
     mask = np.uint64(table.shape[0] - 1)
     n_flows, n_rows = count[0], count[1]
@@ -175,9 +177,9 @@ def tcp_feed(
             h = _hash5(ah, al, bh, bl, (np.uint64(q.proto) << np.uint64(32)) | ports)
             hs[j] = h
             side[j] = dr
-            acc += table[np.int64(h & mask), 1]
+            acc ^= table[np.int64(h & mask), 1]
             if q.payload_len > 0 and q.payload_off < q.caplen:
-                acc += data[np.int64(q.data_off) + np.int64(q.payload_off)]
+                acc ^= data[np.int64(q.data_off) + np.int64(q.payload_off)]
         for j in range(m):  # flow slot; touch its state
             h = hs[j]
             e = np.int64(h & mask)
@@ -200,8 +202,8 @@ def tcp_feed(
                 fs[s] = NO_TS
             slot[j] = s
             dr = side[j]
-            acc += d[s, dr, D_PKTS] + d[s, dr, ST_WIN] + fs[s, FS_SEC]
-        count[2] += acc  # a sink, so the touching loads stay
+            acc ^= d[s, dr, D_PKTS] ^ d[s, dr, ST_WIN] ^ fs[s, FS_SEC]
+        count[2] ^= acc  # a sink, so the touching loads stay
         for j in range(m):
             n_rows = _tcp_update(p[idx[r + j]], data, slot[j], side[j], d, fs, bk, n_rows)
         r += m
