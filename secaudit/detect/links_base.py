@@ -8,6 +8,7 @@ beacon.py are then simple masks over it.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +19,14 @@ import numpy.typing as npt
 import pandas as pd
 
 from secaudit.config import load_yaml
-from secaudit.detect._common import GBT, finding, text_codes
+from secaudit.detect._common import (
+    GBT,
+    finding,
+    findings_bulk,
+    text_codes,
+    text_factorize,
+    text_lookup,
+)
 from secaudit.detect.registry import DetectContext
 from secaudit.model import Category, Finding, Severity
 from secaudit.policy import Policy, Role, ports_match
@@ -113,6 +121,13 @@ class FlowView:
     r_hi: npt.NDArray[np.uint64]  # responder address (hi, lo)
     r_lo: npt.NDArray[np.uint64]
     managed: BoolArr  # the origin's zone holds managed devices (trust not in unmanaged_trust)
+    o_code: npt.NDArray[np.intp]  # orig address as a code into o_text (text_codes of conn)
+    o_text: npt.NDArray[np.object_]  # distinct orig address texts ("" for a missing one)
+    r_code: npt.NDArray[np.intp]
+    r_text: npt.NDArray[np.object_]
+    state_code: npt.NDArray[np.intp]  # conn_state as a code into state_text
+    state_text: npt.NDArray[np.object_]  # distinct conn_state texts (str(); missing: "nan")
+    duration: npt.NDArray[np.float64]  # seconds, 0 where missing
 
     @property
     def outbound(self) -> BoolArr:
@@ -140,19 +155,43 @@ def _col(df: pd.DataFrame, name: str, default: Any) -> pd.Series:
     return pd.Series([default] * len(df), index=df.index)
 
 
+def _num(df: pd.DataFrame, name: str, dtype: type, fill: float = 0) -> npt.NDArray[Any]:
+    """Numeric column `name`, `fill` where missing or not a number (and for a missing column)."""
+    if name not in df.columns:
+        return np.full(len(df), fill, dtype=dtype)
+    return np.asarray(
+        pd.to_numeric(df[name], errors="coerce").fillna(fill).to_numpy(dtype), dtype=dtype
+    )
+
+
+def _codes(df: pd.DataFrame, name: str) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.object_]]:
+    """text_codes of a text column; a missing column reads as all missing ("")."""
+    if name in df.columns:
+        return text_codes(df, name)
+    return np.zeros(len(df), dtype=np.intp), np.array([""], dtype=object)
+
+
 def _build(ctx: DetectContext) -> FlowView:
     pol: Policy = ctx.policy
     rules = links_rules(ctx)
-    conn = ctx.conn.reset_index(drop=True)
+    conn = ctx.conn
+    if not conn.index.equals(pd.RangeIndex(len(conn))):
+        conn = conn.reset_index(drop=True)
     n = len(conn)
-    o_hi, o_lo, o_ok = hilo_of_strings(_col(conn, "id.orig_h", None))
-    r_hi, r_lo, r_ok = hilo_of_strings(_col(conn, "id.resp_h", None))
-    oz = pol.zone_of(o_hi, o_lo)
-    rz = pol.zone_of(r_hi, r_lo)
-    oz[~o_ok] = -2
-    rz[~r_ok] = -2
-    oa = pol.asset_of_ip(o_hi, o_lo)
-    ra = pol.asset_of_ip(r_hi, r_lo)
+    # addresses: parsed and looked up once per distinct text, then gathered by code
+    o_code, o_text = _codes(conn, "id.orig_h")
+    r_code, r_text = _codes(conn, "id.resp_h")
+    uo_hi, uo_lo, uo_ok = hilo_of_strings(pd.Series(o_text, dtype=object))
+    ur_hi, ur_lo, ur_ok = hilo_of_strings(pd.Series(r_text, dtype=object))
+    uoz = pol.zone_of(uo_hi, uo_lo)
+    urz = pol.zone_of(ur_hi, ur_lo)
+    uoz[~uo_ok] = -2
+    urz[~ur_ok] = -2
+    o_hi, o_lo = uo_hi[o_code], uo_lo[o_code]
+    r_hi, r_lo = ur_hi[r_code], ur_lo[r_code]
+    oz, rz = uoz[o_code], urz[r_code]
+    oa = pol.asset_of_ip(uo_hi, uo_lo)[o_code]
+    ra = pol.asset_of_ip(ur_hi, ur_lo)[r_code]
     v6 = (o_hi != 0) | ((o_lo >> np.uint64(32)) != np.uint64(0xFFFF))
     pcodes, pnames = pd.factorize(_col(conn, "proto", ""), use_na_sentinel=False)
     pnum = np.array(
@@ -160,16 +199,16 @@ def _build(ctx: DetectContext) -> FlowView:
     )[pcodes] if len(pnames) else np.zeros(n, dtype=np.int64)  # fmt: skip
     proto: npt.NDArray[np.int64] = np.asarray(np.where((pnum == 1) & v6, 58, pnum), dtype=np.int64)
     if "ip_proto" in conn.columns:
-        ipp = pd.to_numeric(conn["ip_proto"], errors="coerce").fillna(0).to_numpy(np.int64)
+        ipp = _num(conn, "ip_proto", np.int64)
         proto = np.asarray(np.where(ipp > 0, ipp, proto), dtype=np.int64)
-    port = pd.to_numeric(_col(conn, "id.resp_p", 0), errors="coerce").fillna(0).to_numpy(np.int64)
-    oport = pd.to_numeric(_col(conn, "id.orig_p", 0), errors="coerce").fillna(0).to_numpy(np.int64)
+    resp_p = _num(conn, "id.resp_p", np.int64)
+    oport = _num(conn, "id.orig_p", np.int64)
     icmp = (proto == 1) | (proto == 58)
-    port = np.where(icmp, oport, port)  # ICMP: the type (Zeek's orig_p), so icmp/8 is echo
-    ts = pd.to_numeric(_col(conn, "ts", 0.0), errors="coerce").fillna(0).to_numpy(np.float64)
-    state = _col(conn, "conn_state", "").astype(str)
-    resp_pkts = pd.to_numeric(_col(conn, "resp_pkts", 0), errors="coerce").fillna(0).to_numpy()
-    answered = (state.isin(_ANSWERED_STATES).to_numpy() & (resp_pkts > 0)) | (
+    port = np.where(icmp, oport, resp_p)  # ICMP: the type (Zeek's orig_p), so icmp/8 is echo
+    ts = _num(conn, "ts", np.float64)
+    state_code, state_text = _states(conn)
+    resp_pkts = _num(conn, "resp_pkts", np.float64)
+    answered = (np.isin(state_text, list(_ANSWERED_STATES))[state_code] & (resp_pkts > 0)) | (
         (proto == 1) | (proto == 58)
     ) & (resp_pkts > 0)
     icmp_err = ((proto == 1) & np.isin(oport, rules.icmp_error_types)) | (
@@ -178,7 +217,7 @@ def _build(ctx: DetectContext) -> FlowView:
     initiated = ~icmp_err
 
     ext = (rz == -1) | (oz == -1)
-    name = _server_names(ctx, conn, ext)
+    name = _server_names(ctx, conn, ext, (o_code, o_text), (r_code, r_text))
     approved = np.zeros(n, dtype=bool)
     if ext.any():
         approved[ext] = pol.approved_cidr(r_hi[ext], r_lo[ext], proto[ext], port[ext])
@@ -189,7 +228,7 @@ def _build(ctx: DetectContext) -> FlowView:
             )
     excepted, inactive = pol.exception_for((o_hi, o_lo), (r_hi, r_lo), proto, port, ts)
     role_ok = _role_egress(pol, rules, oa, proto, port)
-    mark = _marks(ctx, conn, proto)
+    mark = _marks(ctx, conn, proto, (o_code, o_text), (r_code, r_text))
     # a router's own traffic (syslog, SNMP, routing) leaves from its interface in every zone;
     # for zone->zone rules it belongs to the zone the asset is registered in
     asset_zone = np.array([pol.zone_id.get(a.zone, -2) for a in pol.assets] + [-2], dtype=np.int32)
@@ -201,7 +240,16 @@ def _build(ctx: DetectContext) -> FlowView:
     return FlowView(
         conn, oz, rz, oa, ra, proto, port, ts, answered, initiated, name, approved,
         excepted, inactive, role_ok, mark, oz_link, rz_link, r_hi, r_lo, managed,
+        o_code, o_text, r_code, r_text, state_code, state_text, _num(conn, "duration", np.float64),
     )  # fmt: skip
+
+
+def _states(conn: pd.DataFrame) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.object_]]:
+    """conn_state codes and texts; a missing state reads "nan", as str() of it did."""
+    if "conn_state" not in conn.columns:
+        return np.zeros(len(conn), dtype=np.intp), np.array(["nan"], dtype=object)
+    codes, raw = text_factorize(conn["conn_state"])
+    return codes, np.array(["nan" if u is None else str(u) for u in raw], dtype=object)
 
 
 def _role_egress(
@@ -229,27 +277,20 @@ def _role_egress(
     return ok
 
 
-def _server_names(ctx: DetectContext, conn: pd.DataFrame, ext: BoolArr) -> npt.NDArray[np.object_]:
-    """Destination name per row: the flow's own TLS SNI / HTTP Host, else a DNS answer name."""
+Codes = tuple[npt.NDArray[np.intp], npt.NDArray[np.object_]]
+
+
+def _server_names(
+    ctx: DetectContext, conn: pd.DataFrame, ext: BoolArr, orig: Codes, resp: Codes
+) -> npt.NDArray[np.object_]:
+    """Destination name per row: the flow's own TLS SNI / HTTP Host, else a DNS answer name.
+
+    `orig`/`resp` are the conn address codes: the names table and DNS answers are
+    matched on them (text equality, as a join on the text columns) with integer keys."""
     n = len(conn)
     out = np.full(n, None, dtype=object)
     if not ext.any():
         return out
-    sub = conn.loc[ext, ["id.orig_h", "id.orig_p", "id.resp_h", "id.resp_p"]].copy()
-    sub["_row"] = np.flatnonzero(ext)
-    flows = []
-    names = ctx.tables.get("links_names")
-    if names is not None and len(names):
-        flows.append(
-            names.rename(
-                columns={
-                    "src": "id.orig_h",
-                    "sport": "id.orig_p",
-                    "dst": "id.resp_h",
-                    "dport": "id.resp_p",
-                }
-            )[["id.orig_h", "id.orig_p", "id.resp_h", "id.resp_p", "name"]]
-        )
     for table, column in (("tls", "server_name"), ("http", "host")):
         t = ctx.tables.get(table)
         if (
@@ -265,78 +306,112 @@ def _server_names(ctx: DetectContext, conn: pd.DataFrame, ext: BoolArr) -> npt.N
                 .merge(t[["uid", column]].dropna().drop_duplicates("uid"), on="uid")
             )
             out[m["_row"].to_numpy()] = m[column].astype(str).str.lower().to_numpy()
-    if flows:
-        f = pd.concat(flows, ignore_index=True).drop_duplicates(
-            ["id.orig_h", "id.orig_p", "id.resp_h", "id.resp_p"]
-        )
-        for c in ("id.orig_p", "id.resp_p"):
-            f[c] = f[c].astype(np.int64)
-            sub[c] = pd.to_numeric(sub[c], errors="coerce").fillna(-1).astype(np.int64)
-        m = sub.merge(f, on=["id.orig_h", "id.orig_p", "id.resp_h", "id.resp_p"])
-        rows = m["_row"].to_numpy()
-        empty = pd.isna(out[rows])
-        out[rows[empty]] = m["name"].to_numpy()[empty]
+    names = ctx.tables.get("links_names")
+    if names is not None and len(names):
+        rows = np.flatnonzero(ext)
+        if "id.orig_p" in conn.columns and "id.resp_p" in conn.columns:
+            sport = _num(conn, "id.orig_p", np.int64, fill=-1)[rows]
+            dport = _num(conn, "id.resp_p", np.int64, fill=-1)[rows]
+            where = _join(
+                (orig[0][rows], sport, resp[0][rows], dport),
+                (
+                    text_lookup(names["src"], orig[1]),
+                    names["sport"].to_numpy(np.int64),
+                    text_lookup(names["dst"], resp[1]),
+                    names["dport"].to_numpy(np.int64),
+                ),
+            )
+            hit = where >= 0
+            got = names["name"].to_numpy(dtype=object)[where[hit]]
+            rows = rows[hit]
+            empty = pd.isna(out[rows])
+            out[rows[empty]] = got[empty]
     dns = ctx.tables.get("dns")
     if dns is not None and len(dns) and "answers" in dns.columns and "query" in dns.columns:
         need = ext & pd.isna(out)
-        if need.any():
+        if need.any() and "id.resp_h" in conn.columns:
             ans = dns[["query", "answers"]].dropna().explode("answers").dropna()
             ans = ans.drop_duplicates("answers")
             ip_name = pd.Series(
                 ans["query"].astype(str).str.lower().str.rstrip(".").to_numpy(),
                 index=ans["answers"].astype(str).to_numpy(),
             )
-            looked = conn.loc[need, "id.resp_h"].map(ip_name)
-            out[np.flatnonzero(need)] = looked.to_numpy(dtype=object)
+            per_text = pd.Series(resp[1], dtype=object).map(ip_name).to_numpy(dtype=object)
+            rows = np.flatnonzero(need)
+            looked = per_text[resp[0][rows]]
+            looked[conn["id.resp_h"].isna().to_numpy(bool)[rows]] = None  # no address, no name
+            out[rows] = looked
     out[pd.isna(out)] = None
     return out
 
 
+def _join(
+    left: tuple[npt.NDArray[Any], ...], right: tuple[npt.NDArray[Any], ...]
+) -> npt.NDArray[np.intp]:
+    """Per left row, the first right row with equal values in every column, else -1
+    (an inner join on integer columns where the right side's first duplicate wins).
+    The columns are packed into one int64 key (offset by their minimum); when their
+    ranges do not fit in 62 bits, they are folded into dense codes first."""
+    n = len(left[0])
+    cols = [
+        np.concatenate([np.asarray(a, np.int64), np.asarray(b, np.int64)])
+        for a, b in zip(left, right, strict=True)
+    ]
+    key = np.zeros(len(cols[0]), dtype=np.int64)
+    if len(key):
+        spans = [(int(c.min()), int(c.max()) - int(c.min()) + 1) for c in cols]
+        if math.prod(s for _, s in spans) < 1 << 62:
+            for c, (lo, span) in zip(cols, spans, strict=True):
+                key = key * span + (c - lo)
+        else:
+            for c in cols:
+                codes, uniq = pd.factorize(c)
+                key = pd.factorize(key * (len(uniq) + 1) + codes)[0].astype(np.int64)
+    kr = key[n:]
+    first = np.flatnonzero(~pd.Index(kr).duplicated(keep="first"))
+    pos = pd.Index(kr[first]).get_indexer(pd.Index(key[:n]))
+    return np.asarray(np.where(pos >= 0, first[np.maximum(pos, 0)], -1), dtype=np.intp)
+
+
 def _marks(
-    ctx: DetectContext, conn: pd.DataFrame, proto: npt.NDArray[np.int64]
+    ctx: DetectContext,
+    conn: pd.DataFrame,
+    proto: npt.NDArray[np.int64],
+    orig: Codes,
+    resp: Codes,
 ) -> npt.NDArray[np.int64]:
     """Remote-access payload marker per row, matched on the 5-tuple in either direction."""
     out = np.zeros(len(conn), dtype=np.int64)
     marks = ctx.tables.get("links_marks")
     if marks is None or not len(marks) or not len(conn):
         return out
-    # only connections between two marked endpoints can match: filter before the merge
-    ends = pd.unique(np.concatenate([marks["src"].to_numpy(object), marks["dst"].to_numpy(object)]))
-    near = np.flatnonzero(
-        conn["id.orig_h"].isin(ends).to_numpy(bool) & conn["id.resp_h"].isin(ends).to_numpy(bool)
-    )
+    src, dst = marks["src"], marks["dst"]
+    # both directions, forward rows first (the first of equal 5-tuples wins)
+    m_o = np.concatenate([text_lookup(src, orig[1]), text_lookup(dst, orig[1])])
+    m_r = np.concatenate([text_lookup(dst, resp[1]), text_lookup(src, resp[1])])
+    sp, dp = marks["sport"].to_numpy(np.int64), marks["dport"].to_numpy(np.int64)
+    # only connections between two marked endpoints can match: filter before the join
+    near = np.flatnonzero(np.isin(orig[0], m_o[m_o >= 0]) & np.isin(resp[0], m_r[m_r >= 0]))
     if not len(near):
         return out
-    conn = conn.iloc[near]
-    proto = proto[near]
-    m = marks[["src", "sport", "dst", "dport", "proto", "mark"]].copy()
-    both = pd.concat(
-        [
-            m.rename(columns={"src": "o", "sport": "op", "dst": "r", "dport": "rp"}),
-            m.rename(columns={"dst": "o", "dport": "op", "src": "r", "sport": "rp"}),
-        ],
-        ignore_index=True,
+    where = _join(
+        (
+            orig[0][near],
+            _num(conn, "id.orig_p", np.int64, fill=-1)[near],
+            resp[0][near],
+            _num(conn, "id.resp_p", np.int64, fill=-1)[near],
+            proto[near],
+        ),
+        (
+            m_o,
+            np.concatenate([sp, dp]),
+            m_r,
+            np.concatenate([dp, sp]),
+            np.tile(marks["proto"].to_numpy(np.int64), 2),
+        ),
     )
-    both = both.astype({"op": np.int64, "rp": np.int64, "proto": np.int64, "mark": np.int64})
-    both = both.drop_duplicates(["o", "op", "r", "rp", "proto"])
-    key = pd.DataFrame(
-        {
-            "o": conn["id.orig_h"].to_numpy(),
-            "op": pd.to_numeric(conn["id.orig_p"], errors="coerce")
-            .fillna(-1)
-            .astype(np.int64)
-            .to_numpy(),
-            "r": conn["id.resp_h"].to_numpy(),
-            "rp": pd.to_numeric(conn["id.resp_p"], errors="coerce")
-            .fillna(-1)
-            .astype(np.int64)
-            .to_numpy(),
-            "proto": proto,
-            "_row": np.arange(len(conn)),
-        }
-    )
-    j = key.merge(both, on=["o", "op", "r", "rp", "proto"])
-    out[near[j["_row"].to_numpy()]] = j["mark"].to_numpy()
+    hit = where >= 0
+    out[near[hit]] = np.tile(marks["mark"].to_numpy(np.int64), 2)[where[hit]]
     return out
 
 
@@ -400,8 +475,8 @@ def per_origin(
     c = v.conn
     idx = np.flatnonzero(rows)
     # rows in (origin text, time) order; origins and responders as integer codes
-    o_codes, o_vals = text_codes(c, "id.orig_h")
-    r_codes, r_vals = text_codes(c, "id.resp_h")
+    o_codes, o_vals = v.o_code, v.o_text
+    r_codes, r_vals = v.r_code, v.r_text
     o_rank = np.empty(len(o_vals), np.int64)
     o_rank[np.argsort(o_vals.astype(str), kind="stable")] = np.arange(len(o_vals))
     ts_all = v.ts[idx]
@@ -409,11 +484,7 @@ def per_origin(
     og = o_rank[o_codes[perm]]  # non-decreasing: one run per origin
     rc = r_codes[perm].astype(np.int64)
     ts = v.ts[perm]
-    dur = (
-        pd.to_numeric(c["duration"], errors="coerce").fillna(0).to_numpy(np.float64)[perm]
-        if "duration" in c.columns
-        else np.zeros(len(perm))
-    )
+    dur = v.duration[perm]
     answered = v.answered[perm].astype(np.int64)
     m = len(perm)
     starts = np.flatnonzero(np.r_[True, og[1:] != og[:-1]])
@@ -464,21 +535,25 @@ def per_origin(
             item["tool"] = d_what[d]
         listed[d_run[d]].append(item)
     # connection states per origin, in order of first appearance
-    state = c["conn_state"].astype(str).to_numpy()[perm] if "conn_state" in c.columns else None
     states: list[dict[str, int]] = [{} for _ in range(len(starts))]
-    if state is not None:
-        s_codes, s_vals = pd.factorize(state, use_na_sentinel=False)
-        pair = pd.factorize(run.astype(np.int64) * (len(s_vals) + 1) + s_codes)[0]
+    if "conn_state" in c.columns:
+        s_codes = v.state_code[perm]
+        pair = pd.factorize(run.astype(np.int64) * (len(v.state_text) + 1) + s_codes)[0]
         p_first = _first_rows(pair, int(pair.max()) + 1)
         p_count = np.bincount(pair)
         for r_, sv, n in zip(
-            run[p_first].tolist(), s_vals[s_codes[p_first]].tolist(), p_count.tolist(), strict=True
+            run[p_first].tolist(),
+            v.state_text[s_codes[p_first]].tolist(),
+            p_count.tolist(),
+            strict=True,
         ):
-            states[r_][str(sv)] = n
+            states[r_][sv] = n
     uids: list[list[Any]] = [[] for _ in range(len(starts))]
     if "uid" in c.columns:
         head = np.flatnonzero(pos_in_run < cap)
-        for r_, u in zip(run[head].tolist(), c["uid"].to_numpy()[perm[head]].tolist(), strict=True):
+        u_head = c["uid"].take(perm[head]).to_numpy(dtype=object)
+        u_head[pd.isna(u_head)] = None  # what Finding's evidence check makes of a missing uid
+        for r_, u in zip(run[head].tolist(), u_head.tolist(), strict=True):
             uids[r_].append(u)
     else:
         for r_ in range(len(starts)):
@@ -504,48 +579,36 @@ def per_origin(
             "expired_exceptions" if t >= exception_window(rule)[1] else "exceptions_not_yet_valid"
         )
         inactive.setdefault(r_, {}).setdefault(kind, []).append(item)
-    zone_names = pol.zone_name(oz)
-    out = []
-    for k, (orig, asset, cnt, ans, first, last) in enumerate(
-        zip(
-            origins.tolist(),
-            oa.astype(np.int64).tolist(),
-            count.tolist(),
-            n_answered.tolist(),
-            first_ts.tolist(),
-            last_ts.tolist(),
-            strict=True,
-        )
+    zone_names = pol.zone_name(oz).tolist()
+    n_dest_l = n_dest.tolist()
+    attempts = (count - n_answered).tolist()
+    evidence: list[dict[str, Any]] = []
+    for k, (orig, zone, asset) in enumerate(
+        zip(origins.tolist(), zone_names, oa.tolist(), strict=True)
     ):
-        evidence: dict[str, Any] = {
+        ev: dict[str, Any] = {
             "src": orig,
-            "zone": zone_names[k],
+            "zone": zone,
             "asset": pol.assets[asset].name if asset >= 0 else None,
             "destinations": listed[k],
-            "distinct_destinations": int(n_dest[k]),
-            "attempts": cnt - ans,
+            "distinct_destinations": n_dest_l[k],
+            "attempts": attempts[k],
             "states": states[k],
             "uids": uids[k],
         }
-        evidence.update(inactive.get(k, {}))
-        sev = severity if isinstance(severity, Severity) else severity[0 if ans else 1]
-        out.append(
-            links_finding(
-                ctx,
-                detector,
-                category,
-                sev,
-                str(orig),
-                first,
-                last,
-                cnt,
-                evidence,
-                id_keys={"zone": evidence["zone"]},
-                dst=listed[k][0]["dst"],
-                destinations=int(n_dest[k]),
-            )  # fmt: skip
-        )
-    return out
+        if k in inactive:
+            ev.update(inactive[k])
+        evidence.append(ev)
+    if isinstance(severity, Severity):
+        sevs = [severity] * len(starts)
+    else:
+        sevs = [severity[0] if a else severity[1] for a in n_answered.tolist()]
+    return findings_bulk(
+        ctx, detector, category, sevs, [str(o) for o in origins.tolist()], first_ts, last_ts,
+        count.tolist(), evidence, id_keys=[{"zone": z} for z in zone_names],
+        controls=CONTROLS[detector],
+        title_params={"dst": [d[0]["dst"] for d in listed], "destinations": n_dest_l},
+    )  # fmt: skip
 
 
 def _first_rows(codes: npt.NDArray[Any], k: int) -> npt.NDArray[np.int64]:

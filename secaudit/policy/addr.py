@@ -188,5 +188,8 @@ def parse_mac(value: object) -> int | None:
 
 def format_mac(mac: int) -> str:
     """48-bit int -> aa:bb:cc:dd:ee:ff."""
-    h = f"{int(mac):012x}"
+    m = int(mac)
+    if 0 <= m < 1 << 48:
+        return m.to_bytes(6, "big").hex(":")  # one C call: detectors format thousands
+    h = f"{m:012x}"
     return ":".join(h[i : i + 2] for i in range(0, 12, 2))
