@@ -18,8 +18,10 @@ columns where detectors join them with the conn table.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from secaudit.detect.links_kernels import (
@@ -30,7 +32,7 @@ from secaudit.detect.links_kernels import (
     payload_markers,
     syn_layouts,
 )
-from secaudit.policy.lookup import addr_text
+from secaudit.policy.lookup import addr_text_column
 
 __all__ = ["LinksTables", "links_tables", "mix64"]
 
@@ -182,12 +184,7 @@ class LinksTables:
         """DataFrames by name: links_hosts, links_arp, links_dhcp, links_ra, links_syn, links_names, links_marks."""
         out: dict[str, pd.DataFrame] = {}
         if self.hosts:
-            h = pd.concat(self.hosts, ignore_index=True)
-            h = (
-                h.groupby(_HOST_KEYS, sort=False)
-                .agg(pkts=("pkts", "sum"), first_ns=("first_ns", "min"), last_ns=("last_ns", "max"))
-                .reset_index()
-            )
+            h = _merge_counts(pd.concat(self.hosts, ignore_index=True), _HOST_KEYS, "pkts")
         else:
             h = pd.DataFrame(
                 {
@@ -195,7 +192,7 @@ class LinksTables:
                     for k in [*_HOST_KEYS, "pkts", "first_ns", "last_ns"]
                 }
             )
-        h["ip"] = addr_text(h["src_hi"].to_numpy(np.uint64), h["src_lo"].to_numpy(np.uint64))
+        h["ip"] = _text(h["src_hi"], h["src_lo"])
         out["links_hosts"] = h
         a = (
             np.concatenate(self.arp)
@@ -216,8 +213,8 @@ class LinksTables:
         )
         arp = pd.DataFrame({n: a[n] for n in a.dtype.names or ()})
         zero = np.zeros(len(arp), np.uint64)
-        arp["spa"] = addr_text(zero, arp["src_lo"].to_numpy(np.uint64))
-        arp["tpa"] = addr_text(zero, arp["dst_lo"].to_numpy(np.uint64))
+        arp["spa"] = _text(zero, arp["src_lo"])
+        arp["tpa"] = _text(zero, arp["dst_lo"])
         out["links_arp"] = arp
         d = (
             pd.concat(self.dhcp, ignore_index=True)
@@ -240,7 +237,7 @@ class LinksTables:
                 }
             )
         )
-        d["src"] = addr_text(d["src_hi"].to_numpy(np.uint64), d["src_lo"].to_numpy(np.uint64))
+        d["src"] = _text(d["src_hi"], d["src_lo"])
         out["links_dhcp"] = d
         r = (
             np.concatenate(self.ra)
@@ -258,16 +255,11 @@ class LinksTables:
             )
         )
         ra = pd.DataFrame({n: r[n] for n in r.dtype.names or ()})
-        ra["src"] = addr_text(ra["src_hi"].to_numpy(np.uint64), ra["src_lo"].to_numpy(np.uint64))
+        ra["src"] = _text(ra["src_hi"], ra["src_lo"])
         out["links_ra"] = ra
         if self.syn:
-            s = pd.concat(self.syn, ignore_index=True)
             keys = ["src_hi", "src_lo", "src_mac", "ttl", "win", "wscale", "layout"]
-            s = (
-                s.groupby(keys, sort=False)
-                .agg(syns=("syns", "sum"), first_ns=("first_ns", "min"), last_ns=("last_ns", "max"))
-                .reset_index()
-            )
+            s = _merge_counts(pd.concat(self.syn, ignore_index=True), keys, "syns")
         else:
             s = pd.DataFrame(
                 {
@@ -370,14 +362,76 @@ def _texts(data: np.ndarray, start: np.ndarray, length: np.ndarray) -> list[str]
 
 def _with_text(parts: list[pd.DataFrame], extra: list[str]) -> pd.DataFrame:
     cols = ["src_hi", "src_lo", "dst_hi", "dst_lo", "sport", "dport", *extra]
-    df = (
-        pd.concat(parts, ignore_index=True).drop_duplicates()
-        if parts
-        else pd.DataFrame({c: pd.Series(dtype=object) for c in cols})
-    )
-    df["src"] = addr_text(df["src_hi"].to_numpy(np.uint64), df["src_lo"].to_numpy(np.uint64))
-    df["dst"] = addr_text(df["dst_hi"].to_numpy(np.uint64), df["dst_lo"].to_numpy(np.uint64))
+    if parts:
+        df = pd.concat(parts, ignore_index=True)
+        df = df.iloc[_first_rows(_fold([df[c] for c in df.columns]))]  # drop_duplicates()
+    else:
+        df = pd.DataFrame({c: pd.Series(dtype=object) for c in cols})
+    df["src"] = _text(df["src_hi"], df["src_lo"], df.index)
+    df["dst"] = _text(df["dst_hi"], df["dst_lo"], df.index)
     return df
+
+
+def _text(hi: npt.ArrayLike, lo: npt.ArrayLike, index: pd.Index | None = None) -> Any:
+    """Address text column (see addr_text_column), aligned to `index` when given."""
+    col = addr_text_column(np.asarray(hi, dtype=np.uint64), np.asarray(lo, dtype=np.uint64))
+    if index is not None and len(col):
+        col.index = index
+    return col if len(col) else col.to_numpy()
+
+
+def _fold(cols: list[Any]) -> npt.NDArray[np.int64]:
+    """One code per distinct row of the columns, numbered in order of first appearance
+    (values compared as groupby and drop_duplicates compare them).
+
+    Integer columns are mixed into one 64-bit hash (text columns by their codes) and
+    factorized once; the codes are then checked against every column, and on a hash
+    collision the columns are factorized one by one and folded pairwise instead."""
+    ints = [
+        np.asarray(c, dtype=np.uint64)
+        if np.asarray(c).dtype.kind in "iub"
+        else pd.factorize(c, use_na_sentinel=False)[0].astype(np.uint64)
+        for c in cols
+    ]
+    with np.errstate(over="ignore"):
+        h = np.zeros(len(ints[0]), dtype=np.uint64)
+        for k, v in enumerate(ints):
+            h = mix64(h ^ (v + np.uint64(0x9E3779B97F4A7C15 * (k + 1) & 0xFFFFFFFFFFFFFFFF)))
+    codes = np.asarray(pd.factorize(h)[0], dtype=np.int64)
+    first = _first_rows(codes)
+    if all(np.array_equal(v[first][codes], v) for v in ints):
+        return codes
+    key = np.zeros(len(ints[0]), dtype=np.int64)
+    for v in ints:
+        c, uniq = pd.factorize(v)
+        key = pd.factorize(key * (len(uniq) + 1) + c)[0].astype(np.int64)
+    return key
+
+
+def _first_rows(codes: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+    """Rows where a code appears first (codes numbered in order of first appearance)."""
+    if not len(codes):
+        return np.zeros(0, dtype=np.int64)
+    return np.flatnonzero(np.r_[True, codes[1:] > np.maximum.accumulate(codes)[:-1]])
+
+
+def _merge_counts(df: pd.DataFrame, keys: list[str], count: str) -> pd.DataFrame:
+    """Per-chunk aggregates merged: one row per distinct key (first-appearance order, as
+    groupby(sort=False)), `count` summed, first_ns min, last_ns max."""
+    g = _fold([df[k].to_numpy() for k in keys])
+    first = _first_rows(g)
+    k = len(first)
+    out = pd.DataFrame({c: df[c].to_numpy()[first] for c in keys})
+    total = np.zeros(k, np.int64)
+    np.add.at(total, g, df[count].to_numpy(np.int64))
+    lo = np.full(k, np.iinfo(np.int64).max, np.int64)
+    np.minimum.at(lo, g, df["first_ns"].to_numpy(np.int64))
+    hi = np.full(k, np.iinfo(np.int64).min, np.int64)
+    np.maximum.at(hi, g, df["last_ns"].to_numpy(np.int64))
+    out[count] = total
+    out["first_ns"] = lo
+    out["last_ns"] = hi
+    return out
 
 
 def links_tables(packets: np.ndarray, data: np.ndarray) -> dict[str, pd.DataFrame]:
