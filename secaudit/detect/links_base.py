@@ -30,7 +30,7 @@ from secaudit.detect._common import (
 from secaudit.detect.registry import DetectContext
 from secaudit.model import Category, Finding, Severity
 from secaudit.policy import Policy, Role, ports_match
-from secaudit.policy.addr import hilo_of_strings
+from secaudit.policy.addr import hilo_of_distinct
 from secaudit.policy.policy import exception_window
 from secaudit.policy.rules import LinksRules
 from secaudit.policy.rules import load_links_rules as _load_rules
@@ -181,18 +181,19 @@ def _build(ctx: DetectContext) -> FlowView:
     # addresses: parsed and looked up once per distinct text, then gathered by code
     o_code, o_text = _codes(conn, "id.orig_h")
     r_code, r_text = _codes(conn, "id.resp_h")
-    uo_hi, uo_lo, uo_ok = hilo_of_strings(pd.Series(o_text, dtype=object))
-    ur_hi, ur_lo, ur_ok = hilo_of_strings(pd.Series(r_text, dtype=object))
-    uoz = pol.zone_of(uo_hi, uo_lo)
-    urz = pol.zone_of(ur_hi, ur_lo)
+    uo_hi, uo_lo, uo_ok = hilo_of_distinct(o_text.tolist())
+    ur_hi, ur_lo, ur_ok = hilo_of_distinct(r_text.tolist())
+    uoz = pol.zone_of(uo_hi, uo_lo, distinct=True)
+    urz = pol.zone_of(ur_hi, ur_lo, distinct=True)
     uoz[~uo_ok] = -2
     urz[~ur_ok] = -2
+    uoa = pol.asset_of_ip(uo_hi, uo_lo, distinct=True)
+    ura = pol.asset_of_ip(ur_hi, ur_lo, distinct=True)
     o_hi, o_lo = uo_hi[o_code], uo_lo[o_code]
     r_hi, r_lo = ur_hi[r_code], ur_lo[r_code]
     oz, rz = uoz[o_code], urz[r_code]
-    oa = pol.asset_of_ip(uo_hi, uo_lo)[o_code]
-    ra = pol.asset_of_ip(ur_hi, ur_lo)[r_code]
-    v6 = (o_hi != 0) | ((o_lo >> np.uint64(32)) != np.uint64(0xFFFF))
+    oa, ra = uoa[o_code], ura[r_code]
+    v6 = ((uo_hi != 0) | ((uo_lo >> np.uint64(32)) != np.uint64(0xFFFF)))[o_code]
     pcodes, pnames = pd.factorize(_col(conn, "proto", ""), use_na_sentinel=False)
     pnum = np.array(
         [0 if pd.isna(u) else _PROTO_NUM.get(str(u).lower(), 0) for u in pnames], dtype=np.int64
@@ -211,32 +212,39 @@ def _build(ctx: DetectContext) -> FlowView:
     answered = (np.isin(state_text, list(_ANSWERED_STATES))[state_code] & (resp_pkts > 0)) | (
         (proto == 1) | (proto == 58)
     ) & (resp_pkts > 0)
-    icmp_err = ((proto == 1) & np.isin(oport, rules.icmp_error_types)) | (
-        (proto == 58) & np.isin(oport, rules.icmp6_error_types)
-    )
+    icmp_err = np.zeros(n, dtype=bool)
+    for num, types in ((1, rules.icmp_error_types), (58, rules.icmp6_error_types)):
+        rows = np.flatnonzero(proto == num)
+        icmp_err[rows] = np.isin(oport[rows], types)
     initiated = ~icmp_err
 
     ext = (rz == -1) | (oz == -1)
-    name = _server_names(ctx, conn, ext, (o_code, o_text), (r_code, r_text))
+    orig_pm = _num(conn, "id.orig_p", np.int64, fill=-1)  # the join keys: missing reads -1
+    resp_pm = _num(conn, "id.resp_p", np.int64, fill=-1)
+    name, has_name = _server_names(
+        ctx, conn, ext, (o_code, o_text, orig_pm), (r_code, r_text, resp_pm)
+    )
     approved = np.zeros(n, dtype=bool)
     if ext.any():
         approved[ext] = pol.approved_cidr(r_hi[ext], r_lo[ext], proto[ext], port[ext])
-        named = ext & pd.notna(name)
+        named = ext & has_name
         if named.any():
             approved[named] |= pol.approved_domain(
                 pd.Series(name[named], dtype=object), proto[named], port[named]
             )
     excepted, inactive = pol.exception_for((o_hi, o_lo), (r_hi, r_lo), proto, port, ts)
     role_ok = _role_egress(pol, rules, oa, proto, port)
-    mark = _marks(ctx, conn, proto, (o_code, o_text), (r_code, r_text))
+    mark = _marks(ctx, proto, (o_code, o_text, orig_pm), (r_code, r_text, resp_pm))
     # a router's own traffic (syslog, SNMP, routing) leaves from its interface in every zone;
     # for zone->zone rules it belongs to the zone the asset is registered in
     asset_zone = np.array([pol.zone_id.get(a.zone, -2) for a in pol.assets] + [-2], dtype=np.int32)
-    routers = np.array(pol.assets_with_role(Role.GATEWAY, Role.NETWORK), dtype=np.int32)
-    oz_link = np.where(np.isin(oa, routers) & (oa >= 0), asset_zone[oa], oz).astype(np.int32)
-    rz_link = np.where(np.isin(ra, routers) & (ra >= 0), asset_zone[ra], rz).astype(np.int32)
-    unmanaged = [i for i, z in enumerate(pol.zones) if z.trust in rules.unmanaged_trust]
-    managed = ~np.isin(oz, np.array(unmanaged, dtype=np.int32))
+    router = np.zeros(len(pol.assets) + 1, dtype=bool)  # per asset, then -1 (none): False
+    router[pol.assets_with_role(Role.GATEWAY, Role.NETWORK)] = True
+    oz_link = np.where(router[uoa], asset_zone[uoa], uoz).astype(np.int32)[o_code]
+    rz_link = np.where(router[ura], asset_zone[ura], urz).astype(np.int32)[r_code]
+    unmanaged = np.zeros(len(pol.zones) + 2, dtype=bool)  # per zone, then -2 and -1: False
+    unmanaged[[i for i, z in enumerate(pol.zones) if z.trust in rules.unmanaged_trust]] = True
+    managed = ~unmanaged[uoz][o_code]
     return FlowView(
         conn, oz, rz, oa, ra, proto, port, ts, answered, initiated, name, approved,
         excepted, inactive, role_ok, mark, oz_link, rz_link, r_hi, r_lo, managed,
@@ -277,20 +285,22 @@ def _role_egress(
     return ok
 
 
-Codes = tuple[npt.NDArray[np.intp], npt.NDArray[np.object_]]
+Ends = tuple[npt.NDArray[np.intp], npt.NDArray[np.object_], npt.NDArray[np.int64]]
 
 
 def _server_names(
-    ctx: DetectContext, conn: pd.DataFrame, ext: BoolArr, orig: Codes, resp: Codes
-) -> npt.NDArray[np.object_]:
-    """Destination name per row: the flow's own TLS SNI / HTTP Host, else a DNS answer name.
+    ctx: DetectContext, conn: pd.DataFrame, ext: BoolArr, orig: Ends, resp: Ends
+) -> tuple[npt.NDArray[np.object_], BoolArr]:
+    """Destination name per row (the flow's own TLS SNI / HTTP Host, else a DNS answer
+    name) and where there is one.
 
-    `orig`/`resp` are the conn address codes: the names table and DNS answers are
-    matched on them (text equality, as a join on the text columns) with integer keys."""
+    `orig`/`resp` are the conn address codes, texts and ports (-1 missing): the names
+    table and DNS answers are matched on them (text equality, as a join on the text
+    columns) with integer keys."""
     n = len(conn)
     out = np.full(n, None, dtype=object)
     if not ext.any():
-        return out
+        return out, np.zeros(n, dtype=bool)
     for table, column in (("tls", "server_name"), ("http", "host")):
         t = ctx.tables.get(table)
         if (
@@ -310,10 +320,8 @@ def _server_names(
     if names is not None and len(names):
         rows = np.flatnonzero(ext)
         if "id.orig_p" in conn.columns and "id.resp_p" in conn.columns:
-            sport = _num(conn, "id.orig_p", np.int64, fill=-1)[rows]
-            dport = _num(conn, "id.resp_p", np.int64, fill=-1)[rows]
             where = _join(
-                (orig[0][rows], sport, resp[0][rows], dport),
+                (orig[0][rows], orig[2][rows], resp[0][rows], resp[2][rows]),
                 (
                     text_lookup(names["src"], orig[1]),
                     names["sport"].to_numpy(np.int64),
@@ -341,8 +349,9 @@ def _server_names(
             looked = per_text[resp[0][rows]]
             looked[conn["id.resp_h"].isna().to_numpy(bool)[rows]] = None  # no address, no name
             out[rows] = looked
-    out[pd.isna(out)] = None
-    return out
+    missing = pd.isna(out)
+    out[missing] = None
+    return out, ~missing
 
 
 def _join(
@@ -374,16 +383,12 @@ def _join(
 
 
 def _marks(
-    ctx: DetectContext,
-    conn: pd.DataFrame,
-    proto: npt.NDArray[np.int64],
-    orig: Codes,
-    resp: Codes,
+    ctx: DetectContext, proto: npt.NDArray[np.int64], orig: Ends, resp: Ends
 ) -> npt.NDArray[np.int64]:
     """Remote-access payload marker per row, matched on the 5-tuple in either direction."""
-    out = np.zeros(len(conn), dtype=np.int64)
+    out = np.zeros(len(proto), dtype=np.int64)
     marks = ctx.tables.get("links_marks")
-    if marks is None or not len(marks) or not len(conn):
+    if marks is None or not len(marks) or not len(proto):
         return out
     src, dst = marks["src"], marks["dst"]
     # both directions, forward rows first (the first of equal 5-tuples wins)
@@ -391,17 +396,16 @@ def _marks(
     m_r = np.concatenate([text_lookup(dst, resp[1]), text_lookup(src, resp[1])])
     sp, dp = marks["sport"].to_numpy(np.int64), marks["dport"].to_numpy(np.int64)
     # only connections between two marked endpoints can match: filter before the join
-    near = np.flatnonzero(np.isin(orig[0], m_o[m_o >= 0]) & np.isin(resp[0], m_r[m_r >= 0]))
+    o_end = np.zeros(len(orig[1]) + 1, dtype=bool)  # per address code, then -1: False
+    r_end = np.zeros(len(resp[1]) + 1, dtype=bool)
+    o_end[m_o] = True
+    r_end[m_r] = True
+    o_end[-1] = r_end[-1] = False
+    near = np.flatnonzero(o_end[orig[0]] & r_end[resp[0]])
     if not len(near):
         return out
     where = _join(
-        (
-            orig[0][near],
-            _num(conn, "id.orig_p", np.int64, fill=-1)[near],
-            resp[0][near],
-            _num(conn, "id.resp_p", np.int64, fill=-1)[near],
-            proto[near],
-        ),
+        (orig[0][near], orig[2][near], resp[0][near], resp[2][near], proto[near]),
         (
             m_o,
             np.concatenate([sp, dp]),

@@ -93,9 +93,11 @@ class Policy:
                 nets.append((h, low, plen, i))
         return CidrTable(nets)
 
-    def zone_of(self, hi: U64, lo: U64) -> I32:
-        """Zone index per address (-1 internet, -2 link-local/multicast/broadcast)."""
-        z = self._zone_table.lookup(hi, lo)
+    def zone_of(self, hi: U64, lo: U64, *, distinct: bool = False) -> I32:
+        """Zone index per address (-1 internet, -2 link-local/multicast/broadcast).
+        `distinct`: the addresses are already distinct (no de-duplication first)."""
+        table = self._zone_table
+        z = table.lookup_unique(hi, lo) if distinct else table.lookup(hi, lo)
         z[(z < 0) & is_special(hi, lo)] = ZONE_LOCAL
         return z
 
@@ -140,8 +142,11 @@ class Policy:
                     rows.append((hl[0], hl[1], i))
         return AddrTable(rows)
 
-    def asset_of_ip(self, hi: U64, lo: U64) -> I32:
-        """Registered asset per address, -1 when none (first asset wins a shared link-local)."""
+    def asset_of_ip(self, hi: U64, lo: U64, *, distinct: bool = False) -> I32:
+        """Registered asset per address, -1 when none (first asset wins a shared link-local).
+        `distinct`: the addresses are already distinct (no de-duplication first)."""
+        if distinct:
+            return self._ip_table.lookup_unique(hi, lo)
         return self._ip_table.lookup(hi, lo)
 
     def asset_of_ip_strings(self, values: pd.Series) -> I32:
