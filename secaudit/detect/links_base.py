@@ -23,6 +23,7 @@ from secaudit.detect._common import (
     GBT,
     finding,
     findings_bulk,
+    gc_paused,
     text_codes,
     text_factorize,
     text_lookup,
@@ -456,6 +457,7 @@ def is_role(pol: Policy, asset_idx: npt.NDArray[np.int32], *roles: Role) -> Bool
     return np.isin(asset_idx, ids) & (asset_idx >= 0)
 
 
+@gc_paused
 def per_origin(
     ctx: DetectContext,
     v: FlowView,

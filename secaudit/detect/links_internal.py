@@ -22,7 +22,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from secaudit.detect._common import findings_bulk
+from secaudit.detect._common import findings_bulk, gc_paused
 from secaudit.detect.links_base import (
     CONTROLS,
     flow_view,
@@ -149,6 +149,7 @@ def _registered_ip(pol: Policy, asset: int, prefer_zone: int | None = None) -> s
 
 
 @register("unregistered_device", IL, needs=("links_hosts", "policy"))
+@gc_paused
 def unregistered_device(ctx: DetectContext) -> list[Finding]:
     """Devices whose MAC is not registered, and unregistered addresses on registered MACs."""
     h = _hosts(ctx)
@@ -594,6 +595,7 @@ def _redirects(ctx: DetectContext) -> list[Finding]:
 
 
 @register("hidden_nat", IL, needs=("links_hosts", "policy"))
+@gc_paused
 def hidden_nat(ctx: DetectContext) -> list[Finding]:
     """Several OS TTL baselines (or routed TTLs) behind one address; mobile-hotspot OUIs."""
     h = _hosts(ctx)
