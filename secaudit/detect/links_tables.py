@@ -29,7 +29,6 @@ from secaudit.detect.links_kernels import (
     dhcp_fields,
     hosts_aggregate,
     name_spans,
-    payload_markers,
     syn_layouts,
 )
 from secaudit.policy.lookup import addr_text_column
@@ -57,7 +56,7 @@ class LinksTables:
         """Extract what the links detectors need from one chunk (schemas.PACKET_DTYPE rows)."""
         if len(p) == 0:
             return
-        arp, dhcp, ra, syn, names, marks, t0, t1 = candidates(
+        arp, dhcp, ra, syn, names, marks, mark, t0, t1 = candidates(
             p["ts"], p["ip_version"], p["proto"], p["sport"], p["tcp_flags"], p["arp_op"],
             p["data_off"], p["caplen"], p["payload_off"], p["payload_len"], data,
         )  # fmt: skip
@@ -81,7 +80,7 @@ class LinksTables:
         if names.size:
             self._names(p, data, names)
         if marks.size:
-            self._marks(p, data, marks)
+            self._marks(p, marks, mark)
 
     def _hosts(self, p: np.ndarray) -> None:
         mac, hi, lo, vlan, ttl, arp, uni, cnt, tmin, tmax = hosts_aggregate(
@@ -162,22 +161,15 @@ class LinksTables:
             )
         )  # fmt: skip
 
-    def _marks(self, p: np.ndarray, data: np.ndarray, cand: np.ndarray) -> None:
-        mark = payload_markers(
-            cand, p["proto"], p["data_off"], p["caplen"], p["payload_off"], p["payload_len"], data
-        )
-        hit = mark > 0
-        if not hit.any():
-            return
-        s = _Rows(p, cand[hit])
-        self.marks.append(
-            pd.DataFrame(
-                {
-                    "src_hi": s["src_hi"], "src_lo": s["src_lo"], "dst_hi": s["dst_hi"], "dst_lo": s["dst_lo"],
-                    "sport": s["sport"], "dport": s["dport"], "proto": s["proto"], "mark": mark[hit],
-                }
-            ).drop_duplicates()
+    def _marks(self, p: np.ndarray, rows: np.ndarray, mark: np.ndarray) -> None:
+        s = _Rows(p, rows)
+        m = pd.DataFrame(
+            {
+                "src_hi": s["src_hi"], "src_lo": s["src_lo"], "dst_hi": s["dst_hi"], "dst_lo": s["dst_lo"],
+                "sport": s["sport"], "dport": s["dport"], "proto": s["proto"], "mark": mark,
+            }
         )  # fmt: skip
+        self.marks.append(m.iloc[_first_rows(_fold([m[c] for c in m.columns]))])  # distinct
 
     # ------------------------------------------------------------------ results
     def finish(self) -> dict[str, pd.DataFrame]:
