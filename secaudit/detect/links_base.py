@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -129,6 +130,13 @@ class FlowView:
     state_code: npt.NDArray[np.intp]  # conn_state as a code into state_text
     state_text: npt.NDArray[np.object_]  # distinct conn_state texts (str(); missing: "nan")
     duration: npt.NDArray[np.float64]  # seconds, 0 where missing
+
+    @cached_property
+    def o_rank(self) -> npt.NDArray[np.int64]:
+        """Rank of each distinct origin text in text order (findings go by origin text)."""
+        rank = np.empty(len(self.o_text), np.int64)
+        rank[np.argsort(self.o_text.astype(str), kind="stable")] = np.arange(len(self.o_text))
+        return rank
 
     @property
     def outbound(self) -> BoolArr:
@@ -483,8 +491,7 @@ def per_origin(
     # rows in (origin text, time) order; origins and responders as integer codes
     o_codes, o_vals = v.o_code, v.o_text
     r_codes, r_vals = v.r_code, v.r_text
-    o_rank = np.empty(len(o_vals), np.int64)
-    o_rank[np.argsort(o_vals.astype(str), kind="stable")] = np.arange(len(o_vals))
+    o_rank = v.o_rank
     ts_all = v.ts[idx]
     perm = idx[np.lexsort((ts_all, o_rank[o_codes[idx]]))]
     og = o_rank[o_codes[perm]]  # non-decreasing: one run per origin
@@ -522,24 +529,32 @@ def per_origin(
     shown = order[d_pos < cap]
     listed: list[list[dict[str, Any]]] = [[] for _ in range(len(starts))]
     services: dict[tuple[int, int], str] = {}
-    d_proto = v.proto[perm][d_first_row]
-    d_port = v.port[perm][d_first_row]
-    d_resp = r_vals[r_codes[perm[d_first_row]]]
-    for d in shown.tolist():
-        key = (int(d_proto[d]), int(d_port[d]))
+    sd = perm[d_first_row[shown]]  # the shown destinations' first rows
+    for run_, resp, proto_, port_, n_, none_answered, name_, tool in zip(
+        d_run[shown].tolist(),
+        r_vals[r_codes[sd]].tolist(),
+        v.proto[sd].tolist(),
+        v.port[sd].tolist(),
+        d_count[shown].tolist(),
+        (d_answered[shown] == 0).tolist(),
+        d_name[shown].tolist(),
+        d_what[shown].tolist() if d_what is not None else [None] * len(shown),
+        strict=True,
+    ):
+        key = (proto_, port_)
         if key not in services:
             services[key] = _service(*key)
         item: dict[str, Any] = {
-            "dst": d_resp[d],
+            "dst": resp,
             "service": services[key],
-            "connections": int(d_count[d]),
-            "attempts_only": bool(d_answered[d] == 0),
+            "connections": n_,
+            "attempts_only": none_answered,
         }
-        if d_name[d]:
-            item["domain"] = d_name[d]
-        if d_what is not None and d_what[d]:
-            item["tool"] = d_what[d]
-        listed[d_run[d]].append(item)
+        if name_:
+            item["domain"] = name_
+        if tool:
+            item["tool"] = tool
+        listed[run_].append(item)
     # connection states per origin, in order of first appearance
     states: list[dict[str, int]] = [{} for _ in range(len(starts))]
     if "conn_state" in c.columns:

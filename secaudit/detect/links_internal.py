@@ -786,31 +786,34 @@ def _syn_fingerprints(
     out: dict[tuple[int, int, int], list[dict[str, Any]]] = {}
     if syn is None or not len(syn) or not macs:
         return out
-    sel = syn[np.isin(syn["src_mac"].to_numpy(np.uint64), np.array(sorted(macs), dtype=np.uint64))]
-    if sel.empty:
-        return out
-    keys = ["src_mac", "src_hi", "src_lo"]
-    sel = (
-        sel.assign(_neg=-sel["syns"].to_numpy(np.int64))
-        .sort_values([*keys, "_neg"], kind="stable")
-        .groupby(keys, sort=False)
-        .head(top_n)
+    rows = np.flatnonzero(
+        np.isin(syn["src_mac"].to_numpy(np.uint64), np.array(sorted(macs), dtype=np.uint64))
     )
-    codes, uniq = pd.factorize(sel["layout"].to_numpy(np.uint64))
+    if not len(rows):
+        return out
+    mac, hi, lo = (syn[c].to_numpy(np.uint64)[rows] for c in ("src_mac", "src_hi", "src_lo"))
+    syns = syn["syns"].to_numpy(np.int64)[rows]
+    # per (MAC, address), most SYNs first (ties in table order), the first top_n of each
+    order = np.lexsort((-syns, lo, hi, mac))
+    mac, hi, lo = mac[order], hi[order], lo[order]
+    new = np.r_[True, (mac[1:] != mac[:-1]) | (hi[1:] != hi[:-1]) | (lo[1:] != lo[:-1])]
+    starts = np.flatnonzero(new)
+    pos = np.arange(len(order)) - np.repeat(starts, np.diff(np.r_[starts, len(order)]))
+    keep = pos < top_n
+    take = rows[order[keep]]
+    codes, uniq = pd.factorize(syn["layout"].to_numpy(np.uint64)[take])
     text = np.array([_layout(int(c)) for c in uniq], dtype=object)[codes].tolist()
-    cols = [sel[c].to_numpy(np.int64).tolist() for c in ("ttl", "win", "wscale", "syns")]
-    for mac, hi, lo, ttl, win, ws, opts, n in zip(
-        sel["src_mac"].to_numpy(np.uint64).tolist(),
-        sel["src_hi"].to_numpy(np.uint64).tolist(),
-        sel["src_lo"].to_numpy(np.uint64).tolist(),
-        *cols[:3],
-        text,
-        cols[3],
-        strict=True,
+    cols = [syn[c].to_numpy(np.int64)[take].tolist() for c in ("ttl", "win", "wscale", "syns")]
+    prints = [
+        {"ttl": t, "win": w, "wscale": ws, "options": o, "syns": n}
+        for t, w, ws, o, n in zip(*cols[:3], text, cols[3], strict=True)
+    ]
+    bounds = np.flatnonzero(new[keep]).tolist() + [len(prints)]
+    heads = np.flatnonzero(new)
+    for k, (m, h, low) in enumerate(
+        zip(mac[heads].tolist(), hi[heads].tolist(), lo[heads].tolist(), strict=True)
     ):
-        out.setdefault((mac, hi, lo), []).append(
-            {"ttl": ttl, "win": win, "wscale": ws, "options": opts, "syns": n}
-        )
+        out[(m, h, low)] = prints[bounds[k] : bounds[k + 1]]
     return out
 
 
