@@ -146,3 +146,22 @@ def test_merge_counts_matches_groupby() -> None:
         np.r_[True, np.diff(np.maximum.accumulate(_fold([text["k"], text["v"]]))) > 0]
     )
     pd.testing.assert_frame_equal(text.iloc[first], text.drop_duplicates())
+
+
+def test_stable_id_written_directly_matches_model() -> None:
+    from json.encoder import encode_basestring_ascii
+
+    from secaudit.detect._common import _stable_id
+    from secaudit.model import stable_id
+
+    cases = [
+        ("detect.x", "10.0.0.1", {"zone": "a"}),
+        ("detect.x", 'ü"\\x', {"b": "é", "a": "\n"}),
+        ("détect", "s", {"z": "ß", "y": "中"}),
+        ("detect.x", "s", None),
+        ("detect.x", "s", {}),
+        ("detect.x", "s", {"mac": 1}),
+    ]
+    for rule, subject, keys in cases:
+        got = _stable_id(rule, encode_basestring_ascii(rule), subject, keys)
+        assert got == stable_id(rule, subject, keys)

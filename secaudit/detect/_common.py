@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import functools
 import gc
+import hashlib
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
+from json.encoder import encode_basestring_ascii
 from typing import Any, ParamSpec, TypeVar
 
 import numpy as np
@@ -221,11 +223,13 @@ def findings_bulk(
     cols = [list((title_params or {})[k]) for k in names]
     keys = id_keys if id_keys is not None else [None] * len(subject)
     plain = all(type(v) in _SCALARS or v is None for c in cols for v in c)
+    rule_json = encode_basestring_ascii(rule_id)
     out = []
-    for i, (sev, subj, cnt, ev, key) in enumerate(
-        zip(severity, subject, count, evidence, keys, strict=True)
+    rows = list(zip(*cols, strict=True)) if cols else [()] * len(subject)
+    for i, (sev, subj, cnt, ev, key, row) in enumerate(
+        zip(severity, subject, count, evidence, keys, rows, strict=True)
     ):
-        tp = {k: c[i] for k, c in zip(names, cols, strict=True)}
+        tp = dict(zip(names, row, strict=True))
         params = {"subject": subj, "count": cnt, **tp}
         extra = (
             {k: v for k, v in tp.items() if type(v) in _SCALARS}
@@ -248,10 +252,24 @@ def findings_bulk(
                 evidence=ev,
                 controls=ctl,
                 remediation=_fill(rem_t, params),
-                id=stable_id(rule_id, subj, key),
+                id=_stable_id(rule_id, rule_json, subj, key),
             )  # fmt: skip
         )
     return out
+
+
+def _stable_id(rule_id: str, rule_json: str, subject: str, keys: Mapping[str, Any] | None) -> str:
+    """model.stable_id: the JSON of [rule_id, subject, keys] (sort_keys, ASCII) written
+    directly when subject and key values are text, the usual case; else stable_id itself."""
+    if type(subject) is not str or (keys is not None and type(keys) is not dict):
+        return stable_id(rule_id, subject, keys)
+    parts = []
+    for k, v in sorted((keys or {}).items()):
+        if type(k) is not str or type(v) is not str:
+            return stable_id(rule_id, subject, keys)
+        parts.append(f"{encode_basestring_ascii(k)}: {encode_basestring_ascii(v)}")
+    blob = f"[{rule_json}, {encode_basestring_ascii(subject)}, {{{', '.join(parts)}}}]"
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
 def _fill(text: str, params: Mapping[str, Any]) -> str:

@@ -128,18 +128,19 @@ class LinksTables:
         )
 
     def _syn(self, p: np.ndarray, data: np.ndarray, idx: np.ndarray) -> None:
+        """One row per SYN; finish() merges equal fingerprints over all chunks at once."""
         layout = syn_layouts(idx, p["data_off"], p["caplen"], p["l4_off"], data)
         s = _Rows(p, idx)
-        cols = {
-            "src_hi": s["src_hi"],
-            "src_lo": s["src_lo"],
-            "src_mac": s["src_mac"],
-            "ttl": s["ttl"],
-            "win": s["win"],
-            "wscale": s["wscale"],
-            "layout": layout,
-        }
-        self.syn.append(_aggregate(cols, s["ts"], count="syns"))
+        ts = np.asarray(s["ts"], dtype=np.int64)
+        self.syn.append(
+            pd.DataFrame(
+                {
+                    "src_hi": s["src_hi"], "src_lo": s["src_lo"], "src_mac": s["src_mac"],
+                    "ttl": s["ttl"], "win": s["win"], "wscale": s["wscale"], "layout": layout,
+                    "syns": np.ones(len(idx), dtype=np.int64), "first_ns": ts, "last_ns": ts,
+                }
+            )
+        )  # fmt: skip
 
     def _names(self, p: np.ndarray, data: np.ndarray, cand: np.ndarray) -> None:
         kind, start, length = name_spans(
@@ -303,40 +304,6 @@ def mix64(h: np.ndarray) -> np.ndarray:
     h = h ^ (h >> np.uint64(27))
     h = h * np.uint64(0x94D049BB133111EB)
     out: np.ndarray = h ^ (h >> np.uint64(31))
-    return out
-
-
-def _aggregate(cols: dict[str, np.ndarray], ts: np.ndarray, count: str = "pkts") -> pd.DataFrame:
-    """Distinct rows of `cols` with count, first_ns, last_ns: one hash per row, one
-    hash factorization and one single-key groupby, instead of a multi-key groupby.
-
-    Rows are keyed by a 64-bit mix of all fields; two different rows colliding
-    needs ~2^32 distinct keys in one chunk.
-    """
-    with np.errstate(over="ignore"):
-        h = np.zeros(len(ts), dtype=np.uint64)
-        for k, v in enumerate(cols.values()):
-            h = mix64(
-                h
-                ^ (
-                    v.astype(np.uint64)
-                    + np.uint64(0x9E3779B97F4A7C15 * (k + 1) & 0xFFFFFFFFFFFFFFFF)
-                )
-            )
-    codes, uniq = pd.factorize(h)
-    k = len(uniq)
-    # factorize numbers keys in order of first appearance: a new code is a new running max
-    run_max = np.maximum.accumulate(codes)
-    first = np.flatnonzero(np.r_[True, codes[1:] > run_max[:-1]])
-    t = np.asarray(ts, dtype=np.int64)
-    lo = np.full(k, np.iinfo(np.int64).max, dtype=np.int64)
-    hi = np.full(k, np.iinfo(np.int64).min, dtype=np.int64)
-    np.minimum.at(lo, codes, t)
-    np.maximum.at(hi, codes, t)
-    out = pd.DataFrame({name: v[first] for name, v in cols.items()})
-    out[count] = np.bincount(codes, minlength=k)
-    out["first_ns"] = lo
-    out["last_ns"] = hi
     return out
 
 
