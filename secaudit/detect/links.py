@@ -115,7 +115,18 @@ def _doh(v: FlowView, ips: tuple[str, ...], domains: tuple[str, ...]) -> BoolArr
 
 def _glob_match(names: npt.NDArray[np.object_], globs: tuple[str, ...]) -> BoolArr:
     """Rows whose name matches a glob ("*.x" also covers "x"); one test per distinct name."""
+    return _glob_hits(_names(names), globs)
+
+
+def _names(names: npt.NDArray[np.object_]) -> tuple[npt.NDArray[np.intp], list[str]]:
+    """(code per row, distinct names lower-cased); missing names get the code -1."""
     codes, uniques = pd.factorize(pd.Series(names, dtype=object))
+    return np.asarray(codes), [str(d).lower() for d in uniques]
+
+
+def _glob_hits(names: tuple[npt.NDArray[np.intp], list[str]], globs: tuple[str, ...]) -> BoolArr:
+    """_glob_match over names already factorized by _names (several glob sets, one pass)."""
+    codes, uniques = names
     hits = np.zeros(len(uniques) + 1, dtype=bool)
     if globs:
         # all globs as one compiled alternation (fnmatchcase semantics per glob)
@@ -123,7 +134,7 @@ def _glob_match(names: npt.NDArray[np.object_], globs: tuple[str, ...]) -> BoolA
         alts += [re.escape(g[2:]) + r"\Z" for g in globs if g.startswith("*.")]
         match = re.compile("|".join(f"(?:{a})" for a in alts)).match
         for i, d in enumerate(uniques):
-            hits[i] = match(str(d).lower()) is not None
+            hits[i] = match(d) is not None
     return hits[np.where(codes < 0, len(uniques), codes)]
 
 
@@ -158,12 +169,13 @@ def remote_access_out(ctx: DetectContext) -> list[Finding]:
     if not len(cand):
         return []
     tool = np.full(len(cand), None, dtype=object)
-    proto, port, name, mark = v.proto[cand], v.port[cand], v.name[cand], v.mark[cand]
+    proto, port, mark = v.proto[cand], v.port[cand], v.mark[cand]
+    names = _names(v.name[cand])
     for ep in rules.remote_access:
         if ep.ports:
             tool[pd.isna(tool) & ports_match(ep.ports, proto, port)] = ep.name
         if ep.domains:
-            tool[pd.isna(tool) & _glob_match(name, ep.domains)] = ep.name
+            tool[pd.isna(tool) & _glob_hits(names, ep.domains)] = ep.name
     for mk, label in _MARK_NAMES.items():
         tool[pd.isna(tool) & (mark == mk)] = label
     what[cand] = tool

@@ -180,7 +180,7 @@ def unregistered_device(ctx: DetectContext) -> list[Finding]:
         arp_only=("arp", "all"),
     )
     rows: dict[int, list[dict[Any, Any]]] = {}
-    macless = {i for i, a in enumerate(pol.assets) if not a.mac and a.ips}
+    macless = pol.macless_assets
     for r in unknown[["src_mac", "ip", "zone", "special", "vlan", "ip_asset"]].to_dict("records"):
         rows.setdefault(int(r["src_mac"]), []).append(r)
     unmanaged = {i for i, z in enumerate(pol.zones) if z.trust in rules.unmanaged_trust}
@@ -198,11 +198,7 @@ def unregistered_device(ctx: DetectContext) -> list[Finding]:
         mac_s = format_mac(int(mac))
         subject = all_ips[0] if all_ips else (got[0] if got else mac_s)
         zones = sorted(
-            {
-                str(pol.zone_name([r["zone"]])[0])
-                for r in recs
-                if not r["special"] and r["zone"] >= 0
-            }
+            {pol.zone_names[r["zone"]] for r in recs if not r["special"] and r["zone"] >= 0}
         )
         ev: dict[str, Any] = {
             "mac": mac_s,
@@ -235,7 +231,7 @@ def unregistered_device(ctx: DetectContext) -> list[Finding]:
     # registered MAC, unregistered IPv4 address of the asset's own zone (other zones: dual_homed)
     # when assets.yaml plans its IPv4 addresses; IPv6 addresses are autoconfigured (SLAAC,
     # privacy addresses), so on a registered MAC they are the registered device's own
-    plans_v4 = np.array([any(":" not in ip for ip in a.ips) for a in pol.assets] + [False])
+    plans_v4 = pol.assets_plan_v4
     v4 = (h["src_hi"].to_numpy(np.uint64) == 0) & (
         (h["src_lo"].to_numpy(np.uint64) >> np.uint64(32)) == np.uint64(0xFFFF)
     )

@@ -187,6 +187,16 @@ class Policy:
             [(parse_mac(a.mac) or 0) if a.mac else 0 for a in self.assets] + [0], dtype=np.uint64
         )
 
+    @cached_property
+    def macless_assets(self) -> frozenset[int]:
+        """Assets registered with addresses but no MAC."""
+        return frozenset(i for i, a in enumerate(self.assets) if not a.mac and a.ips)
+
+    @cached_property
+    def assets_plan_v4(self) -> npt.NDArray[np.bool_]:
+        """Per asset: does assets.yaml list an IPv4 address for it (trailing False for -1)."""
+        return np.array([any(":" not in ip for ip in a.ips) for a in self.assets] + [False])
+
     def assets_with_role(self, *roles: Role) -> list[int]:
         return [i for i, a in enumerate(self.assets) if a.role in roles]
 
