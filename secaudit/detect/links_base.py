@@ -246,7 +246,7 @@ def _build(ctx: DetectContext) -> FlowView:
     mark = _marks(ctx, proto, (o_code, o_text, orig_pm), (r_code, r_text, resp_pm))
     # a router's own traffic (syslog, SNMP, routing) leaves from its interface in every zone;
     # for zone->zone rules it belongs to the zone the asset is registered in
-    asset_zone = np.array([pol.zone_id.get(a.zone, -2) for a in pol.assets] + [-2], dtype=np.int32)
+    asset_zone = pol.asset_zone_ids
     router = np.zeros(len(pol.assets) + 1, dtype=bool)  # per asset, then -1 (none): False
     router[pol.assets_with_role(Role.GATEWAY, Role.NETWORK)] = True
     oz_link = np.where(router[uoa], asset_zone[uoa], uoz).astype(np.int32)[o_code]
@@ -280,9 +280,9 @@ def _role_egress(
     ok = np.zeros(len(oa), dtype=bool)
     via_service = {"web": "proxy", "dns": "resolver", "mail": "mail", "ntp": "ntp"}
     grants: dict[int, set[str]] = {}
-    for i, a in enumerate(pol.assets):
-        if a.role.value in rules.role_egress:
-            grants.setdefault(i, set()).add(a.role.value)
+    for i, role in enumerate(pol.asset_roles):
+        if role in rules.role_egress:
+            grants.setdefault(i, set()).add(role)
     for service, role in via_service.items():
         for i in pol.via_assets(service):
             grants.setdefault(i, set()).add(role)
@@ -339,7 +339,7 @@ def _server_names(
                 ),
             )
             hit = where >= 0
-            got = names["name"].to_numpy(dtype=object)[where[hit]]
+            got = names["name"].take(where[hit]).to_numpy(dtype=object)
             rows = rows[hit]
             empty = pd.isna(out[rows])
             out[rows[empty]] = got[empty]

@@ -188,6 +188,16 @@ class Policy:
         )
 
     @cached_property
+    def asset_zone_ids(self) -> npt.NDArray[np.int32]:
+        """Zone index each asset is registered in (-2 unknown), with a trailing -2 for -1."""
+        return np.array([self.zone_id.get(a.zone, -2) for a in self.assets] + [-2], dtype=np.int32)
+
+    @cached_property
+    def asset_roles(self) -> tuple[str, ...]:
+        """Each asset's role name (Role values), read once."""
+        return tuple(a.role.value for a in self.assets)
+
+    @cached_property
     def macless_assets(self) -> frozenset[int]:
         """Assets registered with addresses but no MAC."""
         return frozenset(i for i, a in enumerate(self.assets) if not a.mac and a.ips)
@@ -251,9 +261,13 @@ class Policy:
         `*.example.gov.cn` also covers `example.gov.cn` itself.
         """
         entries = [a for a in self.links.external.approved if a.domain]
-        codes, uniques = pd.factorize(domains.fillna("").astype(str).str.lower().str.rstrip("."))
+        out = np.zeros(len(domains), dtype=bool)
+        if not entries:
+            return out
+        # normalized once per distinct value; a missing one reads "" (matches nothing)
+        codes, raw = pd.factorize(domains, use_na_sentinel=True)
+        uniques = [str(u).lower().rstrip(".") for u in np.asarray(raw, dtype=object).tolist()]
         rows = np.where(codes < 0, len(uniques), codes)
-        out = np.zeros(len(rows), dtype=bool)
         for ap in entries:
             g = str(ap.domain)
             hits = np.zeros(len(uniques) + 1, dtype=bool)
