@@ -339,11 +339,12 @@ def hosts_aggregate(
             continue
         t = np.uint8(0) if isarp else ttl[i]
         uni = (proto[i] == 6 or proto[i] == 17) and not isarp and not _special(dst_hi[i], dst_lo[i])
-        h = _mix64(mac ^ np.uint64(0x9E3779B97F4A7C15))
-        h = _mix64(h ^ src_hi[i])
-        h = _mix64(h ^ src_lo[i])
+        # independent products, one mix: the slot only spreads keys (entries are compared
+        # field by field and numbered in order of first appearance, whatever the hash)
         h = _mix64(
-            h
+            (mac * np.uint64(0x9E3779B97F4A7C15))
+            ^ (src_hi[i] * np.uint64(0xC2B2AE3D27D4EB4F))
+            ^ (src_lo[i] * np.uint64(0x165667B19E3779F9))
             ^ (
                 np.uint64(vlan[i])
                 | (np.uint64(t) << np.uint64(16))
