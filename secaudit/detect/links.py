@@ -93,7 +93,9 @@ def resolver_bypass(ctx: DetectContext) -> list[Finding]:
     doh = _doh(v, rules.doh_ips, rules.doh_domains)
     resolvers = is_role(pol, v.oa, Role.RESOLVER) | np.isin(v.oa, pol.via_assets("dns"))
     rows = v.outbound & (dns | doh) & ~resolvers & ~_excused(v)
-    what = np.where(doh, "doh", np.where(v.port == 853, "dot", "dns")).astype(object)
+    what = np.full(len(rows), None, dtype=object)  # only the reported rows need a kind
+    sel = np.flatnonzero(rows)
+    what[sel] = np.where(doh[sel], "doh", np.where(v.port[sel] == 853, "dot", "dns")).tolist()
     return per_origin(
         ctx, v, rows, Category.EXTERNAL_LINK, "resolver_bypass", severity=Severity.MEDIUM, what=what
     )
@@ -106,8 +108,10 @@ def _doh(v: FlowView, ips: tuple[str, ...], domains: tuple[str, ...]) -> BoolArr
         return np.asarray(https, dtype=np.bool_)
     rows = np.flatnonzero(https)
     l_hi, l_lo, _ = hilo_of_strings(list(ips))
-    key = pd.MultiIndex.from_arrays([l_hi, l_lo])
-    by_ip = key.get_indexer(pd.MultiIndex.from_arrays([v.r_hi[rows], v.r_lo[rows]])) >= 0
+    r_hi, r_lo = v.r_hi[rows], v.r_lo[rows]
+    by_ip = np.zeros(len(rows), dtype=bool)
+    for h, lo in set(zip(l_hi.tolist(), l_lo.tolist(), strict=True)):  # a handful of resolvers
+        by_ip |= (r_hi == np.uint64(h)) & (r_lo == np.uint64(lo))
     out = np.zeros(len(https), dtype=bool)
     out[rows] = by_ip | _glob_match(v.name[rows], domains)
     return out
