@@ -168,9 +168,10 @@ def _num(df: pd.DataFrame, name: str, dtype: type, fill: float = 0) -> npt.NDArr
     """Numeric column `name`, `fill` where missing or not a number (and for a missing column)."""
     if name not in df.columns:
         return np.full(len(df), fill, dtype=dtype)
-    return np.asarray(
-        pd.to_numeric(df[name], errors="coerce").fillna(fill).to_numpy(dtype), dtype=dtype
-    )
+    col = df[name]
+    if pd.api.types.is_numeric_dtype(col.dtype) and not pd.api.types.is_bool_dtype(col.dtype):
+        return np.asarray(col.to_numpy(dtype=dtype, na_value=fill), dtype=dtype)  # no copy first
+    return np.asarray(pd.to_numeric(col, errors="coerce").fillna(fill).to_numpy(dtype), dtype=dtype)
 
 
 def _codes(df: pd.DataFrame, name: str) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.object_]]:
