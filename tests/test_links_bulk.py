@@ -134,7 +134,7 @@ def test_merge_counts_matches_groupby() -> None:
             "last_ns": rng.integers(10**12, 2 * 10**12, n),
         }
     )
-    got = _merge_counts(df, ["a", "b", "c"], "pkts")
+    got = _merge_counts({c: df[c].to_numpy() for c in df.columns}, ["a", "b", "c"], "pkts")
     want = (
         df.groupby(["a", "b", "c"], sort=False)
         .agg(pkts=("pkts", "sum"), first_ns=("first_ns", "min"), last_ns=("last_ns", "max"))

@@ -36,19 +36,21 @@ from secaudit.policy.lookup import addr_text_column
 __all__ = ["LinksTables", "links_tables", "mix64"]
 
 _HOST_KEYS = ["src_mac", "src_hi", "src_lo", "vlan", "ttl", "arp", "uni"]
+Cols = dict[str, np.ndarray]  # one chunk's part of a table: column name -> values
 
 
 @dataclass
 class LinksTables:
     """Accumulates the links extracts of successive packet chunks."""
 
-    hosts: list[pd.DataFrame] = field(default_factory=list)
+    # per-chunk parts as plain columns (DataFrames are built once, in finish)
+    hosts: list[Cols] = field(default_factory=list)
     arp: list[np.ndarray] = field(default_factory=list)
     dhcp: list[pd.DataFrame] = field(default_factory=list)
     ra: list[np.ndarray] = field(default_factory=list)
-    syn: list[pd.DataFrame] = field(default_factory=list)
-    names: list[pd.DataFrame] = field(default_factory=list)
-    marks: list[pd.DataFrame] = field(default_factory=list)
+    syn: list[Cols] = field(default_factory=list)
+    names: list[Cols] = field(default_factory=list)
+    marks: list[Cols] = field(default_factory=list)
     first_ns: int | None = None
     last_ns: int | None = None
 
@@ -88,21 +90,11 @@ class LinksTables:
             p["dst_hi"], p["dst_lo"], p["arp_op"], p["ip_version"], p["ts"],
         )  # fmt: skip
         self.hosts.append(
-            pd.DataFrame(
-                {
-                    "src_mac": mac,
-                    "src_hi": hi,
-                    "src_lo": lo,
-                    "vlan": vlan,
-                    "ttl": ttl,
-                    "arp": arp,
-                    "uni": uni,
-                    "pkts": cnt,
-                    "first_ns": tmin,
-                    "last_ns": tmax,
-                }  # fmt: skip
-            )
-        )
+            {
+                "src_mac": mac, "src_hi": hi, "src_lo": lo, "vlan": vlan, "ttl": ttl, "arp": arp,
+                "uni": uni, "pkts": cnt, "first_ns": tmin, "last_ns": tmax,
+            }
+        )  # fmt: skip
 
     def _dhcp(self, p: np.ndarray, data: np.ndarray, idx: np.ndarray) -> None:
         mtype, server, yiaddr, chaddr, router = dhcp_fields(
@@ -133,13 +125,11 @@ class LinksTables:
         s = _Rows(p, idx)
         ts = np.asarray(s["ts"], dtype=np.int64)
         self.syn.append(
-            pd.DataFrame(
-                {
-                    "src_hi": s["src_hi"], "src_lo": s["src_lo"], "src_mac": s["src_mac"],
-                    "ttl": s["ttl"], "win": s["win"], "wscale": s["wscale"], "layout": layout,
-                    "syns": np.ones(len(idx), dtype=np.int64), "first_ns": ts, "last_ns": ts,
-                }
-            )
+            {
+                "src_hi": s["src_hi"], "src_lo": s["src_lo"], "src_mac": s["src_mac"],
+                "ttl": s["ttl"], "win": s["win"], "wscale": s["wscale"], "layout": layout,
+                "syns": np.ones(len(idx), dtype=np.int64), "first_ns": ts, "last_ns": ts,
+            }
         )  # fmt: skip
 
     def _names(self, p: np.ndarray, data: np.ndarray, cand: np.ndarray) -> None:
@@ -153,31 +143,28 @@ class LinksTables:
         names = _texts(data, start[hit], length[hit])  # one per connection's first request
         s = _Rows(p, rows)
         self.names.append(
-            pd.DataFrame(
-                {
-                    "src_hi": s["src_hi"], "src_lo": s["src_lo"], "dst_hi": s["dst_hi"], "dst_lo": s["dst_lo"],
-                    "sport": s["sport"], "dport": s["dport"],
-                    "kind": np.where(kind[hit] == 1, "sni", "host"), "name": names,
-                }
-            )
+            {
+                "src_hi": s["src_hi"], "src_lo": s["src_lo"], "dst_hi": s["dst_hi"], "dst_lo": s["dst_lo"],
+                "sport": s["sport"], "dport": s["dport"],
+                "kind": np.where(kind[hit] == 1, "sni", "host"), "name": np.array(names, dtype=object),
+            }
         )  # fmt: skip
 
     def _marks(self, p: np.ndarray, rows: np.ndarray, mark: np.ndarray) -> None:
         s = _Rows(p, rows)
-        m = pd.DataFrame(
-            {
-                "src_hi": s["src_hi"], "src_lo": s["src_lo"], "dst_hi": s["dst_hi"], "dst_lo": s["dst_lo"],
-                "sport": s["sport"], "dport": s["dport"], "proto": s["proto"], "mark": mark,
-            }
-        )  # fmt: skip
-        self.marks.append(m.iloc[_first_rows(_fold([m[c] for c in m.columns]))])  # distinct
+        m = {
+            "src_hi": s["src_hi"], "src_lo": s["src_lo"], "dst_hi": s["dst_hi"], "dst_lo": s["dst_lo"],
+            "sport": s["sport"], "dport": s["dport"], "proto": s["proto"], "mark": mark,
+        }  # fmt: skip
+        keep = _first_rows(_fold(list(m.values())))  # distinct rows (drop_duplicates)
+        self.marks.append({c: v[keep] for c, v in m.items()})
 
     # ------------------------------------------------------------------ results
     def finish(self) -> dict[str, pd.DataFrame]:
         """DataFrames by name: links_hosts, links_arp, links_dhcp, links_ra, links_syn, links_names, links_marks."""
         out: dict[str, pd.DataFrame] = {}
         if self.hosts:
-            h = _merge_counts(pd.concat(self.hosts, ignore_index=True), _HOST_KEYS, "pkts")
+            h = _merge_counts(_concat(self.hosts), _HOST_KEYS, "pkts")
         else:
             h = pd.DataFrame(
                 {
@@ -252,7 +239,7 @@ class LinksTables:
         out["links_ra"] = ra
         if self.syn:
             keys = ["src_hi", "src_lo", "src_mac", "ttl", "win", "wscale", "layout"]
-            s = _merge_counts(pd.concat(self.syn, ignore_index=True), keys, "syns")
+            s = _merge_counts(_concat(self.syn), keys, "syns")
         else:
             s = pd.DataFrame(
                 {
@@ -319,11 +306,17 @@ def _texts(data: np.ndarray, start: np.ndarray, length: np.ndarray) -> list[str]
     return [text[a:b].rstrip(".") for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
 
 
-def _with_text(parts: list[pd.DataFrame], extra: list[str]) -> pd.DataFrame:
+def _concat(parts: list[Cols]) -> Cols:
+    """The chunks' columns end to end."""
+    return {c: np.concatenate([part[c] for part in parts]) for c in parts[0]}
+
+
+def _with_text(parts: list[Cols], extra: list[str]) -> pd.DataFrame:
     cols = ["src_hi", "src_lo", "dst_hi", "dst_lo", "sport", "dport", *extra]
     if parts:
-        df = pd.concat(parts, ignore_index=True)
-        df = df.iloc[_first_rows(_fold([df[c] for c in df.columns]))]  # drop_duplicates()
+        whole = _concat(parts)
+        keep = _first_rows(_fold(list(whole.values())))
+        df = pd.DataFrame(whole).iloc[keep]  # drop_duplicates(): the first of each, its index
     else:
         df = pd.DataFrame({c: pd.Series(dtype=object) for c in cols})
     df["src"] = _text(df["src_hi"], df["src_lo"], df.index)
@@ -374,19 +367,19 @@ def _first_rows(codes: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
     return np.flatnonzero(np.r_[True, codes[1:] > np.maximum.accumulate(codes)[:-1]])
 
 
-def _merge_counts(df: pd.DataFrame, keys: list[str], count: str) -> pd.DataFrame:
+def _merge_counts(df: Cols, keys: list[str], count: str) -> pd.DataFrame:
     """Per-chunk aggregates merged: one row per distinct key (first-appearance order, as
     groupby(sort=False)), `count` summed, first_ns min, last_ns max."""
-    g = _fold([df[k].to_numpy() for k in keys])
+    g = _fold([df[k] for k in keys])
     first = _first_rows(g)
     k = len(first)
-    out = pd.DataFrame({c: df[c].to_numpy()[first] for c in keys})
+    out = pd.DataFrame({c: df[c][first] for c in keys})
     total = np.zeros(k, np.int64)
-    np.add.at(total, g, df[count].to_numpy(np.int64))
+    np.add.at(total, g, np.asarray(df[count], dtype=np.int64))
     lo = np.full(k, np.iinfo(np.int64).max, np.int64)
-    np.minimum.at(lo, g, df["first_ns"].to_numpy(np.int64))
+    np.minimum.at(lo, g, np.asarray(df["first_ns"], dtype=np.int64))
     hi = np.full(k, np.iinfo(np.int64).min, np.int64)
-    np.maximum.at(hi, g, df["last_ns"].to_numpy(np.int64))
+    np.maximum.at(hi, g, np.asarray(df["last_ns"], dtype=np.int64))
     out[count] = total
     out["first_ns"] = lo
     out["last_ns"] = hi
