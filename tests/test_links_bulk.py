@@ -8,6 +8,7 @@ import json
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from secaudit.detect._common import (
     finding,
@@ -109,8 +110,8 @@ def test_join_matches_merge() -> None:
     rng = np.random.default_rng(3)
     for wide in (False, True):
         hi = 2**40 if wide else 50
-        left = tuple(rng.integers(-1, 6, 400) * (hi if k == 0 else 1) for k in range(4))
-        right = tuple(rng.integers(-1, 6, 300) * (hi if k == 0 else 1) for k in range(4))
+        left = tuple(rng.integers(-1, 6, 400) * hi for k in range(4))
+        right = tuple(rng.integers(-1, 6, 300) * hi for k in range(4))
         got = _join(left, right)
         lf = pd.DataFrame({f"c{k}": c for k, c in enumerate(left)}).assign(_l=np.arange(400))
         rf = pd.DataFrame({f"c{k}": c for k, c in enumerate(right)}).assign(_r=np.arange(300))
@@ -165,3 +166,12 @@ def test_stable_id_written_directly_matches_model() -> None:
     for rule, subject, keys in cases:
         got = _stable_id(rule, encode_basestring_ascii(rule), subject, keys)
         assert got == stable_id(rule, subject, keys)
+
+
+def test_fold_falls_back_on_hash_collisions(monkeypatch: pytest.MonkeyPatch) -> None:
+    import secaudit.detect.links_tables as lt
+
+    cols = [np.array([3, 1, 3, 2, 1], dtype=np.uint64), np.array([0, 0, 0, 1, 0], dtype=np.int8)]
+    want = _fold(cols).tolist()
+    monkeypatch.setattr(lt, "mix64", lambda h: h * np.uint64(0))  # every row the same hash
+    assert lt._fold(cols).tolist() == want == [0, 1, 0, 2, 1]
