@@ -436,8 +436,8 @@ def candidates(
     syn = np.empty(n, np.int64)
     pay = np.empty(n, np.int64)  # TCP/UDP packets with payload: row, first byte's offset, flags
     off = np.empty(n, np.int64)
-    span = np.empty(n, np.int64)  # payload bytes captured
-    plen = np.empty(n, np.int64)
+    span = np.empty(n, np.uint32)  # payload bytes captured (1 .. caplen)
+    plen = np.empty(n, np.uint32)  # payload_len (uint32 in the packets table)
     flag = np.empty(n, np.uint8)  # 1 TCP, 2 a DHCP reply candidate
     na = nr = ns = npay = 0
     t0 = ts[0] if n else 0
