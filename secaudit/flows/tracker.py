@@ -43,9 +43,9 @@ OUT_DTYPE = np.dtype(
 
 
 @nb.njit(cache=True)
-def _to_out(recs, n, out, state_code, ob, rb, has_bytes):  # type: ignore[no-untyped-def]
-    for i in range(n):
-        s = recs[i]
+def _to_out(recs, idx, out, state_code, ob, rb, has_bytes):  # type: ignore[no-untyped-def]
+    for i in range(idx.shape[0]):
+        s = recs[idx[i]]
         o = out[i]
         o.start = s.start
         o.last = s.last
@@ -102,14 +102,16 @@ def concat_records(parts: list[np.ndarray]) -> np.ndarray:
     return raw.view(OUT_DTYPE)
 
 
-def _records_to_out(recs: np.ndarray, n: int) -> np.ndarray:
+def _records_to_out(recs: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """OUT_DTYPE rows for the state rows recs[idx]."""
+    n = idx.shape[0]
     state = np.zeros(n, np.uint8)
     ob = np.zeros(n, np.uint64)
     rb = np.zeros(n, np.uint64)
     hb = np.zeros(n, np.bool_)
-    E.finalize(recs, n, state, ob, rb, hb)
+    E.finalize(recs, idx, state, ob, rb, hb)
     out = np.zeros(n, OUT_DTYPE)
-    _to_out(recs, n, out, state, ob, rb, hb)
+    _to_out(recs, idx, out, state, ob, rb, hb)
     return out
 
 
@@ -148,6 +150,7 @@ class FlowTracker:
         # uid1 -> uid2 of UDP tunnel connections (few): tunnel_parents across batches
         self.parent_uids: dict[int, int] = {}
         self._dbufs = _DeriveBuffers()
+        self._scratch = np.empty(0, E.STATE_DTYPE)
 
     # ------------------------------------------------------------ table upkeep
     def _rehash(self, keep: np.ndarray, newrow: np.ndarray, cap: int) -> None:
@@ -171,10 +174,11 @@ class FlowTracker:
         self._rehash(live, newrow, cap)
         # move the live rows to the front in place, as bytes (numpy's structured copy
         # with subarray fields is slow; a fresh table would fault in every page again),
-        # and clear the rows left behind as a fresh table would have them
+        # and mark the rows left behind free: `process` rewrites a row from the template
+        # when it finds it inactive, so clearing more than `active` only costs a memset
         raw = _row_bytes(self._st)
         raw[:nkeep] = raw[: self._nrows][live]
-        raw[nkeep : self._nrows] = 0
+        self._st["active"][nkeep : self._nrows] = 0
         self._nrows = nkeep
 
     def _lookup(self, c: np.ndarray) -> tuple[np.ndarray, int]:
@@ -200,9 +204,9 @@ class FlowTracker:
         _row_bytes(st)[: self._nrows] = _row_bytes(self._st)[: self._nrows]
         self._st = st
 
-    def _emit(self, recs: np.ndarray, n: int) -> None:
-        if n:
-            self._out.append(_records_to_out(recs, n))
+    def _emit(self, recs: np.ndarray, idx: np.ndarray) -> None:
+        if idx.shape[0]:
+            self._out.append(_records_to_out(recs, idx))
 
     # ------------------------------------------------------------ feeding
     def feed(self, chunk: Any) -> None:
@@ -276,17 +280,22 @@ class FlowTracker:
                 c["src_mac"], c["dst_mac"], c["vlan"], c["source"], c["parent"], c["bcast"],
                 pkt_uid,
             )  # fmt: skip
-            self._emit(out, nout)
+            self._emit(out, np.arange(nout))
 
     def _buffer(self, want: int) -> np.ndarray:
-        """Scratch space for finished rows, bounded so memory tracks the live table."""
-        return np.empty(max(1, min(want, _OUT_BATCH)), E.STATE_DTYPE)
+        """Scratch space for finished rows, bounded so memory tracks the live table.
+
+        One buffer serves every call (`_emit` copies the rows out before the next
+        use): a fresh 12 MB array per chunk page-faulted on every row it received."""
+        n = max(1, min(want, _OUT_BATCH))
+        if self._scratch.shape[0] < n:
+            self._scratch = np.empty(n, E.STATE_DTYPE)
+        return self._scratch[:n]
 
     def _sweep(self, flush: bool) -> None:
-        out = self._buffer(self._nrows)
-        for r0 in range(0, self._nrows, out.shape[0]):
-            r1 = min(self._nrows, r0 + out.shape[0])
-            self._emit(out, E.sweep(self._st, r0, r1, self._net_time, out, flush))
+        idx = np.empty(self._nrows, np.int64)
+        n = E.sweep(self._st, 0, self._nrows, self._net_time, idx, flush)
+        self._emit(self._st, idx[:n])
 
     def _count_bad(self, nbad: int, total: int, source: str) -> None:
         if self.ignore_checksums:
