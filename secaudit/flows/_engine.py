@@ -260,20 +260,19 @@ def rebuild(tkeys, tmeta, trow, keep, ntkeys, ntmeta, ntrow, newrow):  # type: i
 
 
 @nb.njit(cache=True)
-def counting_sort(rows, nrows):  # type: ignore[no-untyped-def]
-    """Stable order of packets grouped by row, and each row's [start, end)."""
-    counts = np.zeros(nrows + 1, np.int64)
+def counting_sort(rows, nrows, order, counts):  # type: ignore[no-untyped-def]
+    """Fill `order` (len(rows)) with the stable order of packets grouped by row and
+    `counts` (nrows + 1) with each row's [start, end); the caller reuses both."""
+    counts[:] = 0
     for r in rows:
         counts[r + 1] += 1
     for k in range(nrows):
         counts[k + 1] += counts[k]
     starts = counts.copy()
-    order = np.empty(rows.shape[0], np.int64)
     for j in range(rows.shape[0]):
         r = rows[j]
         order[starts[r]] = j
         starts[r] += 1
-    return order, counts
 
 
 # ----------------------------------------------------------------- small helpers

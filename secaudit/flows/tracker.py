@@ -184,7 +184,7 @@ class FlowTracker:
     def _lookup(self, c: np.ndarray) -> tuple[np.ndarray, int]:
         """Row per packet; the table doubles whenever it passes 70 % load."""
         m = c.shape[0]
-        rows = np.empty(m, np.int64)
+        rows = self._dbufs.scratch("rows", m, np.int64)
         j = 0
         nrows = self._nrows
         while True:
@@ -222,7 +222,10 @@ class FlowTracker:
         d, tmax, inner, nbad = _derive(pk, chunk.data, self.ignore_checksums, src_idx, self._dbufs)
         self._count_bad(nbad, d.shape[0], chunk.source)
         if d.shape[0]:
-            pkt_uid = np.zeros(n, np.uint64)
+            # read back only for inner (tunnel) packets, which need it zeroed
+            pkt_uid = self._dbufs.scratch("pkt_uid", n, np.uint64)
+            if inner:
+                pkt_uid[:] = 0
             depth = d["depth"]
             # tunnels are rare: skip the unique() pass when no row is an inner packet
             levels = np.unique(depth) if inner else np.zeros(1, np.int64)
@@ -266,7 +269,9 @@ class FlowTracker:
         rows, nrows = self._lookup(c)
         self._ensure_rows(nrows)
         self._nrows = nrows
-        order, bounds = E.counting_sort(rows, nrows)
+        order = self._dbufs.scratch("order", m, np.int64)
+        bounds = self._dbufs.scratch("bounds", nrows + 1, np.int64)
+        E.counting_sort(rows, nrows, order, bounds)
         out = self._buffer(m + 1)
         r0 = q0 = 0
         done = False
@@ -349,17 +354,27 @@ class FlowTracker:
 
 # ----------------------------------------------------------------- per-packet derivation
 class _DeriveBuffers:
-    """Scratch rows for `_derive`, reused from chunk to chunk: a fresh large array
-    costs page faults and kernel zeroing on every chunk (measurably more than the
-    derivation itself)."""
+    """Scratch rows for `_derive` and the per-chunk index arrays, reused from chunk
+    to chunk: a fresh large array costs page faults and kernel zeroing on every
+    chunk (measurably more than the derivation itself)."""
 
     def __init__(self) -> None:
         self.out = np.empty(0, D.DERIVED_DTYPE)
+        self._arrays: dict[str, np.ndarray] = {}
 
     def get(self, n: int) -> np.ndarray:
         if n > self.out.shape[0]:
             self.out = np.empty(max(n, self.out.shape[0] * 5 // 4), D.DERIVED_DTYPE)
         return self.out[:n]
+
+    def scratch(self, name: str, n: int, dtype: type) -> np.ndarray:
+        """A reused array of n items, contents undefined; valid until the next call
+        for the same name."""
+        a = self._arrays.get(name)
+        if a is None or a.shape[0] < n:
+            a = np.empty(max(n, 0 if a is None else a.shape[0] * 5 // 4), dtype)
+            self._arrays[name] = a
+        return a[:n]
 
 
 def _derive(
