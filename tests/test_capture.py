@@ -406,3 +406,19 @@ def test_damage_near_window_ends_is_reported_once(
     assert gaps and gaps[0].offset == off
     got = np.concatenate([c.packets["file_offset"] for c in chunks])
     assert np.array_equal(got, expect.packets["file_offset"])
+
+
+def test_sum16_any_offset_and_length() -> None:
+    # the checksum kernel loads 32-bit words in place: every alignment and tail length
+    from secaudit.capture._kernels import _sum16
+
+    rng = np.random.default_rng(5)
+    buf = rng.integers(0, 256, 300, dtype=np.uint8)
+    buf.flags.writeable = False  # the scanners see read-only windows
+    for start in range(8):
+        for n in (0, 1, 2, 3, 4, 5, 7, 8, 63, 64, 65, 255):
+            words = buf[start : start + n].tobytes() + b"\0" * (n & 1)
+            s = sum(struct.unpack(f">{len(words) // 2}H", words))
+            while s > 0xFFFF:
+                s = (s & 0xFFFF) + (s >> 16)
+            assert _sum16(buf, start, n) == s, (start, n)

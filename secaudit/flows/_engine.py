@@ -10,7 +10,8 @@ by `process`, which follows Zeek's TCPSessionAdapter / UDP / ICMP analyzers
 numbers with wraparound, history letters and their repeat rules, content gaps
 from acked holes, ConnSize packet and IP byte counts, and the timers that end
 a connection (attempt, expire, close/delete, inactivity).  Finished rows are
-copied to an output array; `finalize` turns them into log fields.
+handed out (`process` copies them to an output array, `sweep` lists their
+indices); `finalize` turns them into log fields.
 
 Everything here is numba; there is no Python step per packet.
 """
@@ -259,20 +260,19 @@ def rebuild(tkeys, tmeta, trow, keep, ntkeys, ntmeta, ntrow, newrow):  # type: i
 
 
 @nb.njit(cache=True)
-def counting_sort(rows, nrows):  # type: ignore[no-untyped-def]
-    """Stable order of packets grouped by row, and each row's [start, end)."""
-    counts = np.zeros(nrows + 1, np.int64)
+def counting_sort(rows, nrows, order, counts):  # type: ignore[no-untyped-def]
+    """Fill `order` (len(rows)) with the stable order of packets grouped by row and
+    `counts` (nrows + 1) with each row's [start, end); the caller reuses both."""
+    counts[:] = 0
     for r in rows:
         counts[r + 1] += 1
     for k in range(nrows):
         counts[k + 1] += counts[k]
     starts = counts.copy()
-    order = np.empty(rows.shape[0], np.int64)
     for j in range(rows.shape[0]):
         r = rows[j]
         order[starts[r]] = j
         starts[r] += 1
-    return order, counts
 
 
 # ----------------------------------------------------------------- small helpers
@@ -1111,12 +1111,14 @@ def process(
 
 @nb.njit(cache=True)
 def sweep(st, r0, r1, t, out, flush):  # type: ignore[no-untyped-def]
-    """Emit rows r0..r1 that Zeek's timers removed by network time t (all when flush)."""
+    """Finish rows r0..r1 that Zeek's timers removed by network time t (all when flush):
+    their indices go to `out`, the rows stay in place (inactive) until the caller
+    has converted them, which spares copying each 776-byte row out and back."""
     n = 0
     for r in range(r0, r1):
         s = st[r]
         if s.active and (flush or expired(s, t)):
-            out[n] = s
+            out[n] = r
             n += 1
             s.active = 0
     return n
@@ -1160,10 +1162,11 @@ def _rstos0(h, n):  # type: ignore[no-untyped-def]
 
 
 @nb.njit(cache=True)
-def finalize(recs, n, state_code, ob, rb, has_bytes):  # type: ignore[no-untyped-def]
-    """conn_state (main.zeek conn_state()), orig/resp bytes and whether they are set."""
-    for i in range(n):
-        s = recs[i]
+def finalize(recs, idx, state_code, ob, rb, has_bytes):  # type: ignore[no-untyped-def]
+    """conn_state (main.zeek conn_state()), orig/resp bytes and whether they are set,
+    for rows recs[idx]."""
+    for i in range(idx.shape[0]):
+        s = recs[idx[i]]
         k = s.kind
         has_bytes[i] = s.last > s.start
         if k == K_TCP:

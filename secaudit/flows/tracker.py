@@ -43,9 +43,9 @@ OUT_DTYPE = np.dtype(
 
 
 @nb.njit(cache=True)
-def _to_out(recs, n, out, state_code, ob, rb, has_bytes):  # type: ignore[no-untyped-def]
-    for i in range(n):
-        s = recs[i]
+def _to_out(recs, idx, out, state_code, ob, rb, has_bytes):  # type: ignore[no-untyped-def]
+    for i in range(idx.shape[0]):
+        s = recs[idx[i]]
         o = out[i]
         o.start = s.start
         o.last = s.last
@@ -102,14 +102,16 @@ def concat_records(parts: list[np.ndarray]) -> np.ndarray:
     return raw.view(OUT_DTYPE)
 
 
-def _records_to_out(recs: np.ndarray, n: int) -> np.ndarray:
+def _records_to_out(recs: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """OUT_DTYPE rows for the state rows recs[idx]."""
+    n = idx.shape[0]
     state = np.zeros(n, np.uint8)
     ob = np.zeros(n, np.uint64)
     rb = np.zeros(n, np.uint64)
     hb = np.zeros(n, np.bool_)
-    E.finalize(recs, n, state, ob, rb, hb)
+    E.finalize(recs, idx, state, ob, rb, hb)
     out = np.zeros(n, OUT_DTYPE)
-    _to_out(recs, n, out, state, ob, rb, hb)
+    _to_out(recs, idx, out, state, ob, rb, hb)
     return out
 
 
@@ -148,6 +150,7 @@ class FlowTracker:
         # uid1 -> uid2 of UDP tunnel connections (few): tunnel_parents across batches
         self.parent_uids: dict[int, int] = {}
         self._dbufs = _DeriveBuffers()
+        self._scratch = np.empty(0, E.STATE_DTYPE)
 
     # ------------------------------------------------------------ table upkeep
     def _rehash(self, keep: np.ndarray, newrow: np.ndarray, cap: int) -> None:
@@ -171,16 +174,17 @@ class FlowTracker:
         self._rehash(live, newrow, cap)
         # move the live rows to the front in place, as bytes (numpy's structured copy
         # with subarray fields is slow; a fresh table would fault in every page again),
-        # and clear the rows left behind as a fresh table would have them
+        # and mark the rows left behind free: `process` rewrites a row from the template
+        # when it finds it inactive, so clearing more than `active` only costs a memset
         raw = _row_bytes(self._st)
         raw[:nkeep] = raw[: self._nrows][live]
-        raw[nkeep : self._nrows] = 0
+        self._st["active"][nkeep : self._nrows] = 0
         self._nrows = nkeep
 
     def _lookup(self, c: np.ndarray) -> tuple[np.ndarray, int]:
         """Row per packet; the table doubles whenever it passes 70 % load."""
         m = c.shape[0]
-        rows = np.empty(m, np.int64)
+        rows = self._dbufs.scratch("rows", m, np.int64)
         j = 0
         nrows = self._nrows
         while True:
@@ -200,9 +204,9 @@ class FlowTracker:
         _row_bytes(st)[: self._nrows] = _row_bytes(self._st)[: self._nrows]
         self._st = st
 
-    def _emit(self, recs: np.ndarray, n: int) -> None:
-        if n:
-            self._out.append(_records_to_out(recs, n))
+    def _emit(self, recs: np.ndarray, idx: np.ndarray) -> None:
+        if idx.shape[0]:
+            self._out.append(_records_to_out(recs, idx))
 
     # ------------------------------------------------------------ feeding
     def feed(self, chunk: Any) -> None:
@@ -218,7 +222,10 @@ class FlowTracker:
         d, tmax, inner, nbad = _derive(pk, chunk.data, self.ignore_checksums, src_idx, self._dbufs)
         self._count_bad(nbad, d.shape[0], chunk.source)
         if d.shape[0]:
-            pkt_uid = np.zeros(n, np.uint64)
+            # read back only for inner (tunnel) packets, which need it zeroed
+            pkt_uid = self._dbufs.scratch("pkt_uid", n, np.uint64)
+            if inner:
+                pkt_uid[:] = 0
             depth = d["depth"]
             # tunnels are rare: skip the unique() pass when no row is an inner packet
             levels = np.unique(depth) if inner else np.zeros(1, np.int64)
@@ -262,7 +269,9 @@ class FlowTracker:
         rows, nrows = self._lookup(c)
         self._ensure_rows(nrows)
         self._nrows = nrows
-        order, bounds = E.counting_sort(rows, nrows)
+        order = self._dbufs.scratch("order", m, np.int64)
+        bounds = self._dbufs.scratch("bounds", nrows + 1, np.int64)
+        E.counting_sort(rows, nrows, order, bounds)
         out = self._buffer(m + 1)
         r0 = q0 = 0
         done = False
@@ -276,17 +285,22 @@ class FlowTracker:
                 c["src_mac"], c["dst_mac"], c["vlan"], c["source"], c["parent"], c["bcast"],
                 pkt_uid,
             )  # fmt: skip
-            self._emit(out, nout)
+            self._emit(out, np.arange(nout))
 
     def _buffer(self, want: int) -> np.ndarray:
-        """Scratch space for finished rows, bounded so memory tracks the live table."""
-        return np.empty(max(1, min(want, _OUT_BATCH)), E.STATE_DTYPE)
+        """Scratch space for finished rows, bounded so memory tracks the live table.
+
+        One buffer serves every call (`_emit` copies the rows out before the next
+        use): a fresh 12 MB array per chunk page-faulted on every row it received."""
+        n = max(1, min(want, _OUT_BATCH))
+        if self._scratch.shape[0] < n:
+            self._scratch = np.empty(n, E.STATE_DTYPE)
+        return self._scratch[:n]
 
     def _sweep(self, flush: bool) -> None:
-        out = self._buffer(self._nrows)
-        for r0 in range(0, self._nrows, out.shape[0]):
-            r1 = min(self._nrows, r0 + out.shape[0])
-            self._emit(out, E.sweep(self._st, r0, r1, self._net_time, out, flush))
+        idx = np.empty(self._nrows, np.int64)
+        n = E.sweep(self._st, 0, self._nrows, self._net_time, idx, flush)
+        self._emit(self._st, idx[:n])
 
     def _count_bad(self, nbad: int, total: int, source: str) -> None:
         if self.ignore_checksums:
@@ -340,17 +354,27 @@ class FlowTracker:
 
 # ----------------------------------------------------------------- per-packet derivation
 class _DeriveBuffers:
-    """Scratch rows for `_derive`, reused from chunk to chunk: a fresh large array
-    costs page faults and kernel zeroing on every chunk (measurably more than the
-    derivation itself)."""
+    """Scratch rows for `_derive` and the per-chunk index arrays, reused from chunk
+    to chunk: a fresh large array costs page faults and kernel zeroing on every
+    chunk (measurably more than the derivation itself)."""
 
     def __init__(self) -> None:
         self.out = np.empty(0, D.DERIVED_DTYPE)
+        self._arrays: dict[str, np.ndarray] = {}
 
     def get(self, n: int) -> np.ndarray:
         if n > self.out.shape[0]:
             self.out = np.empty(max(n, self.out.shape[0] * 5 // 4), D.DERIVED_DTYPE)
         return self.out[:n]
+
+    def scratch(self, name: str, n: int, dtype: type) -> np.ndarray:
+        """A reused array of n items, contents undefined; valid until the next call
+        for the same name."""
+        a = self._arrays.get(name)
+        if a is None or a.shape[0] < n:
+            a = np.empty(max(n, 0 if a is None else a.shape[0] * 5 // 4), dtype)
+            self._arrays[name] = a
+        return a[:n]
 
 
 def _derive(
