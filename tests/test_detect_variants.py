@@ -2073,6 +2073,15 @@ def test_real_dnscat2_without_a_domain() -> None:
     assert not [f for f in res.findings if f.detector in {"port_scan", "brute_force", "syn_flood"}]
 
 
+def test_real_stager_sends_a_program_over_raw_tcp() -> None:
+    """nDPI portable_executable.pcap: a PE after a 4-byte length on 4444, from a public
+    address to an inside host: an unsigned program image from outside (medium)."""
+    res = detect(DATA / "behavior" / "ndpi_portable_executable.pcap", strict=True)
+    mal = [f for f in res.findings if f.detector == "malware_transfer"]
+    assert [(f.subject, f.severity.value) for f in mal] == [("172.16.99.201", "medium")]
+    assert mal[0].evidence["proto"] == "tcp"
+
+
 def test_registered_domain_of_names_without_a_possible_tld(tmp_path: Path) -> None:
     from secaudit.capture import iter_chunks
     from secaudit.proto.dns import INVALID_TLD, parse_dns
