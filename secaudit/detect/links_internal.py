@@ -2,11 +2,11 @@
 
 unregistered_device    MAC (or, on a registered MAC, an address of its own zone) not in assets.yaml
 ip_mac_conflict        one address claimed by several MACs, or by a MAC other than the registered one
-forbidden_zone_link    zone -> zone flows that links.yaml does not allow (attempts included)
+forbidden_zone_link    zone -> zone (or internet -> zone) flows that links.yaml does not allow (attempts included)
 inbound_to_classified  connections into a classified zone that no rule allows
 rogue_dhcp             DHCP offers/acks from a server that is not registered
 rogue_gateway          router advertisements, ARP claims of a gateway address, ICMP redirects from a non-gateway
-hidden_nat             several TTL baselines or SYN fingerprints behind one address, routed TTLs, hotspot OUIs
+hidden_nat             several TTL baselines, SYN fingerprints or IP-ID counters behind one address, routed TTLs, hotspot OUIs
 dual_homed             one MAC using addresses in two zones
 
 Layer-2 facts come from the links_* tables (links_tables.py); routers'
@@ -22,6 +22,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from secaudit.detect._common import text_has
 from secaudit.detect.links_base import (
     flow_view,
     groups,
@@ -56,13 +57,19 @@ _ROUTERS = (Role.GATEWAY, Role.NETWORK)
 # --------------------------------------------------------------------------- zone links
 @register("forbidden_zone_link", IL, needs=("conn", "policy"))
 def forbidden_zone_link(ctx: DetectContext) -> list[Finding]:
-    """Flows between two zones that no links.yaml allow rule permits (attempts included)."""
+    """Flows between two zones, or from the internet into a zone, that no links.yaml allow
+    rule permits (attempts included).  From the internet only what the outside host opened
+    counts (a TCP handshake, a datagram, an echo request): a record that starts mid-stream
+    may be an outbound connection whose first packets were not captured."""
     pol: Policy | None = ctx.policy
     if pol is None:
         return []
     v = flow_view(ctx)
     oz, rz = v.oz_link, v.rz_link
     cross = v.initiated & (oz >= 0) & (rz >= 0) & (oz != rz)
+    inbound = v.initiated & (oz == -1) & (rz >= 0)
+    if inbound.any():
+        cross |= inbound & ((v.proto != 6) | text_has(v.conn, "history", "S"))
     if not cross.any():
         return []
     allowed = pol.allowed_internal(oz, rz, v.proto, v.port)
