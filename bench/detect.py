@@ -4,10 +4,11 @@
 
 One pass over the capture's chunks times, per chunk and in the same process,
 (a) reading, (b) the flow tracker and (c) this area's extracts
-(PacketTables.update: DNS, ARP, ICMP, compact TCP, flood counters); then
-conn_frame(); PacketTables.finish() + analyze_tcp(); then every behavioural
-detector on the DetectContext.  Target: detect (c + finish + analysis +
-detectors) <= 30 % of building the conn table (a + b + conn_frame).
+(PacketTables.update: DNS, ARP, ICMP, streaming TCP analysis, flood
+counters); then conn_frame(); PacketTables.finish() (the TCP tables
+included); then every behavioural detector on the DetectContext.  Target:
+detect (c + finish + detectors) <= 30 % of building the conn table
+(a + b + conn_frame).
 A warm-up run on the first chunk compiles/loads the numba caches first.
 CPU time per stage, the least of RUNS runs (the machine is shared; load only
 ever adds).
@@ -35,7 +36,6 @@ from secaudit.detect.config import Thresholds  # noqa: E402
 from secaudit.detect.registry import DetectContext  # noqa: E402
 from secaudit.detect.run import load_detectors, run_detectors  # noqa: E402
 from secaudit.detect.tables import PacketTables  # noqa: E402
-from secaudit.detect.tcpstats import analyze_tcp  # noqa: E402
 from secaudit.flows import FlowTracker  # noqa: E402
 from secaudit.flows.table import conn_frame  # noqa: E402
 
@@ -65,8 +65,6 @@ def _run(pcap: Path) -> dict[str, Any]:
     t_conn = clock() - t0
     t0 = clock()
     tables = own.finish()
-    tcp = analyze_tcp(tables.pop("tcp"), tables.pop("endpoints"))
-    tables.update(tcp_dirs=tcp.directions, tcp_flows=tcp.flows, tcp_packets=tcp.packets)
     t_finish = clock() - t0
     specs = load_detectors()
     th = Thresholds().as_mapping()
@@ -119,8 +117,7 @@ def main() -> int:
     FlowTracker(ignore_checksums=True).feed(first)
     wt = PacketTables()
     wt.update(first.packets, first.data)
-    w = wt.finish()
-    analyze_tcp(w["tcp"], w["endpoints"])
+    wt.finish()
 
     runs = [_run(pcap)]
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # one pass's peak
@@ -169,7 +166,8 @@ def main() -> int:
             "",
             "The extracts parse every DNS message (names and answers as text once per distinct "
             "value) and read the first payload bytes of every TCP packet for app-layer markers; "
-            "finish pairs DNS queries with responses and builds per-flow TCP statistics. "
+            "the TCP analysis runs per chunk on per-flow state; finish pairs DNS queries with "
+            "responses and turns the TCP state into tables. "
             "Costliest detectors: "
             + ", ".join(
                 f"{k[4:]} {v:.3f} s"

@@ -1,5 +1,6 @@
-"""App-layer markers of the compact TCP table: each login-failure/banner marker fires on
-its protocol's bytes and stays silent on look-alikes (short, other version, bad tag)."""
+"""App-layer markers the TCP analysis counts (_kernels.tcp_marks, the tcp_feed code path):
+each login-failure/banner marker fires on its protocol's bytes and stays silent on
+look-alikes (short, other version, bad tag)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,6 @@ from scapy.utils import wrpcap
 
 from secaudit.capture import iter_chunks
 from secaudit.detect import _kernels as K
-from secaudit.detect.tables import TCP_DTYPE
 
 SMB2_LOGON_FAIL = (
     b"\x00\x00\x00\x40" + b"\xfeSMB" + b"\x40\x00\x00\x00" + b"\x6d\x00\x00\xc0" + b"\x00" * 52
@@ -53,7 +53,7 @@ CASES: list[tuple[bytes, int, int]] = [
 
 
 @pytest.fixture(scope="module")
-def marks(tmp_path_factory: pytest.TempPathFactory) -> np.ndarray:
+def marks(tmp_path_factory: pytest.TempPathFactory) -> tuple[np.ndarray, np.ndarray]:
     path: Path = tmp_path_factory.mktemp("markers") / "m.pcap"
     pkts = [
         Ether() / IP(src="10.0.0.1", dst="10.0.0.2") / TCP(sport=40000 + k, dport=80, flags="PA")
@@ -63,12 +63,10 @@ def marks(tmp_path_factory: pytest.TempPathFactory) -> np.ndarray:
     wrpcap(str(path), pkts)
     chunk = next(iter_chunks(path))
     idx = np.flatnonzero(chunk.packets["proto"] == 6)
-    out = np.zeros(idx.size, TCP_DTYPE)
-    K.tcp_compact(chunk.packets, idx, out, chunk.data)
-    return out
+    return K.tcp_marks(chunk.packets, idx, chunk.data)
 
 
 @pytest.mark.parametrize("k", range(len(CASES)), ids=[repr(c[0][:16]) for c in CASES])
-def test_marker(marks: np.ndarray, k: int) -> None:
+def test_marker(marks: tuple[np.ndarray, np.ndarray], k: int) -> None:
     _payload, mark, status = CASES[k]
-    assert (int(marks["mark"][k]), int(marks["status"][k])) == (mark, status)
+    assert (int(marks[0][k]), int(marks[1][k])) == (mark, status)

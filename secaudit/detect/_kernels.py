@@ -26,8 +26,15 @@ __all__ = [
     "classify",
     "first_index",
     "flood_keys",
-    "tcp_compact",
+    "TCP_BLOCK",
+    "DIR_WORDS",
+    "D_OUT",
+    "FLOW_WORDS",
+    "tcp_feed",
+    "tcp_marks",
+    "tcp_rehash",
     "icmp_fields",
+    "in_time_order",
 ]
 
 MARK_HTTP_RESP = 1
@@ -65,48 +72,290 @@ def _hash5(
     return _mix(h ^ ports)
 
 
+@nb.njit(cache=True, inline="always")
+def _tcp_mark(q: Any, data: np.ndarray) -> tuple[int, int]:
+    """(marker, status) of one TCP packet record: its first captured payload bytes."""
+    if q.payload_len > 0 and q.payload_off < q.caplen:
+        pos = np.int64(q.data_off) + np.int64(q.payload_off)
+        end = np.int64(q.data_off) + min(
+            np.int64(q.caplen), np.int64(q.payload_off) + np.int64(q.payload_len)
+        )
+        if end - pos >= 4:
+            return _mark_one(data, pos, end)
+    return 0, 0
+
+
 @nb.njit(cache=True)
-def tcp_compact(p: np.ndarray, idx: np.ndarray, out: np.ndarray, data: np.ndarray) -> None:
-    """Fill the compact TCP table (tables.TCP_DTYPE) from packets rows `idx` in one pass,
-    app-layer markers included (each packet record is read once)."""
+def tcp_marks(p: np.ndarray, idx: np.ndarray, data: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(marker, status) of packets rows `idx`, as tcp_feed sees them (for tests and tools)."""
+    mark = np.zeros(idx.shape[0], np.uint8)
+    status = np.zeros(idx.shape[0], np.uint16)
     for r in range(idx.shape[0]):
-        q = p[idx[r]]
-        sh, sl, dh, dl = q.src_hi, q.src_lo, q.dst_hi, q.dst_lo
-        sp, dp = np.uint64(q.sport), np.uint64(q.dport)
-        first = (sh < dh) or (sh == dh and (sl < dl or (sl == dl and sp <= dp)))
-        pr = np.uint64(q.proto) << np.uint64(32)
-        o = out[r]
-        if first:
-            o.flow = _hash5(sh, sl, dh, dl, pr | (sp << np.uint64(16)) | dp)
-            o.dir = 0
-        else:
-            o.flow = _hash5(dh, dl, sh, sl, pr | (dp << np.uint64(16)) | sp)
-            o.dir = 1
-        o.ts = q.ts
-        o.flags = q.tcp_flags
-        o.seq = q.seq
-        o.ack = q.ack
-        o.win = q.win
-        o.wscale = q.wscale
-        o.plen = q.payload_len
-        o.mark = 0
-        o.status = 0
-        if q.payload_len > 0 and q.payload_off < q.caplen:
-            pos = np.int64(q.data_off) + np.int64(q.payload_off)
-            end = np.int64(q.data_off) + min(
-                np.int64(q.caplen), np.int64(q.payload_off) + np.int64(q.payload_len)
-            )
-            if end - pos >= 4:
-                m, st = _mark_one(data, pos, end)
-                o.mark = m
-                o.status = st
+        mark[r], status[r] = _tcp_mark(p[idx[r]], data)
+    return mark, status
+
+
+# TCP stream state (secaudit.detect.tcpstats.TcpStream): per flow slot s and direction,
+# d[s, dir] holds the tcp_dirs counters (D_*) and the tracking state (ST_*), the words
+# every packet touches first (two cache lines), the rare counters last; fs[s] (FS_*) the
+# flow's handshake and current second.  D_OUT: the counters in tcp_dirs column order.
+D_PKTS, D_LAST, D_BYTES, D_DATA, ST_BASE, ST_SEEN, ST_MAXEND, ST_ACK = range(8)
+ST_WIN, ST_CUR_WIN, ST_STALL, D_RETRANS, D_DUPACK, D_FIRST, D_ZERO, D_STALL = range(8, 16)
+D_PROBES, D_PROBE_BITS, D_SSH, D_FAIL, D_HTTP_401, D_LOGIN_POST, D_RDP = range(16, 23)
+DIR_WORDS = 24
+D_OUT = (D_PKTS, D_DATA, D_RETRANS, D_DUPACK, D_ZERO, D_STALL, D_FIRST, D_LAST, D_BYTES,
+         D_PROBES, D_PROBE_BITS, D_SSH, D_FAIL, D_HTTP_401, D_LOGIN_POST, D_RDP)  # fmt: skip
+FS_SYN, FS_SYNACK, FS_RTT, FS_CLIENT, FS_LAST_SYN, FS_SEC, FS_ROW = range(7)
+FLOW_WORDS = 8
+NO_TS = np.iinfo(np.int64).min
+_FIN, _SYN, _RST, _ACK = 1, 2, 4, 16
+_SEC_NS = 1_000_000_000
+
+
+TCP_BLOCK = 64  # packets per block of tcp_feed
+
+
+@nb.njit(cache=True, inline="always")
+def _canonical(q: Any) -> tuple[Any, Any, Any, Any, Any, int]:
+    """A TCP packet's 4-tuple with the lower (address, port) first as (a_hi, a_lo, b_hi,
+    b_lo, a_port << 16 | b_port), and its direction (0: sent by a)."""
+    sh, sl, dh, dl = q.src_hi, q.src_lo, q.dst_hi, q.dst_lo
+    sp, dp = np.uint64(q.sport), np.uint64(q.dport)
+    if (sh < dh) or (sh == dh and (sl < dl or (sl == dl and sp <= dp))):
+        return sh, sl, dh, dl, (sp << np.uint64(16)) | dp, 0
+    return dh, dl, sh, sl, (dp << np.uint64(16)) | sp, 1
+
+
+@nb.njit(cache=True)
+def tcp_feed(
+    p: np.ndarray,
+    idx: np.ndarray,
+    start: int,
+    data: np.ndarray,
+    table: np.ndarray,
+    keys: np.ndarray,
+    d: np.ndarray,
+    fs: np.ndarray,
+    ep: np.ndarray,
+    bk: np.ndarray,
+    count: np.ndarray,
+) -> int:
+    """Analyse TCP packets rows idx[start:] (in time order) into the per-flow state; return
+    where it stopped: len(idx), or a block that could need more flow slots, hash table
+    entries or bucket rows than allocated (the caller grows them and calls again).
+
+    table: (flow hash, slot) entries (slot -1: free; open addressing, at most half full);
+    keys: flow hash per slot (_hash5 of the canonical 5-tuple: the tables' `flow`);
+    d/fs: counters and tracking state (D_*, ST_*, FS_*); ep: canonical endpoints per
+    slot (a_hi, a_lo, b_hi, b_lo, a_port << 16 | b_port; a: the lower address and port);
+    bk: (slot, second, data, retrans, dupack) rows, one per flow and second of its
+    packets; count: [flows, bucket rows, scratch].  The semantics are tcpstats' (Wireshark's).
+
+    Each block of TCP_BLOCK packets is gone over three times: flow hashes (touching their
+    table entries and payloads), flow slots (touching their state rows), then the
+    analysis; the loads of the first two are independent, so a block's cache misses
+    overlap instead of stalling the analysis packet by packet.
+    """
+    mask = np.uint64(table.shape[0] - 1)
+    n_flows, n_rows = count[0], count[1]
+    slot = np.empty(TCP_BLOCK, np.int64)
+    side = np.empty(TCP_BLOCK, np.int64)
+    hs = np.empty(TCP_BLOCK, np.uint64)
+    r = start
+    while r < idx.shape[0]:
+        m = min(TCP_BLOCK, idx.shape[0] - r)
+        if (
+            n_flows + m > keys.shape[0]
+            or 2 * (n_flows + m) > table.shape[0]
+            or n_rows + m > bk.shape[0]
+        ):
+            break
+        acc = np.int64(0)
+        for j in range(m):  # flow hash and direction; touch its table entry and payload
+            q = p[idx[r + j]]
+            ah, al, bh, bl, ports, dr = _canonical(q)
+            h = _hash5(ah, al, bh, bl, (np.uint64(q.proto) << np.uint64(32)) | ports)
+            hs[j] = h
+            side[j] = dr
+            acc ^= table[np.int64(h & mask), 1]
+            if q.payload_len > 0 and q.payload_off < q.caplen:
+                acc ^= data[np.int64(q.data_off) + np.int64(q.payload_off)]
+        for j in range(m):  # flow slot; touch its state
+            h = hs[j]
+            e = np.int64(h & mask)
+            while table[e, 1] >= 0 and np.uint64(table[e, 0]) != h:
+                e = (e + 1) & np.int64(mask)
+            s = table[e, 1]
+            if s < 0:  # a new flow: its slot, endpoints and initial state
+                s = n_flows
+                n_flows += 1
+                table[e, 0], table[e, 1] = np.int64(h), s
+                keys[s] = h
+                ah, al, bh, bl, ports, _ = _canonical(p[idx[r + j]])
+                ep[s, 0], ep[s, 1], ep[s, 2], ep[s, 3], ep[s, 4] = ah, al, bh, bl, ports
+                d[s] = 0  # counters; base, seen, maxend
+                for k in range(2):
+                    d[s, k, ST_ACK] = -1
+                    d[s, k, ST_WIN] = -1
+                    d[s, k, ST_CUR_WIN] = -1
+                    d[s, k, ST_STALL] = NO_TS
+                fs[s] = NO_TS
+            slot[j] = s
+            dr = side[j]
+            acc ^= d[s, dr, D_PKTS] ^ d[s, dr, ST_WIN] ^ fs[s, FS_SEC]
+        count[2] ^= acc  # a sink, so the touching loads stay
+        for j in range(m):
+            n_rows = _tcp_update(p[idx[r + j]], data, slot[j], side[j], d, fs, bk, n_rows)
+        r += m
+    count[0], count[1] = n_flows, n_rows
+    return r
+
+
+@nb.njit(cache=True, inline="always")
+def _tcp_update(
+    q: Any,
+    data: np.ndarray,
+    s: int,
+    dr: int,
+    d: np.ndarray,
+    fs: np.ndarray,
+    bk: np.ndarray,
+    n_rows: int,
+) -> int:
+    """One packet `q` of flow slot `s`, direction `dr` into the state; returns the bucket
+    rows used."""
+    pe = 1 - dr
+    f = np.int64(q.tcp_flags)
+    t = q.ts
+    row = d[s, dr]
+    if row[D_PKTS] == 0:
+        row[D_FIRST] = t
+    row[D_PKTS] += 1
+    row[D_LAST] = max(row[D_LAST], t)
+    pl = np.int64(q.payload_len)
+    row[D_BYTES] += pl
+    if f & (_SYN | _ACK | _RST) == 0:
+        row[D_PROBES] += 1
+        row[D_PROBE_BITS] |= 1 << (f & 0x3F)  # remember which flag combinations probed
+    mk, status = _tcp_mark(q, data)
+    if mk == MARK_SSH_BANNER:
+        row[D_SSH] += 1
+    elif mk in (
+        MARK_FTP_FAIL,
+        MARK_SMTP_AUTH_FAIL,
+        MARK_POP_ERR,
+        MARK_IMAP_NO,
+        MARK_SMB_LOGON_FAIL,
+        MARK_TELNET_FAIL,
+    ):
+        row[D_FAIL] += 1
+    elif mk == MARK_HTTP_RESP and status == 401:
+        row[D_HTTP_401] += 1
+    elif mk == MARK_HTTP_POST and status == 1:
+        row[D_LOGIN_POST] += 1
+    elif mk == MARK_RDP_CR:
+        row[D_RDP] += 1
+    # handshake
+    fst = fs[s]
+    if f & _SYN and not f & _ACK:
+        if fst[FS_SYN] == NO_TS:
+            fst[FS_SYN] = t
+            fst[FS_CLIENT] = dr
+        if fst[FS_SYNACK] == NO_TS:
+            fst[FS_LAST_SYN] = t
+    elif f & _SYN and f & _ACK and fst[FS_SYNACK] == NO_TS:
+        fst[FS_SYNACK] = t
+        if fst[FS_LAST_SYN] != NO_TS and t >= fst[FS_LAST_SYN]:
+            fst[FS_RTT] = t - fst[FS_LAST_SYN]
+    # sequence tracking (relative, unwrapped against the direction's base)
+    sq = np.int64(q.seq)
+    if row[ST_SEEN] == 0:
+        row[ST_SEEN] = 1
+        row[ST_BASE] = sq
+        rel = np.int64(0)
+    else:
+        rel = (sq - row[ST_BASE]) & 0xFFFFFFFF
+        if rel >= 0x80000000:
+            rel -= 0x100000000
+    seg_len = pl + (1 if f & _SYN else 0) + (1 if f & _FIN else 0)
+    end = rel + seg_len
+    retrans = dupack = 0
+    if pl > 0:
+        row[D_DATA] += 1
+        if pl > 1 and not f & (_SYN | _RST) and rel < row[ST_MAXEND] and d[s, pe, ST_CUR_WIN] != 0:
+            row[D_RETRANS] += 1
+            retrans = 1
+    if seg_len > 0 and end > row[ST_MAXEND]:
+        row[ST_MAXEND] = end
+    # duplicate ACKs
+    ak = np.int64(q.ack)
+    w = np.int64(q.win)
+    if (
+        pl == 0
+        and f & _ACK
+        and not f & (_SYN | _FIN | _RST)
+        and ak == row[ST_ACK]
+        and w == row[ST_WIN]
+        and w != 0
+        and d[s, pe, ST_SEEN] != 0
+    ):
+        row[D_DUPACK] += 1
+        dupack = 1
+    if f & _ACK:
+        row[ST_ACK] = ak
+        row[ST_WIN] = w
+    # zero window stalls
+    if not f & (_RST | _SYN):
+        if w == 0:
+            row[D_ZERO] += 1
+            if row[ST_STALL] == NO_TS:
+                row[ST_STALL] = t
+        elif row[ST_STALL] != NO_TS:
+            row[D_STALL] += max(t - row[ST_STALL], 0)
+            row[ST_STALL] = NO_TS
+        row[ST_CUR_WIN] = w
+    # per-second counts of the flow (service health time series)
+    sec = t // _SEC_NS
+    if fst[FS_SEC] != sec:  # NO_TS for a new flow
+        fst[FS_SEC] = sec
+        fst[FS_ROW] = n_rows
+        b = bk[n_rows]
+        b[0], b[1], b[2], b[3], b[4] = s, sec, 0, 0, 0
+        n_rows += 1
+    b = bk[fst[FS_ROW]]
+    b[2] += 1 if pl > 0 else 0
+    b[3] += retrans
+    b[4] += dupack
+    return n_rows
+
+
+@nb.njit(cache=True)
+def in_time_order(p: np.ndarray, idx: np.ndarray) -> bool:
+    """Whether packets rows `idx` have non-decreasing timestamps (reads only `ts`)."""
+    for r in range(1, idx.shape[0]):  # noqa: SIM110 - a loop numba compiles
+        if p[idx[r]].ts < p[idx[r - 1]].ts:
+            return False
+    return True
+
+
+@nb.njit(cache=True)
+def tcp_rehash(keys: np.ndarray, n: int, size: int) -> np.ndarray:
+    """A flow table of `size` (a power of two) (flow hash, slot) entries for slots 0..n-1."""
+    table = np.full((size, 2), -1, np.int64)
+    mask = np.uint64(size - 1)
+    for s in range(n):
+        e = np.int64(keys[s] & mask)
+        while table[e, 1] >= 0:
+            e = (e + 1) & np.int64(mask)
+        table[e, 0], table[e, 1] = np.int64(keys[s]), s
+    return table
 
 
 @nb.njit(cache=True)
 def classify(p: np.ndarray, dns_ports: np.ndarray) -> tuple[Any, ...]:
-    """Row indices per extract (TCP, DNS/UDP, ICMP/ICMPv6, ARP, UDP+ICMP flood) and the
-    chunk's first/last timestamp, in one read of each record: the numpy way scans a
-    column of the 173-byte records once per test."""
+    """Row indices per extract (TCP, DNS/UDP, ICMP/ICMPv6, ARP, UDP+ICMP flood), the
+    chunk's first/last timestamp and whether its timestamps never go back, in one read of
+    each record: the numpy way scans a column of the 173-byte records once per test."""
     n = p.shape[0]
     tcp = np.empty(n, np.int64)
     dns = np.empty(n, np.int64)
@@ -116,10 +365,12 @@ def classify(p: np.ndarray, dns_ports: np.ndarray) -> tuple[Any, ...]:
     nt = nd = ni = na = nf = 0
     t0 = np.iinfo(np.int64).max
     t1 = np.iinfo(np.int64).min
+    ordered = True
     for i in range(n):
         q = p[i]
         ts = q.ts
         t0 = min(t0, ts)
+        ordered &= ts >= t1
         t1 = max(t1, ts)
         if q.arp_op > 0:
             arp[na] = i
@@ -142,7 +393,7 @@ def classify(p: np.ndarray, dns_ports: np.ndarray) -> tuple[Any, ...]:
             if pr != 17:
                 icmp[ni] = i
                 ni += 1
-    return tcp[:nt], dns[:nd], icmp[:ni], arp[:na], flood[:nf], t0, t1
+    return tcp[:nt], dns[:nd], icmp[:ni], arp[:na], flood[:nf], t0, t1, ordered
 
 
 @nb.njit(cache=True)

@@ -6,6 +6,10 @@ duplicate ACKs from the TCP analysis; handshake RTT p50/p95 in ms.  The key
 is the server (the side that received the SYN) or, with by="link", the pair
 "client zone -> server zone" (policy zones when a policy is given, else /24
 or /64 subnets).  Notebooks plot it; detectors do not depend on it.
+
+The TCP segment counts come per flow and whole second (tcp_buckets), so they
+are exact for bins of whole seconds; with other widths a second's segments
+fall in the bin where that second starts.
 """
 
 from __future__ import annotations
@@ -90,18 +94,18 @@ def service_health(
             .groupby(["key", "bin"])
             .sum()
         )
-    dirs, flows, pk = (tables.get(k) for k in ("tcp_dirs", "tcp_flows", "tcp_packets"))
-    if dirs is not None and flows is not None and pk is not None and len(pk):
+    dirs, flows, bk = (tables.get(k) for k in ("tcp_dirs", "tcp_flows", "tcp_buckets"))
+    if dirs is not None and flows is not None and bk is not None and len(bk):
         roles = _flow_roles(dirs, flows)
         roles["key"] = _key(roles["client"], roles["server"], by, policy)
         fkey = pd.Series(roles["key"].to_numpy(), index=roles["flow"].to_numpy())
         p = pd.DataFrame(
             {
-                "key": fkey.reindex(pk["flow"].to_numpy()).to_numpy(),
-                "bin": pk["ts"].to_numpy(np.int64) // ns,
-                "data_pkts": pk["data"].to_numpy(np.int64),
-                "retrans": pk["retrans"].to_numpy(np.int64),
-                "dupacks": pk["dupack"].to_numpy(np.int64),
+                "key": fkey.reindex(bk["flow"].to_numpy()).to_numpy(),
+                "bin": bk["sec"].to_numpy(np.int64) * 1_000_000_000 // ns,
+                "data_pkts": bk["data"].to_numpy(np.int64),
+                "retrans": bk["retrans"].to_numpy(np.int64),
+                "dupacks": bk["dupack"].to_numpy(np.int64),
             }
         )
         parts.append(p.groupby(["key", "bin"]).sum())

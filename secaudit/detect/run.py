@@ -1,7 +1,7 @@
 """The detection runner: captures -> conn + protocol tables -> every registered detector.
 
 One streaming pass: each packet chunk feeds the flow tracker (conn table),
-this area's protocol extracts (DNS, ARP, ICMP, compact TCP, flood counters)
+this area's protocol extracts (DNS, ARP, ICMP, streaming TCP analysis, flood counters)
 and the links helper's extracts, so a capture is read once.  Then every
 registered detector (or the `only` ones) runs on the same DetectContext.
 A detector that needs a policy when none is given is skipped with a Gap; a
@@ -25,7 +25,6 @@ import pandas as pd
 from secaudit.detect.config import Thresholds, load_thresholds
 from secaudit.detect.registry import REGISTRY, DetectContext, DetectorSpec
 from secaudit.detect.tables import PacketTables, merge_parts
-from secaudit.detect.tcpstats import analyze_tcp
 from secaudit.errors import ConfigError
 from secaudit.model import Finding, Gap
 
@@ -195,11 +194,7 @@ def _finish_tables(
     from secaudit.flows.table import conn_frame
 
     conn = conn_frame(ex.recs, ex.sources, list(local_nets) if local_nets else None)
-    tables = ex.own.finish()
-    tcp = analyze_tcp(tables.pop("tcp"), tables.pop("endpoints"))
-    tables["tcp_dirs"] = tcp.directions
-    tables["tcp_flows"] = tcp.flows
-    tables["tcp_packets"] = tcp.packets
+    tables = ex.own.finish()  # tcp_dirs, tcp_flows, tcp_buckets included
     if ex.links is not None:
         tables.update(ex.links.finish())
     return conn, tables, ex.gaps

@@ -2,15 +2,15 @@
 
 `PacketTables.update(chunk)` extracts, per chunk and without a Python loop
 per packet: DNS messages (secaudit.proto.dns), ARP rows, ICMP rows (echo
-fields, payload hash/entropy, the quoted header of error messages), a compact
-TCP packet table (flow hash, direction, flags, seq/ack/window, payload length,
-app-layer marker) and per-(destination, time bucket) UDP/ICMP packet counts.
-`finish()` turns them into DataFrames with text addresses; `tcp_analysis`
-(secaudit.detect.tcpstats) derives retransmissions, duplicate ACKs, zero
-windows and handshake RTTs from the TCP table.
+fields, payload hash/entropy, the quoted header of error messages), the
+streaming TCP analysis (secaudit.detect.tcpstats: retransmissions, duplicate
+ACKs, zero windows, handshake RTTs, app-layer markers per flow and direction)
+and per-(destination, time bucket) UDP/ICMP packet counts.  `finish()` turns
+them into DataFrames with text addresses.
 
-Memory: the compact TCP table is ~40 bytes per TCP packet; everything else
-is per DNS/ARP/ICMP packet or aggregated per destination and bucket.
+Memory: TCP state is per flow (~0.5 kB) plus a row per flow and second of its
+packets; everything else is per DNS/ARP/ICMP packet or aggregated per
+destination and bucket.
 """
 
 from __future__ import annotations
@@ -22,23 +22,14 @@ import numpy as np
 import pandas as pd
 
 from secaudit.detect._addr import addr_column, addr_strings
-from secaudit.detect._kernels import classify, first_index, flood_keys, icmp_fields, tcp_compact
+from secaudit.detect._kernels import classify, first_index, flood_keys, icmp_fields
+from secaudit.detect.tcpstats import TcpStream, tcp_tables
 from secaudit.proto.dns import DNS_PORTS, dns_log, empty_messages, parse_dns
 
-__all__ = ["FLOOD_BUCKET_S", "PacketTables", "TCP_DTYPE", "merge_parts"]
+__all__ = ["FLOOD_BUCKET_S", "PacketTables", "merge_parts"]
 
 _DNS_PORTS = np.array(DNS_PORTS, np.uint16)
 FLOOD_BUCKET_S = 1  # UDP/ICMP per-destination counters are kept per second
-
-TCP_DTYPE = np.dtype(
-    [
-        ("ts", np.int64), ("flow", np.uint64), ("dir", np.uint8), ("flags", np.uint16),
-        ("seq", np.uint32), ("ack", np.uint32), ("win", np.uint16), ("wscale", np.int8),
-        ("plen", np.uint32), ("mark", np.uint8), ("status", np.uint16),
-    ]
-)  # fmt: skip
-
-_ENDPOINT_COLS = ["flow", "src_hi", "src_lo", "dst_hi", "dst_lo", "sport", "dport", "dir"]
 
 
 def merge_parts(into: Any, other: Any) -> None:
@@ -68,8 +59,7 @@ class PacketTables:
     dns_parts: list[pd.DataFrame] = field(default_factory=list)
     arp_parts: list[np.ndarray] = field(default_factory=list)
     icmp_parts: list[pd.DataFrame] = field(default_factory=list)
-    tcp_parts: list[np.ndarray] = field(default_factory=list)
-    endpoint_parts: list[pd.DataFrame] = field(default_factory=list)
+    tcp: list[TcpStream] = field(default_factory=list)  # one per pass (file, when merged)
     flood_parts: list[pd.DataFrame] = field(default_factory=list)
     n_packets: int = 0
     first_ns: int | None = None
@@ -81,7 +71,7 @@ class PacketTables:
         if n == 0:
             return
         self.n_packets += n
-        tcp_idx, dns_idx, icmp_idx, arp, flood_idx, lo, hi = classify(packets, _DNS_PORTS)
+        tcp_idx, dns_idx, icmp_idx, arp, flood_idx, lo, hi, ordered = classify(packets, _DNS_PORTS)
         self.first_ns = int(lo) if self.first_ns is None else min(self.first_ns, int(lo))
         self.last_ns = int(hi) if self.last_ns is None else max(self.last_ns, int(hi))
         if dns_idx.size:
@@ -106,7 +96,9 @@ class PacketTables:
         if icmp_idx.size:
             self.icmp_parts.append(self._icmp(packets, data, icmp_idx))
         if tcp_idx.size:
-            self._tcp(packets, data, tcp_idx)
+            if not self.tcp:
+                self.tcp.append(TcpStream())
+            self.tcp[-1].feed(packets, data, tcp_idx, in_order=bool(ordered))
         if flood_idx.size:
             self.flood_parts.append(_flood_counts(packets, flood_idx))
 
@@ -142,32 +134,9 @@ class PacketTables:
             }
         )
 
-    def _tcp(self, p: np.ndarray, data: np.ndarray, idx: np.ndarray) -> None:
-        t = np.empty(idx.size, TCP_DTYPE)
-        tcp_compact(p, idx, t, data)  # with app-layer markers
-        self.tcp_parts.append(t)
-        # endpoints: one row per (flow, direction), gathered only for those rows
-        codes = pd.factorize(t["flow"] ^ t["dir"].astype(np.uint64))[0]
-        first = _first_of_codes(codes)
-        rows = idx[first]
-        self.endpoint_parts.append(
-            pd.DataFrame(
-                {
-                    "flow": t["flow"][first],
-                    "src_hi": p["src_hi"][rows],
-                    "src_lo": p["src_lo"][rows],
-                    "dst_hi": p["dst_hi"][rows],
-                    "dst_lo": p["dst_lo"][rows],
-                    "sport": p["sport"][rows],
-                    "dport": p["dport"][rows],
-                    "dir": t["dir"][first],
-                }
-            )
-        )
-
     # ------------------------------------------------------------------ results
     def finish(self) -> dict[str, Any]:
-        """DataFrames by name: dns, dns_msgs, arp, icmp, tcp (array), endpoints, flood."""
+        """DataFrames by name: dns, arp, icmp, tcp_dirs, tcp_flows, tcp_buckets, flood."""
         msgs = pd.concat(self.dns_parts, ignore_index=True) if self.dns_parts else empty_messages()
         dns = dns_log(msgs)
         if len(dns):
@@ -176,12 +145,14 @@ class PacketTables:
         else:
             dns["id.orig_h"] = pd.Series(dtype=object)
             dns["id.resp_h"] = pd.Series(dtype=object)
+        tcp = tcp_tables(self.tcp)
         return {
             "dns": dns,
             "arp": self._arp_frame(),
             "icmp": self._icmp_frame(),
-            "tcp": np.concatenate(self.tcp_parts) if self.tcp_parts else np.zeros(0, TCP_DTYPE),
-            "endpoints": self._endpoints(),
+            "tcp_dirs": tcp.directions,
+            "tcp_flows": tcp.flows,
+            "tcp_buckets": tcp.buckets,
             "flood": self._flood_frame(),
         }
 
@@ -221,22 +192,6 @@ class PacketTables:
             q[has_q.to_numpy()] = addr_strings(df.loc[has_q, "q_hi"], df.loc[has_q, "q_lo"])
         df["quoted_dst"] = q
         return df.drop(columns=["q_hi", "q_lo"])
-
-    def _endpoints(self) -> pd.DataFrame:
-        if not self.endpoint_parts:
-            cols = ["flow", "dir", "src", "dst", "sport", "dport"]
-            return pd.DataFrame({c: pd.Series(dtype=object) for c in cols})
-        ep = pd.concat(self.endpoint_parts, ignore_index=True).drop_duplicates(["flow", "dir"])
-        return pd.DataFrame(
-            {
-                "flow": ep["flow"].to_numpy(),
-                "dir": ep["dir"].to_numpy(),
-                "src": addr_column(ep["src_hi"], ep["src_lo"]),
-                "dst": addr_column(ep["dst_hi"], ep["dst_lo"]),
-                "sport": ep["sport"].to_numpy(),
-                "dport": ep["dport"].to_numpy(),
-            }
-        )
 
     def _flood_frame(self) -> pd.DataFrame:
         cols = ["host", "proto", "bucket", "in_pkts", "in_bytes", "srcs", "out_pkts"]

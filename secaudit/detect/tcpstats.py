@@ -1,4 +1,4 @@
-"""TCP per-packet analysis: retransmissions, duplicate ACKs, zero windows, handshake RTT.
+"""TCP analysis: retransmissions, duplicate ACKs, zero windows, handshake RTT.
 
 Semantics follow Wireshark's tcp.analysis flags, which analysts already read:
 * retransmission: a segment with > 1 payload byte that starts below the highest
@@ -8,304 +8,198 @@ Semantics follow Wireshark's tcp.analysis flags, which analysts already read:
 * duplicate ACK: a pure ACK (no SYN/FIN/RST) repeating the previous ACK
   number and the same non-zero window of that direction;
 * zero window: a non-RST, non-SYN segment advertising window 0; the stall lasts
-  until the same side advertises a non-zero window;
+  until the same side advertises a non-zero window (or its last packet);
 * handshake RTT: first SYN-ACK minus the last SYN before it.
 
-One numba pass over packets grouped by flow (dense flow ids from a hash table,
-then a stable counting sort), so the cost is linear in TCP packets.
+Streaming: `TcpStream.feed` runs each chunk's TCP packets through one numba pass
+(_kernels.tcp_feed, beside the marker and hash code it inlines) that updates
+per-flow state held in arrays growing with the flows (flow hash -> slot table),
+so nothing per packet outlives its chunk.  Packets are analysed in capture
+order, each chunk stably sorted by time when its timestamps go backwards; a
+packet that steps back behind an earlier chunk is taken in capture order (the
+per-packet implementation this replaced sorted the whole capture; results
+differ only for such captures).  Per flow and second the stream also counts
+data segments, retransmissions and duplicate ACKs (`buckets`, for
+detect.health).
 """
 
 from __future__ import annotations
 
-import numba as nb
 import numpy as np
 import pandas as pd
 
+from secaudit.detect._addr import addr_column
 from secaudit.detect._kernels import (
-    MARK_FTP_FAIL,
-    MARK_HTTP_POST,
-    MARK_HTTP_RESP,
-    MARK_IMAP_NO,
-    MARK_POP_ERR,
-    MARK_RDP_CR,
-    MARK_SMB_LOGON_FAIL,
-    MARK_SMTP_AUTH_FAIL,
-    MARK_SSH_BANNER,
-    MARK_TELNET_FAIL,
+    D_LAST,
+    D_OUT,
+    D_STALL,
+    DIR_WORDS,
+    FLOW_WORDS,
+    NO_TS,
+    ST_STALL,
+    TCP_BLOCK,
+    in_time_order,
+    tcp_feed,
+    tcp_rehash,
 )
 
-__all__ = ["TcpAnalysis", "analyze_tcp"]
+__all__ = ["TcpAnalysis", "TcpStream", "tcp_tables"]
 
-FIN, SYN, RST, PSH, ACK, URG = 1, 2, 4, 8, 16, 32
-_NO_TS = np.iinfo(np.int64).min
+_FLOWS0, _ROWS0 = 1024, 4096  # initial capacities; doubled as the flows come
 
-
-@nb.njit(cache=True)
-def _dense_ids(keys: np.ndarray) -> tuple[np.ndarray, int]:
-    """Dense ids 0..k-1 in order of first appearance (open addressing hash table that grows
-    with the distinct keys, so it stays cache-resident for many packets of few flows)."""
-    n = keys.shape[0]
-    size = 4096
-    mask = size - 1
-    umask = np.uint64(mask)
-    slot_key = np.zeros(size, np.uint64)
-    slot_id = np.full(size, -1, np.int64)
-    firsts = np.empty(n, np.uint64)  # key of each id, for re-insertion when growing
-    out = np.empty(n, np.int64)
-    nxt = 0
-    for i in range(n):
-        k = keys[i]
-        h = np.int64(k & umask)
-        while True:
-            if slot_id[h] < 0:
-                if 2 * (nxt + 1) > size:
-                    size *= 2
-                    mask = size - 1
-                    umask = np.uint64(mask)
-                    slot_key = np.zeros(size, np.uint64)
-                    slot_id = np.full(size, -1, np.int64)
-                    for e in range(nxt):
-                        q = np.int64(firsts[e] & umask)
-                        while slot_id[q] >= 0:
-                            q = (q + 1) & mask
-                        slot_key[q] = firsts[e]
-                        slot_id[q] = e
-                    h = np.int64(k & umask)
-                    while slot_id[h] >= 0:
-                        h = (h + 1) & mask
-                slot_key[h] = k
-                slot_id[h] = nxt
-                firsts[nxt] = k
-                out[i] = nxt
-                nxt += 1
-                break
-            if slot_key[h] == k:
-                out[i] = slot_id[h]
-                break
-            h = (h + 1) & mask
-    return out, nxt
-
-
-@nb.njit(cache=True)
-def _counting_order(ids: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Stable order grouping equal ids; also the start offset of each group."""
-    counts = np.zeros(k + 1, np.int64)
-    for i in range(ids.shape[0]):
-        counts[ids[i] + 1] += 1
-    for j in range(k):
-        counts[j + 1] += counts[j]
-    starts = counts.copy()
-    pos = counts[:k].copy()
-    order = np.empty(ids.shape[0], np.int64)
-    for i in range(ids.shape[0]):
-        g = ids[i]
-        order[pos[g]] = i
-        pos[g] += 1
-    return order, starts
-
-
-@nb.njit(cache=True)
-def _analyze(
-    order: np.ndarray,
-    starts: np.ndarray,
-    ts: np.ndarray,
-    direction: np.ndarray,
-    flags: np.ndarray,
-    seq: np.ndarray,
-    ack: np.ndarray,
-    win: np.ndarray,
-    plen: np.ndarray,
-    mark: np.ndarray,
-    status: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    k = starts.shape[0] - 1
-    n = order.shape[0]
-    # per (flow, dir): pkts, data, retrans, dupack, zero_win, stall_ns, first, last, bytes,
-    #                  probes(no SYN/ACK/RST), probe_bits, ssh, fail, http_auth_fail, login_post, rdp
-    d = np.zeros((k, 2, 16), np.int64)
-    # per flow: syn_ts, synack_ts, rtt_ns, client_dir
-    fl = np.full((k, 4), _NO_TS, np.int64)
-    pkt_retrans = np.zeros(n, np.bool_)
-    pkt_dupack = np.zeros(n, np.bool_)
-    for g in range(k):
-        base = np.zeros(2, np.int64)
-        seen = np.zeros(2, np.bool_)
-        maxend = np.zeros(2, np.int64)
-        last_ack = np.full(2, -1, np.int64)
-        last_win = np.full(2, -1, np.int64)
-        cur_win = np.full(2, -1, np.int64)
-        stall_start = np.full(2, _NO_TS, np.int64)
-        last_syn = _NO_TS
-        for j in range(starts[g], starts[g + 1]):
-            i = order[j]
-            dr = direction[i]
-            pe = 1 - dr
-            f = flags[i]
-            t = ts[i]
-            row = d[g, dr]
-            if row[0] == 0:
-                row[6] = t
-            row[0] += 1
-            row[7] = max(row[7], t)
-            pl = np.int64(plen[i])
-            row[8] += pl
-            if f & (SYN | ACK | RST) == 0:
-                row[9] += 1
-                row[10] |= 1 << (f & 0x3F)  # remember which flag combinations probed
-            mk = mark[i]
-            if mk == MARK_SSH_BANNER:
-                row[11] += 1
-            elif mk in (
-                MARK_FTP_FAIL,
-                MARK_SMTP_AUTH_FAIL,
-                MARK_POP_ERR,
-                MARK_IMAP_NO,
-                MARK_SMB_LOGON_FAIL,
-                MARK_TELNET_FAIL,
-            ):
-                row[12] += 1
-            elif mk == MARK_HTTP_RESP and status[i] == 401:
-                row[13] += 1
-            elif mk == MARK_HTTP_POST and status[i] == 1:
-                row[14] += 1
-            elif mk == MARK_RDP_CR:
-                row[15] += 1
-            # handshake
-            if f & SYN and not f & ACK:
-                if fl[g, 0] == _NO_TS:
-                    fl[g, 0] = t
-                    fl[g, 3] = dr
-                if fl[g, 1] == _NO_TS:
-                    last_syn = t
-            elif f & SYN and f & ACK and fl[g, 1] == _NO_TS:
-                fl[g, 1] = t
-                if last_syn != _NO_TS and t >= last_syn:
-                    fl[g, 2] = t - last_syn
-            # sequence tracking (relative, unwrapped against the direction's base)
-            s = np.int64(seq[i])
-            if not seen[dr]:
-                seen[dr] = True
-                base[dr] = s
-                rel = 0
-            else:
-                rel = (s - base[dr]) & 0xFFFFFFFF
-                if rel >= 0x80000000:
-                    rel -= 0x100000000
-            seg_len = pl + (1 if f & SYN else 0) + (1 if f & FIN else 0)
-            end = rel + seg_len
-            if pl > 0:
-                row[1] += 1
-                if pl > 1 and not f & (SYN | RST) and rel < maxend[dr] and cur_win[pe] != 0:
-                    row[2] += 1
-                    pkt_retrans[i] = True
-            if seg_len > 0 and end > maxend[dr]:
-                maxend[dr] = end
-            # duplicate ACKs
-            a = np.int64(ack[i])
-            w = np.int64(win[i])
-            if (
-                pl == 0
-                and f & ACK
-                and not f & (SYN | FIN | RST)
-                and a == last_ack[dr]
-                and w == last_win[dr]
-                and w != 0
-                and seen[pe]
-            ):
-                row[3] += 1
-                pkt_dupack[i] = True
-            if f & ACK:
-                last_ack[dr] = a
-                last_win[dr] = w
-            # zero window stalls
-            if not f & (RST | SYN):
-                if w == 0:
-                    row[4] += 1
-                    if stall_start[dr] == _NO_TS:
-                        stall_start[dr] = t
-                elif stall_start[dr] != _NO_TS:
-                    row[5] += max(t - stall_start[dr], 0)
-                    stall_start[dr] = _NO_TS
-                cur_win[dr] = w
-        for dr in range(2):
-            if stall_start[dr] != _NO_TS:
-                d[g, dr, 5] += max(d[g, dr, 7] - stall_start[dr], 0)
-    return d, fl, pkt_retrans, pkt_dupack
-
-
-_DIR_COLS = [
+_DIR_COLS = [  # the columns of tcp_feed's counters, in _kernels.D_* order
     "pkts", "data_pkts", "retrans", "dupacks", "zero_win", "zw_stall_ns", "first_ns",
     "last_ns", "payload_bytes", "probes", "probe_bits", "ssh_banner", "login_fail",
     "http_auth_fail", "login_post", "rdp_cr",
 ]  # fmt: skip
 
 
+_FLOW_COLS = ["syn_ns", "synack_ns", "rtt_ns", "client_dir"]
+_BUCKET_COLS = ["flow", "sec", "data", "retrans", "dupack"]
+
+
 class TcpAnalysis:
-    """Results of `analyze_tcp`: `directions` (one row per flow and sending side) and `flows`."""
+    """Results of the TCP analysis: `directions` (one row per flow and sending side),
+    `flows` (handshake) and `buckets` (per flow and second: data, retrans, dupack)."""
 
     def __init__(
-        self, directions: pd.DataFrame, flows: pd.DataFrame, packets: pd.DataFrame
+        self, directions: pd.DataFrame, flows: pd.DataFrame, buckets: pd.DataFrame
     ) -> None:
         self.directions = directions
         self.flows = flows
-        self.packets = packets  # ts, flow, dir, data, retrans, dupack (for time series)
+        self.buckets = buckets
 
 
-def analyze_tcp(tcp: np.ndarray, endpoints: pd.DataFrame) -> TcpAnalysis:
-    """Run the per-packet analysis on the compact TCP table (tables.TCP_DTYPE)."""
-    if len(tcp) == 0:
-        dirs = pd.DataFrame({c: pd.Series(dtype=np.int64) for c in ["flow", "dir", *_DIR_COLS]})
-        for c in ("src", "dst"):
-            dirs[c] = pd.Series(dtype=object)
-        for c in ("sport", "dport"):
-            dirs[c] = pd.Series(dtype=np.uint16)
-        flows = pd.DataFrame(
+class TcpStream:
+    """Per-flow TCP state carried from chunk to chunk (memory grows with flows, not packets).
+
+    Slots are numbered in order of the flows' first packets, which is the row order of
+    `result()`.  Arrays are those _kernels.tcp_feed documents.
+    """
+
+    def __init__(self) -> None:
+        self.count = np.zeros(3, np.int64)  # flows, bucket rows, tcp_feed's scratch
+        self.table = np.full((4 * _FLOWS0, 2), -1, np.int64)
+        self.keys = np.empty(_FLOWS0, np.uint64)
+        self.d = _aligned((_FLOWS0, 2, DIR_WORDS))
+        self.fs = _aligned((_FLOWS0, FLOW_WORDS))
+        self.ep = np.empty((_FLOWS0, 5), np.uint64)
+        self.bk = np.empty((_ROWS0, 5), np.int64)
+
+    def feed(
+        self, p: np.ndarray, data: np.ndarray, idx: np.ndarray, in_order: bool = False
+    ) -> None:
+        """Analyse the TCP packets rows `idx` of a chunk (packets: schemas.PACKET_DTYPE);
+        in_order: the whole chunk is known to be in time order (no need to check)."""
+        if not in_order and not in_time_order(p, idx):  # backwards: the chunk in time order
+            idx = idx[np.argsort(p["ts"][idx], kind="stable")]
+        pos = 0
+        while True:
+            pos = tcp_feed(p, idx, pos, data, self.table, self.keys, self.d, self.fs, self.ep,
+                           self.bk, self.count)  # fmt: skip
+            if pos == len(idx):
+                return
+            self._grow()
+
+    def _grow(self) -> None:
+        """Double whatever tcp_feed stopped for (room for a block of new flows and rows):
+        flow slots, the hash table, bucket rows."""
+        n, rows = int(self.count[0]), int(self.count[1])
+        if n + TCP_BLOCK > len(self.keys):
+            for name in ("keys", "d", "fs", "ep"):
+                old = getattr(self, name)
+                new = _aligned((2 * len(old), *old.shape[1:]), old.dtype)
+                new[:n] = old[:n]
+                setattr(self, name, new)
+        if 2 * (n + TCP_BLOCK) > len(self.table):
+            self.table = tcp_rehash(self.keys, n, 2 * len(self.table))
+        if rows + TCP_BLOCK > len(self.bk):
+            bk = np.empty((2 * len(self.bk), 5), np.int64)
+            bk[:rows] = self.bk[:rows]
+            self.bk = bk
+
+    def result(self) -> TcpAnalysis:
+        """The tables of the packets fed so far (the state is left as it is)."""
+        k, rows = int(self.count[0]), int(self.count[1])
+        if k == 0:
+            return _empty()
+        keys = self.keys[:k].copy()
+        d = self.d[:k].copy()
+        # a zero-window stall still open lasts until that direction's last packet
+        last, start = d[:, :, D_LAST], d[:, :, ST_STALL]
+        d[:, :, D_STALL] += np.maximum(last - np.where(start == NO_TS, last, start), 0)
+        flat = d[:, :, list(D_OUT)].reshape(k * 2, len(_DIR_COLS))
+        dirs = pd.DataFrame(flat, columns=_DIR_COLS)
+        dirs.insert(0, "flow", np.repeat(keys, 2))
+        dirs.insert(1, "dir", np.tile(np.array([0, 1], np.uint8), k))
+        kept = np.flatnonzero(flat[:, 0] > 0)
+        dirs = dirs.iloc[kept].reset_index(drop=True)
+        # endpoints: the canonical (a, b) of the slot, a the source of direction 0
+        ep = self.ep[kept >> 1]
+        d0 = (kept & 1) == 0
+        dirs["src"] = addr_column(
+            np.where(d0, ep[:, 0], ep[:, 2]), np.where(d0, ep[:, 1], ep[:, 3])
+        )
+        dirs["dst"] = addr_column(
+            np.where(d0, ep[:, 2], ep[:, 0]), np.where(d0, ep[:, 3], ep[:, 1])
+        )
+        a_port, b_port = ep[:, 4] >> np.uint64(16), ep[:, 4] & np.uint64(0xFFFF)
+        dirs["sport"] = np.where(d0, a_port, b_port).astype(np.uint16)
+        dirs["dport"] = np.where(d0, b_port, a_port).astype(np.uint16)
+        flows = pd.DataFrame(self.fs[:k, :4].copy(), columns=_FLOW_COLS)
+        flows.insert(0, "flow", keys)
+        flows = flows.replace(NO_TS, np.nan)
+        bk = self.bk[:rows]
+        buckets = pd.DataFrame(
             {
-                c: pd.Series(dtype=np.int64)
-                for c in ["flow", "syn_ns", "synack_ns", "rtt_ns", "client_dir"]
+                "flow": keys[bk[:, 0]],
+                **{c: bk[:, j].copy() for j, c in enumerate(_BUCKET_COLS[1:], 1)},
             }
         )
-        pk = pd.DataFrame({c: pd.Series(dtype=np.int64) for c in ["ts", "flow", "dir"]})
-        return TcpAnalysis(dirs, flows, pk)
-    ts = tcp["ts"]
-    if np.any(ts[1:] < ts[:-1]):  # timestamps going backwards: analyse in time order
-        tcp = tcp[np.argsort(ts, kind="stable")]
-    ids, k = _dense_ids(tcp["flow"])
-    order, starts = _counting_order(ids, k)
-    d, fl, pkt_retrans, pkt_dupack = _analyze(
-        order,
-        starts,
-        tcp["ts"],
-        tcp["dir"],
-        tcp["flags"],
-        tcp["seq"],
-        tcp["ack"],
-        tcp["win"],
-        tcp["plen"],
-        tcp["mark"],
-        tcp["status"],
-    )
-    # flow hash of each dense id
-    first_idx = np.empty(k, np.int64)
-    first_idx[ids[::-1]] = np.arange(len(ids))[::-1]
-    flow_keys = tcp["flow"][first_idx]
-    flat = d.reshape(k * 2, len(_DIR_COLS))
-    dirs = pd.DataFrame(flat, columns=_DIR_COLS)
-    dirs.insert(0, "flow", np.repeat(flow_keys, 2))
-    dirs.insert(1, "dir", np.tile(np.array([0, 1], np.uint8), k))
-    dirs = dirs[dirs["pkts"] > 0]
-    dirs = dirs.merge(endpoints, on=["flow", "dir"], how="left")
-    flows = pd.DataFrame(fl, columns=["syn_ns", "synack_ns", "rtt_ns", "client_dir"])
-    flows.insert(0, "flow", flow_keys)
-    flows = flows.replace(_NO_TS, np.nan)
-    pk = pd.DataFrame(
-        {
-            "ts": tcp["ts"],
-            "flow": tcp["flow"],
-            "dir": tcp["dir"],
-            "data": tcp["plen"] > 0,
-            "retrans": pkt_retrans,
-            "dupack": pkt_dupack,
-        }
-    )
-    return TcpAnalysis(dirs.reset_index(drop=True), flows, pk)
+        return TcpAnalysis(dirs, flows, buckets)
+
+
+def _aligned(shape: tuple[int, ...], dtype: type = np.int64) -> np.ndarray:
+    """An empty array starting on a 64-byte cache line, so that each flow's state rows
+    (multiples of 64 bytes) span as few lines as they can."""
+    n = int(np.prod(shape)) * np.dtype(dtype).itemsize
+    buf = np.empty(n + 64, np.uint8)
+    off = -buf.ctypes.data % 64
+    return buf[off : off + n].view(dtype).reshape(shape)
+
+
+def _empty() -> TcpAnalysis:
+    dirs = pd.DataFrame({c: pd.Series(dtype=np.int64) for c in ["flow", "dir", *_DIR_COLS]})
+    for c in ("src", "dst"):
+        dirs[c] = pd.Series(dtype=object)
+    for c in ("sport", "dport"):
+        dirs[c] = pd.Series(dtype=np.uint16)
+    flows = pd.DataFrame({c: pd.Series(dtype=np.int64) for c in ["flow", *_FLOW_COLS]})
+    buckets = pd.DataFrame({c: pd.Series(dtype=np.int64) for c in _BUCKET_COLS})
+    return TcpAnalysis(dirs, flows, buckets)
+
+
+def tcp_tables(streams: list[TcpStream]) -> TcpAnalysis:
+    """The TCP tables of one pass (one stream), or of several files' passes merged.
+
+    Files analysed apart (secaudit.distributed) merge per flow: counters add up, first/last
+    times widen, probe bits are or-ed, the handshake is the first file's that saw one; a
+    segment retransmitted across a file boundary is not recognised as one.
+    """
+    parts = [s.result() for s in streams]
+    if not parts:
+        return _empty()
+    if len(parts) == 1:
+        return parts[0]
+    dirs = pd.concat([x.directions for x in parts], ignore_index=True)
+    g = dirs.groupby(["flow", "dir"], sort=False)
+    agg = {c: "sum" for c in _DIR_COLS} | {"first_ns": "min", "last_ns": "max"}
+    out = g.agg({**agg, **{c: "first" for c in ("src", "dst", "sport", "dport")}})
+    code = g.ngroup().to_numpy()
+    order = np.argsort(code, kind="stable")
+    starts = np.flatnonzero(np.r_[True, np.diff(code[order]) != 0])
+    out["probe_bits"] = np.bitwise_or.reduceat(dirs["probe_bits"].to_numpy()[order], starts)
+    flows = pd.concat([x.flows for x in parts], ignore_index=True)
+    flows = flows.groupby("flow", sort=False).first().reset_index()
+    buckets = pd.concat([x.buckets for x in parts], ignore_index=True)
+    return TcpAnalysis(out.reset_index(), flows, buckets)
