@@ -143,6 +143,41 @@ class Finding:
             d["id"] = stable_id(self.rule_id, self.subject, self.id_keys)
         d["id_keys"] = None
 
+    @classmethod
+    def normalized(
+        cls,
+        *,
+        rule_id: str,
+        detector: str,
+        category: Category,
+        severity: Severity,
+        title: str,
+        subject: str,
+        first_seen: str | None,
+        last_seen: str | None,
+        count: int,
+        evidence: dict[str, Any],
+        controls: tuple[str, ...],
+        remediation: str,
+        id: str,
+    ) -> Finding:
+        """A Finding from fields already in the form __post_init__ gives them: exact enums,
+        a tuple of controls, the id, and evidence that is JSON-plain (builtin dict with str
+        keys, list, str, int, float but no NaN, bool, None; no tuples or numpy scalars).
+
+        Bulk builders (detect._common.findings_bulk) make thousands of findings whose
+        evidence they built from .tolist() values; re-walking it costs more than the rest.
+        The evidence dict is kept, not copied: the caller hands it over.
+        """
+        f = object.__new__(cls)
+        f.__dict__.update(
+            rule_id=rule_id, detector=detector, category=category, severity=severity,
+            title=title, subject=subject, first_seen=first_seen, last_seen=last_seen,
+            count=count, evidence=evidence, controls=controls, remediation=remediation,
+            id=id, id_keys=None,
+        )  # fmt: skip
+        return f
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "id": self.id,

@@ -89,3 +89,14 @@ def test_bad_regex_in_config_is_a_config_error_with_line(tmp_path: Path) -> None
     with pytest.raises(ConfigError) as err:
         load_model(Doc, path)
     assert err.value.line == 3 and "regular expression" in str(err.value)
+
+
+def test_normalized_finding_equals_the_checked_one() -> None:
+    f = _finding()
+    g = Finding.normalized(
+        rule_id=f.rule_id, detector=f.detector, category=f.category, severity=f.severity,
+        title=f.title, subject=f.subject, first_seen=None, last_seen=None, count=1,
+        evidence={"uids": ["C1", "C2"], "n": 2}, controls=f.controls, remediation="", id=f.id,
+    )  # fmt: skip
+    assert g == f and g.to_dict() == f.to_dict()
+    assert g.id_keys is None and Finding.from_dict(g.to_dict()) == g

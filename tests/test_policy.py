@@ -290,3 +290,31 @@ def test_hilo_of_strings_fast_dotted_quads_agree_with_inet_pton() -> None:
         assert bool(good) == (ref is not None), text
         if ref is not None:
             assert (int(h), int(low)) == ref, text
+
+
+def test_unique_pairs_and_addr_text_match_the_plain_forms() -> None:
+    import socket
+
+    from secaudit.policy.lookup import addr_text, addr_text_column, unique_pairs
+
+    k = 0x9E3779B97F4A7C15
+    mask = (1 << 64) - 1
+    # (5, x) and (6, y) mix to the same 64-bit value: the column-wise fallback must split them
+    y = 0x1234 ^ ((5 * k) & mask) ^ ((6 * k) & mask)
+    hi = np.array([0, 5, 0, 6, 5, 0, 0], dtype=np.uint64)
+    lo = np.array([0xFFFF0A000001, 0x1234, 0xFFFF0A000001, y, 0x1234, 1, 0x01020304], np.uint64)
+    inv, uh, ul = unique_pairs(hi, lo)
+    assert inv.tolist() == [0, 1, 0, 2, 1, 3, 4]
+    assert list(zip(uh.tolist(), ul.tolist(), strict=True)) == [
+        (0, 0xFFFF0A000001), (5, 0x1234), (6, y), (0, 1), (0, 0x01020304)
+    ]  # fmt: skip
+
+    def ntop(h: int, low: int) -> str:
+        if h == 0 and (low >> 32) == 0xFFFF:
+            return socket.inet_ntop(socket.AF_INET, (low & 0xFFFFFFFF).to_bytes(4, "big"))
+        return socket.inet_ntop(socket.AF_INET6, ((h << 64) | low).to_bytes(16, "big"))
+
+    want = [ntop(h, low) for h, low in zip(hi.tolist(), lo.tolist(), strict=True)]
+    assert addr_text(hi, lo).tolist() == want
+    assert addr_text_column(hi, lo).tolist() == want
+    assert addr_text_column(hi[:0], lo[:0]).dtype == object

@@ -2,38 +2,51 @@
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterable, Mapping, Sequence
+import functools
+import gc
+import hashlib
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from json.encoder import encode_basestring_ascii
+from typing import Any, ParamSpec, TypeVar
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from secaudit.detect._addr import is_private
 from secaudit.detect.registry import DetectContext
 from secaudit.i18n import t, with_title_params
-from secaudit.model import Category, Finding, Severity
+from secaudit.model import Category, Finding, Severity, stable_id
 
 __all__ = [
     "CONTROLS",
     "GBT",
     "window_hits",
     "finding",
+    "findings_bulk",
+    "gc_paused",
     "internal_mask",
+    "iso_many",
     "keyparts",
     "iso",
     "conn_addr_codes",
     "rows_by_code",
     "conn_internal",
     "text_codes",
+    "text_factorize",
     "text_has",
+    "text_lookup",
     "text_in",
     "sample",
     "severity_of",
 ]
 
 GBT = "GB/T 22239-2019"
+P = ParamSpec("P")
+R = TypeVar("R")
 
 # Which controls each detector gives evidence for (clauses from CONTROLS-GBT22239-L3.md).
 CONTROLS: dict[str, tuple[str, ...]] = {
@@ -69,6 +82,30 @@ def iso(ts: float | int | None) -> str | None:
     if ts is None or (isinstance(ts, float) and not np.isfinite(ts)):
         return None
     return datetime.fromtimestamp(float(ts), UTC).isoformat().replace("+00:00", "Z")
+
+
+_EPOCH_US = np.datetime64(0, "us")
+_YEAR_10000 = 253402300799.0  # seconds: (about) where datetime's range ends
+
+
+def iso_many(ts: npt.ArrayLike) -> list[str | None]:
+    """iso() of every value, formatted in one numpy pass (same text, same rounding).
+
+    datetime.fromtimestamp splits the float with modf and rounds the microseconds
+    half-to-even; rint on the same doubles gives the same microsecond.  Values
+    outside years 1970-9999 go through iso() itself.
+    """
+    t = np.asarray(ts, dtype=np.float64)
+    fine = np.isfinite(t) & (t >= 0) & (t < _YEAR_10000)
+    frac, whole = np.modf(np.where(fine, t, 0.0))
+    us = np.rint(frac * 1e6).astype(np.int64) + whole.astype(np.int64) * 1_000_000
+    text = np.datetime_as_string(_EPOCH_US + us.astype("timedelta64[us]"), unit="us")
+    out: list[str | None] = [
+        s.removesuffix(".000000") + "Z" for s in text.tolist()
+    ]  # isoformat leaves out a zero fraction
+    for i in np.flatnonzero(~fine).tolist():
+        out[i] = iso(float(t[i]))
+    return out
 
 
 def severity_of(value: float, ladder: Mapping[str, float], default: str = "low") -> Severity:
@@ -127,6 +164,120 @@ def finding(
         remediation=t(f"finding.{detector}.remediation", lang, **params),
         id_keys=id_keys,
     )
+
+
+_SCALARS = (str, int, float, bool)
+
+
+def gc_paused(func: Callable[P, R]) -> Callable[P, R]:
+    """`func` with automatic garbage collection off: for detectors that build thousands of
+    findings.  Evidence dicts and findings are acyclic and all kept, so the young-generation
+    passes their allocations trigger free nothing; they only promote objects until a full
+    pass over the whole heap runs (~0.1 s with a conn table loaded), once per detector run."""
+
+    @functools.wraps(func)
+    def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        was = gc.isenabled()
+        gc.disable()
+        try:
+            return func(*args, **kwargs)
+        finally:
+            if was:
+                gc.enable()
+
+    return run
+
+
+def findings_bulk(
+    ctx: DetectContext,
+    detector: str,
+    category: Category | str,
+    severity: Sequence[Severity],
+    subject: Sequence[str],
+    first: npt.ArrayLike,
+    last: npt.ArrayLike,
+    count: Sequence[int],
+    evidence: Sequence[dict[str, Any]],
+    *,
+    id_keys: Sequence[Mapping[str, Any] | None] | None = None,
+    controls: tuple[str, ...] | None = None,
+    title_params: Mapping[str, Sequence[Any]] | None = None,
+) -> list[Finding]:
+    """finding() for many findings of one detector, the same Findings at a fraction of the
+    cost: catalog templates looked up once, times formatted in one pass (iso_many), and
+    Finding.normalized instead of re-walking the evidence.
+
+    Columns are aligned lists.  The caller hands its evidence dicts over (title_params is
+    added in place) and builds them JSON-plain, from .tolist() values: builtin str keys,
+    str/int/bool/None/finite float values, lists and dicts of those.  title_params values
+    are builtin scalars or None, as finding()'s keyword parameters.
+    """
+    lang = str(ctx.settings("_run").get("lang", "en"))
+    title_t = t(f"finding.{detector}.title", lang)  # no parameters: the template itself
+    rem_t = t(f"finding.{detector}.remediation", lang)
+    rule_id = f"detect.{detector}"
+    cat = Category(category)
+    ctl = tuple(controls if controls is not None else CONTROLS.get(detector, ()))
+    firsts, lasts = iso_many(first), iso_many(last)
+    names = list(title_params or {})
+    cols = [list((title_params or {})[k]) for k in names]
+    keys = id_keys if id_keys is not None else [None] * len(subject)
+    plain = all(type(v) in _SCALARS or v is None for c in cols for v in c)
+    rule_json = encode_basestring_ascii(rule_id)
+    out = []
+    rows = list(zip(*cols, strict=True)) if cols else [()] * len(subject)
+    for i, (sev, subj, cnt, ev, key, row) in enumerate(
+        zip(severity, subject, count, evidence, keys, rows, strict=True)
+    ):
+        tp = dict(zip(names, row, strict=True))
+        params = {"subject": subj, "count": cnt, **tp}
+        extra = (
+            {k: v for k, v in tp.items() if type(v) in _SCALARS}
+            if plain
+            else with_title_params({}, tp).get("title_params", {})
+        )
+        if extra:
+            ev["title_params"] = extra
+        out.append(
+            Finding.normalized(
+                rule_id=rule_id,
+                detector=detector,
+                category=cat,
+                severity=sev,
+                title=_fill(title_t, params),
+                subject=subj,
+                first_seen=firsts[i],
+                last_seen=lasts[i],
+                count=int(cnt),
+                evidence=ev,
+                controls=ctl,
+                remediation=_fill(rem_t, params),
+                id=_stable_id(rule_id, rule_json, subj, key),
+            )  # fmt: skip
+        )
+    return out
+
+
+def _stable_id(rule_id: str, rule_json: str, subject: str, keys: Mapping[str, Any] | None) -> str:
+    """model.stable_id: the JSON of [rule_id, subject, keys] (sort_keys, ASCII) written
+    directly when subject and key values are text, the usual case; else stable_id itself."""
+    if type(subject) is not str or (keys is not None and type(keys) is not dict):
+        return stable_id(rule_id, subject, keys)
+    parts = []
+    for k, v in sorted((keys or {}).items()):
+        if type(k) is not str or type(v) is not str:
+            return stable_id(rule_id, subject, keys)
+        parts.append(f"{encode_basestring_ascii(k)}: {encode_basestring_ascii(v)}")
+    blob = f"[{rule_json}, {encode_basestring_ascii(subject)}, {{{', '.join(parts)}}}]"
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def _fill(text: str, params: Mapping[str, Any]) -> str:
+    """t()'s formatting of a looked-up template."""
+    try:
+        return text.format(**params)
+    except (KeyError, IndexError, ValueError):
+        return text
 
 
 def internal_mask(ctx: DetectContext, addrs: pd.Series) -> npt.NDArray[np.bool_]:
@@ -197,16 +348,58 @@ def text_codes(df: pd.DataFrame, name: str) -> tuple[npt.NDArray[np.intp], npt.N
     hit = _CODES.get(key)
     if hit is not None and hit[0] is df:
         return hit[1], hit[2]
-    codes, uniq = pd.factorize(df[name], use_na_sentinel=False)
-    raw = np.asarray(uniq, dtype=object)  # one conversion, not per-element Arrow scalars
-    missing = pd.isna(raw).tolist()
-    values = np.array(
-        ["" if na else str(u) for u, na in zip(raw.tolist(), missing, strict=True)], dtype=object
-    )
+    codes, raw = text_factorize(df[name])
+    values = np.array(["" if u is None else str(u) for u in raw], dtype=object)
     if len(_CODES) > 64:
         _CODES.clear()
     _CODES[key] = (df, np.asarray(codes), values)
     return np.asarray(codes), values
+
+
+def text_factorize(col: pd.Series) -> tuple[npt.NDArray[np.intp], list[Any]]:
+    """pd.factorize(col, use_na_sentinel=False) with the distinct values as Python objects
+    (None for missing).
+
+    An Arrow-backed text column is dictionary-encoded by Arrow itself: the same codes in
+    the same first-appearance order, several times faster than pandas on 10^5 rows."""
+    arr = _arrow_text(col)
+    if arr is not None:
+        enc = pc.dictionary_encode(arr, null_encoding="encode")
+        codes = np.asarray(enc.indices.to_numpy(zero_copy_only=False), dtype=np.intp)
+        return codes, enc.dictionary.to_pylist()
+    fcodes, uniq = pd.factorize(col, use_na_sentinel=False)
+    raw = np.asarray(uniq, dtype=object)  # one conversion, not per-element Arrow scalars
+    missing = pd.isna(raw).tolist()
+    return np.asarray(fcodes), [
+        None if na else u for u, na in zip(raw.tolist(), missing, strict=True)
+    ]
+
+
+def _arrow_text(col: pd.Series) -> pa.Array | None:
+    """The column as one Arrow string array when pandas keeps it in Arrow, else None."""
+    dt = col.dtype
+    if not (
+        (isinstance(dt, pd.StringDtype) and dt.storage == "pyarrow")
+        or isinstance(dt, pd.ArrowDtype)
+    ):
+        return None
+    arr = pa.array(col.array)
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    if not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
+        return None
+    return arr
+
+
+def text_lookup(col: pd.Series, vocab: npt.NDArray[np.object_]) -> npt.NDArray[np.intp]:
+    """Per row of text column `col`, the position of its text in `vocab` (first one), -1
+    when absent or missing: a text join key as an integer, matched by Arrow in one pass."""
+    arr = _arrow_text(col)
+    if arr is None:
+        texts = [x if isinstance(x, str) else None for x in col.astype(object).tolist()]
+        arr = pa.array(texts, type=pa.large_string())  # a non-text value matches no text
+    pos = pc.index_in(arr, value_set=pa.array(vocab.tolist(), type=arr.type))
+    return np.asarray(pos.fill_null(-1).to_numpy(zero_copy_only=False), dtype=np.intp)
 
 
 def text_has(df: pd.DataFrame, name: str, letters: str) -> npt.NDArray[np.bool_]:

@@ -56,10 +56,12 @@ def beacon_scores(ctx: DetectContext) -> pd.DataFrame:
     if not sel.any():
         return pd.DataFrame(columns=cols)
     c = v.conn
+    # the selected rows have valid addresses on both sides (zones >= -1): their texts are
+    # the view's distinct texts, gathered by code without converting the text columns
     df = pd.DataFrame(
         {
-            "src": c["id.orig_h"].to_numpy()[sel],
-            "dst": c["id.resp_h"].to_numpy()[sel],
+            "src": v.o_text[v.o_code[sel]],
+            "dst": v.r_text[v.r_code[sel]],
             "ts": v.ts[sel],
             "bytes": pd.to_numeric(c["orig_bytes"], errors="coerce").fillna(0).to_numpy()[sel]
             if "orig_bytes" in c.columns
@@ -105,6 +107,12 @@ def beacon_scores(ctx: DetectContext) -> pd.DataFrame:
     return res.reset_index().sort_values("score", ascending=False)[cols]
 
 
+def _code(texts: np.ndarray, text: str) -> int:
+    """Code of an address text in the view's distinct texts (-1: none)."""
+    hit = np.flatnonzero(texts == text)
+    return int(hit[0]) if len(hit) else -1
+
+
 @register("beacon", Category.EXTERNAL_LINK, needs=("conn",))
 def beacon(ctx: DetectContext) -> list[Finding]:
     """Regular, same-sized connections from one internal host to one external address."""
@@ -129,8 +137,8 @@ def beacon(ctx: DetectContext) -> list[Finding]:
         }
         v = flow_view(ctx)
         if "uid" in v.conn.columns:
-            m = (v.conn["id.orig_h"] == r.src) & (v.conn["id.resp_h"] == r.dst)
-            ev["uids"] = top(v.conn.loc[m, "uid"], 5)
+            m = (v.o_code == _code(v.o_text, r.src)) & (v.r_code == _code(v.r_text, r.dst))
+            ev["uids"] = top(v.conn["uid"].take(np.flatnonzero(m)), 5)
         sev = Severity.HIGH if r.score >= 0.9 else Severity.MEDIUM
         out.append(
             links_finding(

@@ -93,7 +93,9 @@ def resolver_bypass(ctx: DetectContext) -> list[Finding]:
     doh = _doh(v, rules.doh_ips, rules.doh_domains)
     resolvers = is_role(pol, v.oa, Role.RESOLVER) | np.isin(v.oa, pol.via_assets("dns"))
     rows = v.outbound & (dns | doh) & ~resolvers & ~_excused(v)
-    what = np.where(doh, "doh", np.where(v.port == 853, "dot", "dns")).astype(object)
+    what = np.full(len(rows), None, dtype=object)  # only the reported rows need a kind
+    sel = np.flatnonzero(rows)
+    what[sel] = np.where(doh[sel], "doh", np.where(v.port[sel] == 853, "dot", "dns")).tolist()
     return per_origin(
         ctx, v, rows, Category.EXTERNAL_LINK, "resolver_bypass", severity=Severity.MEDIUM, what=what
     )
@@ -106,8 +108,10 @@ def _doh(v: FlowView, ips: tuple[str, ...], domains: tuple[str, ...]) -> BoolArr
         return np.asarray(https, dtype=np.bool_)
     rows = np.flatnonzero(https)
     l_hi, l_lo, _ = hilo_of_strings(list(ips))
-    key = pd.MultiIndex.from_arrays([l_hi, l_lo])
-    by_ip = key.get_indexer(pd.MultiIndex.from_arrays([v.r_hi[rows], v.r_lo[rows]])) >= 0
+    r_hi, r_lo = v.r_hi[rows], v.r_lo[rows]
+    by_ip = np.zeros(len(rows), dtype=bool)
+    for h, lo in set(zip(l_hi.tolist(), l_lo.tolist(), strict=True)):  # a handful of resolvers
+        by_ip |= (r_hi == np.uint64(h)) & (r_lo == np.uint64(lo))
     out = np.zeros(len(https), dtype=bool)
     out[rows] = by_ip | _glob_match(v.name[rows], domains)
     return out
@@ -115,7 +119,18 @@ def _doh(v: FlowView, ips: tuple[str, ...], domains: tuple[str, ...]) -> BoolArr
 
 def _glob_match(names: npt.NDArray[np.object_], globs: tuple[str, ...]) -> BoolArr:
     """Rows whose name matches a glob ("*.x" also covers "x"); one test per distinct name."""
+    return _glob_hits(_names(names), globs)
+
+
+def _names(names: npt.NDArray[np.object_]) -> tuple[npt.NDArray[np.intp], list[str]]:
+    """(code per row, distinct names lower-cased); missing names get the code -1."""
     codes, uniques = pd.factorize(pd.Series(names, dtype=object))
+    return np.asarray(codes), [str(d).lower() for d in uniques]
+
+
+def _glob_hits(names: tuple[npt.NDArray[np.intp], list[str]], globs: tuple[str, ...]) -> BoolArr:
+    """_glob_match over names already factorized by _names (several glob sets, one pass)."""
+    codes, uniques = names
     hits = np.zeros(len(uniques) + 1, dtype=bool)
     if globs:
         # all globs as one compiled alternation (fnmatchcase semantics per glob)
@@ -123,7 +138,7 @@ def _glob_match(names: npt.NDArray[np.object_], globs: tuple[str, ...]) -> BoolA
         alts += [re.escape(g[2:]) + r"\Z" for g in globs if g.startswith("*.")]
         match = re.compile("|".join(f"(?:{a})" for a in alts)).match
         for i, d in enumerate(uniques):
-            hits[i] = match(str(d).lower()) is not None
+            hits[i] = match(d) is not None
     return hits[np.where(codes < 0, len(uniques), codes)]
 
 
@@ -158,12 +173,13 @@ def remote_access_out(ctx: DetectContext) -> list[Finding]:
     if not len(cand):
         return []
     tool = np.full(len(cand), None, dtype=object)
-    proto, port, name, mark = v.proto[cand], v.port[cand], v.name[cand], v.mark[cand]
+    proto, port, mark = v.proto[cand], v.port[cand], v.mark[cand]
+    names = _names(v.name[cand])
     for ep in rules.remote_access:
         if ep.ports:
             tool[pd.isna(tool) & ports_match(ep.ports, proto, port)] = ep.name
         if ep.domains:
-            tool[pd.isna(tool) & _glob_match(name, ep.domains)] = ep.name
+            tool[pd.isna(tool) & _glob_hits(names, ep.domains)] = ep.name
     for mk, label in _MARK_NAMES.items():
         tool[pd.isna(tool) & (mark == mk)] = label
     what[cand] = tool

@@ -8,8 +8,10 @@ beacon.py are then simple masks over it.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -18,11 +20,19 @@ import numpy.typing as npt
 import pandas as pd
 
 from secaudit.config import load_yaml
-from secaudit.detect._common import GBT, finding, text_codes
+from secaudit.detect._common import (
+    GBT,
+    finding,
+    findings_bulk,
+    gc_paused,
+    text_codes,
+    text_factorize,
+    text_lookup,
+)
 from secaudit.detect.registry import DetectContext
 from secaudit.model import Category, Finding, Severity
 from secaudit.policy import Policy, Role, ports_match
-from secaudit.policy.addr import hilo_of_strings
+from secaudit.policy.addr import hilo_of_distinct
 from secaudit.policy.policy import exception_window
 from secaudit.policy.rules import LinksRules
 from secaudit.policy.rules import load_links_rules as _load_rules
@@ -113,6 +123,20 @@ class FlowView:
     r_hi: npt.NDArray[np.uint64]  # responder address (hi, lo)
     r_lo: npt.NDArray[np.uint64]
     managed: BoolArr  # the origin's zone holds managed devices (trust not in unmanaged_trust)
+    o_code: npt.NDArray[np.intp]  # orig address as a code into o_text (text_codes of conn)
+    o_text: npt.NDArray[np.object_]  # distinct orig address texts ("" for a missing one)
+    r_code: npt.NDArray[np.intp]
+    r_text: npt.NDArray[np.object_]
+    state_code: npt.NDArray[np.intp]  # conn_state as a code into state_text
+    state_text: npt.NDArray[np.object_]  # distinct conn_state texts (str(); missing: "nan")
+    duration: npt.NDArray[np.float64]  # seconds, 0 where missing
+
+    @cached_property
+    def o_rank(self) -> npt.NDArray[np.int64]:
+        """Rank of each distinct origin text in text order (findings go by origin text)."""
+        rank = np.empty(len(self.o_text), np.int64)
+        rank[np.argsort(self.o_text.astype(str), kind="stable")] = np.arange(len(self.o_text))
+        return rank
 
     @property
     def outbound(self) -> BoolArr:
@@ -140,68 +164,110 @@ def _col(df: pd.DataFrame, name: str, default: Any) -> pd.Series:
     return pd.Series([default] * len(df), index=df.index)
 
 
+def _num(df: pd.DataFrame, name: str, dtype: type, fill: float = 0) -> npt.NDArray[Any]:
+    """Numeric column `name`, `fill` where missing or not a number (and for a missing column)."""
+    if name not in df.columns:
+        return np.full(len(df), fill, dtype=dtype)
+    col = df[name]
+    if pd.api.types.is_numeric_dtype(col.dtype) and not pd.api.types.is_bool_dtype(col.dtype):
+        return np.asarray(col.to_numpy(dtype=dtype, na_value=fill), dtype=dtype)  # no copy first
+    return np.asarray(pd.to_numeric(col, errors="coerce").fillna(fill).to_numpy(dtype), dtype=dtype)
+
+
+def _codes(df: pd.DataFrame, name: str) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.object_]]:
+    """text_codes of a text column; a missing column reads as all missing ("")."""
+    if name in df.columns:
+        return text_codes(df, name)
+    return np.zeros(len(df), dtype=np.intp), np.array([""], dtype=object)
+
+
 def _build(ctx: DetectContext) -> FlowView:
     pol: Policy = ctx.policy
     rules = links_rules(ctx)
-    conn = ctx.conn.reset_index(drop=True)
+    conn = ctx.conn
+    if not conn.index.equals(pd.RangeIndex(len(conn))):
+        conn = conn.reset_index(drop=True)
     n = len(conn)
-    o_hi, o_lo, o_ok = hilo_of_strings(_col(conn, "id.orig_h", None))
-    r_hi, r_lo, r_ok = hilo_of_strings(_col(conn, "id.resp_h", None))
-    oz = pol.zone_of(o_hi, o_lo)
-    rz = pol.zone_of(r_hi, r_lo)
-    oz[~o_ok] = -2
-    rz[~r_ok] = -2
-    oa = pol.asset_of_ip(o_hi, o_lo)
-    ra = pol.asset_of_ip(r_hi, r_lo)
-    v6 = (o_hi != 0) | ((o_lo >> np.uint64(32)) != np.uint64(0xFFFF))
+    # addresses: parsed and looked up once per distinct text, then gathered by code
+    o_code, o_text = _codes(conn, "id.orig_h")
+    r_code, r_text = _codes(conn, "id.resp_h")
+    uo_hi, uo_lo, uo_ok = hilo_of_distinct(o_text.tolist())
+    ur_hi, ur_lo, ur_ok = hilo_of_distinct(r_text.tolist())
+    uoz = pol.zone_of(uo_hi, uo_lo, distinct=True)
+    urz = pol.zone_of(ur_hi, ur_lo, distinct=True)
+    uoz[~uo_ok] = -2
+    urz[~ur_ok] = -2
+    uoa = pol.asset_of_ip(uo_hi, uo_lo, distinct=True)
+    ura = pol.asset_of_ip(ur_hi, ur_lo, distinct=True)
+    o_hi, o_lo = uo_hi[o_code], uo_lo[o_code]
+    r_hi, r_lo = ur_hi[r_code], ur_lo[r_code]
+    oz, rz = uoz[o_code], urz[r_code]
+    oa, ra = uoa[o_code], ura[r_code]
+    v6 = ((uo_hi != 0) | ((uo_lo >> np.uint64(32)) != np.uint64(0xFFFF)))[o_code]
     pcodes, pnames = pd.factorize(_col(conn, "proto", ""), use_na_sentinel=False)
     pnum = np.array(
         [0 if pd.isna(u) else _PROTO_NUM.get(str(u).lower(), 0) for u in pnames], dtype=np.int64
     )[pcodes] if len(pnames) else np.zeros(n, dtype=np.int64)  # fmt: skip
     proto: npt.NDArray[np.int64] = np.asarray(np.where((pnum == 1) & v6, 58, pnum), dtype=np.int64)
     if "ip_proto" in conn.columns:
-        ipp = pd.to_numeric(conn["ip_proto"], errors="coerce").fillna(0).to_numpy(np.int64)
+        ipp = _num(conn, "ip_proto", np.int64)
         proto = np.asarray(np.where(ipp > 0, ipp, proto), dtype=np.int64)
-    port = pd.to_numeric(_col(conn, "id.resp_p", 0), errors="coerce").fillna(0).to_numpy(np.int64)
-    oport = pd.to_numeric(_col(conn, "id.orig_p", 0), errors="coerce").fillna(0).to_numpy(np.int64)
+    resp_p = _num(conn, "id.resp_p", np.int64)
+    oport = _num(conn, "id.orig_p", np.int64)
     icmp = (proto == 1) | (proto == 58)
-    port = np.where(icmp, oport, port)  # ICMP: the type (Zeek's orig_p), so icmp/8 is echo
-    ts = pd.to_numeric(_col(conn, "ts", 0.0), errors="coerce").fillna(0).to_numpy(np.float64)
-    state = _col(conn, "conn_state", "").astype(str)
-    resp_pkts = pd.to_numeric(_col(conn, "resp_pkts", 0), errors="coerce").fillna(0).to_numpy()
-    answered = (state.isin(_ANSWERED_STATES).to_numpy() & (resp_pkts > 0)) | (
+    port = np.where(icmp, oport, resp_p)  # ICMP: the type (Zeek's orig_p), so icmp/8 is echo
+    ts = _num(conn, "ts", np.float64)
+    state_code, state_text = _states(conn)
+    resp_pkts = _num(conn, "resp_pkts", np.float64)
+    answered = (np.isin(state_text, list(_ANSWERED_STATES))[state_code] & (resp_pkts > 0)) | (
         (proto == 1) | (proto == 58)
     ) & (resp_pkts > 0)
-    icmp_err = ((proto == 1) & np.isin(oport, rules.icmp_error_types)) | (
-        (proto == 58) & np.isin(oport, rules.icmp6_error_types)
-    )
+    icmp_err = np.zeros(n, dtype=bool)
+    for num, types in ((1, rules.icmp_error_types), (58, rules.icmp6_error_types)):
+        rows = np.flatnonzero(proto == num)
+        icmp_err[rows] = np.isin(oport[rows], types)
     initiated = ~icmp_err
 
     ext = (rz == -1) | (oz == -1)
-    name = _server_names(ctx, conn, ext)
+    orig_pm = _num(conn, "id.orig_p", np.int64, fill=-1)  # the join keys: missing reads -1
+    resp_pm = _num(conn, "id.resp_p", np.int64, fill=-1)
+    name, has_name = _server_names(
+        ctx, conn, ext, (o_code, o_text, orig_pm), (r_code, r_text, resp_pm)
+    )
     approved = np.zeros(n, dtype=bool)
     if ext.any():
         approved[ext] = pol.approved_cidr(r_hi[ext], r_lo[ext], proto[ext], port[ext])
-        named = ext & pd.notna(name)
+        named = ext & has_name
         if named.any():
             approved[named] |= pol.approved_domain(
                 pd.Series(name[named], dtype=object), proto[named], port[named]
             )
     excepted, inactive = pol.exception_for((o_hi, o_lo), (r_hi, r_lo), proto, port, ts)
     role_ok = _role_egress(pol, rules, oa, proto, port)
-    mark = _marks(ctx, conn, proto)
+    mark = _marks(ctx, proto, (o_code, o_text, orig_pm), (r_code, r_text, resp_pm))
     # a router's own traffic (syslog, SNMP, routing) leaves from its interface in every zone;
     # for zone->zone rules it belongs to the zone the asset is registered in
-    asset_zone = np.array([pol.zone_id.get(a.zone, -2) for a in pol.assets] + [-2], dtype=np.int32)
-    routers = np.array(pol.assets_with_role(Role.GATEWAY, Role.NETWORK), dtype=np.int32)
-    oz_link = np.where(np.isin(oa, routers) & (oa >= 0), asset_zone[oa], oz).astype(np.int32)
-    rz_link = np.where(np.isin(ra, routers) & (ra >= 0), asset_zone[ra], rz).astype(np.int32)
-    unmanaged = [i for i, z in enumerate(pol.zones) if z.trust in rules.unmanaged_trust]
-    managed = ~np.isin(oz, np.array(unmanaged, dtype=np.int32))
+    asset_zone = pol.asset_zone_ids
+    router = np.zeros(len(pol.assets) + 1, dtype=bool)  # per asset, then -1 (none): False
+    router[pol.assets_with_role(Role.GATEWAY, Role.NETWORK)] = True
+    oz_link = np.where(router[uoa], asset_zone[uoa], uoz).astype(np.int32)[o_code]
+    rz_link = np.where(router[ura], asset_zone[ura], urz).astype(np.int32)[r_code]
+    unmanaged = np.zeros(len(pol.zones) + 2, dtype=bool)  # per zone, then -2 and -1: False
+    unmanaged[[i for i, z in enumerate(pol.zones) if z.trust in rules.unmanaged_trust]] = True
+    managed = ~unmanaged[uoz][o_code]
     return FlowView(
         conn, oz, rz, oa, ra, proto, port, ts, answered, initiated, name, approved,
         excepted, inactive, role_ok, mark, oz_link, rz_link, r_hi, r_lo, managed,
+        o_code, o_text, r_code, r_text, state_code, state_text, _num(conn, "duration", np.float64),
     )  # fmt: skip
+
+
+def _states(conn: pd.DataFrame) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.object_]]:
+    """conn_state codes and texts; a missing state reads "nan", as str() of it did."""
+    if "conn_state" not in conn.columns:
+        return np.zeros(len(conn), dtype=np.intp), np.array(["nan"], dtype=object)
+    codes, raw = text_factorize(conn["conn_state"])
+    return codes, np.array(["nan" if u is None else str(u) for u in raw], dtype=object)
 
 
 def _role_egress(
@@ -215,9 +281,9 @@ def _role_egress(
     ok = np.zeros(len(oa), dtype=bool)
     via_service = {"web": "proxy", "dns": "resolver", "mail": "mail", "ntp": "ntp"}
     grants: dict[int, set[str]] = {}
-    for i, a in enumerate(pol.assets):
-        if a.role.value in rules.role_egress:
-            grants.setdefault(i, set()).add(a.role.value)
+    for i, role in enumerate(pol.asset_roles):
+        if role in rules.role_egress:
+            grants.setdefault(i, set()).add(role)
     for service, role in via_service.items():
         for i in pol.via_assets(service):
             grants.setdefault(i, set()).add(role)
@@ -229,27 +295,22 @@ def _role_egress(
     return ok
 
 
-def _server_names(ctx: DetectContext, conn: pd.DataFrame, ext: BoolArr) -> npt.NDArray[np.object_]:
-    """Destination name per row: the flow's own TLS SNI / HTTP Host, else a DNS answer name."""
+Ends = tuple[npt.NDArray[np.intp], npt.NDArray[np.object_], npt.NDArray[np.int64]]
+
+
+def _server_names(
+    ctx: DetectContext, conn: pd.DataFrame, ext: BoolArr, orig: Ends, resp: Ends
+) -> tuple[npt.NDArray[np.object_], BoolArr]:
+    """Destination name per row (the flow's own TLS SNI / HTTP Host, else a DNS answer
+    name) and where there is one.
+
+    `orig`/`resp` are the conn address codes, texts and ports (-1 missing): the names
+    table and DNS answers are matched on them (text equality, as a join on the text
+    columns) with integer keys."""
     n = len(conn)
     out = np.full(n, None, dtype=object)
     if not ext.any():
-        return out
-    sub = conn.loc[ext, ["id.orig_h", "id.orig_p", "id.resp_h", "id.resp_p"]].copy()
-    sub["_row"] = np.flatnonzero(ext)
-    flows = []
-    names = ctx.tables.get("links_names")
-    if names is not None and len(names):
-        flows.append(
-            names.rename(
-                columns={
-                    "src": "id.orig_h",
-                    "sport": "id.orig_p",
-                    "dst": "id.resp_h",
-                    "dport": "id.resp_p",
-                }
-            )[["id.orig_h", "id.orig_p", "id.resp_h", "id.resp_p", "name"]]
-        )
+        return out, np.zeros(n, dtype=bool)
     for table, column in (("tls", "server_name"), ("http", "host")):
         t = ctx.tables.get(table)
         if (
@@ -265,78 +326,106 @@ def _server_names(ctx: DetectContext, conn: pd.DataFrame, ext: BoolArr) -> npt.N
                 .merge(t[["uid", column]].dropna().drop_duplicates("uid"), on="uid")
             )
             out[m["_row"].to_numpy()] = m[column].astype(str).str.lower().to_numpy()
-    if flows:
-        f = pd.concat(flows, ignore_index=True).drop_duplicates(
-            ["id.orig_h", "id.orig_p", "id.resp_h", "id.resp_p"]
-        )
-        for c in ("id.orig_p", "id.resp_p"):
-            f[c] = f[c].astype(np.int64)
-            sub[c] = pd.to_numeric(sub[c], errors="coerce").fillna(-1).astype(np.int64)
-        m = sub.merge(f, on=["id.orig_h", "id.orig_p", "id.resp_h", "id.resp_p"])
-        rows = m["_row"].to_numpy()
-        empty = pd.isna(out[rows])
-        out[rows[empty]] = m["name"].to_numpy()[empty]
+    names = ctx.tables.get("links_names")
+    if names is not None and len(names):
+        rows = np.flatnonzero(ext)
+        if "id.orig_p" in conn.columns and "id.resp_p" in conn.columns:
+            where = _join(
+                (orig[0][rows], orig[2][rows], resp[0][rows], resp[2][rows]),
+                (
+                    text_lookup(names["src"], orig[1]),
+                    names["sport"].to_numpy(np.int64),
+                    text_lookup(names["dst"], resp[1]),
+                    names["dport"].to_numpy(np.int64),
+                ),
+            )
+            hit = where >= 0
+            got = names["name"].take(where[hit]).to_numpy(dtype=object)
+            rows = rows[hit]
+            empty = pd.isna(out[rows])
+            out[rows[empty]] = got[empty]
     dns = ctx.tables.get("dns")
     if dns is not None and len(dns) and "answers" in dns.columns and "query" in dns.columns:
         need = ext & pd.isna(out)
-        if need.any():
+        if need.any() and "id.resp_h" in conn.columns:
             ans = dns[["query", "answers"]].dropna().explode("answers").dropna()
             ans = ans.drop_duplicates("answers")
             ip_name = pd.Series(
                 ans["query"].astype(str).str.lower().str.rstrip(".").to_numpy(),
                 index=ans["answers"].astype(str).to_numpy(),
             )
-            looked = conn.loc[need, "id.resp_h"].map(ip_name)
-            out[np.flatnonzero(need)] = looked.to_numpy(dtype=object)
-    out[pd.isna(out)] = None
-    return out
+            per_text = pd.Series(resp[1], dtype=object).map(ip_name).to_numpy(dtype=object)
+            rows = np.flatnonzero(need)
+            looked = per_text[resp[0][rows]]
+            looked[conn["id.resp_h"].isna().to_numpy(bool)[rows]] = None  # no address, no name
+            out[rows] = looked
+    missing = pd.isna(out)
+    out[missing] = None
+    return out, ~missing
+
+
+def _join(
+    left: tuple[npt.NDArray[Any], ...], right: tuple[npt.NDArray[Any], ...]
+) -> npt.NDArray[np.intp]:
+    """Per left row, the first right row with equal values in every column, else -1
+    (an inner join on integer columns where the right side's first duplicate wins).
+    The columns are packed into one int64 key (offset by their minimum); when their
+    ranges do not fit in 62 bits, they are folded into dense codes first."""
+    n = len(left[0])
+    cols = [
+        np.concatenate([np.asarray(a, np.int64), np.asarray(b, np.int64)])
+        for a, b in zip(left, right, strict=True)
+    ]
+    key = np.zeros(len(cols[0]), dtype=np.int64)
+    if len(key):
+        spans = [(int(c.min()), int(c.max()) - int(c.min()) + 1) for c in cols]
+        if math.prod(s for _, s in spans) < 1 << 62:
+            for c, (lo, span) in zip(cols, spans, strict=True):
+                key = key * span + (c - lo)
+        else:
+            for c in cols:
+                codes, uniq = pd.factorize(c)
+                key = pd.factorize(key * (len(uniq) + 1) + codes)[0].astype(np.int64)
+    kr = key[n:]
+    first = np.flatnonzero(~pd.Index(kr).duplicated(keep="first"))
+    pos = pd.Index(kr[first]).get_indexer(pd.Index(key[:n]))
+    return np.asarray(np.where(pos >= 0, first[np.maximum(pos, 0)], -1), dtype=np.intp)
 
 
 def _marks(
-    ctx: DetectContext, conn: pd.DataFrame, proto: npt.NDArray[np.int64]
+    ctx: DetectContext, proto: npt.NDArray[np.int64], orig: Ends, resp: Ends
 ) -> npt.NDArray[np.int64]:
     """Remote-access payload marker per row, matched on the 5-tuple in either direction."""
-    out = np.zeros(len(conn), dtype=np.int64)
+    out = np.zeros(len(proto), dtype=np.int64)
     marks = ctx.tables.get("links_marks")
-    if marks is None or not len(marks) or not len(conn):
+    if marks is None or not len(marks) or not len(proto):
         return out
-    # only connections between two marked endpoints can match: filter before the merge
-    ends = pd.unique(np.concatenate([marks["src"].to_numpy(object), marks["dst"].to_numpy(object)]))
-    near = np.flatnonzero(
-        conn["id.orig_h"].isin(ends).to_numpy(bool) & conn["id.resp_h"].isin(ends).to_numpy(bool)
-    )
+    src, dst = marks["src"], marks["dst"]
+    # both directions, forward rows first (the first of equal 5-tuples wins)
+    m_o = np.concatenate([text_lookup(src, orig[1]), text_lookup(dst, orig[1])])
+    m_r = np.concatenate([text_lookup(dst, resp[1]), text_lookup(src, resp[1])])
+    sp, dp = marks["sport"].to_numpy(np.int64), marks["dport"].to_numpy(np.int64)
+    # only connections between two marked endpoints can match: filter before the join
+    o_end = np.zeros(len(orig[1]) + 1, dtype=bool)  # per address code, then -1: False
+    r_end = np.zeros(len(resp[1]) + 1, dtype=bool)
+    o_end[m_o] = True
+    r_end[m_r] = True
+    o_end[-1] = r_end[-1] = False
+    near = np.flatnonzero(o_end[orig[0]] & r_end[resp[0]])
     if not len(near):
         return out
-    conn = conn.iloc[near]
-    proto = proto[near]
-    m = marks[["src", "sport", "dst", "dport", "proto", "mark"]].copy()
-    both = pd.concat(
-        [
-            m.rename(columns={"src": "o", "sport": "op", "dst": "r", "dport": "rp"}),
-            m.rename(columns={"dst": "o", "dport": "op", "src": "r", "sport": "rp"}),
-        ],
-        ignore_index=True,
+    where = _join(
+        (orig[0][near], orig[2][near], resp[0][near], resp[2][near], proto[near]),
+        (
+            m_o,
+            np.concatenate([sp, dp]),
+            m_r,
+            np.concatenate([dp, sp]),
+            np.tile(marks["proto"].to_numpy(np.int64), 2),
+        ),
     )
-    both = both.astype({"op": np.int64, "rp": np.int64, "proto": np.int64, "mark": np.int64})
-    both = both.drop_duplicates(["o", "op", "r", "rp", "proto"])
-    key = pd.DataFrame(
-        {
-            "o": conn["id.orig_h"].to_numpy(),
-            "op": pd.to_numeric(conn["id.orig_p"], errors="coerce")
-            .fillna(-1)
-            .astype(np.int64)
-            .to_numpy(),
-            "r": conn["id.resp_h"].to_numpy(),
-            "rp": pd.to_numeric(conn["id.resp_p"], errors="coerce")
-            .fillna(-1)
-            .astype(np.int64)
-            .to_numpy(),
-            "proto": proto,
-            "_row": np.arange(len(conn)),
-        }
-    )
-    j = key.merge(both, on=["o", "op", "r", "rp", "proto"])
-    out[near[j["_row"].to_numpy()]] = j["mark"].to_numpy()
+    hit = where >= 0
+    out[near[hit]] = np.tile(marks["mark"].to_numpy(np.int64), 2)[where[hit]]
     return out
 
 
@@ -377,6 +466,7 @@ def is_role(pol: Policy, asset_idx: npt.NDArray[np.int32], *roles: Role) -> Bool
     return np.isin(asset_idx, ids) & (asset_idx >= 0)
 
 
+@gc_paused
 def per_origin(
     ctx: DetectContext,
     v: FlowView,
@@ -400,20 +490,15 @@ def per_origin(
     c = v.conn
     idx = np.flatnonzero(rows)
     # rows in (origin text, time) order; origins and responders as integer codes
-    o_codes, o_vals = text_codes(c, "id.orig_h")
-    r_codes, r_vals = text_codes(c, "id.resp_h")
-    o_rank = np.empty(len(o_vals), np.int64)
-    o_rank[np.argsort(o_vals.astype(str), kind="stable")] = np.arange(len(o_vals))
+    o_codes, o_vals = v.o_code, v.o_text
+    r_codes, r_vals = v.r_code, v.r_text
+    o_rank = v.o_rank
     ts_all = v.ts[idx]
     perm = idx[np.lexsort((ts_all, o_rank[o_codes[idx]]))]
     og = o_rank[o_codes[perm]]  # non-decreasing: one run per origin
     rc = r_codes[perm].astype(np.int64)
     ts = v.ts[perm]
-    dur = (
-        pd.to_numeric(c["duration"], errors="coerce").fillna(0).to_numpy(np.float64)[perm]
-        if "duration" in c.columns
-        else np.zeros(len(perm))
-    )
+    dur = v.duration[perm]
     answered = v.answered[perm].astype(np.int64)
     m = len(perm)
     starts = np.flatnonzero(np.r_[True, og[1:] != og[:-1]])
@@ -445,40 +530,52 @@ def per_origin(
     shown = order[d_pos < cap]
     listed: list[list[dict[str, Any]]] = [[] for _ in range(len(starts))]
     services: dict[tuple[int, int], str] = {}
-    d_proto = v.proto[perm][d_first_row]
-    d_port = v.port[perm][d_first_row]
-    d_resp = r_vals[r_codes[perm[d_first_row]]]
-    for d in shown.tolist():
-        key = (int(d_proto[d]), int(d_port[d]))
+    sd = perm[d_first_row[shown]]  # the shown destinations' first rows
+    for run_, resp, proto_, port_, n_, none_answered, name_, tool in zip(
+        d_run[shown].tolist(),
+        r_vals[r_codes[sd]].tolist(),
+        v.proto[sd].tolist(),
+        v.port[sd].tolist(),
+        d_count[shown].tolist(),
+        (d_answered[shown] == 0).tolist(),
+        d_name[shown].tolist(),
+        d_what[shown].tolist() if d_what is not None else [None] * len(shown),
+        strict=True,
+    ):
+        key = (proto_, port_)
         if key not in services:
             services[key] = _service(*key)
         item: dict[str, Any] = {
-            "dst": d_resp[d],
+            "dst": resp,
             "service": services[key],
-            "connections": int(d_count[d]),
-            "attempts_only": bool(d_answered[d] == 0),
+            "connections": n_,
+            "attempts_only": none_answered,
         }
-        if d_name[d]:
-            item["domain"] = d_name[d]
-        if d_what is not None and d_what[d]:
-            item["tool"] = d_what[d]
-        listed[d_run[d]].append(item)
+        if name_:
+            item["domain"] = name_
+        if tool:
+            item["tool"] = tool
+        listed[run_].append(item)
     # connection states per origin, in order of first appearance
-    state = c["conn_state"].astype(str).to_numpy()[perm] if "conn_state" in c.columns else None
     states: list[dict[str, int]] = [{} for _ in range(len(starts))]
-    if state is not None:
-        s_codes, s_vals = pd.factorize(state, use_na_sentinel=False)
-        pair = pd.factorize(run.astype(np.int64) * (len(s_vals) + 1) + s_codes)[0]
+    if "conn_state" in c.columns:
+        s_codes = v.state_code[perm]
+        pair = pd.factorize(run.astype(np.int64) * (len(v.state_text) + 1) + s_codes)[0]
         p_first = _first_rows(pair, int(pair.max()) + 1)
         p_count = np.bincount(pair)
         for r_, sv, n in zip(
-            run[p_first].tolist(), s_vals[s_codes[p_first]].tolist(), p_count.tolist(), strict=True
+            run[p_first].tolist(),
+            v.state_text[s_codes[p_first]].tolist(),
+            p_count.tolist(),
+            strict=True,
         ):
-            states[r_][str(sv)] = n
+            states[r_][sv] = n
     uids: list[list[Any]] = [[] for _ in range(len(starts))]
     if "uid" in c.columns:
         head = np.flatnonzero(pos_in_run < cap)
-        for r_, u in zip(run[head].tolist(), c["uid"].to_numpy()[perm[head]].tolist(), strict=True):
+        u_head = c["uid"].take(perm[head]).to_numpy(dtype=object)
+        u_head[pd.isna(u_head)] = None  # what Finding's evidence check makes of a missing uid
+        for r_, u in zip(run[head].tolist(), u_head.tolist(), strict=True):
             uids[r_].append(u)
     else:
         for r_ in range(len(starts)):
@@ -504,48 +601,36 @@ def per_origin(
             "expired_exceptions" if t >= exception_window(rule)[1] else "exceptions_not_yet_valid"
         )
         inactive.setdefault(r_, {}).setdefault(kind, []).append(item)
-    zone_names = pol.zone_name(oz)
-    out = []
-    for k, (orig, asset, cnt, ans, first, last) in enumerate(
-        zip(
-            origins.tolist(),
-            oa.astype(np.int64).tolist(),
-            count.tolist(),
-            n_answered.tolist(),
-            first_ts.tolist(),
-            last_ts.tolist(),
-            strict=True,
-        )
+    zone_names = pol.zone_name(oz).tolist()
+    n_dest_l = n_dest.tolist()
+    attempts = (count - n_answered).tolist()
+    evidence: list[dict[str, Any]] = []
+    for k, (orig, zone, asset) in enumerate(
+        zip(origins.tolist(), zone_names, oa.tolist(), strict=True)
     ):
-        evidence: dict[str, Any] = {
+        ev: dict[str, Any] = {
             "src": orig,
-            "zone": zone_names[k],
+            "zone": zone,
             "asset": pol.assets[asset].name if asset >= 0 else None,
             "destinations": listed[k],
-            "distinct_destinations": int(n_dest[k]),
-            "attempts": cnt - ans,
+            "distinct_destinations": n_dest_l[k],
+            "attempts": attempts[k],
             "states": states[k],
             "uids": uids[k],
         }
-        evidence.update(inactive.get(k, {}))
-        sev = severity if isinstance(severity, Severity) else severity[0 if ans else 1]
-        out.append(
-            links_finding(
-                ctx,
-                detector,
-                category,
-                sev,
-                str(orig),
-                first,
-                last,
-                cnt,
-                evidence,
-                id_keys={"zone": evidence["zone"]},
-                dst=listed[k][0]["dst"],
-                destinations=int(n_dest[k]),
-            )  # fmt: skip
-        )
-    return out
+        if k in inactive:
+            ev.update(inactive[k])
+        evidence.append(ev)
+    if isinstance(severity, Severity):
+        sevs = [severity] * len(starts)
+    else:
+        sevs = [severity[0] if a else severity[1] for a in n_answered.tolist()]
+    return findings_bulk(
+        ctx, detector, category, sevs, [str(o) for o in origins.tolist()], first_ts, last_ts,
+        count.tolist(), evidence, id_keys=[{"zone": z} for z in zone_names],
+        controls=CONTROLS[detector],
+        title_params={"dst": [d[0]["dst"] for d in listed], "destinations": n_dest_l},
+    )  # fmt: skip
 
 
 def _first_rows(codes: npt.NDArray[Any], k: int) -> npt.NDArray[np.int64]:

@@ -22,8 +22,9 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from secaudit.detect._common import text_has
+from secaudit.detect._common import findings_bulk, gc_paused, text_has
 from secaudit.detect.links_base import (
+    CONTROLS,
     flow_view,
     groups,
     links_finding,
@@ -154,6 +155,7 @@ def _registered_ip(pol: Policy, asset: int, prefer_zone: int | None = None) -> s
 
 
 @register("unregistered_device", IL, needs=("links_hosts", "policy"))
+@gc_paused
 def unregistered_device(ctx: DetectContext) -> list[Finding]:
     """Devices whose MAC is not registered, and unregistered addresses on registered MACs."""
     h = _hosts(ctx)
@@ -184,7 +186,7 @@ def unregistered_device(ctx: DetectContext) -> list[Finding]:
         arp_only=("arp", "all"),
     )
     rows: dict[int, list[dict[Any, Any]]] = {}
-    macless = {i for i, a in enumerate(pol.assets) if not a.mac and a.ips}
+    macless = pol.macless_assets
     for r in unknown[["src_mac", "ip", "zone", "special", "vlan", "ip_asset"]].to_dict("records"):
         rows.setdefault(int(r["src_mac"]), []).append(r)
     unmanaged = {i for i, z in enumerate(pol.zones) if z.trust in rules.unmanaged_trust}
@@ -202,11 +204,7 @@ def unregistered_device(ctx: DetectContext) -> list[Finding]:
         mac_s = format_mac(int(mac))
         subject = all_ips[0] if all_ips else (got[0] if got else mac_s)
         zones = sorted(
-            {
-                str(pol.zone_name([r["zone"]])[0])
-                for r in recs
-                if not r["special"] and r["zone"] >= 0
-            }
+            {pol.zone_names[r["zone"]] for r in recs if not r["special"] and r["zone"] >= 0}
         )
         ev: dict[str, Any] = {
             "mac": mac_s,
@@ -239,7 +237,7 @@ def unregistered_device(ctx: DetectContext) -> list[Finding]:
     # registered MAC, unregistered IPv4 address of the asset's own zone (other zones: dual_homed)
     # when assets.yaml plans its IPv4 addresses; IPv6 addresses are autoconfigured (SLAAC,
     # privacy addresses), so on a registered MAC they are the registered device's own
-    plans_v4 = np.array([any(":" not in ip for ip in a.ips) for a in pol.assets] + [False])
+    plans_v4 = pol.assets_plan_v4
     v4 = (h["src_hi"].to_numpy(np.uint64) == 0) & (
         (h["src_lo"].to_numpy(np.uint64) >> np.uint64(32)) == np.uint64(0xFFFF)
     )
@@ -599,6 +597,7 @@ def _redirects(ctx: DetectContext) -> list[Finding]:
 
 
 @register("hidden_nat", IL, needs=("links_hosts", "policy"))
+@gc_paused
 def hidden_nat(ctx: DetectContext) -> list[Finding]:
     """Several OS TTL baselines (or routed TTLs) behind one address; mobile-hotspot OUIs."""
     h = _hosts(ctx)
@@ -608,121 +607,149 @@ def hidden_nat(ctx: DetectContext) -> list[Finding]:
     cfg = links_rules(ctx).hidden_nat
     hotspot = {o.lower() for o in links_rules(ctx).hotspot_ouis}
     initials = np.array(sorted(cfg.initial_ttls), dtype=np.int64)
-    u = h[h["uni"].astype(bool) & (h["zone"] >= 0) & ~h["special"]].copy()
+    u = h[h["uni"].to_numpy(bool) & (h["zone"].to_numpy() >= 0) & ~h["special"].to_numpy(bool)]
     if u.empty:
         return []
     ttl = u["ttl"].to_numpy(np.int64)
-    u["initial"] = initials[np.minimum(np.searchsorted(initials, ttl), len(initials) - 1)]
-    u["hops"] = u["initial"] - ttl
-    # everything whole-column first: TTL classes, strong classes, routed TTLs, hotspot OUIs
-    keys = ["src_mac", "ip"]
+    hops = initials[np.minimum(np.searchsorted(initials, ttl), len(initials) - 1)] - ttl
+    mac = u["src_mac"].to_numpy(np.uint64)
+    hi, lo = u["src_hi"].to_numpy(np.uint64), u["src_lo"].to_numpy(np.uint64)
+    pkts = u["pkts"].to_numpy(np.int64)
+    t_first, t_last = u["first_ns"].to_numpy(np.int64), u["last_ns"].to_numpy(np.int64)
+    # hosts (MAC, address) and TTL classes (MAC, address, TTL) as codes numbered in order of
+    # first appearance (the address text is one-to-one with (hi, lo))
+    g = _fold([mac, hi, lo])
+    cls = _fold([g, ttl])
+    ng, nc = int(g.max()) + 1, int(cls.max()) + 1
+    g_row = _first_rows(g, ng)
+    c_row = _first_rows(cls, nc)
+    c_g = g[c_row]
     # a baseline is one exact TTL value: a host's own packets keep one; packets it routes for a
     # device behind it arrive one lower (same OS) or from another initial TTL (another OS)
-    by_class = (
-        u.groupby([*keys, "ttl"], sort=False)
-        .agg(pkts=("pkts", "sum"), first=("first_ns", "min"))
-        .reset_index()
-    )
-    total = by_class.groupby(keys, sort=False)["pkts"].transform("sum")
-    by_class["strong"] = (by_class["pkts"] >= cfg.min_packets) & (
-        by_class["pkts"] >= cfg.min_share * total
-    )
-    agg = u.groupby(keys, sort=False).agg(
-        min_hops=("hops", "min"), pkts=("pkts", "sum"), first=("first_ns", "min"), last=("last_ns", "max"),
-        src_hi=("src_hi", "first"), src_lo=("src_lo", "first"), mac_asset=("mac_asset", "first"),
-    )  # fmt: skip
-    agg["n_strong"] = (
-        by_class.groupby(keys, sort=False)["strong"].sum().reindex(agg.index).to_numpy()
-    )
+    c_pkts = _sum_int(cls, pkts, nc)
+    c_first = np.full(nc, np.iinfo(np.int64).max, np.int64)
+    np.minimum.at(c_first, cls, t_first)
+    total = _sum_int(c_g, c_pkts, ng)
+    strong = (c_pkts >= cfg.min_packets) & (c_pkts >= cfg.min_share * total[c_g])
+    n_strong = np.bincount(c_g, weights=strong, minlength=ng).astype(np.int64)
+    min_hops = np.full(ng, np.iinfo(np.int64).max, np.int64)
+    np.minimum.at(min_hops, g, hops)
+    g_pkts = _sum_int(g, pkts, ng)
+    g_first = np.full(ng, np.iinfo(np.int64).max, np.int64)
+    np.minimum.at(g_first, g, t_first)
+    g_last = np.full(ng, np.iinfo(np.int64).min, np.int64)
+    np.maximum.at(g_last, g, t_last)
+    g_mac, g_hi, g_lo = mac[g_row], hi[g_row], lo[g_row]
     ouis = np.array(
         [parse_mac(o + ":00:00:00") or 0 for o in hotspot], dtype=np.uint64
     ) >> np.uint64(24)
-    agg["oui"] = np.isin(agg.index.get_level_values(0).to_numpy(np.uint64) >> np.uint64(24), ouis)
-    agg["routed"] = cfg.flag_routed_ttl & (agg["min_hops"] >= 1) & (agg["pkts"] >= cfg.min_packets)
-    agg["n_fp"] = _strong_fingerprints(ctx, cfg, agg)
-    agg = agg[(agg["n_strong"] >= 2) | agg["routed"] | agg["oui"] | (agg["n_fp"] >= 2)]
-    if agg.empty:
+    oui = np.isin(g_mac >> np.uint64(24), ouis)
+    routed = cfg.flag_routed_ttl & (min_hops >= 1) & (g_pkts >= cfg.min_packets)
+    n_fp = _strong_fingerprints(ctx, cfg, g_mac, g_hi, g_lo)
+    sel = np.flatnonzero((n_strong >= 2) | routed | oui | (n_fp >= 2))
+    if not len(sel):
         return []
-    bc = by_class[by_class.set_index(keys).index.isin(agg.index)]
-    mac_of = bc["src_mac"].to_numpy(np.uint64).tolist()
-    ip_of = bc["ip"].tolist()
-    ttls: dict[tuple[int, str], dict[str, int]] = {}
-    for mac, ip, ttl_v, n in zip(
-        mac_of, ip_of, bc["ttl"].to_numpy(np.int64).tolist(),
-        bc["pkts"].to_numpy(np.int64).tolist(), strict=True,
-    ):  # fmt: skip
-        ttls.setdefault((mac, ip), {})[str(ttl_v)] = n
-    # when the second baseline appeared: first packet outside the biggest TTL class
-    # (of equally big classes, the one seen first is the baseline)
-    ordered = bc.assign(_neg=-bc["pkts"].to_numpy(np.int64)).sort_values(
-        [*keys, "_neg", "first"], kind="stable"
-    )
-    rest = ordered[ordered.groupby(keys, sort=False).cumcount().to_numpy() > 0]
-    second = rest.groupby(keys, sort=False)["first"].min()
-    later = dict(
-        zip(
-            zip(
-                second.index.get_level_values(0).to_numpy(np.uint64).tolist(),
-                second.index.get_level_values(1).tolist(),
-                strict=True,
-            ),
-            second.to_numpy(np.int64).tolist(),
-            strict=True,
-        )
-    )
-    macs = agg.index.get_level_values(0).to_numpy(np.uint64).tolist()
+    # per selected host: packets per TTL class (in class order), and when the second baseline
+    # appeared: the first packet outside the biggest class (of equally big classes, the one
+    # seen first is the baseline)
+    order = np.lexsort((c_first, -c_pkts, c_g))  # per host: biggest class, then earliest
+    top_cls = order[np.r_[True, c_g[order][1:] != c_g[order][:-1]]]
+    rest = np.ones(nc, dtype=bool)
+    rest[top_cls] = False
+    second = np.full(ng, -1, np.int64)
+    if rest.any():
+        later = np.full(ng, np.iinfo(np.int64).max, np.int64)
+        np.minimum.at(later, c_g[rest], c_first[rest])
+        has = later < np.iinfo(np.int64).max
+        second[has] = later[has]
+    picked = np.zeros(ng, dtype=bool)
+    picked[sel] = True
+    c_sel = np.flatnonzero(picked[c_g])
+    c_sel = c_sel[np.argsort(c_g[c_sel], kind="stable")]
+    ttl_packets: dict[int, dict[str, int]] = {}
+    for gi, tv, n in zip(
+        c_g[c_sel].tolist(), ttl[c_row[c_sel]].tolist(), c_pkts[c_sel].tolist(), strict=True
+    ):
+        ttl_packets.setdefault(gi, {})[str(tv)] = n
+    several = n_strong[sel] >= 2
+    first_ns = np.where(several & (second[sel] >= 0), second[sel], g_first[sel])
+    ips = u["ip"].take(g_row[sel]).to_numpy(dtype=object).tolist()
+    macs = g_mac[sel].tolist()
     fps = _syn_fingerprints(ctx, set(macs))
-    col = {c: agg[c].to_numpy(np.int64).tolist() for c in
-           ("n_strong", "routed", "oui", "mac_asset", "first", "last", "pkts", "n_fp")}  # fmt: skip
-    his = agg["src_hi"].to_numpy(np.uint64).tolist()
-    los = agg["src_lo"].to_numpy(np.uint64).tolist()
-    out: list[Finding] = []
-    for k, (mac, ip) in enumerate(zip(macs, agg.index.get_level_values(1).tolist(), strict=True)):
-        several = col["n_strong"][k] >= 2
+    assets = u["mac_asset"].to_numpy(np.int64)[g_row[sel]].tolist()
+    flags = np.stack([several, routed[sel], oui[sel], n_fp[sel] >= 2], axis=1).tolist()
+    evidence: list[dict[str, Any]] = []
+    reasons_text: list[str] = []
+    mac_text: list[str] = []
+    for gi, m, ip, hi_k, lo_k, asset, (sev_, rt, ou, fp2) in zip(
+        sel.tolist(), macs, ips, g_hi[sel].tolist(), g_lo[sel].tolist(), assets, flags,
+        strict=True,
+    ):  # fmt: skip
         reasons = []
-        if several:
+        if sev_:
             reasons.append("several TTL baselines")
-        if col["routed"][k]:
+        if rt:
             reasons.append("every packet is one or more hops behind the port")
-        if col["oui"][k]:
+        if ou:
             reasons.append("mobile-hotspot OUI")
-        if col["n_fp"][k] >= 2:
+        if fp2:
             reasons.append("several TCP SYN fingerprints")
-        mac_s = format_mac(mac)
+        mac_s = format_mac(m)
         ev: dict[str, Any] = {
-            "ip": ip, "mac": mac_s, "asset": _asset_name(pol, col["mac_asset"][k]),
-            "reasons": reasons, "ttl_packets": ttls.get((mac, ip), {}),
+            "ip": ip, "mac": mac_s, "asset": _asset_name(pol, asset),
+            "reasons": reasons, "ttl_packets": ttl_packets.get(gi, {}),
         }  # fmt: skip
-        fp = fps.get((mac, his[k], los[k]))
+        fp = fps.get((m, hi_k, lo_k))
         if fp:
             ev["syn_fingerprints"] = fp
-        first = later.get((mac, ip), -1) if several else -1
-        out.append(
-            links_finding(
-                ctx,
-                "hidden_nat",
-                IL,
-                Severity.MEDIUM,
-                str(ip),
-                _iso_ns(first if first >= 0 else col["first"][k]),
-                _iso_ns(col["last"][k]),
-                col["pkts"][k],
-                ev,
-                id_keys={"mac": mac_s},
-                reasons="; ".join(reasons),
-            )  # fmt: skip
-        )
+        evidence.append(ev)
+        reasons_text.append("; ".join(reasons))
+        mac_text.append(mac_s)
+    return findings_bulk(
+        ctx, "hidden_nat", IL, [Severity.MEDIUM] * len(sel), [str(ip) for ip in ips],
+        first_ns / 1e9, g_last[sel] / 1e9, g_pkts[sel].tolist(), evidence,
+        id_keys=[{"mac": m} for m in mac_text], controls=CONTROLS["hidden_nat"],
+        title_params={"reasons": reasons_text},
+    )  # fmt: skip
+
+
+def _fold(cols: list[npt.NDArray[Any]]) -> npt.NDArray[np.int64]:
+    """One code per distinct row of the columns, numbered in order of first appearance."""
+    key = np.zeros(len(cols[0]), dtype=np.int64)
+    for c in cols:
+        codes, uniq = pd.factorize(c)
+        key = pd.factorize(key * (len(uniq) + 1) + codes)[0].astype(np.int64)
+    return key
+
+
+def _first_rows(codes: npt.NDArray[np.int64], k: int) -> npt.NDArray[np.int64]:
+    """Row of each code's first appearance (codes numbered in order of first appearance)."""
+    return np.flatnonzero(np.r_[True, codes[1:] > np.maximum.accumulate(codes)[:-1]])[:k]
+
+
+def _sum_int(
+    codes: npt.NDArray[np.int64], values: npt.NDArray[np.int64], k: int
+) -> npt.NDArray[np.int64]:
+    """Exact per-code sums of an integer column."""
+    out = np.zeros(k, np.int64)
+    np.add.at(out, codes, values)
     return out
 
 
-def _strong_fingerprints(ctx: DetectContext, cfg: Any, agg: pd.DataFrame) -> npt.NDArray[np.int64]:
-    """Per row of `agg` (index (MAC, address), columns src_hi/src_lo): how many distinct SYN
+def _strong_fingerprints(
+    ctx: DetectContext,
+    cfg: Any,
+    mac: npt.NDArray[np.uint64],
+    hi: npt.NDArray[np.uint64],
+    lo: npt.NDArray[np.uint64],
+) -> npt.NDArray[np.int64]:
+    """Per host (MAC, address): how many distinct SYN
     fingerprints (window, scale, option layout; TTL aside) each carry `min_packets` SYNs and
     `min_share` of the address's SYNs.  One TCP stack keeps one; a second OS behind the
     address shows another even when the NAT rewrites the TTL.  Hash keys, no multi-key groupby."""
     syn = ctx.tables.get("links_syn")
-    if syn is None or not len(syn) or agg.empty:
-        return np.zeros(len(agg), np.int64)
+    if syn is None or not len(syn) or not len(mac):
+        return np.zeros(len(mac), np.int64)
     host = _host_key(
         syn["src_mac"].to_numpy(np.uint64),
         syn["src_hi"].to_numpy(np.uint64),
@@ -739,11 +766,7 @@ def _strong_fingerprints(ctx: DetectContext, cfg: Any, agg: pd.DataFrame) -> npt
     total = np.bincount(hcode, weights=syns, minlength=len(hvals))
     strong = (syns >= cfg.min_packets) & (syns >= cfg.min_share * total[hcode])
     n_strong = np.bincount(hcode, weights=strong, minlength=len(hvals)).astype(np.int64)
-    q = _host_key(
-        agg.index.get_level_values(0).to_numpy(np.uint64),
-        agg["src_hi"].to_numpy(np.uint64),
-        agg["src_lo"].to_numpy(np.uint64),
-    )
+    q = _host_key(mac, hi, lo)
     pos = pd.Index(np.asarray(hvals, dtype=np.uint64)).get_indexer(pd.Index(q))
     return np.where(pos >= 0, n_strong[np.maximum(pos, 0)], 0).astype(np.int64)
 
@@ -765,31 +788,34 @@ def _syn_fingerprints(
     out: dict[tuple[int, int, int], list[dict[str, Any]]] = {}
     if syn is None or not len(syn) or not macs:
         return out
-    sel = syn[np.isin(syn["src_mac"].to_numpy(np.uint64), np.array(sorted(macs), dtype=np.uint64))]
-    if sel.empty:
-        return out
-    keys = ["src_mac", "src_hi", "src_lo"]
-    sel = (
-        sel.assign(_neg=-sel["syns"].to_numpy(np.int64))
-        .sort_values([*keys, "_neg"], kind="stable")
-        .groupby(keys, sort=False)
-        .head(top_n)
+    rows = np.flatnonzero(
+        np.isin(syn["src_mac"].to_numpy(np.uint64), np.array(sorted(macs), dtype=np.uint64))
     )
-    codes, uniq = pd.factorize(sel["layout"].to_numpy(np.uint64))
+    if not len(rows):
+        return out
+    mac, hi, lo = (syn[c].to_numpy(np.uint64)[rows] for c in ("src_mac", "src_hi", "src_lo"))
+    syns = syn["syns"].to_numpy(np.int64)[rows]
+    # per (MAC, address), most SYNs first (ties in table order), the first top_n of each
+    order = np.lexsort((-syns, lo, hi, mac))
+    mac, hi, lo = mac[order], hi[order], lo[order]
+    new = np.r_[True, (mac[1:] != mac[:-1]) | (hi[1:] != hi[:-1]) | (lo[1:] != lo[:-1])]
+    starts = np.flatnonzero(new)
+    pos = np.arange(len(order)) - np.repeat(starts, np.diff(np.r_[starts, len(order)]))
+    keep = pos < top_n
+    take = rows[order[keep]]
+    codes, uniq = pd.factorize(syn["layout"].to_numpy(np.uint64)[take])
     text = np.array([_layout(int(c)) for c in uniq], dtype=object)[codes].tolist()
-    cols = [sel[c].to_numpy(np.int64).tolist() for c in ("ttl", "win", "wscale", "syns")]
-    for mac, hi, lo, ttl, win, ws, opts, n in zip(
-        sel["src_mac"].to_numpy(np.uint64).tolist(),
-        sel["src_hi"].to_numpy(np.uint64).tolist(),
-        sel["src_lo"].to_numpy(np.uint64).tolist(),
-        *cols[:3],
-        text,
-        cols[3],
-        strict=True,
+    cols = [syn[c].to_numpy(np.int64)[take].tolist() for c in ("ttl", "win", "wscale", "syns")]
+    prints = [
+        {"ttl": t, "win": w, "wscale": ws, "options": o, "syns": n}
+        for t, w, ws, o, n in zip(*cols[:3], text, cols[3], strict=True)
+    ]
+    bounds = np.flatnonzero(new[keep]).tolist() + [len(prints)]
+    heads = np.flatnonzero(new)
+    for k, (m, h, low) in enumerate(
+        zip(mac[heads].tolist(), hi[heads].tolist(), lo[heads].tolist(), strict=True)
     ):
-        out.setdefault((mac, hi, lo), []).append(
-            {"ttl": ttl, "win": win, "wscale": ws, "options": opts, "syns": n}
-        )
+        out[(m, h, low)] = prints[bounds[k] : bounds[k + 1]]
     return out
 
 

@@ -1,5 +1,5 @@
-"""numba kernels of the links tables: DHCP server fields, TLS SNI / HTTP Host spans,
-remote-access payload markers, TCP SYN option layouts.
+"""numba kernels of the links tables: the candidate rows of a chunk (with remote-access
+payload markers), DHCP server fields, TLS SNI / HTTP Host spans, TCP SYN option layouts.
 
 Each kernel walks only the candidate rows it is given (UDP 67, SYNs, first
 payload bytes), bounds-checks every read against the captured length and
@@ -17,7 +17,6 @@ __all__ = [
     "MARK_WIREGUARD",
     "dhcp_fields",
     "name_spans",
-    "payload_markers",
     "syn_layouts",
 ]
 
@@ -201,46 +200,27 @@ def name_spans(
     return kind, start, length
 
 
-@nb.njit(cache=True)
-def payload_markers(
-    idx: np.ndarray,
-    proto: np.ndarray,
-    data_off: np.ndarray,
-    caplen: np.ndarray,
-    payload_off: np.ndarray,
-    payload_len: np.ndarray,
-    data: np.ndarray,
-) -> np.ndarray:
-    """Remote-access handshakes recognised on any port: SSH banner, WireGuard, OpenVPN reset."""
-    n = idx.shape[0]
-    mark = np.zeros(n, np.uint8)
-    for r in range(n):
-        i = idx[r]
-        pos = data_off[i] + payload_off[i]
-        end = data_off[i] + min(np.int64(caplen[i]), np.int64(payload_off[i]) + payload_len[i])
-        if end - pos < 4:
-            continue
-        b0 = data[pos]
-        if proto[i] == 6:
-            if b0 == 83 and data[pos + 1] == 83 and data[pos + 2] == 72 and data[pos + 3] == 45:
-                mark[r] = MARK_SSH
-            elif end - pos >= 16 and data[pos + 2] == 0x38:
-                # OpenVPN over TCP: 2-byte length, then P_CONTROL_HARD_RESET_CLIENT_V2
-                ln = (np.int64(b0) << 8) | np.int64(data[pos + 1])
-                if ln + 2 == payload_len[i]:
-                    mark[r] = MARK_OPENVPN
-        elif proto[i] == 17:
-            if (
-                b0 == 1
-                and data[pos + 1] == 0
-                and data[pos + 2] == 0
-                and data[pos + 3] == 0
-                and payload_len[i] == 148
-            ):
-                mark[r] = MARK_WIREGUARD  # WireGuard handshake initiation
-            elif (b0 == 0x38 or b0 == 0x50) and payload_len[i] >= 14:
-                mark[r] = MARK_OPENVPN  # hard reset client v2 / v3, key id 0
-    return mark
+@nb.njit(cache=True, inline="always")
+def _marker(data: np.ndarray, pos: int, end: int, tcp: bool, plen: int) -> int:
+    """Remote-access handshake at the start of a payload (MARK_*, 0 none), recognised on
+    any port: SSH banner, WireGuard handshake initiation, OpenVPN hard reset."""
+    if end - pos < 4:
+        return 0
+    b0 = data[pos]
+    if tcp:
+        if b0 == 83 and data[pos + 1] == 83 and data[pos + 2] == 72 and data[pos + 3] == 45:
+            return MARK_SSH
+        if end - pos >= 16 and data[pos + 2] == 0x38:
+            # OpenVPN over TCP: 2-byte length, then P_CONTROL_HARD_RESET_CLIENT_V2
+            ln = (np.int64(b0) << 8) | np.int64(data[pos + 1])
+            if ln + 2 == plen:
+                return MARK_OPENVPN
+        return 0
+    if b0 == 1 and data[pos + 1] == 0 and data[pos + 2] == 0 and data[pos + 3] == 0 and plen == 148:
+        return MARK_WIREGUARD  # WireGuard handshake initiation
+    if (b0 == 0x38 or b0 == 0x50) and plen >= 14:
+        return MARK_OPENVPN  # hard reset client v2 / v3, key id 0
+    return 0
 
 
 @nb.njit(cache=True)
@@ -359,11 +339,12 @@ def hosts_aggregate(
             continue
         t = np.uint8(0) if isarp else ttl[i]
         uni = (proto[i] == 6 or proto[i] == 17) and not isarp and not _special(dst_hi[i], dst_lo[i])
-        h = _mix64(mac ^ np.uint64(0x9E3779B97F4A7C15))
-        h = _mix64(h ^ src_hi[i])
-        h = _mix64(h ^ src_lo[i])
+        # independent products, one mix: the slot only spreads keys (entries are compared
+        # field by field and numbered in order of first appearance, whatever the hash)
         h = _mix64(
-            h
+            (mac * np.uint64(0x9E3779B97F4A7C15))
+            ^ (src_hi[i] * np.uint64(0xC2B2AE3D27D4EB4F))
+            ^ (src_lo[i] * np.uint64(0x165667B19E3779F9))
             ^ (
                 np.uint64(vlan[i])
                 | (np.uint64(t) << np.uint64(16))
@@ -419,6 +400,17 @@ def hosts_aggregate(
     )
 
 
+@nb.njit(cache=True, inline="always")
+def _may_name(data: np.ndarray, pos: int, end: int, b0: int) -> bool:
+    """The checks name_spans starts with, on bytes the candidates pass has in cache: a TLS
+    ClientHello record or an HTTP request line (name_spans finds no name in anything else)."""
+    if end - pos < 8:
+        return False
+    if b0 == 22:
+        return end - pos >= 43 and data[pos + 5] == 1
+    return 65 <= b0 <= 90 and _is_method(data, pos, end)
+
+
 @nb.njit(cache=True)
 def candidates(
     ts: np.ndarray,
@@ -432,18 +424,22 @@ def candidates(
     payload_off: np.ndarray,
     payload_len: np.ndarray,
     data: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, int, int]:
+) -> tuple[
+    np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, int, int
+]:
     """One pass over a chunk: row indexes of ARP, DHCP replies, router advertisements, TCP SYNs,
-    TCP payloads that may name a server (TLS handshake / request line) and payloads that may
-    be remote-access handshakes; plus the chunk's first and last timestamp."""
+    TCP payloads that may name a server (TLS ClientHello / HTTP request line), and remote-access
+    handshakes with their marker (MARK_*); plus the chunk's first and last timestamp."""
     n = ts.shape[0]
     arp = np.empty(n, np.int64)
-    dhcp = np.empty(n, np.int64)
     ra = np.empty(n, np.int64)
     syn = np.empty(n, np.int64)
-    names = np.empty(n, np.int64)
-    marks = np.empty(n, np.int64)
-    na = nd = nr = ns = nn = nm = 0
+    pay = np.empty(n, np.int64)  # TCP/UDP packets with payload: row, first byte's offset, flags
+    off = np.empty(n, np.int64)
+    span = np.empty(n, np.uint32)  # payload bytes captured (1 .. caplen)
+    plen = np.empty(n, np.uint32)  # payload_len (uint32 in the packets table)
+    flag = np.empty(n, np.uint8)  # 1 TCP, 2 a DHCP reply candidate
+    na = nr = ns = npay = 0
     t0 = ts[0] if n else 0
     t1 = t0
     for i in range(n):
@@ -467,14 +463,42 @@ def candidates(
             nr += 1
         if (pr != 6 and pr != 17) or payload_len[i] == 0 or payload_off[i] >= caplen[i]:
             continue
-        if pr == 17 and sport[i] == 67 and payload_len[i] >= 240:
+        pay[npay] = i
+        off[npay] = data_off[i] + payload_off[i]
+        span[npay] = min(np.int64(caplen[i]), np.int64(payload_off[i]) + payload_len[i]) - np.int64(
+            payload_off[i]
+        )
+        plen[npay] = payload_len[i]
+        flag[npay] = np.uint8(
+            1 if pr == 6 else (2 if sport[i] == 67 and payload_len[i] >= 240 else 0)
+        )
+        npay += 1
+    # the first payload bytes in a loop of their own: no branch waits on a load, so the
+    # cache misses into the chunk's bytes overlap instead of stalling one by one
+    first = np.empty(npay, np.uint8)
+    for k in range(npay):
+        first[k] = data[off[k]]
+    dhcp = np.empty(npay, np.int64)
+    names = np.empty(npay, np.int64)
+    marks = np.empty(npay, np.int64)
+    mark = np.empty(npay, np.uint8)
+    nd = nn = nm = 0
+    for k in range(npay):  # the bytes read here are in the cache lines just gathered
+        i = pay[k]
+        b0 = first[k]
+        pos = off[k]
+        if flag[k] == 2:
             dhcp[nd] = i
             nd += 1
-        b0 = data[data_off[i] + payload_off[i]]
-        if pr == 6 and (b0 == 22 or (65 <= b0 <= 90)):
+        if flag[k] == 1 and _may_name(data, pos, pos + span[k], b0):
             names[nn] = i
             nn += 1
         if b0 == 83 or b0 == 1 or b0 == 0x38 or b0 == 0x50 or b0 == 0:
-            marks[nm] = i
-            nm += 1
-    return arp[:na], dhcp[:nd], ra[:nr], syn[:ns], names[:nn], marks[:nm], t0, t1
+            mk = _marker(data, pos, pos + span[k], flag[k] == 1, plen[k])
+            if mk:
+                marks[nm] = i
+                mark[nm] = mk
+                nm += 1
+    return (
+        arp[:na], dhcp[:nd], ra[:nr], syn[:ns], names[:nn], marks[:nm], mark[:nm], t0, t1,
+    )  # fmt: skip

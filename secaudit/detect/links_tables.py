@@ -18,8 +18,10 @@ columns where detectors join them with the conn table.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from secaudit.detect.links_kernels import (
@@ -27,27 +29,28 @@ from secaudit.detect.links_kernels import (
     dhcp_fields,
     hosts_aggregate,
     name_spans,
-    payload_markers,
     syn_layouts,
 )
-from secaudit.policy.lookup import addr_text
+from secaudit.policy.lookup import addr_text_column
 
 __all__ = ["LinksTables", "links_tables", "mix64"]
 
 _HOST_KEYS = ["src_mac", "src_hi", "src_lo", "vlan", "ttl", "arp", "uni"]
+Cols = dict[str, np.ndarray]  # one chunk's part of a table: column name -> values
 
 
 @dataclass
 class LinksTables:
     """Accumulates the links extracts of successive packet chunks."""
 
-    hosts: list[pd.DataFrame] = field(default_factory=list)
+    # per-chunk parts as plain columns (DataFrames are built once, in finish)
+    hosts: list[Cols] = field(default_factory=list)
     arp: list[np.ndarray] = field(default_factory=list)
     dhcp: list[pd.DataFrame] = field(default_factory=list)
     ra: list[np.ndarray] = field(default_factory=list)
-    syn: list[pd.DataFrame] = field(default_factory=list)
-    names: list[pd.DataFrame] = field(default_factory=list)
-    marks: list[pd.DataFrame] = field(default_factory=list)
+    syn: list[Cols] = field(default_factory=list)
+    names: list[Cols] = field(default_factory=list)
+    marks: list[Cols] = field(default_factory=list)
     first_ns: int | None = None
     last_ns: int | None = None
 
@@ -55,7 +58,7 @@ class LinksTables:
         """Extract what the links detectors need from one chunk (schemas.PACKET_DTYPE rows)."""
         if len(p) == 0:
             return
-        arp, dhcp, ra, syn, names, marks, t0, t1 = candidates(
+        arp, dhcp, ra, syn, names, marks, mark, t0, t1 = candidates(
             p["ts"], p["ip_version"], p["proto"], p["sport"], p["tcp_flags"], p["arp_op"],
             p["data_off"], p["caplen"], p["payload_off"], p["payload_len"], data,
         )  # fmt: skip
@@ -79,7 +82,7 @@ class LinksTables:
         if names.size:
             self._names(p, data, names)
         if marks.size:
-            self._marks(p, data, marks)
+            self._marks(p, marks, mark)
 
     def _hosts(self, p: np.ndarray) -> None:
         mac, hi, lo, vlan, ttl, arp, uni, cnt, tmin, tmax = hosts_aggregate(
@@ -87,21 +90,11 @@ class LinksTables:
             p["dst_hi"], p["dst_lo"], p["arp_op"], p["ip_version"], p["ts"],
         )  # fmt: skip
         self.hosts.append(
-            pd.DataFrame(
-                {
-                    "src_mac": mac,
-                    "src_hi": hi,
-                    "src_lo": lo,
-                    "vlan": vlan,
-                    "ttl": ttl,
-                    "arp": arp,
-                    "uni": uni,
-                    "pkts": cnt,
-                    "first_ns": tmin,
-                    "last_ns": tmax,
-                }  # fmt: skip
-            )
-        )
+            {
+                "src_mac": mac, "src_hi": hi, "src_lo": lo, "vlan": vlan, "ttl": ttl, "arp": arp,
+                "uni": uni, "pkts": cnt, "first_ns": tmin, "last_ns": tmax,
+            }
+        )  # fmt: skip
 
     def _dhcp(self, p: np.ndarray, data: np.ndarray, idx: np.ndarray) -> None:
         mtype, server, yiaddr, chaddr, router = dhcp_fields(
@@ -127,18 +120,17 @@ class LinksTables:
         )
 
     def _syn(self, p: np.ndarray, data: np.ndarray, idx: np.ndarray) -> None:
+        """One row per SYN; finish() merges equal fingerprints over all chunks at once."""
         layout = syn_layouts(idx, p["data_off"], p["caplen"], p["l4_off"], data)
         s = _Rows(p, idx)
-        cols = {
-            "src_hi": s["src_hi"],
-            "src_lo": s["src_lo"],
-            "src_mac": s["src_mac"],
-            "ttl": s["ttl"],
-            "win": s["win"],
-            "wscale": s["wscale"],
-            "layout": layout,
-        }
-        self.syn.append(_aggregate(cols, s["ts"], count="syns"))
+        ts = np.asarray(s["ts"], dtype=np.int64)
+        self.syn.append(
+            {
+                "src_hi": s["src_hi"], "src_lo": s["src_lo"], "src_mac": s["src_mac"],
+                "ttl": s["ttl"], "win": s["win"], "wscale": s["wscale"], "layout": layout,
+                "syns": np.ones(len(idx), dtype=np.int64), "first_ns": ts, "last_ns": ts,
+            }
+        )  # fmt: skip
 
     def _names(self, p: np.ndarray, data: np.ndarray, cand: np.ndarray) -> None:
         kind, start, length = name_spans(
@@ -151,43 +143,28 @@ class LinksTables:
         names = _texts(data, start[hit], length[hit])  # one per connection's first request
         s = _Rows(p, rows)
         self.names.append(
-            pd.DataFrame(
-                {
-                    "src_hi": s["src_hi"], "src_lo": s["src_lo"], "dst_hi": s["dst_hi"], "dst_lo": s["dst_lo"],
-                    "sport": s["sport"], "dport": s["dport"],
-                    "kind": np.where(kind[hit] == 1, "sni", "host"), "name": names,
-                }
-            )
+            {
+                "src_hi": s["src_hi"], "src_lo": s["src_lo"], "dst_hi": s["dst_hi"], "dst_lo": s["dst_lo"],
+                "sport": s["sport"], "dport": s["dport"],
+                "kind": np.where(kind[hit] == 1, "sni", "host"), "name": np.array(names, dtype=object),
+            }
         )  # fmt: skip
 
-    def _marks(self, p: np.ndarray, data: np.ndarray, cand: np.ndarray) -> None:
-        mark = payload_markers(
-            cand, p["proto"], p["data_off"], p["caplen"], p["payload_off"], p["payload_len"], data
-        )
-        hit = mark > 0
-        if not hit.any():
-            return
-        s = _Rows(p, cand[hit])
-        self.marks.append(
-            pd.DataFrame(
-                {
-                    "src_hi": s["src_hi"], "src_lo": s["src_lo"], "dst_hi": s["dst_hi"], "dst_lo": s["dst_lo"],
-                    "sport": s["sport"], "dport": s["dport"], "proto": s["proto"], "mark": mark[hit],
-                }
-            ).drop_duplicates()
-        )  # fmt: skip
+    def _marks(self, p: np.ndarray, rows: np.ndarray, mark: np.ndarray) -> None:
+        s = _Rows(p, rows)
+        m = {
+            "src_hi": s["src_hi"], "src_lo": s["src_lo"], "dst_hi": s["dst_hi"], "dst_lo": s["dst_lo"],
+            "sport": s["sport"], "dport": s["dport"], "proto": s["proto"], "mark": mark,
+        }  # fmt: skip
+        keep = _first_rows(_fold(list(m.values())))  # distinct rows (drop_duplicates)
+        self.marks.append({c: v[keep] for c, v in m.items()})
 
     # ------------------------------------------------------------------ results
     def finish(self) -> dict[str, pd.DataFrame]:
         """DataFrames by name: links_hosts, links_arp, links_dhcp, links_ra, links_syn, links_names, links_marks."""
         out: dict[str, pd.DataFrame] = {}
         if self.hosts:
-            h = pd.concat(self.hosts, ignore_index=True)
-            h = (
-                h.groupby(_HOST_KEYS, sort=False)
-                .agg(pkts=("pkts", "sum"), first_ns=("first_ns", "min"), last_ns=("last_ns", "max"))
-                .reset_index()
-            )
+            h = _merge_counts(_concat(self.hosts), _HOST_KEYS, "pkts")
         else:
             h = pd.DataFrame(
                 {
@@ -195,7 +172,7 @@ class LinksTables:
                     for k in [*_HOST_KEYS, "pkts", "first_ns", "last_ns"]
                 }
             )
-        h["ip"] = addr_text(h["src_hi"].to_numpy(np.uint64), h["src_lo"].to_numpy(np.uint64))
+        h["ip"] = _text(h["src_hi"], h["src_lo"])
         out["links_hosts"] = h
         a = (
             np.concatenate(self.arp)
@@ -216,8 +193,8 @@ class LinksTables:
         )
         arp = pd.DataFrame({n: a[n] for n in a.dtype.names or ()})
         zero = np.zeros(len(arp), np.uint64)
-        arp["spa"] = addr_text(zero, arp["src_lo"].to_numpy(np.uint64))
-        arp["tpa"] = addr_text(zero, arp["dst_lo"].to_numpy(np.uint64))
+        arp["spa"] = _text(zero, arp["src_lo"])
+        arp["tpa"] = _text(zero, arp["dst_lo"])
         out["links_arp"] = arp
         d = (
             pd.concat(self.dhcp, ignore_index=True)
@@ -240,7 +217,7 @@ class LinksTables:
                 }
             )
         )
-        d["src"] = addr_text(d["src_hi"].to_numpy(np.uint64), d["src_lo"].to_numpy(np.uint64))
+        d["src"] = _text(d["src_hi"], d["src_lo"])
         out["links_dhcp"] = d
         r = (
             np.concatenate(self.ra)
@@ -258,16 +235,11 @@ class LinksTables:
             )
         )
         ra = pd.DataFrame({n: r[n] for n in r.dtype.names or ()})
-        ra["src"] = addr_text(ra["src_hi"].to_numpy(np.uint64), ra["src_lo"].to_numpy(np.uint64))
+        ra["src"] = _text(ra["src_hi"], ra["src_lo"])
         out["links_ra"] = ra
         if self.syn:
-            s = pd.concat(self.syn, ignore_index=True)
             keys = ["src_hi", "src_lo", "src_mac", "ttl", "win", "wscale", "layout"]
-            s = (
-                s.groupby(keys, sort=False)
-                .agg(syns=("syns", "sum"), first_ns=("first_ns", "min"), last_ns=("last_ns", "max"))
-                .reset_index()
-            )
+            s = _merge_counts(_concat(self.syn), keys, "syns")
         else:
             s = pd.DataFrame(
                 {
@@ -322,40 +294,6 @@ def mix64(h: np.ndarray) -> np.ndarray:
     return out
 
 
-def _aggregate(cols: dict[str, np.ndarray], ts: np.ndarray, count: str = "pkts") -> pd.DataFrame:
-    """Distinct rows of `cols` with count, first_ns, last_ns: one hash per row, one
-    hash factorization and one single-key groupby, instead of a multi-key groupby.
-
-    Rows are keyed by a 64-bit mix of all fields; two different rows colliding
-    needs ~2^32 distinct keys in one chunk.
-    """
-    with np.errstate(over="ignore"):
-        h = np.zeros(len(ts), dtype=np.uint64)
-        for k, v in enumerate(cols.values()):
-            h = mix64(
-                h
-                ^ (
-                    v.astype(np.uint64)
-                    + np.uint64(0x9E3779B97F4A7C15 * (k + 1) & 0xFFFFFFFFFFFFFFFF)
-                )
-            )
-    codes, uniq = pd.factorize(h)
-    k = len(uniq)
-    # factorize numbers keys in order of first appearance: a new code is a new running max
-    run_max = np.maximum.accumulate(codes)
-    first = np.flatnonzero(np.r_[True, codes[1:] > run_max[:-1]])
-    t = np.asarray(ts, dtype=np.int64)
-    lo = np.full(k, np.iinfo(np.int64).max, dtype=np.int64)
-    hi = np.full(k, np.iinfo(np.int64).min, dtype=np.int64)
-    np.minimum.at(lo, codes, t)
-    np.maximum.at(hi, codes, t)
-    out = pd.DataFrame({name: v[first] for name, v in cols.items()})
-    out[count] = np.bincount(codes, minlength=k)
-    out["first_ns"] = lo
-    out["last_ns"] = hi
-    return out
-
-
 def _texts(data: np.ndarray, start: np.ndarray, length: np.ndarray) -> list[str]:
     """Byte spans of `data` as lowercase latin-1 text without a trailing dot: one gather
     and one decode for all spans, then a slice each."""
@@ -368,16 +306,84 @@ def _texts(data: np.ndarray, start: np.ndarray, length: np.ndarray) -> list[str]
     return [text[a:b].rstrip(".") for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
 
 
-def _with_text(parts: list[pd.DataFrame], extra: list[str]) -> pd.DataFrame:
+def _concat(parts: list[Cols]) -> Cols:
+    """The chunks' columns end to end."""
+    return {c: np.concatenate([part[c] for part in parts]) for c in parts[0]}
+
+
+def _with_text(parts: list[Cols], extra: list[str]) -> pd.DataFrame:
     cols = ["src_hi", "src_lo", "dst_hi", "dst_lo", "sport", "dport", *extra]
-    df = (
-        pd.concat(parts, ignore_index=True).drop_duplicates()
-        if parts
-        else pd.DataFrame({c: pd.Series(dtype=object) for c in cols})
-    )
-    df["src"] = addr_text(df["src_hi"].to_numpy(np.uint64), df["src_lo"].to_numpy(np.uint64))
-    df["dst"] = addr_text(df["dst_hi"].to_numpy(np.uint64), df["dst_lo"].to_numpy(np.uint64))
+    if parts:
+        whole = _concat(parts)
+        keep = _first_rows(_fold(list(whole.values())))
+        df = pd.DataFrame(whole).iloc[keep]  # drop_duplicates(): the first of each, its index
+    else:
+        df = pd.DataFrame({c: pd.Series(dtype=object) for c in cols})
+    df["src"] = _text(df["src_hi"], df["src_lo"], df.index)
+    df["dst"] = _text(df["dst_hi"], df["dst_lo"], df.index)
     return df
+
+
+def _text(hi: npt.ArrayLike, lo: npt.ArrayLike, index: pd.Index | None = None) -> Any:
+    """Address text column (see addr_text_column), aligned to `index` when given."""
+    col = addr_text_column(np.asarray(hi, dtype=np.uint64), np.asarray(lo, dtype=np.uint64))
+    if index is not None and len(col):
+        col.index = index
+    return col if len(col) else col.to_numpy()
+
+
+def _fold(cols: list[Any]) -> npt.NDArray[np.int64]:
+    """One code per distinct row of the columns, numbered in order of first appearance
+    (values compared as groupby and drop_duplicates compare them).
+
+    Integer columns are mixed into one 64-bit hash (text columns by their codes) and
+    factorized once; the codes are then checked against every column, and on a hash
+    collision the columns are factorized one by one and folded pairwise instead."""
+    ints = [
+        np.asarray(c, dtype=np.uint64)
+        if np.asarray(c).dtype.kind in "iub"
+        else pd.factorize(c, use_na_sentinel=False)[0].astype(np.uint64)
+        for c in cols
+    ]
+    with np.errstate(over="ignore"):
+        h = np.zeros(len(ints[0]), dtype=np.uint64)
+        for k, v in enumerate(ints):
+            h = mix64(h ^ (v + np.uint64(0x9E3779B97F4A7C15 * (k + 1) & 0xFFFFFFFFFFFFFFFF)))
+    codes = np.asarray(pd.factorize(h)[0], dtype=np.int64)
+    first = _first_rows(codes)
+    if all(np.array_equal(v[first][codes], v) for v in ints):
+        return codes
+    key = np.zeros(len(ints[0]), dtype=np.int64)
+    for v in ints:
+        c, uniq = pd.factorize(v)
+        key = pd.factorize(key * (len(uniq) + 1) + c)[0].astype(np.int64)
+    return key
+
+
+def _first_rows(codes: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+    """Rows where a code appears first (codes numbered in order of first appearance)."""
+    if not len(codes):
+        return np.zeros(0, dtype=np.int64)
+    return np.flatnonzero(np.r_[True, codes[1:] > np.maximum.accumulate(codes)[:-1]])
+
+
+def _merge_counts(df: Cols, keys: list[str], count: str) -> pd.DataFrame:
+    """Per-chunk aggregates merged: one row per distinct key (first-appearance order, as
+    groupby(sort=False)), `count` summed, first_ns min, last_ns max."""
+    g = _fold([df[k] for k in keys])
+    first = _first_rows(g)
+    k = len(first)
+    out = pd.DataFrame({c: df[c][first] for c in keys})
+    total = np.zeros(k, np.int64)
+    np.add.at(total, g, np.asarray(df[count], dtype=np.int64))
+    lo = np.full(k, np.iinfo(np.int64).max, np.int64)
+    np.minimum.at(lo, g, np.asarray(df["first_ns"], dtype=np.int64))
+    hi = np.full(k, np.iinfo(np.int64).min, np.int64)
+    np.maximum.at(hi, g, np.asarray(df["last_ns"], dtype=np.int64))
+    out[count] = total
+    out["first_ns"] = lo
+    out["last_ns"] = hi
+    return out
 
 
 def links_tables(packets: np.ndarray, data: np.ndarray) -> dict[str, pd.DataFrame]:

@@ -21,6 +21,7 @@ __all__ = [
     "AddrArray",
     "format_mac",
     "hilo_of",
+    "hilo_of_distinct",
     "hilo_of_strings",
     "is_special",
     "network_hilo",
@@ -75,24 +76,35 @@ def hilo_of_strings(
     """Vectorized text -> (hi, lo, valid) conversion; parses each distinct value once."""
     ser = values if isinstance(values, pd.Series) else pd.Series(list(values), dtype=object)
     codes, uniques = pd.factorize(ser, use_na_sentinel=True)
-    u_hi = np.zeros(len(uniques) + 1, dtype=np.uint64)
-    u_lo = np.zeros(len(uniques) + 1, dtype=np.uint64)
-    u_ok = np.zeros(len(uniques) + 1, dtype=bool)
     texts = [str(t) for t in np.asarray(uniques, dtype=object).tolist()]  # not arrow scalars
+    u_hi, u_lo, u_ok = hilo_of_distinct(texts)
+    # a missing value (code -1) reads the extra last slot: (0, 0), not valid
+    u_hi = np.concatenate([u_hi, np.zeros(1, np.uint64)])
+    u_lo = np.concatenate([u_lo, np.zeros(1, np.uint64)])
+    u_ok = np.concatenate([u_ok, np.zeros(1, bool)])
+    idx = np.where(codes < 0, len(uniques), codes)
+    return u_hi[idx], u_lo[idx], u_ok[idx]
+
+
+def hilo_of_distinct(texts: list[str]) -> tuple[U64, U64, npt.NDArray[np.bool_]]:
+    """hilo_of_strings of texts already distinct (each parsed once, no factorization)."""
+    n = len(texts)
+    u_hi = np.zeros(n, dtype=np.uint64)
+    u_lo = np.zeros(n, dtype=np.uint64)
+    u_ok = np.zeros(n, dtype=bool)
     if texts:
         # canonical dotted quads in one compiled pass over the joined text; the rest
         # (IPv6, zone suffixes, spaces, anything odd) through inet_pton one by one
         enc = [t.encode("utf-8", "replace") for t in texts]
         ends = np.cumsum(np.fromiter(map(len, enc), dtype=np.int64, count=len(enc)))
         v4, ok4 = _dotted_quads(np.frombuffer(b"".join(enc), dtype=np.uint8), ends)
-        u_lo[: len(texts)] = np.where(ok4, v4 | np.uint64(0xFFFF_0000_0000), 0)
-        u_ok[: len(texts)] = ok4
+        u_lo[:] = np.where(ok4, v4 | np.uint64(0xFFFF_0000_0000), 0)
+        u_ok[:] = ok4
         for i in np.flatnonzero(~ok4).tolist():  # one parse per distinct address, not per row
             hl = parse_ip(texts[i])
             if hl is not None:
                 u_hi[i], u_lo[i], u_ok[i] = hl[0], hl[1], True
-    idx = np.where(codes < 0, len(uniques), codes)
-    return u_hi[idx], u_lo[idx], u_ok[idx]
+    return u_hi, u_lo, u_ok
 
 
 @nb.njit(cache=True)
@@ -188,5 +200,8 @@ def parse_mac(value: object) -> int | None:
 
 def format_mac(mac: int) -> str:
     """48-bit int -> aa:bb:cc:dd:ee:ff."""
-    h = f"{int(mac):012x}"
+    m = int(mac)
+    if 0 <= m < 1 << 48:
+        return m.to_bytes(6, "big").hex(":")  # one C call: detectors format thousands
+    h = f"{m:012x}"
     return ":".join(h[i : i + 2] for i in range(0, 12, 2))

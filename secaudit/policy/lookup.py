@@ -14,27 +14,43 @@ from collections.abc import Sequence
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
+import pyarrow as pa
 
+from secaudit.capture.addr import _v4_text
 from secaudit.policy.addr import U64
 
-__all__ = ["AddrTable", "CidrTable", "addr_text", "unique_pairs"]
+__all__ = ["AddrTable", "CidrTable", "addr_text", "addr_text_column", "unique_pairs"]
 
 I32 = npt.NDArray[np.int32]
 _ALL = (1 << 64) - 1
 
 
 def unique_pairs(hi: U64, lo: U64) -> tuple[npt.NDArray[np.intp], U64, U64]:
-    """(inverse, unique hi, unique lo) of (hi, lo) pairs, hash-based (no lexsort)."""
-    ch, uh = pd.factorize(hi)
-    cl, ul = pd.factorize(lo)
-    key = ch.astype(np.int64) * np.int64(max(len(ul), 1)) + cl.astype(np.int64)
+    """(inverse, unique hi, unique lo) of (hi, lo) pairs in order of first appearance,
+    hash-based (no lexsort).
+
+    One factorization of a 64-bit combination of the pair (exact for IPv4-mapped rows,
+    whose hi is 0), checked against the rows; should two pairs share a combination,
+    the pairs are factorized column by column instead."""
+    with np.errstate(over="ignore"):
+        mixed = (hi * np.uint64(0x9E3779B97F4A7C15)) ^ lo
+    inv, _ = pd.factorize(mixed)
+    first = (
+        np.flatnonzero(np.r_[True, inv[1:] > np.maximum.accumulate(inv)[:-1]]) if len(inv) else inv
+    )
+    uh, ul = hi[first], lo[first]
+    if np.array_equal(uh[inv], hi) and np.array_equal(ul[inv], lo):
+        return inv, np.asarray(uh, dtype=np.uint64), np.asarray(ul, dtype=np.uint64)
+    ch, uh2 = pd.factorize(hi)
+    cl, ul2 = pd.factorize(lo)
+    key = ch.astype(np.int64) * np.int64(max(len(ul2), 1)) + cl.astype(np.int64)
     inv, ukey = pd.factorize(key)
     uk = np.asarray(ukey, dtype=np.int64)
-    n = np.int64(max(len(ul), 1))
+    n = np.int64(max(len(ul2), 1))
     return (
         inv,
-        np.asarray(uh, dtype=np.uint64)[uk // n],
-        np.asarray(ul, dtype=np.uint64)[uk % n],
+        np.asarray(uh2, dtype=np.uint64)[uk // n],
+        np.asarray(ul2, dtype=np.uint64)[uk % n],
     )
 
 
@@ -45,13 +61,34 @@ def addr_text(hi: npt.ArrayLike, lo: npt.ArrayLike) -> npt.NDArray[np.object_]:
     if h.size == 0:
         return np.zeros(0, dtype=object)
     inv, uh, ul = unique_pairs(h, low)
+    return np.array(_distinct_text(uh, ul), dtype=object)[inv]
+
+
+def addr_text_column(hi: npt.ArrayLike, lo: npt.ArrayLike) -> pd.Series:
+    """addr_text as a pandas text column built from Arrow (the dtype pandas gives a column
+    of addr_text), without a Python str per row; empty: an object column, as before."""
+    h = np.asarray(hi, dtype=np.uint64)
+    low = np.asarray(lo, dtype=np.uint64)
+    if h.size == 0:
+        return pd.Series(np.zeros(0, dtype=object), dtype=object)
+    inv, uh, ul = unique_pairs(h, low)
+    text = pa.array(_distinct_text(uh, ul), type=pa.large_string())
+    return pd.Series(text.take(pa.array(inv.astype(np.int64))), dtype="str")
+
+
+def _distinct_text(uh: U64, ul: U64) -> list[str]:
+    """inet_ntop text of distinct addresses: IPv4-mapped ones as dotted quads by the capture
+    reader's compiled formatter (the same text), the rest through inet_ntop one by one."""
+    v4 = (uh == 0) & ((ul >> np.uint64(32)) == np.uint64(0xFFFF))
     text = np.empty(len(uh), dtype=object)
-    for i, (a, b) in enumerate(zip(uh.tolist(), ul.tolist(), strict=True)):
-        if a == 0 and (b >> 32) == 0xFFFF:
-            text[i] = socket.inet_ntop(socket.AF_INET, (b & 0xFFFF_FFFF).to_bytes(4, "big"))
-        else:
-            text[i] = socket.inet_ntop(socket.AF_INET6, ((a << 64) | b).to_bytes(16, "big"))
-    return text[inv]
+    if v4.any():
+        quads = _v4_text((ul[v4] & np.uint64(0xFFFF_FFFF)).astype(np.int64))
+        text[v4] = quads.view("S15").ravel().astype("U15").astype(object)
+    for i in np.flatnonzero(~v4).tolist():
+        b = (int(uh[i]) << 64) | int(ul[i])
+        text[i] = socket.inet_ntop(socket.AF_INET6, b.to_bytes(16, "big"))
+    out: list[str] = text.tolist()
+    return out
 
 
 def _masks(plen: int) -> tuple[np.uint64, np.uint64]:

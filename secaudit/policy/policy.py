@@ -93,9 +93,11 @@ class Policy:
                 nets.append((h, low, plen, i))
         return CidrTable(nets)
 
-    def zone_of(self, hi: U64, lo: U64) -> I32:
-        """Zone index per address (-1 internet, -2 link-local/multicast/broadcast)."""
-        z = self._zone_table.lookup(hi, lo)
+    def zone_of(self, hi: U64, lo: U64, *, distinct: bool = False) -> I32:
+        """Zone index per address (-1 internet, -2 link-local/multicast/broadcast).
+        `distinct`: the addresses are already distinct (no de-duplication first)."""
+        table = self._zone_table
+        z = table.lookup_unique(hi, lo) if distinct else table.lookup(hi, lo)
         z[(z < 0) & is_special(hi, lo)] = ZONE_LOCAL
         return z
 
@@ -140,8 +142,11 @@ class Policy:
                     rows.append((hl[0], hl[1], i))
         return AddrTable(rows)
 
-    def asset_of_ip(self, hi: U64, lo: U64) -> I32:
-        """Registered asset per address, -1 when none (first asset wins a shared link-local)."""
+    def asset_of_ip(self, hi: U64, lo: U64, *, distinct: bool = False) -> I32:
+        """Registered asset per address, -1 when none (first asset wins a shared link-local).
+        `distinct`: the addresses are already distinct (no de-duplication first)."""
+        if distinct:
+            return self._ip_table.lookup_unique(hi, lo)
         return self._ip_table.lookup(hi, lo)
 
     def asset_of_ip_strings(self, values: pd.Series) -> I32:
@@ -181,6 +186,26 @@ class Policy:
         return np.array(
             [(parse_mac(a.mac) or 0) if a.mac else 0 for a in self.assets] + [0], dtype=np.uint64
         )
+
+    @cached_property
+    def asset_zone_ids(self) -> npt.NDArray[np.int32]:
+        """Zone index each asset is registered in (-2 unknown), with a trailing -2 for -1."""
+        return np.array([self.zone_id.get(a.zone, -2) for a in self.assets] + [-2], dtype=np.int32)
+
+    @cached_property
+    def asset_roles(self) -> tuple[str, ...]:
+        """Each asset's role name (Role values), read once."""
+        return tuple(a.role.value for a in self.assets)
+
+    @cached_property
+    def macless_assets(self) -> frozenset[int]:
+        """Assets registered with addresses but no MAC."""
+        return frozenset(i for i, a in enumerate(self.assets) if not a.mac and a.ips)
+
+    @cached_property
+    def assets_plan_v4(self) -> npt.NDArray[np.bool_]:
+        """Per asset: does assets.yaml list an IPv4 address for it (trailing False for -1)."""
+        return np.array([any(":" not in ip for ip in a.ips) for a in self.assets] + [False])
 
     def assets_with_role(self, *roles: Role) -> list[int]:
         return [i for i, a in enumerate(self.assets) if a.role in roles]
@@ -236,9 +261,13 @@ class Policy:
         `*.example.gov.cn` also covers `example.gov.cn` itself.
         """
         entries = [a for a in self.links.external.approved if a.domain]
-        codes, uniques = pd.factorize(domains.fillna("").astype(str).str.lower().str.rstrip("."))
+        out = np.zeros(len(domains), dtype=bool)
+        if not entries:
+            return out
+        # normalized once per distinct value; a missing one reads "" (matches nothing)
+        codes, raw = pd.factorize(domains, use_na_sentinel=True)
+        uniques = [str(u).lower().rstrip(".") for u in np.asarray(raw, dtype=object).tolist()]
         rows = np.where(codes < 0, len(uniques), codes)
-        out = np.zeros(len(rows), dtype=bool)
         for ap in entries:
             g = str(ap.domain)
             hits = np.zeros(len(uniques) + 1, dtype=bool)
