@@ -7,7 +7,9 @@ address are linked into sequences: each joins the sequence whose last ID it foll
 closely (within `max_gap`), or starts a new one.  Linux numbers per connection or per
 destination and macOS at random, so their sequences never span destinations; a
 sequence that moves between `min_dst_changes`+1 destinations is one host's global
-counter, and two such counters behind one address are two hosts.
+counter, and two such counters behind one address are two hosts - when their values lie
+apart: counters within `min_apart` IDs of each other are taken for one (reordered or
+lost packets split a single counter; two hosts' counters start at random offsets).
 
 The pass streams over chunks (numba, state per (MAC, address) carried across chunks, a
 fixed number of live sequences per address, the least recently extended one replaced),
@@ -116,6 +118,25 @@ def _feed(
     return keys, used, seqs, n, clock
 
 
+@nb.njit(cache=True)
+def _clusters(lasts: np.ndarray, ok: np.ndarray, min_apart: int) -> np.ndarray:
+    """Per sender: groups of its qualifying counters whose last IDs lie more than
+    `min_apart` apart on the 16-bit circle."""
+    out = np.zeros(lasts.shape[0], np.int64)
+    for i in range(lasts.shape[0]):
+        vals = np.sort(lasts[i][ok[i]])
+        k = vals.shape[0]
+        if k == 0:
+            continue
+        n = 0
+        for j in range(k):  # gap to the next value around the circle
+            nxt = vals[(j + 1) % k] + (65536 if j == k - 1 else 0)
+            if nxt - vals[j] > min_apart:
+                n += 1
+        out[i] = max(n, 1)
+    return out
+
+
 @dataclass
 class IpIdCounters:
     """Per (source MAC, IPv4 source) sequences of IP-IDs across packet chunks."""
@@ -162,9 +183,12 @@ class IpIdCounters:
                 self.seqs[h] = other.seqs[i]
                 self.n += 1
 
-    def counters(self, min_packets: int, min_dst_changes: int) -> pd.DataFrame:
+    def counters(
+        self, min_packets: int, min_dst_changes: int, min_apart: int = 4096
+    ) -> pd.DataFrame:
         """One row per sender: src_mac, src_lo, global (sequences that span destinations with
-        `min_packets` packets), packets (in those sequences)."""
+        `min_packets` packets, counted once per group of values `min_apart` apart), packets
+        (in those sequences)."""
         live = np.flatnonzero(self.used)
         s = self.seqs[live]
         ok = (s[:, :, _LAST] >= 0) & (s[:, :, _PKTS] >= min_packets)
@@ -173,7 +197,7 @@ class IpIdCounters:
             {
                 "src_mac": self.keys[live, 0],
                 "src_lo": self.keys[live, 1],
-                "global": ok.sum(axis=1).astype(np.int64),
+                "global": _clusters(s[:, :, _LAST], ok, min_apart),
                 "packets": np.where(ok, s[:, :, _PKTS], 0).sum(axis=1).astype(np.int64),
             }
         )
