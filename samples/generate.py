@@ -963,6 +963,7 @@ def policy_files() -> dict[str, str]:
             assets += f"    owner: {h.owner}\n"
     links = head + (
         "allow:\n"
+        "  - {from: internet, to: dmz, ports: [tcp/443]}\n"
         "  - {from: gov-internal, to: dmz, ports: [udp/53, udp/123, tcp/443]}\n"
         "  - {from: gov-external, to: dmz, ports: [tcp/3128, udp/53, udp/123, tcp/25, tcp/443]}\n"
         "  - {from: gov-internal, to: management, ports: [tcp/8000]}\n"

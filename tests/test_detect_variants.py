@@ -1834,6 +1834,53 @@ def _() -> list[Packet]:
     return out
 
 
+@case(
+    "long_tcp_reverse_shell_idle_gaps",
+    [("long_connection", "10.91.1.10")],
+    ["port_scan", "syn_flood", "brute_force", "dns_tunnel"],
+)
+def _() -> list[Packet]:
+    """A reverse shell to 4444 idle 6-20 min between operator commands: Zeek splits it
+    into a record per burst (no handshake, sides swapped); together it spans 1.7 h."""
+    out = tcp_session(V4, T0, "10.91.1.10", "203.0.113.90", 50500, 4444, [])[:3]
+    t, cs, ss = T0, 1001, 5001
+    for gap in (30, 420, 900, 400, 1200, 360, 700, 1000, 380, 600):
+        t += gap
+        cmd, res = b"whoami\n", b"nt authority\\system\n" * 3
+        out.append(
+            V4.frame(
+                "203.0.113.90",
+                "10.91.1.10",
+                TCP(sport=4444, dport=50500, flags="PA", seq=ss, ack=cs) / cmd,
+                t,
+            )
+        )
+        ss += len(cmd)
+        out.append(
+            V4.frame(
+                "10.91.1.10",
+                "203.0.113.90",
+                TCP(sport=50500, dport=4444, flags="PA", seq=cs, ack=ss) / res,
+                t + 0.05,
+            )
+        )
+        cs += len(res)
+        out.append(V4.frame("203.0.113.90", "10.91.1.10",
+                            TCP(sport=4444, dport=50500, flags="A", seq=ss, ack=cs), t + 0.1))  # fmt: skip
+    return out
+
+
+@case("benign_hourly_reconnects", [], ["long_connection"])
+def _() -> list[Packet]:
+    """A client reconnecting (new handshake, same source port) to one server every 20 min
+    for 2 h: separate connections, none long."""
+    out = []
+    for k in range(7):
+        out += tcp_session(V4, T0 + k * 1200, "10.91.1.11", "10.91.2.20", 50600, 8080,
+                           [(b"GET /status HTTP/1.1\r\n\r\n", b"HTTP/1.1 200 OK\r\n\r\n")])  # fmt: skip
+    return out
+
+
 @case("long_udp_vpn", [("long_connection", "10.91.1.9")], ["port_scan", "dns_tunnel", "beacon"])
 def _() -> list[Packet]:
     out = []
@@ -2071,6 +2118,15 @@ def test_real_dnscat2_without_a_domain() -> None:
     assert tun[0].evidence["domain"] == INVALID_TLD
     assert tun[0].evidence["unique_names"] >= 100
     assert not [f for f in res.findings if f.detector in {"port_scan", "brute_force", "syn_flood"}]
+
+
+def test_real_stager_sends_a_program_over_raw_tcp() -> None:
+    """nDPI portable_executable.pcap: a PE after a 4-byte length on 4444, from a public
+    address to an inside host: an unsigned program image from outside (medium)."""
+    res = detect(DATA / "behavior" / "ndpi_portable_executable.pcap", strict=True)
+    mal = [f for f in res.findings if f.detector == "malware_transfer"]
+    assert [(f.subject, f.severity.value) for f in mal] == [("172.16.99.201", "medium")]
+    assert mal[0].evidence["proto"] == "tcp"
 
 
 def test_registered_domain_of_names_without_a_possible_tld(tmp_path: Path) -> None:

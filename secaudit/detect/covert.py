@@ -8,7 +8,8 @@
 * icmp_tunnel: echo traffic whose replies do not echo the request's data, or
   whose data past the timestamp vary from request to request (ping repeats
   one pattern there, at any size), or are large and vary in size and content.
-* long_connection: a connection open longer than a threshold.
+* long_connection: a connection open longer than a threshold, counting TCP records that
+  Zeek split at idle gaps (no new handshake, the same endpoints) as one connection.
 * data_exfil: an internal host sending far more to one external peer than
   it receives, above a volume threshold.
 """
@@ -30,6 +31,8 @@ from secaudit.detect._common import (
     sample,
     severity_of,
     text_codes,
+    text_has,
+    text_in,
 )
 from secaudit.detect.config import DataExfil, DnsTunnel, IcmpTunnel, LongConnection
 from secaudit.detect.registry import DetectContext, register
@@ -291,14 +294,66 @@ def icmp_tunnel(ctx: DetectContext) -> list[Finding]:
     return out
 
 
+_SESSION_COLS = ["ts", "uid", "id.orig_h", "id.orig_p", "id.resp_h", "id.resp_p", "proto",
+                 "duration", "orig_bytes", "resp_bytes"]  # fmt: skip
+
+
+def _tcp_sessions(
+    conn: pd.DataFrame, ok: npt.NDArray[np.bool_]
+) -> tuple[npt.NDArray[np.bool_], pd.DataFrame]:
+    """(rows that belong to a chain, one row per chain) for TCP records (among rows `ok`)
+    that continue an earlier one.
+
+    Zeek expires a TCP connection idle for 5 minutes; its next packet opens a new record
+    without a handshake (history without S/s), often with the sides swapped.  A reverse
+    shell waiting for its operator is such a chain.  A record without a SYN continues the
+    previous record of the same two endpoints; the session keeps the first record's sides,
+    spans first start to last end, and sums bytes per side."""
+    tcp = ok & text_in(conn, "proto", ("tcp",))
+    cont = tcp & ~text_has(conn, "history", "S") & ~text_has(conn, "history", "s")
+    if not cont.any():
+        return np.zeros(len(conn), dtype=bool), pd.DataFrame(columns=[*_SESSION_COLS, "pieces"])
+    base = conn[_SESSION_COLS].reset_index(drop=True)
+    a = base["id.orig_h"].astype(str) + "|" + base["id.orig_p"].astype(str)
+    b = base["id.resp_h"].astype(str) + "|" + base["id.resp_p"].astype(str)
+    key = np.where(a < b, a + "/" + b, b + "/" + a)
+    chained = tcp & pd.Series(key).isin(set(key[cont])).to_numpy()
+    c = base[chained].assign(_key=key[chained], _cont=cont[chained])
+    c = c.sort_values(["_key", "ts"], kind="stable")
+    starts = ~c["_cont"].to_numpy() | (c["_key"].to_numpy() != np.roll(c["_key"].to_numpy(), 1))
+    starts[0] = True
+    c["_chain"] = np.cumsum(starts)
+    first = c.groupby("_chain", sort=False).transform("first")
+    same = (c["id.orig_h"] == first["id.orig_h"]) & (c["id.orig_p"] == first["id.orig_p"])
+    ob, rb = c["orig_bytes"].fillna(0), c["resp_bytes"].fillna(0)
+    c["orig_bytes"], c["resp_bytes"] = ob.where(same, rb), rb.where(same, ob)
+    c["_end"] = c["ts"] + c["duration"].fillna(0)
+    g = c.groupby("_chain", sort=False)
+    sess = g.first()[_SESSION_COLS[:7]]
+    sess["duration"] = g["_end"].max() - sess["ts"]
+    sess["orig_bytes"], sess["resp_bytes"] = g["orig_bytes"].sum(), g["resp_bytes"].sum()
+    sess["pieces"] = g.size()
+    return chained, sess.reset_index(drop=True)
+
+
 @register("long_connection", Category.EXTERNAL_LINK, needs=("conn",))
 def long_connection(ctx: DetectContext) -> list[Finding]:
-    """Connections open longer than the threshold (external_link when the peer is outside)."""
+    """Connections open longer than the threshold (external_link when the peer is outside);
+    TCP records Zeek split at idle gaps count as one connection (_tcp_sessions)."""
     cfg = LongConnection.model_validate(ctx.settings("long_connection"))
     conn = ctx.conn
     if conn.empty:
         return []
-    c = conn[conn["proto"].isin(cfg.protocols) & (conn["duration"].fillna(0) >= cfg.min_duration_s)]
+    ok = text_in(conn, "proto", cfg.protocols)
+    chained, sessions = _tcp_sessions(conn, ok)
+    single = ok & ~chained & (conn["duration"].fillna(0) >= cfg.min_duration_s).to_numpy()
+    c = pd.concat(
+        [
+            conn.loc[single, _SESSION_COLS].assign(pieces=1),
+            sessions[sessions["duration"].fillna(0) >= cfg.min_duration_s],
+        ],
+        ignore_index=True,
+    )
     if c.empty:
         return []
     g = c.groupby(["id.orig_h", "id.resp_h", "id.resp_p", "proto"], sort=True).agg(
@@ -308,6 +363,7 @@ def long_connection(ctx: DetectContext) -> list[Finding]:
         last=("ts", lambda s: float((s + c.loc[s.index, "duration"]).max())),
         orig_bytes=("orig_bytes", "sum"),
         resp_bytes=("resp_bytes", "sum"),
+        pieces=("pieces", "sum"),
         uids=("uid", lambda s: list(s.head(5))),
     )
     g = g.reset_index()
@@ -333,6 +389,7 @@ def long_connection(ctx: DetectContext) -> list[Finding]:
                     "orig_bytes": int(r["orig_bytes"] or 0),
                     "resp_bytes": int(r["resp_bytes"] or 0),
                     "sample_uids": list(r["uids"]),
+                    "zeek_records": int(r["pieces"]),
                 },
                 id_keys={"dst": str(r["id.resp_h"]), "port": int(r["id.resp_p"])},
                 dst=str(r["id.resp_h"]),

@@ -2,11 +2,11 @@
 
 unregistered_device    MAC (or, on a registered MAC, an address of its own zone) not in assets.yaml
 ip_mac_conflict        one address claimed by several MACs, or by a MAC other than the registered one
-forbidden_zone_link    zone -> zone flows that links.yaml does not allow (attempts included)
+forbidden_zone_link    zone -> zone (or internet -> zone) flows that links.yaml does not allow (attempts included)
 inbound_to_classified  connections into a classified zone that no rule allows
 rogue_dhcp             DHCP offers/acks from a server that is not registered
 rogue_gateway          router advertisements, ARP claims of a gateway address, ICMP redirects from a non-gateway
-hidden_nat             several TTL baselines or SYN fingerprints behind one address, routed TTLs, hotspot OUIs
+hidden_nat             several TTL baselines, SYN fingerprints or IP-ID counters behind one address, routed TTLs, hotspot OUIs
 dual_homed             one MAC using addresses in two zones
 
 Layer-2 facts come from the links_* tables (links_tables.py); routers'
@@ -22,7 +22,8 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from secaudit.detect._common import findings_bulk, gc_paused
+from secaudit.detect._common import findings_bulk, gc_paused, text_has
+from secaudit.detect.ipid import IpIdCounters
 from secaudit.detect.links_base import (
     CONTROLS,
     flow_view,
@@ -58,13 +59,19 @@ _ROUTERS = (Role.GATEWAY, Role.NETWORK)
 # --------------------------------------------------------------------------- zone links
 @register("forbidden_zone_link", IL, needs=("conn", "policy"))
 def forbidden_zone_link(ctx: DetectContext) -> list[Finding]:
-    """Flows between two zones that no links.yaml allow rule permits (attempts included)."""
+    """Flows between two zones, or from the internet into a zone, that no links.yaml allow
+    rule permits (attempts included).  From the internet only what the outside host opened
+    counts (a TCP handshake, a datagram, an echo request): a record that starts mid-stream
+    may be an outbound connection whose first packets were not captured."""
     pol: Policy | None = ctx.policy
     if pol is None:
         return []
     v = flow_view(ctx)
     oz, rz = v.oz_link, v.rz_link
     cross = v.initiated & (oz >= 0) & (rz >= 0) & (oz != rz)
+    inbound = v.initiated & (oz == -1) & (rz >= 0)
+    if inbound.any():
+        cross |= inbound & ((v.proto != 6) | text_has(v.conn, "history", "S"))
     if not cross.any():
         return []
     allowed = pol.allowed_internal(oz, rz, v.proto, v.port)
@@ -593,7 +600,8 @@ def _redirects(ctx: DetectContext) -> list[Finding]:
 @register("hidden_nat", IL, needs=("links_hosts", "policy"))
 @gc_paused
 def hidden_nat(ctx: DetectContext) -> list[Finding]:
-    """Several OS TTL baselines (or routed TTLs) behind one address; mobile-hotspot OUIs."""
+    """Several OS TTL baselines, SYN fingerprints or IP-ID counters (or routed TTLs) behind
+    one address; mobile-hotspot OUIs."""
     h = _hosts(ctx)
     if h is None or not len(h):
         return []
@@ -640,7 +648,8 @@ def hidden_nat(ctx: DetectContext) -> list[Finding]:
     oui = np.isin(g_mac >> np.uint64(24), ouis)
     routed = cfg.flag_routed_ttl & (min_hops >= 1) & (g_pkts >= cfg.min_packets)
     n_fp = _strong_fingerprints(ctx, cfg, g_mac, g_hi, g_lo)
-    sel = np.flatnonzero((n_strong >= 2) | routed | oui | (n_fp >= 2))
+    n_ipid = _ipid_counters(ctx, cfg, g_mac, g_hi, g_lo)
+    sel = np.flatnonzero((n_strong >= 2) | routed | oui | (n_fp >= 2) | (n_ipid >= 2))
     if not len(sel):
         return []
     # per selected host: packets per TTL class (in class order), and when the second baseline
@@ -671,12 +680,15 @@ def hidden_nat(ctx: DetectContext) -> list[Finding]:
     macs = g_mac[sel].tolist()
     fps = _syn_fingerprints(ctx, set(macs))
     assets = u["mac_asset"].to_numpy(np.int64)[g_row[sel]].tolist()
-    flags = np.stack([several, routed[sel], oui[sel], n_fp[sel] >= 2], axis=1).tolist()
+    flags = np.stack(
+        [several, routed[sel], oui[sel], n_fp[sel] >= 2, n_ipid[sel] >= 2], axis=1
+    ).tolist()
+    ipid_n = n_ipid[sel].tolist()
     evidence: list[dict[str, Any]] = []
     reasons_text: list[str] = []
     mac_text: list[str] = []
-    for gi, m, ip, hi_k, lo_k, asset, (sev_, rt, ou, fp2) in zip(
-        sel.tolist(), macs, ips, g_hi[sel].tolist(), g_lo[sel].tolist(), assets, flags,
+    for gi, m, ip, hi_k, lo_k, asset, (sev_, rt, ou, fp2, id2), n_id in zip(
+        sel.tolist(), macs, ips, g_hi[sel].tolist(), g_lo[sel].tolist(), assets, flags, ipid_n,
         strict=True,
     ):  # fmt: skip
         reasons = []
@@ -688,6 +700,8 @@ def hidden_nat(ctx: DetectContext) -> list[Finding]:
             reasons.append("mobile-hotspot OUI")
         if fp2:
             reasons.append("several TCP SYN fingerprints")
+        if id2:
+            reasons.append("several IP-ID counters")
         mac_s = format_mac(m)
         ev: dict[str, Any] = {
             "ip": ip, "mac": mac_s, "asset": _asset_name(pol, asset),
@@ -696,6 +710,8 @@ def hidden_nat(ctx: DetectContext) -> list[Finding]:
         fp = fps.get((m, hi_k, lo_k))
         if fp:
             ev["syn_fingerprints"] = fp
+        if id2:
+            ev["ipid_counters"] = n_id
         evidence.append(ev)
         reasons_text.append("; ".join(reasons))
         mac_text.append(mac_s)
@@ -727,6 +743,32 @@ def _sum_int(
     """Exact per-code sums of an integer column."""
     out = np.zeros(k, np.int64)
     np.add.at(out, codes, values)
+    return out
+
+
+def _ipid_counters(
+    ctx: DetectContext,
+    cfg: Any,
+    mac: npt.NDArray[np.uint64],
+    hi: npt.NDArray[np.uint64],
+    lo: npt.NDArray[np.uint64],
+) -> npt.NDArray[np.int64]:
+    """Per host (MAC, address): IP-ID sequences that moved between destinations
+    (detect/ipid.py), i.e. global counters of separate hosts.  IPv6 has no IP-ID: 0."""
+    out = np.zeros(len(mac), np.int64)
+    ipid: Any = ctx.tables.get("links_ipid")
+    if not isinstance(ipid, IpIdCounters) or not len(mac):
+        return out
+    c = ipid.counters(cfg.ipid_min_packets, cfg.ipid_min_dst_changes, cfg.ipid_min_apart)
+    c = c[c["global"].to_numpy() > 0]
+    if c.empty:
+        return out
+    known = pd.MultiIndex.from_arrays(
+        [c["src_mac"].to_numpy(np.uint64), c["src_lo"].to_numpy(np.uint64)]
+    )
+    pos = known.get_indexer(pd.MultiIndex.from_arrays([mac, lo]))
+    hit = (pos >= 0) & (hi == 0)  # IPv4 lives in ::ffff:0:0/96: high half zero
+    out[hit] = c["global"].to_numpy(np.int64)[pos[hit]]
     return out
 
 

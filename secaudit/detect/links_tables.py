@@ -24,6 +24,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from secaudit.detect.ipid import IpIdCounters
 from secaudit.detect.links_kernels import (
     candidates,
     dhcp_fields,
@@ -51,6 +52,7 @@ class LinksTables:
     syn: list[Cols] = field(default_factory=list)
     names: list[Cols] = field(default_factory=list)
     marks: list[Cols] = field(default_factory=list)
+    ipid: IpIdCounters = field(default_factory=IpIdCounters)  # IP-ID sequences per sender
     first_ns: int | None = None
     last_ns: int | None = None
 
@@ -65,6 +67,7 @@ class LinksTables:
         self.first_ns = int(t0) if self.first_ns is None else min(self.first_ns, int(t0))
         self.last_ns = int(t1) if self.last_ns is None else max(self.last_ns, int(t1))
         self._hosts(p)
+        self.ipid.update(p)
         if arp.size:
             self.arp.append(
                 _take(
@@ -160,9 +163,10 @@ class LinksTables:
         self.marks.append({c: v[keep] for c, v in m.items()})
 
     # ------------------------------------------------------------------ results
-    def finish(self) -> dict[str, pd.DataFrame]:
-        """DataFrames by name: links_hosts, links_arp, links_dhcp, links_ra, links_syn, links_names, links_marks."""
-        out: dict[str, pd.DataFrame] = {}
+    def finish(self) -> dict[str, Any]:
+        """DataFrames by name: links_hosts, links_arp, links_dhcp, links_ra, links_syn, links_names,
+        links_marks; and links_ipid, the IpIdCounters themselves."""
+        out: dict[str, Any] = {}
         if self.hosts:
             h = _merge_counts(_concat(self.hosts), _HOST_KEYS, "pkts")
         else:
@@ -174,6 +178,7 @@ class LinksTables:
             )
         h["ip"] = _text(h["src_hi"], h["src_lo"])
         out["links_hosts"] = h
+        out["links_ipid"] = self.ipid  # hidden_nat reads counters with its thresholds
         a = (
             np.concatenate(self.arp)
             if self.arp

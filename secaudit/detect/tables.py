@@ -48,6 +48,8 @@ def merge_parts(into: Any, other: Any) -> None:
             setattr(into, f.name, theirs if mine is None else max(mine, theirs))
         elif f.name == "n_packets":
             setattr(into, f.name, mine + theirs)
+        elif hasattr(mine, "merge"):  # streaming state of its own (ipid.IpIdCounters)
+            mine.merge(theirs)
         else:
             raise TypeError(f"no merge rule for {type(into).__name__}.{f.name}")
 

@@ -58,6 +58,11 @@ class HiddenNatRules(_M):
     min_share: Annotated[float, Field(ge=0, le=1)] = 0.05
     flag_routed_ttl: bool = True  # all of a host's packets one hop short of a standard initial TTL
     initial_ttls: tuple[int, ...] = (32, 64, 128, 255)
+    # IP-ID counters (detect/ipid.py): a sequence with this many packets that moved between
+    # this many+1 destinations is one host's global counter; two behind an address are two hosts
+    ipid_min_packets: Annotated[int, Field(ge=2)] = 10
+    ipid_min_dst_changes: Annotated[int, Field(ge=1)] = 3
+    ipid_min_apart: Annotated[int, Field(ge=0, le=32768)] = 4096  # closer counters count once
 
 
 class LinksRules(_M):

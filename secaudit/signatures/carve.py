@@ -75,6 +75,8 @@ class _Pass:
     announced: set[Port] = field(default_factory=set)  # FTP data ports seen so far
     ports: set[Port] = field(default_factory=set)  # from finished FTP control connections
     pending: list[tuple[Port, int, int, int, Any]] = field(default_factory=list)
+    # program images opening an unidentified stream: kept unless it was FTP data after all
+    raw: list[tuple[Port, int, int, int, Any]] = field(default_factory=list)
     late: list[tuple[Port, int]] = field(default_factory=list)
     stats: CarveStats = field(default_factory=CarveStats)
     texts: dict[bytes, str] = field(default_factory=dict)  # ip_text of each address seen
@@ -220,6 +222,10 @@ class _Pass:
                             n_ftp += 1
                     else:
                         self.late.append((port, key))
+                    for row in F.stream_executables(base, d0, d1, ts_last):
+                        self.raw.append((port, key, fid, len(got), self.each(row)))
+                        got.append(row)
+                        n_ftp += 1  # routed like FTP data: decided once ports are known
                 if app in (None, "ftp") and F.mail_protocol(d1):
                     # POP3/IMAP (a POP3 client's USER looks like FTP): mail being read
                     got.extend(F.mailbox_files(base, d1, ts_last))
@@ -356,6 +362,8 @@ def carve_pcap(
     out = [(fid, k, row) for key, fid, k, row in run.rows if key not in keys]
     out += [(fid, k, row) for port, key, fid, k, row in run.pending
             if key not in keys and port in ports]  # fmt: skip
+    out += [(fid, k, row) for port, key, fid, k, row in run.raw
+            if key not in keys and port not in ports]  # fmt: skip
     out += [(int(r["flow_id"]), k, run.each(r)) for k, r in enumerate(eng_rows)]
     out.sort(key=lambda x: (x[0], x[1]))
     return [r for _f, _k, r in out]

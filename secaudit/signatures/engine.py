@@ -755,6 +755,8 @@ class Engine:
                 self.ftp_ports.add((flow.client, port))
         elif flow.app is None and ((flow.server, flow.sport) in self.ftp_ports):
             self.carved.extend(F.ftp_data_files(_file_base(flow), d0, d1, flow.ts_last))
+        elif flow.app is None:
+            self.carved.extend(F.stream_executables(_file_base(flow), d0, d1, flow.ts_last))
         if flow.app is None:
             self._mail(flow)
 

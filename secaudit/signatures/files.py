@@ -3,7 +3,8 @@
 HTTP bodies come out of the engine already de-chunked and decompressed;
 SMTP attachments are MIME parts (base64 / quoted-printable) of the DATA
 section, and so are those of messages a POP3/IMAP server sends a mail client;
-FTP data connections are found from PASV/EPSV/PORT replies on the
+an unidentified TCP stream that opens with a program image (a stager's second stage)
+is one file; FTP data connections are found from PASV/EPSV/PORT replies on the
 control connection.  Every decoder is size-capped (`MAX_FILE`).
 """
 
@@ -26,7 +27,11 @@ from typing import Any
 from secaudit.errors import ConfigError
 from secaudit.model import Category, Finding, Gap, Severity
 from secaudit.proto.http import HttpMessage
-from secaudit.signatures.filetype import disguised_executable, unsigned_executable
+from secaudit.signatures.filetype import (
+    disguised_executable,
+    sniff_executable,
+    unsigned_executable,
+)
 
 __all__ = [
     "IocSet",
@@ -38,6 +43,7 @@ __all__ = [
     "http_files",
     "mailbox_files",
     "smtp_files",
+    "stream_executables",
     "ftp_data_files",
     "scan_files",
     "ScanCache",
@@ -206,6 +212,27 @@ def mailbox_files(base: dict[str, Any], d1: bytes, ts: float) -> list[dict[str, 
     proto = mail_protocol(d1) or "mail"
     return [{**base, "proto": proto, "direction": "to_client", "ts": ts, "name": name,
              "data": data} for name, data in carve_mailbox(d1)]  # fmt: skip
+
+
+_EXEC_STARTS = (b"MZ", b"\x7fELF", b"\xfe\xed\xfa", b"\xce\xfa\xed\xfe", b"\xcf\xfa\xed\xfe")
+
+
+def stream_executables(
+    base: dict[str, Any], d0: bytes, d1: bytes, ts: float
+) -> list[dict[str, Any]]:
+    """A program image that opens one side of an unidentified TCP stream, directly or after
+    a 4-byte length (how Metasploit-style stagers send their second stage): one record per
+    side, the stream from the image on (`proto` "tcp")."""
+    out: list[dict[str, Any]] = []
+    for side, data in (("to_server", d0), ("to_client", d1)):
+        for skip in (0, 4):
+            if data[skip : skip + 4].startswith(_EXEC_STARTS) and sniff_executable(
+                data[skip : skip + 4096]
+            ):
+                out.append({**base, "proto": "tcp", "direction": side, "ts": ts,
+                            "name": "tcp-stream", "data": data[skip : skip + MAX_FILE]})  # fmt: skip
+                break
+    return out
 
 
 def ftp_data_files(base: dict[str, Any], d0: bytes, d1: bytes, ts: float) -> list[dict[str, Any]]:

@@ -1,0 +1,203 @@
+"""IP-ID counters behind one address: how many hosts share it (a hidden NAT).
+
+Bellovin's technique ("A Technique for Counting NATted Hosts", IMW 2002): a host whose
+IPv4 stack numbers its packets from one global counter (Windows, many embedded stacks)
+sends IDs that rise by one per packet whatever the destination.  Packets from one source
+address are linked into sequences: each joins the sequence whose last ID it follows most
+closely (within `max_gap`), or starts a new one.  Linux numbers per connection or per
+destination and macOS at random, so their sequences never span destinations; a
+sequence that moves between `min_dst_changes`+1 destinations is one host's global
+counter, and two such counters behind one address are two hosts - when their values lie
+apart: counters within `min_apart` IDs of each other are taken for one (reordered or
+lost packets split a single counter; two hosts' counters start at random offsets).
+
+The pass streams over chunks (numba, state per (MAC, address) carried across chunks, a
+fixed number of live sequences per address, the least recently extended one replaced),
+so memory follows the number of senders, not packets.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numba as nb
+import numpy as np
+import pandas as pd
+
+__all__ = ["IpIdCounters", "SLOTS"]
+
+SLOTS = 8  # live sequences kept per sender
+# per sequence: last id, packets, destination changes, last destination (low 64 bits), last use
+_LAST, _PKTS, _CHANGES, _DST, _USED = range(5)
+
+
+@nb.njit(cache=True, inline="always")
+def _mix(x: np.uint64) -> np.uint64:
+    x ^= x >> np.uint64(33)
+    x *= np.uint64(0xFF51AFD7ED558CCD)
+    x ^= x >> np.uint64(33)
+    return x
+
+
+@nb.njit(cache=True)
+def _grow(keys: np.ndarray, used: np.ndarray, seqs: np.ndarray, n: int) -> tuple:  # type: ignore[type-arg]
+    """Double the open-addressing table (keys: (mac, addr) pairs; seqs: SLOTS x 5 per key)."""
+    size = keys.shape[0] * 2
+    nk = np.zeros((size, 2), np.uint64)
+    nu = np.zeros(size, np.bool_)
+    ns = np.zeros((size, SLOTS, 5), np.int64)
+    mask = np.uint64(size - 1)
+    for i in range(keys.shape[0]):
+        if not used[i]:
+            continue
+        h = _mix(keys[i, 0] ^ _mix(keys[i, 1])) & mask
+        while nu[h]:
+            h = (h + np.uint64(1)) & mask
+        nk[h] = keys[i]
+        nu[h] = True
+        ns[h] = seqs[i]
+    return nk, nu, ns, n
+
+
+@nb.njit(cache=True)
+def _feed(
+    keys: np.ndarray,
+    used: np.ndarray,
+    seqs: np.ndarray,
+    n: int,
+    clock: int,
+    mac: np.ndarray,
+    src: np.ndarray,
+    dst: np.ndarray,
+    ipid: np.ndarray,
+    max_gap: int,
+) -> tuple:  # type: ignore[type-arg]
+    """Link each packet to its sender's closest sequence (or start one); returns the
+    possibly grown table, the key count and the clock (a packet counter for LRU)."""
+    for i in range(mac.shape[0]):
+        if 2 * (n + 1) > keys.shape[0]:
+            keys, used, seqs, n = _grow(keys, used, seqs, n)
+        mask = np.uint64(keys.shape[0] - 1)
+        h = _mix(mac[i] ^ _mix(src[i])) & mask
+        while used[h] and not (keys[h, 0] == mac[i] and keys[h, 1] == src[i]):
+            h = (h + np.uint64(1)) & mask
+        if not used[h]:
+            used[h] = True
+            keys[h, 0] = mac[i]
+            keys[h, 1] = src[i]
+            n += 1
+            for s in range(SLOTS):
+                seqs[h, s, _LAST] = -1
+        clock += 1
+        x = np.int64(ipid[i])
+        d = np.int64(dst[i])
+        best, best_gap = -1, max_gap + 1
+        victim, victim_used = 0, np.iinfo(np.int64).max  # an empty slot, else the LRU one
+        for s in range(SLOTS):
+            last = seqs[h, s, _LAST]
+            if last < 0:
+                if victim_used >= 0:
+                    victim, victim_used = s, -1
+                continue
+            gap = (x - last) & 0xFFFF
+            if gap <= max_gap and gap < best_gap:
+                best, best_gap = s, gap
+            if seqs[h, s, _USED] < victim_used:
+                victim, victim_used = s, seqs[h, s, _USED]
+        if best < 0:
+            best = victim
+            seqs[h, best, _PKTS] = 0
+            seqs[h, best, _CHANGES] = 0
+            seqs[h, best, _DST] = d
+        elif seqs[h, best, _DST] != d:
+            seqs[h, best, _CHANGES] += 1
+            seqs[h, best, _DST] = d
+        seqs[h, best, _LAST] = x
+        seqs[h, best, _PKTS] += 1
+        seqs[h, best, _USED] = clock
+    return keys, used, seqs, n, clock
+
+
+@nb.njit(cache=True)
+def _clusters(lasts: np.ndarray, ok: np.ndarray, min_apart: int) -> np.ndarray:
+    """Per sender: groups of its qualifying counters whose last IDs lie more than
+    `min_apart` apart on the 16-bit circle."""
+    out = np.zeros(lasts.shape[0], np.int64)
+    for i in range(lasts.shape[0]):
+        vals = np.sort(lasts[i][ok[i]])
+        k = vals.shape[0]
+        if k == 0:
+            continue
+        n = 0
+        for j in range(k):  # gap to the next value around the circle
+            nxt = vals[(j + 1) % k] + (65536 if j == k - 1 else 0)
+            if nxt - vals[j] > min_apart:
+                n += 1
+        out[i] = max(n, 1)
+    return out
+
+
+@dataclass
+class IpIdCounters:
+    """Per (source MAC, IPv4 source) sequences of IP-IDs across packet chunks."""
+
+    max_gap: int = 64  # the next ID of one counter: at most this far ahead (unseen packets)
+    keys: np.ndarray = field(default_factory=lambda: np.zeros((1024, 2), np.uint64))
+    used: np.ndarray = field(default_factory=lambda: np.zeros(1024, np.bool_))
+    seqs: np.ndarray = field(default_factory=lambda: np.zeros((1024, SLOTS, 5), np.int64))
+    n: int = 0
+    clock: int = 0
+
+    def update(self, packets: np.ndarray) -> None:
+        """Feed one chunk (schemas.PACKET_DTYPE): unfragmented, untunnelled IPv4 with an ID."""
+        p = packets
+        sel = np.flatnonzero(
+            (p["ip_version"] == 4) & (p["tunnel_depth"] == 0) & (p["ip_id"] != 0)
+            & ((p["frag"] & 1) == 0) & (p["src_mac"] != 0)
+        )  # fmt: skip
+        if not len(sel):
+            return
+        self.keys, self.used, self.seqs, self.n, self.clock = _feed(
+            self.keys, self.used, self.seqs, self.n, self.clock, p["src_mac"][sel],
+            p["src_lo"][sel], p["dst_lo"][sel], p["ip_id"][sel].astype(np.int64), self.max_gap,
+        )  # fmt: skip
+
+    def merge(self, other: IpIdCounters) -> None:
+        """Another file's senders: kept side by side (a sender seen in both keeps this one's
+        sequences; IDs of separate captures do not continue each other)."""
+        live = np.flatnonzero(other.used)
+        for i in live.tolist():
+            mask = self.keys.shape[0] - 1
+            if 2 * (self.n + 1) > self.keys.shape[0]:
+                self.keys, self.used, self.seqs, self.n = _grow(
+                    self.keys, self.used, self.seqs, self.n
+                )
+                mask = self.keys.shape[0] - 1
+            k = other.keys[i]
+            h = int(_mix(k[0] ^ _mix(k[1]))) & mask
+            while self.used[h] and not (self.keys[h] == k).all():
+                h = (h + 1) & mask
+            if not self.used[h]:
+                self.used[h] = True
+                self.keys[h] = k
+                self.seqs[h] = other.seqs[i]
+                self.n += 1
+
+    def counters(
+        self, min_packets: int, min_dst_changes: int, min_apart: int = 4096
+    ) -> pd.DataFrame:
+        """One row per sender: src_mac, src_lo, global (sequences that span destinations with
+        `min_packets` packets, counted once per group of values `min_apart` apart), packets
+        (in those sequences)."""
+        live = np.flatnonzero(self.used)
+        s = self.seqs[live]
+        ok = (s[:, :, _LAST] >= 0) & (s[:, :, _PKTS] >= min_packets)
+        ok &= s[:, :, _CHANGES] >= min_dst_changes
+        return pd.DataFrame(
+            {
+                "src_mac": self.keys[live, 0],
+                "src_lo": self.keys[live, 1],
+                "global": _clusters(s[:, :, _LAST], ok, min_apart),
+                "packets": np.where(ok, s[:, :, _PKTS], 0).sum(axis=1).astype(np.int64),
+            }
+        )
