@@ -14,11 +14,13 @@ one row per (client, client port, server, trans_id, query)), with `rtt`,
 
 from __future__ import annotations
 
+import ctypes
 from typing import Any
 
 import numba as nb
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 __all__ = [
     "DNS_PORTS",
@@ -67,6 +69,21 @@ def _skip_name(buf: np.ndarray, start: int, end: int) -> int:
         if ln & 0xC0:
             return -2
         pos += 1 + ln
+
+
+@nb.njit(cache=True)
+def _plain_name_end(buf: np.ndarray, start: int, end: int) -> int:
+    """Offset after the name at `start` when it is plain labels ending before `end` in at
+    most MAX_NAME bytes (no pointer: its bytes alone decide its text); else -1."""
+    pos = start
+    while pos < end and pos - start < MAX_NAME:
+        ln = buf[pos]
+        if ln == 0:
+            return pos + 1
+        if ln & 0xC0:
+            return -1
+        pos += 1 + ln
+    return -1
 
 
 @nb.njit(cache=True)
@@ -268,16 +285,14 @@ def _intern(
 @nb.njit(cache=True)
 def _table(n: int, width: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """An empty _intern table for up to n keys of up to `width` bytes: store, at, slots,
-    state.  The store is np.empty: only the part used is ever touched."""
+    state.  Store and offsets are np.empty (only the part used is ever touched), the slots
+    int32 at a load of at most 0.8: fresh memory costs page faults."""
     size = 16
-    while size < 2 * n:
+    while size < n + n // 4:
         size *= 2
-    return (
-        np.empty(n * width, np.uint8),
-        np.zeros(n + 1, np.int64),
-        np.full(size, -1, np.int64),
-        np.zeros(2, np.int64),
-    )
+    at = np.empty(n + 1, np.int64)
+    at[0] = 0
+    return np.empty(n * width, np.uint8), at, np.full(size, -1, np.int32), np.zeros(2, np.int64)
 
 
 @nb.njit(cache=True)
@@ -295,28 +310,36 @@ def _parse(
     file_offset = np.zeros(n, np.int64)
     addr = np.zeros((4, n), np.uint64)  # src_hi, src_lo, dst_hi, dst_lo
     port = np.zeros((2, n), np.uint16)  # sport, dport
-    hdr = np.zeros((n, 6), np.int32)  # id, flags, qd, an, ns, ar
-    q = np.zeros((n, 2), np.int32)  # qtype, qclass
-    geo = np.zeros((n, 6), np.int32)  # text len, labels, max label, reg start, sub labels, sub len
+    hdr = np.zeros((6, n), np.int32)  # id, flags, qd, an, ns, ar
+    q = np.zeros((2, n), np.int32)  # qtype, qclass
+    geo = np.zeros((6, n), np.int32)  # text len, labels, max label, reg start, sub labels, sub len
     ent = np.zeros(n, np.float64)
-    ans = np.zeros((n, 4), np.int64)  # answer rdata bytes, TXT/NULL answers, min TTL, records read
+    ans = np.zeros((4, n), np.int64)  # answer rdata bytes, TXT/NULL answers, min TTL, records read
     status = np.zeros(n, np.uint8)
-    codes = np.full((n, 3), -1, np.int64)  # name, registered domain, answer set (-1: none)
+    codes = np.full((3, n), -1, np.int32)  # name, registered domain, answer set (-1: none)
     n_store, n_at, n_slots, n_state = _table(n, NAME_OUT)  # names
     r_store, r_at, r_slots, r_state = _table(n, NAME_OUT)  # registered domains
     s_store, s_at, s_slots, s_state = _table(n, 16 * MAX_ADDRS)  # answer sets
+    w_store, w_at, w_slots, w_state = _table(n, MAX_NAME)  # question names, wire form
+    w_row = np.empty(n, np.int64)  # per wire name: the first row with it, its status
+    w_status = np.empty(n, np.int64)
     # per name code, from its first message: the span its entropy was taken on, the
     # entropy, and the registered domain's start and code (a repeated name reuses them)
-    ent_stop = np.full(n, -2, np.int64)
-    ent_val = np.zeros(n, np.float64)
-    reg_start = np.full(n, -1, np.int64)
-    reg_code = np.zeros(n, np.int64)
+    # (set when the code is made: np.empty leaves the pages of unused codes untouched)
+    ent_stop = np.empty(n, np.int64)
+    ent_val = np.empty(n, np.float64)
+    reg_start = np.empty(n, np.int64)
+    reg_code = np.empty(n, np.int64)
     name = np.zeros(NAME_OUT, np.uint8)  # scratch, all zero again after every message
     addrs = np.zeros(2 * MAX_ADDRS, np.uint64)  # scratch: hi, lo of each answer address
     addr_bytes = addrs.view(np.uint8)
     counts = np.zeros(256, np.int64)  # _entropy's scratch
     label_off = np.zeros(128, np.int64)
     label_len = np.zeros(128, np.int64)
+    _intern(name, 0, 0, n_store, n_at, n_slots, n_state)  # code 0: the empty name
+    _intern(name, 0, 0, r_store, r_at, r_slots, r_state)
+    ent_stop[0] = -2
+    reg_start[0] = -1
     for r in range(n):
         p = packets[idx[r]]
         ts[r] = p.ts
@@ -331,64 +354,85 @@ def _parse(
         avail = min(int(p.payload_len), int(p.caplen) - int(p.payload_off))
         if avail < HEADER_LEN:
             status[r] = STATUS_TRUNCATED
-            codes[r, 0] = _intern(name, 0, 0, n_store, n_at, n_slots, n_state)
-            codes[r, 1] = _intern(name, 0, 0, r_store, r_at, r_slots, r_state)
+            codes[0, r] = codes[1, r] = 0  # the empty name
             continue
         end = base + avail
         for k in range(6):
-            hdr[r, k] = (data[base + 2 * k] << 8) | data[base + 2 * k + 1]
-        ans[r, 2] = -1
+            hdr[k, r] = (data[base + 2 * k] << 8) | data[base + 2 * k + 1]
+        ans[2, r] = -1
         pos = base + HEADER_LEN
-        if hdr[r, 2] == 0:
-            codes[r, 0] = _intern(name, 0, 0, n_store, n_at, n_slots, n_state)
-            codes[r, 1] = _intern(name, 0, 0, r_store, r_at, r_slots, r_state)
+        if hdr[2, r] == 0:
+            codes[0, r] = codes[1, r] = 0  # the empty name
             continue
-        st, tl, wl, nlab = _read_name(data, base, pos, end, name, label_off, label_len)
-        geo[r, 0] = tl
-        geo[r, 1] = nlab
-        mx = 0
-        for k in range(min(nlab, 128)):
-            mx = max(mx, label_len[k])
-        geo[r, 2] = mx
-        # registered domain: last two labels, three under a generic second level (x.com.cn)
-        nl = min(nlab, 128)
-        keep = 2
-        if nl >= 3 and label_len[nl - 1] == 2:
-            off2 = label_off[nl - 2]
-            if _is_sld_word(name, off2, label_len[nl - 2], words, wlen):
-                keep = 3
-        stop = -1  # entropy of name[:stop] (none: -1)
-        if nl >= 1 and not _plausible_tld(name, label_off[nl - 1], label_len[nl - 1]):
-            # no registered domain under a TLD that cannot exist (dnscat2 without a domain
-            # sends "dnscat.<hex>.<hex>"): the whole name is the left-hand part
-            geo[r, 3] = tl
-            geo[r, 4] = nl
-            geo[r, 5] = tl
-            stop = tl
-        elif nl > keep:
-            reg = label_off[nl - keep]
-            geo[r, 3] = reg
-            geo[r, 4] = nl - keep
-            geo[r, 5] = reg - 1  # minus the dot before the registered domain
-            stop = reg - 1
+        # a name repeated byte for byte (no compression pointer) has the same fields: copy
+        # them from the first message that carried it instead of decoding it again
+        w_end = _plain_name_end(data, pos, end)
+        w = -1
+        known_w = w_state[0]
+        if w_end > 0:
+            w = _intern(data, pos, w_end, w_store, w_at, w_slots, w_state)
+        if 0 <= w < known_w:
+            r0 = w_row[w]
+            for k in range(6):
+                geo[k, r] = geo[k, r0]
+            codes[0, r] = codes[0, r0]
+            codes[1, r] = codes[1, r0]
+            ent[r] = ent[r0]
+            st = w_status[w]
         else:
-            geo[r, 3] = 0
-        c = _intern(name, 0, tl, n_store, n_at, n_slots, n_state)
-        codes[r, 0] = c
-        if reg_start[c] != geo[r, 3]:
-            reg_code[c] = _intern(name, geo[r, 3], tl, r_store, r_at, r_slots, r_state)
-            reg_start[c] = geo[r, 3]
-        codes[r, 1] = reg_code[c]
-        if stop >= 0:
-            if ent_stop[c] == stop:
-                ent[r] = ent_val[c]
+            st, tl, wl, nlab = _read_name(data, base, pos, end, name, label_off, label_len)
+            geo[0, r] = tl
+            geo[1, r] = nlab
+            mx = 0
+            for k in range(min(nlab, 128)):
+                mx = max(mx, label_len[k])
+            geo[2, r] = mx
+            # registered domain: last two labels, three under a generic second level (x.com.cn)
+            nl = min(nlab, 128)
+            keep = 2
+            if nl >= 3 and label_len[nl - 1] == 2:
+                off2 = label_off[nl - 2]
+                if _is_sld_word(name, off2, label_len[nl - 2], words, wlen):
+                    keep = 3
+            stop = -1  # entropy of name[:stop] (none: -1)
+            if nl >= 1 and not _plausible_tld(name, label_off[nl - 1], label_len[nl - 1]):
+                # no registered domain under a TLD that cannot exist (dnscat2 without a domain
+                # sends "dnscat.<hex>.<hex>"): the whole name is the left-hand part
+                geo[3, r] = tl
+                geo[4, r] = nl
+                geo[5, r] = tl
+                stop = tl
+            elif nl > keep:
+                reg = label_off[nl - keep]
+                geo[3, r] = reg
+                geo[4, r] = nl - keep
+                geo[5, r] = reg - 1  # minus the dot before the registered domain
+                stop = reg - 1
             else:
-                ent[r] = _entropy(name, 0, stop, counts)
-                if ent_stop[c] == -2:
-                    ent_stop[c] = stop
-                    ent_val[c] = ent[r]
-        for k in range(tl):
-            name[k] = 0
+                geo[3, r] = 0
+            known = n_state[0]
+            c = _intern(name, 0, tl, n_store, n_at, n_slots, n_state)
+            if c == known:  # a new name
+                ent_stop[c] = -2
+                reg_start[c] = -1
+            codes[0, r] = c
+            if reg_start[c] != geo[3, r]:
+                reg_code[c] = _intern(name, geo[3, r], tl, r_store, r_at, r_slots, r_state)
+                reg_start[c] = geo[3, r]
+            codes[1, r] = reg_code[c]
+            if stop >= 0:
+                if ent_stop[c] == stop:
+                    ent[r] = ent_val[c]
+                else:
+                    ent[r] = _entropy(name, 0, stop, counts)
+                    if ent_stop[c] == -2:
+                        ent_stop[c] = stop
+                        ent_val[c] = ent[r]
+            for k in range(tl):
+                name[k] = 0
+            if w >= 0:
+                w_row[w] = r
+                w_status[w] = st
         if st != STATUS_OK:
             status[r] = st
             continue
@@ -396,11 +440,11 @@ def _parse(
         if p2 < 0 or p2 + 4 > end:
             status[r] = STATUS_TRUNCATED
             continue
-        q[r, 0] = (data[p2] << 8) | data[p2 + 1]
-        q[r, 1] = (data[p2 + 2] << 8) | data[p2 + 3]
+        q[0, r] = (data[p2] << 8) | data[p2 + 1]
+        q[1, r] = (data[p2 + 2] << 8) | data[p2 + 3]
         pos = p2 + 4
         # skip further questions
-        for _ in range(1, min(hdr[r, 2], 16)):
+        for _ in range(1, min(hdr[2, r], 16)):
             p2 = _skip_name(data, pos, end)
             if p2 < 0 or p2 + 4 > end:
                 status[r] = STATUS_TRUNCATED
@@ -409,7 +453,7 @@ def _parse(
         if status[r] != STATUS_OK:
             continue
         a_n = 0
-        for _ in range(min(hdr[r, 3], MAX_ANSWERS)):
+        for _ in range(min(hdr[3, r], MAX_ANSWERS)):
             p2 = _skip_name(data, pos, end)
             if p2 == -2:
                 status[r] = STATUS_MALFORMED
@@ -428,12 +472,12 @@ def _parse(
             if p2 + 10 + rdlen > end:
                 status[r] = STATUS_TRUNCATED
                 break
-            ans[r, 0] += rdlen
+            ans[0, r] += rdlen
             if rtype == 16 or rtype == 10:
-                ans[r, 1] += 1
-            if ans[r, 2] < 0 or ttl < ans[r, 2]:
-                ans[r, 2] = ttl
-            ans[r, 3] += 1
+                ans[1, r] += 1
+            if ans[2, r] < 0 or ttl < ans[2, r]:
+                ans[2, r] = ttl
+            ans[3, r] += 1
             rd = p2 + 10
             if a_n < MAX_ADDRS and ((rtype == 1 and rdlen == 4) or (rtype == 28 and rdlen == 16)):
                 hi = np.uint64(0)
@@ -451,7 +495,7 @@ def _parse(
                 a_n += 1
             pos = p2 + 10 + rdlen
         if a_n:
-            codes[r, 2] = _intern(addr_bytes, 0, 16 * a_n, s_store, s_at, s_slots, s_state)
+            codes[2, r] = _intern(addr_bytes, 0, 16 * a_n, s_store, s_at, s_slots, s_state)
     return (
         ts, file_offset, addr, port, hdr, q, geo, ent, ans, status, codes,
         n_store[: n_state[1]], n_at[: n_state[0] + 1],
@@ -517,10 +561,10 @@ def parse_dns(
         np.asarray(idx, np.int64), packets, data, words, wlen
     )  # fmt: skip
     # text once per distinct name / registered domain (str objects shared between rows)
-    query = _texts(name_store, name_at)[codes[:, 0]]
-    reg = _texts(reg_store, reg_at)[codes[:, 1]]
-    reg[(geo[:, 0] == geo[:, 3]) & (geo[:, 1] > 0)] = INVALID_TLD  # empty suffix of a name
-    flags = hdr[:, 1]
+    query = _texts(name_store, name_at)[codes[0]]
+    reg = _texts(reg_store, reg_at)[codes[1]]
+    reg[(geo[0] == geo[3]) & (geo[1] > 0)] = INVALID_TLD  # empty suffix of a name
+    flags = hdr[1]
     out: dict[str, Any] = {
         "ts_ns": ts,
         "src_hi": addr[0],
@@ -529,7 +573,7 @@ def parse_dns(
         "dst_lo": addr[3],
         "sport": l4port[0],
         "dport": l4port[1],
-        "trans_id": hdr[:, 0].astype(np.uint16),
+        "trans_id": hdr[0].astype(np.uint16),
         "qr": (flags & 0x8000) != 0,
         "opcode": ((flags >> 11) & 0xF).astype(np.uint8),
         "rcode": (flags & 0xF).astype(np.uint8),
@@ -537,25 +581,25 @@ def parse_dns(
         "TC": (flags & 0x0200) != 0,
         "RD": (flags & 0x0100) != 0,
         "RA": (flags & 0x0080) != 0,
-        "qdcount": hdr[:, 2].astype(np.uint16),
-        "ancount": hdr[:, 3].astype(np.uint16),
-        "qtype": q[:, 0].astype(np.uint16),
-        "qclass": q[:, 1].astype(np.uint16),
+        "qdcount": hdr[2].astype(np.uint16),
+        "ancount": hdr[3].astype(np.uint16),
+        "qtype": q[0].astype(np.uint16),
+        "qclass": q[1].astype(np.uint16),
         "query": pd.Series(query, dtype=object),  # object, not inferred arrow text
-        "labels": geo[:, 1],
-        "max_label": geo[:, 2],
-        "sub_labels": geo[:, 4],
-        "sub_len": np.maximum(geo[:, 5], 0),
+        "labels": geo[1],
+        "max_label": geo[2],
+        "sub_labels": geo[4],
+        "sub_len": np.maximum(geo[5], 0),
         "sub_entropy": ent,
         "reg_domain": pd.Series(reg, dtype=object),
-        "answer_bytes": ans[:, 0],
-        "txt_null_answers": ans[:, 1],
-        "min_ttl": ans[:, 2],
+        "answer_bytes": ans[0],
+        "txt_null_answers": ans[1],
+        "min_ttl": ans[2],
         "status": status,
         "file_offset": file_offset,
-        "answers": _answer_lists(set_store, set_at, codes[:, 2]),
+        "answers": _answer_lists(set_store, set_at, codes[2]),
     }
-    return pd.DataFrame(out)
+    return pd.DataFrame(out, copy=False)  # fresh arrays: no copy, no consolidation
 
 
 @nb.njit(cache=True)
@@ -589,30 +633,14 @@ def _factorize(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return codes, first[:k]
 
 
-@nb.njit(cache=True)
-def _pad_rows(store: np.ndarray, at: np.ndarray) -> np.ndarray:
-    """store[at[k]:at[k + 1]] as the zero-padded rows of one matrix (width >= 1)."""
-    n = at.shape[0] - 1
-    width = 1
-    for k in range(n):
-        width = max(width, at[k + 1] - at[k])
-    out = np.zeros((n, width), np.uint8)
-    for k in range(n):
-        for j in range(at[k + 1] - at[k]):
-            out[k, j] = store[at[k] + j]
-    return out
-
-
-def _ascii_rows(rows: np.ndarray) -> np.ndarray:
-    """Object array of str from zero-padded ASCII byte rows."""
-    width = rows.shape[1]
-    text: np.ndarray = rows.view(f"S{width}").ravel().astype(f"U{width}").astype(object)
-    return text
-
-
 def _texts(store: np.ndarray, at: np.ndarray) -> np.ndarray:
-    """Object array of the str of each interned key (escaped names: ASCII, no NUL)."""
-    return _ascii_rows(_pad_rows(store, at))
+    """Object array of the str of each interned key, store[at[k]:at[k + 1]] (escaped names:
+    ASCII), made by Arrow from the buffers as they are."""
+    arr = pa.Array.from_buffers(
+        pa.string(), at.shape[0] - 1, [None, pa.py_buffer(at.astype(np.int32)), pa.py_buffer(store)]
+    )
+    text: np.ndarray = arr.to_numpy(zero_copy_only=False)
+    return text
 
 
 @nb.njit(cache=True)
@@ -696,7 +724,9 @@ def _answer_lists(set_store: np.ndarray, set_at: np.ndarray, set_code: np.ndarra
         return out
     words = set_store.view(np.uint64)
     a_code, a_first = _factorize(words[0::2], words[1::2])  # distinct (hi, lo) addresses
-    text = _ascii_rows(_addr_text(words[0::2][a_first], words[1::2][a_first]))
+    rows = _addr_text(words[0::2][a_first], words[1::2][a_first])
+    used = rows != 0  # text then zero padding: row-major nonzero bytes are the texts in order
+    text = _texts(rows[used], np.r_[0, np.cumsum(used.sum(axis=1))])
     start = set_at[:-1] // 16
     size = np.diff(set_at) // 16
     lists = np.empty(size.shape[0], dtype=object)
@@ -733,17 +763,13 @@ def _transactions(
     """
     n = is_q.shape[0]
     size = 16
-    while size < 2 * n:
+    while size < n + n // 4:
         size *= 2
-    slots = np.full(size, -1, np.int64)
-    first = np.empty(n, np.int64)
-    qf = np.full(n, -1, np.int64)
-    rf = np.full(n, -1, np.int64)
+    slots = np.full(size, -1, np.int32)  # int32: a small table misses the cache less
+    # per transaction, one row (one cache line): key hash, first row, first query, first
+    # response, lowest query ts, lowest response ts, queries, first response with answers
     big = np.iinfo(np.int64).max
-    q_ts = np.full(n, big, np.int64)
-    r_ts = np.full(n, big, np.int64)
-    n_q = np.zeros(n, np.int64)
-    first_ans = np.full(n, -1, np.int64)
+    tx = np.empty((n, 8), np.int64)
     k = 0
     for r in range(n):
         q = is_q[r]
@@ -755,40 +781,68 @@ def _transactions(
             _mix(_mix(c_hi, c_lo), _mix(s_hi, s_lo)),
             _mix(np.uint64(qcode[r]), np.uint64((np.int64(c_p) << 16) | np.int64(trans_id[r]))),
         )
+        hs = np.int64(h)
         s = np.int64(h & np.uint64(size - 1))
         while True:
-            t = slots[s]
+            t = int(slots[s])
             if t < 0:
                 t = k
                 slots[s] = t
-                first[t] = r
+                tx[t, 0] = hs
+                tx[t, 1] = r
+                tx[t, 2] = -1
+                tx[t, 3] = -1
+                tx[t, 4] = big
+                tx[t, 5] = big
+                tx[t, 6] = 0
+                tx[t, 7] = -1
                 k += 1
                 break
-            f = first[t]
-            fq = is_q[f]
-            if (
-                qcode[f] == qcode[r]
-                and trans_id[f] == trans_id[r]
-                and (src_hi[f] if fq else dst_hi[f]) == c_hi
-                and (src_lo[f] if fq else dst_lo[f]) == c_lo
-                and (sport[f] if fq else dport[f]) == c_p
-                and (dst_hi[f] if fq else src_hi[f]) == s_hi
-                and (dst_lo[f] if fq else src_lo[f]) == s_lo
-            ):
-                break
+            if tx[t, 0] == hs:
+                f = tx[t, 1]
+                fq = is_q[f]
+                if (
+                    qcode[f] == qcode[r]
+                    and trans_id[f] == trans_id[r]
+                    and (src_hi[f] if fq else dst_hi[f]) == c_hi
+                    and (src_lo[f] if fq else dst_lo[f]) == c_lo
+                    and (sport[f] if fq else dport[f]) == c_p
+                    and (dst_hi[f] if fq else src_hi[f]) == s_hi
+                    and (dst_lo[f] if fq else src_lo[f]) == s_lo
+                ):
+                    break
             s = (s + 1) & (size - 1)
         if q:
-            if qf[t] < 0:
-                qf[t] = r
-            q_ts[t] = min(q_ts[t], ts[r])
-            n_q[t] += 1
+            if tx[t, 2] < 0:
+                tx[t, 2] = r
+            tx[t, 4] = min(tx[t, 4], ts[r])
+            tx[t, 6] += 1
         else:
-            if rf[t] < 0:
-                rf[t] = r
-            r_ts[t] = min(r_ts[t], ts[r])
-            if has_answers[r] and first_ans[t] < 0:
-                first_ans[t] = r
-    return qf[:k], rf[:k], q_ts[:k], r_ts[:k], n_q[:k], first_ans[:k]
+            if tx[t, 3] < 0:
+                tx[t, 3] = r
+            tx[t, 5] = min(tx[t, 5], ts[r])
+            if tx[t, 7] < 0 and has_answers[r]:
+                tx[t, 7] = r
+    return tx[:k, 2], tx[:k, 3], tx[:k, 4], tx[:k, 5], tx[:k, 6], tx[:k, 7]
+
+
+def _object_codes(values: np.ndarray) -> np.ndarray:
+    """Codes of equal values (None/NaN included) of an object array, in order of first
+    appearance, as pd.factorize gives them but a few times faster on names.
+
+    An object array holds pointers: rows with the same pointer hold the same object, so
+    the pointers are factorized first (a numba table) and pd.factorize compares values only
+    once per distinct object (parse_dns makes one str per distinct name and chunk)."""
+    values = np.ascontiguousarray(values, dtype=object)
+    if values.size == 0:
+        return np.zeros(0, np.int64)
+    ptrs = np.ctypeslib.as_array(
+        (ctypes.c_uint64 * values.size).from_address(values.ctypes.data)
+    )  # read-only use while `values` holds the references
+    codes, first = _factorize(ptrs, np.zeros(values.size, np.uint64))
+    by_value = np.asarray(pd.factorize(values[first], use_na_sentinel=False)[0], np.int64)
+    out: np.ndarray = by_value[codes]
+    return out
 
 
 def _names_column(values: np.ndarray, names: dict[int, str], fallback: bool) -> pd.Series:
@@ -834,10 +888,12 @@ def dns_log(messages: pd.DataFrame) -> pd.DataFrame:
     sport, dport = col("sport", np.int64), col("dport", np.int64)
     trans_id = col("trans_id", np.int64)
     ts_in = col("ts_ns", np.int64)
+    resp = np.flatnonzero(~is_q)
+    has_answers = np.zeros(len(is_q), bool)
+    has_answers[resp] = pd.notna(answers_in[resp])
     qf, rf, q_ts, r_ts, n_q, first_ans = _transactions(
-        is_q, src_hi, src_lo, dst_hi, dst_lo, sport, dport, trans_id,
-        np.asarray(pd.factorize(query, use_na_sentinel=False)[0], np.int64),
-        ts_in, pd.notna(answers_in),
+        is_q, src_hi, src_lo, dst_hi, dst_lo, sport, dport, trans_id, _object_codes(query),
+        ts_in, has_answers,
     )  # fmt: skip
     has_q, answered = qf >= 0, rf >= 0
     ts_ns = np.where(has_q, q_ts, r_ts)
@@ -854,11 +910,15 @@ def dns_log(messages: pd.DataFrame) -> pd.DataFrame:
     rq = is_q[rep]
 
     def q_or(name: str, fill: Any, dtype: Any) -> np.ndarray:
-        v: np.ndarray = np.where(has_q, col(name)[qfs].astype(dtype), fill).astype(dtype)
+        v: np.ndarray = np.where(has_q, col(name)[qfs].astype(dtype, copy=False), fill).astype(
+            dtype, copy=False
+        )
         return v
 
     def r_or(name: str, fill: Any, dtype: Any) -> np.ndarray:
-        v: np.ndarray = np.where(answered, col(name)[rfs].astype(dtype), fill).astype(dtype)
+        v: np.ndarray = np.where(answered, col(name)[rfs].astype(dtype, copy=False), fill).astype(
+            dtype, copy=False
+        )
         return v
 
     # answers: the first response that carried any (None: answered without; NaN: no response)
@@ -899,5 +959,6 @@ def dns_log(messages: pd.DataFrame) -> pd.DataFrame:
             "sub_entropy": q_or("sub_entropy", 0.0, np.float64),
             "status": q_or("status", 0, np.uint8),
             "file_offset": col("file_offset").astype(np.int64)[rep],
-        }
+        },
+        copy=False,  # fresh arrays: no copy, no consolidation
     )
