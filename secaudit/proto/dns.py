@@ -317,19 +317,21 @@ def _parse(
     ans = np.zeros((4, n), np.int64)  # answer rdata bytes, TXT/NULL answers, min TTL, records read
     status = np.zeros(n, np.uint8)
     codes = np.full((3, n), -1, np.int32)  # name, registered domain, answer set (-1: none)
-    n_store, n_at, n_slots, n_state = _table(n, NAME_OUT)  # names
-    r_store, r_at, r_slots, r_state = _table(n, NAME_OUT)  # registered domains
+    n_store, n_at, n_slots, n_state = _table(n + 1, NAME_OUT)  # names (and the empty one)
+    r_store, r_at, r_slots, r_state = _table(n + 1, NAME_OUT)  # registered domains
     s_store, s_at, s_slots, s_state = _table(n, 16 * MAX_ADDRS)  # answer sets
     w_store, w_at, w_slots, w_state = _table(n, MAX_NAME)  # question names, wire form
-    w_row = np.empty(n, np.int64)  # per wire name: the first row with it, its status
-    w_status = np.empty(n, np.int64)
+    # per wire name, in one row (few cache lines to read back): geo, name and registered
+    # domain codes, status; and the entropy
+    w_info = np.empty((n, 9), np.int64)
+    w_ent = np.empty(n, np.float64)
     # per name code, from its first message: the span its entropy was taken on, the
     # entropy, and the registered domain's start and code (a repeated name reuses them)
     # (set when the code is made: np.empty leaves the pages of unused codes untouched)
-    ent_stop = np.empty(n, np.int64)
-    ent_val = np.empty(n, np.float64)
-    reg_start = np.empty(n, np.int64)
-    reg_code = np.empty(n, np.int64)
+    ent_stop = np.empty(n + 1, np.int64)
+    ent_val = np.empty(n + 1, np.float64)
+    reg_start = np.empty(n + 1, np.int64)
+    reg_code = np.empty(n + 1, np.int64)
     name = np.zeros(NAME_OUT, np.uint8)  # scratch, all zero again after every message
     addrs = np.zeros(2 * MAX_ADDRS, np.uint64)  # scratch: hi, lo of each answer address
     addr_bytes = addrs.view(np.uint8)
@@ -372,13 +374,12 @@ def _parse(
         if w_end > 0:
             w = _intern(data, pos, w_end, w_store, w_at, w_slots, w_state)
         if 0 <= w < known_w:
-            r0 = w_row[w]
             for k in range(6):
-                geo[k, r] = geo[k, r0]
-            codes[0, r] = codes[0, r0]
-            codes[1, r] = codes[1, r0]
-            ent[r] = ent[r0]
-            st = w_status[w]
+                geo[k, r] = w_info[w, k]
+            codes[0, r] = w_info[w, 6]
+            codes[1, r] = w_info[w, 7]
+            st = w_info[w, 8]
+            ent[r] = w_ent[w]
         else:
             st, tl, wl, nlab = _read_name(data, base, pos, end, name, label_off, label_len)
             geo[0, r] = tl
@@ -431,8 +432,12 @@ def _parse(
             for k in range(tl):
                 name[k] = 0
             if w >= 0:
-                w_row[w] = r
-                w_status[w] = st
+                for k in range(6):
+                    w_info[w, k] = geo[k, r]
+                w_info[w, 6] = codes[0, r]
+                w_info[w, 7] = codes[1, r]
+                w_info[w, 8] = st
+                w_ent[w] = ent[r]
         if st != STATUS_OK:
             status[r] = st
             continue
