@@ -7,9 +7,16 @@ parser, every read is bounds-checked against the captured bytes, labels are
 at most 63 bytes, names at most 255, and compression pointers must point
 strictly backwards, so hostile bytes end in a `status`, never a crash or loop.
 
+The kernel also interns names, registered domains and A/AAAA answer sets as
+it reads them (exact: a hash probe, then a byte compare), so str and list
+objects are made once per distinct value and shared between rows (read-only
+by contract); a question name repeated byte for byte reuses the fields of its
+first message.
+
 `dns_log(messages)` pairs queries with responses (Zeek dns.log semantics:
 one row per (client, client port, server, trans_id, query)), with `rtt`,
-`rcode`, and `answered`.
+`rcode`, and `answered`: one numba pass over the messages groups them, the
+per-transaction arrays are put in time order, then the frame is built once.
 """
 
 from __future__ import annotations
@@ -299,11 +306,13 @@ def _table(n: int, width: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.n
 def _parse(
     idx: np.ndarray, packets: np.ndarray, data: np.ndarray, words: np.ndarray, wlen: np.ndarray
 ) -> tuple[np.ndarray, ...]:
-    """Dissect the messages at packet rows `idx`.
+    """Dissect the messages at packet rows `idx`, gathering their packet fields on the way
+    (one read of each record instead of a numpy gather per field).
 
-    Names, registered domains and A/AAAA answer sets are interned as they are read
-    (per row a code, the distinct values once each), so text is built once per distinct
-    value; the entropy of a repeated name is reused too.
+    Names, registered domains and A/AAAA answer sets are interned as they are read (per row
+    a code, the distinct values once each), so text is built once per distinct value; a
+    question name repeated byte for byte copies the fields of its first message, and the
+    entropy of a repeated name is reused.
     """
     n = idx.shape[0]
     ts = np.zeros(n, np.int64)
@@ -724,9 +733,22 @@ def _answer_lists(set_store: np.ndarray, set_at: np.ndarray, set_code: np.ndarra
     read-only by contract), made in C by `tolist` of a 2-D array per set size; address
     text is made once per distinct address.
     """
-    out = np.full(set_code.shape[0], None, dtype=object)
     if set_at.shape[0] == 1:
-        return out
+        return np.full(set_code.shape[0], None, dtype=object)
+    words = set_store.view(np.uint64)
+    a_code, a_first = _factorize(words[0::2], words[1::2])  # distinct (hi, lo) addresses
+    rows = _addr_text(words[0::2][a_first], words[1::2][a_first])
+    used = rows != 0  # text then zero padding: row-major nonzero bytes are the texts in order
+    text = _texts(rows[used], np.r_[0, np.cumsum(used.sum(axis=1))])
+    start = set_at[:-1] // 16
+    size = np.diff(set_at) // 16
+    lists = np.full(size.shape[0] + 1, None, dtype=object)  # [0]: None, for set code -1
+    for k in np.unique(size).tolist():  # at most MAX_ADDRS sizes
+        sel = np.flatnonzero(size == k)
+        members = a_code[start[sel, None] + np.arange(k)[None, :]]
+        lists[sel + 1] = np.fromiter(text[members].tolist(), dtype=object, count=sel.size)
+    out: np.ndarray = lists[set_code + 1]
+    return out
     words = set_store.view(np.uint64)
     a_code, a_first = _factorize(words[0::2], words[1::2])  # distinct (hi, lo) addresses
     rows = _addr_text(words[0::2][a_first], words[1::2][a_first])
