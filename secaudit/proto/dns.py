@@ -853,6 +853,59 @@ def _transactions(
     return tx[:k, 2], tx[:k, 3], tx[:k, 4], tx[:k, 5], tx[:k, 6], tx[:k, 7]
 
 
+# columns dns_log takes from a transaction's first query / first response (fill, dtype)
+_FROM_QUERY = (
+    ("max_label", 0, np.int32), ("sub_labels", 0, np.int32), ("sub_len", 0, np.int32),
+    ("sub_entropy", 0.0, np.float64), ("status", 0, np.uint8),
+)  # fmt: skip
+_FROM_RESPONSE = (
+    ("rcode", -1, np.int16), ("ancount", 0, np.int64), ("answer_bytes", 0, np.int64),
+    ("txt_null_answers", 0, np.int64), ("min_ttl", -1, np.int64),
+)  # fmt: skip
+
+
+@nb.njit(cache=True)
+def _pick_into(values: np.ndarray, rows: np.ndarray, fill: Any, out: np.ndarray) -> None:
+    for j in range(rows.shape[0]):
+        out[j] = values[rows[j]] if rows[j] >= 0 else fill
+
+
+def _pick(values: np.ndarray, rows: np.ndarray, fill: Any, dtype: Any) -> np.ndarray:
+    """values[rows] as `dtype`, `fill` where a row is -1: one pass instead of numpy's
+    gather, cast, where and cast."""
+    out = np.empty(rows.shape[0], dtype)
+    _pick_into(values, rows, fill, out)
+    return out
+
+
+@nb.njit(cache=True)
+def _ends(
+    rep: np.ndarray,
+    is_q: np.ndarray,
+    src_hi: np.ndarray,
+    src_lo: np.ndarray,
+    dst_hi: np.ndarray,
+    dst_lo: np.ndarray,
+    sport: np.ndarray,
+    dport: np.ndarray,
+) -> tuple[np.ndarray, ...]:
+    """Client (orig) and server (resp) address and port of each transaction's message
+    `rep`: a query's source is the client, a response's destination."""
+    k = rep.shape[0]
+    o_hi, o_lo = np.empty(k, np.uint64), np.empty(k, np.uint64)
+    r_hi, r_lo = np.empty(k, np.uint64), np.empty(k, np.uint64)
+    o_p, r_p = np.empty(k, np.uint16), np.empty(k, np.uint16)
+    for j in range(k):
+        m = rep[j]
+        if is_q[m]:
+            o_hi[j], o_lo[j], o_p[j] = src_hi[m], src_lo[m], sport[m]
+            r_hi[j], r_lo[j], r_p[j] = dst_hi[m], dst_lo[m], dport[m]
+        else:
+            o_hi[j], o_lo[j], o_p[j] = dst_hi[m], dst_lo[m], dport[m]
+            r_hi[j], r_lo[j], r_p[j] = src_hi[m], src_lo[m], sport[m]
+    return o_hi, o_lo, o_p, r_hi, r_lo, r_p
+
+
 def _object_codes(values: np.ndarray) -> np.ndarray:
     """Codes of equal values (None/NaN included) of an object array, in order of first
     appearance, as pd.factorize gives them but a few times faster on names.
@@ -933,37 +986,24 @@ def dns_log(messages: pd.DataFrame) -> pd.DataFrame:
     order = np.argsort(ts, kind="stable")
     has_q, answered, qf, rf = has_q[order], answered[order], qf[order], rf[order]
     rep = np.where(has_q, qf, rf)  # the first query, else the first response
-    qfs, rfs = np.where(has_q, qf, 0), np.where(answered, rf, 0)
-    rq = is_q[rep]
-
-    def q_or(name: str, fill: Any, dtype: Any) -> np.ndarray:
-        v: np.ndarray = np.where(has_q, col(name)[qfs].astype(dtype, copy=False), fill).astype(
-            dtype, copy=False
-        )
-        return v
-
-    def r_or(name: str, fill: Any, dtype: Any) -> np.ndarray:
-        v: np.ndarray = np.where(answered, col(name)[rfs].astype(dtype, copy=False), fill).astype(
-            dtype, copy=False
-        )
-        return v
-
+    ends = _ends(rep, is_q, src_hi, src_lo, dst_hi, dst_lo, sport, dport)
+    msg = {name: _pick(col(name), qf, fill, dtype) for name, fill, dtype in _FROM_QUERY}
+    msg |= {name: _pick(col(name), rf, fill, dtype) for name, fill, dtype in _FROM_RESPONSE}
     # answers: the first response that carried any (None: answered without; NaN: no response)
     answers = np.full(len(qf), np.nan, dtype=object)
     answers[answered] = None
     fa = first_ans[order]
     answers[fa >= 0] = answers_in[fa[fa >= 0]]
-    qtype = col("qtype").astype(np.uint16)[rep]
-    rcode = r_or("rcode", -1, np.int16)
+    qtype, rcode = col("qtype").astype(np.uint16)[rep], msg["rcode"]
     return pd.DataFrame(
         {
             "ts": ts[order],
-            "orig_hi": np.where(rq, src_hi[rep], dst_hi[rep]),
-            "orig_lo": np.where(rq, src_lo[rep], dst_lo[rep]),
-            "id.orig_p": np.where(rq, sport[rep], dport[rep]).astype(np.uint16),
-            "resp_hi": np.where(rq, dst_hi[rep], src_hi[rep]),
-            "resp_lo": np.where(rq, dst_lo[rep], src_lo[rep]),
-            "id.resp_p": np.where(rq, dport[rep], sport[rep]).astype(np.uint16),
+            "orig_hi": ends[0],
+            "orig_lo": ends[1],
+            "id.orig_p": ends[2],
+            "resp_hi": ends[3],
+            "resp_lo": ends[4],
+            "id.resp_p": ends[5],
             "trans_id": trans_id[rep].astype(np.uint16),
             "rtt": rtt[order],
             "query": pd.Series(query[rep], dtype=object),
@@ -974,17 +1014,17 @@ def dns_log(messages: pd.DataFrame) -> pd.DataFrame:
             "rcode_name": _names_column(np.where(answered, rcode, -1), RCODE_NAMES, False),
             "answered": answered,
             "n_queries": n_q[order],
-            "ancount": r_or("ancount", 0, np.int64),
-            "answer_bytes": r_or("answer_bytes", 0, np.int64),
-            "txt_null_answers": r_or("txt_null_answers", 0, np.int64),
-            "min_ttl": r_or("min_ttl", -1, np.int64),
+            "ancount": msg["ancount"],
+            "answer_bytes": msg["answer_bytes"],
+            "txt_null_answers": msg["txt_null_answers"],
+            "min_ttl": msg["min_ttl"],
             "answers": answers,
             "labels": col("labels").astype(np.int32)[rep],
-            "max_label": q_or("max_label", 0, np.int32),
-            "sub_labels": q_or("sub_labels", 0, np.int32),
-            "sub_len": q_or("sub_len", 0, np.int32),
-            "sub_entropy": q_or("sub_entropy", 0.0, np.float64),
-            "status": q_or("status", 0, np.uint8),
+            "max_label": msg["max_label"],
+            "sub_labels": msg["sub_labels"],
+            "sub_len": msg["sub_len"],
+            "sub_entropy": msg["sub_entropy"],
+            "status": msg["status"],
             "file_offset": col("file_offset").astype(np.int64)[rep],
         },
         copy=False,  # fresh arrays: no copy, no consolidation
