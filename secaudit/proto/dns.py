@@ -906,31 +906,46 @@ def _ends(
     return o_hi, o_lo, o_p, r_hi, r_lo, r_p
 
 
-def _object_codes(values: np.ndarray) -> np.ndarray:
-    """Codes of equal values (None/NaN included) of an object array, in order of first
-    appearance, as pd.factorize gives them but a few times faster on names.
+def _distinct_objects(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(code per row, first row of each code) by object identity, for per-value work done
+    once per distinct object (parse_dns shares one str per distinct name and one list per
+    distinct answer set in a chunk).
 
-    An object array holds pointers: rows with the same pointer hold the same object, so
-    the pointers are factorized first (a numba table) and pd.factorize compares values only
-    once per distinct object (parse_dns makes one str per distinct name and chunk)."""
+    An object array holds pointers, the same pointer the same object: they are factorized
+    by a numba table, read while `values` holds the references."""
     values = np.ascontiguousarray(values, dtype=object)
     if values.size == 0:
-        return np.zeros(0, np.int64)
-    ptrs = np.ctypeslib.as_array(
-        (ctypes.c_uint64 * values.size).from_address(values.ctypes.data)
-    )  # read-only use while `values` holds the references
-    codes, first = _factorize(ptrs, np.zeros(values.size, np.uint64))
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    ptrs = np.ctypeslib.as_array((ctypes.c_uint64 * values.size).from_address(values.ctypes.data))
+    return _factorize(ptrs, np.zeros(values.size, np.uint64))
+
+
+def _object_codes(values: np.ndarray) -> np.ndarray:
+    """Codes of equal values (None/NaN included) of an object array, as pd.factorize
+    numbers them, with values compared once per distinct object."""
+    codes, first = _distinct_objects(values)
     by_value = np.asarray(pd.factorize(values[first], use_na_sentinel=False)[0], np.int64)
     out: np.ndarray = by_value[codes]
     return out
 
 
+def _object_notna(values: np.ndarray) -> np.ndarray:
+    """pd.notna of an object array, tested once per distinct object."""
+    codes, first = _distinct_objects(values)
+    out: np.ndarray = np.asarray(pd.notna(values[first]), bool)[codes]
+    return out
+
+
 def _names_column(values: np.ndarray, names: dict[int, str], fallback: bool) -> pd.Series:
-    """A "str" column of names[value] (fallback: str(value), else missing), made once per
-    distinct value and spread by an Arrow take."""
-    uniq, inv = np.unique(values, return_inverse=True)
-    text = [names.get(int(v), str(int(v)) if fallback else None) for v in uniq.tolist()]
-    arr = pd.array(text, dtype="str").take(inv.ravel())
+    """A "str" column of names[value] (fallback: str(value), else missing) for small
+    integers >= -1 (qtype, rcode), made once per distinct value and spread by an Arrow take
+    (distinct values by a bincount, no sort)."""
+    shifted = values.astype(np.int64) + 1
+    uniq = np.flatnonzero(np.bincount(shifted))
+    slot = np.zeros(uniq[-1] + 1 if uniq.size else 1, np.int64)
+    slot[uniq] = np.arange(uniq.size)
+    text = [names.get(v - 1, str(v - 1) if fallback else None) for v in uniq.tolist()]
+    arr = pd.array(text, dtype="str").take(slot[shifted])
     return pd.Series(arr, copy=False)
 
 
@@ -968,12 +983,9 @@ def dns_log(messages: pd.DataFrame) -> pd.DataFrame:
     sport, dport = col("sport", np.int64), col("dport", np.int64)
     trans_id = col("trans_id", np.int64)
     ts_in = col("ts_ns", np.int64)
-    resp = np.flatnonzero(~is_q)
-    has_answers = np.zeros(len(is_q), bool)
-    has_answers[resp] = pd.notna(answers_in[resp])
     qf, rf, q_ts, r_ts, n_q, first_ans = _transactions(
         is_q, src_hi, src_lo, dst_hi, dst_lo, sport, dport, trans_id, _object_codes(query),
-        ts_in, has_answers,
+        ts_in, _object_notna(answers_in),
     )  # fmt: skip
     has_q, answered = qf >= 0, rf >= 0
     ts_ns = np.where(has_q, q_ts, r_ts)
