@@ -622,9 +622,9 @@ def _factorize(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     of first appearance: an open-addressing table, exact on both words, no sort."""
     n = a.shape[0]
     size = 16
-    while size < 2 * n:
+    while size < n + n // 4:
         size *= 2
-    slot_code = np.full(size, -1, np.int64)
+    slot_code = np.full(size, -1, np.int32)  # load <= 0.8, small: fewer misses, fewer faults
     codes = np.empty(n, np.int64)
     first = np.empty(n, np.int64)
     k = 0
@@ -632,7 +632,7 @@ def _factorize(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     for r in range(n):
         s = np.int64(_mix(a[r], b[r]) & mask)
         while True:
-            c = slot_code[s]
+            c = int(slot_code[s])
             if c < 0:
                 slot_code[s] = k
                 first[k] = r
