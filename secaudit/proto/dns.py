@@ -238,12 +238,17 @@ def _mix(h: np.uint64, v: np.uint64) -> np.uint64:
 def _bytes_hash(buf: np.ndarray, start: int, stop: int) -> np.uint64:
     """64-bit hash of buf[start:stop]: splitmix64 over its 8-byte words and its length."""
     h = np.uint64(stop - start)
+    k = start
+    while k + 8 <= stop:  # whole words: a fixed inner loop the compiler unrolls
+        w = np.uint64(0)
+        for j in range(8):
+            w = (w << np.uint64(8)) | np.uint64(buf[k + j])
+        h = _mix(h, w)
+        k += 8
     w = np.uint64(0)
-    for k in range(start, stop):
+    while k < stop:
         w = (w << np.uint64(8)) | np.uint64(buf[k])
-        if (k - start) & 7 == 7:
-            h = _mix(h, w)
-            w = np.uint64(0)
+        k += 1
     return _mix(h, w)
 
 
