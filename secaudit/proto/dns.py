@@ -21,7 +21,6 @@ per-transaction arrays are put in time order, then the frame is built once.
 
 from __future__ import annotations
 
-import ctypes
 from typing import Any
 
 import numba as nb
@@ -911,34 +910,17 @@ def _ends(
     return o_hi, o_lo, o_p, r_hi, r_lo, r_p
 
 
-def _distinct_objects(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(code per row, first row of each code) by object identity, for per-value work done
-    once per distinct object (parse_dns shares one str per distinct name and one list per
-    distinct answer set in a chunk).
-
-    An object array holds pointers, the same pointer the same object: they are factorized
-    by a numba table, read while `values` holds the references."""
-    values = np.ascontiguousarray(values, dtype=object)
-    if values.size == 0:
-        return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    ptrs = np.ctypeslib.as_array((ctypes.c_uint64 * values.size).from_address(values.ctypes.data))
-    return _factorize(ptrs, np.zeros(values.size, np.uint64))
-
-
 def _object_codes(values: np.ndarray) -> np.ndarray:
     """Codes of equal values (None/NaN included) of an object array, as pd.factorize
-    numbers them, with values compared once per distinct object."""
-    codes, first = _distinct_objects(values)
-    by_value = np.asarray(pd.factorize(values[first], use_na_sentinel=False)[0], np.int64)
-    out: np.ndarray = by_value[codes]
-    return out
+    numbers them."""
+    return np.asarray(
+        pd.factorize(np.asarray(values, dtype=object), use_na_sentinel=False)[0], np.int64
+    )
 
 
 def _object_notna(values: np.ndarray) -> np.ndarray:
-    """pd.notna of an object array, tested once per distinct object."""
-    codes, first = _distinct_objects(values)
-    out: np.ndarray = np.asarray(pd.notna(values[first]), bool)[codes]
-    return out
+    """pd.notna of an object array, as a bool array."""
+    return np.asarray(pd.notna(np.asarray(values, dtype=object)), bool)
 
 
 def _names_column(values: np.ndarray, names: dict[int, str], fallback: bool) -> pd.Series:
