@@ -7,9 +7,16 @@ parser, every read is bounds-checked against the captured bytes, labels are
 at most 63 bytes, names at most 255, and compression pointers must point
 strictly backwards, so hostile bytes end in a `status`, never a crash or loop.
 
+The kernel also interns names, registered domains and A/AAAA answer sets as
+it reads them (exact: a hash probe, then a byte compare), so str and list
+objects are made once per distinct value and shared between rows (read-only
+by contract); a question name repeated byte for byte reuses the fields of its
+first message.
+
 `dns_log(messages)` pairs queries with responses (Zeek dns.log semantics:
 one row per (client, client port, server, trans_id, query)), with `rtt`,
-`rcode`, and `answered`.
+`rcode`, and `answered`: one numba pass over the messages groups them, the
+per-transaction arrays are put in time order, then the frame is built once.
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ from typing import Any
 import numba as nb
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 __all__ = [
     "DNS_PORTS",
@@ -67,6 +75,21 @@ def _skip_name(buf: np.ndarray, start: int, end: int) -> int:
         if ln & 0xC0:
             return -2
         pos += 1 + ln
+
+
+@nb.njit(cache=True)
+def _plain_name_end(buf: np.ndarray, start: int, end: int) -> int:
+    """Offset after the name at `start` when it is plain labels ending before `end` in at
+    most MAX_NAME bytes (no pointer: its bytes alone decide its text); else -1."""
+    pos = start
+    while pos < end and pos - start < MAX_NAME:
+        ln = buf[pos]
+        if ln == 0:
+            return pos + 1
+        if ln & 0xC0:
+            return -1
+        pos += 1 + ln
+    return -1
 
 
 @nb.njit(cache=True)
@@ -171,92 +194,263 @@ def _plausible_tld(out: np.ndarray, off: int, ln: int) -> bool:
 
 
 @nb.njit(cache=True)
-def _entropy(out: np.ndarray, start: int, stop: int) -> float:
-    """Shannon entropy (bits/char) of out[start:stop] ignoring dots."""
-    counts = np.zeros(256, np.int64)
+def _entropy(out: np.ndarray, start: int, stop: int, counts: np.ndarray) -> float:
+    """Shannon entropy (bits/char) of out[start:stop] ignoring dots.
+
+    `counts`: 256 zeros, left zero again.  Only the span of byte values seen is summed,
+    in ascending order as over all 256 (the same float result, a fraction of the work)."""
     n = 0
+    first = 256
+    last = -1
     for k in range(start, stop):
         c = out[k]
         if c != 46:
             counts[c] += 1
             n += 1
+            first = min(first, c)
+            last = max(last, c)
     if n == 0:
         return 0.0
     h = 0.0
-    for c in range(256):
+    for c in range(first, last + 1):
         if counts[c]:
             p = counts[c] / n
             h -= p * np.log2(p)
+            counts[c] = 0
     return h
+
+
+_M1 = np.uint64(0xBF58476D1CE4E5B9)
+_M2 = np.uint64(0x94D049BB133111EB)
+
+
+@nb.njit(cache=True)
+def _mix(h: np.uint64, v: np.uint64) -> np.uint64:
+    """splitmix64 step: fold `v` into `h`."""
+    h = (h ^ v) + np.uint64(0x9E3779B97F4A7C15)
+    h = (h ^ (h >> np.uint64(30))) * _M1
+    h = (h ^ (h >> np.uint64(27))) * _M2
+    return h ^ (h >> np.uint64(31))
+
+
+@nb.njit(cache=True)
+def _bytes_hash(buf: np.ndarray, start: int, stop: int) -> np.uint64:
+    """64-bit hash of buf[start:stop]: splitmix64 over its 8-byte words and its length."""
+    h = np.uint64(stop - start)
+    k = start
+    while k + 8 <= stop:  # whole words: a fixed inner loop the compiler unrolls
+        w = np.uint64(0)
+        for j in range(8):
+            w = (w << np.uint64(8)) | np.uint64(buf[k + j])
+        h = _mix(h, w)
+        k += 8
+    w = np.uint64(0)
+    while k < stop:
+        w = (w << np.uint64(8)) | np.uint64(buf[k])
+        k += 1
+    return _mix(h, w)
+
+
+@nb.njit(cache=True)
+def _intern(
+    key: np.ndarray,
+    k0: int,
+    k1: int,
+    store: np.ndarray,
+    at: np.ndarray,
+    slots: np.ndarray,
+    state: np.ndarray,
+) -> int:
+    """Code of the bytes key[k0:k1] among the distinct keys seen so far (codes in order of
+    first appearance).  Exact: a hash probe, then a byte compare with the stored copy; a new
+    key is appended to `store` (key c is store[at[c]:at[c + 1]]).  state: [keys, bytes]."""
+    h = _bytes_hash(key, k0, k1)
+    mask = slots.shape[0] - 1
+    s = np.int64(h & np.uint64(mask))
+    ln = k1 - k0
+    while True:
+        c = slots[s]
+        if c < 0:
+            break
+        if at[c + 1] - at[c] == ln:
+            same = True
+            base = at[c]
+            for k in range(ln):
+                if store[base + k] != key[k0 + k]:
+                    same = False
+                    break
+            if same:
+                return int(c)
+        s = (s + 1) & mask
+    c = state[0]
+    nb_ = state[1]
+    for k in range(ln):
+        store[nb_ + k] = key[k0 + k]
+    slots[s] = c
+    at[c + 1] = nb_ + ln
+    state[0] = c + 1
+    state[1] = nb_ + ln
+    return int(c)
+
+
+@nb.njit(cache=True)
+def _table(n: int, width: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """An empty _intern table for up to n keys of up to `width` bytes: store, at, slots,
+    state.  Store and offsets are np.empty (only the part used is ever touched), the slots
+    int32 at a load of at most 0.8: fresh memory costs page faults."""
+    size = 16
+    while size < n + n // 4:
+        size *= 2
+    at = np.empty(n + 1, np.int64)
+    at[0] = 0
+    return np.empty(n * width, np.uint8), at, np.full(size, -1, np.int32), np.zeros(2, np.int64)
 
 
 @nb.njit(cache=True)
 def _parse(
-    idx: np.ndarray,
-    data_off: np.ndarray,
-    caplen: np.ndarray,
-    payload_off: np.ndarray,
-    payload_len: np.ndarray,
-    data: np.ndarray,
-    words: np.ndarray,
-    wlen: np.ndarray,
+    idx: np.ndarray, packets: np.ndarray, data: np.ndarray, words: np.ndarray, wlen: np.ndarray
 ) -> tuple[np.ndarray, ...]:
+    """Dissect the messages at packet rows `idx`, gathering their packet fields on the way
+    (one read of each record instead of a numpy gather per field).
+
+    Names, registered domains and A/AAAA answer sets are interned as they are read (per row
+    a code, the distinct values once each), so text is built once per distinct value; a
+    question name repeated byte for byte copies the fields of its first message, and the
+    entropy of a repeated name is reused.
+    """
     n = idx.shape[0]
-    hdr = np.zeros((n, 6), np.int32)  # id, flags, qd, an, ns, ar
-    q = np.zeros((n, 2), np.int32)  # qtype, qclass
-    names = np.zeros((n, NAME_OUT), np.uint8)
-    geo = np.zeros((n, 6), np.int32)  # text len, labels, max label, reg start, sub labels, sub len
+    ts = np.zeros(n, np.int64)
+    file_offset = np.zeros(n, np.int64)
+    addr = np.zeros((4, n), np.uint64)  # src_hi, src_lo, dst_hi, dst_lo
+    port = np.zeros((2, n), np.uint16)  # sport, dport
+    hdr = np.zeros((6, n), np.int32)  # id, flags, qd, an, ns, ar
+    q = np.zeros((2, n), np.int32)  # qtype, qclass
+    geo = np.zeros((6, n), np.int32)  # text len, labels, max label, reg start, sub labels, sub len
     ent = np.zeros(n, np.float64)
-    ans = np.zeros((n, 4), np.int64)  # answer rdata bytes, TXT/NULL answers, min TTL, records read
+    ans = np.zeros((4, n), np.int64)  # answer rdata bytes, TXT/NULL answers, min TTL, records read
     status = np.zeros(n, np.uint8)
-    a_hi = np.zeros((n, MAX_ADDRS), np.uint64)
-    a_lo = np.zeros((n, MAX_ADDRS), np.uint64)
-    a_n = np.zeros(n, np.int32)
+    codes = np.full((3, n), -1, np.int32)  # name, registered domain, answer set (-1: none)
+    n_store, n_at, n_slots, n_state = _table(n + 1, NAME_OUT)  # names (and the empty one)
+    r_store, r_at, r_slots, r_state = _table(n + 1, NAME_OUT)  # registered domains
+    s_store, s_at, s_slots, s_state = _table(n, 16 * MAX_ADDRS)  # answer sets
+    w_store, w_at, w_slots, w_state = _table(n, MAX_NAME)  # question names, wire form
+    # per wire name, in one row (few cache lines to read back): geo, name and registered
+    # domain codes, status; and the entropy
+    w_info = np.empty((n, 9), np.int64)
+    w_ent = np.empty(n, np.float64)
+    # per name code, from its first message: the span its entropy was taken on, the
+    # entropy, and the registered domain's start and code (a repeated name reuses them)
+    # (set when the code is made: np.empty leaves the pages of unused codes untouched)
+    ent_stop = np.empty(n + 1, np.int64)
+    ent_val = np.empty(n + 1, np.float64)
+    reg_start = np.empty(n + 1, np.int64)
+    reg_code = np.empty(n + 1, np.int64)
+    name = np.zeros(NAME_OUT, np.uint8)  # scratch, all zero again after every message
+    addrs = np.zeros(2 * MAX_ADDRS, np.uint64)  # scratch: hi, lo of each answer address
+    addr_bytes = addrs.view(np.uint8)
+    counts = np.zeros(256, np.int64)  # _entropy's scratch
     label_off = np.zeros(128, np.int64)
     label_len = np.zeros(128, np.int64)
+    _intern(name, 0, 0, n_store, n_at, n_slots, n_state)  # code 0: the empty name
+    _intern(name, 0, 0, r_store, r_at, r_slots, r_state)
+    ent_stop[0] = -2
+    reg_start[0] = -1
     for r in range(n):
-        i = idx[r]
-        base = data_off[i] + payload_off[i]
-        avail = min(int(payload_len[i]), int(caplen[i]) - int(payload_off[i]))
+        p = packets[idx[r]]
+        ts[r] = p.ts
+        file_offset[r] = p.file_offset
+        addr[0, r] = p.src_hi
+        addr[1, r] = p.src_lo
+        addr[2, r] = p.dst_hi
+        addr[3, r] = p.dst_lo
+        port[0, r] = p.sport
+        port[1, r] = p.dport
+        base = p.data_off + p.payload_off
+        avail = min(int(p.payload_len), int(p.caplen) - int(p.payload_off))
         if avail < HEADER_LEN:
             status[r] = STATUS_TRUNCATED
+            codes[0, r] = codes[1, r] = 0  # the empty name
             continue
         end = base + avail
         for k in range(6):
-            hdr[r, k] = (data[base + 2 * k] << 8) | data[base + 2 * k + 1]
-        ans[r, 2] = -1
+            hdr[k, r] = (data[base + 2 * k] << 8) | data[base + 2 * k + 1]
+        ans[2, r] = -1
         pos = base + HEADER_LEN
-        if hdr[r, 2] == 0:
+        if hdr[2, r] == 0:
+            codes[0, r] = codes[1, r] = 0  # the empty name
             continue
-        st, tl, wl, nlab = _read_name(data, base, pos, end, names[r], label_off, label_len)
-        geo[r, 0] = tl
-        geo[r, 1] = nlab
-        mx = 0
-        for k in range(min(nlab, 128)):
-            mx = max(mx, label_len[k])
-        geo[r, 2] = mx
-        # registered domain: last two labels, three under a generic second level (x.com.cn)
-        nl = min(nlab, 128)
-        keep = 2
-        if nl >= 3 and label_len[nl - 1] == 2:
-            off2 = label_off[nl - 2]
-            if _is_sld_word(names[r], off2, label_len[nl - 2], words, wlen):
-                keep = 3
-        if nl >= 1 and not _plausible_tld(names[r], label_off[nl - 1], label_len[nl - 1]):
-            # no registered domain under a TLD that cannot exist (dnscat2 without a domain
-            # sends "dnscat.<hex>.<hex>"): the whole name is the left-hand part
-            geo[r, 3] = tl
-            geo[r, 4] = nl
-            geo[r, 5] = tl
-            ent[r] = _entropy(names[r], 0, tl)
-        elif nl > keep:
-            reg = label_off[nl - keep]
-            geo[r, 3] = reg
-            geo[r, 4] = nl - keep
-            geo[r, 5] = reg - 1  # minus the dot before the registered domain
-            ent[r] = _entropy(names[r], 0, reg - 1)
+        # a name repeated byte for byte (no compression pointer) has the same fields: copy
+        # them from the first message that carried it instead of decoding it again
+        w_end = _plain_name_end(data, pos, end)
+        w = -1
+        known_w = w_state[0]
+        if w_end > 0:
+            w = _intern(data, pos, w_end, w_store, w_at, w_slots, w_state)
+        if 0 <= w < known_w:
+            for k in range(6):
+                geo[k, r] = w_info[w, k]
+            codes[0, r] = w_info[w, 6]
+            codes[1, r] = w_info[w, 7]
+            st = w_info[w, 8]
+            ent[r] = w_ent[w]
         else:
-            geo[r, 3] = 0
+            st, tl, wl, nlab = _read_name(data, base, pos, end, name, label_off, label_len)
+            geo[0, r] = tl
+            geo[1, r] = nlab
+            mx = 0
+            for k in range(min(nlab, 128)):
+                mx = max(mx, label_len[k])
+            geo[2, r] = mx
+            # registered domain: last two labels, three under a generic second level (x.com.cn)
+            nl = min(nlab, 128)
+            keep = 2
+            if nl >= 3 and label_len[nl - 1] == 2:
+                off2 = label_off[nl - 2]
+                if _is_sld_word(name, off2, label_len[nl - 2], words, wlen):
+                    keep = 3
+            stop = -1  # entropy of name[:stop] (none: -1)
+            if nl >= 1 and not _plausible_tld(name, label_off[nl - 1], label_len[nl - 1]):
+                # no registered domain under a TLD that cannot exist (dnscat2 without a domain
+                # sends "dnscat.<hex>.<hex>"): the whole name is the left-hand part
+                geo[3, r] = tl
+                geo[4, r] = nl
+                geo[5, r] = tl
+                stop = tl
+            elif nl > keep:
+                reg = label_off[nl - keep]
+                geo[3, r] = reg
+                geo[4, r] = nl - keep
+                geo[5, r] = reg - 1  # minus the dot before the registered domain
+                stop = reg - 1
+            else:
+                geo[3, r] = 0
+            known = n_state[0]
+            c = _intern(name, 0, tl, n_store, n_at, n_slots, n_state)
+            if c == known:  # a new name
+                ent_stop[c] = -2
+                reg_start[c] = -1
+            codes[0, r] = c
+            if reg_start[c] != geo[3, r]:
+                reg_code[c] = _intern(name, geo[3, r], tl, r_store, r_at, r_slots, r_state)
+                reg_start[c] = geo[3, r]
+            codes[1, r] = reg_code[c]
+            if stop >= 0:
+                if ent_stop[c] == stop:
+                    ent[r] = ent_val[c]
+                else:
+                    ent[r] = _entropy(name, 0, stop, counts)
+                    if ent_stop[c] == -2:
+                        ent_stop[c] = stop
+                        ent_val[c] = ent[r]
+            for k in range(tl):
+                name[k] = 0
+            if w >= 0:
+                for k in range(6):
+                    w_info[w, k] = geo[k, r]
+                w_info[w, 6] = codes[0, r]
+                w_info[w, 7] = codes[1, r]
+                w_info[w, 8] = st
+                w_ent[w] = ent[r]
         if st != STATUS_OK:
             status[r] = st
             continue
@@ -264,11 +458,11 @@ def _parse(
         if p2 < 0 or p2 + 4 > end:
             status[r] = STATUS_TRUNCATED
             continue
-        q[r, 0] = (data[p2] << 8) | data[p2 + 1]
-        q[r, 1] = (data[p2 + 2] << 8) | data[p2 + 3]
+        q[0, r] = (data[p2] << 8) | data[p2 + 1]
+        q[1, r] = (data[p2 + 2] << 8) | data[p2 + 3]
         pos = p2 + 4
         # skip further questions
-        for _ in range(1, min(hdr[r, 2], 16)):
+        for _ in range(1, min(hdr[2, r], 16)):
             p2 = _skip_name(data, pos, end)
             if p2 < 0 or p2 + 4 > end:
                 status[r] = STATUS_TRUNCATED
@@ -276,7 +470,8 @@ def _parse(
             pos = p2 + 4
         if status[r] != STATUS_OK:
             continue
-        for _ in range(min(hdr[r, 3], MAX_ANSWERS)):
+        a_n = 0
+        for _ in range(min(hdr[3, r], MAX_ANSWERS)):
             p2 = _skip_name(data, pos, end)
             if p2 == -2:
                 status[r] = STATUS_MALFORMED
@@ -295,16 +490,14 @@ def _parse(
             if p2 + 10 + rdlen > end:
                 status[r] = STATUS_TRUNCATED
                 break
-            ans[r, 0] += rdlen
+            ans[0, r] += rdlen
             if rtype == 16 or rtype == 10:
-                ans[r, 1] += 1
-            if ans[r, 2] < 0 or ttl < ans[r, 2]:
-                ans[r, 2] = ttl
-            ans[r, 3] += 1
+                ans[1, r] += 1
+            if ans[2, r] < 0 or ttl < ans[2, r]:
+                ans[2, r] = ttl
+            ans[3, r] += 1
             rd = p2 + 10
-            if a_n[r] < MAX_ADDRS and (
-                (rtype == 1 and rdlen == 4) or (rtype == 28 and rdlen == 16)
-            ):
+            if a_n < MAX_ADDRS and ((rtype == 1 and rdlen == 4) or (rtype == 28 and rdlen == 16)):
                 hi = np.uint64(0)
                 lo = np.uint64(0)
                 if rtype == 1:
@@ -315,27 +508,18 @@ def _parse(
                     for k in range(8):
                         hi = (hi << np.uint64(8)) | np.uint64(data[rd + k])
                         lo = (lo << np.uint64(8)) | np.uint64(data[rd + 8 + k])
-                a_hi[r, a_n[r]] = hi
-                a_lo[r, a_n[r]] = lo
-                a_n[r] += 1
+                addrs[2 * a_n] = hi
+                addrs[2 * a_n + 1] = lo
+                a_n += 1
             pos = p2 + 10 + rdlen
-    return hdr, q, names, geo, ent, ans, status, a_hi, a_lo, a_n
-
-
-@nb.njit(cache=True)
-def _suffix(
-    names: np.ndarray, lengths: np.ndarray, start: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """names[r, start[r]:lengths[r]] for every row (the registered domain)."""
-    out = np.zeros_like(names)
-    out_len = np.zeros(names.shape[0], np.int32)
-    for r in range(names.shape[0]):
-        k = 0
-        for j in range(start[r], lengths[r]):
-            out[r, k] = names[r, j]
-            k += 1
-        out_len[r] = k
-    return out, out_len
+        if a_n:
+            codes[2, r] = _intern(addr_bytes, 0, 16 * a_n, s_store, s_at, s_slots, s_state)
+    return (
+        ts, file_offset, addr, port, hdr, q, geo, ent, ans, status, codes,
+        n_store[: n_state[1]], n_at[: n_state[0] + 1],
+        r_store[: r_state[1]], r_at[: r_state[0] + 1],
+        s_store[: s_state[1]], s_at[: s_state[0] + 1],
+    )  # fmt: skip
 
 
 def _sld_table() -> tuple[np.ndarray, np.ndarray]:
@@ -390,34 +574,24 @@ def parse_dns(
     if idx.size == 0:
         return empty_messages()
     words, wlen = _sld_table()
-    hdr, q, names, geo, ent, ans, status, a_hi, a_lo, a_n = _parse(
-        idx,
-        packets["data_off"],
-        packets["caplen"],
-        packets["payload_off"],
-        packets["payload_len"],
-        data,
-        words,
-        wlen,
-    )
-    p = {
-        k: packets[k][idx]
-        for k in ("ts", "src_hi", "src_lo", "dst_hi", "dst_lo", "sport", "dport", "file_offset")
-    }
-    text = _names_to_str(names, geo[:, 0])
-    reg_names, reg_len = _suffix(names, geo[:, 0], geo[:, 3])
-    reg = _names_to_str(reg_names, reg_len)
-    reg[(reg_len == 0) & (geo[:, 1] > 0)] = INVALID_TLD
-    flags = hdr[:, 1]
+    (ts, file_offset, addr, l4port, hdr, q, geo, ent, ans, status, codes,
+     name_store, name_at, reg_store, reg_at, set_store, set_at) = _parse(
+        np.asarray(idx, np.int64), packets, data, words, wlen
+    )  # fmt: skip
+    # text once per distinct name / registered domain (str objects shared between rows)
+    query = _texts(name_store, name_at)[codes[0]]
+    reg = _texts(reg_store, reg_at)[codes[1]]
+    reg[(geo[0] == geo[3]) & (geo[1] > 0)] = INVALID_TLD  # empty suffix of a name
+    flags = hdr[1]
     out: dict[str, Any] = {
-        "ts_ns": p["ts"],
-        "src_hi": p["src_hi"],
-        "src_lo": p["src_lo"],
-        "dst_hi": p["dst_hi"],
-        "dst_lo": p["dst_lo"],
-        "sport": p["sport"],
-        "dport": p["dport"],
-        "trans_id": hdr[:, 0].astype(np.uint16),
+        "ts_ns": ts,
+        "src_hi": addr[0],
+        "src_lo": addr[1],
+        "dst_hi": addr[2],
+        "dst_lo": addr[3],
+        "sport": l4port[0],
+        "dport": l4port[1],
+        "trans_id": hdr[0].astype(np.uint16),
         "qr": (flags & 0x8000) != 0,
         "opcode": ((flags >> 11) & 0xF).astype(np.uint8),
         "rcode": (flags & 0xF).astype(np.uint8),
@@ -425,117 +599,341 @@ def parse_dns(
         "TC": (flags & 0x0200) != 0,
         "RD": (flags & 0x0100) != 0,
         "RA": (flags & 0x0080) != 0,
-        "qdcount": hdr[:, 2].astype(np.uint16),
-        "ancount": hdr[:, 3].astype(np.uint16),
-        "qtype": q[:, 0].astype(np.uint16),
-        "qclass": q[:, 1].astype(np.uint16),
-        "query": pd.Series(text, dtype=object),  # object, not inferred arrow text
-        "labels": geo[:, 1],
-        "max_label": geo[:, 2],
-        "sub_labels": geo[:, 4],
-        "sub_len": np.maximum(geo[:, 5], 0),
+        "qdcount": hdr[2].astype(np.uint16),
+        "ancount": hdr[3].astype(np.uint16),
+        "qtype": q[0].astype(np.uint16),
+        "qclass": q[1].astype(np.uint16),
+        "query": pd.Series(query, dtype=object),  # object, not inferred arrow text
+        "labels": geo[1],
+        "max_label": geo[2],
+        "sub_labels": geo[4],
+        "sub_len": np.maximum(geo[5], 0),
         "sub_entropy": ent,
         "reg_domain": pd.Series(reg, dtype=object),
-        "answer_bytes": ans[:, 0],
-        "txt_null_answers": ans[:, 1],
-        "min_ttl": ans[:, 2],
+        "answer_bytes": ans[0],
+        "txt_null_answers": ans[1],
+        "min_ttl": ans[2],
         "status": status,
-        "file_offset": p["file_offset"],
+        "file_offset": file_offset,
+        "answers": _answer_lists(set_store, set_at, codes[2]),
     }
-    out["answers"] = _answer_lists(a_hi, a_lo, a_n)
-    return pd.DataFrame(out)
+    return pd.DataFrame(out, copy=False)  # fresh arrays: no copy, no consolidation
 
 
-def _row_codes(words: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(code per row, first row of each code) for a 2-D uint64 matrix: splitmix64 over
-    the row's words, then a hash factorization (distinct rows colliding needs ~2^32 of
-    them).  Text is then built once per distinct row, not once per message."""
-    h = np.zeros(words.shape[0], np.uint64)
-    with np.errstate(over="ignore"):
-        for j in range(words.shape[1]):
-            h ^= words[:, j] + np.uint64((0x9E3779B97F4A7C15 * (j + 1)) & (2**64 - 1))
-            h ^= h >> np.uint64(30)
-            h *= np.uint64(0xBF58476D1CE4E5B9)
-            h ^= h >> np.uint64(27)
-            h *= np.uint64(0x94D049BB133111EB)
-            h ^= h >> np.uint64(31)
-    codes = np.asarray(pd.factorize(h)[0])
-    # factorize numbers rows in order of first appearance: a new code is a new running max
-    first = np.flatnonzero(np.r_[True, codes[1:] > np.maximum.accumulate(codes)[:-1]])
-    return codes, first
+@nb.njit(cache=True)
+def _factorize(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(code per row, first row of each code) for the pairs (a[r], b[r]), codes in order
+    of first appearance: an open-addressing table, exact on both words, no sort."""
+    n = a.shape[0]
+    size = 16
+    while size < n + n // 4:
+        size *= 2
+    slot_code = np.full(size, -1, np.int32)  # load <= 0.8, small: fewer misses, fewer faults
+    codes = np.empty(n, np.int64)
+    first = np.empty(n, np.int64)
+    k = 0
+    mask = np.uint64(size - 1)
+    for r in range(n):
+        s = np.int64(_mix(a[r], b[r]) & mask)
+        while True:
+            c = int(slot_code[s])
+            if c < 0:
+                slot_code[s] = k
+                first[k] = r
+                codes[r] = k
+                k += 1
+                break
+            f = first[c]
+            if a[f] == a[r] and b[f] == b[r]:
+                codes[r] = c
+                break
+            s = (s + 1) & (size - 1)
+    return codes, first[:k]
 
 
-def _answer_lists(a_hi: np.ndarray, a_lo: np.ndarray, a_n: np.ndarray) -> np.ndarray:
+def _texts(store: np.ndarray, at: np.ndarray) -> np.ndarray:
+    """Object array of the str of each interned key, store[at[k]:at[k + 1]] (escaped names:
+    ASCII), made by Arrow from the buffers as they are."""
+    arr = pa.Array.from_buffers(
+        pa.string(), at.shape[0] - 1, [None, pa.py_buffer(at.astype(np.int32)), pa.py_buffer(store)]
+    )
+    text: np.ndarray = arr.to_numpy(zero_copy_only=False)
+    return text
+
+
+@nb.njit(cache=True)
+def _hex16(out: np.ndarray, k: int, v: int) -> int:
+    """Write `v` as lowercase hex without leading zeros at out[k]; the new end."""
+    started = False
+    for shift in (12, 8, 4, 0):
+        d = (v >> shift) & 15
+        if d or started or shift == 0:
+            out[k] = d + 48 if d < 10 else d + 87
+            k += 1
+            started = True
+    return k
+
+
+@nb.njit(cache=True)
+def _addr_text(hi: np.ndarray, lo: np.ndarray) -> np.ndarray:
+    """Text rows (39 bytes, zero-padded) of (hi, lo) addresses, as capture.addr.addr_to_str
+    writes them: IPv4-mapped as a dotted quad, others as `ipaddress` does (RFC 5952: lowercase,
+    no leading zeros, the first longest run of two or more zero groups as "::")."""
+    out = np.zeros((hi.shape[0], 39), np.uint8)
+    groups = np.zeros(8, np.int64)
+    for i in range(hi.shape[0]):
+        k = 0
+        if hi[i] == 0 and (lo[i] >> np.uint64(32)) == np.uint64(0xFFFF):
+            v = int(lo[i] & np.uint64(0xFFFFFFFF))
+            for shift in (24, 16, 8, 0):
+                o = (v >> shift) & 0xFF
+                if o >= 100:
+                    out[i, k] = 48 + o // 100
+                    k += 1
+                if o >= 10:
+                    out[i, k] = 48 + (o // 10) % 10
+                    k += 1
+                out[i, k] = 48 + o % 10
+                k += 1
+                if shift:
+                    out[i, k] = 46
+                    k += 1
+            continue
+        for g in range(4):
+            groups[g] = int((hi[i] >> np.uint64(48 - 16 * g)) & np.uint64(0xFFFF))
+            groups[g + 4] = int((lo[i] >> np.uint64(48 - 16 * g)) & np.uint64(0xFFFF))
+        best, best_len, run_start, run_len = -1, 0, -1, 0
+        for g in range(8):
+            if groups[g] == 0:
+                if run_start < 0:
+                    run_start = g
+                run_len += 1
+                if run_len > best_len:
+                    best, best_len = run_start, run_len
+            else:
+                run_start, run_len = -1, 0
+        if best_len < 2:
+            best = -1
+        g = 0
+        while g < 8:
+            if g == best:
+                out[i, k] = 58
+                out[i, k + 1] = 58
+                k += 2
+                g += best_len
+                continue
+            if g > 0 and g != best + best_len:
+                out[i, k] = 58
+                k += 1
+            k = _hex16(out[i], k, groups[g])
+            g += 1
+    return out
+
+
+def _answer_lists(set_store: np.ndarray, set_at: np.ndarray, set_code: np.ndarray) -> np.ndarray:
     """Per message, the list of A/AAAA answer addresses as text (None when there are none).
 
-    Responses repeat the same answer sets: text is made once per distinct set and
-    messages with the same set share one list object (read-only by contract).
+    One list per distinct answer set (messages with the same set share that list object,
+    read-only by contract), made in C by `tolist` of a 2-D array per set size; address
+    text is made once per distinct address.
     """
-    from secaudit.capture.addr import addr_to_str
-
-    out = np.full(a_n.shape[0], None, dtype=object)
-    rows = np.flatnonzero(a_n > 0)
-    if rows.size == 0:
-        return out
-    sets = np.column_stack([a_hi[rows], a_lo[rows], a_n[rows].astype(np.uint64)])
-    codes, first = _row_codes(sets)
-    u_rows = rows[first]
-    mask = np.arange(MAX_ADDRS)[None, :] < a_n[u_rows, None]
-    text = addr_to_str(a_hi[u_rows][mask], a_lo[u_rows][mask]).tolist()
-    bounds = np.r_[0, np.cumsum(a_n[u_rows])].tolist()
-    lists = np.empty(len(u_rows), dtype=object)
-    for k in range(len(u_rows)):  # one list per distinct answer set
-        lists[k] = text[bounds[k] : bounds[k + 1]]
-    out[rows] = lists[codes]
+    if set_at.shape[0] == 1:
+        return np.full(set_code.shape[0], None, dtype=object)
+    words = set_store.view(np.uint64)
+    a_code, a_first = _factorize(words[0::2], words[1::2])  # distinct (hi, lo) addresses
+    rows = _addr_text(words[0::2][a_first], words[1::2][a_first])
+    used = rows != 0  # text then zero padding: row-major nonzero bytes are the texts in order
+    text = _texts(rows[used], np.r_[0, np.cumsum(used.sum(axis=1))])
+    start = set_at[:-1] // 16
+    size = np.diff(set_at) // 16
+    lists = np.full(size.shape[0] + 1, None, dtype=object)  # [0]: None, for set code -1
+    for k in np.unique(size).tolist():  # at most MAX_ADDRS sizes
+        sel = np.flatnonzero(size == k)
+        members = a_code[start[sel, None] + np.arange(k)[None, :]]
+        lists[sel + 1] = np.fromiter(text[members].tolist(), dtype=object, count=sel.size)
+    out: np.ndarray = lists[set_code + 1]
+    return out
+    words = set_store.view(np.uint64)
+    a_code, a_first = _factorize(words[0::2], words[1::2])  # distinct (hi, lo) addresses
+    rows = _addr_text(words[0::2][a_first], words[1::2][a_first])
+    used = rows != 0  # text then zero padding: row-major nonzero bytes are the texts in order
+    text = _texts(rows[used], np.r_[0, np.cumsum(used.sum(axis=1))])
+    start = set_at[:-1] // 16
+    size = np.diff(set_at) // 16
+    lists = np.empty(size.shape[0], dtype=object)
+    for k in np.unique(size).tolist():  # at most MAX_ADDRS sizes
+        sel = np.flatnonzero(size == k)
+        members = a_code[start[sel, None] + np.arange(k)[None, :]]
+        lists[sel] = np.fromiter(text[members].tolist(), dtype=object, count=sel.size)
+    has = set_code >= 0
+    out[has] = lists[set_code[has]]
     return out
 
 
-def _names_to_str(names: np.ndarray, lengths: np.ndarray) -> np.ndarray:
-    """Fixed-width byte rows -> str array (rows are zero past their length, printable before).
+@nb.njit(cache=True)
+def _transactions(
+    is_q: np.ndarray,
+    src_hi: np.ndarray,
+    src_lo: np.ndarray,
+    dst_hi: np.ndarray,
+    dst_lo: np.ndarray,
+    sport: np.ndarray,
+    dport: np.ndarray,
+    trans_id: np.ndarray,
+    qcode: np.ndarray,
+    ts: np.ndarray,
+    has_answers: np.ndarray,
+) -> tuple[np.ndarray, ...]:
+    """Group messages into transactions, keyed by (client, client port, server, trans_id,
+    query code) with client = the query's source / the response's destination.
 
-    Decoded once per distinct name (str objects are shared between rows).
+    One pass, rows in order: an open-addressing table, exact on the key (each probe compares
+    with the transaction's first row), so transactions are numbered in order of first
+    appearance.  Per transaction: first query and first response row (-1: none), their
+    lowest timestamps, the number of queries and the first response row with answers.
     """
-    if names.shape[0] == 0:
-        return np.zeros(0, dtype=object)
-    width = max(int(lengths.max()), 1)
-    w8 = -(-width // 8) * 8
-    if names.shape[1] < w8:
-        names = np.pad(names, ((0, 0), (0, w8 - names.shape[1])))
-    words = np.ascontiguousarray(names[:, :w8]).view(np.uint64)
-    codes, first = _row_codes(words)
-    raw = np.ascontiguousarray(names[first, :width]).view(f"S{width}").ravel()
-    uniq: np.ndarray = raw.astype(f"U{width}").astype(object)
-    out: np.ndarray = uniq[codes]
+    n = is_q.shape[0]
+    size = 16
+    while size < n + n // 4:
+        size *= 2
+    slots = np.full(size, -1, np.int32)  # int32: a small table misses the cache less
+    # per transaction, one row (one cache line): key hash, first row, first query, first
+    # response, lowest query ts, lowest response ts, queries, first response with answers
+    big = np.iinfo(np.int64).max
+    tx = np.empty((n, 8), np.int64)
+    k = 0
+    for r in range(n):
+        q = is_q[r]
+        c_hi, c_lo, c_p = (
+            (src_hi[r], src_lo[r], sport[r]) if q else (dst_hi[r], dst_lo[r], dport[r])
+        )
+        s_hi, s_lo = (dst_hi[r], dst_lo[r]) if q else (src_hi[r], src_lo[r])
+        h = _mix(
+            _mix(_mix(c_hi, c_lo), _mix(s_hi, s_lo)),
+            _mix(np.uint64(qcode[r]), np.uint64((np.int64(c_p) << 16) | np.int64(trans_id[r]))),
+        )
+        hs = np.int64(h)
+        s = np.int64(h & np.uint64(size - 1))
+        while True:
+            t = int(slots[s])
+            if t < 0:
+                t = k
+                slots[s] = t
+                tx[t, 0] = hs
+                tx[t, 1] = r
+                tx[t, 2] = -1
+                tx[t, 3] = -1
+                tx[t, 4] = big
+                tx[t, 5] = big
+                tx[t, 6] = 0
+                tx[t, 7] = -1
+                k += 1
+                break
+            if tx[t, 0] == hs:
+                f = tx[t, 1]
+                fq = is_q[f]
+                if (
+                    qcode[f] == qcode[r]
+                    and trans_id[f] == trans_id[r]
+                    and (src_hi[f] if fq else dst_hi[f]) == c_hi
+                    and (src_lo[f] if fq else dst_lo[f]) == c_lo
+                    and (sport[f] if fq else dport[f]) == c_p
+                    and (dst_hi[f] if fq else src_hi[f]) == s_hi
+                    and (dst_lo[f] if fq else src_lo[f]) == s_lo
+                ):
+                    break
+            s = (s + 1) & (size - 1)
+        if q:
+            if tx[t, 2] < 0:
+                tx[t, 2] = r
+            tx[t, 4] = min(tx[t, 4], ts[r])
+            tx[t, 6] += 1
+        else:
+            if tx[t, 3] < 0:
+                tx[t, 3] = r
+            tx[t, 5] = min(tx[t, 5], ts[r])
+            if tx[t, 7] < 0 and has_answers[r]:
+                tx[t, 7] = r
+    return tx[:k, 2], tx[:k, 3], tx[:k, 4], tx[:k, 5], tx[:k, 6], tx[:k, 7]
+
+
+# columns dns_log takes from a transaction's first query / first response (fill, dtype)
+_FROM_QUERY = (
+    ("max_label", 0, np.int32), ("sub_labels", 0, np.int32), ("sub_len", 0, np.int32),
+    ("sub_entropy", 0.0, np.float64), ("status", 0, np.uint8),
+)  # fmt: skip
+_FROM_RESPONSE = (
+    ("rcode", -1, np.int16), ("ancount", 0, np.int64), ("answer_bytes", 0, np.int64),
+    ("txt_null_answers", 0, np.int64), ("min_ttl", -1, np.int64),
+)  # fmt: skip
+
+
+@nb.njit(cache=True)
+def _pick_into(values: np.ndarray, rows: np.ndarray, fill: Any, out: np.ndarray) -> None:
+    for j in range(rows.shape[0]):
+        out[j] = values[rows[j]] if rows[j] >= 0 else fill
+
+
+def _pick(values: np.ndarray, rows: np.ndarray, fill: Any, dtype: Any) -> np.ndarray:
+    """values[rows] as `dtype`, `fill` where a row is -1: one pass instead of numpy's
+    gather, cast, where and cast."""
+    out = np.empty(rows.shape[0], dtype)
+    _pick_into(values, rows, fill, out)
     return out
 
 
-_LOG_KEY = ["client_hi", "client_lo", "cport", "server_hi", "server_lo", "trans_id", "query"]
+@nb.njit(cache=True)
+def _ends(
+    rep: np.ndarray,
+    is_q: np.ndarray,
+    src_hi: np.ndarray,
+    src_lo: np.ndarray,
+    dst_hi: np.ndarray,
+    dst_lo: np.ndarray,
+    sport: np.ndarray,
+    dport: np.ndarray,
+) -> tuple[np.ndarray, ...]:
+    """Client (orig) and server (resp) address and port of each transaction's message
+    `rep`: a query's source is the client, a response's destination."""
+    k = rep.shape[0]
+    o_hi, o_lo = np.empty(k, np.uint64), np.empty(k, np.uint64)
+    r_hi, r_lo = np.empty(k, np.uint64), np.empty(k, np.uint64)
+    o_p, r_p = np.empty(k, np.uint16), np.empty(k, np.uint16)
+    for j in range(k):
+        m = rep[j]
+        if is_q[m]:
+            o_hi[j], o_lo[j], o_p[j] = src_hi[m], src_lo[m], sport[m]
+            r_hi[j], r_lo[j], r_p[j] = dst_hi[m], dst_lo[m], dport[m]
+        else:
+            o_hi[j], o_lo[j], o_p[j] = dst_hi[m], dst_lo[m], dport[m]
+            r_hi[j], r_lo[j], r_p[j] = src_hi[m], src_lo[m], sport[m]
+    return o_hi, o_lo, o_p, r_hi, r_lo, r_p
 
 
-def _first_rows(codes: np.ndarray, rows: np.ndarray, k: int) -> np.ndarray:
-    """Per code 0..k-1, the smallest of its `rows` (ascending input: its first row);
-    codes without rows get a value past every row.  No sort."""
-    out = np.full(k, np.iinfo(np.int64).max, np.int64)
-    np.minimum.at(out, codes, rows.astype(np.int64))
-    return out
+def _object_codes(values: np.ndarray) -> np.ndarray:
+    """Codes of equal values (None/NaN included) of an object array, as pd.factorize
+    numbers them."""
+    return np.asarray(
+        pd.factorize(np.asarray(values, dtype=object), use_na_sentinel=False)[0], np.int64
+    )
 
 
-def _txn_codes(key: pd.DataFrame) -> np.ndarray:
-    """Dense code per row of the transaction key (_LOG_KEY): splitmix64 over the columns
-    (the query name by its factorized code), then a hash factorization.  Two distinct
-    keys colliding needs ~2^32 transactions."""
-    q = pd.factorize(key["query"].to_numpy(dtype=object), use_na_sentinel=False)[0]
-    h = np.zeros(len(key), np.uint64)
-    with np.errstate(over="ignore"):
-        for k, c in enumerate([*(key[c].to_numpy() for c in _LOG_KEY[:-1]), q]):
-            h ^= c.astype(np.uint64) + np.uint64((0x9E3779B97F4A7C15 * (k + 1)) & (2**64 - 1))
-            h ^= h >> np.uint64(30)
-            h *= np.uint64(0xBF58476D1CE4E5B9)
-            h ^= h >> np.uint64(27)
-            h *= np.uint64(0x94D049BB133111EB)
-            h ^= h >> np.uint64(31)
-    codes: np.ndarray = pd.factorize(h)[0]
-    return codes
+def _object_notna(values: np.ndarray) -> np.ndarray:
+    """pd.notna of an object array, as a bool array."""
+    return np.asarray(pd.notna(np.asarray(values, dtype=object)), bool)
+
+
+def _names_column(values: np.ndarray, names: dict[int, str], fallback: bool) -> pd.Series:
+    """A "str" column of names[value] (fallback: str(value), else missing) for small
+    integers >= -1 (qtype, rcode), made once per distinct value and spread by an Arrow take
+    (distinct values by a bincount, no sort)."""
+    shifted = values.astype(np.int64) + 1
+    uniq = np.flatnonzero(np.bincount(shifted))
+    slot = np.zeros(uniq[-1] + 1 if uniq.size else 1, np.int64)
+    slot[uniq] = np.arange(uniq.size)
+    text = [names.get(v - 1, str(v - 1) if fallback else None) for v in uniq.tolist()]
+    arr = pd.array(text, dtype="str").take(slot[shifted])
+    return pd.Series(arr, copy=False)
 
 
 def dns_log(messages: pd.DataFrame) -> pd.DataFrame:
@@ -554,97 +952,79 @@ def dns_log(messages: pd.DataFrame) -> pd.DataFrame:
     ]  # fmt: skip
     if messages.empty:
         return pd.DataFrame({c: pd.Series(dtype=object) for c in cols})
-    m = messages[(messages["opcode"] == 0) & (messages["status"] != STATUS_MALFORMED)]
-    is_q = ~m["qr"].to_numpy(bool)
-    col = {c: m[c].to_numpy() for c in m.columns if c not in ("query", "reg_domain", "answers")}
-    key = pd.DataFrame(
-        {
-            "client_hi": np.where(is_q, col["src_hi"], col["dst_hi"]),
-            "client_lo": np.where(is_q, col["src_lo"], col["dst_lo"]),
-            "cport": np.where(is_q, col["sport"], col["dport"]),
-            "server_hi": np.where(is_q, col["dst_hi"], col["src_hi"]),
-            "server_lo": np.where(is_q, col["dst_lo"], col["src_lo"]),
-            "trans_id": col["trans_id"],
-            "query": m["query"].to_numpy(dtype=object),
-        }
+    keep = np.flatnonzero(
+        (messages["opcode"].to_numpy() == 0) & (messages["status"].to_numpy() != STATUS_MALFORMED)
     )
-    sport_srv = np.where(is_q, col["dport"], col["sport"])
-    # one integer code per transaction (hash of the key columns, then a factorization);
-    # every per-transaction value below is an array indexed by that code: no groupby, no join
-    txn = _txn_codes(key)
-    k = int(txn.max()) + 1 if len(txn) else 0
-    q_rows, r_rows = np.flatnonzero(is_q), np.flatnonzero(~is_q)
-    qc, rc = txn[q_rows], txn[r_rows]
-    has_q = np.zeros(k, bool)
-    has_q[qc] = True
-    answered = np.zeros(k, bool)
-    answered[rc] = True
-    qf = _first_rows(qc, q_rows, k)  # first query / response message of each transaction
-    rf = _first_rows(rc, r_rows, k)
-    qf[~has_q] = 0  # any valid row: only read where has_q / answered
-    rf[~answered] = 0
-    rep = np.where(has_q, qf, rf)
-    ts = col["ts_ns"].astype(np.int64)
-    big = np.iinfo(np.int64).max
-    q_ts = np.full(k, big, np.int64)
-    r_ts = np.full(k, big, np.int64)
-    np.minimum.at(q_ts, qc, ts[q_rows])
-    np.minimum.at(r_ts, rc, ts[r_rows])
+    whole = keep.size == len(messages)
+
+    def col(name: str, dtype: Any = None) -> np.ndarray:
+        v = messages[name].to_numpy(dtype=dtype)
+        return v if whole else v[keep]
+
+    is_q = ~col("qr", bool)
+    query = col("query", object)
+    answers_in = col("answers", object)
+    src_hi, src_lo, dst_hi, dst_lo = (
+        col(c, np.uint64) for c in ("src_hi", "src_lo", "dst_hi", "dst_lo")
+    )
+    sport, dport = col("sport", np.int64), col("dport", np.int64)
+    trans_id = col("trans_id", np.int64)
+    ts_in = col("ts_ns", np.int64)
+    qf, rf, q_ts, r_ts, n_q, first_ans = _transactions(
+        is_q, src_hi, src_lo, dst_hi, dst_lo, sport, dport, trans_id, _object_codes(query),
+        ts_in, _object_notna(answers_in),
+    )  # fmt: skip
+    has_q, answered = qf >= 0, rf >= 0
     ts_ns = np.where(has_q, q_ts, r_ts)
+    rtt = np.full(len(qf), np.nan)
     both = has_q & answered
-    rtt = np.full(k, np.nan)
     rtt[both] = (r_ts[both].astype(np.float64) - q_ts[both].astype(np.float64)) / 1e9
+    ts = ts_ns.astype(np.float64) / 1e9
+    # the output order (stable by the float ts, as sorting the frame did), applied to every
+    # per-transaction array before the frame is made
+    order = np.argsort(ts, kind="stable")
+    has_q, answered, qf, rf = has_q[order], answered[order], qf[order], rf[order]
+    rep = np.where(has_q, qf, rf)  # the first query, else the first response
+    ends = _ends(rep, is_q, src_hi, src_lo, dst_hi, dst_lo, sport, dport)
+    msg = {name: _pick(col(name), qf, fill, dtype) for name, fill, dtype in _FROM_QUERY}
+    msg |= {name: _pick(col(name), rf, fill, dtype) for name, fill, dtype in _FROM_RESPONSE}
     # answers: the first response that carried any (None: answered without; NaN: no response)
-    ans_obj = m["answers"].to_numpy(dtype=object)
-    answers = np.full(k, np.nan, dtype=object)
+    answers = np.full(len(qf), np.nan, dtype=object)
     answers[answered] = None
-    with_ans = r_rows[pd.notna(ans_obj[r_rows])]
-    first_ans = _first_rows(txn[with_ans], with_ans, k)
-    has_ans = first_ans < len(txn)
-    answers[has_ans] = ans_obj[first_ans[has_ans]]
-
-    def q_or(name: str, fill: Any, dtype: Any) -> np.ndarray:
-        v: np.ndarray = np.where(has_q, col[name][qf].astype(dtype), fill).astype(dtype)
-        return v
-
-    def r_or(name: str, fill: Any, dtype: Any) -> np.ndarray:
-        v: np.ndarray = np.where(answered, col[name][rf].astype(dtype), fill).astype(dtype)
-        return v
-
-    reg = m["reg_domain"].to_numpy(dtype=object)
-    out = pd.DataFrame(
+    fa = first_ans[order]
+    answers[fa >= 0] = answers_in[fa[fa >= 0]]
+    qtype, rcode = col("qtype").astype(np.uint16)[rep], msg["rcode"]
+    return pd.DataFrame(
         {
-            "ts": ts_ns.astype(np.float64) / 1e9,
-            "orig_hi": key["client_hi"].to_numpy(np.uint64)[rep],
-            "orig_lo": key["client_lo"].to_numpy(np.uint64)[rep],
-            "id.orig_p": key["cport"].to_numpy(np.uint16)[rep],
-            "resp_hi": key["server_hi"].to_numpy(np.uint64)[rep],
-            "resp_lo": key["server_lo"].to_numpy(np.uint64)[rep],
-            "id.resp_p": sport_srv.astype(np.uint16)[rep],
-            "trans_id": col["trans_id"].astype(np.uint16)[rep],
-            "rtt": rtt,
-            "query": pd.Series(key["query"].to_numpy(dtype=object)[rep], dtype=object),
-            "reg_domain": pd.Series(reg[rep], dtype=object),
-            "qtype": col["qtype"].astype(np.uint16)[rep],
-            "rcode": r_or("rcode", -1, np.int16),
+            "ts": ts[order],
+            "orig_hi": ends[0],
+            "orig_lo": ends[1],
+            "id.orig_p": ends[2],
+            "resp_hi": ends[3],
+            "resp_lo": ends[4],
+            "id.resp_p": ends[5],
+            "trans_id": trans_id[rep].astype(np.uint16),
+            "rtt": rtt[order],
+            "query": pd.Series(query[rep], dtype=object),
+            "reg_domain": pd.Series(col("reg_domain", object)[rep], dtype=object),
+            "qtype": qtype,
+            "qtype_name": _names_column(qtype, QTYPE_NAMES, True),
+            "rcode": rcode,
+            "rcode_name": _names_column(np.where(answered, rcode, -1), RCODE_NAMES, False),
             "answered": answered,
-            "n_queries": np.bincount(qc, minlength=k).astype(np.int64),
-            "ancount": r_or("ancount", 0, np.int64),
-            "answer_bytes": r_or("answer_bytes", 0, np.int64),
-            "txt_null_answers": r_or("txt_null_answers", 0, np.int64),
-            "min_ttl": r_or("min_ttl", -1, np.int64),
+            "n_queries": n_q[order],
+            "ancount": msg["ancount"],
+            "answer_bytes": msg["answer_bytes"],
+            "txt_null_answers": msg["txt_null_answers"],
+            "min_ttl": msg["min_ttl"],
             "answers": answers,
-            "labels": col["labels"].astype(np.int32)[rep],
-            "max_label": q_or("max_label", 0, np.int32),
-            "sub_labels": q_or("sub_labels", 0, np.int32),
-            "sub_len": q_or("sub_len", 0, np.int32),
-            "sub_entropy": q_or("sub_entropy", 0.0, np.float64),
-            "status": q_or("status", 0, np.uint8),
-            "file_offset": col["file_offset"].astype(np.int64)[rep],
-        }
+            "labels": col("labels").astype(np.int32)[rep],
+            "max_label": msg["max_label"],
+            "sub_labels": msg["sub_labels"],
+            "sub_len": msg["sub_len"],
+            "sub_entropy": msg["sub_entropy"],
+            "status": msg["status"],
+            "file_offset": col("file_offset").astype(np.int64)[rep],
+        },
+        copy=False,  # fresh arrays: no copy, no consolidation
     )
-    out["qtype_name"] = out["qtype"].map(QTYPE_NAMES).fillna(out["qtype"].astype(str))
-    out["rcode_name"] = out["rcode"].map(RCODE_NAMES)
-    out.loc[~out["answered"], "rcode_name"] = None
-    out = out.sort_values("ts", kind="stable").reset_index(drop=True)
-    return out[cols]
