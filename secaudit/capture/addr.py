@@ -20,6 +20,7 @@ __all__ = [
     "V4_MAPPED_LO",
     "addr_codes",
     "addr_int_to_str",
+    "addr_text_rows",
     "addr_to_arrow",
     "addr_to_str",
     "mac_to_str",
@@ -30,25 +31,71 @@ V4_MAPPED_LO = 0x0000FFFF00000000  # lo word of ::ffff:a.b.c.d is this | a.b.c.d
 
 
 @nb.njit(cache=True)
-def _v4_text(ips: np.ndarray) -> np.ndarray:
-    """Dotted quads as fixed 15-byte rows (NUL-padded), written without Python."""
-    out = np.zeros((ips.shape[0], 15), np.uint8)
-    for i in range(ips.shape[0]):
-        v = ips[i]
-        k = 0
-        for shift in (24, 16, 8, 0):
-            o = (v >> shift) & 0xFF
-            if o >= 100:
-                out[i, k] = 48 + o // 100
-                k += 1
-            if o >= 10:
-                out[i, k] = 48 + (o // 10) % 10
-                k += 1
-            out[i, k] = 48 + o % 10
+def _hex16(out: np.ndarray, k: int, v: int) -> int:
+    """Write `v` as lowercase hex without leading zeros at out[k]; the new end."""
+    started = False
+    for shift in (12, 8, 4, 0):
+        d = (v >> shift) & 15
+        if d or started or shift == 0:
+            out[k] = d + 48 if d < 10 else d + 87
             k += 1
-            if shift:
-                out[i, k] = 46
+            started = True
+    return k
+
+
+@nb.njit(cache=True)
+def addr_text_rows(hi: np.ndarray, lo: np.ndarray) -> np.ndarray:
+    """Text rows (39 bytes, zero-padded) of (hi, lo) addresses, written without Python:
+    IPv4-mapped as a dotted quad, others as `ipaddress` does (RFC 5952: lowercase, no
+    leading zeros, the first longest run of two or more zero groups as "::")."""
+    out = np.zeros((hi.shape[0], 39), np.uint8)
+    groups = np.zeros(8, np.int64)
+    for i in range(hi.shape[0]):
+        k = 0
+        if hi[i] == 0 and (lo[i] >> np.uint64(32)) == np.uint64(0xFFFF):
+            v = int(lo[i] & np.uint64(0xFFFFFFFF))
+            for shift in (24, 16, 8, 0):
+                o = (v >> shift) & 0xFF
+                if o >= 100:
+                    out[i, k] = 48 + o // 100
+                    k += 1
+                if o >= 10:
+                    out[i, k] = 48 + (o // 10) % 10
+                    k += 1
+                out[i, k] = 48 + o % 10
                 k += 1
+                if shift:
+                    out[i, k] = 46
+                    k += 1
+            continue
+        for g in range(4):
+            groups[g] = int((hi[i] >> np.uint64(48 - 16 * g)) & np.uint64(0xFFFF))
+            groups[g + 4] = int((lo[i] >> np.uint64(48 - 16 * g)) & np.uint64(0xFFFF))
+        best, best_len, run_start, run_len = -1, 0, -1, 0
+        for g in range(8):
+            if groups[g] == 0:
+                if run_start < 0:
+                    run_start = g
+                run_len += 1
+                if run_len > best_len:
+                    best, best_len = run_start, run_len
+            else:
+                run_start, run_len = -1, 0
+        if best_len < 2:
+            best = -1
+        g = 0
+        while g < 8:
+            if g == best:
+                out[i, k] = 58
+                out[i, k + 1] = 58
+                k += 2
+                g += best_len
+                continue
+            if g > 0 and g != best + best_len:
+                out[i, k] = 58
+                k += 1
+            k = _hex16(out[i], k, groups[g])
+            g += 1
     return out
 
 
@@ -81,22 +128,20 @@ def addr_int_to_str(hi: int, lo: int) -> str:
 
 
 def _distinct_text(uh: np.ndarray, ul: np.ndarray) -> np.ndarray:
-    """S39 text of distinct addresses: IPv4-mapped by the compiled kernel, IPv6 via ipaddress."""
-    v4 = (uh == 0) & ((ul >> np.uint64(32)) == np.uint64(0xFFFF))
-    text = np.zeros(uh.size, dtype="S39")
-    if v4.any():
-        rows = _v4_text((ul[v4] & np.uint64(0xFFFFFFFF)).astype(np.int64))
-        text[v4] = rows.view("S15").ravel()
-    for k in np.flatnonzero(~v4):
-        text[k] = addr_int_to_str(int(uh[k]), int(ul[k])).encode()
+    """S39 text of distinct addresses (addr_text_rows)."""
+    text: np.ndarray = (
+        addr_text_rows(np.ascontiguousarray(uh, np.uint64), np.ascontiguousarray(ul, np.uint64))
+        .view("S39")
+        .ravel()
+    )
     return text
 
 
 def addr_to_str(hi: npt.ArrayLike, lo: npt.ArrayLike) -> npt.NDArray[np.object_]:
     """Object array of "10.0.0.1" / "2001:db8::1" for each (hi, lo) pair.
 
-    Each distinct address is formatted once (hash factorization, no sort); IPv4-mapped
-    ones by a compiled kernel, the (usually few) IPv6 ones through `ipaddress`.
+    Each distinct address is formatted once (hash factorization, no sort) by a compiled
+    kernel (addr_text_rows).
     """
     shape = np.shape(hi)
     inv, uh, ul = addr_codes(hi, lo)

@@ -28,6 +28,8 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from secaudit.capture.addr import addr_text_rows
+
 __all__ = [
     "DNS_PORTS",
     "INVALID_TLD",
@@ -661,75 +663,6 @@ def _texts(store: np.ndarray, at: np.ndarray) -> np.ndarray:
     return text
 
 
-@nb.njit(cache=True)
-def _hex16(out: np.ndarray, k: int, v: int) -> int:
-    """Write `v` as lowercase hex without leading zeros at out[k]; the new end."""
-    started = False
-    for shift in (12, 8, 4, 0):
-        d = (v >> shift) & 15
-        if d or started or shift == 0:
-            out[k] = d + 48 if d < 10 else d + 87
-            k += 1
-            started = True
-    return k
-
-
-@nb.njit(cache=True)
-def _addr_text(hi: np.ndarray, lo: np.ndarray) -> np.ndarray:
-    """Text rows (39 bytes, zero-padded) of (hi, lo) addresses, as capture.addr.addr_to_str
-    writes them: IPv4-mapped as a dotted quad, others as `ipaddress` does (RFC 5952: lowercase,
-    no leading zeros, the first longest run of two or more zero groups as "::")."""
-    out = np.zeros((hi.shape[0], 39), np.uint8)
-    groups = np.zeros(8, np.int64)
-    for i in range(hi.shape[0]):
-        k = 0
-        if hi[i] == 0 and (lo[i] >> np.uint64(32)) == np.uint64(0xFFFF):
-            v = int(lo[i] & np.uint64(0xFFFFFFFF))
-            for shift in (24, 16, 8, 0):
-                o = (v >> shift) & 0xFF
-                if o >= 100:
-                    out[i, k] = 48 + o // 100
-                    k += 1
-                if o >= 10:
-                    out[i, k] = 48 + (o // 10) % 10
-                    k += 1
-                out[i, k] = 48 + o % 10
-                k += 1
-                if shift:
-                    out[i, k] = 46
-                    k += 1
-            continue
-        for g in range(4):
-            groups[g] = int((hi[i] >> np.uint64(48 - 16 * g)) & np.uint64(0xFFFF))
-            groups[g + 4] = int((lo[i] >> np.uint64(48 - 16 * g)) & np.uint64(0xFFFF))
-        best, best_len, run_start, run_len = -1, 0, -1, 0
-        for g in range(8):
-            if groups[g] == 0:
-                if run_start < 0:
-                    run_start = g
-                run_len += 1
-                if run_len > best_len:
-                    best, best_len = run_start, run_len
-            else:
-                run_start, run_len = -1, 0
-        if best_len < 2:
-            best = -1
-        g = 0
-        while g < 8:
-            if g == best:
-                out[i, k] = 58
-                out[i, k + 1] = 58
-                k += 2
-                g += best_len
-                continue
-            if g > 0 and g != best + best_len:
-                out[i, k] = 58
-                k += 1
-            k = _hex16(out[i], k, groups[g])
-            g += 1
-    return out
-
-
 def _answer_lists(set_store: np.ndarray, set_at: np.ndarray, set_code: np.ndarray) -> np.ndarray:
     """Per message, the list of A/AAAA answer addresses as text (None when there are none).
 
@@ -741,7 +674,7 @@ def _answer_lists(set_store: np.ndarray, set_at: np.ndarray, set_code: np.ndarra
         return np.full(set_code.shape[0], None, dtype=object)
     words = set_store.view(np.uint64)
     a_code, a_first = _factorize(words[0::2], words[1::2])  # distinct (hi, lo) addresses
-    rows = _addr_text(words[0::2][a_first], words[1::2][a_first])
+    rows = addr_text_rows(words[0::2][a_first], words[1::2][a_first])
     used = rows != 0  # text then zero padding: row-major nonzero bytes are the texts in order
     text = _texts(rows[used], np.r_[0, np.cumsum(used.sum(axis=1))])
     start = set_at[:-1] // 16
@@ -752,21 +685,6 @@ def _answer_lists(set_store: np.ndarray, set_at: np.ndarray, set_code: np.ndarra
         members = a_code[start[sel, None] + np.arange(k)[None, :]]
         lists[sel + 1] = np.fromiter(text[members].tolist(), dtype=object, count=sel.size)
     out: np.ndarray = lists[set_code + 1]
-    return out
-    words = set_store.view(np.uint64)
-    a_code, a_first = _factorize(words[0::2], words[1::2])  # distinct (hi, lo) addresses
-    rows = _addr_text(words[0::2][a_first], words[1::2][a_first])
-    used = rows != 0  # text then zero padding: row-major nonzero bytes are the texts in order
-    text = _texts(rows[used], np.r_[0, np.cumsum(used.sum(axis=1))])
-    start = set_at[:-1] // 16
-    size = np.diff(set_at) // 16
-    lists = np.empty(size.shape[0], dtype=object)
-    for k in np.unique(size).tolist():  # at most MAX_ADDRS sizes
-        sel = np.flatnonzero(size == k)
-        members = a_code[start[sel, None] + np.arange(k)[None, :]]
-        lists[sel] = np.fromiter(text[members].tolist(), dtype=object, count=sel.size)
-    has = set_code >= 0
-    out[has] = lists[set_code[has]]
     return out
 
 
