@@ -16,7 +16,7 @@ import numpy.typing as npt
 import pandas as pd
 import pyarrow as pa
 
-from secaudit.capture.addr import _v4_text
+from secaudit.capture.addr import addr_text_rows
 from secaudit.policy.addr import U64
 
 __all__ = ["AddrTable", "CidrTable", "addr_text", "addr_text_column", "unique_pairs"]
@@ -82,8 +82,10 @@ def _distinct_text(uh: U64, ul: U64) -> list[str]:
     v4 = (uh == 0) & ((ul >> np.uint64(32)) == np.uint64(0xFFFF))
     text = np.empty(len(uh), dtype=object)
     if v4.any():
-        quads = _v4_text((ul[v4] & np.uint64(0xFFFF_FFFF)).astype(np.int64))
-        text[v4] = quads.view("S15").ravel().astype("U15").astype(object)
+        quads = addr_text_rows(
+            np.ascontiguousarray(uh[v4], np.uint64), np.ascontiguousarray(ul[v4], np.uint64)
+        )
+        text[v4] = quads.view("S39").ravel().astype("U39").astype(object)
     for i in np.flatnonzero(~v4).tolist():
         b = (int(uh[i]) << 64) | int(ul[i])
         text[i] = socket.inet_ntop(socket.AF_INET6, b.to_bytes(16, "big"))
