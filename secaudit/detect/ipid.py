@@ -66,31 +66,33 @@ def _feed(
     seqs: np.ndarray,
     n: int,
     clock: int,
-    mac: np.ndarray,
-    src: np.ndarray,
-    dst: np.ndarray,
-    ipid: np.ndarray,
+    p: np.ndarray,
     max_gap: int,
 ) -> tuple:  # type: ignore[type-arg]
-    """Link each packet to its sender's closest sequence (or start one); returns the
-    possibly grown table, the key count and the clock (a packet counter for LRU)."""
-    for i in range(mac.shape[0]):
+    """Link each unfragmented, untunnelled IPv4 packet with an ID (records of `p`, read once
+    each) to its sender's closest sequence, or start one; returns the possibly grown table,
+    the key count and the clock (a packet counter for LRU)."""
+    for i in range(p.shape[0]):
+        q = p[i]
+        if q.ip_version != 4 or q.tunnel_depth != 0 or q.ip_id == 0 or q.frag & 1 or q.src_mac == 0:
+            continue
         if 2 * (n + 1) > keys.shape[0]:
             keys, used, seqs, n = _grow(keys, used, seqs, n)
+        mac, src = q.src_mac, q.src_lo
         mask = np.uint64(keys.shape[0] - 1)
-        h = _mix(mac[i] ^ _mix(src[i])) & mask
-        while used[h] and not (keys[h, 0] == mac[i] and keys[h, 1] == src[i]):
+        h = _mix(mac ^ _mix(src)) & mask
+        while used[h] and not (keys[h, 0] == mac and keys[h, 1] == src):
             h = (h + np.uint64(1)) & mask
         if not used[h]:
             used[h] = True
-            keys[h, 0] = mac[i]
-            keys[h, 1] = src[i]
+            keys[h, 0] = mac
+            keys[h, 1] = src
             n += 1
             for s in range(SLOTS):
                 seqs[h, s, _LAST] = -1
         clock += 1
-        x = np.int64(ipid[i])
-        d = np.int64(dst[i])
+        x = np.int64(q.ip_id)
+        d = np.int64(q.dst_lo)
         best, best_gap = -1, max_gap + 1
         victim, victim_used = 0, np.iinfo(np.int64).max  # an empty slot, else the LRU one
         for s in range(SLOTS):
@@ -150,17 +152,11 @@ class IpIdCounters:
 
     def update(self, packets: np.ndarray) -> None:
         """Feed one chunk (schemas.PACKET_DTYPE): unfragmented, untunnelled IPv4 with an ID."""
-        p = packets
-        sel = np.flatnonzero(
-            (p["ip_version"] == 4) & (p["tunnel_depth"] == 0) & (p["ip_id"] != 0)
-            & ((p["frag"] & 1) == 0) & (p["src_mac"] != 0)
-        )  # fmt: skip
-        if not len(sel):
+        if not len(packets):
             return
         self.keys, self.used, self.seqs, self.n, self.clock = _feed(
-            self.keys, self.used, self.seqs, self.n, self.clock, p["src_mac"][sel],
-            p["src_lo"][sel], p["dst_lo"][sel], p["ip_id"][sel].astype(np.int64), self.max_gap,
-        )  # fmt: skip
+            self.keys, self.used, self.seqs, self.n, self.clock, packets, self.max_gap
+        )
 
     def merge(self, other: IpIdCounters) -> None:
         """Another file's senders: kept side by side (a sender seen in both keeps this one's

@@ -208,10 +208,13 @@ def port_scan(ctx: DetectContext) -> list[Finding]:
 
     mark(["scanner", "victim"], "ports_thr", "vertical")
     mark(["scanner", "proto", "port"], "hosts_thr", "horizontal")
-    # block: several ports that each failed on `block.hosts` victims within the window
-    per_port = window_hits(d[["scanner", "proto", "port"]], d["ts"], cfg.block.hosts, cfg.window_s)
+    # block: several ports that each failed on `block.hosts` victims within the window (only
+    # scanners with that many distinct pairs at all can have such a block)
+    sc = pd.factorize(d["scanner"], use_na_sentinel=False)[0]
+    b = d[np.bincount(sc)[sc] >= cfg.block.hosts * cfg.block.ports]
+    per_port = window_hits(b[["scanner", "proto", "port"]], b["ts"], cfg.block.hosts, cfg.window_s)
     if per_port.any():
-        ports = d.loc[per_port].drop_duplicates(["scanner", "proto", "port"])["scanner"]
+        ports = b.loc[per_port].drop_duplicates(["scanner", "proto", "port"])["scanner"]
         counts = ports.value_counts()
         for s in counts.index[counts.to_numpy() >= cfg.block.ports]:
             flagged.setdefault(str(s), set()).add("block")
