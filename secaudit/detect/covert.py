@@ -313,12 +313,16 @@ def _tcp_sessions(
     cont = tcp & ~text_has(conn, "history", "S") & ~text_has(conn, "history", "s")
     if not cont.any():
         return np.zeros(len(conn), dtype=bool), pd.DataFrame(columns=[*_SESSION_COLS, "pieces"])
-    base = conn[_SESSION_COLS].reset_index(drop=True)
-    a = base["id.orig_h"].astype(str) + "|" + base["id.orig_p"].astype(str)
-    b = base["id.resp_h"].astype(str) + "|" + base["id.resp_p"].astype(str)
-    key = np.where(a < b, a + "/" + b, b + "/" + a)
-    chained = tcp & pd.Series(key).isin(set(key[cont])).to_numpy()
-    c = base[chained].assign(_key=key[chained], _cont=cont[chained])
+    # the unordered endpoint pair as an integer: (address code, port) per side, lower first
+    oc, rc, _ = conn_addr_codes(conn)
+    a = oc.astype(np.int64) * 65536 + conn["id.orig_p"].fillna(0).to_numpy(np.int64)
+    b = rc.astype(np.int64) * 65536 + conn["id.resp_p"].fillna(0).to_numpy(np.int64)
+    lo_code, lo_vals = pd.factorize(np.minimum(a, b))
+    hi_code = pd.factorize(np.maximum(a, b))[0]
+    key = hi_code.astype(np.int64) * (len(lo_vals) + 1) + lo_code
+    chained = tcp & np.isin(key, key[cont])
+    c = conn.loc[chained, _SESSION_COLS].reset_index(drop=True)
+    c = c.assign(_key=key[chained], _cont=cont[chained])
     c = c.sort_values(["_key", "ts"], kind="stable")
     starts = ~c["_cont"].to_numpy() | (c["_key"].to_numpy() != np.roll(c["_key"].to_numpy(), 1))
     starts[0] = True
