@@ -758,16 +758,18 @@ class Engine:
         elif flow.app is None:
             self.carved.extend(F.stream_executables(_file_base(flow), d0, d1, flow.ts_last))
         if flow.app is None:
-            self._mail(flow)
+            self._mail(flow, d1)
 
-    def _mail(self, flow: Flow) -> None:
-        """Attachments of the messages a POP3/IMAP server sends (files.mailbox_files)."""
+    def _mail(self, flow: Flow, d1: bytes | None = None) -> None:
+        """Attachments of the messages a POP3/IMAP server sends (files.mailbox_files);
+        `d1`: the server stream when the caller already has it as bytes."""
         from secaudit.signatures import files as F
 
-        if flow.proto == 6 and flow.streams[1].data:
-            d1 = bytes(flow.streams[1].data)
-            if F.mail_protocol(d1):
-                self.carved.extend(F.mailbox_files(_file_base(flow), d1, flow.ts_last))
+        if flow.proto != 6:
+            return
+        server = flow.streams[1].data if d1 is None else d1
+        if F.mail_protocol(server):  # the greeting decides before the stream is copied
+            self.carved.extend(F.mailbox_files(_file_base(flow), bytes(server), flow.ts_last))
 
     def _tx_sigs(self, app: str) -> list[Sig]:
         return [s for s in self.tx_sigs if s.app == app or (app == "http" and s.app == "file")]

@@ -156,7 +156,7 @@ def carve_smtp(data: bytes) -> list[tuple[str, bytes]]:
     return out
 
 
-def mail_protocol(server: bytes) -> str | None:
+def mail_protocol(server: bytes | bytearray) -> str | None:
     """ "pop3" or "imap" when a server stream opens with that protocol's greeting."""
     if server.startswith(b"+OK"):
         return "pop3"
