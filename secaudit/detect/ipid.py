@@ -40,23 +40,33 @@ def _mix(x: np.uint64) -> np.uint64:
 
 
 @nb.njit(cache=True)
-def _grow(keys: np.ndarray, used: np.ndarray, seqs: np.ndarray, n: int) -> tuple:  # type: ignore[type-arg]
-    """Double the open-addressing table (keys: (mac, addr) pairs; seqs: SLOTS x 5 per key)."""
+def _slot(keys: np.ndarray, used: np.ndarray, mac: np.uint64, src: np.uint64) -> tuple:  # type: ignore[type-arg]
+    """(slot, new) of sender (mac, src) in the open-addressing table, claiming a free slot
+    for a new sender (the caller keeps the table at most half full)."""
+    mask = np.uint64(keys.shape[0] - 1)
+    h = _mix(mac ^ _mix(src)) & mask
+    while used[h] and not (keys[h, 0] == mac and keys[h, 1] == src):
+        h = (h + np.uint64(1)) & mask
+    if used[h]:
+        return h, False
+    used[h] = True
+    keys[h, 0] = mac
+    keys[h, 1] = src
+    return h, True
+
+
+@nb.njit(cache=True)
+def _grow(keys: np.ndarray, used: np.ndarray, seqs: np.ndarray) -> tuple:  # type: ignore[type-arg]
+    """Double the table (keys: (mac, addr) pairs; seqs: SLOTS x 5 per key)."""
     size = keys.shape[0] * 2
     nk = np.zeros((size, 2), np.uint64)
     nu = np.zeros(size, np.bool_)
     ns = np.zeros((size, SLOTS, 5), np.int64)
-    mask = np.uint64(size - 1)
     for i in range(keys.shape[0]):
-        if not used[i]:
-            continue
-        h = _mix(keys[i, 0] ^ _mix(keys[i, 1])) & mask
-        while nu[h]:
-            h = (h + np.uint64(1)) & mask
-        nk[h] = keys[i]
-        nu[h] = True
-        ns[h] = seqs[i]
-    return nk, nu, ns, n
+        if used[i]:
+            h, _new = _slot(nk, nu, keys[i, 0], keys[i, 1])
+            ns[h] = seqs[i]
+    return nk, nu, ns
 
 
 @nb.njit(cache=True)
@@ -77,16 +87,9 @@ def _feed(
         if q.ip_version != 4 or q.tunnel_depth != 0 or q.ip_id == 0 or q.frag & 1 or q.src_mac == 0:
             continue
         if 2 * (n + 1) > keys.shape[0]:
-            keys, used, seqs, n = _grow(keys, used, seqs, n)
-        mac, src = q.src_mac, q.src_lo
-        mask = np.uint64(keys.shape[0] - 1)
-        h = _mix(mac ^ _mix(src)) & mask
-        while used[h] and not (keys[h, 0] == mac and keys[h, 1] == src):
-            h = (h + np.uint64(1)) & mask
-        if not used[h]:
-            used[h] = True
-            keys[h, 0] = mac
-            keys[h, 1] = src
+            keys, used, seqs = _grow(keys, used, seqs)
+        h, new = _slot(keys, used, q.src_mac, q.src_lo)
+        if new:
             n += 1
             for s in range(SLOTS):
                 seqs[h, s, _LAST] = -1
@@ -161,21 +164,11 @@ class IpIdCounters:
     def merge(self, other: IpIdCounters) -> None:
         """Another file's senders: kept side by side (a sender seen in both keeps this one's
         sequences; IDs of separate captures do not continue each other)."""
-        live = np.flatnonzero(other.used)
-        for i in live.tolist():
-            mask = self.keys.shape[0] - 1
+        for i in np.flatnonzero(other.used).tolist():
             if 2 * (self.n + 1) > self.keys.shape[0]:
-                self.keys, self.used, self.seqs, self.n = _grow(
-                    self.keys, self.used, self.seqs, self.n
-                )
-                mask = self.keys.shape[0] - 1
-            k = other.keys[i]
-            h = int(_mix(k[0] ^ _mix(k[1]))) & mask
-            while self.used[h] and not (self.keys[h] == k).all():
-                h = (h + 1) & mask
-            if not self.used[h]:
-                self.used[h] = True
-                self.keys[h] = k
+                self.keys, self.used, self.seqs = _grow(self.keys, self.used, self.seqs)
+            h, new = _slot(self.keys, self.used, other.keys[i, 0], other.keys[i, 1])
+            if new:
                 self.seqs[h] = other.seqs[i]
                 self.n += 1
 
