@@ -8,6 +8,7 @@ import random
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 from scapy.layers.inet import IP
 from scapy.packet import Packet
 from test_links_craft import DNS1, FS1, GW_EXT, PRN, PROXY, T0, WS1, detect_on, tcp_session
@@ -78,6 +79,12 @@ def _count(p: np.ndarray, chunk: int = 37) -> int:
     return int(c.counters(10, 3)["global"].sum())
 
 
+def _counter_ids(who: np.ndarray, starts: list[int] | np.ndarray) -> list[int]:
+    """IDs of packets sent by counters `who` (one counter per value, each +1 per packet)."""
+    own = pd.Series(who).groupby(who).cumcount().to_numpy()
+    return (np.asarray(starts)[who] + own).tolist()
+
+
 def test_counter_kernel() -> None:
     rng = np.random.default_rng(1)
     n = 600
@@ -85,31 +92,18 @@ def test_counter_kernel() -> None:
     assert _count(_packets(list(range(65300, 65300 + n)), list(rng.integers(1, 20, n)))) == 1
     # two interleaved global counters
     who = rng.permutation(np.r_[np.zeros(n, int), np.ones(n, int)])
-    nxt = [100, 30000]
-    ids = []
-    for w in who.tolist():
-        ids.append(nxt[w])
-        nxt[w] += 1
+    ids = _counter_ids(who, [100, 30000])
     assert _count(_packets(ids, list(rng.integers(1, 20, 2 * n)))) == 2
     # two counters a few hundred IDs apart: indistinguishable from one split by reordering
-    nxt = [100, 400]
-    ids = []
-    for w in who.tolist():
-        ids.append(nxt[w])
-        nxt[w] += 1
+    ids = _counter_ids(who, [100, 400])
     assert _count(_packets(ids, list(rng.integers(1, 20, 2 * n)))) == 1
     # random IDs (macOS) and per-destination counters (Linux datagrams): none
     assert (
         _count(_packets(list(rng.integers(1, 65535, 3000)), list(rng.integers(1, 50, 3000)))) == 0
     )
     start = rng.integers(1, 65535, 20)
-    used = np.zeros(20, int)
-    ids, dsts = [], []
-    for d in rng.integers(0, 20, 2000).tolist():
-        ids.append(int(start[d] + used[d]))
-        used[d] += 1
-        dsts.append(d + 1)
-    assert _count(_packets(ids, dsts)) == 0
+    dst = rng.integers(0, 20, 2000)
+    assert _count(_packets(_counter_ids(dst, start), (dst + 1).tolist())) == 0
 
 
 def test_merge_keeps_both_files_senders() -> None:
