@@ -309,14 +309,7 @@ def window_hits(
     n = len(keys)
     if n == 0 or need <= 0:
         return np.full(n, n > 0, dtype=bool)
-    if isinstance(keys, pd.DataFrame):
-        # combine per-column factorizations pairwise (no multi-key groupby)
-        codes = np.zeros(n, dtype=np.int64)
-        for col in keys.columns:
-            c, u = pd.factorize(keys[col], use_na_sentinel=False)
-            codes = pd.factorize(codes * (len(u) + 1) + c)[0].astype(np.int64)
-    else:
-        codes = pd.factorize(keys, use_na_sentinel=False)[0]
+    codes = group_codes(keys)
     t = np.nan_to_num(np.asarray(times, np.float64), nan=0.0)
     w = np.ones(n) if weights is None else np.asarray(weights, np.float64)
     order = np.lexsort((t, codes))
@@ -329,6 +322,27 @@ def window_hits(
     group_hit = np.zeros(int(codes.max()) + 1, dtype=bool)
     group_hit[c[hit_sorted]] = True
     return group_hit[codes]
+
+
+def group_codes(keys: pd.Series | pd.DataFrame) -> npt.NDArray[np.int64]:
+    """Per row, the code of its key (one column or several), numbered in order of first
+    appearance: per-column factorizations combined pairwise, no multi-key groupby."""
+    if not isinstance(keys, pd.DataFrame):
+        return np.asarray(pd.factorize(keys, use_na_sentinel=False)[0], np.int64)
+    codes = np.zeros(len(keys), dtype=np.int64)
+    for col in keys.columns:
+        c, u = pd.factorize(keys[col], use_na_sentinel=False)
+        codes = pd.factorize(codes * (len(u) + 1) + c)[0].astype(np.int64)
+    return codes
+
+
+def first_of_codes(codes: npt.NDArray[np.integer[Any]]) -> npt.NDArray[np.intp]:
+    """Row of each code's first appearance for codes numbered in order of first appearance
+    (pd.factorize, group_codes): a new code is a new running maximum, so no sort."""
+    c = np.asarray(codes)
+    if not len(c):
+        return np.zeros(0, np.intp)
+    return np.flatnonzero(np.r_[True, c[1:] > np.maximum.accumulate(c)[:-1]])
 
 
 _CODES: dict[

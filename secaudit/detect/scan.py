@@ -20,14 +20,20 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from secaudit.detect._common import (
+    conn_addr_codes,
     finding,
+    first_of_codes,
+    group_codes,
     internal_mask,
     sample,
     severity_of,
     text_has,
     text_in,
+    text_lookup,
     window_hits,
 )
 from secaudit.detect.config import ArpScan, PingSweep, PortScan
@@ -39,31 +45,36 @@ __all__ = ["arp_scan", "failed_attempts", "ping_sweep", "port_scan"]
 _FAILED_STATES = {"S0", "REJ", "RSTO", "RSTR", "RSTOS0", "RSTRH", "SH", "SHR", "OTH"}
 # probe_bits (1 << flags&0x3f) of FIN-only, NULL and Xmas (FIN|PSH|URG) probes
 _FIN_BIT, _NULL_BIT, _XMAS_BIT = 1 << 1, 1 << 0, 1 << 41
+_NO_CODES = np.zeros(0, np.intp)
+_NO_TEXT = np.zeros(0, dtype=object)
 
 
-def _is_broadcast(addrs: pd.Series) -> np.ndarray:
-    """Broadcast/multicast/unspecified victims, decided once per distinct address."""
-    codes, uniq = pd.factorize(addrs, use_na_sentinel=False)
-    flags = np.array(
-        [
-            isinstance(u, str)
-            and (u.endswith(".255") or u.startswith(("224.", "239.", "ff")) or u == "0.0.0.0")
-            for u in np.asarray(uniq, dtype=object).tolist()
-        ],
-        dtype=bool,
+def _is_broadcast(values: npt.NDArray[np.object_]) -> npt.NDArray[np.bool_]:
+    """Per address text: broadcast, multicast or unspecified (not a host a scan can probe)."""
+    text = pa.array(values.tolist(), type=pa.string())
+    hit = pc.or_(
+        pc.or_(pc.ends_with(text, ".255"), pc.equal(text, "0.0.0.0")),
+        pc.or_(
+            pc.starts_with(text, "224."),
+            pc.or_(pc.starts_with(text, "239."), pc.starts_with(text, "ff")),
+        ),
     )
-    return flags[codes] if len(uniq) else np.zeros(len(addrs), dtype=bool)
+    return np.asarray(hit.fill_null(False).to_numpy(zero_copy_only=False), dtype=bool)
 
 
 def _expired_in_transit(
-    ctx: DetectContext, conn: pd.DataFrame, rows: npt.NDArray[np.bool_]
+    ctx: DetectContext,
+    codes: tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]],
+    values: npt.NDArray[np.object_],
+    rows: npt.NDArray[np.bool_],
 ) -> npt.NDArray[np.bool_]:
     """Per conn row (among `rows`): a UDP probe that an ICMP time-exceeded message quotes.
 
     It never reached its destination (traceroute sends one such probe per TTL to
-    ever higher ports), so it probed no port of that host.
+    ever higher ports), so it probed no port of that host.  `codes`: the conn's
+    (orig, resp) address codes into `values` (conn_addr_codes).
     """
-    out = np.zeros(len(conn), dtype=bool)
+    out = np.zeros(len(rows), dtype=bool)
     icmp = ctx.tables.get("icmp")
     if icmp is None or icmp.empty or not rows.any():
         return out
@@ -71,31 +82,29 @@ def _expired_in_transit(
     te = icmp[((v4 & (icmp["type"] == 11)) | (~v4 & (icmp["type"] == 3))) & (icmp["q_proto"] == 17)]
     if te.empty:
         return out
-    quoted = pd.DataFrame(
-        {
-            "o": te["dst"].astype(str).to_numpy(),
-            "r": te["quoted_dst"].astype(str).to_numpy(),
-            "p": te["q_dport"].to_numpy(np.int64),
-        }
-    ).drop_duplicates()
+    # (prober, probed host, port) as one integer; an address the conn table lacks matches no row
+    o, r = text_lookup(te["dst"], values), text_lookup(te["quoted_dst"], values)
+    known = (o >= 0) & (r >= 0)
+    n = len(values) + 1
+    quoted = (o[known] * n + r[known]) * 65536 + te["q_dport"].to_numpy(np.int64)[known]
     idx = np.flatnonzero(rows)
-    c = conn.iloc[idx]
-    probe = pd.DataFrame(
-        {
-            "o": c["id.orig_h"].astype(str).to_numpy(),
-            "r": c["id.resp_h"].astype(str).to_numpy(),
-            "p": c["id.resp_p"].fillna(-1).to_numpy(np.int64),
-        }
-    )
-    hit = probe.merge(quoted, how="left", indicator=True)["_merge"].to_numpy() == "both"
-    out[idx[hit]] = True
+    port = ctx.conn["id.resp_p"].to_numpy(np.int64, na_value=-1)[idx]
+    probe = (codes[0][idx].astype(np.int64) * n + codes[1][idx]) * 65536 + port
+    out[idx[np.isin(probe, quoted) & (port >= 0)]] = True
     return out
 
 
-def failed_attempts(ctx: DetectContext) -> pd.DataFrame:
-    """Failed connection attempts: scanner, victim, port, proto, ts, uid, kind."""
+def failed_attempts(ctx: DetectContext) -> tuple[pd.DataFrame, npt.NDArray[np.object_]]:
+    """Failed connection attempts and the address texts their codes index.
+
+    Columns: scanner, victim (address codes), port, tcp (bool; else UDP), ts, row
+    (conn row, -1 for a stealth probe seen only in the TCP analysis), kind.  Integer
+    codes make every later group-by cheap; text is looked up for reported scanners only.
+    """
+    cols = ["scanner", "victim", "port", "tcp", "ts", "row", "kind"]
     parts = []
     conn = ctx.conn
+    oc, rc, values = conn_addr_codes(conn) if len(conn) else (_NO_CODES, _NO_CODES, _NO_TEXT)
     if len(conn):
         is_tcp = text_in(conn, "proto", ("tcp",))
         is_udp = text_in(conn, "proto", ("udp",))
@@ -104,23 +113,21 @@ def failed_attempts(ctx: DetectContext) -> pd.DataFrame:
         ).to_numpy(bool)
         tcp_fail = is_tcp & no_data & text_in(conn, "conn_state", _FAILED_STATES)
         udp_fail = is_udp & (conn["resp_pkts"].fillna(0) == 0).to_numpy(bool)
-        udp_fail &= ~_expired_in_transit(ctx, conn, udp_fail)
-        sel = tcp_fail | udp_fail
-        # the columns used, then the rows: filtering every (Arrow) column of conn costs more
-        c = conn[["id.orig_h", "id.resp_h", "id.resp_p", "proto", "ts", "uid"]][sel]
+        udp_fail &= ~_expired_in_transit(ctx, (oc, rc), values, udp_fail)
+        idx = np.flatnonzero(tcp_fail | udp_fail)
         kind = np.where(
-            is_udp[sel], "udp", np.where(text_has(conn, "history", "A")[sel], "connect", "syn")
+            is_udp[idx], "udp", np.where(text_has(conn, "history", "A")[idx], "connect", "syn")
         )
-        kind = np.where(is_tcp[sel] & ~text_has(conn, "history", "S")[sel], "stealth", kind)
+        kind = np.where(is_tcp[idx] & ~text_has(conn, "history", "S")[idx], "stealth", kind)
         parts.append(
             pd.DataFrame(
                 {
-                    "scanner": c["id.orig_h"].astype(object).to_numpy(),
-                    "victim": c["id.resp_h"].astype(object).to_numpy(),
-                    "port": c["id.resp_p"].to_numpy(np.int64),
-                    "proto": c["proto"].astype(object).to_numpy(),
-                    "ts": c["ts"].to_numpy(np.float64),
-                    "uid": c["uid"].astype(object).to_numpy(),
+                    "scanner": oc[idx],
+                    "victim": rc[idx],
+                    "port": conn["id.resp_p"].to_numpy(np.int64)[idx],
+                    "tcp": is_tcp[idx],
+                    "ts": conn["ts"].to_numpy(np.float64)[idx],
+                    "row": idx,
                     "kind": kind,
                 }
             )
@@ -134,24 +141,45 @@ def failed_attempts(ctx: DetectContext) -> pd.DataFrame:
             "xmas",
             np.where(bits & _FIN_BIT, "fin", np.where(bits & _NULL_BIT, "null", "stealth")),
         )
+        (src, dst), values = _codes_in(values, p["src"], p["dst"])
         parts.append(
             pd.DataFrame(
                 {
-                    "scanner": p["src"].to_numpy(),
-                    "victim": p["dst"].to_numpy(),
+                    "scanner": src,
+                    "victim": dst,
                     "port": p["dport"].to_numpy(np.int64),
-                    "proto": "tcp",
+                    "tcp": True,
                     "ts": p["first_ns"].to_numpy(np.float64) / 1e9,
-                    "uid": None,
+                    "row": -1,
                     "kind": kind,
                 }
             )
         )
     if not parts:
-        return pd.DataFrame(columns=["scanner", "victim", "port", "proto", "ts", "uid", "kind"])
+        return pd.DataFrame(columns=cols), values
     a = pd.concat(parts, ignore_index=True)
-    a = a[~_is_broadcast(a["victim"])]
-    return a
+    victim = a["victim"].to_numpy()
+    seen = np.unique(victim)
+    bad = np.zeros(len(values), dtype=bool)
+    bad[seen] = _is_broadcast(values[seen])
+    return a[~bad[victim]], values
+
+
+def _codes_in(
+    values: npt.NDArray[np.object_], *cols: pd.Series
+) -> tuple[list[npt.NDArray[np.intp]], npt.NDArray[np.object_]]:
+    """Codes of text columns in the code space of `values`, which grows by the texts it
+    lacked (in order of first appearance)."""
+    out = [np.asarray(text_lookup(c, values), np.intp) if len(values) else
+           np.full(len(c), -1, np.intp) for c in cols]  # fmt: skip
+    missing = [c[pos < 0].astype(object).to_numpy() for c, pos in zip(cols, out, strict=True)]
+    new = pd.unique(np.concatenate(missing)) if missing else np.zeros(0, object)
+    if len(new):
+        where = pd.Index(new).get_indexer
+        for pos, miss in zip(out, missing, strict=True):
+            pos[pos < 0] = len(values) + where(miss)
+        values = np.concatenate([values, np.asarray(new, dtype=object)])
+    return out, values
 
 
 def _flooded_victims(d: pd.DataFrame, min_sources: int, window: float) -> list[object]:
@@ -175,16 +203,14 @@ def _flooded_victims(d: pd.DataFrame, min_sources: int, window: float) -> list[o
 def port_scan(ctx: DetectContext) -> list[Finding]:
     """Vertical/horizontal/knock port scans from failed attempts (Zeek scan.zeek counting)."""
     cfg = PortScan.model_validate(ctx.settings("port_scan"))
-    a = failed_attempts(ctx)
+    a, values = failed_attempts(ctx)
     if a.empty:
         return []
     # one row per distinct (scanner, victim, proto, port): its first attempt
-    d = (
-        a.sort_values("ts", kind="stable")
-        .groupby(["scanner", "victim", "proto", "port"], sort=False)
-        .agg(ts=("ts", "first"), tries=("ts", "size"))
-        .reset_index()
-    )
+    by_time = a.iloc[np.argsort(a["ts"].to_numpy(), kind="stable")]
+    key = ["scanner", "victim", "tcp", "port"]
+    d = by_time.iloc[first_of_codes(group_codes(by_time[key]))][[*key, "ts"]]
+    d = d.reset_index(drop=True)
     # a victim failing attempts from very many sources at once is flooded (spoofed
     # sources, random ports) or down: none of those sources is scanning it
     flooded = _flooded_victims(d, cfg.flood_sources, cfg.window_s)
@@ -194,41 +220,49 @@ def port_scan(ctx: DetectContext) -> list[Finding]:
         a = a[~a["victim"].isin(victims)]
         if d.empty:
             return []
-    internal = internal_mask(ctx, d["scanner"])
+    scanners = np.unique(d["scanner"].to_numpy())
+    inside = np.zeros(len(values), dtype=bool)
+    inside[scanners] = internal_mask(ctx, pd.Series(values[scanners], dtype=object))
+    internal = inside[d["scanner"].to_numpy()]
     d["ports_thr"] = np.where(internal, cfg.internal.ports, cfg.external.ports)
     d["hosts_thr"] = np.where(internal, cfg.internal.hosts, cfg.external.hosts)
-    flagged: dict[str, set[str]] = {}
+    flagged: dict[int, set[str]] = {}
 
     def mark(key: list[str], thr_col: str, mode: str) -> None:
         for thr, idx in d.groupby(thr_col, sort=False).groups.items():
             part = d.loc[idx]
             hit = window_hits(part[key], part["ts"], float(str(thr)), cfg.window_s)
             for scanner in part.loc[hit, "scanner"].unique():
-                flagged.setdefault(str(scanner), set()).add(mode)
+                flagged.setdefault(int(scanner), set()).add(mode)
 
     mark(["scanner", "victim"], "ports_thr", "vertical")
-    mark(["scanner", "proto", "port"], "hosts_thr", "horizontal")
+    mark(["scanner", "tcp", "port"], "hosts_thr", "horizontal")
     # block: several ports that each failed on `block.hosts` victims within the window (only
     # scanners with that many distinct pairs at all can have such a block)
     sc = pd.factorize(d["scanner"], use_na_sentinel=False)[0]
     b = d[np.bincount(sc)[sc] >= cfg.block.hosts * cfg.block.ports]
-    per_port = window_hits(b[["scanner", "proto", "port"]], b["ts"], cfg.block.hosts, cfg.window_s)
+    per_port = window_hits(b[["scanner", "tcp", "port"]], b["ts"], cfg.block.hosts, cfg.window_s)
     if per_port.any():
-        ports = b.loc[per_port].drop_duplicates(["scanner", "proto", "port"])["scanner"]
+        ports = b.loc[per_port].drop_duplicates(["scanner", "tcp", "port"])["scanner"]
         counts = ports.value_counts()
         for s in counts.index[counts.to_numpy() >= cfg.block.ports]:
-            flagged.setdefault(str(s), set()).add("block")
-    knock = d[(d["proto"] == "tcp") & d["port"].isin(cfg.knock.ports)]
+            flagged.setdefault(int(s), set()).add("block")
+    knock = d[d["tcp"] & d["port"].isin(cfg.knock.ports)]
     if len(knock):
         hit = window_hits(knock["scanner"], knock["ts"], cfg.knock.min_targets, cfg.window_s)
         for s in knock.loc[hit, "scanner"].unique():
-            flagged.setdefault(str(s), set()).add("knock")
+            flagged.setdefault(int(s), set()).add("knock")
     out = []
-    for scanner, modes in sorted(flagged.items()):
-        mine = a[a["scanner"] == scanner]
-        di = d[d["scanner"] == scanner]
+    uid_col = ctx.conn["uid"] if "uid" in ctx.conn else pd.Series(dtype=object)
+    for code, modes in sorted(flagged.items(), key=lambda kv: str(values[kv[0]])):
+        scanner = str(values[code])
+        mine = a[a["scanner"] == code]
+        di = d[d["scanner"] == code]
         kinds = mine["kind"].value_counts()
         n_pairs = len(di)
+        rows = mine["row"].to_numpy()
+        uids = np.full(len(rows), None, dtype=object)
+        uids[rows >= 0] = uid_col.iloc[rows[rows >= 0]].astype(object).to_numpy()
         out.append(
             finding(
                 ctx,
@@ -245,9 +279,9 @@ def port_scan(ctx: DetectContext) -> list[Finding]:
                     "distinct_targets": int(di["victim"].nunique()),
                     "distinct_ports": int(di["port"].nunique()),
                     "failed_attempts": len(mine),
-                    "targets": sample(di["victim"], 20),
+                    "targets": [values[v] for v in sample(di["victim"].to_numpy(), 20)],
                     "ports": sorted(int(p) for p in sample(di["port"], 30)),
-                    "sample_uids": sample(mine["uid"], 5),
+                    "sample_uids": sample(uids, 5),
                     "internal_scanner": bool(internal_mask(ctx, pd.Series([scanner]))[0]),
                 },
                 mode="+".join(sorted(modes)),
