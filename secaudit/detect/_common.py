@@ -330,10 +330,27 @@ def group_codes(keys: pd.Series | pd.DataFrame) -> npt.NDArray[np.int64]:
     if not isinstance(keys, pd.DataFrame):
         return np.asarray(pd.factorize(keys, use_na_sentinel=False)[0], np.int64)
     codes = np.zeros(len(keys), dtype=np.int64)
+    bound = 1  # codes < bound
     for col in keys.columns:
-        c, u = pd.factorize(keys[col], use_na_sentinel=False)
-        codes = pd.factorize(codes * (len(u) + 1) + c)[0].astype(np.int64)
-    return codes
+        c, size = _small_codes(keys[col])
+        if bound * size >= 1 << 62:  # renumber densely before the product overflows
+            codes = pd.factorize(codes)[0].astype(np.int64)
+            bound = int(codes.max()) + 1 if len(codes) else 1
+        codes = codes * size + c
+        bound *= size
+    return np.asarray(pd.factorize(codes)[0], np.int64)
+
+
+def _small_codes(col: pd.Series) -> tuple[npt.NDArray[np.int64], int]:
+    """(codes, bound) of one key column: small non-negative integers (codes already) as they
+    are, anything else factorized (missing values get a code of their own)."""
+    v = col.to_numpy() if isinstance(col.dtype, np.dtype) and col.dtype.kind in "iub" else None
+    if v is not None and len(v):
+        lo, hi = int(v.min()), int(v.max())
+        if lo >= 0 and hi < 4 * len(v) + 1024:
+            return v.astype(np.int64), hi + 1
+    c, u = pd.factorize(col, use_na_sentinel=False)
+    return np.asarray(c, np.int64), len(u) + 1
 
 
 def first_of_codes(codes: npt.NDArray[np.integer[Any]]) -> npt.NDArray[np.intp]:
@@ -343,6 +360,55 @@ def first_of_codes(codes: npt.NDArray[np.integer[Any]]) -> npt.NDArray[np.intp]:
     if not len(c):
         return np.zeros(0, np.intp)
     return np.flatnonzero(np.r_[True, c[1:] > np.maximum.accumulate(c)[:-1]])
+
+
+class Groups:
+    """Rows grouped by key columns, groups numbered in order of first appearance (the order
+    of `groupby(sort=False)`); aggregates by bincount/ufunc.at on integer codes, which is
+    several times cheaper than a pandas groupby on text keys."""
+
+    def __init__(self, keys: pd.Series | pd.DataFrame) -> None:
+        self.codes = group_codes(keys)
+        self.first = first_of_codes(self.codes)  # defining row of each group
+        self.n = len(self.first)
+
+    def size(self) -> npt.NDArray[np.int64]:
+        return np.bincount(self.codes, minlength=self.n).astype(np.int64)
+
+    def sum(self, values: npt.ArrayLike) -> npt.NDArray[Any]:
+        v = np.asarray(values)
+        out = np.bincount(self.codes, weights=v.astype(np.float64), minlength=self.n)
+        return out.astype(np.int64) if v.dtype.kind in "iub" else out
+
+    def mean(self, values: npt.ArrayLike) -> npt.NDArray[np.float64]:
+        """Mean of the non-NaN values of each group (NaN where there are none)."""
+        v = np.asarray(values, np.float64)
+        ok = ~np.isnan(v)
+        total = np.bincount(self.codes[ok], weights=v[ok], minlength=self.n)
+        count = np.bincount(self.codes[ok], minlength=self.n)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(count > 0, total / np.maximum(count, 1), np.nan)
+
+    def min(self, values: npt.ArrayLike) -> npt.NDArray[np.float64]:
+        out = np.full(self.n, np.inf)
+        np.minimum.at(out, self.codes, np.asarray(values, np.float64))
+        return out
+
+    def max(self, values: npt.ArrayLike) -> npt.NDArray[np.float64]:
+        out = np.full(self.n, -np.inf)
+        np.maximum.at(out, self.codes, np.asarray(values, np.float64))
+        return out
+
+    def nunique(self, values: pd.Series) -> npt.NDArray[np.int64]:
+        """Distinct non-missing values per group."""
+        vc, _ = pd.factorize(values, use_na_sentinel=True)
+        ok = vc >= 0
+        pair = group_codes(pd.DataFrame({"g": self.codes[ok], "v": vc[ok]}))
+        return np.bincount(self.codes[ok][first_of_codes(pair)], minlength=self.n).astype(np.int64)
+
+    def index(self, keys: pd.DataFrame) -> pd.MultiIndex:
+        """The groups' key values (one level per column of `keys`), in group order."""
+        return pd.MultiIndex.from_arrays([keys[c].to_numpy()[self.first] for c in keys.columns])
 
 
 _CODES: dict[

@@ -23,6 +23,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from secaudit.detect._common import (
+    Groups,
     conn_addr_codes,
     conn_internal,
     finding,
@@ -42,6 +43,10 @@ __all__ = ["data_exfil", "dns_tunnel", "icmp_tunnel", "long_connection"]
 
 
 _HEX_LABEL = re.compile(r"(?<![^.])[0-9a-f]{4,}(?![^.])")  # a whole label of hex digits
+
+
+_TUNNEL_COLS = ["ts", "id.orig_h", "id.resp_h", "query", "reg_domain", "qtype", "qtype_name",
+                "sub_len", "sub_entropy", "n_queries"]  # fmt: skip
 
 
 def _hex_encoded(q: pd.DataFrame, min_len: int) -> npt.NDArray[np.bool_]:
@@ -71,23 +76,25 @@ def _hex_encoded(q: pd.DataFrame, min_len: int) -> npt.NDArray[np.bool_]:
     return flags[codes]
 
 
-def _pooled_entropy(q: pd.DataFrame) -> pd.Series:
-    """Bits/char over the distinct left-hand parts of each (client, domain) group together.
+def _pooled_entropy(q: pd.DataFrame, codes: npt.NDArray[np.int64]) -> dict[int, float]:
+    """Bits/char over the distinct left-hand parts of each group (`codes`: per row of `q`,
+    its (client, domain) group) together.
 
     Per name, entropy is capped by its length (18 characters cannot reach 4.2 bits), so
     short encoded labels look like host names one by one; pooled, data encoded in base32
     or base64 spreads over its whole alphabet while host names repeat a few letters."""
-    d = q.drop_duplicates(["id.orig_h", "reg_domain", "query"])
+    d = pd.DataFrame({"g": codes, "query": q["query"].to_numpy(), "sub": q["sub_len"].to_numpy()})
+    d = d.drop_duplicates(["g", "query"])
     out = {}
-    for key, grp in d.groupby(["id.orig_h", "reg_domain"], sort=False):
+    for _, grp in d.groupby("g", sort=False):
         text = "".join(
-            n[:k] for n, k in zip(grp["query"].astype(str), grp["sub_len"].tolist(), strict=True)
+            n[:k] for n, k in zip(grp["query"].astype(str), grp["sub"].tolist(), strict=True)
         )
         b = np.frombuffer(text.replace(".", "").encode(), np.uint8)
         counts = np.bincount(b, minlength=256)
         p = counts[counts > 0] / max(len(b), 1)
-        out[key] = float(-(p * np.log2(p)).sum()) if len(b) else 0.0
-    return pd.Series(out, dtype=np.float64)
+        out[int(grp["g"].to_numpy()[0])] = float(-(p * np.log2(p)).sum()) if len(b) else 0.0
+    return out
 
 
 @register("dns_tunnel", Category.MALWARE, needs=("dns",))
@@ -97,10 +104,13 @@ def dns_tunnel(ctx: DetectContext) -> list[Finding]:
     dns = ctx.tables.get("dns")
     if dns is None or dns.empty:
         return []
-    q = dns[dns["reg_domain"].astype(str) != ""]
     ignore = tuple(s.lower().strip(".") for s in cfg.ignore_suffixes)
-    reg = q["reg_domain"].astype(str)
-    q = q[~(reg.isin(ignore) | reg.str.endswith(tuple("." + s for s in ignore)))]
+    reg = dns["reg_domain"].astype(str)
+    keep = (reg != "") & ~(reg.isin(ignore) | reg.str.endswith(tuple("." + s for s in ignore)))
+    # the client as its integer address where the table has it (secaudit's own extracts)
+    by = ["orig_hi", "orig_lo"] if "orig_lo" in dns else ["id.orig_h"]
+    cols = [c for c in dict.fromkeys([*_TUNNEL_COLS, *by]) if c in dns]
+    q = dns.loc[keep, cols]  # the columns read below, then the rows
     if q.empty:
         return []
     q = q.assign(
@@ -108,15 +118,19 @@ def dns_tunnel(ctx: DetectContext) -> list[Finding]:
         ent_ok=np.where(q["sub_len"] >= 12, q["sub_entropy"], np.nan),
         queries=q["n_queries"].clip(lower=1),
     )
-    g = q.groupby(["id.orig_h", "reg_domain"], sort=False).agg(
-        n=("queries", "sum"),
-        unique=("query", "nunique"),
-        mean_sub=("sub_len", "mean"),
-        max_sub=("sub_len", "max"),
-        mean_ent=("ent_ok", "mean"),
-        txt_null=("txt_null", "mean"),
-        first=("ts", "min"),
-        last=("ts", "max"),
+    # per (client, domain), numbered
+    grp = Groups(q[[*by, "reg_domain"]])
+    g = pd.DataFrame(
+        {
+            "n": grp.sum(q["queries"]),
+            "unique": grp.nunique(q["query"]),
+            "mean_sub": grp.mean(q["sub_len"]),
+            "max_sub": grp.max(q["sub_len"]).astype(np.int64),
+            "mean_ent": grp.mean(q["ent_ok"]),
+            "txt_null": grp.mean(q["txt_null"]),
+            "first": grp.min(q["ts"]),
+            "last": grp.max(q["ts"]),
+        }
     )
     g["ratio"] = g["unique"] / g["n"].clip(lower=1)
     busy = g[
@@ -126,15 +140,16 @@ def dns_tunnel(ctx: DetectContext) -> list[Finding]:
     ]
     g["hex_share"] = 0.0
     if len(busy):  # names are read for hex only in groups busy enough to matter
-        mine = q[pd.MultiIndex.from_frame(q[["id.orig_h", "reg_domain"]]).isin(busy.index)]
-        hexy = mine.assign(hex_name=_hex_encoded(mine, cfg.min_hex_len))
-        share = hexy.groupby(["id.orig_h", "reg_domain"], sort=False)["hex_name"].mean()
-        g["hex_share"] = share.reindex(g.index).fillna(0.0)
+        rows = np.isin(grp.codes, busy.index.to_numpy())
+        hexy = _hex_encoded(q[rows], cfg.min_hex_len)
+        hits = np.bincount(grp.codes[rows], weights=hexy, minlength=grp.n)
+        g["hex_share"] = hits / np.maximum(grp.size(), 1)
     g["pooled_ent"] = 0.0
     many = busy[busy["unique"] >= cfg.pooled_min_unique]
     if len(many):
-        mine = q[pd.MultiIndex.from_frame(q[["id.orig_h", "reg_domain"]]).isin(many.index)]
-        g["pooled_ent"] = _pooled_entropy(mine).reindex(g.index).fillna(0.0)
+        rows = np.isin(grp.codes, many.index.to_numpy())
+        g["pooled_ent"] = pd.Series(_pooled_entropy(q[rows], grp.codes[rows])).reindex(g.index)
+        g["pooled_ent"] = g["pooled_ent"].fillna(0.0)
     shape = (
         (g["mean_sub"] >= cfg.long_subdomain)
         | (g["mean_ent"].fillna(0) >= cfg.high_entropy)
@@ -150,8 +165,9 @@ def dns_tunnel(ctx: DetectContext) -> list[Finding]:
     ]
     out = []
     for key, r in hot.iterrows():
-        client, domain = keyparts(key)
-        mine = q[(q["id.orig_h"] == client) & (q["reg_domain"] == domain)]
+        at = grp.first[int(key)]  # type: ignore[call-overload]
+        client, domain = q["id.orig_h"].iloc[at], q["reg_domain"].iloc[at]
+        mine = q[grp.codes == key]
         reasons = [
             name
             for name, ok in (
