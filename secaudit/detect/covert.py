@@ -27,11 +27,14 @@ from secaudit.detect._common import (
     conn_addr_codes,
     conn_internal,
     finding,
+    first_of_codes,
+    group_codes,
     internal_mask,
     keyparts,
     sample,
     severity_of,
     text_codes,
+    text_factorize,
     text_has,
     text_in,
 )
@@ -219,46 +222,99 @@ def icmp_tunnel(ctx: DetectContext) -> list[Finding]:
     icmp = ctx.tables.get("icmp")
     if icmp is None or icmp.empty:
         return []
-    v4 = ~icmp["v6"].astype(bool)
-    req = icmp[(v4 & (icmp["type"] == 8)) | (~v4 & (icmp["type"] == 128))]
-    rep = icmp[(v4 & (icmp["type"] == 0)) | (~v4 & (icmp["type"] == 129))]
-    if req.empty:
+    v4 = ~icmp["v6"].to_numpy(bool)
+    kind = icmp["type"].to_numpy()
+    is_req = (v4 & (kind == 8)) | (~v4 & (kind == 128))
+    is_rep = (v4 & (kind == 0)) | (~v4 & (kind == 129))
+    if not is_req.any():
         return []
-    full_req = req[req["captured"] >= req["size"]]
-    full_rep = rep[rep["captured"] >= rep["size"]]
-    pairs = full_req.merge(
-        full_rep,
-        left_on=["src", "dst", "id", "seq"],
-        right_on=["dst", "src", "id", "seq"],
-        suffixes=("", "_r"),
+    # addresses as codes of one space; a reply is keyed (dst, src) so it meets its request
+    both, texts = text_factorize(pd.concat([icmp["src"], icmp["dst"]], ignore_index=True))
+    vocab = np.array(texts, dtype=object)
+    src, dst = both[: len(icmp)], both[len(icmp) :]
+    req = np.flatnonzero(is_req)
+    rep = np.flatnonzero(is_rep)
+    col = {c: icmp[c].to_numpy() for c in ("id", "seq", "size", "captured", "hash", "tail_hash")}
+    a = np.concatenate([src[req], dst[rep]])
+    b = np.concatenate([dst[req], src[rep]])
+    pair = group_codes(pd.DataFrame({"a": a, "b": b}))  # (src, dst) of the request
+    g_req, g_rep = pair[: len(req)], pair[len(req) :]
+    groups = Groups(pd.Series(g_req))  # one group per (src, dst) that sent requests
+    gid = np.full(int(pair.max()) + 1, -1, np.int64)
+    gid[g_req[groups.first]] = np.arange(groups.n)
+    g = pd.DataFrame(
+        {
+            "n": groups.size(),
+            "mean_size": groups.mean(col["size"][req]),
+            "sizes": groups.nunique(pd.Series(col["size"][req])),
+            "entropy": groups.mean(icmp["entropy"].to_numpy(np.float64)[req]),
+            "first": groups.min(icmp["ts"].to_numpy(np.float64)[req]),
+            "last": groups.max(icmp["ts"].to_numpy(np.float64)[req]),
+        }
     )
-    pairs = pairs.drop_duplicates(["src", "dst", "id", "seq"])
-    pairs = pairs.assign(mismatch=pairs["hash"] != pairs["hash_r"])
-    mm = pairs.groupby(["src", "dst"]).agg(
-        pairs=("mismatch", "size"), mismatched=("mismatch", "sum")
+    # request/reply pairs (same pair, id and seq; fully captured): the first of each side
+    full = col["captured"] >= col["size"]
+    fq, fr = full[req], full[rep]
+    echo = group_codes(
+        pd.DataFrame(
+            {
+                "p": np.concatenate([g_req[fq], g_rep[fr]]),
+                "id": np.concatenate([col["id"][req][fq], col["id"][rep][fr]]),
+                "seq": np.concatenate([col["seq"][req][fq], col["seq"][rep][fr]]),
+            }
+        )
     )
-    g = req.groupby(["src", "dst"]).agg(
-        n=("ts", "size"),
-        mean_size=("size", "mean"),
-        sizes=("size", "nunique"),
-        entropy=("entropy", "mean"),
-        first=("ts", "min"),
-        last=("ts", "max"),
-    )
-    g = g.join(mm, how="left").fillna({"pairs": 0, "mismatched": 0})
-    rep_size = rep.groupby(["dst", "src"])["size"].mean()
-    rep_size.index = rep_size.index.set_names(["src", "dst"])
-    g["reply_mean_size"] = rep_size.reindex(g.index)
+    e_req, e_rep = echo[: int(fq.sum())], echo[int(fq.sum()) :]
+    k = int(echo.max()) + 1 if len(echo) else 0
+    # the first request and the first reply of each key are compared
+    q_first = first_of_codes(e_req)  # the request part leads the numbering: first appearance
+    r_keys, r_first = np.unique(e_rep, return_index=True)
+    h_req = np.zeros(k, np.uint64)
+    h_rep = np.zeros(k, np.uint64)
+    h_req[e_req[q_first]] = col["hash"][req][fq][q_first]
+    h_rep[r_keys] = col["hash"][rep][fr][r_first]
+    has_rep = np.zeros(k, bool)
+    has_rep[r_keys] = True
+    keys = e_req[q_first][has_rep[e_req[q_first]]]
+    key_group = np.full(k, -1, np.int64)
+    key_group[e_req] = gid[g_req[fq]]
+    g["pairs"] = np.bincount(key_group[keys], minlength=groups.n)
+    g["mismatched"] = np.bincount(
+        key_group[keys], weights=h_req[keys] != h_rep[keys], minlength=groups.n
+    ).astype(np.int64)
+    # mean reply size of the pair's replies (NaN without replies)
+    r_gid = gid[g_rep]
+    answered = r_gid >= 0
+    r_n = np.bincount(r_gid[answered], minlength=groups.n)
+    r_sum = np.bincount(r_gid[answered], weights=col["size"][rep][answered], minlength=groups.n)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        g["reply_mean_size"] = np.where(r_n > 0, r_sum / np.maximum(r_n, 1), np.nan)
     g["mismatch_ratio"] = g["mismatched"] / g["pairs"].clip(lower=1)
     # ping repeats one pattern behind its timestamp: share of requests off the pair's usual tail
-    sized = req[(req["captured"] >= cfg.min_varying_size) & (req["size"] >= cfg.min_varying_size)]
-    if len(sized):
-        top = sized.groupby(["src", "dst", "tail_hash"]).size().groupby(["src", "dst"]).max()
-        tot = sized.groupby(["src", "dst"]).size()
-        g["varying"] = (1 - top / tot).reindex(g.index).fillna(0.0)
-        g["sized"] = tot.reindex(g.index).fillna(0)
-    else:
-        g["varying"], g["sized"] = 0.0, 0
+    sized = (col["captured"][req] >= cfg.min_varying_size) & (
+        col["size"][req] >= cfg.min_varying_size
+    )
+    g["varying"], g["sized"] = 0.0, 0
+    if sized.any():
+        sg = groups.codes[sized]
+        tails = group_codes(pd.DataFrame({"g": sg, "t": col["tail_hash"][req][sized]}))
+        per_tail = np.bincount(tails)
+        top = np.zeros(groups.n, np.int64)
+        np.maximum.at(top, sg[first_of_codes(tails)], per_tail)
+        tot = np.bincount(sg, minlength=groups.n)
+        g["varying"] = np.where(tot > 0, 1 - top / np.maximum(tot, 1), 0.0)
+        g["sized"] = tot
+    # report in (src, dst) text order
+    order = np.lexsort(
+        (
+            vocab[b[: len(req)][groups.first]].astype(str),
+            vocab[a[: len(req)][groups.first]].astype(str),
+        )
+    )
+    g = g.iloc[order]
+    g.index = pd.MultiIndex.from_arrays(
+        [vocab[a[: len(req)][groups.first]][order], vocab[b[: len(req)][groups.first]][order]]
+    )
     paired = g["pairs"] >= cfg.min_packets // 2
     # ping -s N / MTU probes vary the size but keep the pattern: large sizes alone are not data
     big = (g["mean_size"] > cfg.max_normal_size) & (g["sizes"] >= 3) & (g["varying"] > 0)
