@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from secaudit.detect._common import (
+    Groups,
     finding,
     internal_mask,
     keyparts,
@@ -20,6 +21,7 @@ from secaudit.detect._common import (
     sample,
     severity_of,
     text_codes,
+    text_factorize,
     text_in,
 )
 from secaudit.detect.config import (
@@ -384,7 +386,8 @@ def dns_failure(ctx: DetectContext) -> list[Finding]:
     dns = ctx.tables.get("dns")
     if dns is None or dns.empty:
         return []
-    asked = dns[dns["n_queries"] > 0]
+    cols = ["ts", "id.orig_h", "id.resp_h", "rcode", "rcode_name", "answered", "qtype", "query"]
+    asked = dns.loc[dns["n_queries"] > 0, cols]  # the columns read below, then the rows
     out: list[Finding] = []
     checks = (
         ("servfail", "id.resp_h", asked["rcode"].isin([2, 5]), cfg.min_failures, cfg.min_ratio),
@@ -403,14 +406,19 @@ def dns_failure(ctx: DetectContext) -> list[Finding]:
             cfg.nxdomain_ratio,
         ),
     )
+    ts = asked["ts"].to_numpy(np.float64)
     for mode, who, bad, min_n, min_ratio in checks:
-        g = (
-            asked.assign(bad=bad)
-            .groupby(who)
-            .agg(n=("bad", "size"), bad=("bad", "sum"), first=("ts", "min"), last=("ts", "max"))
+        codes, hosts = text_factorize(asked[who])  # per host, on integer codes
+        grp = Groups(pd.Series(codes))
+        failed = grp.sum(bad.to_numpy(np.int64))
+        keys = np.array(hosts, dtype=object)[codes[grp.first]]
+        g = pd.DataFrame(
+            {"n": grp.size(), "bad": failed, "first": grp.min(ts), "last": grp.max(ts)},
+            index=pd.Index(keys, name=who),
         )
         g["ratio"] = g["bad"] / g["n"].clip(lower=1)
-        hot = g[(g["bad"] >= min_n) & (g["ratio"] >= min_ratio)]
+        hot = g[(g["bad"] >= min_n) & (g["ratio"] >= min_ratio) & pd.notna(keys)]
+        hot = hot.sort_index()  # host order, as a groupby on the text column gives
         for host, r in hot.iterrows():
             mine = asked[bad & (asked[who] == host)]
             other = "id.orig_h" if who == "id.resp_h" else "id.resp_h"
