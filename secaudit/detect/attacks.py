@@ -6,12 +6,14 @@ import numpy as np
 import pandas as pd
 
 from secaudit.detect._common import (
+    Groups,
     conn_addr_codes,
     finding,
     keyparts,
     rows_by_code,
     sample,
     severity_of,
+    text_factorize,
     text_has,
     text_in,
     window_hits,
@@ -238,17 +240,26 @@ def _flood(ctx: DetectContext, name: str, proto: int) -> list[Finding]:
     if f.empty:
         return []
     per_win = max(int(cfg.window_s // FLOOD_BUCKET_S), 1)
-    f = f.assign(win=f["bucket"] // per_win)
-    agg = (
-        f.groupby(["host", "win"], sort=False)
-        .agg(pkts=("in_pkts", "sum"), bytes=("in_bytes", "sum"), srcs=("srcs", "max"),
-             out=("out_pkts", "sum"))
-        .reset_index()
-    )  # fmt: skip
+    # per (host, window), on the host's text code; text only for the hot rows
+    codes, hosts = text_factorize(f["host"])
+    win = f["bucket"].to_numpy(np.int64) // per_win
+    grp = Groups(pd.DataFrame({"host": codes, "win": win}))
+    agg = pd.DataFrame(
+        {
+            "code": codes[grp.first],
+            "win": win[grp.first],
+            "pkts": grp.sum(f["in_pkts"].to_numpy(np.int64)),
+            "bytes": grp.sum(f["in_bytes"].to_numpy(np.int64)),
+            "srcs": grp.max(f["srcs"].to_numpy(np.int64)).astype(np.int64),
+            "out": grp.sum(f["out_pkts"].to_numpy(np.int64)),
+        }
+    )
     hot = agg[agg["pkts"] >= cfg.min_packets]
     if proto == 17:
         # a UDP flood is one-way: the target answers (almost) nothing back
         hot = hot[hot["out"] < cfg.max_reply_ratio * hot["pkts"]]
+    hot = hot.assign(host=np.array(hosts, dtype=object)[hot["code"].to_numpy()])
+    hot = hot[hot["host"].notna()]
     out = []
     for dst, g in hot.groupby("host", sort=True):
         n = int(g["pkts"].sum())
