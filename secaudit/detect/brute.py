@@ -19,9 +19,20 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
-from secaudit.detect._common import finding, keyparts, sample, severity_of, text_in, window_hits
+from secaudit.detect._common import (
+    conn_addr_codes,
+    finding,
+    group_codes,
+    keyparts,
+    sample,
+    severity_of,
+    text_in,
+    text_lookup,
+    window_hits,
+)
 from secaudit.detect.config import BruteForce
 from secaudit.detect.registry import DetectContext, register
 from secaudit.model import Category, Finding
@@ -31,15 +42,29 @@ __all__ = ["brute_force"]
 _SESSION_SERVICES = {"ssh", "telnet", "rdp", "vnc", "smb"}
 
 
-def _flows_with(dirs: pd.DataFrame, col: str) -> pd.DataFrame:
-    """4-tuples (both orientations) of TCP flows where a direction carried marker `col`."""
+def _flows_with(
+    dirs: pd.DataFrame,
+    col: str,
+    values: npt.NDArray[np.object_],
+    conn_keys: tuple[npt.NDArray[Any], ...],
+) -> npt.NDArray[np.bool_]:
+    """Per conn row (`conn_keys`: orig code, orig port, resp code, resp port, codes into
+    `values`): was it a TCP flow where a direction carried marker `col`?  Either side may
+    have sent it, so both orientations of each direction are looked up."""
     d = dirs[dirs[col] > 0]
-    fwd = pd.DataFrame({"a": d["src"], "ap": d["sport"], "b": d["dst"], "bp": d["dport"]})
-    rev = pd.DataFrame({"a": d["dst"], "ap": d["dport"], "b": d["src"], "bp": d["sport"]})
-    out = pd.concat([fwd, rev], ignore_index=True).drop_duplicates()
-    out["ap"] = out["ap"].astype(np.int64)
-    out["bp"] = out["bp"].astype(np.int64)
-    return out
+    if d.empty:
+        return np.zeros(len(conn_keys[0]), dtype=bool)
+    src, dst = text_lookup(d["src"], values), text_lookup(d["dst"], values)
+    sp, dp = d["sport"].to_numpy(np.int64), d["dport"].to_numpy(np.int64)
+    ok = (src >= 0) & (dst >= 0)  # an address the conn table lacks matches no row
+    marked = [np.concatenate(x) for x in ((src, dst), (sp, dp), (dst, src), (dp, sp))]
+    keep = np.concatenate([ok, ok])
+    n = len(conn_keys[0])
+    keys = pd.DataFrame(
+        {i: np.concatenate([np.asarray(conn_keys[i], np.int64), marked[i][keep]]) for i in range(4)}
+    )
+    codes = group_codes(keys)
+    return np.isin(codes[:n], codes[n:])
 
 
 def _attempts(d: pd.DataFrame, n: Any, service: Any, *, server_side: bool) -> pd.DataFrame:
@@ -78,40 +103,45 @@ def _sessions(ctx: DetectContext, cfg: BruteForce, dirs: pd.DataFrame | None) ->
     cols = ["attacker", "target", "port", "ts", "last", "n", "service", "uid"]
     if conn.empty:
         return pd.DataFrame(columns=cols)
-    used = ["id.orig_h", "id.orig_p", "id.resp_h", "id.resp_p", "ts", "duration", "uid",
-            "orig_bytes", "resp_bytes"]  # fmt: skip
-    c = conn[used][text_in(conn, "proto", ("tcp",))]  # columns first: cheaper filtering
-    service = c["id.resp_p"].map(cfg.auth_ports).astype(object)
+    tcp = text_in(conn, "proto", ("tcp",))
+    port = conn["id.resp_p"].to_numpy(np.int64, na_value=-1)
+    service = np.full(len(conn), None, dtype=object)  # by port (a few configured ones) ...
+    session = np.zeros(len(conn), dtype=bool)  # ... a service whose failures close the session
+    for number, name in cfg.auth_ports.items():
+        on = port == number
+        service[on] = name
+        session[on] = name in _SESSION_SERVICES
     if dirs is not None and len(dirs):
+        oc, rc, values = conn_addr_codes(conn)
+        oport = conn["id.orig_p"].to_numpy(np.int64, na_value=-1)
+        rows = np.flatnonzero(tcp)
         for col, name in (("ssh_banner", "ssh"), ("rdp_cr", "rdp")):
-            keys = _flows_with(dirs, col)
-            m = c[["id.orig_h", "id.orig_p", "id.resp_h", "id.resp_p"]].merge(
-                keys,
-                left_on=["id.orig_h", "id.orig_p", "id.resp_h", "id.resp_p"],
-                right_on=["a", "ap", "b", "bp"],
-                how="left",
-                indicator=True,
-            )
-            hit = (m["_merge"] == "both").to_numpy()
-            service = service.where(~hit, name)
-    size = c["orig_bytes"].fillna(0) + c["resp_bytes"].fillna(0)
+            hit = _flows_with(dirs, col, values, (oc[rows], oport[rows], rc[rows], port[rows]))
+            service[rows[hit]] = name  # ... or by the protocol's own marker
+            session[rows[hit]] = True
+    ob = conn["orig_bytes"].to_numpy(np.float64, na_value=0)
+    rb = conn["resp_bytes"].to_numpy(np.float64, na_value=0)
+    duration = conn["duration"].to_numpy(np.float64, na_value=0)
     sel = (
-        service.isin(_SESSION_SERVICES)
-        & (c["orig_bytes"].fillna(0) > 0)
-        & (c["resp_bytes"].fillna(0) > 0)
-        & (c["duration"].fillna(0) <= cfg.max_session_s)
-        & (size <= cfg.max_session_bytes)
+        tcp
+        & session
+        & (ob > 0)
+        & (rb > 0)
+        & (duration <= cfg.max_session_s)
+        & (ob + rb <= cfg.max_session_bytes)
     )
-    s = c[sel]
+    rows = np.flatnonzero(sel)
+    s = conn[["id.orig_h", "id.resp_h", "ts", "uid"]].iloc[rows]  # columns first, then rows
+    ts = s["ts"].to_numpy(np.float64)
     return pd.DataFrame(
         {
             "attacker": s["id.orig_h"].astype(object).to_numpy(),
             "target": s["id.resp_h"].astype(object).to_numpy(),
-            "port": s["id.resp_p"].to_numpy(np.int64),
-            "ts": s["ts"].to_numpy(np.float64),
-            "last": (s["ts"] + s["duration"].fillna(0)).to_numpy(np.float64),
+            "port": port[rows],
+            "ts": ts,
+            "last": ts + duration[rows],
             "n": 1,
-            "service": service[sel].to_numpy(),
+            "service": service[rows],
             "uid": s["uid"].astype(object).to_numpy(),
         }
     )
