@@ -10,11 +10,14 @@ the ladders in rules/detect.yaml.
 from __future__ import annotations
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from secaudit.detect._common import (
     Groups,
     finding,
+    first_of_codes,
+    group_codes,
     internal_mask,
     keyparts,
     rows_by_code,
@@ -276,6 +279,23 @@ def unanswered(ctx: DetectContext) -> list[Finding]:
     )
 
 
+def _reasons(e: pd.DataFrame, unreach: npt.NDArray[np.bool_]) -> npt.NDArray[np.object_]:
+    """Per ICMP error row: why (named IPv4 unreachable code, v6_code_N, or ttl_exceeded),
+    worded once per distinct (v6, unreachable, code)."""
+    v6 = e["v6"].to_numpy(bool)
+    code = e["code"].to_numpy(np.int64)
+    keys, inv = np.unique(v6 * 512 + unreach * 256 + code, return_inverse=True)
+    words = [
+        "ttl_exceeded"
+        if not k & 256
+        else f"v6_code_{k & 255}"
+        if k & 512
+        else _UNREACH_CODES.get(k & 255, f"code_{k & 255}")
+        for k in keys.tolist()
+    ]
+    return np.array(words, dtype=object)[inv.reshape(-1)]
+
+
 @register("icmp_unreachable", Category.FAULT, needs=("icmp",))
 def icmp_unreachable(ctx: DetectContext) -> list[Finding]:
     """Repeated ICMP destination-unreachable or time-exceeded for one destination.
@@ -293,34 +313,35 @@ def icmp_unreachable(ctx: DetectContext) -> list[Finding]:
     e = icmp[(unreach | exceeded) & icmp["quoted_dst"].notna()]
     if e.empty:
         return []
-    e = e.assign(
-        kind=np.where(unreach[e.index], "unreachable", "time_exceeded"),
-        reason=np.where(
-            unreach[e.index],
-            e["code"].map(_UNREACH_CODES).fillna("code_" + e["code"].astype(str)),
-            "ttl_exceeded",
-        ),
-    )
-    e = e.assign(
-        reason=np.where(
-            e["v6"] & (e["kind"] == "unreachable"), "v6_code_" + e["code"].astype(str), e["reason"]
-        )
-    )
+    un = unreach[e.index].to_numpy(bool)
+    e = e.assign(kind=np.where(un, "unreachable", "time_exceeded"), reason=_reasons(e, un))
     # port unreachable is about one service: keyed by (destination, port); the rest by destination
     port_unreach = np.where(e["v6"], e["code"] == 4, e["code"] == 3) & (e["kind"] == "unreachable")
     e = e.assign(svc_port=np.where(port_unreach, e["q_dport"].astype(np.int64), -1))
-    g = e.groupby(["quoted_dst", "kind", "svc_port"]).agg(
-        n=("ts", "size"), first=("ts", "min"), last=("ts", "max")
+    # per (quoted destination, kind, port) on integer codes; reported in that key's order
+    dst_codes, dsts = text_factorize(e["quoted_dst"])
+    te_row = (e["kind"] == "time_exceeded").to_numpy()
+    svc = e["svc_port"].to_numpy(np.int64)
+    grp = Groups(pd.DataFrame({"d": dst_codes, "k": te_row, "p": svc}))
+    ts = e["ts"].to_numpy(np.float64)
+    g = pd.DataFrame(
+        {"n": grp.size(), "first": grp.min(ts), "last": grp.max(ts), "top_reporter": 0}
     )
     # time exceeded: a loop makes the same router(s) report packet after packet; a
     # traceroute draws a few reports from each hop, so count the busiest reporter
-    te = e[e["kind"] == "time_exceeded"]
-    per_rep = te.groupby(["quoted_dst", "kind", "svc_port", "src"]).size()
-    g["top_reporter"] = (
-        per_rep.groupby(level=[0, 1, 2]).max().reindex(g.index).fillna(0) if len(te) else 0
-    )
-    is_te = g.index.get_level_values("kind") == "time_exceeded"
+    if te_row.any():
+        src_codes, _ = text_factorize(e["src"])
+        per_rep = group_codes(pd.DataFrame({"g": grp.codes, "s": src_codes}))
+        top = np.zeros(grp.n, np.int64)
+        np.maximum.at(top, grp.codes[first_of_codes(per_rep)], np.bincount(per_rep))
+        g["top_reporter"] = np.where(te_row[grp.first], top, 0)
+    is_te = te_row[grp.first]
     hot = g[(g["n"] >= cfg.min_messages) & (~is_te | (g["top_reporter"] >= cfg.min_messages))]
+    at = grp.first[hot.index.to_numpy()]
+    hot.index = pd.MultiIndex.from_arrays(
+        [np.array(dsts, dtype=object)[dst_codes[at]], e["kind"].to_numpy()[at], svc[at]]
+    )
+    hot = hot.sort_index()  # (destination, kind, port) order, as a groupby on them gives
     out = []
     for key, r in hot.iterrows():
         dst, kind, svc_port = keyparts(key)
