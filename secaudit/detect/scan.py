@@ -24,6 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from secaudit.detect._common import (
+    Groups,
     conn_addr_codes,
     finding,
     first_of_codes,
@@ -31,6 +32,7 @@ from secaudit.detect._common import (
     internal_mask,
     sample,
     severity_of,
+    text_factorize,
     text_has,
     text_in,
     text_lookup,
@@ -305,24 +307,43 @@ def ping_sweep(ctx: DetectContext) -> list[Finding]:
     icmp = ctx.tables.get("icmp")
     if icmp is None or icmp.empty:
         return []
-    req = icmp[((icmp["type"] == 8) & ~icmp["v6"]) | ((icmp["type"] == 128) & icmp["v6"])]
-    if req.empty:
+    kind, v6 = icmp["type"].to_numpy(), icmp["v6"].to_numpy(bool)
+    is_req = ((kind == 8) & ~v6) | ((kind == 128) & v6)
+    if not is_req.any():
         return []
-    firsts = req.groupby(["src", "dst"], sort=False)["ts"].min().reset_index()
-    if firsts["src"].value_counts().max() < cfg.min_targets:
+    is_rep = ((kind == 0) & ~v6) | ((kind == 129) & v6)
+    # (src, dst) of requests and (dst, src) of replies as codes of one space
+    both, texts = text_factorize(pd.concat([icmp["src"], icmp["dst"]], ignore_index=True))
+    src, dst = both[: len(icmp)], both[len(icmp) :]
+    req, rep = np.flatnonzero(is_req), np.flatnonzero(is_rep)
+    pair = group_codes(
+        pd.DataFrame(
+            {"a": np.concatenate([src[req], dst[rep]]), "b": np.concatenate([dst[req], src[rep]])}
+        )
+    )
+    grp = Groups(pd.Series(pair[: len(req)]))  # one per (src, dst) pinged, first-ping order
+    if np.bincount(src[req][grp.first]).max() < cfg.min_targets:
         return []  # no source pinged that many addresses at all
-    rep = icmp[((icmp["type"] == 0) & ~icmp["v6"]) | ((icmp["type"] == 129) & icmp["v6"])]
     # a target that answered again and again is being monitored, not discovered
-    answers = rep.groupby(["dst", "src"], sort=False).size()
-    answers.index = answers.index.set_names(["src", "dst"])
-    n_ans = answers.reindex(pd.MultiIndex.from_frame(firsts[["src", "dst"]])).fillna(0)
-    firsts = firsts[n_ans.to_numpy() < cfg.monitor_min_replies]
+    n_ans = np.bincount(pair[len(req) :], minlength=int(pair.max()) + 1)
+    keep = n_ans[pair[: len(req)][grp.first]] < cfg.monitor_min_replies
+    vocab = np.array(texts, dtype=object)
+    at = req[grp.first[keep]]
+    firsts = pd.DataFrame(
+        {
+            "src": vocab[src[at]],
+            "dst": vocab[dst[at]],
+            "ts": grp.min(icmp["ts"].to_numpy()[req])[keep],
+        }
+    )
+    req_rows, rep_rows = icmp.iloc[req], icmp.iloc[rep]
     hit = window_hits(firsts["src"], firsts["ts"], cfg.min_targets, cfg.window_s)
     out = []
-    for src in firsts.loc[hit, "src"].unique():
-        mine = req[req["src"] == src]
-        targets = firsts.loc[firsts["src"] == src, "dst"]
-        alive = rep[(rep["dst"] == src) & rep["src"].isin(targets)]["src"].nunique()
+    for who in firsts.loc[hit, "src"].unique():
+        mine = req_rows[req_rows["src"] == who]
+        targets = firsts.loc[firsts["src"] == who, "dst"]
+        answering = rep_rows[(rep_rows["dst"] == who) & rep_rows["src"].isin(targets)]
+        alive = answering["src"].nunique()
         n = int(targets.nunique())
         out.append(
             finding(
@@ -330,7 +351,7 @@ def ping_sweep(ctx: DetectContext) -> list[Finding]:
                 "ping_sweep",
                 Category.ATTACK,
                 severity_of(n, cfg.severity, "low"),
-                str(src),
+                str(who),
                 float(mine["ts"].min()),
                 float(mine["ts"].max()),
                 n,
