@@ -62,19 +62,24 @@ def retransmission(ctx: DetectContext) -> list[Finding]:
     dirs = ctx.tables.get("tcp_dirs")
     if dirs is None or dirs.empty:
         return []
-    g = dirs.groupby("src").agg(
-        data=("data_pkts", "sum"),
-        retrans=("retrans", "sum"),
-        flows=("flow", "nunique"),
-        first=("first_ns", "min"),
-        last=("last_ns", "max"),
+    codes, senders = text_factorize(dirs["src"])  # per sender, on integer codes
+    grp = Groups(pd.Series(codes))
+    g = pd.DataFrame(
+        {
+            "data": grp.sum(dirs["data_pkts"].to_numpy(np.int64)),
+            "retrans": grp.sum(dirs["retrans"].to_numpy(np.int64)),
+            "first": grp.min(dirs["first_ns"].to_numpy(np.int64)),
+            "last": grp.max(dirs["last_ns"].to_numpy(np.int64)),
+        },
+        index=pd.Index(np.array(senders, dtype=object)[codes[grp.first]]),
     )
     g["ratio"] = g["retrans"] / g["data"].clip(lower=1)
-    hot = g[
+    busy = (
         (g["data"] >= cfg.min_data_pkts)
         & (g["retrans"] >= cfg.min_retrans)
         & (g["ratio"] >= cfg.min_ratio)
-    ]
+    ).to_numpy(bool)
+    hot = g[busy & g.index.notna()].sort_index()  # sender order, as a text groupby gives
     out = []
     for src, r in hot.iterrows():
         mine = dirs[(dirs["src"] == src) & (dirs["retrans"] > 0)]
