@@ -121,25 +121,28 @@ def _unsolicited(arp: pd.DataFrame, window_s: float) -> pd.Series:
     req = arp[arp["op"] == 1].sort_values("ts")
     if rep.empty:
         return pd.Series(dtype=np.int64)
+    # (asker, ip) as one integer: a reply's target asked for its sender's address
+    both, texts = text_factorize(pd.concat([arp["spa"], arp["tpa"]], ignore_index=True))
+    n = len(texts) + 1
+    spa, tpa = both[: len(arp)], both[len(arp) :]
+    at_rep, at_req = arp.index.get_indexer(rep.index), arp.index.get_indexer(req.index)
     left = pd.DataFrame(
-        {"ts": rep["ts"].to_numpy(float), "asker": rep["tpa"].to_numpy(object),
+        {"ts": rep["ts"].to_numpy(float), "key": tpa[at_rep].astype(np.int64) * n + spa[at_rep],
          "ip": rep["spa"].to_numpy(object), "sha": rep["sha"].to_numpy()}
     )  # fmt: skip
     right = pd.DataFrame(
-        {"ts": req["ts"].to_numpy(float), "asker": req["spa"].to_numpy(object),
-         "ip": req["tpa"].to_numpy(object), "req_ts": req["ts"].to_numpy(float)}
+        {"ts": req["ts"].to_numpy(float), "key": spa[at_req].astype(np.int64) * n + tpa[at_req],
+         "req_ts": req["ts"].to_numpy(float)}
     )  # fmt: skip
-    for df in (left, right):  # same key dtype on both sides (pandas infers str vs object)
-        df["asker"] = df["asker"].astype(str)
-        df["ip"] = df["ip"].astype(str)
     m = pd.merge_asof(
         left,
         right,
         on="ts",
-        by=["asker", "ip"],
+        by="key",
         direction="backward",
         tolerance=window_s,  # type: ignore[arg-type]
     )
+    m["ip"] = m["ip"].astype(str)
     return m[m["req_ts"].isna()].groupby(["ip", "sha"]).size()
 
 
