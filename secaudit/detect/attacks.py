@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from secaudit.detect._common import (
@@ -13,6 +14,7 @@ from secaudit.detect._common import (
     rows_by_code,
     sample,
     severity_of,
+    text_codes,
     text_factorize,
     text_has,
     text_in,
@@ -239,30 +241,36 @@ def _flood(ctx: DetectContext, name: str, proto: int) -> list[Finding]:
     fl = ctx.tables.get("flood")
     if fl is None or fl.empty:
         return []
-    f = fl[fl["proto"] == proto]
-    if f.empty:
+    rows = np.flatnonzero(fl["proto"].to_numpy() == proto)
+    if not len(rows):
         return []
     per_win = max(int(cfg.window_s // FLOOD_BUCKET_S), 1)
-    # per (host, window), on the host's text code; text only for the hot rows
-    codes, hosts = text_factorize(f["host"])
-    win = f["bucket"].to_numpy(np.int64) // per_win
+    # per (host, window), on the host's text code (shared by the UDP and ICMP detectors);
+    # text only for the hot rows
+    all_codes, hosts = text_codes(fl, "host")
+    codes = all_codes[rows]
+    win = fl["bucket"].to_numpy(np.int64)[rows] // per_win
     grp = Groups(pd.DataFrame({"host": codes, "win": win}))
+
+    def total(col: str) -> npt.NDArray[np.int64]:
+        return np.asarray(grp.sum(fl[col].to_numpy(np.int64)[rows]), np.int64)
+
     agg = pd.DataFrame(
         {
             "code": codes[grp.first],
             "win": win[grp.first],
-            "pkts": grp.sum(f["in_pkts"].to_numpy(np.int64)),
-            "bytes": grp.sum(f["in_bytes"].to_numpy(np.int64)),
-            "srcs": grp.max(f["srcs"].to_numpy(np.int64)).astype(np.int64),
-            "out": grp.sum(f["out_pkts"].to_numpy(np.int64)),
+            "pkts": total("in_pkts"),
+            "bytes": total("in_bytes"),
+            "srcs": grp.max(fl["srcs"].to_numpy(np.int64)[rows]).astype(np.int64),
+            "out": total("out_pkts"),
         }
     )
     hot = agg[agg["pkts"] >= cfg.min_packets]
     if proto == 17:
         # a UDP flood is one-way: the target answers (almost) nothing back
         hot = hot[hot["out"] < cfg.max_reply_ratio * hot["pkts"]]
-    hot = hot.assign(host=np.array(hosts, dtype=object)[hot["code"].to_numpy()])
-    hot = hot[hot["host"].notna()]
+    hot = hot.assign(host=hosts[hot["code"].to_numpy()])
+    hot = hot[hot["host"] != ""]  # text_codes' value for a missing host
     out = []
     for dst, g in hot.groupby("host", sort=True):
         n = int(g["pkts"].sum())
