@@ -69,8 +69,33 @@ def _line(data: bytes, pos: int) -> tuple[bytes, int] | None:
     return line, i + 1
 
 
+_WS = b" \t\r\x0b\x0c"
+
+
+def _plain_headers(data: bytes, pos: int) -> tuple[list[tuple[bytes, bytes]], int] | None:
+    """The common case in one split: a CRLF-terminated block of `name: value` lines without
+    folding, whitespace-only lines or bare LFs (else None, and the line parser decides)."""
+    end = data.find(b"\r\n\r\n", pos)
+    if end <= pos:
+        return None
+    block = data[pos:end]
+    lines = block.split(b"\r\n")
+    if len(lines) >= MAX_HEADERS or block.count(b"\n") != len(lines) - 1:
+        return None
+    headers = []
+    for line in lines:
+        if line[:1] in (b" ", b"\t") or not line.strip(_WS):
+            return None
+        n, colon, v = line.partition(b":")
+        headers.append((n.strip(), v.strip(_WS)) if colon else (line.strip(), b""))
+    return headers, end + 4
+
+
 def _parse_headers(data: bytes, pos: int) -> tuple[list[tuple[bytes, bytes]], int, bool]:
     """Header lines until an empty line; folding joins continuation lines."""
+    plain = _plain_headers(data, pos)
+    if plain is not None:
+        return plain[0], plain[1], True
     headers: list[tuple[bytes, bytes]] = []
     while len(headers) < MAX_HEADERS:
         r = _line(data, pos)

@@ -467,8 +467,15 @@ def _from_outside(c: dict[str, Any]) -> bool:
     outside the default policy's private space (policy PRIVATE_NETWORKS) and not loopback,
     link-local or multicast: without a policy that is where droppers come from."""
     sender = c.get("server") if c.get("direction") == "to_client" else c.get("client")
+    return _outside(str(sender))
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _outside(sender: str) -> bool:
+    """_from_outside for one address text, decided once per sender (a capture's files come
+    from a few thousand servers)."""
     try:
-        addr = ipaddress.ip_address(str(sender))
+        addr = ipaddress.ip_address(sender)
     except ValueError:
         return False
     if addr.is_multicast or addr.is_loopback or addr.is_link_local:
