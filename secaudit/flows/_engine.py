@@ -989,11 +989,10 @@ def process(
             if nout >= cap:
                 return nout, r, q, False
             if q + PREFETCH_AHEAD < nq:
-                # the rows' cache lines: sel at byte 0, flags/csum_bad/parent further on
+                # the row's per-packet fields span bytes 0-43 (_derive.DERIVED_DTYPE):
+                # at most two cache lines, those of sel and parent
                 ja = order[q + PREFETCH_AHEAD]
                 prefetch(sel, ja)  # type: ignore[call-arg]
-                prefetch(flags, ja)  # type: ignore[call-arg]
-                prefetch(csum_bad, ja)  # type: ignore[call-arg]
                 prefetch(parent, ja)  # type: ignore[call-arg]
             j = order[q]
             t = ts[j]
