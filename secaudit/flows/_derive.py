@@ -52,6 +52,7 @@ DERIVED_DTYPE = np.dtype(
 )  # fmt: skip
 
 _BCAST_LO = np.uint64(0x0000FFFFFFFFFFFF)
+AHEAD = 16  # packets `derive` looks ahead when it asks for frame bytes
 
 
 @nb.njit(cache=True)
@@ -81,7 +82,17 @@ def derive(pk, data, not_transport, ignore_csum, src_idx, cp4, cp6, out):  # typ
     nbad = 0  # kept rows with csum_bad
     nd = data.shape[0]
     tmax = np.int64(-(2**62))
-    for i in range(pk.shape[0]):
+    npk = pk.shape[0]
+    for i in range(npk):
+        if i + AHEAD < npk:
+            # the frame bytes read below (UDP length; IPv4 header of a csum_bad packet) lie
+            # far behind the capture scan in the window, out of the caches: start loading
+            # them a few packets ahead rather than stalling on each
+            q = pk[i + AHEAD]
+            if q.proto == 17:
+                E.prefetch(data, np.int64(q.data_off) + np.int64(q.l4_off) + 4)  # type: ignore[call-arg]
+            if q.csum_bad:
+                E.prefetch(data, np.int64(q.data_off) + np.int64(q.ip_off))  # type: ignore[call-arg]
         b = pk[i]
         if b.ts > tmax:
             tmax = b.ts
