@@ -11,7 +11,7 @@ numbers with wraparound, history letters and their repeat rules, content gaps
 from acked holes, ConnSize packet and IP byte counts, and the timers that end
 a connection (attempt, expire, close/delete, inactivity).  Finished rows are
 handed out (`process` copies them to an output array, `sweep` lists their
-indices); `finalize` turns them into log fields.
+indices); `log_fields` turns them into log fields.
 
 Everything here is numba; there is no Python step per packet.
 """
@@ -989,11 +989,10 @@ def process(
             if nout >= cap:
                 return nout, r, q, False
             if q + PREFETCH_AHEAD < nq:
-                # the rows' cache lines: sel at byte 0, flags/csum_bad/parent further on
+                # the row's per-packet fields span bytes 0-43 (_derive.DERIVED_DTYPE):
+                # at most two cache lines, those of sel and parent
                 ja = order[q + PREFETCH_AHEAD]
                 prefetch(sel, ja)  # type: ignore[call-arg]
-                prefetch(flags, ja)  # type: ignore[call-arg]
-                prefetch(csum_bad, ja)  # type: ignore[call-arg]
                 prefetch(parent, ja)  # type: ignore[call-arg]
             j = order[q]
             t = ts[j]
@@ -1161,57 +1160,53 @@ def _rstos0(h, n):  # type: ignore[no-untyped-def]
     return False
 
 
-@nb.njit(cache=True)
-def finalize(recs, idx, state_code, ob, rb, has_bytes):  # type: ignore[no-untyped-def]
-    """conn_state (main.zeek conn_state()), orig/resp bytes and whether they are set,
-    for rows recs[idx]."""
-    for i in range(idx.shape[0]):
-        s = recs[idx[i]]
-        k = s.kind
-        has_bytes[i] = s.last > s.start
-        if k == K_TCP:
-            o = tcp_size(s, 0)
-            r = tcp_size(s, 1)
-            ob[i] = o
-            rb[i] = r
-            os_ = s.st[0]
-            rs = s.st[1]
-            oi = os_ == INACTIVE or os_ == PARTIAL
-            ri = rs == INACTIVE or rs == PARTIAL
-            if rs == RESET:
-                if os_ == SYN_SENT or os_ == SYN_ACK_SENT or (os_ == RESET and o == 0 and r == 0):
-                    c = 3
-                elif oi:
-                    c = 9
-                else:
-                    c = 7
-            elif os_ == RESET:
-                if ri:
-                    c = 8 if _rstos0(s.hist, s.hlen) else 12
-                else:
-                    c = 6
-            elif rs == CLOSED and os_ == CLOSED:
-                c = 2
-            elif os_ == CLOSED:
-                c = 10 if ri else 4
-            elif rs == CLOSED:
-                c = 11 if oi else 5
-            elif os_ == SYN_SENT and rs == INACTIVE:
-                c = 0
-            elif os_ == ESTABLISHED and rs == ESTABLISHED:
-                c = 1
+@nb.njit(cache=True, inline="always")
+def log_fields(s):  # type: ignore[no-untyped-def]
+    """(conn_state code (main.zeek conn_state()), orig bytes, resp bytes, whether the
+    bytes are set) of a finished row; inlined where the row is copied out, so each
+    row is read in one pass."""
+    k = s.kind
+    has_bytes = s.last > s.start
+    if k == K_TCP:
+        o = tcp_size(s, 0)
+        r = tcp_size(s, 1)
+        os_ = s.st[0]
+        rs = s.st[1]
+        oi = os_ == INACTIVE or os_ == PARTIAL
+        ri = rs == INACTIVE or rs == PARTIAL
+        if rs == RESET:
+            if os_ == SYN_SENT or os_ == SYN_ACK_SENT or (os_ == RESET and o == 0 and r == 0):
+                c = 3
+            elif oi:
+                c = 9
             else:
-                c = 12
-            state_code[i] = c
+                c = 7
+        elif os_ == RESET:
+            if ri:
+                c = 8 if _rstos0(s.hist, s.hlen) else 12
+            else:
+                c = 6
+        elif rs == CLOSED and os_ == CLOSED:
+            c = 2
+        elif os_ == CLOSED:
+            c = 10 if ri else 4
+        elif rs == CLOSED:
+            c = 11 if oi else 5
+        elif os_ == SYN_SENT and rs == INACTIVE:
+            c = 0
+        elif os_ == ESTABLISHED and rs == ESTABLISHED:
+            c = 1
         else:
-            ob[i] = max(s.ulen[0], 0) if k != K_OTHER else 0
-            rb[i] = max(s.ulen[1], 0) if k != K_OTHER else 0
-            if k == K_UDP:
-                oa = s.ulen[0] >= 0
-                ra = s.ulen[1] >= 0
-                if oa:
-                    state_code[i] = 2 if ra else 0
-                else:
-                    state_code[i] = 11 if ra else 12
-            else:
-                state_code[i] = 12
+            c = 12
+        return c, o, r, has_bytes
+    ob = np.uint64(max(s.ulen[0], 0)) if k != K_OTHER else np.uint64(0)
+    rb = np.uint64(max(s.ulen[1], 0)) if k != K_OTHER else np.uint64(0)
+    c = 12
+    if k == K_UDP:
+        oa = s.ulen[0] >= 0
+        ra = s.ulen[1] >= 0
+        if oa:
+            c = 2 if ra else 0
+        else:
+            c = 11 if ra else 12
+    return c, ob, rb, has_bytes

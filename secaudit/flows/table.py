@@ -119,6 +119,56 @@ def _text(values: np.ndarray) -> pa.Array:
     return pa.array(np.ascontiguousarray(values)).cast(pa.string())
 
 
+_MAX_OFFSET = 2**31 - 1  # Arrow string offsets are int32
+
+
+def _fixed_text(values: np.ndarray) -> pa.Array:
+    """Arrow strings of a fixed-width bytes array whose values fill their width (uids):
+    its buffer becomes the string data as is, no copy and no UTF-8 check."""
+    n, width = values.shape[0], values.dtype.itemsize
+    if n * width > _MAX_OFFSET:
+        return _text(values)
+    offsets = np.arange(0, (n + 1) * width, width, dtype=np.int32)
+    data = np.ascontiguousarray(values).view(np.uint8)
+    return pa.StringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(data))
+
+
+@nb.njit(cache=True)
+def _pack_rows(rows, offsets, data):  # type: ignore[no-untyped-def]
+    """Each row's bytes up to its first zero, one after the other; offsets[i] is where
+    row i starts (offsets[n]: the end).  Returns how many bytes were written."""
+    k = 0
+    for i in range(rows.shape[0]):
+        offsets[i] = k
+        for c in rows[i]:
+            if c == 0:
+                break
+            data[k] = c
+            k += 1
+    offsets[rows.shape[0]] = k
+    return k
+
+
+def _history_text(rows: np.ndarray) -> pa.Array:
+    """Arrow strings of zero-padded ASCII rows (history letters), null when empty."""
+    n = rows.shape[0]
+    if rows.size > _MAX_OFFSET:
+        hist = rows.view(f"S{rows.shape[1]}").ravel()
+        return pa.array(hist, mask=hist == b"").cast(pa.string())
+    offsets = np.empty(n + 1, np.int32)
+    data = np.empty(rows.size, np.uint8)
+    used = _pack_rows(rows, offsets, data)
+    valid = offsets[1:] != offsets[:-1]
+    bitmap = np.packbits(valid, bitorder="little")
+    return pa.StringArray.from_buffers(
+        n,
+        pa.py_buffer(offsets),
+        pa.py_buffer(data[:used]),
+        pa.py_buffer(bitmap),
+        null_count=n - int(np.count_nonzero(valid)),
+    )
+
+
 def _parent_names(
     npar: np.ndarray,
     par: np.ndarray,
@@ -255,7 +305,6 @@ def conn_arrow(
         col("resp_hi"),
         col("resp_lo"),
     )
-    hist = hist_rows.view(f"S{hmax}").ravel()
     nulls = pa.nulls(n, pa.string())
     src_names = pa.array(list(sources) or ["-"], pa.string())
     src_code = np.minimum(col("source"), len(src_names) - 1)
@@ -266,7 +315,7 @@ def conn_arrow(
         parents = _parent_names(npar, par, uid1, uid_bytes, parent_uids)
     cols: dict[str, pa.Array] = {
         "ts": pa.array(start.astype(np.float64) / 1e9),
-        "uid": _text(uid_bytes),
+        "uid": _fixed_text(uid_bytes),
         "id.orig_h": addr_to_arrow(orig_hi, orig_lo),
         "id.orig_p": pa.array(col("orig_p")),
         "id.resp_h": addr_to_arrow(resp_hi, resp_lo),
@@ -280,7 +329,7 @@ def conn_arrow(
         "local_orig": _local(orig_hi, orig_lo, local_nets),
         "local_resp": _local(resp_hi, resp_lo, local_nets),
         "missed_bytes": pa.array(col("missed")),
-        "history": pa.array(hist, mask=hist == b"").cast(pa.string()),
+        "history": _history_text(hist_rows),
         "orig_pkts": pa.array(col("orig_pkts")),
         "orig_ip_bytes": pa.array(col("orig_ip_bytes")),
         "resp_pkts": pa.array(col("resp_pkts")),

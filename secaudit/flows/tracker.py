@@ -43,10 +43,12 @@ OUT_DTYPE = np.dtype(
 
 
 @nb.njit(cache=True)
-def _to_out(recs, idx, out, state_code, ob, rb, has_bytes):  # type: ignore[no-untyped-def]
+def _to_out(recs, idx, out):  # type: ignore[no-untyped-def]
+    """OUT_DTYPE rows for recs[idx]: every field is written (`out` may be uninitialised)."""
     for i in range(idx.shape[0]):
         s = recs[idx[i]]
         o = out[i]
+        state_code, ob, rb, has_bytes = E.log_fields(s)
         o.start = s.start
         o.last = s.last
         o.kind = s.kind
@@ -57,10 +59,10 @@ def _to_out(recs, idx, out, state_code, ob, rb, has_bytes):  # type: ignore[no-u
         else:
             o.orig_hi, o.orig_lo, o.orig_p = s.b_hi, s.b_lo, s.b_p
             o.resp_hi, o.resp_lo, o.resp_p = s.a_hi, s.a_lo, s.a_p
-        o.has_bytes = has_bytes[i]
-        o.orig_bytes = ob[i]
-        o.resp_bytes = rb[i]
-        o.state = state_code[i]
+        o.has_bytes = has_bytes
+        o.orig_bytes = ob
+        o.resp_bytes = rb
+        o.state = state_code
         o.missed = s.missed
         for k in range(E.HMAX):
             o.history[k] = s.hist[k] if k < s.hlen else 0
@@ -104,14 +106,8 @@ def concat_records(parts: list[np.ndarray]) -> np.ndarray:
 
 def _records_to_out(recs: np.ndarray, idx: np.ndarray) -> np.ndarray:
     """OUT_DTYPE rows for the state rows recs[idx]."""
-    n = idx.shape[0]
-    state = np.zeros(n, np.uint8)
-    ob = np.zeros(n, np.uint64)
-    rb = np.zeros(n, np.uint64)
-    hb = np.zeros(n, np.bool_)
-    E.finalize(recs, idx, state, ob, rb, hb)
-    out = np.zeros(n, OUT_DTYPE)
-    _to_out(recs, idx, out, state, ob, rb, hb)
+    out = np.empty(idx.shape[0], OUT_DTYPE)
+    _to_out(recs, idx, out)
     return out
 
 
