@@ -140,8 +140,13 @@ class Policy:
         return {a.name: i for i, a in enumerate(self.assets)}
 
     @cached_property
+    def _asset_ip_pairs(self) -> list[tuple[int, str]]:
+        """(asset index, address text) of every address assets.yaml lists, in order."""
+        return [(i, str(ip)) for i, a in enumerate(self.assets) for ip in a.ips]
+
+    @cached_property
     def _ip_table(self) -> AddrTable:
-        pairs = [(i, str(ip)) for i, a in enumerate(self.assets) for ip in a.ips]
+        pairs = self._asset_ip_pairs
         # one compiled pass for the dotted quads (texts repeat seldom: no factorization)
         hi, lo, ok = hilo_of_distinct([ip for _, ip in pairs])
         rows = zip(hi.tolist(), lo.tolist(), [i for i, _ in pairs], strict=True)
@@ -206,10 +211,21 @@ class Policy:
     @cached_property
     def assets_plan_v4(self) -> npt.NDArray[np.bool_]:
         """Per asset: does assets.yaml list an IPv4 address for it (trailing False for -1)."""
-        return np.array([any(":" not in ip for ip in a.ips) for a in self.assets] + [False])
+        out = np.zeros(len(self.assets) + 1, dtype=bool)
+        out[[i for i, ip in self._asset_ip_pairs if ":" not in ip]] = True
+        return out
+
+    @cached_property
+    def _assets_by_role(self) -> dict[Role, list[int]]:
+        """Asset indexes per role, ascending (detectors ask for the same roles often)."""
+        out: dict[Role, list[int]] = {}
+        for i, a in enumerate(self.assets):
+            out.setdefault(a.role, []).append(i)
+        return out
 
     def assets_with_role(self, *roles: Role) -> list[int]:
-        return [i for i, a in enumerate(self.assets) if a.role in roles]
+        """Indexes of the assets with any of `roles`, ascending."""
+        return sorted(i for r in set(roles) for i in self._assets_by_role.get(r, ()))
 
     @cached_property
     def gateway_macs(self) -> npt.NDArray[np.uint64]:
