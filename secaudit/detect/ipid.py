@@ -39,10 +39,11 @@ def _mix(x: np.uint64) -> np.uint64:
     return x
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, inline="always")
 def _slot(keys: np.ndarray, used: np.ndarray, mac: np.uint64, src: np.uint64) -> tuple:  # type: ignore[type-arg]
     """(slot, new) of sender (mac, src) in the open-addressing table, claiming a free slot
-    for a new sender (the caller keeps the table at most half full)."""
+    for a new sender (the caller keeps the table at most half full).  Inlined: a call per
+    packet, passing the table's arrays, cost about as much as the probe itself."""
     mask = np.uint64(keys.shape[0] - 1)
     h = _mix(mac ^ _mix(src)) & mask
     while used[h] and not (keys[h, 0] == mac and keys[h, 1] == src):

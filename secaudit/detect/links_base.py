@@ -158,12 +158,6 @@ def flow_view(ctx: DetectContext) -> FlowView:
     return view
 
 
-def _col(df: pd.DataFrame, name: str, default: Any) -> pd.Series:
-    if name in df.columns:
-        return df[name]
-    return pd.Series([default] * len(df), index=df.index)
-
-
 def _num(df: pd.DataFrame, name: str, dtype: type, fill: float = 0) -> npt.NDArray[Any]:
     """Numeric column `name`, `fill` where missing or not a number (and for a missing column)."""
     if name not in df.columns:
@@ -204,9 +198,9 @@ def _build(ctx: DetectContext) -> FlowView:
     oz, rz = uoz[o_code], urz[r_code]
     oa, ra = uoa[o_code], ura[r_code]
     v6 = ((uo_hi != 0) | ((uo_lo >> np.uint64(32)) != np.uint64(0xFFFF)))[o_code]
-    pcodes, pnames = pd.factorize(_col(conn, "proto", ""), use_na_sentinel=False)
+    pcodes, pnames = _codes(conn, "proto")  # a missing protocol reads "": number 0
     pnum = np.array(
-        [0 if pd.isna(u) else _PROTO_NUM.get(str(u).lower(), 0) for u in pnames], dtype=np.int64
+        [_PROTO_NUM.get(str(u).lower(), 0) for u in pnames], dtype=np.int64
     )[pcodes] if len(pnames) else np.zeros(n, dtype=np.int64)  # fmt: skip
     proto: npt.NDArray[np.int64] = np.asarray(np.where((pnum == 1) & v6, 58, pnum), dtype=np.int64)
     if "ip_proto" in conn.columns:
@@ -402,8 +396,9 @@ def _marks(
         return out
     src, dst = marks["src"], marks["dst"]
     # both directions, forward rows first (the first of equal 5-tuples wins)
-    m_o = np.concatenate([text_lookup(src, orig[1]), text_lookup(dst, orig[1])])
-    m_r = np.concatenate([text_lookup(dst, resp[1]), text_lookup(src, resp[1])])
+    # one lookup per vocabulary: each call turns its vocabulary into an Arrow value set
+    m_o = text_lookup(pd.concat([src, dst], ignore_index=True), orig[1])
+    m_r = text_lookup(pd.concat([dst, src], ignore_index=True), resp[1])
     sp, dp = marks["sport"].to_numpy(np.int64), marks["dport"].to_numpy(np.int64)
     # only connections between two marked endpoints can match: filter before the join
     o_end = np.zeros(len(orig[1]) + 1, dtype=bool)  # per address code, then -1: False

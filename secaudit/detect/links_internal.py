@@ -39,7 +39,7 @@ from secaudit.detect.registry import DetectContext, register
 from secaudit.model import Category, Finding, Severity
 from secaudit.policy import Policy, Role, Trust
 from secaudit.policy.addr import format_mac, hilo_of_strings, is_special, parse_mac
-from secaudit.policy.lookup import AddrTable
+from secaudit.policy.lookup import AddrTable, unique_pairs
 
 __all__ = [
     "dual_homed",
@@ -180,18 +180,13 @@ def unregistered_device(ctx: DetectContext) -> list[Finding]:
                 offered_zones.setdefault(int(c), set()).add(z)
                 if len(lst) < 10 and _v4(int(y)) not in lst:
                     lst.append(_v4(int(y)))
-    per_mac = unknown.groupby("src_mac", sort=False).agg(
-        first=("first_ns", "min"),
-        last=("last_ns", "max"),
-        pkts=("pkts", "sum"),
-        arp_only=("arp", "all"),
-    )
+    per_mac = _per_mac(unknown)
     rows: dict[int, list[dict[Any, Any]]] = {}
     macless = pol.macless_assets
     for r in unknown[["src_mac", "ip", "zone", "special", "vlan", "ip_asset"]].to_dict("records"):
         rows.setdefault(int(r["src_mac"]), []).append(r)
     unmanaged = {i for i, z in enumerate(pol.zones) if z.trust in rules.unmanaged_trust}
-    for mac, agg in zip(per_mac.index, per_mac.to_dict("records"), strict=True):
+    for mac, t_first, t_last, pkts, arp_only in per_mac:
         recs = rows[int(mac)]
         zone_ips = top((r["ip"] for r in recs if not r["special"] and r["zone"] >= 0), 1000)
         all_ips = top([*zone_ips, *(r["ip"] for r in recs if not r["special"])], 1000)
@@ -213,8 +208,8 @@ def unregistered_device(ctx: DetectContext) -> list[Finding]:
             "ips": all_ips[: rules.max_evidence],
             "zones": zones,
             "vlans": sorted({int(r["vlan"]) for r in recs}),
-            "packets": int(agg["pkts"]),
-            "arp_only": bool(agg["arp_only"]),
+            "packets": int(pkts),
+            "arp_only": bool(arp_only),
         }
         if got:
             ev["dhcp_offered"] = got
@@ -227,9 +222,9 @@ def unregistered_device(ctx: DetectContext) -> list[Finding]:
                 IL,
                 Severity.MEDIUM if zone_ips else Severity.LOW,
                 subject,
-                _iso_ns(agg["first"]),
-                _iso_ns(agg["last"]),
-                int(agg["pkts"]),
+                _iso_ns(t_first),
+                _iso_ns(t_last),
+                int(pkts),
                 ev,
                 id_keys={"mac": mac_s},
                 mac=mac_s,
@@ -283,6 +278,25 @@ def unregistered_device(ctx: DetectContext) -> list[Finding]:
     return out
 
 
+def _per_mac(h: pd.DataFrame) -> list[tuple[int, int, int, int, bool]]:
+    """(MAC, first_ns, last_ns, packets, ARP only?) per MAC of host rows sorted by MAC (each
+    MAC's rows a run), in that order: groupby(sort=False).agg without pandas' per-group cost."""
+    mac = h["src_mac"].to_numpy(np.uint64)
+    if not len(mac):
+        return []
+    starts = np.flatnonzero(np.r_[True, mac[1:] != mac[:-1]])
+    return list(
+        zip(
+            mac[starts].tolist(),
+            np.minimum.reduceat(h["first_ns"].to_numpy(np.int64), starts).tolist(),
+            np.maximum.reduceat(h["last_ns"].to_numpy(np.int64), starts).tolist(),
+            np.add.reduceat(h["pkts"].to_numpy(np.int64), starts).tolist(),
+            np.logical_and.reduceat(h["arp"].to_numpy(bool), starts).tolist(),
+            strict=True,
+        )
+    )
+
+
 def _leases(ctx: DetectContext) -> set[tuple[int, str]]:
     """(client MAC, address) pairs some DHCP server acknowledged (rogue servers judged elsewhere)."""
     d = ctx.tables.get("links_dhcp")
@@ -308,7 +322,8 @@ def ip_mac_conflict(ctx: DetectContext) -> list[Finding]:
     asset_mac = pol.asset_macs[h["ip_asset"].to_numpy()]
     mac = h["src_mac"].to_numpy(np.uint64)
     foreign = (h["ip_asset"].to_numpy() >= 0) & (asset_mac != 0) & (mac != asset_mac)
-    n_macs = h.groupby("ip", sort=False)["src_mac"].transform("nunique").to_numpy()
+    ip_code = unique_pairs(h["src_hi"].to_numpy(np.uint64), h["src_lo"].to_numpy(np.uint64))[0]
+    n_macs = _distinct_per(ip_code, mac)  # the address text is one-to-one with (hi, lo)
     bad_ips = pd.unique(h.loc[foreign | (n_macs >= 2), "ip"])
     h = h[h["ip"].isin(bad_ips)]
     out: list[Finding] = []
@@ -350,6 +365,19 @@ def ip_mac_conflict(ctx: DetectContext) -> list[Finding]:
     return out
 
 
+def _distinct_per(group: npt.NDArray[Any], value: npt.NDArray[Any]) -> npt.NDArray[np.int64]:
+    """Per row, how many distinct `value`s its `group` holds (groupby(group)[value]
+    .transform("nunique") for integer columns without missing values)."""
+    if not len(group):
+        return np.zeros(0, np.int64)
+    g, groups_ = pd.factorize(group)
+    v = pd.factorize(value)[0].astype(np.int64)
+    span = int(v.max()) + 1
+    pairs = np.unique(g.astype(np.int64) * span + v)  # distinct (group, value)
+    counts = np.bincount(pairs // span, minlength=len(groups_))
+    return np.asarray(counts[g], dtype=np.int64)
+
+
 def _asset_zones(pol: Policy, assets: list[int]) -> dict[int, set[int]]:
     """For the given assets, the zones each may use: its own and those of its listed addresses."""
     owner = [i for i in assets for _ in pol.assets[i].ips]
@@ -371,7 +399,7 @@ def dual_homed(ctx: DetectContext) -> list[Finding]:
         return []
     pol: Policy = ctx.policy
     h = h[(h["zone"] >= 0) & ~h["special"]]
-    h = h[h.groupby("src_mac", sort=False)["zone"].transform("nunique").to_numpy() >= 2]
+    h = h[_distinct_per(h["src_mac"].to_numpy(), h["zone"].to_numpy()) >= 2]
     out: list[Finding] = []
     own = _asset_zones(pol, sorted({int(a) for a in h["mac_asset"] if a >= 0}))
     for mac, g in groups(h, "src_mac"):

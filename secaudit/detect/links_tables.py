@@ -320,7 +320,7 @@ def _with_text(parts: list[Cols], extra: list[str]) -> pd.DataFrame:
     cols = ["src_hi", "src_lo", "dst_hi", "dst_lo", "sport", "dport", *extra]
     if parts:
         whole = _concat(parts)
-        keep = _first_rows(_fold(list(whole.values())))
+        keep = _distinct_rows(list(whole.values()))
         df = pd.DataFrame(whole).iloc[keep]  # drop_duplicates(): the first of each, its index
     else:
         df = pd.DataFrame({c: pd.Series(dtype=object) for c in cols})
@@ -363,6 +363,27 @@ def _fold(cols: list[Any]) -> npt.NDArray[np.int64]:
         c, uniq = pd.factorize(v)
         key = pd.factorize(key * (len(uniq) + 1) + c)[0].astype(np.int64)
     return key
+
+
+def _distinct_rows(cols: list[np.ndarray]) -> npt.NDArray[np.int64]:
+    """Rows that hold the first of each distinct row of the columns (drop_duplicates).
+
+    The integer columns are folded first; text columns are factorized only among the rows
+    whose integers repeat (a server name per connection seldom does), since hashing every
+    Python string costs more than all the integer columns together."""
+    ints = [c for c in cols if c.dtype.kind in "iub"]
+    texts = [c for c in cols if c.dtype.kind not in "iub"]
+    g = _fold(ints) if ints else np.zeros(len(cols[0]), np.int64)
+    if texts and len(g):
+        dup = np.bincount(g)[g] > 1
+        if dup.any():
+            text_codes = []
+            for c in texts:
+                codes = np.zeros(len(g), np.int64)  # rows with unique integers: any code
+                codes[dup] = pd.factorize(c[dup], use_na_sentinel=False)[0]
+                text_codes.append(codes)
+            g = _fold([g, *text_codes])
+    return _first_rows(g)
 
 
 def _first_rows(codes: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:

@@ -72,8 +72,27 @@ def addr_text_column(hi: npt.ArrayLike, lo: npt.ArrayLike) -> pd.Series:
     if h.size == 0:
         return pd.Series(np.zeros(0, dtype=object), dtype=object)
     inv, uh, ul = unique_pairs(h, low)
-    text = pa.array(_distinct_text(uh, ul), type=pa.large_string())
-    return pd.Series(text.take(pa.array(inv.astype(np.int64))), dtype="str")
+    return pd.Series(_distinct_arrow(uh, ul).take(pa.array(inv.astype(np.int64))), dtype="str")
+
+
+def _distinct_arrow(uh: U64, ul: U64) -> pa.LargeStringArray:
+    """_distinct_text as an Arrow array built from byte rows, without a Python str per
+    address: IPv4-mapped ones from the capture reader's compiled formatter, the rest
+    (usually few) from inet_ntop one by one."""
+    v4 = (uh == 0) & ((ul >> np.uint64(32)) == np.uint64(0xFFFF))
+    rows = np.zeros((len(uh), 46), np.uint8)  # zero-padded; inet_ntop writes <= 45 bytes
+    rows[v4, :39] = addr_text_rows(
+        np.ascontiguousarray(uh[v4], np.uint64), np.ascontiguousarray(ul[v4], np.uint64)
+    )
+    for i in np.flatnonzero(~v4).tolist():
+        b = (int(uh[i]) << 64) | int(ul[i])
+        text = socket.inet_ntop(socket.AF_INET6, b.to_bytes(16, "big")).encode("ascii")
+        rows[i, : len(text)] = np.frombuffer(text, np.uint8)
+    filled = rows != 0  # a text is its leading non-zero bytes
+    offsets = np.zeros(len(rows) + 1, np.int64)
+    np.cumsum(filled.sum(axis=1), out=offsets[1:])
+    data = np.ascontiguousarray(rows[filled])
+    return pa.LargeStringArray.from_buffers(len(rows), pa.py_buffer(offsets), pa.py_buffer(data))
 
 
 def _distinct_text(uh: U64, ul: U64) -> list[str]:
@@ -98,36 +117,68 @@ def _masks(plen: int) -> tuple[np.uint64, np.uint64]:
     return np.uint64(bits >> 64), np.uint64(bits & _ALL)
 
 
+def _mix(hi: U64, lo: U64) -> U64:
+    """unique_pairs' 64-bit combination of (hi, lo) (exact for IPv4-mapped addresses)."""
+    with np.errstate(over="ignore"):
+        out: U64 = (hi * np.uint64(0x9E3779B97F4A7C15)) ^ lo
+    return out
+
+
+class _Group:
+    """The networks of one prefix length: masked (hi, lo) keys found through one uint64
+    hash index of their combination (a MultiIndex of two levels costs several times more
+    to build and to probe); a probe's hit is checked against both halves."""
+
+    def __init__(self, plen: int, hi: U64, lo: U64, vals: npt.NDArray[np.int32]) -> None:
+        self.mh, self.ml = _masks(plen)
+        inv, self.hi, self.lo = unique_pairs(hi & self.mh, lo & self.ml)
+        first = np.flatnonzero(np.r_[True, inv[1:] > np.maximum.accumulate(inv)[:-1]])
+        self.vals = vals[first]  # the first entry of equal networks wins
+        self.index = pd.Index(_mix(self.hi, self.lo))
+        self.exact = self.index.is_unique  # else two networks share a combination: MultiIndex
+        if not self.exact:
+            self.index = pd.MultiIndex.from_arrays([self.hi, self.lo])
+
+    def __len__(self) -> int:
+        return len(self.vals)
+
+    def find(self, hi: U64, lo: U64) -> npt.NDArray[np.intp]:
+        """Row of each address's network in this group, -1 where none."""
+        qh, ql = hi & self.mh, lo & self.ml
+        if not self.exact:
+            return np.asarray(self.index.get_indexer(pd.MultiIndex.from_arrays([qh, ql])))
+        pos = np.asarray(self.index.get_indexer(pd.Index(_mix(qh, ql))))
+        cand = np.maximum(pos, 0)
+        same = (self.hi[cand] == qh) & (self.lo[cand] == ql)
+        return np.where((pos >= 0) & same, pos, -1)
+
+
 class CidrTable:
     """Longest-prefix match of addresses against a list of networks -> a value per row."""
 
     def __init__(self, nets: Sequence[tuple[int, int, int, int]]) -> None:
         """`nets`: (net hi, net lo, prefix length 0-128, value >= 0); first entry wins a tie."""
-        self._groups: list[tuple[np.uint64, np.uint64, pd.MultiIndex, npt.NDArray[np.int32]]] = []
+        self._groups: list[_Group] = []
         for plen in sorted({n[2] for n in nets}, reverse=True):
             rows = [n for n in nets if n[2] == plen]
-            mh, ml = _masks(plen)
-            h = np.array([r[0] for r in rows], dtype=np.uint64) & mh
-            low = np.array([r[1] for r in rows], dtype=np.uint64) & ml
+            h = np.array([r[0] for r in rows], dtype=np.uint64)
+            low = np.array([r[1] for r in rows], dtype=np.uint64)
             vals = np.array([r[3] for r in rows], dtype=np.int32)
-            idx = pd.MultiIndex.from_arrays([h, low])
-            keep = ~idx.duplicated(keep="first")
-            self._groups.append((mh, ml, idx[keep], vals[keep]))
+            self._groups.append(_Group(plen, h, low, vals))
 
     def __len__(self) -> int:
-        return sum(len(g[2]) for g in self._groups)
+        return sum(len(g) for g in self._groups)
 
     def lookup_unique(self, hi: U64, lo: U64) -> I32:
         """Lookup without de-duplication (use on already distinct addresses)."""
         out = np.full(len(hi), -1, dtype=np.int32)
-        for mh, ml, idx, vals in self._groups:
+        for g in self._groups:
             todo = np.flatnonzero(out < 0)
             if not len(todo):
                 break
-            q = pd.MultiIndex.from_arrays([hi[todo] & mh, lo[todo] & ml])
-            pos = idx.get_indexer(q)
+            pos = g.find(hi[todo], lo[todo])
             hit = pos >= 0
-            out[todo[hit]] = vals[pos[hit]]
+            out[todo[hit]] = g.vals[pos[hit]]
         return out
 
     def lookup(self, hi: U64, lo: U64) -> I32:

@@ -15,7 +15,14 @@ import pandas as pd
 
 from secaudit.errors import ConfigError
 from secaudit.model import Gap
-from secaudit.policy.addr import U64, hilo_of_strings, is_special, network_hilo, parse_ip
+from secaudit.policy.addr import (
+    U64,
+    hilo_of_distinct,
+    hilo_of_strings,
+    is_special,
+    network_hilo,
+    parse_mac,
+)
 from secaudit.policy.lookup import AddrTable, CidrTable
 from secaudit.policy.models import (
     INTERNET,
@@ -133,14 +140,17 @@ class Policy:
         return {a.name: i for i, a in enumerate(self.assets)}
 
     @cached_property
+    def _asset_ip_pairs(self) -> list[tuple[int, str]]:
+        """(asset index, address text) of every address assets.yaml lists, in order."""
+        return [(i, str(ip)) for i, a in enumerate(self.assets) for ip in a.ips]
+
+    @cached_property
     def _ip_table(self) -> AddrTable:
-        rows = []
-        for i, a in enumerate(self.assets):
-            for ip in a.ips:
-                hl = parse_ip(ip)
-                if hl is not None:
-                    rows.append((hl[0], hl[1], i))
-        return AddrTable(rows)
+        pairs = self._asset_ip_pairs
+        # one compiled pass for the dotted quads (texts repeat seldom: no factorization)
+        hi, lo, ok = hilo_of_distinct([ip for _, ip in pairs])
+        rows = zip(hi.tolist(), lo.tolist(), [i for i, _ in pairs], strict=True)
+        return AddrTable([r for r, good in zip(rows, ok.tolist(), strict=True) if good])
 
     def asset_of_ip(self, hi: U64, lo: U64, *, distinct: bool = False) -> I32:
         """Registered asset per address, -1 when none (first asset wins a shared link-local).
@@ -156,15 +166,15 @@ class Policy:
         return a
 
     @cached_property
-    def _mac_index(self) -> tuple[pd.Index, npt.NDArray[np.int32]]:
-        from secaudit.policy.addr import parse_mac
+    def _asset_mac_values(self) -> tuple[int | None, ...]:
+        """Each asset's MAC as an int (None: none or invalid), parsed once for every
+        MAC lookup table below."""
+        return tuple(parse_mac(a.mac) if a.mac else None for a in self.assets)
 
-        macs, ids = [], []
-        for i, a in enumerate(self.assets):
-            m = parse_mac(a.mac) if a.mac else None
-            if m is not None:
-                macs.append(m)
-                ids.append(i)
+    @cached_property
+    def _mac_index(self) -> tuple[pd.Index, npt.NDArray[np.int32]]:
+        ids = [i for i, m in enumerate(self._asset_mac_values) if m is not None]
+        macs = [self._asset_mac_values[i] for i in ids]
         idx = pd.Index(np.array(macs, dtype=np.uint64))
         keep = ~idx.duplicated(keep="first")
         return idx[keep], np.array(ids, dtype=np.int32)[keep]
@@ -181,11 +191,7 @@ class Policy:
     @cached_property
     def asset_macs(self) -> npt.NDArray[np.uint64]:
         """48-bit MAC per asset (0 when none), with a trailing 0 so index -1 reads "none"."""
-        from secaudit.policy.addr import parse_mac
-
-        return np.array(
-            [(parse_mac(a.mac) or 0) if a.mac else 0 for a in self.assets] + [0], dtype=np.uint64
-        )
+        return np.array([m or 0 for m in self._asset_mac_values] + [0], dtype=np.uint64)
 
     @cached_property
     def asset_zone_ids(self) -> npt.NDArray[np.int32]:
@@ -205,22 +211,32 @@ class Policy:
     @cached_property
     def assets_plan_v4(self) -> npt.NDArray[np.bool_]:
         """Per asset: does assets.yaml list an IPv4 address for it (trailing False for -1)."""
-        return np.array([any(":" not in ip for ip in a.ips) for a in self.assets] + [False])
+        out = np.zeros(len(self.assets) + 1, dtype=bool)
+        out[[i for i, ip in self._asset_ip_pairs if ":" not in ip]] = True
+        return out
+
+    @cached_property
+    def _assets_by_role(self) -> dict[Role, list[int]]:
+        """Asset indexes per role, ascending (detectors ask for the same roles often)."""
+        out: dict[Role, list[int]] = {}
+        for i, a in enumerate(self.assets):
+            out.setdefault(a.role, []).append(i)
+        return out
 
     def assets_with_role(self, *roles: Role) -> list[int]:
-        return [i for i, a in enumerate(self.assets) if a.role in roles]
+        """Indexes of the assets with any of `roles`, ascending."""
+        return sorted(i for r in set(roles) for i in self._assets_by_role.get(r, ()))
 
     @cached_property
     def gateway_macs(self) -> npt.NDArray[np.uint64]:
         """MACs of routers (role gateway or network): they carry many zones' IPs by design."""
-        from secaudit.policy.addr import parse_mac
-
+        routers = (Role.GATEWAY, Role.NETWORK)
         out = [
-            parse_mac(a.mac)
-            for a in self.assets
-            if a.mac and a.role in (Role.GATEWAY, Role.NETWORK)
+            m
+            for a, m in zip(self.assets, self._asset_mac_values, strict=True)
+            if m is not None and a.role in routers
         ]
-        return np.array([m for m in out if m is not None], dtype=np.uint64)
+        return np.array(out, dtype=np.uint64)
 
     def via_assets(self, service: str) -> list[int]:
         names: Iterable[str] = getattr(self.links.external.via, service, ())
