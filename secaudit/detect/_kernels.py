@@ -24,8 +24,6 @@ __all__ = [
     "MARK_SSH_BANNER",
     "MARK_TELNET_FAIL",
     "classify",
-    "first_index",
-    "flood_keys",
     "TCP_BLOCK",
     "DIR_WORDS",
     "D_OUT",
@@ -394,39 +392,6 @@ def classify(p: np.ndarray, dns_ports: np.ndarray) -> tuple[Any, ...]:
                 icmp[ni] = i
                 ni += 1
     return tcp[:nt], dns[:nd], icmp[:ni], arp[:na], flood[:nf], t0, t1, ordered
-
-
-@nb.njit(cache=True)
-def flood_keys(p: np.ndarray, idx: np.ndarray, bucket_ns: int) -> tuple[np.ndarray, ...]:
-    """Hashes of (dst, proto, second), (src, proto, second) and (dst key, src) per packet."""
-    n = idx.shape[0]
-    k_in = np.empty(n, np.uint64)
-    k_out = np.empty(n, np.uint64)
-    k_pair = np.empty(n, np.uint64)
-    proto = np.empty(n, np.uint8)
-    bucket = np.empty(n, np.int64)
-    for r in range(n):
-        q = p[idx[r]]
-        pr = np.uint64(17) if q.proto == 17 else np.uint64(1)
-        b = q.ts // bucket_ns
-        tag = (pr << np.uint64(56)) ^ np.uint64(b)
-        k_in[r] = _hash5(q.dst_hi, q.dst_lo, tag, np.uint64(0), np.uint64(1))
-        k_out[r] = _hash5(q.src_hi, q.src_lo, tag, np.uint64(0), np.uint64(1))
-        k_pair[r] = _hash5(k_in[r], q.src_hi, q.src_lo, np.uint64(0), np.uint64(2))
-        proto[r] = pr
-        bucket[r] = b
-    return k_in, k_out, k_pair, proto, bucket
-
-
-@nb.njit(cache=True)
-def first_index(codes: np.ndarray, k: int) -> np.ndarray:
-    """Position of the first occurrence of each code 0..k-1."""
-    first = np.full(k, -1, np.int64)
-    for i in range(codes.shape[0]):
-        c = codes[i]
-        if first[c] < 0:
-            first[c] = i
-    return first
 
 
 def _word(text: bytes) -> int:

@@ -5,12 +5,13 @@ per packet: DNS messages (secaudit.proto.dns), ARP rows, ICMP rows (echo
 fields, payload hash/entropy, the quoted header of error messages), the
 streaming TCP analysis (secaudit.detect.tcpstats: retransmissions, duplicate
 ACKs, zero windows, handshake RTTs, app-layer markers per flow and direction)
-and per-(destination, time bucket) UDP/ICMP packet counts.  `finish()` turns
-them into DataFrames with text addresses.
+and per-(host, second) UDP/ICMP packet counts (secaudit.detect.flood: a table
+carried across chunks).  `finish()` turns them into DataFrames with text
+addresses.
 
 Memory: TCP state is per flow (~0.5 kB) plus a row per flow and second of its
 packets; everything else is per DNS/ARP/ICMP packet or aggregated per
-destination and bucket.
+host and second.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ import numpy as np
 import pandas as pd
 
 from secaudit.detect._addr import addr_column, addr_strings
-from secaudit.detect._kernels import classify, first_index, flood_keys, icmp_fields
+from secaudit.detect._kernels import classify, icmp_fields
+from secaudit.detect.flood import FloodCounters
 from secaudit.detect.tcpstats import TcpStream, tcp_tables
 from secaudit.proto.dns import DNS_PORTS, dns_log, empty_messages, parse_dns
 
@@ -62,7 +64,9 @@ class PacketTables:
     arp_parts: list[np.ndarray] = field(default_factory=list)
     icmp_parts: list[pd.DataFrame] = field(default_factory=list)
     tcp: list[TcpStream] = field(default_factory=list)  # one per pass (file, when merged)
-    flood_parts: list[pd.DataFrame] = field(default_factory=list)
+    flood: FloodCounters = field(
+        default_factory=lambda: FloodCounters(bucket_ns=FLOOD_BUCKET_S * 1_000_000_000)
+    )
     n_packets: int = 0
     first_ns: int | None = None
     last_ns: int | None = None
@@ -101,8 +105,7 @@ class PacketTables:
             if not self.tcp:
                 self.tcp.append(TcpStream())
             self.tcp[-1].feed(packets, data, tcp_idx, in_order=bool(ordered))
-        if flood_idx.size:
-            self.flood_parts.append(_flood_counts(packets, flood_idx))
+        self.flood.update(packets, flood_idx)
 
     def _icmp(self, p: np.ndarray, data: np.ndarray, idx: np.ndarray) -> pd.DataFrame:
         ident, seq, dlen, dhash, thash, ent, q_hi, q_lo, q_proto, q_dport = icmp_fields(
@@ -155,7 +158,7 @@ class PacketTables:
             "tcp_dirs": tcp.directions,
             "tcp_flows": tcp.flows,
             "tcp_buckets": tcp.buckets,
-            "flood": self._flood_frame(),
+            "flood": self.flood.frame(),
         }
 
     def _arp_frame(self) -> pd.DataFrame:
@@ -194,69 +197,3 @@ class PacketTables:
             q[has_q.to_numpy()] = addr_strings(df.loc[has_q, "q_hi"], df.loc[has_q, "q_lo"])
         df["quoted_dst"] = q
         return df.drop(columns=["q_hi", "q_lo"])
-
-    def _flood_frame(self) -> pd.DataFrame:
-        cols = ["host", "proto", "bucket", "in_pkts", "in_bytes", "srcs", "out_pkts"]
-        if not self.flood_parts:
-            return pd.DataFrame({c: pd.Series(dtype=np.int64) for c in cols})
-        parts = self.flood_parts
-        col = {c: np.concatenate([x[c].to_numpy() for x in parts]) for c in parts[0].columns}
-        # (host, proto, second) keys across chunks: chained factorization, sums by bincount
-        code = pd.factorize(col["hi"])[0].astype(np.int64)
-        for c in ("lo", "proto", "bucket"):
-            sub, uniq = pd.factorize(col[c])
-            code = pd.factorize(code * (len(uniq) + 1) + sub)[0].astype(np.int64)
-        k = int(code.max()) + 1
-        first = _first_of_codes(code)
-        out = {
-            "host": addr_column(col["hi"][first], col["lo"][first]),
-            "proto": col["proto"][first],
-            "bucket": col["bucket"][first],
-        }
-        for c in ("in_pkts", "in_bytes", "srcs", "out_pkts"):
-            v = col[c]
-            out[c] = np.bincount(code, weights=v, minlength=k).astype(v.dtype)
-        return pd.DataFrame(out)[cols]
-
-
-def _flood_counts(p: np.ndarray, idx: np.ndarray) -> pd.DataFrame:
-    """Per (host, UDP|ICMP, second): packets/bytes toward it, packets it sent, and sources.
-
-    Keys are hashed in numba and counted with factorize + bincount (no sort).
-    `srcs` counts distinct sources per (host, second) within the chunk (an
-    upper bound across chunks): evidence of spoofed spread, not a threshold.
-    """
-    k_in, k_out, k_pair, proto, bucket = flood_keys(p, idx, FLOOD_BUCKET_S * 1_000_000_000)
-    codes, uniq = pd.factorize(np.concatenate([k_in, k_out]))
-    n, k = idx.size, len(uniq)
-    c_in, c_out = codes[:n], codes[n:]
-    in_pkts = np.bincount(c_in, minlength=k)
-    in_bytes = np.bincount(c_in, weights=p["wirelen"][idx].astype(np.float64), minlength=k)
-    out_pkts = np.bincount(c_out, minlength=k)
-    pair_first = _first_of_codes(pd.factorize(k_pair)[0])
-    srcs = np.bincount(c_in[pair_first], minlength=k)
-    first = first_index(codes, k)  # row (in the in+out concatenation) that defines each key
-    from_in = first < n
-    row = np.where(from_in, first, first - n)
-    rows = idx[row]
-    return pd.DataFrame(
-        {
-            "hi": np.where(from_in, p["dst_hi"][rows], p["src_hi"][rows]),
-            "lo": np.where(from_in, p["dst_lo"][rows], p["src_lo"][rows]),
-            "proto": proto[row],
-            "bucket": bucket[row],
-            "in_pkts": in_pkts,
-            "in_bytes": in_bytes.astype(np.int64),
-            "srcs": srcs,
-            "out_pkts": out_pkts,
-        }
-    )
-
-
-def _first_of_codes(codes: np.ndarray) -> np.ndarray:
-    """Row of each code's first appearance for pd.factorize codes (numbered in order of
-    first appearance, so a new code is a new running maximum): no sort."""
-    c = np.asarray(codes)
-    if not len(c):
-        return np.zeros(0, np.intp)
-    return np.flatnonzero(np.r_[True, c[1:] > np.maximum.accumulate(c)[:-1]])
