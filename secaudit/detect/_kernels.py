@@ -538,6 +538,39 @@ def _telnet(data: np.ndarray, pos: Any, end: Any, w: np.uint64) -> tuple[int, in
     return 0, 0
 
 
+_MEMO_PROBES = 8  # rows with the same memo key but other data compared before digesting
+
+
+@nb.njit(cache=True, inline="always")
+def _digest(data: np.ndarray, d0: Any, end: Any, counts: np.ndarray) -> tuple[Any, Any, float]:
+    """FNV-1a of data[d0:end], of its bytes 16-47, and its byte entropy (bits)."""
+    h = np.uint64(0xCBF29CE484222325)
+    counts[:] = 0
+    tail = np.uint64(0xCBF29CE484222325)
+    for k in range(d0, end):
+        h = (h ^ np.uint64(data[k])) * np.uint64(0x100000001B3)
+        if d0 + 16 <= k < d0 + 48:  # 32 bytes past ping's timestamp: its fixed pattern
+            tail = (tail ^ np.uint64(data[k])) * np.uint64(0x100000001B3)
+        counts[data[k]] += 1
+    m = end - d0
+    e = 0.0
+    if m > 0:
+        for c in range(256):
+            if counts[c]:
+                p = counts[c] / m
+                e -= p * np.log2(p)
+    return h, tail, e
+
+
+@nb.njit(cache=True, inline="always")
+def _same(data: np.ndarray, a: Any, b: Any, m: Any) -> bool:
+    """data[a:a + m] == data[b:b + m]."""
+    for k in range(m):  # noqa: SIM110 - a loop numba compiles
+        if data[a + k] != data[b + k]:
+            return False
+    return True
+
+
 @nb.njit(cache=True)
 def icmp_fields(
     idx: np.ndarray,
@@ -569,6 +602,13 @@ def icmp_fields(
     q_proto = np.zeros(n, np.uint8)
     q_dport = np.zeros(n, np.uint16)
     counts = np.zeros(256, np.int64)
+    size = 16
+    while size < 2 * n:
+        size *= 2
+    seen = np.full(size, -1, np.int64)  # row of the first packet with the same data
+    mask = size - 1
+    keys = np.empty(n, np.uint64)  # per row: memo key and where its data starts
+    starts = np.empty(n, np.int64)
     for r in range(n):
         i = idx[r]
         base = data_off[i]
@@ -580,25 +620,28 @@ def icmp_fields(
         ident[r] = (np.uint16(data[pos + 4]) << 8) | data[pos + 5]
         seq[r] = (np.uint16(data[pos + 6]) << 8) | data[pos + 7]
         d0 = pos + 8
-        dlen[r] = end - d0
-        h = np.uint64(0xCBF29CE484222325)
-        counts[:] = 0
-        tail = np.uint64(0xCBF29CE484222325)
-        for k in range(d0, end):
-            h = (h ^ np.uint64(data[k])) * np.uint64(0x100000001B3)
-            if d0 + 16 <= k < d0 + 48:  # 32 bytes past ping's timestamp: its fixed pattern
-                tail = (tail ^ np.uint64(data[k])) * np.uint64(0x100000001B3)
-            counts[data[k]] += 1
-        dhash[r] = h
-        thash[r] = tail
         m = end - d0
-        if m > 0:
-            e = 0.0
-            for c in range(256):
-                if counts[c]:
-                    p = counts[c] / m
-                    e -= p * np.log2(p)
-            ent[r] = e
+        dlen[r] = m
+        # the digests once per distinct data (a ping flood repeats its data byte for byte):
+        # an earlier row with the same length, first and last 8 bytes and then the same
+        # bytes; after _MEMO_PROBES such rows that differ, just digest (no quadratic time)
+        key = _mix(_mix(np.uint64(m) ^ _head(data, d0, end)) ^ _head(data, max(d0, end - 8), end))
+        keys[r], starts[r] = key, d0
+        e = np.int64(key & np.uint64(mask))
+        tries = 0
+        while True:
+            f = seen[e]
+            if f < 0 or tries == _MEMO_PROBES:
+                if f < 0:
+                    seen[e] = r
+                dhash[r], thash[r], ent[r] = _digest(data, d0, end, counts)
+                break
+            if keys[f] == key and dlen[f] == m:
+                if _same(data, starts[f], d0, m):
+                    dhash[r], thash[r], ent[r] = dhash[f], thash[f], ent[f]
+                    break
+                tries += 1
+            e = (e + 1) & mask
         v6 = ip_version[i] == 6
         is_err = (typ <= 4 and typ >= 1) if v6 else (typ in (3, 4, 5, 11, 12))
         if not is_err:
