@@ -26,7 +26,7 @@ from secaudit.detect._addr import addr_column, addr_strings
 from secaudit.detect._kernels import classify, icmp_fields
 from secaudit.detect.flood import FloodCounters
 from secaudit.detect.tcpstats import TcpStream, tcp_tables
-from secaudit.proto.dns import DNS_PORTS, dns_log, empty_messages, parse_dns
+from secaudit.proto.dns import DNS_PORTS, dns_log, message_columns, messages_frame
 
 __all__ = ["FLOOD_BUCKET_S", "PacketTables", "merge_parts"]
 
@@ -60,9 +60,10 @@ def merge_parts(into: Any, other: Any) -> None:
 class PacketTables:
     """Accumulates the per-protocol extracts of successive packet chunks."""
 
-    dns_parts: list[pd.DataFrame] = field(default_factory=list)
+    # per chunk: plain arrays (pandas once, at finish)
+    dns_parts: list[dict[str, np.ndarray]] = field(default_factory=list)
     arp_parts: list[np.ndarray] = field(default_factory=list)
-    icmp_parts: list[pd.DataFrame] = field(default_factory=list)
+    icmp_parts: list[dict[str, np.ndarray]] = field(default_factory=list)
     tcp: list[TcpStream] = field(default_factory=list)  # one per pass (file, when merged)
     flood: FloodCounters = field(
         default_factory=lambda: FloodCounters(bucket_ns=FLOOD_BUCKET_S * 1_000_000_000)
@@ -81,9 +82,7 @@ class PacketTables:
         self.first_ns = int(lo) if self.first_ns is None else min(self.first_ns, int(lo))
         self.last_ns = int(hi) if self.last_ns is None else max(self.last_ns, int(hi))
         if dns_idx.size:
-            dns = parse_dns(packets, data, rows=dns_idx)
-            if len(dns):
-                self.dns_parts.append(dns)
+            self.dns_parts.append(message_columns(packets, data, dns_idx))
         if arp.size:
             fields = [
                 "ts",
@@ -107,43 +106,40 @@ class PacketTables:
             self.tcp[-1].feed(packets, data, tcp_idx, in_order=bool(ordered))
         self.flood.update(packets, flood_idx)
 
-    def _icmp(self, p: np.ndarray, data: np.ndarray, idx: np.ndarray) -> pd.DataFrame:
+    def _icmp(self, p: np.ndarray, data: np.ndarray, idx: np.ndarray) -> dict[str, np.ndarray]:
         ident, seq, dlen, dhash, thash, ent, q_hi, q_lo, q_proto, q_dport = icmp_fields(
             idx, p["data_off"], p["caplen"], p["l4_off"], p["ip_version"], data
         )
         s = {k: p[k][idx] for k in ("ts", "src_hi", "src_lo", "dst_hi", "dst_lo", "ip_version",
                                      "sport", "dport", "payload_len", "ttl")}  # fmt: skip
         size = np.where(s["payload_len"] > 0, s["payload_len"].astype(np.int64), dlen)
-        return pd.DataFrame(
-            {
-                "ts_ns": s["ts"],
-                "src_hi": s["src_hi"],
-                "src_lo": s["src_lo"],
-                "dst_hi": s["dst_hi"],
-                "dst_lo": s["dst_lo"],
-                "v6": s["ip_version"] == 6,
-                "type": s["sport"].astype(np.uint8),
-                "code": s["dport"].astype(np.uint8),
-                "id": ident,
-                "seq": seq,
-                "size": size,
-                "captured": dlen,
-                "hash": dhash,
-                "tail_hash": thash,
-                "entropy": ent,
-                "q_hi": q_hi,
-                "q_lo": q_lo,
-                "q_proto": q_proto,
-                "q_dport": q_dport,
-                "ttl": s["ttl"],
-            }
-        )
+        return {
+            "ts_ns": s["ts"],
+            "src_hi": s["src_hi"],
+            "src_lo": s["src_lo"],
+            "dst_hi": s["dst_hi"],
+            "dst_lo": s["dst_lo"],
+            "v6": s["ip_version"] == 6,
+            "type": s["sport"].astype(np.uint8),
+            "code": s["dport"].astype(np.uint8),
+            "id": ident,
+            "seq": seq,
+            "size": size,
+            "captured": dlen,
+            "hash": dhash,
+            "tail_hash": thash,
+            "entropy": ent,
+            "q_hi": q_hi,
+            "q_lo": q_lo,
+            "q_proto": q_proto,
+            "q_dport": q_dport,
+            "ttl": s["ttl"],
+        }
 
     # ------------------------------------------------------------------ results
     def finish(self) -> dict[str, Any]:
         """DataFrames by name: dns, arp, icmp, tcp_dirs, tcp_flows, tcp_buckets, flood."""
-        msgs = pd.concat(self.dns_parts, ignore_index=True) if self.dns_parts else empty_messages()
-        dns = dns_log(msgs)
+        dns = dns_log(messages_frame(self.dns_parts))
         if len(dns):
             dns.insert(1, "id.orig_h", addr_column(dns["orig_hi"], dns["orig_lo"], dns.index))
             dns.insert(4, "id.resp_h", addr_column(dns["resp_hi"], dns["resp_lo"], dns.index))
@@ -187,13 +183,17 @@ class PacketTables:
             cols = ["ts", "src", "dst", "type", "code", "id", "seq", "size", "captured", "hash",
                     "tail_hash", "entropy", "quoted_dst", "q_proto", "q_dport", "v6", "ttl"]  # fmt: skip
             return pd.DataFrame({c: pd.Series(dtype=object) for c in cols})
-        df = pd.concat(self.icmp_parts, ignore_index=True)
-        df.insert(0, "ts", df.pop("ts_ns") / 1e9)
-        df.insert(1, "src", addr_column(df.pop("src_hi"), df.pop("src_lo"), df.index))
-        df.insert(2, "dst", addr_column(df.pop("dst_hi"), df.pop("dst_lo"), df.index))
-        has_q = (df["q_lo"] != 0) | (df["q_hi"] != 0)
-        q = np.full(len(df), None, dtype=object)
+        c = {k: np.concatenate([x[k] for x in self.icmp_parts]) for k in self.icmp_parts[0]}
+        has_q = (c["q_lo"] != 0) | (c["q_hi"] != 0)
+        quoted = np.full(len(has_q), None, dtype=object)
         if has_q.any():
-            q[has_q.to_numpy()] = addr_strings(df.loc[has_q, "q_hi"], df.loc[has_q, "q_lo"])
-        df["quoted_dst"] = q
-        return df.drop(columns=["q_hi", "q_lo"])
+            quoted[has_q] = addr_strings(c["q_hi"][has_q], c["q_lo"][has_q])
+        out: dict[str, Any] = {
+            "ts": c["ts_ns"] / 1e9,
+            "src": addr_column(c["src_hi"], c["src_lo"]),
+            "dst": addr_column(c["dst_hi"], c["dst_lo"]),
+        }
+        out |= {k: c[k] for k in ("v6", "type", "code", "id", "seq", "size", "captured", "hash",
+                                  "tail_hash", "entropy", "q_proto", "q_dport", "ttl")}  # fmt: skip
+        out["quoted_dst"] = quoted
+        return pd.DataFrame(out)
