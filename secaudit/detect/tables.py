@@ -6,8 +6,9 @@ fields, payload hash/entropy, the quoted header of error messages), the
 streaming TCP analysis (secaudit.detect.tcpstats: retransmissions, duplicate
 ACKs, zero windows, handshake RTTs, app-layer markers per flow and direction)
 and per-(host, second) UDP/ICMP packet counts (secaudit.detect.flood: a table
-carried across chunks).  `finish()` turns them into DataFrames with text
-addresses.
+carried across chunks).  Per chunk only numpy arrays are kept (a DataFrame per
+chunk and a concat cost more than one frame); `finish()` makes one DataFrame per
+table, with text addresses.
 
 Memory: TCP state is per flow (~0.5 kB) plus a row per flow and second of its
 packets; everything else is per DNS/ARP/ICMP packet or aggregated per

@@ -6,6 +6,8 @@ answer records (sizes, TXT/NULL counts, lowest TTL).  Like dnspython's
 parser, every read is bounds-checked against the captured bytes, labels are
 at most 63 bytes, names at most 255, and compression pointers must point
 strictly backwards, so hostile bytes end in a `status`, never a crash or loop.
+`message_columns` gives the same columns as numpy arrays (what the detect extracts
+keep per chunk) and `messages_frame` makes one frame of such parts.
 
 The kernel also interns names, registered domains and A/AAAA answer sets as
 it reads them (exact: a hash probe, then a byte compare), so str and list
