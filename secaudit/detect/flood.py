@@ -1,10 +1,10 @@
 """UDP/ICMP packet counters per (host, protocol, second), streamed over packet chunks.
 
 detect.attacks reads them for floods: per host and second, packets and bytes sent to
-it, packets it sent, and how many sources sent to it.  One numba pass per chunk adds a
-chunk's packets into an open-addressing table keyed exactly by (host hi, host lo,
-protocol, second) that lives across chunks, so memory follows the keys and `frame()`
-has nothing left to group.
+it, packets it sent, and how many sources sent to it.  A numba kernel counts each chunk
+in a table of its own (small, so its random probes stay in cache) and adds those rows to
+an open-addressing table keyed exactly by (host hi, host lo, protocol, second) that
+lives across chunks, so memory follows the keys and `frame()` has nothing left to group.
 
 Rows are numbered in order of first appearance, chunk by chunk: a chunk's destinations
 first (in packet order), then its sources not seen yet.  `srcs` counts distinct sources
