@@ -572,14 +572,7 @@ def _same(data: np.ndarray, a: Any, b: Any, m: Any) -> bool:
 
 
 @nb.njit(cache=True)
-def icmp_fields(
-    idx: np.ndarray,
-    data_off: np.ndarray,
-    caplen: np.ndarray,
-    l4_off: np.ndarray,
-    ip_version: np.ndarray,
-    data: np.ndarray,
-) -> tuple[np.ndarray, ...]:
+def icmp_fields(p: np.ndarray, idx: np.ndarray, data: np.ndarray) -> tuple[np.ndarray, ...]:
     """Per ICMP packet: echo id/seq, data length/hash/entropy, and the quoted header.
 
     tail hash: bytes 16-47 of the echo data, past the timestamp ping puts first; ping
@@ -589,8 +582,17 @@ def icmp_fields(
     result does not depend on how the capture layer sets payload_off for ICMP.
     Quoted fields (dst hi/lo, proto, dport) are filled for error messages
     (v4 types 3/4/5/11/12, v6 types 1-4) that carry the offending IP header.
+    The packet fields the ICMP table shows (time, addresses, type, code, TTL, IPv6, size)
+    are gathered on the way: one read of each record instead of a numpy gather per field.
     """
     n = idx.shape[0]
+    ts = np.empty(n, np.int64)
+    addr = np.empty((4, n), np.uint64)  # src_hi, src_lo, dst_hi, dst_lo
+    icmp_type = np.empty(n, np.uint8)
+    icmp_code = np.empty(n, np.uint8)
+    ttl = np.empty(n, np.uint8)
+    v6 = np.empty(n, np.bool_)
+    size = np.empty(n, np.int64)  # the IP payload length, else the bytes captured
     ident = np.zeros(n, np.uint16)
     seq = np.zeros(n, np.uint16)
     dlen = np.zeros(n, np.int64)
@@ -602,19 +604,26 @@ def icmp_fields(
     q_proto = np.zeros(n, np.uint8)
     q_dport = np.zeros(n, np.uint16)
     counts = np.zeros(256, np.int64)
-    size = 16
-    while size < 2 * n:
-        size *= 2
-    seen = np.full(size, -1, np.int64)  # row of the first packet with the same data
-    mask = size - 1
+    slots = 16
+    while slots < 2 * n:
+        slots *= 2
+    seen = np.full(slots, -1, np.int64)  # row of the first packet with the same data
+    mask = slots - 1
     keys = np.empty(n, np.uint64)  # per row: memo key and where its data starts
     starts = np.empty(n, np.int64)
     for r in range(n):
-        i = idx[r]
-        base = data_off[i]
-        pos = base + l4_off[i]
-        end = base + caplen[i]
-        if l4_off[i] == 0 or pos + 8 > end:
+        q = p[idx[r]]
+        ts[r] = q.ts
+        addr[0, r], addr[1, r], addr[2, r], addr[3, r] = q.src_hi, q.src_lo, q.dst_hi, q.dst_lo
+        icmp_type[r] = np.uint8(q.sport & 0xFF)
+        icmp_code[r] = np.uint8(q.dport & 0xFF)
+        ttl[r] = q.ttl
+        v6[r] = q.ip_version == 6
+        size[r] = np.int64(q.payload_len)
+        base = q.data_off
+        pos = base + q.l4_off
+        end = base + q.caplen
+        if q.l4_off == 0 or pos + 8 > end:
             continue
         typ = data[pos]
         ident[r] = (np.uint16(data[pos + 4]) << 8) | data[pos + 5]
@@ -622,6 +631,8 @@ def icmp_fields(
         d0 = pos + 8
         m = end - d0
         dlen[r] = m
+        if size[r] == 0:
+            size[r] = m
         # the digests once per distinct data (a ping flood repeats its data byte for byte):
         # an earlier row with the same length, first and last 8 bytes and then the same
         # bytes; after _MEMO_PROBES such rows that differ, just digest (no quadratic time)
@@ -642,11 +653,10 @@ def icmp_fields(
                     break
                 tries += 1
             e = (e + 1) & mask
-        v6 = ip_version[i] == 6
-        is_err = (typ <= 4 and typ >= 1) if v6 else (typ in (3, 4, 5, 11, 12))
+        is_err = (typ <= 4 and typ >= 1) if v6[r] else (typ in (3, 4, 5, 11, 12))
         if not is_err:
             continue
-        if not v6 and d0 + 20 <= end and (data[d0] >> 4) == 4:
+        if not v6[r] and d0 + 20 <= end and (data[d0] >> 4) == 4:
             ihl = (data[d0] & 0x0F) * 4
             q_proto[r] = data[d0 + 9]
             a = np.uint64(0)
@@ -655,7 +665,7 @@ def icmp_fields(
             q_lo[r] = a | (np.uint64(0xFFFF) << np.uint64(32))
             if d0 + ihl + 4 <= end:
                 q_dport[r] = (np.uint16(data[d0 + ihl + 2]) << 8) | data[d0 + ihl + 3]
-        elif v6 and d0 + 40 <= end and (data[d0] >> 4) == 6:
+        elif v6[r] and d0 + 40 <= end and (data[d0] >> 4) == 6:
             q_proto[r] = data[d0 + 6]
             hi = np.uint64(0)
             lo = np.uint64(0)
@@ -666,4 +676,5 @@ def icmp_fields(
             q_lo[r] = lo
             if d0 + 44 <= end:
                 q_dport[r] = (np.uint16(data[d0 + 42]) << 8) | data[d0 + 43]
-    return ident, seq, dlen, dhash, thash, ent, q_hi, q_lo, q_proto, q_dport
+    return (ts, addr, icmp_type, icmp_code, ttl, v6, size,
+            ident, seq, dlen, dhash, thash, ent, q_hi, q_lo, q_proto, q_dport)  # fmt: skip

@@ -108,21 +108,19 @@ class PacketTables:
         self.flood.update(packets, flood_idx)
 
     def _icmp(self, p: np.ndarray, data: np.ndarray, idx: np.ndarray) -> dict[str, np.ndarray]:
-        ident, seq, dlen, dhash, thash, ent, q_hi, q_lo, q_proto, q_dport = icmp_fields(
-            idx, p["data_off"], p["caplen"], p["l4_off"], p["ip_version"], data
-        )
-        s = {k: p[k][idx] for k in ("ts", "src_hi", "src_lo", "dst_hi", "dst_lo", "ip_version",
-                                     "sport", "dport", "payload_len", "ttl")}  # fmt: skip
-        size = np.where(s["payload_len"] > 0, s["payload_len"].astype(np.int64), dlen)
+        (ts, addr, icmp_type, icmp_code, ttl, v6, size,
+         ident, seq, dlen, dhash, thash, ent, q_hi, q_lo, q_proto, q_dport) = icmp_fields(
+            p, idx, data
+        )  # fmt: skip
         return {
-            "ts_ns": s["ts"],
-            "src_hi": s["src_hi"],
-            "src_lo": s["src_lo"],
-            "dst_hi": s["dst_hi"],
-            "dst_lo": s["dst_lo"],
-            "v6": s["ip_version"] == 6,
-            "type": s["sport"].astype(np.uint8),
-            "code": s["dport"].astype(np.uint8),
+            "ts_ns": ts,
+            "src_hi": addr[0],
+            "src_lo": addr[1],
+            "dst_hi": addr[2],
+            "dst_lo": addr[3],
+            "v6": v6,
+            "type": icmp_type,
+            "code": icmp_code,
             "id": ident,
             "seq": seq,
             "size": size,
@@ -134,7 +132,7 @@ class PacketTables:
             "q_lo": q_lo,
             "q_proto": q_proto,
             "q_dport": q_dport,
-            "ttl": s["ttl"],
+            "ttl": ttl,
         }
 
     # ------------------------------------------------------------------ results
