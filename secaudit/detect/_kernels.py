@@ -24,8 +24,6 @@ __all__ = [
     "MARK_SSH_BANNER",
     "MARK_TELNET_FAIL",
     "classify",
-    "first_index",
-    "flood_keys",
     "TCP_BLOCK",
     "DIR_WORDS",
     "D_OUT",
@@ -396,39 +394,6 @@ def classify(p: np.ndarray, dns_ports: np.ndarray) -> tuple[Any, ...]:
     return tcp[:nt], dns[:nd], icmp[:ni], arp[:na], flood[:nf], t0, t1, ordered
 
 
-@nb.njit(cache=True)
-def flood_keys(p: np.ndarray, idx: np.ndarray, bucket_ns: int) -> tuple[np.ndarray, ...]:
-    """Hashes of (dst, proto, second), (src, proto, second) and (dst key, src) per packet."""
-    n = idx.shape[0]
-    k_in = np.empty(n, np.uint64)
-    k_out = np.empty(n, np.uint64)
-    k_pair = np.empty(n, np.uint64)
-    proto = np.empty(n, np.uint8)
-    bucket = np.empty(n, np.int64)
-    for r in range(n):
-        q = p[idx[r]]
-        pr = np.uint64(17) if q.proto == 17 else np.uint64(1)
-        b = q.ts // bucket_ns
-        tag = (pr << np.uint64(56)) ^ np.uint64(b)
-        k_in[r] = _hash5(q.dst_hi, q.dst_lo, tag, np.uint64(0), np.uint64(1))
-        k_out[r] = _hash5(q.src_hi, q.src_lo, tag, np.uint64(0), np.uint64(1))
-        k_pair[r] = _hash5(k_in[r], q.src_hi, q.src_lo, np.uint64(0), np.uint64(2))
-        proto[r] = pr
-        bucket[r] = b
-    return k_in, k_out, k_pair, proto, bucket
-
-
-@nb.njit(cache=True)
-def first_index(codes: np.ndarray, k: int) -> np.ndarray:
-    """Position of the first occurrence of each code 0..k-1."""
-    first = np.full(k, -1, np.int64)
-    for i in range(codes.shape[0]):
-        c = codes[i]
-        if first[c] < 0:
-            first[c] = i
-    return first
-
-
 def _word(text: bytes) -> int:
     """`text` (<= 8 bytes) as the little-endian integer _head() compares against."""
     return int.from_bytes(text, "little")
@@ -573,15 +538,41 @@ def _telnet(data: np.ndarray, pos: Any, end: Any, w: np.uint64) -> tuple[int, in
     return 0, 0
 
 
+_MEMO_PROBES = 8  # rows with the same memo key but other data compared before digesting
+
+
+@nb.njit(cache=True, inline="always")
+def _digest(data: np.ndarray, d0: Any, end: Any, counts: np.ndarray) -> tuple[Any, Any, float]:
+    """FNV-1a of data[d0:end], of its bytes 16-47, and its byte entropy (bits)."""
+    h = np.uint64(0xCBF29CE484222325)
+    counts[:] = 0
+    tail = np.uint64(0xCBF29CE484222325)
+    for k in range(d0, end):
+        h = (h ^ np.uint64(data[k])) * np.uint64(0x100000001B3)
+        if d0 + 16 <= k < d0 + 48:  # 32 bytes past ping's timestamp: its fixed pattern
+            tail = (tail ^ np.uint64(data[k])) * np.uint64(0x100000001B3)
+        counts[data[k]] += 1
+    m = end - d0
+    e = 0.0
+    if m > 0:
+        for c in range(256):
+            if counts[c]:
+                p = counts[c] / m
+                e -= p * np.log2(p)
+    return h, tail, e
+
+
+@nb.njit(cache=True, inline="always")
+def _same(data: np.ndarray, a: Any, b: Any, m: Any) -> bool:
+    """data[a:a + m] == data[b:b + m]."""
+    for k in range(m):  # noqa: SIM110 - a loop numba compiles
+        if data[a + k] != data[b + k]:
+            return False
+    return True
+
+
 @nb.njit(cache=True)
-def icmp_fields(
-    idx: np.ndarray,
-    data_off: np.ndarray,
-    caplen: np.ndarray,
-    l4_off: np.ndarray,
-    ip_version: np.ndarray,
-    data: np.ndarray,
-) -> tuple[np.ndarray, ...]:
+def icmp_fields(p: np.ndarray, idx: np.ndarray, data: np.ndarray) -> tuple[np.ndarray, ...]:
     """Per ICMP packet: echo id/seq, data length/hash/entropy, and the quoted header.
 
     tail hash: bytes 16-47 of the echo data, past the timestamp ping puts first; ping
@@ -591,8 +582,17 @@ def icmp_fields(
     result does not depend on how the capture layer sets payload_off for ICMP.
     Quoted fields (dst hi/lo, proto, dport) are filled for error messages
     (v4 types 3/4/5/11/12, v6 types 1-4) that carry the offending IP header.
+    The packet fields the ICMP table shows (time, addresses, type, code, TTL, IPv6, size)
+    are gathered on the way: one read of each record instead of a numpy gather per field.
     """
     n = idx.shape[0]
+    ts = np.empty(n, np.int64)
+    addr = np.empty((4, n), np.uint64)  # src_hi, src_lo, dst_hi, dst_lo
+    icmp_type = np.empty(n, np.uint8)
+    icmp_code = np.empty(n, np.uint8)
+    ttl = np.empty(n, np.uint8)
+    v6 = np.empty(n, np.bool_)
+    size = np.empty(n, np.int64)  # the IP payload length, else the bytes captured
     ident = np.zeros(n, np.uint16)
     seq = np.zeros(n, np.uint16)
     dlen = np.zeros(n, np.int64)
@@ -604,41 +604,59 @@ def icmp_fields(
     q_proto = np.zeros(n, np.uint8)
     q_dport = np.zeros(n, np.uint16)
     counts = np.zeros(256, np.int64)
+    slots = 16
+    while slots < 2 * n:
+        slots *= 2
+    seen = np.full(slots, -1, np.int64)  # row of the first packet with the same data
+    mask = slots - 1
+    keys = np.empty(n, np.uint64)  # per row: memo key and where its data starts
+    starts = np.empty(n, np.int64)
     for r in range(n):
-        i = idx[r]
-        base = data_off[i]
-        pos = base + l4_off[i]
-        end = base + caplen[i]
-        if l4_off[i] == 0 or pos + 8 > end:
+        q = p[idx[r]]
+        ts[r] = q.ts
+        addr[0, r], addr[1, r], addr[2, r], addr[3, r] = q.src_hi, q.src_lo, q.dst_hi, q.dst_lo
+        icmp_type[r] = np.uint8(q.sport & 0xFF)
+        icmp_code[r] = np.uint8(q.dport & 0xFF)
+        ttl[r] = q.ttl
+        v6[r] = q.ip_version == 6
+        size[r] = np.int64(q.payload_len)
+        base = q.data_off
+        pos = base + q.l4_off
+        end = base + q.caplen
+        if q.l4_off == 0 or pos + 8 > end:
             continue
         typ = data[pos]
         ident[r] = (np.uint16(data[pos + 4]) << 8) | data[pos + 5]
         seq[r] = (np.uint16(data[pos + 6]) << 8) | data[pos + 7]
         d0 = pos + 8
-        dlen[r] = end - d0
-        h = np.uint64(0xCBF29CE484222325)
-        counts[:] = 0
-        tail = np.uint64(0xCBF29CE484222325)
-        for k in range(d0, end):
-            h = (h ^ np.uint64(data[k])) * np.uint64(0x100000001B3)
-            if d0 + 16 <= k < d0 + 48:  # 32 bytes past ping's timestamp: its fixed pattern
-                tail = (tail ^ np.uint64(data[k])) * np.uint64(0x100000001B3)
-            counts[data[k]] += 1
-        dhash[r] = h
-        thash[r] = tail
         m = end - d0
-        if m > 0:
-            e = 0.0
-            for c in range(256):
-                if counts[c]:
-                    p = counts[c] / m
-                    e -= p * np.log2(p)
-            ent[r] = e
-        v6 = ip_version[i] == 6
-        is_err = (typ <= 4 and typ >= 1) if v6 else (typ in (3, 4, 5, 11, 12))
+        dlen[r] = m
+        if size[r] == 0:
+            size[r] = m
+        # the digests once per distinct data (a ping flood repeats its data byte for byte):
+        # an earlier row with the same length, first and last 8 bytes and then the same
+        # bytes; after _MEMO_PROBES such rows that differ, just digest (no quadratic time)
+        key = _mix(_mix(np.uint64(m) ^ _head(data, d0, end)) ^ _head(data, max(d0, end - 8), end))
+        keys[r], starts[r] = key, d0
+        e = np.int64(key & np.uint64(mask))
+        tries = 0
+        while True:
+            f = seen[e]
+            if f < 0 or tries == _MEMO_PROBES:
+                if f < 0:
+                    seen[e] = r
+                dhash[r], thash[r], ent[r] = _digest(data, d0, end, counts)
+                break
+            if keys[f] == key and dlen[f] == m:
+                if _same(data, starts[f], d0, m):
+                    dhash[r], thash[r], ent[r] = dhash[f], thash[f], ent[f]
+                    break
+                tries += 1
+            e = (e + 1) & mask
+        is_err = (typ <= 4 and typ >= 1) if v6[r] else (typ in (3, 4, 5, 11, 12))
         if not is_err:
             continue
-        if not v6 and d0 + 20 <= end and (data[d0] >> 4) == 4:
+        if not v6[r] and d0 + 20 <= end and (data[d0] >> 4) == 4:
             ihl = (data[d0] & 0x0F) * 4
             q_proto[r] = data[d0 + 9]
             a = np.uint64(0)
@@ -647,7 +665,7 @@ def icmp_fields(
             q_lo[r] = a | (np.uint64(0xFFFF) << np.uint64(32))
             if d0 + ihl + 4 <= end:
                 q_dport[r] = (np.uint16(data[d0 + ihl + 2]) << 8) | data[d0 + ihl + 3]
-        elif v6 and d0 + 40 <= end and (data[d0] >> 4) == 6:
+        elif v6[r] and d0 + 40 <= end and (data[d0] >> 4) == 6:
             q_proto[r] = data[d0 + 6]
             hi = np.uint64(0)
             lo = np.uint64(0)
@@ -658,4 +676,5 @@ def icmp_fields(
             q_lo[r] = lo
             if d0 + 44 <= end:
                 q_dport[r] = (np.uint16(data[d0 + 42]) << 8) | data[d0 + 43]
-    return ident, seq, dlen, dhash, thash, ent, q_hi, q_lo, q_proto, q_dport
+    return (ts, addr, icmp_type, icmp_code, ttl, v6, size,
+            ident, seq, dlen, dhash, thash, ent, q_hi, q_lo, q_proto, q_dport)  # fmt: skip

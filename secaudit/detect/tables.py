@@ -5,12 +5,14 @@ per packet: DNS messages (secaudit.proto.dns), ARP rows, ICMP rows (echo
 fields, payload hash/entropy, the quoted header of error messages), the
 streaming TCP analysis (secaudit.detect.tcpstats: retransmissions, duplicate
 ACKs, zero windows, handshake RTTs, app-layer markers per flow and direction)
-and per-(destination, time bucket) UDP/ICMP packet counts.  `finish()` turns
-them into DataFrames with text addresses.
+and per-(host, second) UDP/ICMP packet counts (secaudit.detect.flood: a table
+carried across chunks).  Per chunk only numpy arrays are kept (a DataFrame per
+chunk and a concat cost more than one frame); `finish()` makes one DataFrame per
+table, with text addresses.
 
 Memory: TCP state is per flow (~0.5 kB) plus a row per flow and second of its
 packets; everything else is per DNS/ARP/ICMP packet or aggregated per
-destination and bucket.
+host and second.
 """
 
 from __future__ import annotations
@@ -22,9 +24,10 @@ import numpy as np
 import pandas as pd
 
 from secaudit.detect._addr import addr_column, addr_strings
-from secaudit.detect._kernels import classify, first_index, flood_keys, icmp_fields
+from secaudit.detect._kernels import classify, icmp_fields
+from secaudit.detect.flood import FloodCounters
 from secaudit.detect.tcpstats import TcpStream, tcp_tables
-from secaudit.proto.dns import DNS_PORTS, dns_log, empty_messages, parse_dns
+from secaudit.proto.dns import DNS_PORTS, dns_log, message_columns, messages_frame
 
 __all__ = ["FLOOD_BUCKET_S", "PacketTables", "merge_parts"]
 
@@ -58,11 +61,14 @@ def merge_parts(into: Any, other: Any) -> None:
 class PacketTables:
     """Accumulates the per-protocol extracts of successive packet chunks."""
 
-    dns_parts: list[pd.DataFrame] = field(default_factory=list)
+    # per chunk: plain arrays (pandas once, at finish)
+    dns_parts: list[dict[str, np.ndarray]] = field(default_factory=list)
     arp_parts: list[np.ndarray] = field(default_factory=list)
-    icmp_parts: list[pd.DataFrame] = field(default_factory=list)
+    icmp_parts: list[dict[str, np.ndarray]] = field(default_factory=list)
     tcp: list[TcpStream] = field(default_factory=list)  # one per pass (file, when merged)
-    flood_parts: list[pd.DataFrame] = field(default_factory=list)
+    flood: FloodCounters = field(
+        default_factory=lambda: FloodCounters(bucket_ns=FLOOD_BUCKET_S * 1_000_000_000)
+    )
     n_packets: int = 0
     first_ns: int | None = None
     last_ns: int | None = None
@@ -77,9 +83,7 @@ class PacketTables:
         self.first_ns = int(lo) if self.first_ns is None else min(self.first_ns, int(lo))
         self.last_ns = int(hi) if self.last_ns is None else max(self.last_ns, int(hi))
         if dns_idx.size:
-            dns = parse_dns(packets, data, rows=dns_idx)
-            if len(dns):
-                self.dns_parts.append(dns)
+            self.dns_parts.append(message_columns(packets, data, dns_idx))
         if arp.size:
             fields = [
                 "ts",
@@ -101,46 +105,40 @@ class PacketTables:
             if not self.tcp:
                 self.tcp.append(TcpStream())
             self.tcp[-1].feed(packets, data, tcp_idx, in_order=bool(ordered))
-        if flood_idx.size:
-            self.flood_parts.append(_flood_counts(packets, flood_idx))
+        self.flood.update(packets, flood_idx)
 
-    def _icmp(self, p: np.ndarray, data: np.ndarray, idx: np.ndarray) -> pd.DataFrame:
-        ident, seq, dlen, dhash, thash, ent, q_hi, q_lo, q_proto, q_dport = icmp_fields(
-            idx, p["data_off"], p["caplen"], p["l4_off"], p["ip_version"], data
-        )
-        s = {k: p[k][idx] for k in ("ts", "src_hi", "src_lo", "dst_hi", "dst_lo", "ip_version",
-                                     "sport", "dport", "payload_len", "ttl")}  # fmt: skip
-        size = np.where(s["payload_len"] > 0, s["payload_len"].astype(np.int64), dlen)
-        return pd.DataFrame(
-            {
-                "ts_ns": s["ts"],
-                "src_hi": s["src_hi"],
-                "src_lo": s["src_lo"],
-                "dst_hi": s["dst_hi"],
-                "dst_lo": s["dst_lo"],
-                "v6": s["ip_version"] == 6,
-                "type": s["sport"].astype(np.uint8),
-                "code": s["dport"].astype(np.uint8),
-                "id": ident,
-                "seq": seq,
-                "size": size,
-                "captured": dlen,
-                "hash": dhash,
-                "tail_hash": thash,
-                "entropy": ent,
-                "q_hi": q_hi,
-                "q_lo": q_lo,
-                "q_proto": q_proto,
-                "q_dport": q_dport,
-                "ttl": s["ttl"],
-            }
-        )
+    def _icmp(self, p: np.ndarray, data: np.ndarray, idx: np.ndarray) -> dict[str, np.ndarray]:
+        (ts, addr, icmp_type, icmp_code, ttl, v6, size,
+         ident, seq, dlen, dhash, thash, ent, q_hi, q_lo, q_proto, q_dport) = icmp_fields(
+            p, idx, data
+        )  # fmt: skip
+        return {
+            "ts_ns": ts,
+            "src_hi": addr[0],
+            "src_lo": addr[1],
+            "dst_hi": addr[2],
+            "dst_lo": addr[3],
+            "v6": v6,
+            "type": icmp_type,
+            "code": icmp_code,
+            "id": ident,
+            "seq": seq,
+            "size": size,
+            "captured": dlen,
+            "hash": dhash,
+            "tail_hash": thash,
+            "entropy": ent,
+            "q_hi": q_hi,
+            "q_lo": q_lo,
+            "q_proto": q_proto,
+            "q_dport": q_dport,
+            "ttl": ttl,
+        }
 
     # ------------------------------------------------------------------ results
     def finish(self) -> dict[str, Any]:
         """DataFrames by name: dns, arp, icmp, tcp_dirs, tcp_flows, tcp_buckets, flood."""
-        msgs = pd.concat(self.dns_parts, ignore_index=True) if self.dns_parts else empty_messages()
-        dns = dns_log(msgs)
+        dns = dns_log(messages_frame(self.dns_parts))
         if len(dns):
             dns.insert(1, "id.orig_h", addr_column(dns["orig_hi"], dns["orig_lo"], dns.index))
             dns.insert(4, "id.resp_h", addr_column(dns["resp_hi"], dns["resp_lo"], dns.index))
@@ -155,7 +153,7 @@ class PacketTables:
             "tcp_dirs": tcp.directions,
             "tcp_flows": tcp.flows,
             "tcp_buckets": tcp.buckets,
-            "flood": self._flood_frame(),
+            "flood": self.flood.frame(),
         }
 
     def _arp_frame(self) -> pd.DataFrame:
@@ -184,79 +182,17 @@ class PacketTables:
             cols = ["ts", "src", "dst", "type", "code", "id", "seq", "size", "captured", "hash",
                     "tail_hash", "entropy", "quoted_dst", "q_proto", "q_dport", "v6", "ttl"]  # fmt: skip
             return pd.DataFrame({c: pd.Series(dtype=object) for c in cols})
-        df = pd.concat(self.icmp_parts, ignore_index=True)
-        df.insert(0, "ts", df.pop("ts_ns") / 1e9)
-        df.insert(1, "src", addr_column(df.pop("src_hi"), df.pop("src_lo"), df.index))
-        df.insert(2, "dst", addr_column(df.pop("dst_hi"), df.pop("dst_lo"), df.index))
-        has_q = (df["q_lo"] != 0) | (df["q_hi"] != 0)
-        q = np.full(len(df), None, dtype=object)
+        c = {k: np.concatenate([x[k] for x in self.icmp_parts]) for k in self.icmp_parts[0]}
+        has_q = (c["q_lo"] != 0) | (c["q_hi"] != 0)
+        quoted = np.full(len(has_q), None, dtype=object)
         if has_q.any():
-            q[has_q.to_numpy()] = addr_strings(df.loc[has_q, "q_hi"], df.loc[has_q, "q_lo"])
-        df["quoted_dst"] = q
-        return df.drop(columns=["q_hi", "q_lo"])
-
-    def _flood_frame(self) -> pd.DataFrame:
-        cols = ["host", "proto", "bucket", "in_pkts", "in_bytes", "srcs", "out_pkts"]
-        if not self.flood_parts:
-            return pd.DataFrame({c: pd.Series(dtype=np.int64) for c in cols})
-        parts = self.flood_parts
-        col = {c: np.concatenate([x[c].to_numpy() for x in parts]) for c in parts[0].columns}
-        # (host, proto, second) keys across chunks: chained factorization, sums by bincount
-        code = pd.factorize(col["hi"])[0].astype(np.int64)
-        for c in ("lo", "proto", "bucket"):
-            sub, uniq = pd.factorize(col[c])
-            code = pd.factorize(code * (len(uniq) + 1) + sub)[0].astype(np.int64)
-        k = int(code.max()) + 1
-        first = _first_of_codes(code)
-        out = {
-            "host": addr_column(col["hi"][first], col["lo"][first]),
-            "proto": col["proto"][first],
-            "bucket": col["bucket"][first],
+            quoted[has_q] = addr_strings(c["q_hi"][has_q], c["q_lo"][has_q])
+        out: dict[str, Any] = {
+            "ts": c["ts_ns"] / 1e9,
+            "src": addr_column(c["src_hi"], c["src_lo"]),
+            "dst": addr_column(c["dst_hi"], c["dst_lo"]),
         }
-        for c in ("in_pkts", "in_bytes", "srcs", "out_pkts"):
-            v = col[c]
-            out[c] = np.bincount(code, weights=v, minlength=k).astype(v.dtype)
-        return pd.DataFrame(out)[cols]
-
-
-def _flood_counts(p: np.ndarray, idx: np.ndarray) -> pd.DataFrame:
-    """Per (host, UDP|ICMP, second): packets/bytes toward it, packets it sent, and sources.
-
-    Keys are hashed in numba and counted with factorize + bincount (no sort).
-    `srcs` counts distinct sources per (host, second) within the chunk (an
-    upper bound across chunks): evidence of spoofed spread, not a threshold.
-    """
-    k_in, k_out, k_pair, proto, bucket = flood_keys(p, idx, FLOOD_BUCKET_S * 1_000_000_000)
-    codes, uniq = pd.factorize(np.concatenate([k_in, k_out]))
-    n, k = idx.size, len(uniq)
-    c_in, c_out = codes[:n], codes[n:]
-    in_pkts = np.bincount(c_in, minlength=k)
-    in_bytes = np.bincount(c_in, weights=p["wirelen"][idx].astype(np.float64), minlength=k)
-    out_pkts = np.bincount(c_out, minlength=k)
-    pair_first = _first_of_codes(pd.factorize(k_pair)[0])
-    srcs = np.bincount(c_in[pair_first], minlength=k)
-    first = first_index(codes, k)  # row (in the in+out concatenation) that defines each key
-    from_in = first < n
-    row = np.where(from_in, first, first - n)
-    rows = idx[row]
-    return pd.DataFrame(
-        {
-            "hi": np.where(from_in, p["dst_hi"][rows], p["src_hi"][rows]),
-            "lo": np.where(from_in, p["dst_lo"][rows], p["src_lo"][rows]),
-            "proto": proto[row],
-            "bucket": bucket[row],
-            "in_pkts": in_pkts,
-            "in_bytes": in_bytes.astype(np.int64),
-            "srcs": srcs,
-            "out_pkts": out_pkts,
-        }
-    )
-
-
-def _first_of_codes(codes: np.ndarray) -> np.ndarray:
-    """Row of each code's first appearance for pd.factorize codes (numbered in order of
-    first appearance, so a new code is a new running maximum): no sort."""
-    c = np.asarray(codes)
-    if not len(c):
-        return np.zeros(0, np.intp)
-    return np.flatnonzero(np.r_[True, c[1:] > np.maximum.accumulate(c)[:-1]])
+        out |= {k: c[k] for k in ("v6", "type", "code", "id", "seq", "size", "captured", "hash",
+                                  "tail_hash", "entropy", "q_proto", "q_dport", "ttl")}  # fmt: skip
+        out["quoted_dst"] = quoted
+        return pd.DataFrame(out)

@@ -124,11 +124,14 @@ class TcpStream:
         if k == 0:
             return _empty()
         keys = self.keys[:k].copy()
-        d = self.d[:k].copy()
+        d = self.d[:k]
+        out = d[:, :, list(D_OUT)]  # a copy of the output counters only
         # a zero-window stall still open lasts until that direction's last packet
         last, start = d[:, :, D_LAST], d[:, :, ST_STALL]
-        d[:, :, D_STALL] += np.maximum(last - np.where(start == NO_TS, last, start), 0)
-        flat = d[:, :, list(D_OUT)].reshape(k * 2, len(_DIR_COLS))
+        out[:, :, D_OUT.index(D_STALL)] += np.maximum(
+            last - np.where(start == NO_TS, last, start), 0
+        )
+        flat = out.reshape(k * 2, len(_DIR_COLS))
         dirs = pd.DataFrame(flat, columns=_DIR_COLS)
         dirs.insert(0, "flow", np.repeat(keys, 2))
         dirs.insert(1, "dir", np.tile(np.array([0, 1], np.uint8), k))

@@ -6,6 +6,8 @@ answer records (sizes, TXT/NULL counts, lowest TTL).  Like dnspython's
 parser, every read is bounds-checked against the captured bytes, labels are
 at most 63 bytes, names at most 255, and compression pointers must point
 strictly backwards, so hostile bytes end in a `status`, never a crash or loop.
+`message_columns` gives the same columns as numpy arrays (what the detect extracts
+keep per chunk) and `messages_frame` makes one frame of such parts.
 
 The kernel also interns names, registered domains and A/AAAA answer sets as
 it reads them (exact: a hash probe, then a byte compare), so str and list
@@ -39,6 +41,8 @@ __all__ = [
     "STATUS_OK",
     "STATUS_TRUNCATED",
     "dns_log",
+    "message_columns",
+    "messages_frame",
     "parse_dns",
 ]
 
@@ -572,9 +576,30 @@ def parse_dns(
         for port in ports:  # a couple of compares beat np.isin's sort
             on_port |= (sport == port) | (dport == port)
         rows = np.flatnonzero((packets["proto"] == 17) & on_port)
-    idx = rows
-    if idx.size == 0:
+    if rows.size == 0:
         return empty_messages()
+    return messages_frame([message_columns(packets, data, rows)])
+
+
+def messages_frame(parts: list[dict[str, np.ndarray]]) -> pd.DataFrame:
+    """The messages frame (parse_dns's columns) of message_columns parts, in their order:
+    one frame for a whole capture instead of one per chunk and a concat."""
+    if not parts:
+        return empty_messages()
+    if len(parts) == 1:
+        cols = parts[0]
+    else:
+        cols = {c: np.concatenate([p[c] for p in parts]) for c in _MSG_COLUMNS}
+    out = {c: pd.Series(v, dtype=object) if v.dtype == object else v for c, v in cols.items()}
+    return pd.DataFrame(out, copy=False)  # fresh arrays: no copy, no consolidation
+
+
+def message_columns(
+    packets: np.ndarray, data: np.ndarray, rows: np.ndarray
+) -> dict[str, np.ndarray]:
+    """parse_dns's columns (as numpy arrays, text as object arrays) of the messages at
+    packets rows `rows` (UDP on the DNS ports): what the detect extracts keep per chunk."""
+    idx = rows
     words, wlen = _sld_table()
     (ts, file_offset, addr, l4port, hdr, q, geo, ent, ans, status, codes,
      name_store, name_at, reg_store, reg_at, set_store, set_at) = _parse(
@@ -585,7 +610,7 @@ def parse_dns(
     reg = _texts(reg_store, reg_at)[codes[1]]
     reg[(geo[0] == geo[3]) & (geo[1] > 0)] = INVALID_TLD  # empty suffix of a name
     flags = hdr[1]
-    out: dict[str, Any] = {
+    out: dict[str, np.ndarray] = {
         "ts_ns": ts,
         "src_hi": addr[0],
         "src_lo": addr[1],
@@ -605,13 +630,13 @@ def parse_dns(
         "ancount": hdr[3].astype(np.uint16),
         "qtype": q[0].astype(np.uint16),
         "qclass": q[1].astype(np.uint16),
-        "query": pd.Series(query, dtype=object),  # object, not inferred arrow text
+        "query": query,  # object arrays: messages_frame keeps them object, not arrow text
         "labels": geo[1],
         "max_label": geo[2],
         "sub_labels": geo[4],
         "sub_len": np.maximum(geo[5], 0),
         "sub_entropy": ent,
-        "reg_domain": pd.Series(reg, dtype=object),
+        "reg_domain": reg,
         "answer_bytes": ans[0],
         "txt_null_answers": ans[1],
         "min_ttl": ans[2],
@@ -619,7 +644,7 @@ def parse_dns(
         "file_offset": file_offset,
         "answers": _answer_lists(set_store, set_at, codes[2]),
     }
-    return pd.DataFrame(out, copy=False)  # fresh arrays: no copy, no consolidation
+    return out
 
 
 @nb.njit(cache=True)
