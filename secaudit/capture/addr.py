@@ -24,6 +24,8 @@ __all__ = [
     "addr_to_arrow",
     "addr_to_str",
     "mac_to_str",
+    "pair_codes",
+    "splitmix",
     "str_to_addr",
 ]
 
@@ -196,3 +198,48 @@ def mac_to_str(mac: np.ndarray) -> np.ndarray:
         dtype=object,
     )
     return text[inverse].reshape(mac.shape)
+
+
+_M1 = np.uint64(0xBF58476D1CE4E5B9)
+_M2 = np.uint64(0x94D049BB133111EB)
+
+
+@nb.njit(cache=True)
+def splitmix(h: np.uint64, v: np.uint64) -> np.uint64:
+    """splitmix64 step: fold `v` into `h` (the hash of the compiled tables keyed by words)."""
+    h = (h ^ v) + np.uint64(0x9E3779B97F4A7C15)
+    h = (h ^ (h >> np.uint64(30))) * _M1
+    h = (h ^ (h >> np.uint64(27))) * _M2
+    return h ^ (h >> np.uint64(31))
+
+
+@nb.njit(cache=True)
+def pair_codes(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(code per row, first row of each code) for the pairs (a[r], b[r]) - an address's
+    (hi, lo) words -, codes in order of first appearance: an open-addressing table, exact on
+    both words, no sort."""
+    n = a.shape[0]
+    size = 16
+    while size < n + n // 4:
+        size *= 2
+    slot_code = np.full(size, -1, np.int32)  # load <= 0.8, small: fewer misses, fewer faults
+    codes = np.empty(n, np.int64)
+    first = np.empty(n, np.int64)
+    k = 0
+    mask = np.uint64(size - 1)
+    for r in range(n):
+        s = np.int64(splitmix(a[r], b[r]) & mask)
+        while True:
+            c = int(slot_code[s])
+            if c < 0:
+                slot_code[s] = k
+                first[k] = r
+                codes[r] = k
+                k += 1
+                break
+            f = first[c]
+            if a[f] == a[r] and b[f] == b[r]:
+                codes[r] = c
+                break
+            s = (s + 1) & (size - 1)
+    return codes, first[:k]

@@ -2,51 +2,16 @@
 
 from __future__ import annotations
 
-import numba as nb
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
 import pyarrow as pa
 
-from secaudit.capture.addr import addr_text_rows, addr_to_str
+from secaudit.capture.addr import addr_text_rows, addr_to_str, pair_codes
 
 __all__ = ["addr_column", "addr_strings", "is_private", "subnet_key"]
 
 addr_strings = addr_to_str  # the capture reader's vectorized formatter, under the detectors' name
-
-_V4_TAG = np.uint64(0xFFFF)
-
-
-@nb.njit(cache=True)
-def _pair_codes(hi: np.ndarray, lo: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(code per row, first row of each code) of the (hi, lo) pairs, codes in order of first
-    appearance: one pass over an open-addressing table, exact on both words, no sort."""
-    n = hi.shape[0]
-    size = 16
-    while size < 2 * n:
-        size *= 2
-    slots = np.full(size, -1, np.int32)
-    codes = np.empty(n, np.int32)
-    first = np.empty(n, np.int64)
-    k = 0
-    for r in range(n):
-        h = (hi[r] * np.uint64(0x9E3779B97F4A7C15)) ^ lo[r]
-        h = (h ^ (h >> np.uint64(31))) * np.uint64(0xBF58476D1CE4E5B9)
-        s = np.int64((h ^ (h >> np.uint64(29))) & np.uint64(size - 1))
-        while True:
-            c = slots[s]
-            if c < 0:
-                slots[s] = k
-                first[k] = r
-                codes[r] = k
-                k += 1
-                break
-            f = first[c]
-            if hi[f] == hi[r] and lo[f] == lo[r]:
-                codes[r] = c
-                break
-            s = (s + 1) & (size - 1)
-    return codes, first[:k]
 
 
 def addr_column(hi: npt.ArrayLike, lo: npt.ArrayLike, index: pd.Index | None = None) -> pd.Series:
@@ -57,7 +22,7 @@ def addr_column(hi: npt.ArrayLike, lo: npt.ArrayLike, index: pd.Index | None = N
     low = np.ascontiguousarray(lo, np.uint64).ravel()
     if h.size == 0:
         return pd.Series(addr_strings(h, low), index=index, dtype=object)
-    codes, first = _pair_codes(h, low)
+    codes, first = pair_codes(h, low)
     text = pa.array(addr_text_rows(h[first], low[first]).view("S39").ravel()).cast(pa.string())
     return pd.Series(text.take(pa.array(codes)), dtype="str", index=index)
 

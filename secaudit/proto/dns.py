@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from secaudit.capture.addr import addr_text_rows
+from secaudit.capture.addr import addr_text_rows, pair_codes, splitmix
 
 __all__ = [
     "DNS_PORTS",
@@ -226,19 +226,6 @@ def _entropy(out: np.ndarray, start: int, stop: int, counts: np.ndarray) -> floa
     return h
 
 
-_M1 = np.uint64(0xBF58476D1CE4E5B9)
-_M2 = np.uint64(0x94D049BB133111EB)
-
-
-@nb.njit(cache=True)
-def _mix(h: np.uint64, v: np.uint64) -> np.uint64:
-    """splitmix64 step: fold `v` into `h`."""
-    h = (h ^ v) + np.uint64(0x9E3779B97F4A7C15)
-    h = (h ^ (h >> np.uint64(30))) * _M1
-    h = (h ^ (h >> np.uint64(27))) * _M2
-    return h ^ (h >> np.uint64(31))
-
-
 @nb.njit(cache=True)
 def _bytes_hash(buf: np.ndarray, start: int, stop: int) -> np.uint64:
     """64-bit hash of buf[start:stop]: splitmix64 over its 8-byte words and its length."""
@@ -248,13 +235,13 @@ def _bytes_hash(buf: np.ndarray, start: int, stop: int) -> np.uint64:
         w = np.uint64(0)
         for j in range(8):
             w = (w << np.uint64(8)) | np.uint64(buf[k + j])
-        h = _mix(h, w)
+        h = splitmix(h, w)
         k += 8
     w = np.uint64(0)
     while k < stop:
         w = (w << np.uint64(8)) | np.uint64(buf[k])
         k += 1
-    return _mix(h, w)
+    return splitmix(h, w)
 
 
 @nb.njit(cache=True)
@@ -647,37 +634,6 @@ def message_columns(
     return out
 
 
-@nb.njit(cache=True)
-def _factorize(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(code per row, first row of each code) for the pairs (a[r], b[r]), codes in order
-    of first appearance: an open-addressing table, exact on both words, no sort."""
-    n = a.shape[0]
-    size = 16
-    while size < n + n // 4:
-        size *= 2
-    slot_code = np.full(size, -1, np.int32)  # load <= 0.8, small: fewer misses, fewer faults
-    codes = np.empty(n, np.int64)
-    first = np.empty(n, np.int64)
-    k = 0
-    mask = np.uint64(size - 1)
-    for r in range(n):
-        s = np.int64(_mix(a[r], b[r]) & mask)
-        while True:
-            c = int(slot_code[s])
-            if c < 0:
-                slot_code[s] = k
-                first[k] = r
-                codes[r] = k
-                k += 1
-                break
-            f = first[c]
-            if a[f] == a[r] and b[f] == b[r]:
-                codes[r] = c
-                break
-            s = (s + 1) & (size - 1)
-    return codes, first[:k]
-
-
 def _texts(store: np.ndarray, at: np.ndarray) -> np.ndarray:
     """Object array of the str of each interned key, store[at[k]:at[k + 1]] (escaped names:
     ASCII), made by Arrow from the buffers as they are."""
@@ -698,7 +654,7 @@ def _answer_lists(set_store: np.ndarray, set_at: np.ndarray, set_code: np.ndarra
     if set_at.shape[0] == 1:
         return np.full(set_code.shape[0], None, dtype=object)
     words = set_store.view(np.uint64)
-    a_code, a_first = _factorize(words[0::2], words[1::2])  # distinct (hi, lo) addresses
+    a_code, a_first = pair_codes(words[0::2], words[1::2])  # distinct (hi, lo) addresses
     rows = addr_text_rows(words[0::2][a_first], words[1::2][a_first])
     used = rows != 0  # text then zero padding: row-major nonzero bytes are the texts in order
     text = _texts(rows[used], np.r_[0, np.cumsum(used.sum(axis=1))])
@@ -751,9 +707,9 @@ def _transactions(
             (src_hi[r], src_lo[r], sport[r]) if q else (dst_hi[r], dst_lo[r], dport[r])
         )
         s_hi, s_lo = (dst_hi[r], dst_lo[r]) if q else (src_hi[r], src_lo[r])
-        h = _mix(
-            _mix(_mix(c_hi, c_lo), _mix(s_hi, s_lo)),
-            _mix(np.uint64(qcode[r]), np.uint64((np.int64(c_p) << 16) | np.int64(trans_id[r]))),
+        h = splitmix(
+            splitmix(splitmix(c_hi, c_lo), splitmix(s_hi, s_lo)),
+            splitmix(np.uint64(qcode[r]), np.uint64((np.int64(c_p) << 16) | np.int64(trans_id[r]))),
         )
         hs = np.int64(h)
         s = np.int64(h & np.uint64(size - 1))
