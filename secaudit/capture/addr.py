@@ -105,7 +105,7 @@ def addr_codes(hi: npt.ArrayLike, lo: npt.ArrayLike) -> tuple[np.ndarray, np.nda
     """(code per address, distinct hi words, distinct lo words), codes in first-seen order.
 
     Hash factorization, no sort: IPv4-only input (all hi words 0) hashes the lo word
-    alone, otherwise each word is hashed and then the pair of word codes.
+    alone, otherwise one compiled pass hashes the pairs (pair_codes).
     """
     h = np.asarray(hi, dtype=np.uint64).ravel()
     low = np.asarray(lo, dtype=np.uint64).ravel()
@@ -114,12 +114,8 @@ def addr_codes(hi: npt.ArrayLike, lo: npt.ArrayLike) -> tuple[np.ndarray, np.nda
     if not h.any():
         inv, uniq_lo = pd.factorize(low)
         return np.asarray(inv), np.zeros(len(uniq_lo), np.uint64), np.asarray(uniq_lo, np.uint64)
-    ch, uh_all = pd.factorize(h)
-    cl, ul_all = pd.factorize(low)
-    inv, comb = pd.factorize(ch.astype(np.int64) * len(ul_all) + cl)
-    uh = np.asarray(uh_all, np.uint64)[comb // len(ul_all)]
-    ul = np.asarray(ul_all, np.uint64)[comb % len(ul_all)]
-    return np.asarray(inv), uh, ul
+    inv, first = pair_codes(np.ascontiguousarray(h), np.ascontiguousarray(low))
+    return inv, h[first], low[first]
 
 
 def addr_int_to_str(hi: int, lo: int) -> str:
