@@ -6,7 +6,15 @@ import numpy as np
 import pandas as pd
 
 from secaudit.detect import attacks, covert
-from secaudit.detect._common import conn_addr_codes, rows_by_code, text_has, text_in
+from secaudit.detect._common import (
+    Groups,
+    conn_addr_codes,
+    first_of_codes,
+    group_codes,
+    rows_by_code,
+    text_has,
+    text_in,
+)
 from secaudit.detect.config import Thresholds
 from secaudit.detect.registry import DetectContext
 
@@ -64,3 +72,52 @@ def test_amplification_and_exfil_quiet_on_plain_traffic() -> None:
     )  # fmt: skip
     assert attacks.amplification(_ctx(conn)) == []
     assert covert.data_exfil(_ctx(conn)) == []
+
+
+def _frame(seed: int, n: int = 2000) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    val = rng.normal(size=n)
+    val[rng.random(n) < 0.1] = np.nan  # missing values are skipped by mean/min, kept by size
+    val[:3] = np.nan  # ... and a group may have nothing else (first keys, small frames)
+    return pd.DataFrame(
+        {
+            "host": rng.choice([f"10.0.0.{i}" for i in range(40)], n).astype(object),
+            "port": rng.integers(0, 6, n),
+            "big": rng.integers(0, 2**62, n, dtype=np.int64) // 7 * 7,  # wide: no small-code path
+            "val": val,
+            "cnt": rng.integers(0, 100, n),
+            "name": rng.choice(np.array(["a", "b", "c", None], dtype=object), n),
+        }
+    )
+
+
+def test_groups_match_pandas_groupby_in_first_appearance_order() -> None:
+    for seed in range(5):
+        df = _frame(seed)
+        keys = df[["host", "port"]]
+        grp = Groups(keys)
+        ref = df.groupby(["host", "port"], sort=False)
+        assert grp.n == ref.ngroups
+        # group i is the i-th key to appear, as groupby(sort=False) orders them
+        want_keys = ref.size().index.to_list()
+        at = grp.first
+        got_keys = list(zip(df["host"].to_numpy()[at], df["port"].to_numpy()[at], strict=True))
+        assert got_keys == want_keys
+        assert grp.size().tolist() == ref.size().tolist()
+        assert grp.sum(df["cnt"]).tolist() == ref["cnt"].sum().tolist()
+        np.testing.assert_allclose(grp.mean(df["val"]), ref["val"].mean().to_numpy(), rtol=1e-12)
+        np.testing.assert_array_equal(grp.min(df["val"]), ref["val"].min().to_numpy())
+        np.testing.assert_array_equal(grp.max(df["cnt"]), ref["cnt"].max().to_numpy())
+        assert grp.nunique(df["name"]).tolist() == ref["name"].nunique().tolist()
+        assert grp.index(keys).to_list() == want_keys
+
+
+def test_group_codes_on_wide_integer_keys_stay_exact() -> None:
+    """Keys whose cardinalities multiply past 2**62 are renumbered before combining."""
+    df = _frame(7, n=5000)
+    keys = df[["big", "host", "big", "port"]].set_axis(["a", "b", "c", "d"], axis=1)
+    codes = group_codes(keys)
+    ref = df.groupby(["big", "host", "port"], sort=False).ngroup().to_numpy()
+    np.testing.assert_array_equal(codes, ref)
+    np.testing.assert_array_equal(first_of_codes(codes), np.unique(ref, return_index=True)[1])
+    assert group_codes(keys.iloc[:0]).tolist() == []

@@ -390,13 +390,15 @@ class Groups:
             return np.where(count > 0, total / np.maximum(count, 1), np.nan)
 
     def min(self, values: npt.ArrayLike) -> npt.NDArray[np.float64]:
-        out = np.full(self.n, np.inf)
-        np.minimum.at(out, self.codes, np.asarray(values, np.float64))
+        """Least non-NaN value of each group (NaN where there is none), as pandas."""
+        out = np.full(self.n, np.nan)
+        np.fmin.at(out, self.codes, np.asarray(values, np.float64))
         return out
 
     def max(self, values: npt.ArrayLike) -> npt.NDArray[np.float64]:
-        out = np.full(self.n, -np.inf)
-        np.maximum.at(out, self.codes, np.asarray(values, np.float64))
+        """Greatest non-NaN value of each group (NaN where there is none), as pandas."""
+        out = np.full(self.n, np.nan)
+        np.fmax.at(out, self.codes, np.asarray(values, np.float64))
         return out
 
     def nunique(self, values: pd.Series) -> npt.NDArray[np.int64]:
