@@ -8,7 +8,7 @@ import hashlib
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from json.encoder import encode_basestring_ascii
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, NamedTuple, ParamSpec, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -411,6 +411,33 @@ class Groups:
     def index(self, keys: pd.DataFrame) -> pd.MultiIndex:
         """The groups' key values (one level per column of `keys`), in group order."""
         return pd.MultiIndex.from_arrays([keys[c].to_numpy()[self.first] for c in keys.columns])
+
+
+class EchoPairs(NamedTuple):
+    """An ICMP table's echo requests and replies on integer codes (echo_pairs)."""
+
+    req: npt.NDArray[np.intp]  # rows of echo requests (ICMPv4 8, ICMPv6 128)
+    rep: npt.NDArray[np.intp]  # rows of echo replies (ICMPv4 0, ICMPv6 129)
+    src: npt.NDArray[np.intp]  # per row, source address code into `vocab`
+    dst: npt.NDArray[np.intp]  # per row, destination address code
+    vocab: npt.NDArray[np.object_]  # address texts
+    pair: npt.NDArray[np.int64]  # per request then per reply: code of its (pinger, target)
+
+
+def echo_pairs(icmp: pd.DataFrame) -> EchoPairs:
+    """Echo requests and replies with one address code space; a request's (src, dst) and a
+    reply's (dst, src) share a pair code, so a reply meets the requests it answers."""
+    kind, v6 = icmp["type"].to_numpy(), icmp["v6"].to_numpy(bool)
+    req = np.flatnonzero(((kind == 8) & ~v6) | ((kind == 128) & v6))
+    rep = np.flatnonzero(((kind == 0) & ~v6) | ((kind == 129) & v6))
+    both, texts = text_factorize(pd.concat([icmp["src"], icmp["dst"]], ignore_index=True))
+    src, dst = both[: len(icmp)], both[len(icmp) :]
+    pair = group_codes(
+        pd.DataFrame(
+            {"a": np.concatenate([src[req], dst[rep]]), "b": np.concatenate([dst[req], src[rep]])}
+        )
+    )
+    return EchoPairs(req, rep, src, dst, np.array(texts, dtype=object), pair)
 
 
 _CODES: dict[

@@ -26,6 +26,7 @@ from secaudit.detect._common import (
     Groups,
     conn_addr_codes,
     conn_internal,
+    echo_pairs,
     finding,
     first_of_codes,
     group_codes,
@@ -34,7 +35,6 @@ from secaudit.detect._common import (
     sample,
     severity_of,
     text_codes,
-    text_factorize,
     text_has,
     text_in,
 )
@@ -222,22 +222,10 @@ def icmp_tunnel(ctx: DetectContext) -> list[Finding]:
     icmp = ctx.tables.get("icmp")
     if icmp is None or icmp.empty:
         return []
-    v4 = ~icmp["v6"].to_numpy(bool)
-    kind = icmp["type"].to_numpy()
-    is_req = (v4 & (kind == 8)) | (~v4 & (kind == 128))
-    is_rep = (v4 & (kind == 0)) | (~v4 & (kind == 129))
-    if not is_req.any():
+    req, rep, src, dst, vocab, pair = echo_pairs(icmp)  # a reply shares its request's pair
+    if not len(req):
         return []
-    # addresses as codes of one space; a reply is keyed (dst, src) so it meets its request
-    both, texts = text_factorize(pd.concat([icmp["src"], icmp["dst"]], ignore_index=True))
-    vocab = np.array(texts, dtype=object)
-    src, dst = both[: len(icmp)], both[len(icmp) :]
-    req = np.flatnonzero(is_req)
-    rep = np.flatnonzero(is_rep)
     col = {c: icmp[c].to_numpy() for c in ("id", "seq", "size", "captured", "hash", "tail_hash")}
-    a = np.concatenate([src[req], dst[rep]])
-    b = np.concatenate([dst[req], src[rep]])
-    pair = group_codes(pd.DataFrame({"a": a, "b": b}))  # (src, dst) of the request
     g_req, g_rep = pair[: len(req)], pair[len(req) :]
     groups = Groups(pd.Series(g_req))  # one group per (src, dst) that sent requests
     gid = np.full(int(pair.max()) + 1, -1, np.int64)
@@ -305,16 +293,10 @@ def icmp_tunnel(ctx: DetectContext) -> list[Finding]:
         g["varying"] = np.where(tot > 0, 1 - top / np.maximum(tot, 1), 0.0)
         g["sized"] = tot
     # report in (src, dst) text order
-    order = np.lexsort(
-        (
-            vocab[b[: len(req)][groups.first]].astype(str),
-            vocab[a[: len(req)][groups.first]].astype(str),
-        )
-    )
+    pinger, target = vocab[src[req][groups.first]], vocab[dst[req][groups.first]]
+    order = np.lexsort((target.astype(str), pinger.astype(str)))
     g = g.iloc[order]
-    g.index = pd.MultiIndex.from_arrays(
-        [vocab[a[: len(req)][groups.first]][order], vocab[b[: len(req)][groups.first]][order]]
-    )
+    g.index = pd.MultiIndex.from_arrays([pinger[order], target[order]])
     paired = g["pairs"] >= cfg.min_packets // 2
     # ping -s N / MTU probes vary the size but keep the pattern: large sizes alone are not data
     big = (g["mean_size"] > cfg.max_normal_size) & (g["sizes"] >= 3) & (g["varying"] > 0)

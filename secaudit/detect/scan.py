@@ -26,13 +26,13 @@ import pyarrow.compute as pc
 from secaudit.detect._common import (
     Groups,
     conn_addr_codes,
+    echo_pairs,
     finding,
     first_of_codes,
     group_codes,
     internal_mask,
     sample,
     severity_of,
-    text_factorize,
     text_has,
     text_in,
     text_lookup,
@@ -191,8 +191,7 @@ def _flooded_victims(d: pd.DataFrame, min_sources: int, window: float) -> list[o
     per = np.bincount(vc, minlength=len(victims))
     if not len(per) or per.max() < min_sources:
         return []
-    sc, scanners = pd.factorize(d["scanner"], use_na_sentinel=False)
-    pair, _ = pd.factorize(vc.astype(np.int64) * (len(scanners) + 1) + sc)
+    pair = group_codes(pd.DataFrame({"victim": vc, "scanner": d["scanner"].to_numpy()}))
     first = np.full(int(pair.max()) + 1, np.inf)
     np.minimum.at(first, pair, d["ts"].to_numpy(np.float64))
     pair_victim = np.zeros(len(first), np.int64)
@@ -307,27 +306,15 @@ def ping_sweep(ctx: DetectContext) -> list[Finding]:
     icmp = ctx.tables.get("icmp")
     if icmp is None or icmp.empty:
         return []
-    kind, v6 = icmp["type"].to_numpy(), icmp["v6"].to_numpy(bool)
-    is_req = ((kind == 8) & ~v6) | ((kind == 128) & v6)
-    if not is_req.any():
+    req, rep, src, dst, vocab, pair = echo_pairs(icmp)
+    if not len(req):
         return []
-    is_rep = ((kind == 0) & ~v6) | ((kind == 129) & v6)
-    # (src, dst) of requests and (dst, src) of replies as codes of one space
-    both, texts = text_factorize(pd.concat([icmp["src"], icmp["dst"]], ignore_index=True))
-    src, dst = both[: len(icmp)], both[len(icmp) :]
-    req, rep = np.flatnonzero(is_req), np.flatnonzero(is_rep)
-    pair = group_codes(
-        pd.DataFrame(
-            {"a": np.concatenate([src[req], dst[rep]]), "b": np.concatenate([dst[req], src[rep]])}
-        )
-    )
     grp = Groups(pd.Series(pair[: len(req)]))  # one per (src, dst) pinged, first-ping order
     if np.bincount(src[req][grp.first]).max() < cfg.min_targets:
         return []  # no source pinged that many addresses at all
     # a target that answered again and again is being monitored, not discovered
     n_ans = np.bincount(pair[len(req) :], minlength=int(pair.max()) + 1)
     keep = n_ans[pair[: len(req)][grp.first]] < cfg.monitor_min_replies
-    vocab = np.array(texts, dtype=object)
     at = req[grp.first[keep]]
     firsts = pd.DataFrame(
         {
