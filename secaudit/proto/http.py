@@ -104,7 +104,7 @@ def _parse_headers(data: bytes, pos: int) -> tuple[list[tuple[bytes, bytes]], in
         line, nxt = r
         if not line:
             return headers, nxt, True
-        if not line.strip(b" \t\r\x0b\x0c"):
+        if not line.strip(_WS):
             # a whitespace-only line is folding when more header text follows it,
             # else it ends the headers (what browsers do with both)
             nl = _line(data, nxt)
@@ -123,7 +123,7 @@ def _parse_headers(data: bytes, pos: int) -> tuple[list[tuple[bytes, bytes]], in
             continue
         if b":" in line:
             n, v = line.split(b":", 1)
-            headers.append((n.strip(), v.strip(b" \t\r\x0b\x0c")))
+            headers.append((n.strip(), v.strip(_WS)))
         elif line.strip():
             headers.append((line.strip(), b""))
         pos = nxt
@@ -256,7 +256,7 @@ def _dechunk(data: bytes, pos: int, lenient: bool) -> tuple[bytes, int, bool]:
         if r is None:
             return bytes(out), len(data), False
         line, nxt = r
-        s = line.strip(b" \t\x0b\x0c\r")
+        s = line.strip(_WS)
         if not s and lenient:
             pos = nxt
             continue
