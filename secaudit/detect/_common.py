@@ -328,7 +328,9 @@ def group_codes(keys: pd.Series | pd.DataFrame) -> npt.NDArray[np.int64]:
     """Per row, the code of its key (one column or several), numbered in order of first
     appearance: per-column factorizations combined pairwise, no multi-key groupby."""
     if not isinstance(keys, pd.DataFrame):
-        return np.asarray(pd.factorize(keys, use_na_sentinel=False)[0], np.int64)
+        text = _arrow_codes(keys)
+        one = text[0] if text is not None else pd.factorize(keys, use_na_sentinel=False)[0]
+        return np.asarray(one, np.int64)
     codes = np.zeros(len(keys), dtype=np.int64)
     bound = 1  # codes < bound
     for col in keys.columns:
@@ -343,12 +345,16 @@ def group_codes(keys: pd.Series | pd.DataFrame) -> npt.NDArray[np.int64]:
 
 def _small_codes(col: pd.Series) -> tuple[npt.NDArray[np.int64], int]:
     """(codes, bound) of one key column: small non-negative integers (codes already) as they
-    are, anything else factorized (missing values get a code of their own)."""
+    are, Arrow text dictionary-encoded by Arrow, anything else factorized (missing values
+    get a code of their own)."""
     v = col.to_numpy() if isinstance(col.dtype, np.dtype) and col.dtype.kind in "iub" else None
     if v is not None and len(v):
         lo, hi = int(v.min()), int(v.max())
         if lo >= 0 and hi < 4 * len(v) + 1024:
             return v.astype(np.int64), hi + 1
+    text = _arrow_codes(col)
+    if text is not None:
+        return text[0].astype(np.int64), len(text[1]) + 1
     c, u = pd.factorize(col, use_na_sentinel=False)
     return np.asarray(c, np.int64), len(u) + 1
 
@@ -471,17 +477,26 @@ def text_factorize(col: pd.Series) -> tuple[npt.NDArray[np.intp], list[Any]]:
 
     An Arrow-backed text column is dictionary-encoded by Arrow itself: the same codes in
     the same first-appearance order, several times faster than pandas on 10^5 rows."""
-    arr = _arrow_text(col)
-    if arr is not None:
-        enc = pc.dictionary_encode(arr, null_encoding="encode")
-        codes = np.asarray(enc.indices.to_numpy(zero_copy_only=False), dtype=np.intp)
-        return codes, enc.dictionary.to_pylist()
+    hit = _arrow_codes(col)
+    if hit is not None:
+        return hit[0], hit[1].to_pylist()
     fcodes, uniq = pd.factorize(col, use_na_sentinel=False)
     raw = np.asarray(uniq, dtype=object)  # one conversion, not per-element Arrow scalars
     missing = pd.isna(raw).tolist()
     return np.asarray(fcodes), [
         None if na else u for u, na in zip(raw.tolist(), missing, strict=True)
     ]
+
+
+def _arrow_codes(col: pd.Series) -> tuple[npt.NDArray[np.intp], pa.Array] | None:
+    """(codes, distinct values) of a text column pandas keeps in Arrow, by Arrow's own
+    dictionary encoding (first-appearance order, a missing value a value of its own, as
+    pd.factorize(use_na_sentinel=False)); None for any other column."""
+    arr = _arrow_text(col)
+    if arr is None:
+        return None
+    enc = pc.dictionary_encode(arr, null_encoding="encode")
+    return np.asarray(enc.indices.to_numpy(zero_copy_only=False), np.intp), enc.dictionary
 
 
 def _arrow_text(col: pd.Series) -> pa.Array | None:

@@ -24,7 +24,6 @@ from secaudit.detect._common import (
     sample,
     severity_of,
     text_codes,
-    text_factorize,
     text_in,
 )
 from secaudit.detect.config import (
@@ -62,8 +61,7 @@ def retransmission(ctx: DetectContext) -> list[Finding]:
     dirs = ctx.tables.get("tcp_dirs")
     if dirs is None or dirs.empty:
         return []
-    codes, senders = text_factorize(dirs["src"])  # per sender, on integer codes
-    grp = Groups(pd.Series(codes))
+    grp = Groups(dirs["src"])  # per sender
     g = pd.DataFrame(
         {
             "data": grp.sum(dirs["data_pkts"].to_numpy(np.int64)),
@@ -71,7 +69,7 @@ def retransmission(ctx: DetectContext) -> list[Finding]:
             "first": grp.min(dirs["first_ns"].to_numpy(np.int64)),
             "last": grp.max(dirs["last_ns"].to_numpy(np.int64)),
         },
-        index=pd.Index(np.array(senders, dtype=object)[codes[grp.first]]),
+        index=pd.Index(dirs["src"].iloc[grp.first].to_numpy(dtype=object)),
     )
     g["ratio"] = g["retrans"] / g["data"].clip(lower=1)
     busy = (
@@ -324,10 +322,9 @@ def icmp_unreachable(ctx: DetectContext) -> list[Finding]:
     port_unreach = np.where(e["v6"], e["code"] == 4, e["code"] == 3) & (e["kind"] == "unreachable")
     e = e.assign(svc_port=np.where(port_unreach, e["q_dport"].astype(np.int64), -1))
     # per (quoted destination, kind, port) on integer codes; reported in that key's order
-    dst_codes, dsts = text_factorize(e["quoted_dst"])
     te_row = (e["kind"] == "time_exceeded").to_numpy()
     svc = e["svc_port"].to_numpy(np.int64)
-    grp = Groups(pd.DataFrame({"d": dst_codes, "k": te_row, "p": svc}))
+    grp = Groups(pd.DataFrame({"d": e["quoted_dst"], "k": te_row, "p": svc}))
     ts = e["ts"].to_numpy(np.float64)
     g = pd.DataFrame(
         {"n": grp.size(), "first": grp.min(ts), "last": grp.max(ts), "top_reporter": 0}
@@ -335,8 +332,7 @@ def icmp_unreachable(ctx: DetectContext) -> list[Finding]:
     # time exceeded: a loop makes the same router(s) report packet after packet; a
     # traceroute draws a few reports from each hop, so count the busiest reporter
     if te_row.any():
-        src_codes, _ = text_factorize(e["src"])
-        per_rep = group_codes(pd.DataFrame({"g": grp.codes, "s": src_codes}))
+        per_rep = group_codes(pd.DataFrame({"g": grp.codes, "s": e["src"]}))
         top = np.zeros(grp.n, np.int64)
         np.maximum.at(top, grp.codes[first_of_codes(per_rep)], np.bincount(per_rep))
         g["top_reporter"] = np.where(te_row[grp.first], top, 0)
@@ -344,7 +340,7 @@ def icmp_unreachable(ctx: DetectContext) -> list[Finding]:
     hot = g[(g["n"] >= cfg.min_messages) & (~is_te | (g["top_reporter"] >= cfg.min_messages))]
     at = grp.first[hot.index.to_numpy()]
     hot.index = pd.MultiIndex.from_arrays(
-        [np.array(dsts, dtype=object)[dst_codes[at]], e["kind"].to_numpy()[at], svc[at]]
+        [e["quoted_dst"].iloc[at].to_numpy(dtype=object), e["kind"].to_numpy()[at], svc[at]]
     )
     hot = hot.sort_index()  # (destination, kind, port) order, as a groupby on them gives
     out = []
@@ -434,10 +430,9 @@ def dns_failure(ctx: DetectContext) -> list[Finding]:
     )
     ts = asked["ts"].to_numpy(np.float64)
     for mode, who, bad, min_n, min_ratio in checks:
-        codes, hosts = text_factorize(asked[who])  # per host, on integer codes
-        grp = Groups(pd.Series(codes))
+        grp = Groups(asked[who])  # per host
         failed = grp.sum(bad.to_numpy(np.int64))
-        keys = np.array(hosts, dtype=object)[codes[grp.first]]
+        keys = asked[who].iloc[grp.first].to_numpy(dtype=object)
         g = pd.DataFrame(
             {"n": grp.size(), "bad": failed, "first": grp.min(ts), "last": grp.max(ts)},
             index=pd.Index(keys, name=who),
