@@ -5,10 +5,11 @@
 One pass over the capture's chunks times, per chunk and in the same process,
 (a) reading, (b) the flow tracker and (c) this area's extracts
 (PacketTables.update: DNS, ARP, ICMP, streaming TCP analysis, flood
-counters); then conn_frame(); PacketTables.finish() (the TCP tables
+counters); then the conn DataFrame as `secaudit detect` builds it (conn_frame_coded:
+conn_frame plus the address codes detectors group on); PacketTables.finish() (the TCP tables
 included); then every behavioural detector on the DetectContext.  Target:
 detect (c + finish + detectors) <= 30 % of building the conn table
-(a + b + conn_frame).
+(a + b + conn DataFrame).
 A warm-up run on the first chunk compiles/loads the numba caches first.
 CPU time per stage, the least of RUNS runs (the machine is shared; load only
 ever adds).
@@ -31,13 +32,13 @@ sys.path.insert(0, str(ROOT))
 from bench._report import time_v, write_section  # noqa: E402
 from bench.links import bench_pcap  # noqa: E402
 from secaudit.capture import iter_chunks  # noqa: E402
+from secaudit.detect._common import conn_frame_coded  # noqa: E402
 from secaudit.detect.behavior_report import BEHAVIOR_DETECTORS  # noqa: E402
 from secaudit.detect.config import Thresholds  # noqa: E402
 from secaudit.detect.registry import DetectContext  # noqa: E402
 from secaudit.detect.run import load_detectors, run_detectors  # noqa: E402
 from secaudit.detect.tables import PacketTables  # noqa: E402
 from secaudit.flows import FlowTracker  # noqa: E402
-from secaudit.flows.table import conn_frame  # noqa: E402
 
 RUNS = 3
 
@@ -61,7 +62,7 @@ def _run(pcap: Path) -> dict[str, Any]:
         t_own += t - t2
         packets += len(chunk.packets)
     t0 = clock()
-    conn = conn_frame(tracker.finish(), tracker.sources, None)
+    conn = conn_frame_coded(tracker.finish(), tracker.sources, None)
     t_conn = clock() - t0
     t0 = clock()
     tables = own.finish()
@@ -156,7 +157,7 @@ def main() -> int:
             "|---|---|",
             f"| read chunks | {t_read:.3f} |",
             f"| flow tracker | {t_flow:.3f} |",
-            f"| conn_frame | {t_conn:.3f} |",
+            f"| conn DataFrame (conn_frame_coded) | {t_conn:.3f} |",
             f"| **conn table total** | **{base:.3f}** |",
             f"| detect extracts (PacketTables.update) | {t_own:.3f} |",
             f"| tables finish + TCP analysis | {t_finish:.3f} |",

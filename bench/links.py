@@ -4,10 +4,11 @@
 
 One pass over the capture's chunks times, per chunk and in the same process,
 (a) reading, (b) the flow tracker (conn table) and (c) the links extracts
-(LinksTables.update); then conn_frame() and LinksTables.finish(); then the
+(LinksTables.update); then the conn DataFrame as `secaudit detect` builds it
+(conn_frame_coded) and LinksTables.finish(); then the
 shared policy view (flow_view) and every links detector on the resulting
 DetectContext.  Target: links (c + finish + view + detectors) <= 20 % of
-building the conn table (a + b + conn_frame).  CPU time per stage, the least
+building the conn table (a + b + conn DataFrame).  CPU time per stage, the least
 of RUNS warm runs (the machine is shared; load only ever adds).
 The policy is generated from the capture's own clients (setup, not timed).
 """
@@ -29,12 +30,12 @@ sys.path.insert(0, str(ROOT))
 
 from bench._report import time_v, write_section  # noqa: E402
 from secaudit.capture import addr_to_str, iter_chunks  # noqa: E402
+from secaudit.detect._common import conn_frame_coded  # noqa: E402
 from secaudit.detect.links_base import CONTROLS, flow_view  # noqa: E402
 from secaudit.detect.links_tables import LinksTables  # noqa: E402
 from secaudit.detect.registry import DetectContext  # noqa: E402
 from secaudit.detect.run import load_detectors, run_detectors  # noqa: E402
 from secaudit.flows import FlowTracker  # noqa: E402
-from secaudit.flows.table import conn_frame  # noqa: E402
 from secaudit.policy import load_policy  # noqa: E402
 from secaudit.policy.addr import format_mac  # noqa: E402
 
@@ -161,7 +162,7 @@ def run(pcap: Path, policy_dir: Path) -> dict[str, float]:
         links.update(chunk.packets, chunk.data)
         t["links_update"] += clock() - t0
     t0 = clock()
-    conn = conn_frame(tracker.finish(), tracker.sources, None)
+    conn = conn_frame_coded(tracker.finish(), tracker.sources, None)
     t["conn_frame"] = clock() - t0
     t0 = clock()
     tables = links.finish()
@@ -226,7 +227,7 @@ def main() -> int:
         f"(policy load {r['policy_load']:.2f} s, not counted). Same process, same chunks; CPU seconds "
         f"(`time.process_time`), least of {RUNS} warm runs per stage.\n\n"
         "| step | CPU s |\n|---|---|\n"
-        f"| read chunks | {r['read']:.3f} |\n| flow tracker + conn_frame | {flows_only:.3f} |\n"
+        f"| read chunks | {r['read']:.3f} |\n| flow tracker + conn DataFrame | {flows_only:.3f} |\n"
         f"| **conn table (read + flows)** | **{conn_build:.3f}** |\n"
         f"| links extracts (LinksTables.update) | {r['links_update']:.3f} |\n"
         f"| LinksTables.finish | {r['links_finish']:.3f} |\n"

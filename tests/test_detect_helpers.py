@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
+import pytest
 
+from secaudit.capture import iter_chunks
 from secaudit.detect import attacks, covert
 from secaudit.detect._common import (
+    _ADDR,
     Groups,
     conn_addr_codes,
+    conn_frame_coded,
     first_of_codes,
     group_codes,
     rows_by_code,
@@ -17,6 +23,10 @@ from secaudit.detect._common import (
 )
 from secaudit.detect.config import Thresholds
 from secaudit.detect.registry import DetectContext
+from secaudit.flows import FlowTracker
+from secaudit.flows.table import conn_frame
+
+CAPTURES = Path(__file__).parent / "data" / "capture"
 
 
 def _ctx(conn: pd.DataFrame) -> DetectContext:
@@ -50,6 +60,25 @@ def test_conn_addr_codes_share_one_space() -> None:
     assert values[oc].tolist() == conn["id.orig_h"].tolist()
     assert values[rc].tolist() == conn["id.resp_h"].tolist()
     assert oc[1] == rc[0] and oc[0] == rc[2]
+
+
+@pytest.mark.parametrize("name", ["ipv6.pcap", "teredo_bubble_with_payload.pcap", "vxlan.pcap"])
+def test_conn_frame_coded_gives_the_codes_the_text_gives(name: str) -> None:
+    """The codes conn_frame_coded hands over equal those hashed from the address text."""
+    tracker = FlowTracker()
+    for chunk in iter_chunks(CAPTURES / name):
+        tracker.feed(chunk)
+    recs = tracker.finish()
+    plain = conn_frame(recs, tracker.sources)
+    _ADDR.clear()
+    from_text = conn_addr_codes(plain)
+    coded = conn_frame_coded(recs, tracker.sources)
+    pd.testing.assert_frame_equal(coded, plain)
+    assert _ADDR[0][0] is coded  # handed over with the frame, not hashed from its text
+    given = conn_addr_codes(coded)
+    for a, b in zip(from_text, given, strict=True):
+        assert a.tolist() == b.tolist()
+    assert len(given[2]) > 1
 
 
 def test_rows_by_code_groups_in_order_and_handles_nothing_wanted() -> None:

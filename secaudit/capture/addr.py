@@ -23,6 +23,7 @@ __all__ = [
     "addr_text_rows",
     "addr_to_arrow",
     "addr_to_str",
+    "distinct_arrow",
     "mac_to_str",
     "pair_codes",
     "splitmix",
@@ -155,8 +156,12 @@ def addr_to_arrow(hi: npt.ArrayLike, lo: npt.ArrayLike) -> pa.Array:
     inv, uh, ul = addr_codes(hi, lo)
     if inv.size == 0:
         return pa.array([], pa.string())
-    text = pa.array(_distinct_text(uh, ul)).cast(pa.string())
-    return text.take(pa.array(inv.astype(np.int32)))
+    return distinct_arrow(uh, ul).take(pa.array(inv.astype(np.int32)))
+
+
+def distinct_arrow(uh: np.ndarray, ul: np.ndarray) -> pa.Array:
+    """Arrow string array of distinct addresses (as addr_codes returns them), one per pair."""
+    return pa.array(_distinct_text(uh, ul)).cast(pa.string())
 
 
 def str_to_addr(values: Iterable[str] | str) -> tuple[np.ndarray, np.ndarray]:

@@ -33,6 +33,7 @@ __all__ = [
     "keyparts",
     "iso",
     "conn_addr_codes",
+    "conn_frame_coded",
     "rows_by_code",
     "conn_internal",
     "text_codes",
@@ -562,6 +563,18 @@ def conn_addr_codes(
     out = (oc, np.asarray(where)[rc] if len(rc) else rc, values)
     _ADDR[:] = [(conn, out)]
     return out
+
+
+def conn_frame_coded(
+    recs: npt.NDArray[np.void], sources: Sequence[str], local_nets: Sequence[str] | None = None
+) -> pd.DataFrame:
+    """The conn table of tracker records, with conn_addr_codes already known: the codes the
+    table's address columns were built from, so no detector hashes their text again."""
+    from secaudit.flows.table import conn_frame_codes
+
+    conn, codes = conn_frame_codes(recs, sources, local_nets)
+    _ADDR[:] = [(conn, (codes.orig, codes.resp, codes.values))]
+    return conn
 
 
 def conn_internal(ctx: DetectContext) -> npt.NDArray[np.bool_]:

@@ -191,9 +191,9 @@ def extract(
 def _finish_tables(
     ex: Extracts, local_nets: Iterable[str] | None
 ) -> tuple[pd.DataFrame, dict[str, Any], list[Gap]]:
-    from secaudit.flows.table import conn_frame
+    from secaudit.detect._common import conn_frame_coded
 
-    conn = conn_frame(ex.recs, ex.sources, list(local_nets) if local_nets else None)
+    conn = conn_frame_coded(ex.recs, ex.sources, list(local_nets) if local_nets else None)
     tables = ex.own.finish()  # tcp_dirs, tcp_flows, tcp_buckets included
     if ex.links is not None:
         tables.update(ex.links.finish())

@@ -4,21 +4,26 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Mapping, Sequence
+from typing import NamedTuple
 
 import numba as nb
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 import pyarrow as pa
 
-from secaudit.capture.addr import addr_codes, addr_int_to_str, addr_to_arrow
+from secaudit.capture.addr import addr_codes, addr_int_to_str, distinct_arrow
 from secaudit.flows._engine import K_ICMP, K_OTHER, K_TCP, K_UDP, STATE_NAMES
 from secaudit.schemas import CONN_SCHEMA
 
 __all__ = [
     "CONN_COLUMNS",
+    "ConnAddrCodes",
     "arrow_to_frame",
     "conn_arrow",
+    "conn_arrow_codes",
     "conn_frame",
+    "conn_frame_codes",
     "empty_conn_frame",
     "uid_bytes_of",
     "uid_strings",
@@ -261,6 +266,16 @@ def _start_order(recs: np.ndarray) -> np.ndarray:
     return order
 
 
+class ConnAddrCodes(NamedTuple):
+    """Per conn row, its orig and resp address as codes into `values` (address text): one
+    code space, numbered in order of first appearance down id.orig_h, then the id.resp_h
+    addresses it lacks.  Detectors group and join on these integers (detect._common)."""
+
+    orig: npt.NDArray[np.intp]
+    resp: npt.NDArray[np.intp]
+    values: npt.NDArray[np.object_]
+
+
 def conn_arrow(
     recs: np.ndarray,
     sources: Sequence[str],
@@ -274,8 +289,34 @@ def conn_arrow(
     per row.  parent_uids maps uid1 -> uid2 of tunnel connections already written
     in earlier batches (streaming), so tunnel_parents can name them.
     """
+    return _conn_arrow(recs, sources, local_nets, parent_uids)[0]
+
+
+def conn_arrow_codes(
+    recs: np.ndarray,
+    sources: Sequence[str],
+    local_nets: Sequence[str] | None = None,
+    parent_uids: Mapping[int, int] | None = None,
+) -> tuple[pa.Table, ConnAddrCodes]:
+    """conn_arrow and the address codes it built the address columns from, which spares
+    a reader of the table hashing its address text again."""
+    table, codes, text = _conn_arrow(recs, sources, local_nets, parent_uids)
+    n = table.num_rows
+    values = np.empty(len(text), dtype=object)
+    values[:] = text.to_pylist()
+    return table, ConnAddrCodes(codes[:n], codes[n:], values)
+
+
+def _conn_arrow(
+    recs: np.ndarray,
+    sources: Sequence[str],
+    local_nets: Sequence[str] | None,
+    parent_uids: Mapping[int, int] | None,
+) -> tuple[pa.Table, npt.NDArray[np.intp], pa.Array]:
+    """(table, orig then resp address codes, distinct address text)."""
     if recs.shape[0] == 0:
-        return pa.Table.from_pandas(empty_conn_frame(), schema=CONN_SCHEMA, preserve_index=False)
+        empty = pa.Table.from_pandas(empty_conn_frame(), schema=CONN_SCHEMA, preserve_index=False)
+        return empty, np.zeros(0, np.intp), pa.array([], pa.string())
     order = _start_order(recs)
     n = recs.shape[0]
     i8 = np.empty((2, n), np.int64)
@@ -313,12 +354,17 @@ def conn_arrow(
     parents = nulls
     if npar.any():
         parents = _parent_names(npar, par, uid1, uid_bytes, parent_uids)
+    # both address columns in one code space: one hash pass, each address formatted once
+    inv, uh, ul = addr_codes(np.concatenate([orig_hi, resp_hi]), np.concatenate([orig_lo, resp_lo]))
+    codes = np.asarray(inv, np.intp)
+    text = distinct_arrow(uh, ul)
+    at = codes.astype(np.int32)
     cols: dict[str, pa.Array] = {
         "ts": pa.array(start.astype(np.float64) / 1e9),
         "uid": _fixed_text(uid_bytes),
-        "id.orig_h": addr_to_arrow(orig_hi, orig_lo),
+        "id.orig_h": text.take(pa.array(at[:n])),
         "id.orig_p": pa.array(col("orig_p")),
-        "id.resp_h": addr_to_arrow(resp_hi, resp_lo),
+        "id.resp_h": text.take(pa.array(at[n:])),
         "id.resp_p": pa.array(col("resp_p")),
         "proto": _PROTO_NAMES.take(_codes(proto_code)),
         "service": nulls,
@@ -343,7 +389,7 @@ def conn_arrow(
         "resp_zone": nulls,
         "source": src_names.take(_codes(src_code)),
     }
-    return pa.table(cols, schema=CONN_SCHEMA)
+    return pa.table(cols, schema=CONN_SCHEMA), codes, text
 
 
 def arrow_to_frame(table: pa.Table) -> pd.DataFrame:
@@ -363,3 +409,12 @@ def conn_frame(
     if recs.shape[0] == 0:
         return empty_conn_frame()
     return arrow_to_frame(conn_arrow(recs, sources, local_nets, parent_uids))
+
+
+def conn_frame_codes(
+    recs: np.ndarray, sources: Sequence[str], local_nets: Sequence[str] | None = None
+) -> tuple[pd.DataFrame, ConnAddrCodes]:
+    """conn_frame and its address codes (ConnAddrCodes)."""
+    table, codes = conn_arrow_codes(recs, sources, local_nets)
+    frame = empty_conn_frame() if recs.shape[0] == 0 else arrow_to_frame(table)
+    return frame, codes
