@@ -17,6 +17,7 @@ from secaudit.detect._common import (
     conn_frame_coded,
     first_of_codes,
     group_codes,
+    internal_mask,
     rows_by_code,
     text_has,
     text_in,
@@ -25,6 +26,7 @@ from secaudit.detect.config import Thresholds
 from secaudit.detect.registry import DetectContext
 from secaudit.flows import FlowTracker
 from secaudit.flows.table import conn_frame
+from secaudit.policy.load import default_policy
 
 CAPTURES = Path(__file__).parent / "data" / "capture"
 
@@ -79,6 +81,18 @@ def test_conn_frame_coded_gives_the_codes_the_text_gives(name: str) -> None:
     for a, b in zip(from_text, given, strict=True):
         assert a.tolist() == b.tolist()
     assert len(given[2]) > 1
+
+
+def test_internal_mask_agrees_with_and_without_a_policy() -> None:
+    """Link-local and loopback sources are on the site either way (not the internet)."""
+    addrs = pd.Series(["10.1.2.3", "169.254.7.7", "fe80::1", "127.0.0.1", "8.8.8.8", "2001:db8::1"])
+    bare = _ctx(pd.DataFrame())
+    with_policy = DetectContext(
+        conn=pd.DataFrame(), thresholds=bare.thresholds, policy=default_policy()
+    )
+    want = [True, True, True, True, False, False]
+    assert internal_mask(bare, addrs).tolist() == want
+    assert internal_mask(with_policy, addrs).tolist() == want
 
 
 def test_rows_by_code_groups_in_order_and_handles_nothing_wanted() -> None:

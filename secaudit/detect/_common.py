@@ -20,6 +20,7 @@ from secaudit.detect._addr import is_private
 from secaudit.detect.registry import DetectContext
 from secaudit.i18n import t, with_title_params
 from secaudit.model import Category, Finding, Severity, stable_id
+from secaudit.policy.policy import ZONE_INTERNET
 
 __all__ = [
     "CONTROLS",
@@ -282,13 +283,15 @@ def _fill(text: str, params: Mapping[str, Any]) -> str:
 
 
 def internal_mask(ctx: DetectContext, addrs: pd.Series) -> npt.NDArray[np.bool_]:
-    """Inside the audited network: a policy zone when a policy is loaded, else RFC 1918/ULA."""
+    """Inside the audited network: not the internet by the policy when one is loaded (a
+    zone, or link-local/loopback/multicast space, which never leaves the site), else
+    private space by is_private (RFC 1918, CGNAT, link-local, loopback, ULA)."""
     if len(addrs) == 0:
         return np.zeros(0, dtype=bool)
     pol = ctx.policy
     if pol is not None and hasattr(pol, "zone_of_strings"):
         try:
-            return np.asarray(pol.zone_of_strings(addrs.astype(object)) >= 0)
+            return np.asarray(pol.zone_of_strings(addrs.astype(object)) != ZONE_INTERNET)
         except (TypeError, ValueError):
             pass
     return is_private(addrs)
