@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import platform
 import re
 from datetime import UTC, datetime
@@ -16,8 +17,6 @@ HEADER = (
 
 
 def machine() -> str:
-    import os
-
     return f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
 
 
@@ -56,7 +55,6 @@ def time_v(
 ) -> tuple[float, float, float, str]:
     """(wall s, CPU s, peak RSS MB, stdout) of a fresh process, from GNU time -v
     (stdout discarded with devnull)."""
-    import os
     import subprocess
     import time
 
@@ -75,3 +73,39 @@ def time_v(
         raise SystemExit(f"{cmd[0]} failed ({p.returncode}): {p.stderr[-400:]}")
     cpu, rss = _usage(p.stderr)
     return wall, cpu, rss, p.stdout or ""
+
+
+CACHE_NOTE = (
+    "Page cache: before the runs the input's cached pages are dropped and read back "
+    "sequentially (`cache_as_read`), so every tool reads it as after a first read from disk "
+    "(readahead caches it in large folios)."
+)
+
+
+def cache_as_read(path: Path) -> None:
+    """Leave `path` in the page cache as a first sequential read from disk leaves it.
+
+    A file this machine just wrote (the bench generators) sits in the cache in the 4 KiB
+    pieces its small writes made, and mapping those costs about twice as much per byte
+    as the large folios readahead makes; which state a run finds would otherwise depend on
+    how the file got there.  Dropping its pages (clean after fsync) and reading it once
+    makes every bench start from the same state, the common one for a capture on disk.
+    """
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        while os.read(fd, 1 << 20):
+            pass
+    finally:
+        os.close(fd)
+
+
+def copy_in_small_pages(src: Path, dst: Path) -> None:
+    """Copy `src` to `dst` with 4 KiB writes: the copy is cached in 4 KiB pages, the state
+    of a capture that was just written by a small-write tool (for the contrast row)."""
+    with src.open("rb") as fin, dst.open("wb", buffering=0) as fout:
+        while block := fin.read(1 << 20):
+            view = memoryview(block)
+            for at in range(0, len(view), 4096):
+                fout.write(view[at : at + 4096])

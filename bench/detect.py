@@ -29,7 +29,7 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench._report import time_v, write_section  # noqa: E402
+from bench._report import CACHE_NOTE, time_v, write_section  # noqa: E402
 from bench.links import bench_pcap  # noqa: E402
 from secaudit.capture import iter_chunks  # noqa: E402
 from secaudit.detect._common import conn_frame_coded  # noqa: E402
@@ -150,7 +150,7 @@ def main() -> int:
             "## detect: behavioural attack and fault detectors",
             "",
             f"Input: `{pcap.name}`, {packets:,} packets, {n_conn:,} connections. "
-            "Same process, same pass over the chunks; numba caches warm. CPU seconds "
+            f"{CACHE_NOTE} Same process, same pass over the chunks; numba caches warm. CPU seconds "
             f"(`time.process_time`), least of {RUNS} runs per stage.",
             "",
             "| stage | CPU s |",
