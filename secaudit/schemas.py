@@ -95,6 +95,13 @@ PACKET_FIELDS: list[tuple[str, str, str]] = [
         "why Zeek's IP layer discards the packet even with -C, 0 = it does not: 1 wire shorter"
         " than the IP length, 2 cut non-first fragment, 3 ESP, 4 IPv6 mobility, 5 IPv6 no-next-header",
     ),
+    (
+        "head",
+        "uint64",
+        "the first (up to 8) captured L4 payload bytes as a little-endian word, zero-padded; 0"
+        " without payload. Read while the decoder has the frame in cache, so payload markers"
+        " can be tested without going back to PacketChunk.data",
+    ),
 ]
 PACKET_DTYPE = np.dtype([(n, t) for n, t, _ in PACKET_FIELDS])
 

@@ -332,6 +332,40 @@ def test_unsupported_linktype_is_a_gap() -> None:
 
 
 # --------------------------------------------------------------------------- tunnels
+def _head_from_data(p: np.ndarray, data: np.ndarray) -> list[int]:
+    """Reference for packets["head"]: the first <= 8 captured payload bytes, little-endian."""
+    out = []
+    for q in p:
+        n = min(8, int(q["caplen"]) - int(q["payload_off"]), int(q["payload_len"]))
+        at = int(q["data_off"]) + int(q["payload_off"])
+        out.append(int.from_bytes(bytes(data[at : at + n]), "little") if n > 0 else 0)
+    return out
+
+
+def test_head_holds_the_first_payload_bytes() -> None:
+    pkts = _scapy_packets()
+    chunk = read_packets(_pcap_bytes(pkts, "<", False))
+    p = chunk.packets
+    assert p["head"][1] == int.from_bytes(b"x" * 8, "little")  # 11-byte UDP payload
+    assert p["head"][2] == int.from_bytes(b"ping", "little")  # 4 bytes: zero-padded
+    assert p["head"][0] == 0 and p["head"][5] == 0  # a bare SYN, ARP
+    assert p["head"].tolist() == _head_from_data(p, chunk.data)
+    # a frame cut by the snap length: only captured bytes count
+    raw = _pcap_bytes(pkts[1:2], "<", False)
+    cut = bytearray(raw[:24] + struct.pack("<IIII", 1, 0, len(raw) - 24 - 16 - 7, len(raw) - 40))
+    cut += raw[40:-7]
+    short = read_packets(bytes(cut)).packets
+    assert short["head"][0] == int.from_bytes(b"xxxx", "little")
+
+
+@pytest.mark.parametrize("name", ["vxlan.pcap", "gtp1_gn_normal_incl_fragmentation.pcap"])
+def test_head_of_tunnel_and_reassembled_rows(name: str) -> None:
+    for chunk in iter_chunks(CAP / name, chunk_packets=3):
+        p = chunk.packets
+        assert p["head"].tolist() == _head_from_data(p, chunk.data)
+        assert p["head"].any() or not (p["payload_len"] > 0).any()
+
+
 def test_vxlan_outer_row_then_inner_row() -> None:
     chunk = read_packets(CAP / "vxlan.pcap")
     p, t = chunk.packets, chunk.tunnels

@@ -46,6 +46,8 @@ fields are copied with one slice assignment.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from llvmlite import ir
 from numba import njit, types
@@ -134,6 +136,22 @@ def _le32(typingctx, arr, idx):  # type: ignore[no-untyped-def]
             context, builder, aty, ary, [args[1]], wraparound=False
         )
         return builder.load(builder.bitcast(ptr, ir.IntType(32).as_pointer()), align=1)
+
+    return sig, codegen
+
+
+@intrinsic
+def _le64(typingctx, arr, idx):  # type: ignore[no-untyped-def]
+    """The 8 bytes at arr[idx] as a native (little-endian) uint64, any alignment."""
+    sig = types.uint64(arr, idx)
+
+    def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
+        aty = signature.args[0]
+        ary = context.make_array(aty)(context, builder, args[0])
+        ptr = cgutils.get_item_pointer(  # type: ignore[no-untyped-call]
+            context, builder, aty, ary, [args[1]], wraparound=False
+        )
+        return builder.load(builder.bitcast(ptr, ir.IntType(64).as_pointer()), align=1)
 
     return sig, codegen
 
@@ -329,6 +347,7 @@ def decode_frame(
     linktype); everything else in the row is written here.
     """
     end = base + caplen
+    r_first = r
     p = out[r]
     p.wscale = -1
     p.tunnel_id = -1
@@ -904,7 +923,25 @@ def decode_frame(
                 p.payload_off = l4 + 12 - base
                 p.payload_len = max(ph_len - 12, 0)
             break
+    for k in range(r_first, r + 1):  # UDP tunnels: the outer rows, then the inner one
+        q = out[k]
+        q.head = _payload_head(b, base, q)
     return r + 1, nt
+
+
+@njit(cache=True, inline="always")
+def _payload_head(b: np.ndarray, base: int, p: Any) -> np.uint64:
+    """The first (up to 8) captured payload bytes of the frame at b[base:] decoded into
+    record `p`, as a little-endian word (zeros past the capture or the payload)."""
+    w = np.uint64(0)
+    if p.payload_len > 0 and p.payload_off < p.caplen:
+        at = base + np.int64(p.payload_off)
+        n: int = min(np.int64(p.caplen) - np.int64(p.payload_off), np.int64(p.payload_len))
+        if n >= 8:
+            return _le64(b, at)  # type: ignore[call-arg]
+        for k in range(n):
+            w |= np.uint64(b[at + k]) << np.uint64(8 * k)
+    return w
 
 
 # classic pcap's scanner gets decode_frame inlined (numba IR level): as a call it
