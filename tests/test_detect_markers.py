@@ -36,7 +36,14 @@ CASES: list[tuple[bytes, int, int]] = [
     (b"\x03\x00\x00\x13\x0e\xe0\x00\x00\x00\x00\x00", K.MARK_RDP_CR, 0),
     (SMB2_LOGON_FAIL, K.MARK_SMB_LOGON_FAIL, 0),
     (b"Login incorrect\r\n", K.MARK_TELNET_FAIL, 0),
+    # IMAP tags ending inside and past the first 8 payload bytes (the record's head word)
+    (b"a1 NO ", K.MARK_IMAP_NO, 0),
+    (b"abcdefg NO x", K.MARK_IMAP_NO, 0),
+    (b"abcdefgh NO x", K.MARK_IMAP_NO, 0),
+    (b"abcdefghijklmnop NO x", K.MARK_IMAP_NO, 0),
     # look-alikes
+    (b"a1 NO", 0, 0),  # "NO" without its space: the payload ends
+    (b"abcdefg\x01NO ", 0, 0),
     (b"HTTP/2 200\r\n", 0, 0),
     (b"POST", 0, 0),
     (b"530x more", 0, 0),

@@ -72,14 +72,15 @@ def _hash5(
 
 @nb.njit(cache=True, inline="always")
 def _tcp_mark(q: Any, data: np.ndarray) -> tuple[int, int]:
-    """(marker, status) of one TCP packet record: its first captured payload bytes."""
+    """(marker, status) of one TCP packet record: its first captured payload bytes (the
+    record's `head` word; PacketChunk.data only for the few payloads that need more)."""
     if q.payload_len > 0 and q.payload_off < q.caplen:
         pos = np.int64(q.data_off) + np.int64(q.payload_off)
         end = np.int64(q.data_off) + min(
             np.int64(q.caplen), np.int64(q.payload_off) + np.int64(q.payload_len)
         )
         if end - pos >= 4:
-            return _mark_one(data, pos, end)
+            return _mark_one(data, pos, end, q.head)
     return 0, 0
 
 
@@ -150,7 +151,7 @@ def tcp_feed(
     packets; count: [flows, bucket rows, scratch].  The semantics are tcpstats' (Wireshark's).
 
     Each block of TCP_BLOCK packets is gone over three times: flow hashes (touching their
-    table entries and payloads), flow slots (touching their state rows), then the
+    table entries), flow slots (touching their state rows), then the
     analysis; the loads of the first two are independent, so a block's cache misses
     overlap instead of stalling the analysis packet by packet.
     """
@@ -169,15 +170,13 @@ def tcp_feed(
         ):
             break
         acc = np.int64(0)
-        for j in range(m):  # flow hash and direction; touch its table entry and payload
+        for j in range(m):  # flow hash and direction; touch its table entry
             q = p[idx[r + j]]
             ah, al, bh, bl, ports, dr = _canonical(q)
             h = _hash5(ah, al, bh, bl, (np.uint64(q.proto) << np.uint64(32)) | ports)
             hs[j] = h
             side[j] = dr
             acc ^= table[np.int64(h & mask), 1]
-            if q.payload_len > 0 and q.payload_off < q.caplen:
-                acc ^= data[np.int64(q.data_off) + np.int64(q.payload_off)]
         for j in range(m):  # flow slot; touch its state
             h = hs[j]
             e = np.int64(h & mask)
@@ -411,7 +410,6 @@ _SSH, _SSH_M = _word(b"SSH-"), _mask(4)
 _C530, _C535, _CODE_M = _word(b"530"), _word(b"535"), _mask(3)
 _ERR, _ERR_M = _word(b"-ERR"), _mask(4)
 _LOGIN_A, _LOGIN_B, _LOGIN_B_M = _word(b"Login in"), _word(b"correct"), _mask(7)
-_FIRST_BYTES = (72, 80, 83, 53, 45, 76)  # H P S 5 - L: the only payloads _head is read for
 
 
 # words that mark a request target as a login form (lowercase): /login, /wp-login.php,
@@ -464,11 +462,39 @@ def _is(w: np.uint64, avail: int, n: int, mask: int, word: int) -> bool:
 
 
 @nb.njit(cache=True, inline="always")
-def _mark_one(data: np.ndarray, pos: Any, end: Any) -> tuple[int, int]:
-    """(marker, HTTP status) of one payload data[pos:end] (end - pos >= 4)."""
+def _byte(w: np.uint64, k: int) -> int:
+    """Byte k (< 8) of a little-endian word."""
+    return int((w >> np.uint64(8 * k)) & np.uint64(0xFF))
+
+
+@nb.njit(cache=True, inline="always")
+def _imap_no(data: np.ndarray, pos: Any, end: Any, w: np.uint64) -> bool:
+    """An IMAP tagged "NO" reply: "<tag> NO ..." (RFC 3501: a tag is printable ASCII, no
+    space).  Decided from the first 8 bytes `w` when the tag ends inside them, else read."""
+    lim = min(end, pos + 24)
+    k = pos
+    while k < lim and k < pos + 8 and 32 < _byte(w, k - pos) < 127:
+        k += 1
+    if k == pos + 8:  # a longer tag: go on in data
+        while k < lim and 32 < data[k] < 127:
+            k += 1
+    if k == lim or (data[k] if k >= pos + 8 else _byte(w, k - pos)) != 32:
+        return False
+    if k + 3 >= end:
+        return False
+    if k + 3 < pos + 8:
+        j = k - pos
+        return _byte(w, j + 1) == 78 and _byte(w, j + 2) == 79 and _byte(w, j + 3) == 32
+    return bool(data[k + 1] == 78 and data[k + 2] == 79 and data[k + 3] == 32)
+
+
+@nb.njit(cache=True, inline="always")
+def _mark_one(data: np.ndarray, pos: Any, end: Any, w: np.uint64) -> tuple[int, int]:
+    """(marker, HTTP status) of one payload data[pos:end] (end - pos >= 4) whose first 8
+    bytes are `w` (little-endian, zero past `end`): the bytes past them are read only for an
+    HTTP response's status, a POST's target, SMB, telnet and long IMAP tags."""
     avail = end - pos
-    b0 = data[pos]
-    w = _head(data, pos, end) if b0 in _FIRST_BYTES else np.uint64(0)
+    b0 = _byte(w, 0)
     if b0 == 72 and _is(w, avail, 7, _HTTP1_M, _HTTP1):
         st = 0
         if pos + 12 <= end:
@@ -480,7 +506,7 @@ def _mark_one(data: np.ndarray, pos: Any, end: Any) -> tuple[int, int]:
         return MARK_HTTP_POST, _login_target(data, pos + 5, end)
     if b0 == 83 and _is(w, avail, 4, _SSH_M, _SSH):
         return MARK_SSH_BANNER, 0
-    if b0 == 53 and (data[pos + 3] == 32 or data[pos + 3] == 45):
+    if b0 == 53 and (_byte(w, 3) == 32 or _byte(w, 3) == 45):
         if _is(w, avail, 3, _CODE_M, _C530):
             return MARK_FTP_FAIL, 0
         if _is(w, avail, 3, _CODE_M, _C535):
@@ -488,12 +514,12 @@ def _mark_one(data: np.ndarray, pos: Any, end: Any) -> tuple[int, int]:
         return 0, 0
     if b0 == 45 and _is(w, avail, 4, _ERR_M, _ERR):
         return MARK_POP_ERR, 0
-    if b0 == 3 and data[pos + 1] == 0 and end - pos >= 7 and data[pos + 5] & 0xF0 == 0xE0:
+    if b0 == 3 and _byte(w, 1) == 0 and end - pos >= 7 and _byte(w, 5) & 0xF0 == 0xE0:
         return MARK_RDP_CR, 0
     if b0 == 0 and end - pos >= 16:
         # NetBIOS session header, then SMB1 (0xFF 'SMB', status at 5) or SMB2 (0xFE 'SMB', at 8)
         p = pos + 4
-        if data[p + 1] == 83 and data[p + 2] == 77 and data[p + 3] == 66:
+        if _byte(w, 5) == 83 and _byte(w, 6) == 77 and _byte(w, 7) == 66:
             s_at = p + 5 if data[p] == 0xFF else (p + 8 if data[p] == 0xFE else -1)
             if s_at > 0 and s_at + 4 <= end:
                 smb = (
@@ -507,21 +533,13 @@ def _mark_one(data: np.ndarray, pos: Any, end: Any) -> tuple[int, int]:
         return 0, 0
     if b0 == 13 or b0 == 10:
         # telnet servers put the failure on a new line: "\r\nLogin incorrect"
-        k = pos
-        while k < end and k < pos + 4 and (data[k] == 13 or data[k] == 10 or data[k] == 0):
+        k = 0
+        while k < avail and k < 4 and _byte(w, k) in (13, 10, 0):
             k += 1
-        if k < end and data[k] == 76 and end - k >= 15:
-            return _telnet(data, k, end, _head(data, k, end))
+        if k < avail and _byte(w, k) == 76 and avail - k >= 15:
+            return _telnet(data, pos + k, end, _head(data, pos + k, end))
         return 0, 0
-    # IMAP tagged "NO" reply: "<tag> NO ..."
-    # RFC 3501: a tag is printable ASCII (no space), so stop at the first other byte
-    k = pos
-    lim = min(end, pos + 24)
-    while k < lim and 32 < data[k] < 127:
-        k += 1
-    if k == lim or data[k] != 32:  # ("Login incorrect" has its space at 5)
-        return 0, 0
-    if k + 3 < end and data[k + 1] == 78 and data[k + 2] == 79 and data[k + 3] == 32:
+    if _imap_no(data, pos, end, w):  # ("Login incorrect" has its space at 5: not a tag)
         return MARK_IMAP_NO, 0
     if b0 == 76 and avail >= 15:
         return _telnet(data, pos, end, w)
