@@ -462,8 +462,8 @@ def _is(w: np.uint64, avail: int, n: int, mask: int, word: int) -> bool:
 
 
 @nb.njit(cache=True, inline="always")
-def _byte(w: np.uint64, k: int) -> int:
-    """Byte k (< 8) of a little-endian word."""
+def word_byte(w: np.uint64, k: int) -> int:
+    """Byte k (< 8) of a little-endian word (packets `head`: the first payload bytes)."""
     return int((w >> np.uint64(8 * k)) & np.uint64(0xFF))
 
 
@@ -473,18 +473,18 @@ def _imap_no(data: np.ndarray, pos: Any, end: Any, w: np.uint64) -> bool:
     space).  Decided from the first 8 bytes `w` when the tag ends inside them, else read."""
     lim = min(end, pos + 24)
     k = pos
-    while k < lim and k < pos + 8 and 32 < _byte(w, k - pos) < 127:
+    while k < lim and k < pos + 8 and 32 < word_byte(w, k - pos) < 127:
         k += 1
     if k == pos + 8:  # a longer tag: go on in data
         while k < lim and 32 < data[k] < 127:
             k += 1
-    if k == lim or (data[k] if k >= pos + 8 else _byte(w, k - pos)) != 32:
+    if k == lim or (data[k] if k >= pos + 8 else word_byte(w, k - pos)) != 32:
         return False
     if k + 3 >= end:
         return False
     if k + 3 < pos + 8:
         j = k - pos
-        return _byte(w, j + 1) == 78 and _byte(w, j + 2) == 79 and _byte(w, j + 3) == 32
+        return word_byte(w, j + 1) == 78 and word_byte(w, j + 2) == 79 and word_byte(w, j + 3) == 32
     return bool(data[k + 1] == 78 and data[k + 2] == 79 and data[k + 3] == 32)
 
 
@@ -494,7 +494,7 @@ def _mark_one(data: np.ndarray, pos: Any, end: Any, w: np.uint64) -> tuple[int, 
     bytes are `w` (little-endian, zero past `end`): the bytes past them are read only for an
     HTTP response's status, a POST's target, SMB, telnet and long IMAP tags."""
     avail = end - pos
-    b0 = _byte(w, 0)
+    b0 = word_byte(w, 0)
     if b0 == 72 and _is(w, avail, 7, _HTTP1_M, _HTTP1):
         st = 0
         if pos + 12 <= end:
@@ -506,7 +506,7 @@ def _mark_one(data: np.ndarray, pos: Any, end: Any, w: np.uint64) -> tuple[int, 
         return MARK_HTTP_POST, _login_target(data, pos + 5, end)
     if b0 == 83 and _is(w, avail, 4, _SSH_M, _SSH):
         return MARK_SSH_BANNER, 0
-    if b0 == 53 and (_byte(w, 3) == 32 or _byte(w, 3) == 45):
+    if b0 == 53 and (word_byte(w, 3) == 32 or word_byte(w, 3) == 45):
         if _is(w, avail, 3, _CODE_M, _C530):
             return MARK_FTP_FAIL, 0
         if _is(w, avail, 3, _CODE_M, _C535):
@@ -514,12 +514,12 @@ def _mark_one(data: np.ndarray, pos: Any, end: Any, w: np.uint64) -> tuple[int, 
         return 0, 0
     if b0 == 45 and _is(w, avail, 4, _ERR_M, _ERR):
         return MARK_POP_ERR, 0
-    if b0 == 3 and _byte(w, 1) == 0 and end - pos >= 7 and _byte(w, 5) & 0xF0 == 0xE0:
+    if b0 == 3 and word_byte(w, 1) == 0 and end - pos >= 7 and word_byte(w, 5) & 0xF0 == 0xE0:
         return MARK_RDP_CR, 0
     if b0 == 0 and end - pos >= 16:
         # NetBIOS session header, then SMB1 (0xFF 'SMB', status at 5) or SMB2 (0xFE 'SMB', at 8)
         p = pos + 4
-        if _byte(w, 5) == 83 and _byte(w, 6) == 77 and _byte(w, 7) == 66:
+        if word_byte(w, 5) == 83 and word_byte(w, 6) == 77 and word_byte(w, 7) == 66:
             s_at = p + 5 if data[p] == 0xFF else (p + 8 if data[p] == 0xFE else -1)
             if s_at > 0 and s_at + 4 <= end:
                 smb = (
@@ -534,9 +534,9 @@ def _mark_one(data: np.ndarray, pos: Any, end: Any, w: np.uint64) -> tuple[int, 
     if b0 == 13 or b0 == 10:
         # telnet servers put the failure on a new line: "\r\nLogin incorrect"
         k = 0
-        while k < avail and k < 4 and _byte(w, k) in (13, 10, 0):
+        while k < avail and k < 4 and word_byte(w, k) in (13, 10, 0):
             k += 1
-        if k < avail and _byte(w, k) == 76 and avail - k >= 15:
+        if k < avail and word_byte(w, k) == 76 and avail - k >= 15:
             return _telnet(data, pos + k, end, _head(data, pos + k, end))
         return 0, 0
     if _imap_no(data, pos, end, w):  # ("Login incorrect" has its space at 5: not a tag)

@@ -11,6 +11,8 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
+from secaudit.detect._kernels import word_byte
+
 __all__ = [
     "MARK_OPENVPN",
     "MARK_SSH",
@@ -211,23 +213,24 @@ def name_spans(
 
 
 @nb.njit(cache=True, inline="always")
-def _marker(data: np.ndarray, pos: int, end: int, tcp: bool, plen: int) -> int:
+def _marker(w: np.uint64, avail: int, tcp: bool, plen: int) -> int:
     """Remote-access handshake at the start of a payload (MARK_*, 0 none), recognised on
-    any port: SSH banner, WireGuard handshake initiation, OpenVPN hard reset."""
-    if end - pos < 4:
+    any port: SSH banner, WireGuard handshake initiation, OpenVPN hard reset.  `w`: the
+    payload's first 8 bytes (packets `head`), `avail` of them captured."""
+    if avail < 4:
         return 0
-    b0 = data[pos]
+    b0 = word_byte(w, 0)
     if tcp:
-        if b0 == 83 and data[pos + 1] == 83 and data[pos + 2] == 72 and data[pos + 3] == 45:
+        if b0 == 83 and word_byte(w, 1) == 83 and word_byte(w, 2) == 72 and word_byte(w, 3) == 45:
             return MARK_SSH
-        if end - pos >= 16 and data[pos + 2] == 0x38:
+        if avail >= 16 and word_byte(w, 2) == 0x38:
             # OpenVPN over TCP: 2-byte length, then P_CONTROL_HARD_RESET_CLIENT_V2
-            ln = (np.int64(b0) << 8) | np.int64(data[pos + 1])
+            ln = (np.int64(b0) << 8) | np.int64(word_byte(w, 1))
             if ln + 2 == plen:
                 return MARK_OPENVPN
         return 0
-    if b0 == 1 and data[pos + 1] == 0 and data[pos + 2] == 0 and data[pos + 3] == 0 and plen == 148:
-        return MARK_WIREGUARD  # WireGuard handshake initiation
+    if b0 == 1 and (w & np.uint64(0xFFFFFF00)) == 0 and plen == 148:
+        return MARK_WIREGUARD  # WireGuard handshake initiation: type 1, three zero bytes
     if (b0 == 0x38 or b0 == 0x50) and plen >= 14:
         return MARK_OPENVPN  # hard reset client v2 / v3, key id 0
     return 0
@@ -421,14 +424,19 @@ def hosts_aggregate(
 
 
 @nb.njit(cache=True, inline="always")
-def _may_name(data: np.ndarray, pos: int, end: int, b0: int) -> bool:
-    """The checks name_spans starts with, on bytes the candidates pass has in cache: a TLS
-    ClientHello record or an HTTP request line (name_spans finds no name in anything else)."""
-    if end - pos < 8:
+def _may_name(w: np.uint64, avail: int) -> bool:
+    """The checks name_spans starts with, on the payload's first 8 bytes `w` (`avail`
+    captured): a TLS ClientHello record or an HTTP request line (name_spans finds no name in
+    anything else; _is_method looks at no more than 8 bytes)."""
+    if avail < 8:
         return False
+    b0 = word_byte(w, 0)
     if b0 == 22:
-        return end - pos >= 43 and data[pos + 5] == 1
-    return 65 <= b0 <= 90 and _is_method(data, pos, end)
+        return avail >= 43 and word_byte(w, 5) == 1
+    k = 0
+    while k < 8 and 65 <= word_byte(w, k) <= 90:
+        k += 1
+    return k > 2 and k < 8 and word_byte(w, k) == 32
 
 
 @nb.njit(cache=True)
@@ -439,23 +447,23 @@ def candidates(
     sport: np.ndarray,
     tcp_flags: np.ndarray,
     arp_op: np.ndarray,
-    data_off: np.ndarray,
     caplen: np.ndarray,
     payload_off: np.ndarray,
     payload_len: np.ndarray,
-    data: np.ndarray,
+    head: np.ndarray,
 ) -> tuple[
     np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, int, int
 ]:
     """One pass over a chunk: row indexes of ARP, DHCP replies, router advertisements, TCP SYNs,
     TCP payloads that may name a server (TLS ClientHello / HTTP request line), and remote-access
-    handshakes with their marker (MARK_*); plus the chunk's first and last timestamp."""
+    handshakes with their marker (MARK_*); plus the chunk's first and last timestamp.  Payloads
+    are judged by their first 8 bytes (`head`), which the record holds: no read of the chunk's
+    bytes."""
     n = ts.shape[0]
     arp = np.empty(n, np.int64)
     ra = np.empty(n, np.int64)
     syn = np.empty(n, np.int64)
-    pay = np.empty(n, np.int64)  # TCP/UDP packets with payload: row, first byte's offset, flags
-    off = np.empty(n, np.int64)
+    pay = np.empty(n, np.int64)  # TCP/UDP packets with payload: row, flags
     span = np.empty(n, np.uint32)  # payload bytes captured (1 .. caplen)
     plen = np.empty(n, np.uint32)  # payload_len (uint32 in the packets table)
     flag = np.empty(n, np.uint8)  # 1 TCP, 2 a DHCP reply candidate
@@ -484,7 +492,6 @@ def candidates(
         if (pr != 6 and pr != 17) or payload_len[i] == 0 or payload_off[i] >= caplen[i]:
             continue
         pay[npay] = i
-        off[npay] = data_off[i] + payload_off[i]
         span[npay] = min(np.int64(caplen[i]), np.int64(payload_off[i]) + payload_len[i]) - np.int64(
             payload_off[i]
         )
@@ -493,28 +500,23 @@ def candidates(
             1 if pr == 6 else (2 if sport[i] == 67 and payload_len[i] >= 240 else 0)
         )
         npay += 1
-    # the first payload bytes in a loop of their own: no branch waits on a load, so the
-    # cache misses into the chunk's bytes overlap instead of stalling one by one
-    first = np.empty(npay, np.uint8)
-    for k in range(npay):
-        first[k] = data[off[k]]
     dhcp = np.empty(npay, np.int64)
     names = np.empty(npay, np.int64)
     marks = np.empty(npay, np.int64)
     mark = np.empty(npay, np.uint8)
     nd = nn = nm = 0
-    for k in range(npay):  # the bytes read here are in the cache lines just gathered
+    for k in range(npay):
         i = pay[k]
-        b0 = first[k]
-        pos = off[k]
+        w = head[i]
+        b0 = word_byte(w, 0)
         if flag[k] == 2:
             dhcp[nd] = i
             nd += 1
-        if flag[k] == 1 and _may_name(data, pos, pos + span[k], b0):
+        if flag[k] == 1 and _may_name(w, int(span[k])):
             names[nn] = i
             nn += 1
         if b0 == 83 or b0 == 1 or b0 == 0x38 or b0 == 0x50 or b0 == 0:
-            mk = _marker(data, pos, pos + span[k], flag[k] == 1, plen[k])
+            mk = _marker(w, int(span[k]), flag[k] == 1, plen[k])
             if mk:
                 marks[nm] = i
                 mark[nm] = mk

@@ -62,7 +62,7 @@ class LinksTables:
             return
         arp, dhcp, ra, syn, names, marks, mark, t0, t1 = candidates(
             p["ts"], p["ip_version"], p["proto"], p["sport"], p["tcp_flags"], p["arp_op"],
-            p["data_off"], p["caplen"], p["payload_off"], p["payload_len"], data,
+            p["caplen"], p["payload_off"], p["payload_len"], p["head"],
         )  # fmt: skip
         self.first_ns = int(t0) if self.first_ns is None else min(self.first_ns, int(t0))
         self.last_ns = int(t1) if self.last_ns is None else max(self.last_ns, int(t1))
