@@ -51,6 +51,20 @@ def test_window_hits_counts_within_window_only() -> None:
     assert window_hits(keys, times, 2, 100.0)[5:].all()
 
 
+def test_window_hits_takes_a_threshold_per_group() -> None:
+    """One call with per-row thresholds equals one call per threshold (internal/external)."""
+    rng = np.random.default_rng(3)
+    keys = pd.Series(rng.integers(0, 40, 2_000))
+    times = rng.uniform(0, 600, 2_000)
+    need = np.where(keys.to_numpy() % 2 == 0, 30.0, 45.0)
+    both = window_hits(keys, times, need, 300.0)
+    for thr in (30.0, 45.0):
+        part = need == thr
+        alone = window_hits(keys[part], times[part], thr, 300.0)
+        assert (both[part] == alone).all()
+    assert both.any() and not both.all()
+
+
 # ----------------------------------------------------------------- scans
 def test_port_scan_vertical_fires_and_normal_clients_do_not() -> None:
     scan_rows = [

@@ -300,7 +300,7 @@ def internal_mask(ctx: DetectContext, addrs: pd.Series) -> npt.NDArray[np.bool_]
 def window_hits(
     keys: pd.Series | pd.DataFrame,
     times: pd.Series | npt.NDArray[np.float64],
-    need: float,
+    need: float | npt.NDArray[Any],
     window: float,
     weights: pd.Series | npt.NDArray[Any] | None = None,
 ) -> npt.NDArray[np.bool_]:
@@ -308,10 +308,12 @@ def window_hits(
 
     With one row per *distinct* item at its first-seen time this is Zeek's "N
     distinct in a window" test, sliding instead of epoch-aligned.  Groups are
-    hashed to integer codes once; the rest is sorting and a searchsorted.
+    hashed to integer codes once; the rest is sorting and a searchsorted.  `need` may be
+    one threshold per row (the same for every row of a group: internal and external
+    scanners in one call).
     """
     n = len(keys)
-    if n == 0 or need <= 0:
+    if n == 0 or (np.isscalar(need) and float(need) <= 0):  # type: ignore[arg-type]
         return np.full(n, n > 0, dtype=bool)
     codes = group_codes(keys)
     t = np.nan_to_num(np.asarray(times, np.float64), nan=0.0)
@@ -322,7 +324,7 @@ def window_hits(
     key = c.astype(np.float64) * span + ts
     cs = np.concatenate([[0.0], np.cumsum(ws)])
     j = np.searchsorted(key, key + window, side="right")
-    hit_sorted = (cs[j] - cs[:-1]) >= need
+    hit_sorted = (cs[j] - cs[:-1]) >= (need if np.isscalar(need) else np.asarray(need)[order])
     group_hit = np.zeros(int(codes.max()) + 1, dtype=bool)
     group_hit[c[hit_sorted]] = True
     return group_hit[codes]

@@ -230,11 +230,11 @@ def port_scan(ctx: DetectContext) -> list[Finding]:
     flagged: dict[int, set[str]] = {}
 
     def mark(key: list[str], thr_col: str, mode: str) -> None:
-        for thr, idx in d.groupby(thr_col, sort=False).groups.items():
-            part = d.loc[idx]
-            hit = window_hits(part[key], part["ts"], float(str(thr)), cfg.window_s)
-            for scanner in part.loc[hit, "scanner"].unique():
-                flagged.setdefault(int(scanner), set()).add(mode)
+        # each scanner's own threshold (its key holds the scanner, so a group has one)
+        need = d[thr_col].to_numpy(np.float64)
+        hit = window_hits(d[key], d["ts"], need, cfg.window_s)
+        for scanner in np.unique(d["scanner"].to_numpy()[hit]).tolist():
+            flagged.setdefault(int(scanner), set()).add(mode)
 
     mark(["scanner", "victim"], "ports_thr", "vertical")
     mark(["scanner", "tcp", "port"], "hosts_thr", "horizontal")
