@@ -199,6 +199,11 @@ class Policy:
         return np.array([self.zone_id.get(a.zone, -2) for a in self.assets] + [-2], dtype=np.int32)
 
     @cached_property
+    def asset_names(self) -> npt.NDArray[np.object_]:
+        """Each asset's name, with a trailing None so index -1 reads "none"."""
+        return np.array([a.name for a in self.assets] + [None], dtype=object)
+
+    @cached_property
     def asset_roles(self) -> tuple[str, ...]:
         """Each asset's role name (Role values), read once."""
         return tuple(a.role.value for a in self.assets)
