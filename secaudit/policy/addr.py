@@ -88,6 +88,19 @@ def hilo_of_strings(
     return u_hi[idx], u_lo[idx], u_ok[idx]
 
 
+def _joined_utf8(texts: list[str]) -> tuple[bytes, npt.NDArray[np.int64]]:
+    """The texts' UTF-8 bytes ("replace" errors) end to end, and where each ends.  Encoded
+    once as a whole: when that gives a byte per character, every text's byte length is its
+    length (addresses are ASCII); otherwise text by text."""
+    joined = "".join(texts).encode("utf-8", "replace")
+    lens = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))
+    if len(joined) != int(lens.sum()):
+        enc = [t.encode("utf-8", "replace") for t in texts]
+        joined = b"".join(enc)
+        lens = np.fromiter(map(len, enc), dtype=np.int64, count=len(enc))
+    return joined, np.cumsum(lens)
+
+
 def hilo_of_distinct(texts: list[str]) -> tuple[U64, U64, npt.NDArray[np.bool_]]:
     """hilo_of_strings of texts already distinct (each parsed once, no factorization)."""
     n = len(texts)
@@ -97,9 +110,8 @@ def hilo_of_distinct(texts: list[str]) -> tuple[U64, U64, npt.NDArray[np.bool_]]
     if texts:
         # canonical dotted quads in one compiled pass over the joined text; the rest
         # (IPv6, zone suffixes, spaces, anything odd) through inet_pton one by one
-        enc = [t.encode("utf-8", "replace") for t in texts]
-        ends = np.cumsum(np.fromiter(map(len, enc), dtype=np.int64, count=len(enc)))
-        v4, ok4 = _dotted_quads(np.frombuffer(b"".join(enc), dtype=np.uint8), ends)
+        joined, ends = _joined_utf8(texts)
+        v4, ok4 = _dotted_quads(np.frombuffer(joined, dtype=np.uint8), ends)
         u_lo[:] = np.where(ok4, v4 | np.uint64(0xFFFF_0000_0000), 0)
         u_ok[:] = ok4
         for i in np.flatnonzero(~ok4).tolist():  # one parse per distinct address, not per row

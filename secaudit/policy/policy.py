@@ -259,7 +259,17 @@ class Policy:
 
     def approved_cidr(self, hi: U64, lo: U64, proto: npt.ArrayLike, port: npt.ArrayLike) -> BoolArr:
         """Rows whose destination lies in an approved CIDR (and its ports, if it names any)."""
-        idx = self._approved_table.lookup(hi, lo)
+        return self.approved_ports(self.approved_net(hi, lo), proto, port)
+
+    def approved_net(self, hi: U64, lo: U64, *, distinct: bool = False) -> I32:
+        """Per address, the approved entry whose CIDR holds it (longest prefix), -1 none.
+        `distinct`: the addresses are already distinct (no de-duplication first)."""
+        table = self._approved_table
+        return table.lookup_unique(hi, lo) if distinct else table.lookup(hi, lo)
+
+    def approved_ports(self, net: I32, proto: npt.ArrayLike, port: npt.ArrayLike) -> BoolArr:
+        """Rows whose approved_net `net` (-1 none) also allows the row's service."""
+        idx = np.asarray(net)
         ok = idx >= 0
         approved = self.links.external.approved
         if ok.any() and any(not p.matches_any() for a in approved for p in a.ports):
