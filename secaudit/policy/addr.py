@@ -9,7 +9,7 @@ from __future__ import annotations
 import ipaddress
 import re
 import socket
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import numba as nb
 import numpy as np
@@ -29,6 +29,7 @@ __all__ = [
     "network_hilo",
     "parse_ip",
     "parse_mac",
+    "parse_macs",
     "str_of",
 ]
 
@@ -213,6 +214,26 @@ def parse_mac(value: object) -> int | None:
     if _HEX12(digits) is None:  # exactly 12 of 0-9a-f (one C call: policies list thousands)
         return None
     return int(digits, 16)
+
+
+def parse_macs(values: Sequence[object]) -> list[int | None]:
+    """parse_mac of every value.  When all are text of the canonical form aa:bb:cc:dd:ee:ff
+    (as assets.yaml's validator writes them) they are decoded together; else one by one."""
+    texts = [v for v in values if type(v) is str and len(v) == 17]
+    if texts and len(texts) == len(values):
+        raw = np.frombuffer("".join(texts).encode("ascii", "replace"), dtype=np.uint8)
+        if len(raw) == 17 * len(texts):
+            rows = raw.reshape(-1, 17)
+            digits = rows[:, [k for k in range(17) if k % 3 != 2]]
+            lower = digits | np.uint8(0x20)  # A-F read as a-f, as parse_mac lowers them
+            num = (digits >= ord("0")) & (digits <= ord("9"))
+            alpha = (lower >= ord("a")) & (lower <= ord("f"))
+            if (rows[:, 2::3] == ord(":")).all() and (num | alpha).all():
+                nibble = np.where(num, digits - ord("0"), lower - ord("a") + 10).astype(np.uint64)
+                shifts = np.arange(44, -1, -4, dtype=np.uint64)
+                out: list[int | None] = (nibble << shifts).sum(axis=1).tolist()
+                return out
+    return [parse_mac(v) for v in values]
 
 
 def format_mac(mac: int) -> str:

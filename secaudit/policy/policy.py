@@ -21,7 +21,7 @@ from secaudit.policy.addr import (
     hilo_of_strings,
     is_special,
     network_hilo,
-    parse_mac,
+    parse_macs,
 )
 from secaudit.policy.lookup import AddrTable, CidrTable
 from secaudit.policy.models import (
@@ -169,7 +169,8 @@ class Policy:
     def _asset_mac_values(self) -> tuple[int | None, ...]:
         """Each asset's MAC as an int (None: none or invalid), parsed once for every
         MAC lookup table below."""
-        return tuple(parse_mac(a.mac) if a.mac else None for a in self.assets)
+        macs = parse_macs([a.mac for a in self.assets if a.mac])[::-1]
+        return tuple(macs.pop() if a.mac else None for a in self.assets)
 
     @cached_property
     def _mac_index(self) -> tuple[pd.Index, npt.NDArray[np.int32]]:
