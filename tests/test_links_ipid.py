@@ -116,3 +116,29 @@ def test_merge_keeps_both_files_senders() -> None:
     got = a.counters(10, 3).sort_values("src_lo")
     assert got["src_lo"].tolist() == [0x0A000005, 0x0A000006]
     assert got["global"].tolist() == [1, 1]
+
+
+def test_entries_give_the_same_state_as_per_packet_lookups() -> None:
+    """Senders looked up once per hosts_aggregate entry (LinksTables) leave the very state
+    that hashing every packet does, the table growing mid-chunk included."""
+    from secaudit.detect.links_kernels import hosts_aggregate
+
+    rng = np.random.default_rng(4)
+    n = 6000
+    p = _packets(rng.integers(1, 65535, n).tolist(), rng.integers(1, 30, n).tolist())
+    p["src_mac"] = 0xAA00 + rng.integers(0, 900, n)  # ~900 senders: 1024 slots grow twice
+    p["src_lo"] = 0xFFFF_0A00_0000 + (p["src_mac"] & 0xFF)  # some MACs share an address
+    p["ttl"] = rng.choice([64, 63], n)  # several entries per sender
+    p["ip_id"][::50] = 0  # not counted, still in hosts
+    a, b = IpIdCounters(), IpIdCounters()
+    for k in range(0, n, 2500):
+        q = p[k : k + 2500]
+        entry = hosts_aggregate(
+            q["src_mac"], q["src_hi"], q["src_lo"], q["vlan"], q["ttl"], q["proto"],
+            q["dst_hi"], q["dst_lo"], q["arp_op"], q["ip_version"], q["ts"],
+        )  # fmt: skip
+        a.update(q)
+        b.update(q, entry[-1], len(entry[0]))
+    assert a.n == b.n > 512 and a.clock == b.clock
+    for name in ("keys", "used", "seqs"):
+        assert np.array_equal(getattr(a, name), getattr(b, name))

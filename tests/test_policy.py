@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from secaudit.errors import ConfigError
 from secaudit.policy import load_policy
-from secaudit.policy.addr import hilo_of_strings, parse_mac
+from secaudit.policy.addr import format_mac, format_macs, hilo_of_strings, parse_mac, parse_macs
 from secaudit.policy.rules import LinksRules, load_links_rules
 
 GOOD = Path(__file__).parent / "data" / "links" / "policy"
@@ -318,3 +318,26 @@ def test_unique_pairs_and_addr_text_match_the_plain_forms() -> None:
     assert addr_text(hi, lo).tolist() == want
     assert addr_text_column(hi, lo).tolist() == want
     assert addr_text_column(hi[:0], lo[:0]).dtype == object
+
+
+def test_format_macs_matches_format_mac() -> None:
+    rng = np.random.default_rng(7)
+    macs = np.r_[rng.integers(0, 1 << 48, 500, dtype=np.uint64), [0, (1 << 48) - 1]].astype(
+        np.uint64
+    )
+    assert format_macs(macs) == [format_mac(int(m)) for m in macs]
+    wide = np.array([1, 1 << 48, (1 << 64) - 1], dtype=np.uint64)  # past 48 bits: format_mac itself
+    assert format_macs(wide) == [format_mac(int(m)) for m in wide]
+    assert format_macs(np.zeros(0, np.uint64)) == []
+
+
+def test_parse_macs_matches_parse_mac() -> None:
+    rng = np.random.default_rng(8)
+    canon = [format_mac(int(m)) for m in rng.integers(0, 1 << 48, 300, dtype=np.uint64)]
+    odd: list[object] = [
+        "AA:BB:CC:DD:EE:0F", "aa:bb:cc:dd:ee:f", "faa:bb:cc:dd:ee:ff", "aa-bb-cc-dd-ee-ff",
+        " aa:bb:cc:dd:ee:f", "gg:bb:cc:dd:ee:ff", "aa:bb:cc:dd:ée:ff", "aa:bb:cc:dd:ee:@f",
+        "aabb.ccdd.eeff", 52540000281, True, None,
+    ]  # fmt: skip
+    for values in (canon, [c.upper() for c in canon], odd, odd[1:3], [*canon[:3], *odd], []):
+        assert parse_macs(values) == [parse_mac(v) for v in values], values

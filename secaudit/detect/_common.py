@@ -215,24 +215,29 @@ def findings_bulk(
     are builtin scalars or None, as finding()'s keyword parameters.
     """
     lang = str(ctx.settings("_run").get("lang", "en"))
-    title_t = t(f"finding.{detector}.title", lang)  # no parameters: the template itself
-    rem_t = t(f"finding.{detector}.remediation", lang)
     rule_id = f"detect.{detector}"
     cat = Category(category)
     ctl = tuple(controls if controls is not None else CONTROLS.get(detector, ()))
-    firsts, lasts = iso_many(first), iso_many(last)
     names = list(title_params or {})
     cols = [list((title_params or {})[k]) for k in names]
-    keys = id_keys if id_keys is not None else [None] * len(subject)
+    rows = (
+        [dict(zip(names, row, strict=True)) for row in zip(*cols, strict=True)]
+        if cols
+        else [{} for _ in subject]
+    )
+    params = [
+        {"subject": subj, "count": cnt, **tp}
+        for subj, cnt, tp in zip(subject, count, rows, strict=True)
+    ]
+    titles = _fill_all(t(f"finding.{detector}.title", lang), params)  # no parameters: the template
+    remediations = _fill_all(t(f"finding.{detector}.remediation", lang), params)
+    ids = _stable_ids(rule_id, subject, id_keys)
     plain = all(type(v) in _SCALARS or v is None for c in cols for v in c)
-    rule_json = encode_basestring_ascii(rule_id)
     out = []
-    rows = list(zip(*cols, strict=True)) if cols else [()] * len(subject)
-    for i, (sev, subj, cnt, ev, key, row) in enumerate(
-        zip(severity, subject, count, evidence, keys, rows, strict=True)
-    ):
-        tp = dict(zip(names, row, strict=True))
-        params = {"subject": subj, "count": cnt, **tp}
+    for sev, subj, cnt, ev, tp, title, rem, id_, first_s, last_s in zip(
+        severity, subject, count, evidence, rows, titles, remediations, ids,
+        iso_many(first), iso_many(last), strict=True,
+    ):  # fmt: skip
         extra = (
             {k: v for k, v in tp.items() if type(v) in _SCALARS}
             if plain
@@ -246,18 +251,28 @@ def findings_bulk(
                 detector=detector,
                 category=cat,
                 severity=sev,
-                title=_fill(title_t, params),
+                title=title,
                 subject=subj,
-                first_seen=firsts[i],
-                last_seen=lasts[i],
+                first_seen=first_s,
+                last_seen=last_s,
                 count=int(cnt),
                 evidence=ev,
                 controls=ctl,
-                remediation=_fill(rem_t, params),
-                id=_stable_id(rule_id, rule_json, subj, key),
-            )  # fmt: skip
+                remediation=rem,
+                id=id_,
+            )
         )
     return out
+
+
+def _stable_ids(
+    rule_id: str, subjects: Sequence[str], keys: Sequence[Mapping[str, Any] | None] | None
+) -> list[str]:
+    """_stable_id of every finding (the rule's JSON encoded once)."""
+    rule_json = encode_basestring_ascii(rule_id)
+    if keys is None:
+        return [_stable_id(rule_id, rule_json, subj, None) for subj in subjects]
+    return [_stable_id(rule_id, rule_json, s, k) for s, k in zip(subjects, keys, strict=True)]
 
 
 def _stable_id(rule_id: str, rule_json: str, subject: str, keys: Mapping[str, Any] | None) -> str:
@@ -266,7 +281,7 @@ def _stable_id(rule_id: str, rule_json: str, subject: str, keys: Mapping[str, An
     if type(subject) is not str or (keys is not None and type(keys) is not dict):
         return stable_id(rule_id, subject, keys)
     parts = []
-    for k, v in sorted((keys or {}).items()):
+    for k, v in sorted(keys.items()) if keys else ():
         if type(k) is not str or type(v) is not str:
             return stable_id(rule_id, subject, keys)
         parts.append(f"{encode_basestring_ascii(k)}: {encode_basestring_ascii(v)}")
@@ -274,10 +289,18 @@ def _stable_id(rule_id: str, rule_json: str, subject: str, keys: Mapping[str, An
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
+def _fill_all(text: str, params: Sequence[Mapping[str, Any]]) -> list[str]:
+    """_fill of one template with each finding's parameters; a template without
+    placeholders is the text itself (str.format leaves brace-free text as it is)."""
+    if "{" not in text and "}" not in text:
+        return [text] * len(params)
+    return [_fill(text, p) for p in params]
+
+
 def _fill(text: str, params: Mapping[str, Any]) -> str:
     """t()'s formatting of a looked-up template."""
     try:
-        return text.format(**params)
+        return text.format_map(params)
     except (KeyError, IndexError, ValueError):
         return text
 

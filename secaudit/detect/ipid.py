@@ -79,21 +79,33 @@ def _feed(
     clock: int,
     p: np.ndarray,
     max_gap: int,
+    entry: np.ndarray,
+    n_entries: int,
 ) -> tuple:  # type: ignore[type-arg]
     """Link each unfragmented, untunnelled IPv4 packet with an ID (records of `p`, read once
     each) to its sender's closest sequence, or start one; returns the possibly grown table,
-    the key count and the clock (a packet counter for LRU)."""
+    the key count and the clock (a packet counter for LRU).
+
+    `entry` numbers each packet's group of the chunk (0 .. n_entries-1), groups whose packets
+    share MAC and address: the table is probed once per group and the slot remembered
+    (until the table grows), not hashed again for every packet."""
+    slot_of = np.full(n_entries, -1, np.int64)
     for i in range(p.shape[0]):
         q = p[i]
         if q.ip_version != 4 or q.tunnel_depth != 0 or q.ip_id == 0 or q.frag & 1 or q.src_mac == 0:
             continue
         if 2 * (n + 1) > keys.shape[0]:
             keys, used, seqs = _grow(keys, used, seqs)
-        h, new = _slot(keys, used, q.src_mac, q.src_lo)
-        if new:
-            n += 1
-            for s in range(SLOTS):
-                seqs[h, s, _LAST] = -1
+            slot_of[:] = -1  # every sender moved
+        h = slot_of[entry[i]]
+        if h < 0:
+            found, new = _slot(keys, used, q.src_mac, q.src_lo)
+            h = np.int64(found)
+            slot_of[entry[i]] = h
+            if new:
+                n += 1
+                for s in range(SLOTS):
+                    seqs[h, s, _LAST] = -1
         clock += 1
         x = np.int64(q.ip_id)
         d = np.int64(q.dst_lo)
@@ -154,13 +166,22 @@ class IpIdCounters:
     n: int = 0
     clock: int = 0
 
-    def update(self, packets: np.ndarray) -> None:
-        """Feed one chunk (schemas.PACKET_DTYPE): unfragmented, untunnelled IPv4 with an ID."""
+    def update(
+        self, packets: np.ndarray, entry: np.ndarray | None = None, n_entries: int = 0
+    ) -> None:
+        """Feed one chunk (schemas.PACKET_DTYPE): unfragmented, untunnelled IPv4 with an ID.
+
+        `entry`: each packet's group (0 .. n_entries-1; hosts_aggregate's entries) where the
+        packets of a group share MAC and address, so a sender is looked up once per group;
+        without it every packet is a group of its own."""
         if not len(packets):
             return
+        if entry is None:
+            entry, n_entries = np.arange(len(packets)), len(packets)
         self.keys, self.used, self.seqs, self.n, self.clock = _feed(
-            self.keys, self.used, self.seqs, self.n, self.clock, packets, self.max_gap
-        )
+            self.keys, self.used, self.seqs, self.n, self.clock, packets, self.max_gap,
+            entry, n_entries,
+        )  # fmt: skip
 
     def merge(self, other: IpIdCounters) -> None:
         """Another file's senders: kept side by side (a sender seen in both keeps this one's

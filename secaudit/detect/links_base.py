@@ -230,7 +230,9 @@ def _build(ctx: DetectContext) -> FlowView:
     )
     approved = np.zeros(n, dtype=bool)
     if ext.any():
-        approved[ext] = pol.approved_cidr(r_hi[ext], r_lo[ext], proto[ext], port[ext])
+        # the CIDR per distinct responder, the ports per row
+        unet = pol.approved_net(ur_hi, ur_lo, distinct=True)
+        approved[ext] = pol.approved_ports(unet[r_code[ext]], proto[ext], port[ext])
         named = ext & has_name
         if named.any():
             approved[named] |= pol.approved_domain(

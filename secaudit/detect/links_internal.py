@@ -38,7 +38,7 @@ from secaudit.detect.links_tables import mix64
 from secaudit.detect.registry import DetectContext, register
 from secaudit.model import Category, Finding, Severity
 from secaudit.policy import Policy, Role, Trust
-from secaudit.policy.addr import format_mac, hilo_of_strings, is_special, parse_mac
+from secaudit.policy.addr import format_mac, format_macs, hilo_of_strings, is_special, parse_mac
 from secaudit.policy.lookup import AddrTable, unique_pairs
 
 __all__ = [
@@ -705,50 +705,47 @@ def hidden_nat(ctx: DetectContext) -> list[Finding]:
     several = n_strong[sel] >= 2
     first_ns = np.where(several & (second[sel] >= 0), second[sel], g_first[sel])
     ips = u["ip"].take(g_row[sel]).to_numpy(dtype=object).tolist()
-    macs = g_mac[sel].tolist()
-    fps = _syn_fingerprints(ctx, set(macs))
-    assets = u["mac_asset"].to_numpy(np.int64)[g_row[sel]].tolist()
-    flags = np.stack(
-        [several, routed[sel], oui[sel], n_fp[sel] >= 2, n_ipid[sel] >= 2], axis=1
-    ).tolist()
-    ipid_n = n_ipid[sel].tolist()
+    fps = _syn_fingerprints(ctx, np.unique(g_mac[sel]))
+    assets = pol.asset_names[u["mac_asset"].to_numpy(np.int64)[g_row[sel]]].tolist()
+    # which reasons hold, as one code per host: each code's list and text are made once
+    flags = np.stack([several, routed[sel], oui[sel], n_fp[sel] >= 2, n_ipid[sel] >= 2], axis=1)
+    code = (flags @ (1 << np.arange(len(_NAT_REASONS)))).tolist()
+    reasons_of = {c: [r for k, r in enumerate(_NAT_REASONS) if c >> k & 1] for c in set(code)}
+    text_of = {c: "; ".join(r) for c, r in reasons_of.items()}
+    mac_text = format_macs(g_mac[sel])
     evidence: list[dict[str, Any]] = []
-    reasons_text: list[str] = []
-    mac_text: list[str] = []
-    for gi, m, ip, hi_k, lo_k, asset, (sev_, rt, ou, fp2, id2), n_id in zip(
-        sel.tolist(), macs, ips, g_hi[sel].tolist(), g_lo[sel].tolist(), assets, flags, ipid_n,
-        strict=True,
+    for gi, m, ip, mac_s, hi_k, lo_k, asset, c, n_id in zip(
+        sel.tolist(), g_mac[sel].tolist(), ips, mac_text, g_hi[sel].tolist(), g_lo[sel].tolist(),
+        assets, code, n_ipid[sel].tolist(), strict=True,
     ):  # fmt: skip
-        reasons = []
-        if sev_:
-            reasons.append("several TTL baselines")
-        if rt:
-            reasons.append("every packet is one or more hops behind the port")
-        if ou:
-            reasons.append("mobile-hotspot OUI")
-        if fp2:
-            reasons.append("several TCP SYN fingerprints")
-        if id2:
-            reasons.append("several IP-ID counters")
-        mac_s = format_mac(m)
         ev: dict[str, Any] = {
-            "ip": ip, "mac": mac_s, "asset": _asset_name(pol, asset),
-            "reasons": reasons, "ttl_packets": ttl_packets.get(gi, {}),
+            "ip": ip, "mac": mac_s, "asset": asset,
+            "reasons": list(reasons_of[c]), "ttl_packets": ttl_packets.get(gi, {}),
         }  # fmt: skip
         fp = fps.get((m, hi_k, lo_k))
         if fp:
             ev["syn_fingerprints"] = fp
-        if id2:
+        if c & _NAT_IPID:
             ev["ipid_counters"] = n_id
         evidence.append(ev)
-        reasons_text.append("; ".join(reasons))
-        mac_text.append(mac_s)
+    reasons_text = [text_of[c] for c in code]
     return findings_bulk(
         ctx, "hidden_nat", IL, [Severity.MEDIUM] * len(sel), [str(ip) for ip in ips],
         first_ns / 1e9, g_last[sel] / 1e9, g_pkts[sel].tolist(), evidence,
         id_keys=[{"mac": m} for m in mac_text], controls=CONTROLS["hidden_nat"],
         title_params={"reasons": reasons_text},
     )  # fmt: skip
+
+
+# hidden_nat's reasons, in the order the evidence lists them (bit k of a host's reason code)
+_NAT_REASONS = (
+    "several TTL baselines",
+    "every packet is one or more hops behind the port",
+    "mobile-hotspot OUI",
+    "several TCP SYN fingerprints",
+    "several IP-ID counters",
+)
+_NAT_IPID = 1 << 4
 
 
 def _fold(cols: list[npt.NDArray[Any]]) -> npt.NDArray[np.int64]:
@@ -843,18 +840,16 @@ def _host_key(
 
 
 def _syn_fingerprints(
-    ctx: DetectContext, macs: set[int], top_n: int = 5
+    ctx: DetectContext, macs: npt.NDArray[np.uint64], top_n: int = 5
 ) -> dict[tuple[int, int, int], list[dict[str, Any]]]:
     """The `top_n` SYN fingerprints (TTL, window, scale, option layout) by count per
     (MAC, address), for evidence.  Selection and ordering are whole-column; option
     layouts are rendered once per distinct code."""
     syn = ctx.tables.get("links_syn")
     out: dict[tuple[int, int, int], list[dict[str, Any]]] = {}
-    if syn is None or not len(syn) or not macs:
+    if syn is None or not len(syn) or not len(macs):
         return out
-    rows = np.flatnonzero(
-        np.isin(syn["src_mac"].to_numpy(np.uint64), np.array(sorted(macs), dtype=np.uint64))
-    )
+    rows = np.flatnonzero(np.isin(syn["src_mac"].to_numpy(np.uint64), macs))
     if not len(rows):
         return out
     mac, hi, lo = (syn[c].to_numpy(np.uint64)[rows] for c in ("src_mac", "src_hi", "src_lo"))

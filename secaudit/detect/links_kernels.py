@@ -334,26 +334,22 @@ def hosts_aggregate(
     np.ndarray,
     np.ndarray,
     np.ndarray,
+    np.ndarray,
 ]:
     """Distinct (MAC, address, VLAN, TTL, ARP?, unicast TCP/UDP?) senders with packet count and
-    first/last time, in one pass with an open-addressing hash table (exact keys, no collisions)."""
+    first/last time, in one pass with an open-addressing hash table (exact keys, no collisions);
+    plus each packet's entry (-1: not counted), which the IP-ID pass keys its senders by."""
     n = ts.shape[0]
     # the table grows with the distinct senders (a few thousand per chunk), so it stays
-    # cache-resident instead of being sized for every packet
+    # cache-resident instead of being sized for every packet; an entry's key and its
+    # counts are rows of their own, so a probe reads one cache line, not one per field
     cap = 4096
     mask = np.uint64(cap - 1)
     slot_of = np.full(cap, -1, np.int64)
     k_hash = np.empty(n, np.uint64)
-    k_mac = np.empty(n, np.uint64)
-    k_hi = np.empty(n, np.uint64)
-    k_lo = np.empty(n, np.uint64)
-    k_vlan = np.empty(n, np.uint16)
-    k_ttl = np.empty(n, np.uint8)
-    k_arp = np.empty(n, np.bool_)
-    k_uni = np.empty(n, np.bool_)
-    cnt = np.zeros(n, np.int64)
-    tmin = np.empty(n, np.int64)
-    tmax = np.empty(n, np.int64)
+    key = np.empty((n, 4), np.uint64)  # MAC, hi, lo, VLAN | TTL << 16 | ARP << 24 | uni << 25
+    agg = np.empty((n, 3), np.int64)  # packets, first, last
+    entry = np.full(n, -1, np.int64)
     m = 0
     for i in range(n):
         mac = src_mac[i]
@@ -362,18 +358,20 @@ def hosts_aggregate(
             continue
         t = np.uint8(0) if isarp else ttl[i]
         uni = (proto[i] == 6 or proto[i] == 17) and not isarp and not _special(dst_hi[i], dst_lo[i])
+        hi, lo = src_hi[i], src_lo[i]
+        small = (
+            np.uint64(vlan[i])
+            | (np.uint64(t) << np.uint64(16))
+            | (np.uint64(isarp) << np.uint64(24))
+            | (np.uint64(uni) << np.uint64(25))
+        )
         # independent products, one mix: the slot only spreads keys (entries are compared
         # field by field and numbered in order of first appearance, whatever the hash)
         h = _mix64(
             (mac * np.uint64(0x9E3779B97F4A7C15))
-            ^ (src_hi[i] * np.uint64(0xC2B2AE3D27D4EB4F))
-            ^ (src_lo[i] * np.uint64(0x165667B19E3779F9))
-            ^ (
-                np.uint64(vlan[i])
-                | (np.uint64(t) << np.uint64(16))
-                | (np.uint64(isarp) << np.uint64(24))
-                | (np.uint64(uni) << np.uint64(25))
-            )
+            ^ (hi * np.uint64(0xC2B2AE3D27D4EB4F))
+            ^ (lo * np.uint64(0x165667B19E3779F9))
+            ^ small
         )
         s = h & mask
         while True:
@@ -393,33 +391,33 @@ def hosts_aggregate(
                         s = (s + np.uint64(1)) & mask
                 slot_of[s] = m
                 k_hash[m] = h
-                k_mac[m], k_hi[m], k_lo[m], k_vlan[m] = mac, src_hi[i], src_lo[i], vlan[i]
-                k_ttl[m], k_arp[m], k_uni[m] = t, isarp, uni
-                cnt[m], tmin[m], tmax[m] = 1, ts[i], ts[i]
+                key[m, 0], key[m, 1], key[m, 2], key[m, 3] = mac, hi, lo, small
+                agg[m, 0], agg[m, 1], agg[m, 2] = 1, ts[i], ts[i]
+                entry[i] = m
                 m += 1
                 break
-            if (
-                k_mac[j] == mac and k_hi[j] == src_hi[i] and k_lo[j] == src_lo[i] and k_vlan[j] == vlan[i]
-                and k_ttl[j] == t and k_arp[j] == isarp and k_uni[j] == uni
-            ):  # fmt: skip
-                cnt[j] += 1
-                if ts[i] < tmin[j]:
-                    tmin[j] = ts[i]
-                if ts[i] > tmax[j]:
-                    tmax[j] = ts[i]
+            if key[j, 0] == mac and key[j, 1] == hi and key[j, 2] == lo and key[j, 3] == small:
+                agg[j, 0] += 1
+                if ts[i] < agg[j, 1]:
+                    agg[j, 1] = ts[i]
+                if ts[i] > agg[j, 2]:
+                    agg[j, 2] = ts[i]
+                entry[i] = j
                 break
             s = (s + np.uint64(1)) & mask
+    small_k = key[:m, 3]
     return (
-        k_mac[:m],
-        k_hi[:m],
-        k_lo[:m],
-        k_vlan[:m],
-        k_ttl[:m],
-        k_arp[:m],
-        k_uni[:m],
-        cnt[:m],
-        tmin[:m],
-        tmax[:m],
+        key[:m, 0].copy(),
+        key[:m, 1].copy(),
+        key[:m, 2].copy(),
+        (small_k & np.uint64(0xFFFF)).astype(np.uint16),
+        ((small_k >> np.uint64(16)) & np.uint64(0xFF)).astype(np.uint8),
+        (small_k >> np.uint64(24)) & np.uint64(1) == 1,
+        (small_k >> np.uint64(25)) & np.uint64(1) == 1,
+        agg[:m, 0].copy(),
+        agg[:m, 1].copy(),
+        agg[:m, 2].copy(),
+        entry,
     )
 
 

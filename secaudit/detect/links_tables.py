@@ -66,8 +66,8 @@ class LinksTables:
         )  # fmt: skip
         self.first_ns = int(t0) if self.first_ns is None else min(self.first_ns, int(t0))
         self.last_ns = int(t1) if self.last_ns is None else max(self.last_ns, int(t1))
-        self._hosts(p)
-        self.ipid.update(p)
+        entry, n_entries = self._hosts(p)
+        self.ipid.update(p, entry, n_entries)
         if arp.size:
             self.arp.append(
                 _take(
@@ -87,8 +87,9 @@ class LinksTables:
         if marks.size:
             self._marks(p, marks, mark)
 
-    def _hosts(self, p: np.ndarray) -> None:
-        mac, hi, lo, vlan, ttl, arp, uni, cnt, tmin, tmax = hosts_aggregate(
+    def _hosts(self, p: np.ndarray) -> tuple[np.ndarray, int]:
+        """Append the chunk's senders; returns each packet's sender entry and their count."""
+        mac, hi, lo, vlan, ttl, arp, uni, cnt, tmin, tmax, entry = hosts_aggregate(
             p["src_mac"], p["src_hi"], p["src_lo"], p["vlan"], p["ttl"], p["proto"],
             p["dst_hi"], p["dst_lo"], p["arp_op"], p["ip_version"], p["ts"],
         )  # fmt: skip
@@ -98,6 +99,7 @@ class LinksTables:
                 "uni": uni, "pkts": cnt, "first_ns": tmin, "last_ns": tmax,
             }
         )  # fmt: skip
+        return entry, len(mac)
 
     def _dhcp(self, p: np.ndarray, data: np.ndarray, idx: np.ndarray) -> None:
         mtype, server, yiaddr, chaddr, router = dhcp_fields(

@@ -9,7 +9,7 @@ from __future__ import annotations
 import ipaddress
 import re
 import socket
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import numba as nb
 import numpy as np
@@ -21,6 +21,7 @@ __all__ = [
     "V4_LO_PREFIX",
     "AddrArray",
     "format_mac",
+    "format_macs",
     "hilo_of",
     "hilo_of_distinct",
     "hilo_of_strings",
@@ -28,6 +29,7 @@ __all__ = [
     "network_hilo",
     "parse_ip",
     "parse_mac",
+    "parse_macs",
     "str_of",
 ]
 
@@ -87,6 +89,19 @@ def hilo_of_strings(
     return u_hi[idx], u_lo[idx], u_ok[idx]
 
 
+def _joined_utf8(texts: list[str]) -> tuple[bytes, npt.NDArray[np.int64]]:
+    """The texts' UTF-8 bytes ("replace" errors) end to end, and where each ends.  Encoded
+    once as a whole: when that gives a byte per character, every text's byte length is its
+    length (addresses are ASCII); otherwise text by text."""
+    joined = "".join(texts).encode("utf-8", "replace")
+    lens = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))
+    if len(joined) != int(lens.sum()):
+        enc = [t.encode("utf-8", "replace") for t in texts]
+        joined = b"".join(enc)
+        lens = np.fromiter(map(len, enc), dtype=np.int64, count=len(enc))
+    return joined, np.cumsum(lens)
+
+
 def hilo_of_distinct(texts: list[str]) -> tuple[U64, U64, npt.NDArray[np.bool_]]:
     """hilo_of_strings of texts already distinct (each parsed once, no factorization)."""
     n = len(texts)
@@ -96,9 +111,8 @@ def hilo_of_distinct(texts: list[str]) -> tuple[U64, U64, npt.NDArray[np.bool_]]
     if texts:
         # canonical dotted quads in one compiled pass over the joined text; the rest
         # (IPv6, zone suffixes, spaces, anything odd) through inet_pton one by one
-        enc = [t.encode("utf-8", "replace") for t in texts]
-        ends = np.cumsum(np.fromiter(map(len, enc), dtype=np.int64, count=len(enc)))
-        v4, ok4 = _dotted_quads(np.frombuffer(b"".join(enc), dtype=np.uint8), ends)
+        joined, ends = _joined_utf8(texts)
+        v4, ok4 = _dotted_quads(np.frombuffer(joined, dtype=np.uint8), ends)
         u_lo[:] = np.where(ok4, v4 | np.uint64(0xFFFF_0000_0000), 0)
         u_ok[:] = ok4
         for i in np.flatnonzero(~ok4).tolist():  # one parse per distinct address, not per row
@@ -202,6 +216,26 @@ def parse_mac(value: object) -> int | None:
     return int(digits, 16)
 
 
+def parse_macs(values: Sequence[object]) -> list[int | None]:
+    """parse_mac of every value.  When all are text of the canonical form aa:bb:cc:dd:ee:ff
+    (as assets.yaml's validator writes them) they are decoded together; else one by one."""
+    texts = [v for v in values if type(v) is str and len(v) == 17]
+    if texts and len(texts) == len(values):
+        raw = np.frombuffer("".join(texts).encode("ascii", "replace"), dtype=np.uint8)
+        if len(raw) == 17 * len(texts):
+            rows = raw.reshape(-1, 17)
+            digits = rows[:, [k for k in range(17) if k % 3 != 2]]
+            lower = digits | np.uint8(0x20)  # A-F read as a-f, as parse_mac lowers them
+            num = (digits >= ord("0")) & (digits <= ord("9"))
+            alpha = (lower >= ord("a")) & (lower <= ord("f"))
+            if (rows[:, 2::3] == ord(":")).all() and (num | alpha).all():
+                nibble = np.where(num, digits - ord("0"), lower - ord("a") + 10).astype(np.uint64)
+                shifts = np.arange(44, -1, -4, dtype=np.uint64)
+                out: list[int | None] = (nibble << shifts).sum(axis=1).tolist()
+                return out
+    return [parse_mac(v) for v in values]
+
+
 def format_mac(mac: int) -> str:
     """48-bit int -> aa:bb:cc:dd:ee:ff."""
     m = int(mac)
@@ -209,3 +243,20 @@ def format_mac(mac: int) -> str:
         return m.to_bytes(6, "big").hex(":")  # one C call: detectors format thousands
     h = f"{m:012x}"
     return ":".join(h[i : i + 2] for i in range(0, 12, 2))
+
+
+_HEX_DIGITS = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
+
+
+def format_macs(macs: npt.ArrayLike) -> list[str]:
+    """format_mac of every value of a column, the text built for all at once (findings
+    name thousands of MACs); values past 48 bits go through format_mac itself."""
+    m = np.asarray(macs, dtype=np.uint64)
+    if (m >> np.uint64(48)).any():
+        return [format_mac(v) for v in m.tolist()]
+    octets = m.astype(">u8").view(np.uint8).reshape(-1, 8)[:, 2:]
+    text = np.full((len(m), 17), ord(":"), dtype=np.uint8)
+    text[:, 0::3] = _HEX_DIGITS[octets >> 4]
+    text[:, 1::3] = _HEX_DIGITS[octets & 15]
+    out: list[str] = text.view("S17").ravel().astype("U17").tolist()
+    return out

@@ -21,7 +21,7 @@ from secaudit.policy.addr import (
     hilo_of_strings,
     is_special,
     network_hilo,
-    parse_mac,
+    parse_macs,
 )
 from secaudit.policy.lookup import AddrTable, CidrTable
 from secaudit.policy.models import (
@@ -169,7 +169,8 @@ class Policy:
     def _asset_mac_values(self) -> tuple[int | None, ...]:
         """Each asset's MAC as an int (None: none or invalid), parsed once for every
         MAC lookup table below."""
-        return tuple(parse_mac(a.mac) if a.mac else None for a in self.assets)
+        macs = parse_macs([a.mac for a in self.assets if a.mac])[::-1]
+        return tuple(macs.pop() if a.mac else None for a in self.assets)
 
     @cached_property
     def _mac_index(self) -> tuple[pd.Index, npt.NDArray[np.int32]]:
@@ -197,6 +198,11 @@ class Policy:
     def asset_zone_ids(self) -> npt.NDArray[np.int32]:
         """Zone index each asset is registered in (-2 unknown), with a trailing -2 for -1."""
         return np.array([self.zone_id.get(a.zone, -2) for a in self.assets] + [-2], dtype=np.int32)
+
+    @cached_property
+    def asset_names(self) -> npt.NDArray[np.object_]:
+        """Each asset's name, with a trailing None so index -1 reads "none"."""
+        return np.array([a.name for a in self.assets] + [None], dtype=object)
 
     @cached_property
     def asset_roles(self) -> tuple[str, ...]:
@@ -254,7 +260,17 @@ class Policy:
 
     def approved_cidr(self, hi: U64, lo: U64, proto: npt.ArrayLike, port: npt.ArrayLike) -> BoolArr:
         """Rows whose destination lies in an approved CIDR (and its ports, if it names any)."""
-        idx = self._approved_table.lookup(hi, lo)
+        return self.approved_ports(self.approved_net(hi, lo), proto, port)
+
+    def approved_net(self, hi: U64, lo: U64, *, distinct: bool = False) -> I32:
+        """Per address, the approved entry whose CIDR holds it (longest prefix), -1 none.
+        `distinct`: the addresses are already distinct (no de-duplication first)."""
+        table = self._approved_table
+        return table.lookup_unique(hi, lo) if distinct else table.lookup(hi, lo)
+
+    def approved_ports(self, net: I32, proto: npt.ArrayLike, port: npt.ArrayLike) -> BoolArr:
+        """Rows whose approved_net `net` (-1 none) also allows the row's service."""
+        idx = np.asarray(net)
         ok = idx >= 0
         approved = self.links.external.approved
         if ok.any() and any(not p.matches_any() for a in approved for p in a.ports):
