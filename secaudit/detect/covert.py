@@ -31,7 +31,6 @@ from secaudit.detect._common import (
     first_of_codes,
     group_codes,
     internal_mask,
-    keyparts,
     sample,
     severity_of,
     text_codes,
@@ -292,20 +291,22 @@ def icmp_tunnel(ctx: DetectContext) -> list[Finding]:
         tot = np.bincount(sg, minlength=groups.n)
         g["varying"] = np.where(tot > 0, 1 - top / np.maximum(tot, 1), 0.0)
         g["sized"] = tot
-    # report in (src, dst) text order
-    pinger, target = vocab[src[req][groups.first]], vocab[dst[req][groups.first]]
-    order = np.lexsort((target.astype(str), pinger.astype(str)))
-    g = g.iloc[order]
-    g.index = pd.MultiIndex.from_arrays([pinger[order], target[order]])
     paired = g["pairs"] >= cfg.min_packets // 2
     # ping -s N / MTU probes vary the size but keep the pattern: large sizes alone are not data
-    big = (g["mean_size"] > cfg.max_normal_size) & (g["sizes"] >= 3) & (g["varying"] > 0)
-    varying = (g["sized"] >= cfg.min_packets) & (g["varying"] >= cfg.min_varying_ratio)
-    mism = paired & (g["mismatch_ratio"] >= cfg.min_mismatch_ratio)
-    hot = g[(g["n"] >= cfg.min_packets) & (mism | big | varying)]
+    big = (
+        (g["mean_size"] > cfg.max_normal_size) & (g["sizes"] >= 3) & (g["varying"] > 0)
+    ).to_numpy()
+    varying = ((g["sized"] >= cfg.min_packets) & (g["varying"] >= cfg.min_varying_ratio)).to_numpy()
+    mism = (paired & (g["mismatch_ratio"] >= cfg.min_mismatch_ratio)).to_numpy()
+    hot = np.flatnonzero((g["n"].to_numpy() >= cfg.min_packets) & (mism | big | varying))
+    # report in (src, dst) text order
+    pinger, target = vocab[src[req][groups.first[hot]]], vocab[dst[req][groups.first[hot]]]
+    order = np.lexsort((target.astype(str), pinger.astype(str)))
+    v = {c: g[c].to_numpy(np.float64) for c in g.columns}  # as iterrows gives a row: floats
     out = []
-    for key, r in hot.iterrows():
-        src, dst = keyparts(key)
+    for at in order.tolist():
+        i = int(hot[at])
+        src, dst = pinger[at], target[at]
         reasons = [
             name
             for name, flags in (
@@ -313,32 +314,32 @@ def icmp_tunnel(ctx: DetectContext) -> list[Finding]:
                 ("large_variable_payloads", big),
                 ("payload_varies", varying),
             )
-            if bool(flags.loc[(src, dst)])
+            if bool(flags[i])
         ]
         out.append(
             finding(
                 ctx,
                 "icmp_tunnel",
                 Category.MALWARE,
-                severity_of(float(r["n"]), cfg.severity, "high"),
+                severity_of(float(v["n"][i]), cfg.severity, "high"),
                 str(src),
-                float(r["first"]),
-                float(r["last"]),
-                int(r["n"]),
+                float(v["first"][i]),
+                float(v["last"][i]),
+                int(v["n"][i]),
                 {
                     "peer": str(dst),
-                    "echo_requests": int(r["n"]),
-                    "mean_request_size": round(float(r["mean_size"]), 1),
+                    "echo_requests": int(v["n"][i]),
+                    "mean_request_size": round(float(v["mean_size"][i]), 1),
                     "mean_reply_size": (
-                        round(float(r["reply_mean_size"]), 1)
-                        if pd.notna(r["reply_mean_size"])
+                        round(float(v["reply_mean_size"][i]), 1)
+                        if not np.isnan(v["reply_mean_size"][i])
                         else None
                     ),
-                    "distinct_sizes": int(r["sizes"]),
-                    "mean_entropy": round(float(r["entropy"]), 2),
-                    "pairs_compared": int(r["pairs"]),
-                    "mismatched_replies": int(r["mismatched"]),
-                    "varying_payload_share": round(float(r["varying"]), 2),
+                    "distinct_sizes": int(v["sizes"][i]),
+                    "mean_entropy": round(float(v["entropy"][i]), 2),
+                    "pairs_compared": int(v["pairs"][i]),
+                    "mismatched_replies": int(v["mismatched"][i]),
+                    "varying_payload_share": round(float(v["varying"][i]), 2),
                     "reasons": reasons,
                 },
                 id_keys={"peer": str(dst)},
