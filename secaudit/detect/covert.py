@@ -107,8 +107,11 @@ def dns_tunnel(ctx: DetectContext) -> list[Finding]:
     if dns is None or dns.empty:
         return []
     ignore = tuple(s.lower().strip(".") for s in cfg.ignore_suffixes)
-    reg = dns["reg_domain"].astype(str)
-    keep = (reg != "") & ~(reg.isin(ignore) | reg.str.endswith(tuple("." + s for s in ignore)))
+    # registered domains tested once per distinct value (their text as astype(str) gives it)
+    reg_code, reg_values = pd.factorize(dns["reg_domain"], use_na_sentinel=False)
+    reg = pd.Series([str(v) for v in reg_values], dtype=object)
+    wanted = (reg != "") & ~(reg.isin(ignore) | reg.str.endswith(tuple("." + s for s in ignore)))
+    keep = wanted.to_numpy(bool)[reg_code]
     # the client as its integer address where the table has it (secaudit's own extracts)
     by = ["orig_hi", "orig_lo"] if "orig_lo" in dns else ["id.orig_h"]
     cols = [c for c in dict.fromkeys([*_TUNNEL_COLS, *by]) if c in dns]
@@ -120,8 +123,8 @@ def dns_tunnel(ctx: DetectContext) -> list[Finding]:
         ent_ok=np.where(q["sub_len"] >= 12, q["sub_entropy"], np.nan),
         queries=q["n_queries"].clip(lower=1),
     )
-    # per (client, domain), numbered
-    grp = Groups(q[[*by, "reg_domain"]])
+    # per (client, domain), numbered (the domain by its code: the same groups, no text hashed)
+    grp = Groups(pd.DataFrame({**{c: q[c].to_numpy() for c in by}, "reg": reg_code[keep]}))
     g = pd.DataFrame(
         {
             "n": grp.sum(q["queries"]),
