@@ -49,11 +49,18 @@ def arp_spoof(ctx: DetectContext) -> list[Finding]:
     if arp is None or arp.empty:
         return []
     claims = arp[(arp["spa"] != "0.0.0.0") & (arp["sha"] != 0)]
-    claims = claims.assign(reply=(claims["op"] == 2).astype(np.int64))
-    per = (
-        claims.groupby(["spa", "sha"], sort=False)
-        .agg(first=("ts", "min"), last=("ts", "max"), n=("ts", "size"), replies=("reply", "sum"))
-        .reset_index()
+    # per (ip, mac) claimed, in order of first claim
+    grp = Groups(claims[["spa", "sha"]])
+    ts = claims["ts"].to_numpy(np.float64)
+    per = pd.DataFrame(
+        {
+            "spa": claims["spa"].to_numpy()[grp.first],
+            "sha": claims["sha"].to_numpy()[grp.first],
+            "first": grp.min(ts),
+            "last": grp.max(ts),
+            "n": grp.size(),
+            "replies": grp.sum((claims["op"].to_numpy() == 2).astype(np.int64)),
+        }
     )
     ips_per_mac = claims.groupby("sha")["spa"].nunique()
     unsol = _unsolicited(arp, cfg.window_s)
