@@ -428,17 +428,17 @@ def dns_failure(ctx: DetectContext) -> list[Finding]:
             cfg.nxdomain_ratio,
         ),
     )
-    ts = asked["ts"].to_numpy(np.float64)
+    hosts: dict[str, Groups] = {}  # per host column, its groups (two checks share one)
     for mode, who, bad, min_n, min_ratio in checks:
-        grp = Groups(asked[who])  # per host
-        failed = grp.sum(bad.to_numpy(np.int64))
+        grp = hosts[who] = hosts.get(who) or Groups(asked[who])
+        failed, n = grp.sum(bad.to_numpy(np.int64)), grp.size()
+        ratio = failed / np.maximum(n, 1)
         keys = asked[who].iloc[grp.first].to_numpy(dtype=object)
-        g = pd.DataFrame(
-            {"n": grp.size(), "bad": failed, "first": grp.min(ts), "last": grp.max(ts)},
-            index=pd.Index(keys, name=who),
+        sel = (failed >= min_n) & (ratio >= min_ratio) & pd.notna(keys)
+        hot = pd.DataFrame(
+            {"n": n[sel], "bad": failed[sel], "ratio": ratio[sel]},
+            index=pd.Index(keys[sel], name=who),
         )
-        g["ratio"] = g["bad"] / g["n"].clip(lower=1)
-        hot = g[(g["bad"] >= min_n) & (g["ratio"] >= min_ratio) & pd.notna(keys)]
         hot = hot.sort_index()  # host order, as a groupby on the text column gives
         for host, r in hot.iterrows():
             mine = asked[bad & (asked[who] == host)]
