@@ -173,7 +173,8 @@ def syn_flood(ctx: DetectContext) -> list[Finding]:
         & ~text_has(conn, "history", "A")
         & ~text_has(conn, "history", "D")
     )
-    h = conn[half].assign(_synack=text_has(conn, "history", "h")[half])
+    cols = ["ts", "uid", "id.orig_h", "id.resp_h", "id.resp_p"]  # what is read below
+    h = conn.loc[half, cols].assign(_synack=text_has(conn, "history", "h")[half])
     if h.empty:
         return []
     hit = window_hits(h[["id.resp_h", "id.resp_p"]], h["ts"], cfg.min_half_open, cfg.window_s)
