@@ -9,6 +9,10 @@ interfaces, if_tsresol incl. powers of 2, if_tsoffset, EPB/SPB/obsolete PB,
 unknown blocks skipped), either of them gzip-compressed.  Files are mapped
 128 MiB at a time, so memory is bounded by about two windows plus the rows of
 the chunk a caller holds; chunks end at `chunk_packets` rows or at a window.
+Mapping a window costs what the page cache makes it cost: a file read from disk
+sits in large folios (mapped almost for free), a file just written by small
+writes in 4 KiB pages (about 0.1 s per GB here); bench/ reads every input the
+first way (bench/_report.cache_as_read).
 
 What the rows mean beyond schemas.PACKET_FIELDS:
 
@@ -34,6 +38,10 @@ What the rows mean beyond schemas.PACKET_FIELDS:
   length is 0 (offloading) - packets Zeek drops unless run with -C.  An inner
   row inherits its outer packet's flag.  ip_drop != 0: Zeek's IP layer drops
   the packet even with -C (see schemas).
+* head: the first (up to 8) captured payload bytes as a little-endian word, kept
+  while the decoder has the frame in cache, so extracts that test payload
+  markers (detect's TCP markers, the links candidates) need not go back to
+  `PacketChunk.data`, whose bytes have left the caches by then.
 * Damage is a Gap (truncated / corrupt / unsupported) with the byte offset;
   classic pcap resynchronises on two consecutive plausible record headers
   within 1 MiB or stops, pcapng on the next block whose lengths agree.  An
