@@ -29,7 +29,7 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench._report import CACHE_NOTE, time_v, write_section  # noqa: E402
+from bench._report import CACHE_NOTE, time_v, warm_up, write_section  # noqa: E402
 from bench.links import bench_pcap  # noqa: E402
 from secaudit.capture import iter_chunks  # noqa: E402
 from secaudit.detect._common import conn_frame_coded  # noqa: E402
@@ -103,6 +103,7 @@ def _cli_rows(pcap: Path) -> list[tuple[str, float, float, float]]:
             exe, "detect", "-r", str(pcap), "-o", str(out / "f.json"), "-q", "--only", others
         ],
     }  # fmt: skip
+    warm_up(list(runs.values()), pcap)
     rows = []
     for name, cmd in runs.items():
         rows.append((name, *time_v(cmd, devnull=True)[:3]))

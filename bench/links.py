@@ -28,7 +28,13 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench._report import CACHE_NOTE, cache_as_read, time_v, write_section  # noqa: E402
+from bench._report import (  # noqa: E402
+    CACHE_NOTE,
+    cache_as_read,
+    time_v,
+    warm_up,
+    write_section,
+)
 from secaudit.capture import addr_to_str, iter_chunks  # noqa: E402
 from secaudit.detect._common import conn_frame_coded  # noqa: E402
 from secaudit.detect.links_base import CONTROLS, flow_view  # noqa: E402
@@ -199,6 +205,7 @@ def _cli_rows(pcap: Path, policy: Path) -> list[tuple[str, float, float, float]]
                 "--only", ",".join(sorted(CONTROLS)), "-o", str(Path(tmp) / "f.json"),
             ],
         }  # fmt: skip
+        warm_up(list(runs.values()), pcap)
         return [(name, *time_v(cmd, devnull=True)[:3]) for name, cmd in runs.items()]
 
 
