@@ -12,6 +12,9 @@ from typing import Any
 import numba as nb
 import numpy as np
 
+from secaudit.flows._engine import prefetch
+from secaudit.proto.dns import counts_entropy
+
 __all__ = [
     "MARK_FTP_FAIL",
     "MARK_HTTP_POST",
@@ -111,6 +114,7 @@ _SEC_NS = 1_000_000_000
 
 
 TCP_BLOCK = 64  # packets per block of tcp_feed
+_AHEAD = 8  # packets a per-packet kernel looks ahead for the bytes it will read
 
 
 @nb.njit(cache=True, inline="always")
@@ -150,9 +154,11 @@ def tcp_feed(
     packets; count: [flows, bucket rows, scratch].  The semantics are tcpstats' (Wireshark's).
 
     Each block of TCP_BLOCK packets is gone over three times: flow hashes (touching their
-    table entries and payloads), flow slots (touching their state rows), then the
-    analysis; the loads of the first two are independent, so a block's cache misses
-    overlap instead of stalling the analysis packet by packet.
+    table entries, and asking for the next block's first payload bytes), flow slots
+    (touching their state rows), then the analysis; the loads of the first two are
+    independent, so a block's cache misses overlap instead of stalling the analysis
+    packet by packet.  Payloads are hinted a block ahead (prefetch, no wait): they lie
+    out of the caches, and loading them in the block itself stalled it.
     """
     mask = np.uint64(table.shape[0] - 1)
     n_flows, n_rows = count[0], count[1]
@@ -169,15 +175,17 @@ def tcp_feed(
         ):
             break
         acc = np.int64(0)
-        for j in range(m):  # flow hash and direction; touch its table entry and payload
+        for j in range(m):  # flow hash and direction; touch its table entry
             q = p[idx[r + j]]
             ah, al, bh, bl, ports, dr = _canonical(q)
             h = _hash5(ah, al, bh, bl, (np.uint64(q.proto) << np.uint64(32)) | ports)
             hs[j] = h
             side[j] = dr
             acc ^= table[np.int64(h & mask), 1]
-            if q.payload_len > 0 and q.payload_off < q.caplen:
-                acc ^= data[np.int64(q.data_off) + np.int64(q.payload_off)]
+            if r + m + j < idx.shape[0]:  # the payload the next block will read
+                q = p[idx[r + m + j]]
+                if q.payload_len > 0 and q.payload_off < q.caplen:
+                    prefetch(data, np.int64(q.data_off) + np.int64(q.payload_off))  # type: ignore[call-arg]
         for j in range(m):  # flow slot; touch its state
             h = hs[j]
             e = np.int64(h & mask)
@@ -543,23 +551,21 @@ _MEMO_PROBES = 8  # rows with the same memo key but other data compared before d
 
 @nb.njit(cache=True, inline="always")
 def _digest(data: np.ndarray, d0: Any, end: Any, counts: np.ndarray) -> tuple[Any, Any, float]:
-    """FNV-1a of data[d0:end], of its bytes 16-47, and its byte entropy (bits)."""
+    """FNV-1a of data[d0:end], of its bytes 16-47, and its byte entropy (bits).
+
+    `counts`: 256 zeros, left zero again (counts_entropy sums only the span of byte
+    values seen)."""
     h = np.uint64(0xCBF29CE484222325)
-    counts[:] = 0
     tail = np.uint64(0xCBF29CE484222325)
+    first, last = 256, -1
     for k in range(d0, end):
-        h = (h ^ np.uint64(data[k])) * np.uint64(0x100000001B3)
+        c = data[k]
+        h = (h ^ np.uint64(c)) * np.uint64(0x100000001B3)
         if d0 + 16 <= k < d0 + 48:  # 32 bytes past ping's timestamp: its fixed pattern
-            tail = (tail ^ np.uint64(data[k])) * np.uint64(0x100000001B3)
-        counts[data[k]] += 1
-    m = end - d0
-    e = 0.0
-    if m > 0:
-        for c in range(256):
-            if counts[c]:
-                p = counts[c] / m
-                e -= p * np.log2(p)
-    return h, tail, e
+            tail = (tail ^ np.uint64(c)) * np.uint64(0x100000001B3)
+        counts[c] += 1
+        first, last = min(first, c), max(last, c)
+    return h, tail, counts_entropy(counts, end - d0, first, last)
 
 
 @nb.njit(cache=True, inline="always")
@@ -612,6 +618,9 @@ def icmp_fields(p: np.ndarray, idx: np.ndarray, data: np.ndarray) -> tuple[np.nd
     keys = np.empty(n, np.uint64)  # per row: memo key and where its data starts
     starts = np.empty(n, np.int64)
     for r in range(n):
+        if r + _AHEAD < n:  # the ICMP headers lie out of the caches: ask ahead
+            a = p[idx[r + _AHEAD]]
+            prefetch(data, np.int64(a.data_off) + np.int64(a.l4_off))  # type: ignore[call-arg]
         q = p[idx[r]]
         ts[r] = q.ts
         addr[0, r], addr[1, r], addr[2, r], addr[3, r] = q.src_hi, q.src_lo, q.dst_hi, q.dst_lo

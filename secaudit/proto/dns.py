@@ -215,8 +215,14 @@ def _entropy(out: np.ndarray, start: int, stop: int, counts: np.ndarray) -> floa
             n += 1
             first = min(first, c)
             last = max(last, c)
-    if n == 0:
-        return 0.0
+    return counts_entropy(counts, n, first, last)
+
+
+@nb.njit(cache=True)
+def counts_entropy(counts: np.ndarray, n: int, first: int, last: int) -> float:
+    """Shannon entropy (bits) of `n` bytes whose value counts are counts[first:last + 1]
+    (all others zero), clearing those counts: the sum in ascending value order over the
+    values seen, the same float as over all 256 at a fraction of the work."""
     h = 0.0
     for c in range(first, last + 1):
         if counts[c]:
