@@ -27,6 +27,7 @@ __all__ = [
     "MARK_SSH_BANNER",
     "MARK_TELNET_FAIL",
     "classify",
+    "AHEAD",
     "TCP_BLOCK",
     "DIR_WORDS",
     "D_OUT",
@@ -114,7 +115,7 @@ _SEC_NS = 1_000_000_000
 
 
 TCP_BLOCK = 64  # packets per block of tcp_feed
-_AHEAD = 8  # packets a per-packet kernel looks ahead for the bytes it will read
+AHEAD = 8  # packets (keys) a per-packet kernel looks ahead for the memory it will read
 
 
 @nb.njit(cache=True, inline="always")
@@ -618,8 +619,8 @@ def icmp_fields(p: np.ndarray, idx: np.ndarray, data: np.ndarray) -> tuple[np.nd
     keys = np.empty(n, np.uint64)  # per row: memo key and where its data starts
     starts = np.empty(n, np.int64)
     for r in range(n):
-        if r + _AHEAD < n:  # the ICMP headers lie out of the caches: ask ahead
-            a = p[idx[r + _AHEAD]]
+        if r + AHEAD < n:  # the ICMP headers lie out of the caches: ask ahead
+            a = p[idx[r + AHEAD]]
             prefetch(data, np.int64(a.data_off) + np.int64(a.l4_off))  # type: ignore[call-arg]
         q = p[idx[r]]
         ts[r] = q.ts
