@@ -16,7 +16,7 @@ import pandas as pd
 from test_detect_dns import message, name, packets
 
 from secaudit.capture.addr import addr_to_str
-from secaudit.proto.dns import dns_log, parse_dns
+from secaudit.proto.dns import dns_log, message_part, messages_frame, parse_dns, query_codes
 
 
 def _aaaa(raw: bytes) -> bytes:
@@ -102,3 +102,27 @@ def test_pairs_across_chunks() -> None:
     row = log.iloc[0]
     assert row["answered"] and row["n_queries"] == 1 and row["answers"] == ["198.51.100.7"]
     assert abs(row["rtt"] - 0.005) < 1e-6
+
+
+def test_query_codes_match_factorized_queries() -> None:
+    """query_codes over parts (names repeated across parts, empty, truncated and dropped ones)
+    are equal exactly where the concatenated query texts are, and dns_log given them
+    builds the same log."""
+    rng = np.random.default_rng(5)
+    words = [b"www", b"mail", b"api", b"x1", b"Example", b"example", b"org", b"com"]
+    parts = []
+    for _ in range(4):
+        payloads = []
+        for k in range(40):
+            labels = [words[i] for i in rng.integers(0, len(words), rng.integers(1, 4))]
+            payloads.append(message(k, 0x8180 if k % 3 else 0x0100, name(*labels)))
+        payloads += [b"\x00\x01\x01", struct.pack(">HHHHHH", 99, 0x0100, 0, 0, 0, 0)]  # no name
+        payloads.append(message(77, 0x2800, name(b"upd", b"com")))  # an UPDATE: dns_log drops it
+        pk, data = packets(payloads)
+        parts.append(message_part(pk, data, np.arange(len(pk))))
+    cols, names, codes = zip(*parts, strict=True)
+    frame = messages_frame(list(cols))
+    got = query_codes(list(names), list(codes))
+    want = pd.factorize(frame["query"].to_numpy(object), use_na_sentinel=False)[0]
+    assert np.array_equal(pd.factorize(got)[0], want)  # the same partition of the rows
+    assert dns_log(frame, got).equals(dns_log(frame))

@@ -7,7 +7,9 @@ parser, every read is bounds-checked against the captured bytes, labels are
 at most 63 bytes, names at most 255, and compression pointers must point
 strictly backwards, so hostile bytes end in a `status`, never a crash or loop.
 `message_columns` gives the same columns as numpy arrays (what the detect extracts
-keep per chunk) and `messages_frame` makes one frame of such parts.
+keep per chunk) and `messages_frame` makes one frame of such parts; `message_part` adds
+each part's distinct query names, from which `query_codes` numbers the queries of all
+parts (dns_log's grouping key) without hashing every row's text.
 
 The kernel also interns names, registered domains and A/AAAA answer sets as
 it reads them (exact: a hash probe, then a byte compare), so str and list
@@ -42,8 +44,10 @@ __all__ = [
     "STATUS_TRUNCATED",
     "dns_log",
     "message_columns",
+    "message_part",
     "messages_frame",
     "parse_dns",
+    "query_codes",
 ]
 
 STATUS_OK, STATUS_TRUNCATED, STATUS_MALFORMED = 0, 1, 2
@@ -592,6 +596,14 @@ def message_columns(
 ) -> dict[str, np.ndarray]:
     """parse_dns's columns (as numpy arrays, text as object arrays) of the messages at
     packets rows `rows` (UDP on the DNS ports): what the detect extracts keep per chunk."""
+    return message_part(packets, data, rows)[0]
+
+
+def message_part(
+    packets: np.ndarray, data: np.ndarray, rows: np.ndarray
+) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
+    """message_columns, the distinct query names (object array) and per message the index
+    of its query among them: what query_codes needs."""
     idx = rows
     words, wlen = _sld_table()
     (ts, file_offset, addr, l4port, hdr, q, geo, ent, ans, status, codes,
@@ -599,7 +611,8 @@ def message_columns(
         np.asarray(idx, np.int64), packets, data, words, wlen
     )  # fmt: skip
     # text once per distinct name / registered domain (str objects shared between rows)
-    query = _texts(name_store, name_at)[codes[0]]
+    names = _texts(name_store, name_at)
+    query = names[codes[0]]
     reg = _texts(reg_store, reg_at)[codes[1]]
     reg[(geo[0] == geo[3]) & (geo[1] > 0)] = INVALID_TLD  # empty suffix of a name
     flags = hdr[1]
@@ -637,7 +650,18 @@ def message_columns(
         "file_offset": file_offset,
         "answers": _answer_lists(set_store, set_at, codes[2]),
     }
-    return out
+    return out, names, codes[0]
+
+
+def query_codes(names: list[np.ndarray], codes: list[np.ndarray]) -> np.ndarray:
+    """Per message of the parts (in part order), a code equal for equal query names only
+    (names: each part's distinct names; codes: per message an index into them): what
+    dns_log groups on, the distinct names factorized instead of every row's text."""
+    if not names:
+        return np.empty(0, np.int64)
+    per_name = _object_codes(np.concatenate(names))
+    start = np.cumsum([0, *(len(n) for n in names[:-1])])
+    return np.concatenate([per_name[s + c] for s, c in zip(start, codes, strict=True)])
 
 
 def _texts(store: np.ndarray, at: np.ndarray) -> np.ndarray:
@@ -841,12 +865,13 @@ def _names_column(values: np.ndarray, names: dict[int, str], fallback: bool) -> 
     return pd.Series(arr, copy=False)
 
 
-def dns_log(messages: pd.DataFrame) -> pd.DataFrame:
+def dns_log(messages: pd.DataFrame, codes: np.ndarray | None = None) -> pd.DataFrame:
     """Pair queries and responses: one row per transaction, Zeek dns.log-like columns.
 
     Numeric address columns are kept (orig_hi/lo, resp_hi/lo) so callers can
     convert only the addresses they report.  `answered` is False for a query
     that never saw a response; a response without a seen query is kept too.
+    codes: per message, a code of its query name (query_codes) when the caller has them.
     """
     cols = [
         "ts", "orig_hi", "orig_lo", "id.orig_p", "resp_hi", "resp_lo", "id.resp_p",
@@ -875,8 +900,10 @@ def dns_log(messages: pd.DataFrame) -> pd.DataFrame:
     sport, dport = col("sport", np.int64), col("dport", np.int64)
     trans_id = col("trans_id", np.int64)
     ts_in = col("ts_ns", np.int64)
+    given = codes if codes is None or whole else codes[keep]
+    qcode = _object_codes(query) if given is None else given
     qf, rf, q_ts, r_ts, n_q, first_ans = _transactions(
-        is_q, src_hi, src_lo, dst_hi, dst_lo, sport, dport, trans_id, _object_codes(query),
+        is_q, src_hi, src_lo, dst_hi, dst_lo, sport, dport, trans_id, qcode,
         ts_in, _object_notna(answers_in),
     )  # fmt: skip
     has_q, answered = qf >= 0, rf >= 0
