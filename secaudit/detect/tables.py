@@ -27,7 +27,7 @@ from secaudit.detect._addr import addr_column, addr_strings
 from secaudit.detect._kernels import classify, icmp_fields
 from secaudit.detect.flood import FloodCounters
 from secaudit.detect.tcpstats import TcpStream, tcp_tables
-from secaudit.proto.dns import DNS_PORTS, dns_log, message_part, messages_frame, query_codes
+from secaudit.proto.dns import DNS_PORTS, DnsStream, dns_log, messages_frame, query_codes
 
 __all__ = ["FLOOD_BUCKET_S", "PacketTables", "merge_parts"]
 
@@ -62,9 +62,7 @@ class PacketTables:
     """Accumulates the per-protocol extracts of successive packet chunks."""
 
     # per chunk: plain arrays (pandas once, at finish)
-    dns_parts: list[dict[str, np.ndarray]] = field(default_factory=list)
-    dns_names: list[np.ndarray] = field(default_factory=list)  # distinct query names
-    dns_codes: list[np.ndarray] = field(default_factory=list)  # per message, its name's index
+    dns: list[DnsStream] = field(default_factory=list)  # one per pass (file, when merged)
     arp_parts: list[np.ndarray] = field(default_factory=list)
     icmp_parts: list[dict[str, np.ndarray]] = field(default_factory=list)
     tcp: list[TcpStream] = field(default_factory=list)  # one per pass (file, when merged)
@@ -85,10 +83,9 @@ class PacketTables:
         self.first_ns = int(lo) if self.first_ns is None else min(self.first_ns, int(lo))
         self.last_ns = int(hi) if self.last_ns is None else max(self.last_ns, int(hi))
         if dns_idx.size:
-            cols, names, codes = message_part(packets, data, dns_idx)
-            self.dns_parts.append(cols)
-            self.dns_names.append(names)
-            self.dns_codes.append(codes)
+            if not self.dns:
+                self.dns.append(DnsStream())
+            self.dns[-1].feed(packets, data, dns_idx)
         if arp.size:
             fields = [
                 "ts",
@@ -143,7 +140,8 @@ class PacketTables:
     # ------------------------------------------------------------------ results
     def finish(self) -> dict[str, Any]:
         """DataFrames by name: dns, arp, icmp, tcp_dirs, tcp_flows, tcp_buckets, flood."""
-        dns = dns_log(messages_frame(self.dns_parts), query_codes(self.dns_names, self.dns_codes))
+        codes = query_codes([s.query_names() for s in self.dns], [s.name_codes() for s in self.dns])
+        dns = dns_log(messages_frame([s.columns() for s in self.dns]), codes)
         if len(dns):
             dns.insert(1, "id.orig_h", addr_column(dns["orig_hi"], dns["orig_lo"], dns.index))
             dns.insert(4, "id.resp_h", addr_column(dns["resp_hi"], dns["resp_lo"], dns.index))
