@@ -33,6 +33,7 @@ __all__ = [
     "D_OUT",
     "FLOW_WORDS",
     "tcp_feed",
+    "tcp_dir_rows",
     "tcp_marks",
     "tcp_rehash",
     "icmp_fields",
@@ -107,6 +108,7 @@ D_PROBES, D_PROBE_BITS, D_SSH, D_FAIL, D_HTTP_401, D_LOGIN_POST, D_RDP = range(1
 DIR_WORDS = 24
 D_OUT = (D_PKTS, D_DATA, D_RETRANS, D_DUPACK, D_ZERO, D_STALL, D_FIRST, D_LAST, D_BYTES,
          D_PROBES, D_PROBE_BITS, D_SSH, D_FAIL, D_HTTP_401, D_LOGIN_POST, D_RDP)  # fmt: skip
+_STALL_COL = D_OUT.index(D_STALL)
 FS_SYN, FS_SYNACK, FS_RTT, FS_CLIENT, FS_LAST_SYN, FS_SEC, FS_ROW = range(7)
 FLOW_WORDS = 8
 NO_TS = np.iinfo(np.int64).min
@@ -334,6 +336,29 @@ def _tcp_update(
     b[3] += retrans
     b[4] += dupack
     return n_rows
+
+
+@nb.njit(cache=True)
+def tcp_dir_rows(d: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The tcp_dirs counters (D_OUT order) of the directions of slots 0..k-1 that sent
+    packets, and their indices (slot * 2 + dir): a zero-window stall still open counted
+    until that direction's last packet.  One pass over the state instead of numpy's
+    gather of the columns, fix-up and selection of the rows."""
+    kept = np.empty(2 * k, np.int64)
+    m = 0
+    for s in range(k):
+        for dr in range(2):
+            if d[s, dr, D_PKTS] > 0:
+                kept[m] = 2 * s + dr
+                m += 1
+    out = np.empty((m, len(D_OUT)), np.int64)
+    for j in range(m):
+        row = d[kept[j] >> 1, kept[j] & 1]
+        for c in range(len(D_OUT)):
+            out[j, c] = row[D_OUT[c]]
+        if row[ST_STALL] != NO_TS:
+            out[j, _STALL_COL] += max(row[D_LAST] - row[ST_STALL], 0)
+    return out, kept[:m]
 
 
 @nb.njit(cache=True)
