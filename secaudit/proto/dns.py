@@ -34,6 +34,7 @@ import pandas as pd
 import pyarrow as pa
 
 from secaudit.capture.addr import addr_text_rows, pair_codes, splitmix
+from secaudit.flows._engine import prefetch
 
 __all__ = [
     "DNS_PORTS",
@@ -53,6 +54,7 @@ __all__ = [
 
 STATUS_OK, STATUS_TRUNCATED, STATUS_MALFORMED = 0, 1, 2
 HEADER_LEN = 12
+_AHEAD = 8  # messages _parse looks ahead for the bytes it will read
 MAX_NAME = 255  # RFC 1035 2.3.4 (wire form)
 NAME_OUT = 320  # escaped text form: printable bytes as is, others as \xHH (capped)
 MAX_ANSWERS = 64  # records walked per message; the rest are counted but not read
@@ -363,6 +365,9 @@ def _parse(
     label_off = np.zeros(128, np.int64)
     label_len = np.zeros(128, np.int64)
     for r in range(n):
+        if r + _AHEAD < n:  # the messages lie out of the caches: ask a few ahead
+            a = packets[idx[r + _AHEAD]]
+            prefetch(data, np.int64(a.data_off) + np.int64(a.payload_off))  # type: ignore[call-arg]
         p = packets[idx[r]]
         ts[r] = p.ts
         file_offset[r] = p.file_offset
