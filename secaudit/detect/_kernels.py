@@ -12,8 +12,8 @@ from typing import Any
 import numba as nb
 import numpy as np
 
+from secaudit._kernel_help import ask_record, counts_entropy
 from secaudit.flows._engine import prefetch
-from secaudit.proto.dns import counts_entropy
 
 __all__ = [
     "MARK_FTP_FAIL",
@@ -643,8 +643,11 @@ def icmp_fields(p: np.ndarray, idx: np.ndarray, data: np.ndarray) -> tuple[np.nd
     mask = slots - 1
     keys = np.empty(n, np.uint64)  # per row: memo key and where its data starts
     starts = np.empty(n, np.int64)
+    raw = p.view(np.uint8)
     for r in range(n):
-        if r + AHEAD < n:  # the ICMP headers lie out of the caches: ask ahead
+        if r + 2 * AHEAD < n:  # records and ICMP headers lie out of the caches: ask ahead
+            ask_record(raw, p, idx[r + 2 * AHEAD])
+        if r + AHEAD < n:
             a = p[idx[r + AHEAD]]
             prefetch(data, np.int64(a.data_off) + np.int64(a.l4_off))  # type: ignore[call-arg]
         q = p[idx[r]]

@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from secaudit._kernel_help import ask_record, counts_entropy
 from secaudit.capture.addr import addr_text_rows, pair_codes, splitmix
 from secaudit.flows._engine import prefetch
 
@@ -226,20 +227,6 @@ def _entropy(out: np.ndarray, start: int, stop: int, counts: np.ndarray) -> floa
 
 
 @nb.njit(cache=True)
-def counts_entropy(counts: np.ndarray, n: int, first: int, last: int) -> float:
-    """Shannon entropy (bits) of `n` bytes whose value counts are counts[first:last + 1]
-    (all others zero), clearing those counts: the sum in ascending value order over the
-    values seen, the same float as over all 256 at a fraction of the work."""
-    h = 0.0
-    for c in range(first, last + 1):
-        if counts[c]:
-            p = counts[c] / n
-            h -= p * np.log2(p)
-            counts[c] = 0
-    return h
-
-
-@nb.njit(cache=True)
 def _bytes_hash(buf: np.ndarray, start: int, stop: int) -> np.uint64:
     """64-bit hash of buf[start:stop]: splitmix64 over its 8-byte words and its length."""
     h = np.uint64(stop - start)
@@ -364,8 +351,11 @@ def _parse(
     counts = np.zeros(256, np.int64)  # _entropy's scratch
     label_off = np.zeros(128, np.int64)
     label_len = np.zeros(128, np.int64)
+    raw = packets.view(np.uint8)
     for r in range(n):
-        if r + _AHEAD < n:  # the messages lie out of the caches: ask a few ahead
+        if r + 2 * _AHEAD < n:  # records and messages lie out of the caches: ask ahead
+            ask_record(raw, packets, idx[r + 2 * _AHEAD])
+        if r + _AHEAD < n:
             a = packets[idx[r + _AHEAD]]
             prefetch(data, np.int64(a.data_off) + np.int64(a.payload_off))  # type: ignore[call-arg]
         p = packets[idx[r]]
