@@ -9,9 +9,16 @@ import numpy as np
 
 from secaudit.flows._engine import prefetch
 
-__all__ = ["ask_record", "counts_entropy"]
+__all__ = ["ask_record", "counts_entropy", "record_bytes"]
 
 _RECORD_SPAN = 137  # bytes of a packet record the kernels read: ts .. payload_len
+
+
+@nb.njit(cache=True, inline="always")
+def record_bytes(p: np.ndarray) -> np.ndarray:
+    """The bytes of packet records `p`, for ask_record: a view of a contiguous table (the
+    chunks'), else of a copy (the hints then miss; results are the same)."""
+    return np.ascontiguousarray(p).view(np.uint8)
 
 
 @nb.njit(cache=True, inline="always")

@@ -12,7 +12,7 @@ from typing import Any
 import numba as nb
 import numpy as np
 
-from secaudit._kernel_help import ask_record, counts_entropy
+from secaudit._kernel_help import ask_record, counts_entropy, record_bytes
 from secaudit.flows._engine import prefetch
 
 __all__ = [
@@ -643,7 +643,7 @@ def icmp_fields(p: np.ndarray, idx: np.ndarray, data: np.ndarray) -> tuple[np.nd
     mask = slots - 1
     keys = np.empty(n, np.uint64)  # per row: memo key and where its data starts
     starts = np.empty(n, np.int64)
-    raw = p.view(np.uint8)
+    raw = record_bytes(p)
     for r in range(n):
         if r + 2 * AHEAD < n:  # records and ICMP headers lie out of the caches: ask ahead
             ask_record(raw, p, idx[r + 2 * AHEAD])

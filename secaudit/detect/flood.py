@@ -22,7 +22,7 @@ import numba as nb
 import numpy as np
 import pandas as pd
 
-from secaudit._kernel_help import ask_record
+from secaudit._kernel_help import ask_record, record_bytes
 from secaudit.detect._addr import addr_column
 from secaudit.detect._kernels import AHEAD, _mix
 from secaudit.flows._engine import prefetch
@@ -118,7 +118,7 @@ def _count_chunk(
     dk = np.empty((m, 5), np.uint64)  # destination keys: hi, lo, proto, second; hash
     sk = np.empty((m, 5), np.uint64)  # source keys
     size = np.empty(m, np.uint64)
-    raw = p.view(np.uint8)
+    raw = record_bytes(p)
     for r in range(m):
         if r + AHEAD < m:  # the records lie out of the caches
             ask_record(raw, p, idx[r + AHEAD])

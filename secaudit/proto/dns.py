@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from secaudit._kernel_help import ask_record, counts_entropy
+from secaudit._kernel_help import ask_record, counts_entropy, record_bytes
 from secaudit.capture.addr import addr_text_rows, pair_codes, splitmix
 from secaudit.flows._engine import prefetch
 
@@ -351,7 +351,7 @@ def _parse(
     counts = np.zeros(256, np.int64)  # _entropy's scratch
     label_off = np.zeros(128, np.int64)
     label_len = np.zeros(128, np.int64)
-    raw = packets.view(np.uint8)
+    raw = record_bytes(packets)
     for r in range(n):
         if r + 2 * _AHEAD < n:  # records and messages lie out of the caches: ask ahead
             ask_record(raw, packets, idx[r + 2 * _AHEAD])
