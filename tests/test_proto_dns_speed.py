@@ -16,7 +16,7 @@ import pandas as pd
 from test_detect_dns import message, name, packets
 
 from secaudit.capture.addr import addr_to_str
-from secaudit.proto.dns import dns_log, parse_dns
+from secaudit.proto.dns import DnsStream, dns_log, messages_frame, parse_dns, query_codes
 
 
 def _aaaa(raw: bytes) -> bytes:
@@ -102,3 +102,51 @@ def test_pairs_across_chunks() -> None:
     row = log.iloc[0]
     assert row["answered"] and row["n_queries"] == 1 and row["answers"] == ["198.51.100.7"]
     assert abs(row["rtt"] - 0.005) < 1e-6
+
+
+def _chunks(seed: int, n: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Chunks of random DNS messages: names repeated within and across chunks (case
+    differing), empty, truncated and dropped (UPDATE) messages, A answers."""
+    rng = np.random.default_rng(seed)
+    words = [b"www", b"mail", b"api", b"x1", b"Example", b"example", b"org", b"com", b"zz9"]
+    out = []
+    for _ in range(n):
+        payloads = []
+        for k in range(40):
+            labels = [words[i] for i in rng.integers(0, len(words), rng.integers(1, 4))]
+            ans = b"".join(_a(bytes([10, 0, 0, int(i)])) for i in rng.integers(0, 3, k % 3))
+            payloads.append(message(k, 0x8180 if k % 3 else 0x0100, name(*labels), 1, ans, k % 3))
+        payloads += [b"\x00\x01\x01", struct.pack(">HHHHHH", 99, 0x0100, 0, 0, 0, 0)]  # no name
+        payloads.append(message(77, 0x2800, name(b"upd", b"com")))  # an UPDATE: dns_log drops it
+        out.append(packets(payloads))
+    return out
+
+
+def test_stream_matches_chunk_by_chunk() -> None:
+    """A DnsStream fed chunk after chunk (values interned across chunks) gives the columns
+    of parsing each chunk alone."""
+    chunks = _chunks(5, 4)
+    stream = DnsStream()
+    for pk, data in chunks:
+        stream.feed(pk, data, np.arange(len(pk)))
+    got = messages_frame([stream.columns()])
+    want = pd.concat([parse_dns(pk, data) for pk, data in chunks], ignore_index=True)
+    assert got.equals(want)
+    for c in ("query", "reg_domain", "answers"):
+        assert got[c].map(repr).tolist() == want[c].map(repr).tolist()
+
+
+def test_query_codes_match_factorized_queries() -> None:
+    """query_codes over several streams are equal exactly where the concatenated query
+    texts are, and dns_log given them builds the same log."""
+    streams = []
+    for seed in (6, 7):
+        stream = DnsStream()
+        for pk, data in _chunks(seed, 3):
+            stream.feed(pk, data, np.arange(len(pk)))
+        streams.append(stream)
+    frame = messages_frame([s.columns() for s in streams])
+    got = query_codes([s.query_names() for s in streams], [s.name_codes() for s in streams])
+    want = pd.factorize(frame["query"].to_numpy(object), use_na_sentinel=False)[0]
+    assert np.array_equal(pd.factorize(got)[0], want)  # the same partition of the rows
+    assert dns_log(frame, got).equals(dns_log(frame))

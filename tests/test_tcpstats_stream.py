@@ -19,6 +19,16 @@ from scapy.packet import Packet
 from scapy.utils import wrpcap
 
 from secaudit.capture import iter_chunks
+from secaudit.detect._kernels import (
+    D_LAST,
+    D_OUT,
+    D_PKTS,
+    D_STALL,
+    DIR_WORDS,
+    NO_TS,
+    ST_STALL,
+    tcp_dir_rows,
+)
 from secaudit.detect.health import service_health
 from secaudit.detect.tables import PacketTables
 from secaudit.detect.tcpstats import TcpStream, tcp_tables
@@ -197,3 +207,21 @@ def test_sample_keeps_the_per_packet_results() -> None:
         66,
         41,
     )
+
+
+def test_dir_rows_match_numpy() -> None:
+    """tcp_dir_rows against the plain numpy gather, stall fix-up and selection on random
+    state (directions without packets, open and closed stalls)."""
+    rng = np.random.default_rng(11)
+    k = 500
+    d = rng.integers(0, 10**9, (k + 7, 2, DIR_WORDS)).astype(np.int64)
+    d[:, :, D_PKTS] = rng.integers(0, 3, (k + 7, 2))
+    d[:, :, ST_STALL] = np.where(rng.random((k + 7, 2)) < 0.5, NO_TS, d[:, :, ST_STALL])
+    out, kept = tcp_dir_rows(d, k)
+    want = d[:k][:, :, list(D_OUT)]
+    last, start = d[:k, :, D_LAST], d[:k, :, ST_STALL]
+    want[:, :, D_OUT.index(D_STALL)] += np.maximum(last - np.where(start == NO_TS, last, start), 0)
+    flat = want.reshape(2 * k, len(D_OUT))
+    rows = np.flatnonzero(flat[:, 0] > 0)
+    assert np.array_equal(kept, rows)
+    assert np.array_equal(out, flat[rows])

@@ -12,6 +12,9 @@ from typing import Any
 import numba as nb
 import numpy as np
 
+from secaudit._kernel_help import ask_record, counts_entropy, record_bytes
+from secaudit.flows._engine import prefetch
+
 __all__ = [
     "MARK_FTP_FAIL",
     "MARK_HTTP_POST",
@@ -24,11 +27,13 @@ __all__ = [
     "MARK_SSH_BANNER",
     "MARK_TELNET_FAIL",
     "classify",
+    "AHEAD",
     "TCP_BLOCK",
     "DIR_WORDS",
     "D_OUT",
     "FLOW_WORDS",
     "tcp_feed",
+    "tcp_dir_rows",
     "tcp_marks",
     "tcp_rehash",
     "icmp_fields",
@@ -104,6 +109,7 @@ D_PROBES, D_PROBE_BITS, D_SSH, D_FAIL, D_HTTP_401, D_LOGIN_POST, D_RDP = range(1
 DIR_WORDS = 24
 D_OUT = (D_PKTS, D_DATA, D_RETRANS, D_DUPACK, D_ZERO, D_STALL, D_FIRST, D_LAST, D_BYTES,
          D_PROBES, D_PROBE_BITS, D_SSH, D_FAIL, D_HTTP_401, D_LOGIN_POST, D_RDP)  # fmt: skip
+_STALL_COL = D_OUT.index(D_STALL)
 FS_SYN, FS_SYNACK, FS_RTT, FS_CLIENT, FS_LAST_SYN, FS_SEC, FS_ROW = range(7)
 FLOW_WORDS = 8
 NO_TS = np.iinfo(np.int64).min
@@ -112,6 +118,7 @@ _SEC_NS = 1_000_000_000
 
 
 TCP_BLOCK = 64  # packets per block of tcp_feed
+AHEAD = 8  # packets (keys) a per-packet kernel looks ahead for the memory it will read
 
 
 @nb.njit(cache=True, inline="always")
@@ -324,6 +331,29 @@ def _tcp_update(
     b[3] += retrans
     b[4] += dupack
     return n_rows
+
+
+@nb.njit(cache=True)
+def tcp_dir_rows(d: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The tcp_dirs counters (D_OUT order) of the directions of slots 0..k-1 that sent
+    packets, and their indices (slot * 2 + dir): a zero-window stall still open counted
+    until that direction's last packet.  One pass over the state instead of numpy's
+    gather of the columns, fix-up and selection of the rows."""
+    kept = np.empty(2 * k, np.int64)
+    m = 0
+    for s in range(k):
+        for dr in range(2):
+            if d[s, dr, D_PKTS] > 0:
+                kept[m] = 2 * s + dr
+                m += 1
+    out = np.empty((m, len(D_OUT)), np.int64)
+    for j in range(m):
+        row = d[kept[j] >> 1, kept[j] & 1]
+        for c in range(len(D_OUT)):
+            out[j, c] = row[D_OUT[c]]
+        if row[ST_STALL] != NO_TS:
+            out[j, _STALL_COL] += max(row[D_LAST] - row[ST_STALL], 0)
+    return out, kept[:m]
 
 
 @nb.njit(cache=True)
@@ -561,23 +591,21 @@ _MEMO_PROBES = 8  # rows with the same memo key but other data compared before d
 
 @nb.njit(cache=True, inline="always")
 def _digest(data: np.ndarray, d0: Any, end: Any, counts: np.ndarray) -> tuple[Any, Any, float]:
-    """FNV-1a of data[d0:end], of its bytes 16-47, and its byte entropy (bits)."""
+    """FNV-1a of data[d0:end], of its bytes 16-47, and its byte entropy (bits).
+
+    `counts`: 256 zeros, left zero again (counts_entropy sums only the span of byte
+    values seen)."""
     h = np.uint64(0xCBF29CE484222325)
-    counts[:] = 0
     tail = np.uint64(0xCBF29CE484222325)
+    first, last = 256, -1
     for k in range(d0, end):
-        h = (h ^ np.uint64(data[k])) * np.uint64(0x100000001B3)
+        c = data[k]
+        h = (h ^ np.uint64(c)) * np.uint64(0x100000001B3)
         if d0 + 16 <= k < d0 + 48:  # 32 bytes past ping's timestamp: its fixed pattern
-            tail = (tail ^ np.uint64(data[k])) * np.uint64(0x100000001B3)
-        counts[data[k]] += 1
-    m = end - d0
-    e = 0.0
-    if m > 0:
-        for c in range(256):
-            if counts[c]:
-                p = counts[c] / m
-                e -= p * np.log2(p)
-    return h, tail, e
+            tail = (tail ^ np.uint64(c)) * np.uint64(0x100000001B3)
+        counts[c] += 1
+        first, last = min(first, c), max(last, c)
+    return h, tail, counts_entropy(counts, end - d0, first, last)
 
 
 @nb.njit(cache=True, inline="always")
@@ -629,7 +657,13 @@ def icmp_fields(p: np.ndarray, idx: np.ndarray, data: np.ndarray) -> tuple[np.nd
     mask = slots - 1
     keys = np.empty(n, np.uint64)  # per row: memo key and where its data starts
     starts = np.empty(n, np.int64)
+    raw = record_bytes(p)
     for r in range(n):
+        if r + 2 * AHEAD < n:  # records and ICMP headers lie out of the caches: ask ahead
+            ask_record(raw, p, idx[r + 2 * AHEAD])
+        if r + AHEAD < n:
+            a = p[idx[r + AHEAD]]
+            prefetch(data, np.int64(a.data_off) + np.int64(a.l4_off))  # type: ignore[call-arg]
         q = p[idx[r]]
         ts[r] = q.ts
         addr[0, r], addr[1, r], addr[2, r], addr[3, r] = q.src_hi, q.src_lo, q.dst_hi, q.dst_lo

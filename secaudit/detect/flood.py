@@ -2,9 +2,10 @@
 
 detect.attacks reads them for floods: per host and second, packets and bytes sent to
 it, packets it sent, and how many sources sent to it.  A numba kernel counts each chunk
-in a table of its own (small, so its random probes stay in cache) and adds those rows to
-an open-addressing table keyed exactly by (host hi, host lo, protocol, second) that
-lives across chunks, so memory follows the keys and `frame()` has nothing left to group.
+straight into an open-addressing table keyed exactly by (host hi, host lo, protocol,
+second) that lives across chunks, so memory follows the keys and `frame()` has nothing
+left to group.  That table lies out of the caches, so the kernel hashes a chunk's keys
+first and asks for their entries and rows a few keys ahead (prefetch).
 
 Rows are numbered in order of first appearance, chunk by chunk: a chunk's destinations
 first (in packet order), then its sources not seen yet.  `srcs` counts distinct sources
@@ -21,8 +22,10 @@ import numba as nb
 import numpy as np
 import pandas as pd
 
+from secaudit._kernel_help import ask_record, record_bytes
 from secaudit.detect._addr import addr_column
-from secaudit.detect._kernels import _mix
+from secaudit.detect._kernels import AHEAD, _mix
+from secaudit.flows._engine import prefetch
 
 __all__ = ["FloodCounters"]
 
@@ -51,8 +54,15 @@ def _slot(
     -1 when free, so a probe reads a row only for a likely match (rows are big and read
     at random).  The caller keeps the table at most half full and `rows` long enough.
     """
+    return _slot_of(table, rows, n, _hash(hi, lo, proto, bucket), hi, lo, proto, bucket)
+
+
+@nb.njit(cache=True, inline="always")
+def _slot_of(
+    table: np.ndarray, rows: np.ndarray, n: int, h: Any, hi: Any, lo: Any, proto: Any, bucket: Any
+) -> int:
+    """_slot of the key whose hash `h` is already made."""
     mask = table.shape[0] - 1
-    h = _hash(hi, lo, proto, bucket)
     tag = np.int64(h >> np.uint64(32))
     e = np.int64(h & np.uint64(mask))
     while True:
@@ -86,35 +96,52 @@ def _rehash(rows: np.ndarray, n: int, size: int) -> np.ndarray:
 
 
 @nb.njit(cache=True)
-def _count_chunk(p: np.ndarray, idx: np.ndarray, bucket_ns: int) -> tuple[np.ndarray, int]:
-    """The rows of packets rows `idx` (UDP, ICMP, ICMPv6) alone, and their number.
+def _count_chunk(
+    p: np.ndarray,
+    idx: np.ndarray,
+    bucket_ns: int,
+    table: np.ndarray,
+    rows: np.ndarray,
+    n: int,
+    pairs: np.ndarray,
+) -> int:
+    """Count packets rows `idx` (UDP, ICMP, ICMPv6) into the table and rows of all chunks
+    (`n` keys so far, room for 2 * len(idx) more); returns the key count.
 
-    A table of the chunk's own (small enough to stay in cache) and two passes: destinations
-    (keys numbered in packet order) with the distinct (destination key, source) pairs,
-    exact by a table of first rows; then sources (keys only a source names come after).
+    Two passes: destinations (new keys numbered in packet order) with the chunk's
+    distinct (destination key, source) pairs, exact by a table of first rows (`pairs`:
+    a power of two >= 2 * len(idx), all -1); then sources (keys only a source names come
+    after).  Straight into the table of all chunks: most keys (host, second) are new in
+    their chunk, so a table per chunk added up afterwards did the work twice.
     """
     m = idx.shape[0]
-    size = 16
-    while size < 4 * m:  # at most 2m keys, at most half full
-        size *= 2
-    table = np.full(size, -1, np.int64)
-    pairs = np.full(size, -1, np.int64)  # first row of each (destination key, source)
-    rows = np.empty((2 * m, _WORDS), np.uint64)
-    dst = np.empty(m, np.int64)
-    src = np.empty((m, 4), np.uint64)  # hi, lo, proto, second: the sources' keys
-    n = 0
-    mask = size - 1
+    dk = np.empty((m, 5), np.uint64)  # destination keys: hi, lo, proto, second; hash
+    sk = np.empty((m, 5), np.uint64)  # source keys
+    size = np.empty(m, np.uint64)
+    raw = record_bytes(p)
     for r in range(m):
+        if r + AHEAD < m:  # the records lie out of the caches
+            ask_record(raw, p, idx[r + AHEAD])
         q = p[idx[r]]
         pr = np.uint64(17) if q.proto == 17 else np.uint64(1)
         b = np.uint64(q.ts // bucket_ns)
-        hi, lo = q.src_hi, q.src_lo
-        src[r, 0], src[r, 1], src[r, 2], src[r, 3] = hi, lo, pr, b
-        s = _slot(table, rows, n, q.dst_hi, q.dst_lo, pr, b)
+        dk[r, 0], dk[r, 1], dk[r, 2], dk[r, 3] = q.dst_hi, q.dst_lo, pr, b
+        sk[r, 0], sk[r, 1], sk[r, 2], sk[r, 3] = q.src_hi, q.src_lo, pr, b
+        dk[r, 4] = _hash(q.dst_hi, q.dst_lo, pr, b)
+        sk[r, 4] = _hash(q.src_hi, q.src_lo, pr, b)
+        size[r] = q.wirelen
+    flat = rows.reshape(rows.size)
+    dst = np.empty(m, np.int64)
+    mask = pairs.shape[0] - 1
+    for r in range(m):
+        _hint(table, flat, dk, r)
+        k = dk[r]
+        s = _slot_of(table, rows, n, k[4], k[0], k[1], k[2], k[3])
         n = max(n, s + 1)
         dst[r] = s
         rows[s, _IN_PKTS] += np.uint64(1)
-        rows[s, _IN_BYTES] += np.uint64(q.wirelen)
+        rows[s, _IN_BYTES] += size[r]
+        hi, lo = sk[r, 0], sk[r, 1]
         e = np.int64(_mix(_mix(np.uint64(s) ^ hi) ^ lo) & np.uint64(mask))
         while True:
             f = pairs[e]
@@ -122,15 +149,30 @@ def _count_chunk(p: np.ndarray, idx: np.ndarray, bucket_ns: int) -> tuple[np.nda
                 pairs[e] = r
                 rows[s, _SRCS] += np.uint64(1)
                 break
-            if dst[f] == s and src[f, 0] == hi and src[f, 1] == lo:
+            if dst[f] == s and sk[f, 0] == hi and sk[f, 1] == lo:
                 break
             e = (e + 1) & mask
     for r in range(m):
-        k = src[r]
-        s = _slot(table, rows, n, k[0], k[1], k[2], k[3])
+        _hint(table, flat, sk, r)
+        k = sk[r]
+        s = _slot_of(table, rows, n, k[4], k[0], k[1], k[2], k[3])
         n = max(n, s + 1)
         rows[s, _OUT_PKTS] += np.uint64(1)
-    return rows, n
+    return n
+
+
+@nb.njit(cache=True, inline="always")
+def _hint(table: np.ndarray, flat: np.ndarray, keys: np.ndarray, r: int) -> None:
+    """Ask for what key r + 2 * AHEAD probes first (its table entry), and for the row
+    that key r + AHEAD's first entry names (fetched by now): the table and rows of all
+    chunks lie out of the caches."""
+    mask = np.uint64(table.shape[0] - 1)
+    if r + 2 * AHEAD < keys.shape[0]:
+        prefetch(table, np.int64(keys[r + 2 * AHEAD, 4] & mask))  # type: ignore[call-arg]
+    if r + AHEAD < keys.shape[0]:
+        x = table[np.int64(keys[r + AHEAD, 4] & mask)]
+        if x >= 0:
+            prefetch(flat, (x & 0xFFFFFFFF) * _WORDS)  # type: ignore[call-arg]
 
 
 @nb.njit(cache=True)
@@ -157,16 +199,22 @@ class FloodCounters:
     def update(self, packets: np.ndarray, idx: np.ndarray) -> None:
         """Count packets rows `idx` (UDP, ICMP, ICMPv6; packets: schemas.PACKET_DTYPE)."""
         if idx.size:
-            rows, n = _count_chunk(packets, idx, self.bucket_ns)
-            self._add(rows, n)
+            self._room(2 * len(idx))
+            size = 16
+            while size < 2 * len(idx):  # a pair per packet at most, at most half full
+                size *= 2
+            pairs = np.full(size, -1, np.int64)
+            self.n = _count_chunk(packets, idx, self.bucket_ns, self.table, self.rows, self.n,
+                                  pairs)  # fmt: skip
 
     def merge(self, other: FloodCounters) -> None:
         """Another file's counters: its keys after these, counts of shared keys added
         (what counting its chunks after these would give)."""
-        self._add(other.rows, other.n)
+        self._room(other.n)
+        self.n = _add(self.table, self.rows, self.n, other.rows, other.n)
 
-    def _add(self, rows: np.ndarray, n: int) -> None:
-        """Add `n` rows: room for them as new keys (rows, a table at most half full) first."""
+    def _room(self, n: int) -> None:
+        """Room for `n` new keys: rows, and a table at most half full."""
         need = self.n + n
         if need > len(self.rows):
             grown = np.empty((max(need, 2 * len(self.rows)), _WORDS), np.uint64)
@@ -177,7 +225,6 @@ class FloodCounters:
             while size < 2 * need:
                 size *= 2
             self.table = _rehash(self.rows, self.n, size)
-        self.n = _add(self.table, self.rows, self.n, rows, n)
 
     def frame(self) -> pd.DataFrame:
         """host (text), proto, bucket (second), in_pkts, in_bytes, srcs, out_pkts."""

@@ -27,7 +27,7 @@ from secaudit.detect._addr import addr_column, addr_strings
 from secaudit.detect._kernels import classify, icmp_fields
 from secaudit.detect.flood import FloodCounters
 from secaudit.detect.tcpstats import TcpStream, tcp_tables
-from secaudit.proto.dns import DNS_PORTS, dns_log, message_columns, messages_frame
+from secaudit.proto.dns import DNS_PORTS, DnsStream, dns_log, messages_frame, query_codes
 
 __all__ = ["FLOOD_BUCKET_S", "PacketTables", "merge_parts"]
 
@@ -62,7 +62,7 @@ class PacketTables:
     """Accumulates the per-protocol extracts of successive packet chunks."""
 
     # per chunk: plain arrays (pandas once, at finish)
-    dns_parts: list[dict[str, np.ndarray]] = field(default_factory=list)
+    dns: list[DnsStream] = field(default_factory=list)  # one per pass (file, when merged)
     arp_parts: list[np.ndarray] = field(default_factory=list)
     icmp_parts: list[dict[str, np.ndarray]] = field(default_factory=list)
     tcp: list[TcpStream] = field(default_factory=list)  # one per pass (file, when merged)
@@ -83,7 +83,9 @@ class PacketTables:
         self.first_ns = int(lo) if self.first_ns is None else min(self.first_ns, int(lo))
         self.last_ns = int(hi) if self.last_ns is None else max(self.last_ns, int(hi))
         if dns_idx.size:
-            self.dns_parts.append(message_columns(packets, data, dns_idx))
+            if not self.dns:
+                self.dns.append(DnsStream())
+            self.dns[-1].feed(packets, data, dns_idx)
         if arp.size:
             fields = [
                 "ts",
@@ -138,7 +140,8 @@ class PacketTables:
     # ------------------------------------------------------------------ results
     def finish(self) -> dict[str, Any]:
         """DataFrames by name: dns, arp, icmp, tcp_dirs, tcp_flows, tcp_buckets, flood."""
-        dns = dns_log(messages_frame(self.dns_parts))
+        codes = query_codes([s.query_names() for s in self.dns], [s.name_codes() for s in self.dns])
+        dns = dns_log(messages_frame([s.columns() for s in self.dns]), codes)
         if len(dns):
             dns.insert(1, "id.orig_h", addr_column(dns["orig_hi"], dns["orig_lo"], dns.index))
             dns.insert(4, "id.resp_h", addr_column(dns["resp_hi"], dns["resp_lo"], dns.index))

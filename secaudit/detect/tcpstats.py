@@ -30,15 +30,12 @@ import pandas as pd
 
 from secaudit.detect._addr import addr_column
 from secaudit.detect._kernels import (
-    D_LAST,
-    D_OUT,
-    D_STALL,
     DIR_WORDS,
     FLOW_WORDS,
     NO_TS,
-    ST_STALL,
     TCP_BLOCK,
     in_time_order,
+    tcp_dir_rows,
     tcp_feed,
     tcp_rehash,
 )
@@ -124,19 +121,10 @@ class TcpStream:
         if k == 0:
             return _empty()
         keys = self.keys[:k].copy()
-        d = self.d[:k]
-        out = d[:, :, list(D_OUT)]  # a copy of the output counters only
-        # a zero-window stall still open lasts until that direction's last packet
-        last, start = d[:, :, D_LAST], d[:, :, ST_STALL]
-        out[:, :, D_OUT.index(D_STALL)] += np.maximum(
-            last - np.where(start == NO_TS, last, start), 0
-        )
-        flat = out.reshape(k * 2, len(_DIR_COLS))
-        dirs = pd.DataFrame(flat, columns=_DIR_COLS)
-        dirs.insert(0, "flow", np.repeat(keys, 2))
-        dirs.insert(1, "dir", np.tile(np.array([0, 1], np.uint8), k))
-        kept = np.flatnonzero(flat[:, 0] > 0)
-        dirs = dirs.iloc[kept].reset_index(drop=True)
+        out, kept = tcp_dir_rows(self.d, k)  # the directions that sent packets
+        dirs = pd.DataFrame(out, columns=_DIR_COLS)
+        dirs.insert(0, "flow", keys[kept >> 1])
+        dirs.insert(1, "dir", (kept & 1).astype(np.uint8))
         # endpoints: the canonical (a, b) of the slot, a the source of direction 0
         ep = self.ep[kept >> 1]
         d0 = (kept & 1) == 0

@@ -6,8 +6,11 @@ answer records (sizes, TXT/NULL counts, lowest TTL).  Like dnspython's
 parser, every read is bounds-checked against the captured bytes, labels are
 at most 63 bytes, names at most 255, and compression pointers must point
 strictly backwards, so hostile bytes end in a `status`, never a crash or loop.
-`message_columns` gives the same columns as numpy arrays (what the detect extracts
-keep per chunk) and `messages_frame` makes one frame of such parts.
+`message_columns` gives the same columns as numpy arrays and `messages_frame` makes one
+frame of such parts.  The detect extracts feed chunk after chunk to a `DnsStream`, which
+keeps the interned values across chunks (each distinct name decoded and made text once per
+pass) and gives its query names' codes, from which `query_codes` numbers the queries of
+several passes (dns_log's grouping key) without hashing every row's text.
 
 The kernel also interns names, registered domains and A/AAAA answer sets as
 it reads them (exact: a hash probe, then a byte compare), so str and list
@@ -30,7 +33,9 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from secaudit._kernel_help import ask_record, counts_entropy, record_bytes
 from secaudit.capture.addr import addr_text_rows, pair_codes, splitmix
+from secaudit.flows._engine import prefetch
 
 __all__ = [
     "DNS_PORTS",
@@ -41,13 +46,16 @@ __all__ = [
     "STATUS_OK",
     "STATUS_TRUNCATED",
     "dns_log",
+    "DnsStream",
     "message_columns",
     "messages_frame",
     "parse_dns",
+    "query_codes",
 ]
 
 STATUS_OK, STATUS_TRUNCATED, STATUS_MALFORMED = 0, 1, 2
 HEADER_LEN = 12
+_AHEAD = 8  # messages _parse looks ahead for the bytes it will read
 MAX_NAME = 255  # RFC 1035 2.3.4 (wire form)
 NAME_OUT = 320  # escaped text form: printable bytes as is, others as \xHH (capped)
 MAX_ANSWERS = 64  # records walked per message; the rest are counted but not read
@@ -215,15 +223,7 @@ def _entropy(out: np.ndarray, start: int, stop: int, counts: np.ndarray) -> floa
             n += 1
             first = min(first, c)
             last = max(last, c)
-    if n == 0:
-        return 0.0
-    h = 0.0
-    for c in range(first, last + 1):
-        if counts[c]:
-            p = counts[c] / n
-            h -= p * np.log2(p)
-            counts[c] = 0
-    return h
+    return counts_entropy(counts, n, first, last)
 
 
 @nb.njit(cache=True)
@@ -301,7 +301,19 @@ def _table(n: int, width: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.n
 
 @nb.njit(cache=True)
 def _parse(
-    idx: np.ndarray, packets: np.ndarray, data: np.ndarray, words: np.ndarray, wlen: np.ndarray
+    idx: np.ndarray,
+    packets: np.ndarray,
+    data: np.ndarray,
+    words: np.ndarray,
+    wlen: np.ndarray,
+    names: tuple[np.ndarray, ...],
+    regs: tuple[np.ndarray, ...],
+    sets: tuple[np.ndarray, ...],
+    wires: tuple[np.ndarray, ...],
+    w_info: np.ndarray,
+    w_ent: np.ndarray,
+    per_name: np.ndarray,
+    ent_val: np.ndarray,
 ) -> tuple[np.ndarray, ...]:
     """Dissect the messages at packet rows `idx`, gathering their packet fields on the way
     (one read of each record instead of a numpy gather per field).
@@ -309,7 +321,12 @@ def _parse(
     Names, registered domains and A/AAAA answer sets are interned as they are read (per row
     a code, the distinct values once each), so text is built once per distinct value; a
     question name repeated byte for byte copies the fields of its first message, and the
-    entropy of a repeated name is reused.
+    entropy of a repeated name is reused.  The tables (DnsStream's, kept from chunk to
+    chunk, room made for len(idx) new keys each): names, regs, sets, wires (question names
+    in wire form) as _table gives them; per wire name, in one row (few cache lines to read
+    back) w_info (geo, name and registered domain codes, status) and w_ent (its entropy);
+    per name code, from its first message, per_name (the span its entropy was taken on,
+    the registered domain's start and code) and ent_val (the entropy).
     """
     n = idx.shape[0]
     ts = np.zeros(n, np.int64)
@@ -323,32 +340,24 @@ def _parse(
     ans = np.zeros((4, n), np.int64)  # answer rdata bytes, TXT/NULL answers, min TTL, records read
     status = np.zeros(n, np.uint8)
     codes = np.full((3, n), -1, np.int32)  # name, registered domain, answer set (-1: none)
-    n_store, n_at, n_slots, n_state = _table(n + 1, NAME_OUT)  # names (and the empty one)
-    r_store, r_at, r_slots, r_state = _table(n + 1, NAME_OUT)  # registered domains
-    s_store, s_at, s_slots, s_state = _table(n, 16 * MAX_ADDRS)  # answer sets
-    w_store, w_at, w_slots, w_state = _table(n, MAX_NAME)  # question names, wire form
-    # per wire name, in one row (few cache lines to read back): geo, name and registered
-    # domain codes, status; and the entropy
-    w_info = np.empty((n, 9), np.int64)
-    w_ent = np.empty(n, np.float64)
-    # per name code, from its first message: the span its entropy was taken on, the
-    # entropy, and the registered domain's start and code (a repeated name reuses them)
-    # (set when the code is made: np.empty leaves the pages of unused codes untouched)
-    ent_stop = np.empty(n + 1, np.int64)
-    ent_val = np.empty(n + 1, np.float64)
-    reg_start = np.empty(n + 1, np.int64)
-    reg_code = np.empty(n + 1, np.int64)
+    n_store, n_at, n_slots, n_state = names
+    r_store, r_at, r_slots, r_state = regs
+    s_store, s_at, s_slots, s_state = sets
+    w_store, w_at, w_slots, w_state = wires
+    ent_stop, reg_start, reg_code = per_name[:, 0], per_name[:, 1], per_name[:, 2]
     name = np.zeros(NAME_OUT, np.uint8)  # scratch, all zero again after every message
     addrs = np.zeros(2 * MAX_ADDRS, np.uint64)  # scratch: hi, lo of each answer address
     addr_bytes = addrs.view(np.uint8)
     counts = np.zeros(256, np.int64)  # _entropy's scratch
     label_off = np.zeros(128, np.int64)
     label_len = np.zeros(128, np.int64)
-    _intern(name, 0, 0, n_store, n_at, n_slots, n_state)  # code 0: the empty name
-    _intern(name, 0, 0, r_store, r_at, r_slots, r_state)
-    ent_stop[0] = -2
-    reg_start[0] = -1
+    raw = record_bytes(packets)
     for r in range(n):
+        if r + 2 * _AHEAD < n:  # records and messages lie out of the caches: ask ahead
+            ask_record(raw, packets, idx[r + 2 * _AHEAD])
+        if r + _AHEAD < n:
+            a = packets[idx[r + _AHEAD]]
+            prefetch(data, np.int64(a.data_off) + np.int64(a.payload_off))  # type: ignore[call-arg]
         p = packets[idx[r]]
         ts[r] = p.ts
         file_offset[r] = p.file_offset
@@ -507,12 +516,7 @@ def _parse(
             pos = p2 + 10 + rdlen
         if a_n:
             codes[2, r] = _intern(addr_bytes, 0, 16 * a_n, s_store, s_at, s_slots, s_state)
-    return (
-        ts, file_offset, addr, port, hdr, q, geo, ent, ans, status, codes,
-        n_store[: n_state[1]], n_at[: n_state[0] + 1],
-        r_store[: r_state[1]], r_at[: r_state[0] + 1],
-        s_store[: s_state[1]], s_at[: s_state[0] + 1],
-    )  # fmt: skip
+    return ts, file_offset, addr, port, hdr, q, geo, ent, ans, status, codes
 
 
 def _sld_table() -> tuple[np.ndarray, np.ndarray]:
@@ -585,53 +589,185 @@ def message_columns(
     packets: np.ndarray, data: np.ndarray, rows: np.ndarray
 ) -> dict[str, np.ndarray]:
     """parse_dns's columns (as numpy arrays, text as object arrays) of the messages at
-    packets rows `rows` (UDP on the DNS ports): what the detect extracts keep per chunk."""
-    idx = rows
-    words, wlen = _sld_table()
-    (ts, file_offset, addr, l4port, hdr, q, geo, ent, ans, status, codes,
-     name_store, name_at, reg_store, reg_at, set_store, set_at) = _parse(
-        np.asarray(idx, np.int64), packets, data, words, wlen
-    )  # fmt: skip
-    # text once per distinct name / registered domain (str objects shared between rows)
-    query = _texts(name_store, name_at)[codes[0]]
-    reg = _texts(reg_store, reg_at)[codes[1]]
-    reg[(geo[0] == geo[3]) & (geo[1] > 0)] = INVALID_TLD  # empty suffix of a name
-    flags = hdr[1]
-    out: dict[str, np.ndarray] = {
-        "ts_ns": ts,
-        "src_hi": addr[0],
-        "src_lo": addr[1],
-        "dst_hi": addr[2],
-        "dst_lo": addr[3],
-        "sport": l4port[0],
-        "dport": l4port[1],
-        "trans_id": hdr[0].astype(np.uint16),
-        "qr": (flags & 0x8000) != 0,
-        "opcode": ((flags >> 11) & 0xF).astype(np.uint8),
-        "rcode": (flags & 0xF).astype(np.uint8),
-        "AA": (flags & 0x0400) != 0,
-        "TC": (flags & 0x0200) != 0,
-        "RD": (flags & 0x0100) != 0,
-        "RA": (flags & 0x0080) != 0,
-        "qdcount": hdr[2].astype(np.uint16),
-        "ancount": hdr[3].astype(np.uint16),
-        "qtype": q[0].astype(np.uint16),
-        "qclass": q[1].astype(np.uint16),
-        "query": query,  # object arrays: messages_frame keeps them object, not arrow text
-        "labels": geo[1],
-        "max_label": geo[2],
-        "sub_labels": geo[4],
-        "sub_len": np.maximum(geo[5], 0),
-        "sub_entropy": ent,
-        "reg_domain": reg,
-        "answer_bytes": ans[0],
-        "txt_null_answers": ans[1],
-        "min_ttl": ans[2],
-        "status": status,
-        "file_offset": file_offset,
-        "answers": _answer_lists(set_store, set_at, codes[2]),
-    }
+    packets rows `rows` (UDP on the DNS ports)."""
+    stream = DnsStream()
+    stream.feed(packets, data, rows)
+    return stream.columns()
+
+
+@nb.njit(cache=True)
+def _reslot(store: np.ndarray, at: np.ndarray, keys: int, size: int) -> np.ndarray:
+    """_intern's slots (`size`, a power of two) for keys 0..keys-1 of store/at."""
+    slots = np.full(size, -1, np.int32)
+    mask = size - 1
+    for c in range(keys):
+        e = np.int64(_bytes_hash(store, at[c], at[c + 1]) & np.uint64(mask))
+        while slots[e] >= 0:
+            e = (e + 1) & mask
+        slots[e] = c
+    return slots
+
+
+def _room(a: np.ndarray, n: int, used: int) -> np.ndarray:
+    """`a`, or when it has fewer than `n` rows a new array with room for them (at least
+    twice as many) holding its first `used` rows (the rest is never touched: no faults)."""
+    if len(a) >= n:
+        return a
+    out = np.empty((max(n, 2 * len(a)), *a.shape[1:]), a.dtype)
+    out[:used] = a[:used]
     return out
+
+
+class _Interned:
+    """An _intern table (store, at, slots, state as _table makes them) kept from chunk to
+    chunk, grown before each: its keys are made text once, at the end."""
+
+    def __init__(self, width: int) -> None:
+        self.width = width
+        self.store, self.at, self.slots, self.state = _table(0, width)
+
+    def reserve(self, n: int) -> None:
+        """Room for `n` more keys: bytes, offsets, slots at a load of at most 0.8."""
+        keys, used = int(self.state[0]), int(self.state[1])
+        self.store = _room(self.store, used + n * self.width, used)
+        self.at = _room(self.at, keys + n + 1, keys + 1)
+        size = len(self.slots)
+        while size < (keys + n) + (keys + n) // 4:
+            size *= 2
+        if size > len(self.slots):
+            self.slots = _reslot(self.store, self.at, keys, size)
+
+    def tables(self) -> tuple[np.ndarray, ...]:
+        return self.store, self.at, self.slots, self.state
+
+    def texts(self) -> np.ndarray:
+        """The str of each key (object array)."""
+        keys, used = int(self.state[0]), int(self.state[1])
+        return _texts(self.store[:used], self.at[: keys + 1])
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled (a Dask worker's result) without the room made for further chunks."""
+        keys, used = int(self.state[0]), int(self.state[1])
+        return self.__dict__ | {"store": self.store[:used].copy(), "at": self.at[: keys + 1].copy()}
+
+
+class DnsStream:
+    """The DNS messages of one pass over packet chunks (columns as parse_dns's).
+
+    Names, registered domains, answer sets and question wire names stay interned from chunk
+    to chunk, so each distinct one is decoded once per pass and made text once, in
+    `columns()`; per chunk only numeric columns and codes are kept.
+    """
+
+    def __init__(self) -> None:
+        self.names, self.regs = _Interned(NAME_OUT), _Interned(NAME_OUT)
+        self.sets, self.wires = _Interned(16 * MAX_ADDRS), _Interned(MAX_NAME)
+        self.w_info = np.empty((0, 9), np.int64)
+        self.w_ent = np.empty(0, np.float64)
+        self.per_name = np.empty((0, 3), np.int64)
+        self.ent_val = np.empty(0, np.float64)
+        self.parts: list[dict[str, np.ndarray]] = []
+        self.codes: list[np.ndarray] = []  # per chunk: name, registered domain, answer set
+        self.invalid: list[np.ndarray] = []  # per chunk: names without a possible TLD
+        self._reserve(1)
+        empty = np.zeros(0, np.uint8)
+        _intern(empty, 0, 0, *self.names.tables())  # code 0: the empty name
+        _intern(empty, 0, 0, *self.regs.tables())
+        self.per_name[0, 0], self.per_name[0, 1] = -2, -1  # no entropy, no domain yet
+
+    def _reserve(self, n: int) -> None:
+        """Room for `n` more messages (each at most one new key per table)."""
+        for table in (self.names, self.regs, self.sets, self.wires):
+            table.reserve(n)
+        wires, names = int(self.wires.state[0]), int(self.names.state[0])
+        self.w_info = _room(self.w_info, len(self.wires.at), wires)
+        self.w_ent = _room(self.w_ent, len(self.wires.at), wires)
+        self.per_name = _room(self.per_name, len(self.names.at), names)
+        self.ent_val = _room(self.ent_val, len(self.names.at), names)
+
+    def feed(self, packets: np.ndarray, data: np.ndarray, rows: np.ndarray) -> None:
+        """Parse the messages at packets rows `rows` (UDP on the DNS ports)."""
+        self._reserve(len(rows))
+        words, wlen = _sld_table()
+        ts, file_offset, addr, l4port, hdr, q, geo, ent, ans, status, codes = _parse(
+            np.asarray(rows, np.int64), packets, data, words, wlen, self.names.tables(),
+            self.regs.tables(), self.sets.tables(), self.wires.tables(), self.w_info,
+            self.w_ent, self.per_name, self.ent_val,
+        )  # fmt: skip
+        self.codes.append(codes)
+        self.invalid.append((geo[0] == geo[3]) & (geo[1] > 0))  # empty suffix of a name
+        flags = hdr[1]
+        self.parts.append(
+            {
+                "ts_ns": ts,
+                "src_hi": addr[0],
+                "src_lo": addr[1],
+                "dst_hi": addr[2],
+                "dst_lo": addr[3],
+                "sport": l4port[0],
+                "dport": l4port[1],
+                "trans_id": hdr[0].astype(np.uint16),
+                "qr": (flags & 0x8000) != 0,
+                "opcode": ((flags >> 11) & 0xF).astype(np.uint8),
+                "rcode": (flags & 0xF).astype(np.uint8),
+                "AA": (flags & 0x0400) != 0,
+                "TC": (flags & 0x0200) != 0,
+                "RD": (flags & 0x0100) != 0,
+                "RA": (flags & 0x0080) != 0,
+                "qdcount": hdr[2].astype(np.uint16),
+                "ancount": hdr[3].astype(np.uint16),
+                "qtype": q[0].astype(np.uint16),
+                "qclass": q[1].astype(np.uint16),
+                "labels": geo[1],
+                "max_label": geo[2],
+                "sub_labels": geo[4],
+                "sub_len": np.maximum(geo[5], 0),
+                "sub_entropy": ent,
+                "answer_bytes": ans[0],
+                "txt_null_answers": ans[1],
+                "min_ttl": ans[2],
+                "status": status,
+                "file_offset": file_offset,
+            }
+        )
+
+    def name_codes(self) -> np.ndarray:
+        """Per message, the code of its query name (an index into query_names())."""
+        return np.concatenate([c[0] for c in self.codes]) if self.codes else np.empty(0, np.int32)
+
+    def query_names(self) -> np.ndarray:
+        """The distinct query names (object array of str, by code)."""
+        return self.names.texts()
+
+    def columns(self) -> dict[str, np.ndarray]:
+        """The messages fed so far as parse_dns's columns (numpy arrays, text as object
+        arrays whose str and list objects are shared between rows, read-only)."""
+        if not self.parts:
+            return {c: np.empty(0, t) for c, t in _MSG_COLUMNS.items()}
+        if len(self.parts) == 1:
+            cols = dict(self.parts[0])
+        else:
+            cols = {c: np.concatenate([p[c] for p in self.parts]) for c in self.parts[0]}
+        codes = np.concatenate(self.codes, axis=1)
+        reg = self.regs.texts()[codes[1]]
+        reg[np.concatenate(self.invalid)] = INVALID_TLD
+        cols["query"] = self.query_names()[codes[0]]
+        cols["reg_domain"] = reg
+        cols["answers"] = _answer_lists(
+            self.sets.store[: self.sets.state[1]], self.sets.at[: self.sets.state[0] + 1], codes[2]
+        )
+        return {c: cols[c] for c in _MSG_COLUMNS}
+
+
+def query_codes(names: list[np.ndarray], codes: list[np.ndarray]) -> np.ndarray:
+    """Per message of the parts (in part order), a code equal for equal query names only
+    (names: each part's distinct names; codes: per message an index into them): what
+    dns_log groups on, the distinct names factorized instead of every row's text."""
+    if not names:
+        return np.empty(0, np.int64)
+    per_name = _object_codes(np.concatenate(names))
+    start = np.cumsum([0, *(len(n) for n in names[:-1])])
+    return np.concatenate([per_name[s + c] for s, c in zip(start, codes, strict=True)])
 
 
 def _texts(store: np.ndarray, at: np.ndarray) -> np.ndarray:
@@ -835,12 +971,13 @@ def _names_column(values: np.ndarray, names: dict[int, str], fallback: bool) -> 
     return pd.Series(arr, copy=False)
 
 
-def dns_log(messages: pd.DataFrame) -> pd.DataFrame:
+def dns_log(messages: pd.DataFrame, codes: np.ndarray | None = None) -> pd.DataFrame:
     """Pair queries and responses: one row per transaction, Zeek dns.log-like columns.
 
     Numeric address columns are kept (orig_hi/lo, resp_hi/lo) so callers can
     convert only the addresses they report.  `answered` is False for a query
     that never saw a response; a response without a seen query is kept too.
+    codes: per message, a code of its query name (query_codes) when the caller has them.
     """
     cols = [
         "ts", "orig_hi", "orig_lo", "id.orig_p", "resp_hi", "resp_lo", "id.resp_p",
@@ -869,8 +1006,10 @@ def dns_log(messages: pd.DataFrame) -> pd.DataFrame:
     sport, dport = col("sport", np.int64), col("dport", np.int64)
     trans_id = col("trans_id", np.int64)
     ts_in = col("ts_ns", np.int64)
+    given = codes if codes is None or whole else codes[keep]
+    qcode = _object_codes(query) if given is None else given
     qf, rf, q_ts, r_ts, n_q, first_ans = _transactions(
-        is_q, src_hi, src_lo, dst_hi, dst_lo, sport, dport, trans_id, _object_codes(query),
+        is_q, src_hi, src_lo, dst_hi, dst_lo, sport, dport, trans_id, qcode,
         ts_in, _object_notna(answers_in),
     )  # fmt: skip
     has_q, answered = qf >= 0, rf >= 0
