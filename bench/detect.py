@@ -167,7 +167,7 @@ def main() -> int:
             f"{'met' if extra <= 0.3 * base else 'not met'}) |",
             "",
             "The extracts parse every DNS message (names and answers as text once per distinct "
-            "value) and read the first payload bytes of every TCP packet for app-layer markers; "
+            "value) and test the first payload bytes of every TCP packet (the packets' head word) for app-layer markers; "
             "the TCP analysis runs per chunk on per-flow state; finish pairs DNS queries with "
             "responses and turns the TCP state into tables. "
             "Costliest detectors: "

@@ -252,7 +252,7 @@ def main() -> int:
         "and the generated policy leaves two of the file's server /8s and the traceroute/ICMP peers "
         "unapproved, so thousands of clients break it. Building those findings (evidence, "
         "stable ids, catalog titles) is now the largest part of the detector time; the extracts "
-        "read the first payload byte of every TCP/UDP packet and hash every sender once per "
+        "judge every TCP/UDP payload by its first 8 bytes (the packets' head word) and hash every sender once per "
         "chunk (numba).\n\n"
         "What a user waits for, each a fresh process (interpreter start, imports, numba cache "
         "load, policy load, writing the output) on the same file:\n\n"
