@@ -120,6 +120,20 @@ def _borrow(typingctx, arr):  # type: ignore[no-untyped-def]
     return sig, codegen
 
 
+def _load_codegen(bits: int) -> Any:
+    """Code generation of an unaligned native load of `bits` bits at arr[idx]."""
+
+    def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
+        aty = signature.args[0]
+        ary = context.make_array(aty)(context, builder, args[0])
+        ptr = cgutils.get_item_pointer(  # type: ignore[no-untyped-call]
+            context, builder, aty, ary, [args[1]], wraparound=False
+        )
+        return builder.load(builder.bitcast(ptr, ir.IntType(bits).as_pointer()), align=1)
+
+    return codegen
+
+
 @intrinsic
 def _le32(typingctx, arr, idx):  # type: ignore[no-untyped-def]
     """The 4 bytes at arr[idx] as a native (little-endian) uint32, any alignment.
@@ -127,33 +141,13 @@ def _le32(typingctx, arr, idx):  # type: ignore[no-untyped-def]
     Replaces a `.view(np.uint32)` of a slice, which allocates an array
     (and touches its refcount) on every checksum.
     """
-    sig = types.uint32(arr, idx)
-
-    def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
-        aty = signature.args[0]
-        ary = context.make_array(aty)(context, builder, args[0])
-        ptr = cgutils.get_item_pointer(  # type: ignore[no-untyped-call]
-            context, builder, aty, ary, [args[1]], wraparound=False
-        )
-        return builder.load(builder.bitcast(ptr, ir.IntType(32).as_pointer()), align=1)
-
-    return sig, codegen
+    return types.uint32(arr, idx), _load_codegen(32)
 
 
 @intrinsic
 def _le64(typingctx, arr, idx):  # type: ignore[no-untyped-def]
     """The 8 bytes at arr[idx] as a native (little-endian) uint64, any alignment."""
-    sig = types.uint64(arr, idx)
-
-    def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
-        aty = signature.args[0]
-        ary = context.make_array(aty)(context, builder, args[0])
-        ptr = cgutils.get_item_pointer(  # type: ignore[no-untyped-call]
-            context, builder, aty, ary, [args[1]], wraparound=False
-        )
-        return builder.load(builder.bitcast(ptr, ir.IntType(64).as_pointer()), align=1)
-
-    return sig, codegen
+    return types.uint64(arr, idx), _load_codegen(64)
 
 
 @njit(cache=True, inline="always")
