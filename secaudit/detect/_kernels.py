@@ -36,6 +36,7 @@ __all__ = [
     "tcp_dir_rows",
     "tcp_marks",
     "tcp_rehash",
+    "word_byte",
     "icmp_fields",
     "in_time_order",
 ]
