@@ -300,8 +300,10 @@ def main() -> None:
     # contrast: the same bytes cached in 4 KiB pages (a capture just written by small writes)
     small = OUT / "small_pages.pcap"
     copy_in_small_pages(pcap, small)
-    _, _, _, out4k = time_v([py, "-c", PIPELINE, str(small), str(args.reps)], env)
-    small.unlink()
+    try:
+        _, _, _, out4k = time_v([py, "-c", PIPELINE, str(small), str(args.reps)], env)
+    finally:
+        small.unlink()  # 1.5 GB: never left behind
     pl4k = json.loads(out4k)
     pipe4k = Run(
         "secaudit in-process pipeline, input cached in 4 KiB pages (contrast)",
