@@ -9,8 +9,9 @@ import numpy as np
 
 from secaudit.flows._engine import prefetch
 
-__all__ = ["ask_record", "counts_entropy", "record_bytes"]
+__all__ = ["AHEAD", "ask_ahead", "ask_record", "counts_entropy", "record_bytes"]
 
+AHEAD = 8  # rows a per-packet kernel looks ahead for the memory it will read
 _RECORD_SPAN = 137  # bytes of a packet record the kernels read: ts .. payload_len
 
 
@@ -29,6 +30,22 @@ def ask_record(raw: np.ndarray, p: np.ndarray, row: Any) -> None:
     at = np.int64(row) * p.itemsize
     for k in (0, 64, 128, _RECORD_SPAN - 1):
         prefetch(raw, at + k)  # type: ignore[call-arg]
+
+
+@nb.njit(cache=True, inline="always")
+def ask_ahead(
+    raw: np.ndarray, p: np.ndarray, idx: np.ndarray, r: Any, data: np.ndarray, l4: bool
+) -> None:
+    """The hints of a kernel visiting packet rows idx[0], idx[1], ... at position r: the
+    record 2 * AHEAD rows on (ask_record) and, AHEAD rows on, the first byte it will read
+    of that frame, its L4 header (l4) or its payload (records and frames lie out of the
+    caches when a kernel visits a few rows out of many)."""
+    if r + 2 * AHEAD < idx.shape[0]:
+        ask_record(raw, p, idx[r + 2 * AHEAD])
+    if r + AHEAD < idx.shape[0]:
+        a = p[idx[r + AHEAD]]
+        off = a.l4_off if l4 else a.payload_off
+        prefetch(data, np.int64(a.data_off) + np.int64(off))  # type: ignore[call-arg]
 
 
 @nb.njit(cache=True)

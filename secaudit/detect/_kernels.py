@@ -12,8 +12,7 @@ from typing import Any
 import numba as nb
 import numpy as np
 
-from secaudit._kernel_help import ask_record, counts_entropy, record_bytes
-from secaudit.flows._engine import prefetch
+from secaudit._kernel_help import ask_ahead, counts_entropy, record_bytes
 
 __all__ = [
     "MARK_FTP_FAIL",
@@ -27,7 +26,6 @@ __all__ = [
     "MARK_SSH_BANNER",
     "MARK_TELNET_FAIL",
     "classify",
-    "AHEAD",
     "TCP_BLOCK",
     "DIR_WORDS",
     "D_OUT",
@@ -119,7 +117,6 @@ _SEC_NS = 1_000_000_000
 
 
 TCP_BLOCK = 64  # packets per block of tcp_feed
-AHEAD = 8  # packets (keys) a per-packet kernel looks ahead for the memory it will read
 
 
 @nb.njit(cache=True, inline="always")
@@ -660,11 +657,7 @@ def icmp_fields(p: np.ndarray, idx: np.ndarray, data: np.ndarray) -> tuple[np.nd
     starts = np.empty(n, np.int64)
     raw = record_bytes(p)
     for r in range(n):
-        if r + 2 * AHEAD < n:  # records and ICMP headers lie out of the caches: ask ahead
-            ask_record(raw, p, idx[r + 2 * AHEAD])
-        if r + AHEAD < n:
-            a = p[idx[r + AHEAD]]
-            prefetch(data, np.int64(a.data_off) + np.int64(a.l4_off))  # type: ignore[call-arg]
+        ask_ahead(raw, p, idx, r, data, True)  # records and ICMP headers
         q = p[idx[r]]
         ts[r] = q.ts
         addr[0, r], addr[1, r], addr[2, r], addr[3, r] = q.src_hi, q.src_lo, q.dst_hi, q.dst_lo

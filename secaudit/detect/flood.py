@@ -22,9 +22,9 @@ import numba as nb
 import numpy as np
 import pandas as pd
 
-from secaudit._kernel_help import ask_record, record_bytes
+from secaudit._kernel_help import AHEAD, ask_record, record_bytes
 from secaudit.detect._addr import addr_column
-from secaudit.detect._kernels import AHEAD, _mix
+from secaudit.detect._kernels import _mix
 from secaudit.flows._engine import prefetch
 
 __all__ = ["FloodCounters"]

@@ -33,9 +33,8 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from secaudit._kernel_help import ask_record, counts_entropy, record_bytes
+from secaudit._kernel_help import ask_ahead, counts_entropy, record_bytes
 from secaudit.capture.addr import addr_text_rows, pair_codes, splitmix
-from secaudit.flows._engine import prefetch
 
 __all__ = [
     "DNS_PORTS",
@@ -55,7 +54,6 @@ __all__ = [
 
 STATUS_OK, STATUS_TRUNCATED, STATUS_MALFORMED = 0, 1, 2
 HEADER_LEN = 12
-_AHEAD = 8  # messages _parse looks ahead for the bytes it will read
 MAX_NAME = 255  # RFC 1035 2.3.4 (wire form)
 NAME_OUT = 320  # escaped text form: printable bytes as is, others as \xHH (capped)
 MAX_ANSWERS = 64  # records walked per message; the rest are counted but not read
@@ -353,11 +351,7 @@ def _parse(
     label_len = np.zeros(128, np.int64)
     raw = record_bytes(packets)
     for r in range(n):
-        if r + 2 * _AHEAD < n:  # records and messages lie out of the caches: ask ahead
-            ask_record(raw, packets, idx[r + 2 * _AHEAD])
-        if r + _AHEAD < n:
-            a = packets[idx[r + _AHEAD]]
-            prefetch(data, np.int64(a.data_off) + np.int64(a.payload_off))  # type: ignore[call-arg]
+        ask_ahead(raw, packets, idx, r, data, False)  # records and messages
         p = packets[idx[r]]
         ts[r] = p.ts
         file_offset[r] = p.file_offset
