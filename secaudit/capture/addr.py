@@ -21,7 +21,6 @@ __all__ = [
     "addr_codes",
     "addr_int_to_str",
     "addr_text_rows",
-    "addr_to_arrow",
     "addr_to_str",
     "distinct_arrow",
     "mac_to_str",
@@ -149,14 +148,6 @@ def addr_to_str(hi: npt.ArrayLike, lo: npt.ArrayLike) -> npt.NDArray[np.object_]
     text = _distinct_text(uh, ul).astype("U39").astype(object)
     out: npt.NDArray[np.object_] = text[inv].reshape(shape)
     return out
-
-
-def addr_to_arrow(hi: npt.ArrayLike, lo: npt.ArrayLike) -> pa.Array:
-    """Arrow string array of the addresses; no Python object per row (Arrow `take`)."""
-    inv, uh, ul = addr_codes(hi, lo)
-    if inv.size == 0:
-        return pa.array([], pa.string())
-    return distinct_arrow(uh, ul).take(pa.array(inv.astype(np.int32)))
 
 
 def distinct_arrow(uh: np.ndarray, ul: np.ndarray) -> pa.Array:

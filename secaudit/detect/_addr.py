@@ -7,7 +7,7 @@ import numpy.typing as npt
 import pandas as pd
 import pyarrow as pa
 
-from secaudit.capture.addr import addr_text_rows, addr_to_str, pair_codes
+from secaudit.capture.addr import addr_to_str, distinct_arrow, pair_codes
 
 __all__ = ["addr_column", "addr_strings", "is_private", "subnet_key"]
 
@@ -23,7 +23,7 @@ def addr_column(hi: npt.ArrayLike, lo: npt.ArrayLike, index: pd.Index | None = N
     if h.size == 0:
         return pd.Series(addr_strings(h, low), index=index, dtype=object)
     codes, first = pair_codes(h, low)
-    text = pa.array(addr_text_rows(h[first], low[first]).view("S39").ravel()).cast(pa.string())
+    text = distinct_arrow(h[first], low[first])
     return pd.Series(text.take(pa.array(codes)), dtype="str", index=index)
 
 
