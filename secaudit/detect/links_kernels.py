@@ -12,6 +12,7 @@ import numba as nb
 import numpy as np
 
 from secaudit.detect._kernels import word_byte
+from secaudit.flows._engine import prefetch
 
 __all__ = [
     "MARK_OPENVPN",
@@ -160,14 +161,14 @@ def _host(data: np.ndarray, pos: int, end: int) -> tuple[int, int]:
     return 0, 0
 
 
-@nb.njit(cache=True)
-def _is_method(data: np.ndarray, pos: int, end: int) -> bool:
-    """An HTTP request line starts with an upper-case token then a space (GET, POST, CONNECT…)."""
-    k = pos
-    lim = min(end, pos + 8)
-    while k < lim and 65 <= data[k] <= 90:
+@nb.njit(cache=True, inline="always")
+def _is_method(w: np.uint64) -> bool:
+    """An HTTP request line starts with an upper-case token then a space (GET, POST, CONNECT…),
+    judged on the payload's first 8 bytes `w` (packets `head`; all 8 captured)."""
+    k = 0
+    while k < 8 and 65 <= word_byte(w, k) <= 90:
         k += 1
-    return k > pos + 2 and k < lim and data[k] == 32
+    return k > 2 and k < 8 and word_byte(w, k) == 32
 
 
 @nb.njit(cache=True)
@@ -177,35 +178,37 @@ def name_spans(
     caplen: np.ndarray,
     payload_off: np.ndarray,
     payload_len: np.ndarray,
+    head: np.ndarray,
     data: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(kind 1 SNI / 2 Host, start, length) of the server name in each TCP payload, 0 when none."""
+    """(kind 1 SNI / 2 Host, start, length) of the server name in each TCP payload, 0 when none
+    (`head`: the packets' first payload bytes, which pick the parser)."""
     n = idx.shape[0]
     kind = np.zeros(n, np.uint8)
     start = np.zeros(n, np.int64)
     length = np.zeros(n, np.int64)
-    # payload bounds and first bytes in a loop of their own (as syn_layouts): the cache
-    # misses overlap instead of stalling the parse one by one
+    # payload bounds in a loop of their own, asking for each payload (as syn_layouts): the
+    # cache misses of the parsers overlap instead of stalling them one by one
     begin = np.empty(n, np.int64)
     stop = np.empty(n, np.int64)
-    first = np.zeros(n, np.uint8)
     for r in range(n):
         i = idx[r]
         begin[r] = data_off[i] + payload_off[i]
         stop[r] = data_off[i] + min(np.int64(caplen[i]), np.int64(payload_off[i]) + payload_len[i])
         if stop[r] - begin[r] >= 8:
-            first[r] = data[begin[r]]
+            prefetch(data, begin[r])  # type: ignore[call-arg]
     for r in range(n):
         pos = begin[r]
         end = stop[r]
         if end - pos < 8:
             continue
-        b0 = first[r]
+        w = head[idx[r]]
+        b0 = word_byte(w, 0)
         if b0 == 22:
             s, ln = _sni(data, pos, end)
             if ln > 0:
                 kind[r], start[r], length[r] = NAME_SNI, s, ln
-        elif 65 <= b0 <= 90 and _is_method(data, pos, end):
+        elif 65 <= b0 <= 90 and _is_method(w):
             s, ln = _host(data, pos, end)
             if ln > 0:
                 kind[r], start[r], length[r] = NAME_HOST, s, ln
@@ -425,16 +428,13 @@ def hosts_aggregate(
 def _may_name(w: np.uint64, avail: int) -> bool:
     """The checks name_spans starts with, on the payload's first 8 bytes `w` (`avail`
     captured): a TLS ClientHello record or an HTTP request line (name_spans finds no name in
-    anything else; _is_method looks at no more than 8 bytes)."""
+    anything else)."""
     if avail < 8:
         return False
     b0 = word_byte(w, 0)
     if b0 == 22:
         return avail >= 43 and word_byte(w, 5) == 1
-    k = 0
-    while k < 8 and 65 <= word_byte(w, k) <= 90:
-        k += 1
-    return k > 2 and k < 8 and word_byte(w, k) == 32
+    return _is_method(w)
 
 
 @nb.njit(cache=True)

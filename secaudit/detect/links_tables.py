@@ -139,7 +139,7 @@ class LinksTables:
 
     def _names(self, p: np.ndarray, data: np.ndarray, cand: np.ndarray) -> None:
         kind, start, length = name_spans(
-            cand, p["data_off"], p["caplen"], p["payload_off"], p["payload_len"], data
+            cand, p["data_off"], p["caplen"], p["payload_off"], p["payload_len"], p["head"], data
         )
         hit = kind > 0
         if not hit.any():
