@@ -14,6 +14,7 @@ from secaudit.detect._common import (
     _ADDR,
     Groups,
     conn_addr_codes,
+    conn_addr_numbers,
     conn_frame_coded,
     first_of_codes,
     group_codes,
@@ -26,6 +27,7 @@ from secaudit.detect.config import Thresholds
 from secaudit.detect.registry import DetectContext
 from secaudit.flows import FlowTracker
 from secaudit.flows.table import conn_frame
+from secaudit.policy.addr import hilo_of_distinct
 from secaudit.policy.load import default_policy
 
 CAPTURES = Path(__file__).parent / "data" / "capture"
@@ -81,6 +83,12 @@ def test_conn_frame_coded_gives_the_codes_the_text_gives(name: str) -> None:
     for a, b in zip(from_text, given, strict=True):
         assert a.tolist() == b.tolist()
     assert len(given[2]) > 1
+    # the tracker's numbers of each value are what parsing its text gives (flow_view uses them)
+    numbers = conn_addr_numbers(coded)
+    assert numbers is not None and conn_addr_numbers(plain) is None
+    hi, lo, ok = hilo_of_distinct(given[2].tolist())
+    assert ok.all()
+    assert numbers[0].tolist() == hi.tolist() and numbers[1].tolist() == lo.tolist()
 
 
 def test_internal_mask_agrees_with_and_without_a_policy() -> None:
@@ -164,3 +172,33 @@ def test_group_codes_on_wide_integer_keys_stay_exact() -> None:
     np.testing.assert_array_equal(codes, ref)
     np.testing.assert_array_equal(first_of_codes(codes), np.unique(ref, return_index=True)[1])
     assert group_codes(keys.iloc[:0]).tolist() == []
+
+
+def test_flow_view_is_the_same_from_codes_and_from_text() -> None:
+    """flow_view on a table from conn_frame_coded (one code space, the tracker's numbers) and
+    on the same table read back as text (factorized and parsed per end) agree row by row."""
+    from secaudit.detect.links_base import flow_view
+    from secaudit.policy import load_policy
+
+    samples = Path(__file__).parent.parent / "samples"
+    pcap, folder = samples / "pcaps" / "sample.pcap", samples / "rules" / "policy"
+    if not pcap.exists() or not folder.exists():
+        pytest.skip("samples/pcaps/sample.pcap or samples/rules/policy not generated")
+    tracker = FlowTracker()
+    for chunk in iter_chunks(pcap):
+        tracker.feed(chunk)
+    policy = load_policy(folder)
+    coded = conn_frame_coded(tracker.finish(), tracker.sources)
+    views = []
+    for conn in (coded, coded.copy()):
+        ctx = DetectContext(conn=conn, policy=policy, thresholds={"_run": {"lang": "en"}})
+        views.append(flow_view(ctx))
+    a, b = views
+    assert a.o_text is a.r_text and b.o_text is not b.r_text  # the two paths were taken
+    assert (a.oz >= 0).any() and (a.rz == -1).any()  # zones and the internet both seen
+    for name in ("oz", "rz", "oa", "ra", "approved", "excepted", "role_ok", "mark", "oz_link",
+                 "rz_link", "r_hi", "r_lo", "managed", "answered"):  # fmt: skip
+        assert getattr(a, name).tolist() == getattr(b, name).tolist(), name
+    assert a.o_text[a.o_code].tolist() == b.o_text[b.o_code].tolist()
+    assert a.r_text[a.r_code].tolist() == b.r_text[b.r_code].tolist()
+    assert [str(x) for x in a.name] == [str(x) for x in b.name]

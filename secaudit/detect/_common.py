@@ -34,6 +34,7 @@ __all__ = [
     "keyparts",
     "iso",
     "conn_addr_codes",
+    "conn_addr_numbers",
     "conn_frame_coded",
     "rows_by_code",
     "conn_internal",
@@ -570,9 +571,9 @@ def text_in(df: pd.DataFrame, name: str, choices: Iterable[str]) -> npt.NDArray[
     return flags[codes] if len(values) else np.zeros(len(df), dtype=bool)
 
 
-_ADDR: list[
-    tuple[pd.DataFrame, tuple[npt.NDArray[np.intp], npt.NDArray[np.intp], npt.NDArray[np.object_]]]
-] = []
+_Codes = tuple[npt.NDArray[np.intp], npt.NDArray[np.intp], npt.NDArray[np.object_]]
+_Numbers = tuple[npt.NDArray[np.uint64], npt.NDArray[np.uint64]]
+_ADDR: list[tuple[pd.DataFrame, _Codes, _Numbers | None]] = []
 
 
 def conn_addr_codes(
@@ -589,8 +590,16 @@ def conn_addr_codes(
     where[new] = len(ov) + np.arange(int(new.sum()))
     values = np.concatenate([ov, rv[new]])
     out = (oc, np.asarray(where)[rc] if len(rc) else rc, values)
-    _ADDR[:] = [(conn, out)]
+    _ADDR[:] = [(conn, out, None)]
     return out
+
+
+def conn_addr_numbers(conn: pd.DataFrame) -> _Numbers | None:
+    """(hi, lo) of each conn_addr_codes value when the table came from conn_frame_coded
+    (the tracker's own numbers), else None: the caller parses the text instead."""
+    if _ADDR and _ADDR[0][0] is conn:
+        return _ADDR[0][2]
+    return None
 
 
 def conn_frame_coded(
@@ -601,7 +610,7 @@ def conn_frame_coded(
     from secaudit.flows.table import conn_frame_codes
 
     conn, codes = conn_frame_codes(recs, sources, local_nets)
-    _ADDR[:] = [(conn, (codes.orig, codes.resp, codes.values))]
+    _ADDR[:] = [(conn, (codes.orig, codes.resp, codes.values), (codes.hi, codes.lo))]
     return conn
 
 

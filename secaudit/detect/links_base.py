@@ -22,6 +22,8 @@ import pandas as pd
 from secaudit.config import load_yaml
 from secaudit.detect._common import (
     GBT,
+    conn_addr_codes,
+    conn_addr_numbers,
     finding,
     findings_bulk,
     gc_paused,
@@ -182,17 +184,17 @@ def _build(ctx: DetectContext) -> FlowView:
     if not conn.index.equals(pd.RangeIndex(len(conn))):
         conn = conn.reset_index(drop=True)
     n = len(conn)
-    # addresses: parsed and looked up once per distinct text, then gathered by code
-    o_code, o_text = _codes(conn, "id.orig_h")
-    r_code, r_text = _codes(conn, "id.resp_h")
-    uo_hi, uo_lo, uo_ok = hilo_of_distinct(o_text.tolist())
-    ur_hi, ur_lo, ur_ok = hilo_of_distinct(r_text.tolist())
+    # addresses: looked up once per distinct address, then gathered by code
+    (o_code, o_text, uo_hi, uo_lo, uo_ok), (r_code, r_text, ur_hi, ur_lo, ur_ok) = _addresses(conn)
     uoz = pol.zone_of(uo_hi, uo_lo, distinct=True)
-    urz = pol.zone_of(ur_hi, ur_lo, distinct=True)
     uoz[~uo_ok] = -2
-    urz[~ur_ok] = -2
     uoa = pol.asset_of_ip(uo_hi, uo_lo, distinct=True)
-    ura = pol.asset_of_ip(ur_hi, ur_lo, distinct=True)
+    if r_text is o_text:  # one code space for both ends: one lookup
+        urz, ura = uoz, uoa
+    else:
+        urz = pol.zone_of(ur_hi, ur_lo, distinct=True)
+        urz[~ur_ok] = -2
+        ura = pol.asset_of_ip(ur_hi, ur_lo, distinct=True)
     o_hi, o_lo = uo_hi[o_code], uo_lo[o_code]
     r_hi, r_lo = ur_hi[r_code], ur_lo[r_code]
     oz, rz = uoz[o_code], urz[r_code]
@@ -256,6 +258,32 @@ def _build(ctx: DetectContext) -> FlowView:
         excepted, inactive, role_ok, mark, oz_link, rz_link, r_hi, r_lo, managed,
         o_code, o_text, r_code, r_text, state_code, state_text, _num(conn, "duration", np.float64),
     )  # fmt: skip
+
+
+_End = tuple[
+    npt.NDArray[np.intp], npt.NDArray[np.object_], npt.NDArray[np.uint64],
+    npt.NDArray[np.uint64], BoolArr,
+]  # fmt: skip
+
+
+def _addresses(conn: pd.DataFrame) -> tuple[_End, _End]:
+    """Per end (orig, resp): codes, distinct texts and each text's (hi, lo, parsed ok).
+
+    A conn table built by conn_frame_coded has both ends in one code space with the
+    tracker's own numbers (conn_addr_numbers): nothing is hashed or parsed, and both ends
+    share the same arrays.  Any other table (a conn.log read back) is factorized and
+    parsed per distinct text."""
+    numbers = conn_addr_numbers(conn)
+    if numbers is not None:
+        oc, rc, values = conn_addr_codes(conn)
+        ok = np.ones(len(values), dtype=bool)
+        both = (values, numbers[0], numbers[1], ok)
+        return (oc, *both), (rc, *both)
+    ends = []
+    for name in ("id.orig_h", "id.resp_h"):
+        code, text = _codes(conn, name)
+        ends.append((code, text, *hilo_of_distinct(text.tolist())))
+    return ends[0], ends[1]
 
 
 def _states(conn: pd.DataFrame) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.object_]]:
@@ -400,7 +428,12 @@ def _marks(
     # both directions, forward rows first (the first of equal 5-tuples wins)
     # one lookup per vocabulary: each call turns its vocabulary into an Arrow value set
     m_o = text_lookup(pd.concat([src, dst], ignore_index=True), orig[1])
-    m_r = text_lookup(pd.concat([dst, src], ignore_index=True), resp[1])
+    if (
+        resp[1] is orig[1]
+    ):  # one code space (flow_view's _addresses): the same lookup, halves swapped
+        m_r = np.concatenate([m_o[len(src) :], m_o[: len(src)]])
+    else:
+        m_r = text_lookup(pd.concat([dst, src], ignore_index=True), resp[1])
     sp, dp = marks["sport"].to_numpy(np.int64), marks["dport"].to_numpy(np.int64)
     # only connections between two marked endpoints can match: filter before the join
     o_end = np.zeros(len(orig[1]) + 1, dtype=bool)  # per address code, then -1: False

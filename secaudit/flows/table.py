@@ -269,11 +269,15 @@ def _start_order(recs: np.ndarray) -> np.ndarray:
 class ConnAddrCodes(NamedTuple):
     """Per conn row, its orig and resp address as codes into `values` (address text): one
     code space, numbered in order of first appearance down id.orig_h, then the id.resp_h
-    addresses it lacks.  Detectors group and join on these integers (detect._common)."""
+    addresses it lacks.  Detectors group and join on these integers (detect._common);
+    `hi`/`lo` are each value's address as numbers (IPv4 mapped), so a policy lookup need
+    not parse the text back."""
 
     orig: npt.NDArray[np.intp]
     resp: npt.NDArray[np.intp]
     values: npt.NDArray[np.object_]
+    hi: npt.NDArray[np.uint64]
+    lo: npt.NDArray[np.uint64]
 
 
 def conn_arrow(
@@ -300,11 +304,11 @@ def conn_arrow_codes(
 ) -> tuple[pa.Table, ConnAddrCodes]:
     """conn_arrow and the address codes it built the address columns from, which spares
     a reader of the table hashing its address text again."""
-    table, codes, text = _conn_arrow(recs, sources, local_nets, parent_uids)
+    table, codes, (text, hi, lo) = _conn_arrow(recs, sources, local_nets, parent_uids)
     n = table.num_rows
     values = np.empty(len(text), dtype=object)
     values[:] = text.to_pylist()
-    return table, ConnAddrCodes(codes[:n], codes[n:], values)
+    return table, ConnAddrCodes(codes[:n], codes[n:], values, hi, lo)
 
 
 def _conn_arrow(
@@ -312,11 +316,12 @@ def _conn_arrow(
     sources: Sequence[str],
     local_nets: Sequence[str] | None,
     parent_uids: Mapping[int, int] | None,
-) -> tuple[pa.Table, npt.NDArray[np.intp], pa.Array]:
-    """(table, orig then resp address codes, distinct address text)."""
+) -> tuple[pa.Table, npt.NDArray[np.intp], tuple[pa.Array, np.ndarray, np.ndarray]]:
+    """(table, orig then resp address codes, (distinct address text, its hi, its lo))."""
     if recs.shape[0] == 0:
         empty = pa.Table.from_pandas(empty_conn_frame(), schema=CONN_SCHEMA, preserve_index=False)
-        return empty, np.zeros(0, np.intp), pa.array([], pa.string())
+        none = np.zeros(0, np.uint64)
+        return empty, np.zeros(0, np.intp), (pa.array([], pa.string()), none, none)
     order = _start_order(recs)
     n = recs.shape[0]
     i8 = np.empty((2, n), np.int64)
@@ -389,7 +394,7 @@ def _conn_arrow(
         "resp_zone": nulls,
         "source": src_names.take(_codes(src_code)),
     }
-    return pa.table(cols, schema=CONN_SCHEMA), codes, text
+    return pa.table(cols, schema=CONN_SCHEMA), codes, (text, uh, ul)
 
 
 def arrow_to_frame(table: pa.Table) -> pd.DataFrame:
