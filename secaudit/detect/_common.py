@@ -460,9 +460,21 @@ class EchoPairs(NamedTuple):
     pair: npt.NDArray[np.int64]  # per request then per reply: code of its (pinger, target)
 
 
+_ECHO: list[tuple[pd.DataFrame, EchoPairs]] = []
+
+
 def echo_pairs(icmp: pd.DataFrame) -> EchoPairs:
     """Echo requests and replies with one address code space; a request's (src, dst) and a
-    reply's (dst, src) share a pair code, so a reply meets the requests it answers."""
+    reply's (dst, src) share a pair code, so a reply meets the requests it answers.  Once per
+    table (ping_sweep and icmp_tunnel read the same one; callers do not write to it)."""
+    if _ECHO and _ECHO[0][0] is icmp:
+        return _ECHO[0][1]
+    out = _echo_pairs(icmp)
+    _ECHO[:] = [(icmp, out)]
+    return out
+
+
+def _echo_pairs(icmp: pd.DataFrame) -> EchoPairs:
     kind, v6 = icmp["type"].to_numpy(), icmp["v6"].to_numpy(bool)
     req = np.flatnonzero(((kind == 8) & ~v6) | ((kind == 128) & v6))
     rep = np.flatnonzero(((kind == 0) & ~v6) | ((kind == 129) & v6))

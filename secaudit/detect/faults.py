@@ -15,6 +15,7 @@ import pandas as pd
 
 from secaudit.detect._common import (
     Groups,
+    conn_addr_codes,
     finding,
     first_of_codes,
     group_codes,
@@ -23,7 +24,6 @@ from secaudit.detect._common import (
     rows_by_code,
     sample,
     severity_of,
-    text_codes,
     text_in,
 )
 from secaudit.detect.config import (
@@ -161,7 +161,7 @@ def _servers(conn: pd.DataFrame) -> dict[str, np.ndarray]:
     if _SERVERS and _SERVERS[0][0] is conn:
         return _SERVERS[0][1]
     tcp = text_in(conn, "proto", ("tcp",))
-    hcodes, _ = text_codes(conn, "id.resp_h")
+    _, hcodes, _ = conn_addr_codes(conn)  # one-to-one with the text: the same groups
     port = conn["id.resp_p"].fillna(0).to_numpy(np.int64)
     key = hcodes.astype(np.int64) * 65536 + port
     codes = np.full(len(conn), -1, np.int64)
