@@ -202,3 +202,20 @@ def test_flow_view_is_the_same_from_codes_and_from_text() -> None:
     assert a.o_text[a.o_code].tolist() == b.o_text[b.o_code].tolist()
     assert a.r_text[a.r_code].tolist() == b.r_text[b.r_code].tolist()
     assert [str(x) for x in a.name] == [str(x) for x in b.name]
+
+
+def test_distinct_objects_keeps_what_exploding_every_row_gives() -> None:
+    """Dropping rows whose cells are the very same objects as an earlier row's leaves the
+    answer -> first query mapping unchanged (equal but separate lists are both kept)."""
+    from secaudit.detect.links_base import _distinct_objects
+
+    a, b = ["192.0.2.1", "192.0.2.2"], ["192.0.2.2", "198.51.100.7"]
+    q1, q2 = "www.example.org.", "cdn.example.net"
+    df = pd.DataFrame(
+        {"query": [q1, q2, q1, q2, q1, q2], "answers": [a, b, a, list(b), [], b]}, dtype=object
+    )
+    kept = _distinct_objects(df)
+    assert kept.index.tolist() == [0, 1, 3, 4]  # row 2 repeats row 0's objects, 5 row 1's
+    full = df.explode("answers").dropna().drop_duplicates("answers")
+    short = kept.explode("answers").dropna().drop_duplicates("answers")
+    assert full.to_dict("list") == short.to_dict("list")

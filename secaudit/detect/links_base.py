@@ -372,7 +372,8 @@ def _server_names(
     if dns is not None and len(dns) and "answers" in dns.columns and "query" in dns.columns:
         need = ext & pd.isna(out)
         if need.any() and "id.resp_h" in conn.columns:
-            ans = dns[["query", "answers"]].dropna().explode("answers").dropna()
+            ans = _distinct_objects(dns[["query", "answers"]].dropna())
+            ans = ans.explode("answers").dropna()
             ans = ans.drop_duplicates("answers")
             ip_name = pd.Series(
                 ans["query"].astype(str).str.lower().str.rstrip(".").to_numpy(),
@@ -386,6 +387,19 @@ def _server_names(
     missing = pd.isna(out)
     out[missing] = None
     return out, ~missing
+
+
+def _distinct_objects(df: pd.DataFrame) -> pd.DataFrame:
+    """The rows of `df` whose cells are not, all of them, the very same objects as those of
+    an earlier row.  dns_log shares one str per distinct query name and one list per
+    distinct answer set, so this drops repeats by identity (no hashing of text or lists)
+    and what is done with the rest (explode, keep the first per answer) is unchanged."""
+    if len(df) < 2:
+        return df
+    ids = pd.DataFrame(
+        {c: np.fromiter(map(id, df[c].to_numpy(dtype=object)), np.int64, len(df)) for c in df}
+    )
+    return df[~ids.duplicated().to_numpy()]
 
 
 def _join(
