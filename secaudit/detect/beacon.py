@@ -35,15 +35,24 @@ def _bowley(q1: pd.Series, q2: pd.Series, q3: pd.Series) -> pd.Series:
     return (num / den.where(den > 0)).fillna(0.0).clip(-1, 1)
 
 
+_COLUMNS = ["src", "dst", "connections", "score", "timing", "size", "count", "coverage",
+            "median_gap_s", "first", "last", "dport"]  # fmt: skip
+
+
 def beacon_scores(ctx: DetectContext) -> pd.DataFrame:
     """Score table of every candidate (src, dst) pair, highest first (for notebooks too)."""
-    cols = ["src", "dst", "connections", "score", "timing", "size", "count", "coverage",
-            "median_gap_s", "first", "last", "dport"]  # fmt: skip
-    if not len(ctx.conn):
-        return pd.DataFrame(columns=cols)
     bare = ctx.policy is None
     if bare:  # bare capture: private address space is internal
         ctx = dataclasses.replace(ctx, policy=default_policy())
+    return _scores(ctx, bare)
+
+
+def _scores(ctx: DetectContext, bare: bool) -> pd.DataFrame:
+    """beacon_scores on a context with a policy (`bare`: the default one, for a capture
+    analysed without a policy)."""
+    cols = _COLUMNS
+    if not len(ctx.conn):
+        return pd.DataFrame(columns=cols)
     v = flow_view(ctx)
     cfg = links_rules(ctx).beacon
     # Without a policy the audited network may use public addresses (a university or
@@ -116,9 +125,10 @@ def _code(texts: np.ndarray, text: str) -> int:
 @register("beacon", Category.EXTERNAL_LINK, needs=("conn",))
 def beacon(ctx: DetectContext) -> list[Finding]:
     """Regular, same-sized connections from one internal host to one external address."""
-    s = beacon_scores(ctx)  # before the default policy: it treats a bare capture apart
-    if ctx.policy is None:
+    bare = ctx.policy is None
+    if bare:  # one context with the default policy, so flow_view is built once
         ctx = dataclasses.replace(ctx, policy=default_policy())
+    s = _scores(ctx, bare)  # a bare capture is treated apart (see _scores)
     cfg = links_rules(ctx).beacon
     s = s[s["score"] >= cfg.score_threshold]
     out = []
