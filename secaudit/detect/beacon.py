@@ -65,12 +65,14 @@ def _scores(ctx: DetectContext, bare: bool) -> pd.DataFrame:
     if not sel.any():
         return pd.DataFrame(columns=cols)
     c = v.conn
-    # the selected rows have valid addresses on both sides (zones >= -1): their texts are
-    # the view's distinct texts, gathered by code without converting the text columns
+    # pairs as one integer that sorts like (src text, dst text): the texts' ranks, so the
+    # group-bys below hash integers, not address text, and keep the text order of pairs
+    o_rank = v.o_rank
+    r_rank = o_rank if v.r_text is v.o_text else _text_rank(v.r_text)
+    o, r = v.o_code[sel], v.r_code[sel]
     df = pd.DataFrame(
         {
-            "src": v.o_text[v.o_code[sel]],
-            "dst": v.r_text[v.r_code[sel]],
+            "pair": o_rank[o] * np.int64(len(v.r_text)) + r_rank[r],
             "ts": v.ts[sel],
             "bytes": pd.to_numeric(c["orig_bytes"], errors="coerce").fillna(0).to_numpy()[sel]
             if "orig_bytes" in c.columns
@@ -78,13 +80,13 @@ def _scores(ctx: DetectContext, bare: bool) -> pd.DataFrame:
             "dport": v.port[sel],
         }
     )
-    n = df.groupby(["src", "dst"], sort=False)["ts"].transform("size")
-    df = df[n >= cfg.min_connections].sort_values(["src", "dst", "ts"], kind="stable")
+    n = df.groupby("pair", sort=False)["ts"].transform("size")
+    df = df[n >= cfg.min_connections].sort_values(["pair", "ts"], kind="stable")
     if df.empty:
         return pd.DataFrame(columns=cols)
-    df["gap"] = df.groupby(["src", "dst"], sort=False)["ts"].diff()
-    g = df.groupby(["src", "dst"], sort=False)
-    gaps = df.dropna(subset=["gap"]).groupby(["src", "dst"], sort=False)["gap"]
+    df["gap"] = df.groupby("pair", sort=False)["ts"].diff()
+    g = df.groupby("pair", sort=False)
+    gaps = df.dropna(subset=["gap"]).groupby("pair", sort=False)["gap"]
     gq = gaps.quantile(np.array([0.25, 0.5, 0.75])).unstack()
     gmad = gaps.apply(lambda s: float(np.median(np.abs(s - np.median(s)))))
     sq = g["bytes"].quantile(np.array([0.25, 0.5, 0.75])).unstack()
@@ -113,7 +115,18 @@ def _scores(ctx: DetectContext, bare: bool) -> pd.DataFrame:
     w = np.asarray(cfg.weights, dtype=float)
     res["score"] = res[["timing", "size", "count", "coverage"]].to_numpy() @ (w / w.sum())
     res.loc[res["median_gap_s"].fillna(0) < cfg.min_interval_s, "score"] = 0.0
-    return res.reset_index().sort_values("score", ascending=False)[cols]
+    # each pair's texts back from its ranks
+    pair = res.index.to_numpy(np.int64)
+    res.insert(0, "src", v.o_text[np.argsort(o_rank)[pair // len(v.r_text)]])
+    res.insert(1, "dst", v.r_text[np.argsort(r_rank)[pair % len(v.r_text)]])
+    return res.reset_index(drop=True).sort_values("score", ascending=False)[cols]
+
+
+def _text_rank(texts: np.ndarray) -> np.ndarray:
+    """Rank of each text in text order (as FlowView.o_rank)."""
+    rank = np.empty(len(texts), np.int64)
+    rank[np.argsort(texts.astype(str), kind="stable")] = np.arange(len(texts))
+    return rank
 
 
 def _code(texts: np.ndarray, text: str) -> int:
