@@ -25,6 +25,7 @@ from secaudit.signatures.decode import PROTO_NAMES, ip_text
 from secaudit.signatures.engine import Alert, Engine, frames_of
 from secaudit.signatures.fast import FastRun
 from secaudit.signatures.fasttables import paused_gc
+from secaudit.signatures.files import rule_files
 from secaudit.signatures.prefilter import Prefilter, cache_dir
 from secaudit.signatures.rule import Rule, parse_file
 
@@ -122,20 +123,6 @@ def load_vars(path: str | Path | None) -> Vars:
     return v
 
 
-def _rule_files(rules: str | Path | Sequence[str | Path]) -> list[Path]:
-    items = [rules] if isinstance(rules, (str, Path)) else list(rules)
-    out: list[Path] = []
-    for it in items:
-        p = Path(it)
-        if p.is_dir():
-            out.extend(sorted(p.glob("*.rules")))
-        elif p.exists():
-            out.append(p)
-        else:
-            raise ConfigError("rules file not found", str(p))
-    return out
-
-
 def _find_classification(files: list[Path]) -> Path | None:
     """A classification.config beside the rules or up to two folders above (suricata-verify layout)."""
     for f in files:
@@ -158,7 +145,7 @@ def load_rules(
     Large rule sets (>= 1,000 lines) are cached compiled under `$SECAUDIT_CACHE` (default
     ~/.cache/secaudit), keyed by the hash of the rule, vars and classification files.
     """
-    files = _rule_files(rules)
+    files = rule_files(rules, "*.rules", "rules file")
     key = hashlib.sha256(b"secaudit-rules-v1")
     big = False
     for f in [*files, *(Path(x) for x in (vars_file, classification) if x)]:
@@ -455,8 +442,8 @@ def signatures(
     from secaudit.signatures import files as F
 
     rs = rules if isinstance(rules, RuleSet) else load_rules(rules, vars_file)
-    yara_rules = F.load_yara(_collect(yara, "*.yar"))
-    ioc_set = F.load_iocs(_collect(iocs, "*.csv"))
+    yara_rules = F.load_yara(F.rule_files(yara, "*.yar"))
+    ioc_set = F.load_iocs(F.rule_files(iocs, "*.csv"))
     conns: list[tuple[str, str, float]] = []
     names: list[tuple[str, str, str, float]] = []
     files = [pcaps] if isinstance(pcaps, (str, Path)) else list(pcaps)
@@ -548,22 +535,6 @@ def signatures(
     return SignatureResult(
         alerts=df, findings=findings, gaps=gaps, carved=carved_df, eve_lines=lines
     )
-
-
-def _collect(spec: str | Path | Sequence[str | Path] | None, pattern: str) -> list[Path]:
-    if spec is None:
-        return []
-    items = [spec] if isinstance(spec, (str, Path)) else list(spec)
-    out: list[Path] = []
-    for it in items:
-        p = Path(it)
-        if p.is_dir():
-            out.extend(sorted(p.glob(pattern)))
-        elif p.exists():
-            out.append(p)
-        else:
-            raise ConfigError("file not found", str(p))
-    return out
 
 
 def _unused() -> dict[str, str]:

@@ -35,6 +35,7 @@ from secaudit.signatures.filetype import (
 
 __all__ = [
     "IocSet",
+    "rule_files",
     "load_iocs",
     "load_yara",
     "carve_mailbox",
@@ -64,6 +65,26 @@ class IocSet:
 
     def get(self, kind: str, value: str) -> str | None:
         return self.by_type.get(kind, {}).get(value.lower().rstrip("."))
+
+
+def rule_files(
+    spec: str | Path | Sequence[str | Path] | None, pattern: str, what: str = "file"
+) -> list[Path]:
+    """The files a rule setting names: each folder's `pattern` matches (sorted), each file
+    itself; ConfigError "<what> not found" for one that does not exist."""
+    if spec is None:
+        return []
+    items = [spec] if isinstance(spec, (str, Path)) else list(spec)
+    out: list[Path] = []
+    for it in items:
+        p = Path(it)
+        if p.is_dir():
+            out.extend(sorted(p.glob(pattern)))
+        elif p.exists():
+            out.append(p)
+        else:
+            raise ConfigError(f"{what} not found", str(p))
+    return out
 
 
 def load_iocs(paths: Iterable[str | Path]) -> IocSet:
