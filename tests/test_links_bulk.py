@@ -20,7 +20,7 @@ from secaudit.detect._common import (
     text_lookup,
 )
 from secaudit.detect.links_base import CONTROLS, _join
-from secaudit.detect.links_tables import _fold, _merge_counts
+from secaudit.detect.links_tables import _merge_counts, fold_codes
 from secaudit.detect.registry import DetectContext
 from secaudit.model import Category, Severity
 
@@ -144,7 +144,7 @@ def test_merge_counts_matches_groupby() -> None:
     pd.testing.assert_frame_equal(got, want, check_exact=True)
     text = pd.DataFrame({"k": ["x", "y", "x", "z", "y"], "v": [1, 2, 1, 1, 2]})
     first = np.flatnonzero(
-        np.r_[True, np.diff(np.maximum.accumulate(_fold([text["k"], text["v"]]))) > 0]
+        np.r_[True, np.diff(np.maximum.accumulate(fold_codes([text["k"], text["v"]]))) > 0]
     )
     pd.testing.assert_frame_equal(text.iloc[first], text.drop_duplicates())
 
@@ -172,6 +172,6 @@ def test_fold_falls_back_on_hash_collisions(monkeypatch: pytest.MonkeyPatch) -> 
     import secaudit.detect.links_tables as lt
 
     cols = [np.array([3, 1, 3, 2, 1], dtype=np.uint64), np.array([0, 0, 0, 1, 0], dtype=np.int8)]
-    want = _fold(cols).tolist()
+    want = fold_codes(cols).tolist()
     monkeypatch.setattr(lt, "mix64", lambda h: h * np.uint64(0))  # every row the same hash
-    assert lt._fold(cols).tolist() == want == [0, 1, 0, 2, 1]
+    assert lt.fold_codes(cols).tolist() == want == [0, 1, 0, 2, 1]

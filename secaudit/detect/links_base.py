@@ -31,6 +31,7 @@ from secaudit.detect._common import (
     text_factorize,
     text_lookup,
 )
+from secaudit.detect.links_tables import first_rows
 from secaudit.detect.registry import DetectContext
 from secaudit.model import Category, Finding, Severity
 from secaudit.policy import Policy, Role, ports_match
@@ -558,7 +559,7 @@ def per_origin(
     k1 = pd.factorize(run.astype(np.int64) * (len(r_vals) + 1) + rc)[0].astype(np.int64)
     dcode = pd.factorize(k1 * (256 * 65536) + (v.proto[perm] & 0xFF) * 65536 + v.port[perm])[0]
     nd = int(dcode.max()) + 1
-    d_first_row = _first_rows(dcode, nd)
+    d_first_row = first_rows(dcode)
     d_run = run[d_first_row]
     d_count = np.bincount(dcode, minlength=nd)
     d_answered = np.bincount(dcode, weights=answered, minlength=nd)
@@ -605,7 +606,7 @@ def per_origin(
     if "conn_state" in c.columns:
         s_codes = v.state_code[perm]
         pair = pd.factorize(run.astype(np.int64) * (len(v.state_text) + 1) + s_codes)[0]
-        p_first = _first_rows(pair, int(pair.max()) + 1)
+        p_first = first_rows(pair)
         p_count = np.bincount(pair)
         for r_, sv, n in zip(
             run[p_first].tolist(),
@@ -675,12 +676,6 @@ def per_origin(
         controls=CONTROLS[detector],
         title_params={"dst": [d[0]["dst"] for d in listed], "destinations": n_dest_l},
     )  # fmt: skip
-
-
-def _first_rows(codes: npt.NDArray[Any], k: int) -> npt.NDArray[np.int64]:
-    """Row of each code's first appearance (codes numbered in order of first appearance)."""
-    c = np.asarray(codes)
-    return np.flatnonzero(np.r_[True, c[1:] > np.maximum.accumulate(c)[:-1]])[:k]
 
 
 def _first_present(

@@ -34,7 +34,7 @@ from secaudit.detect.links_base import (
     top,
     whole,
 )
-from secaudit.detect.links_tables import mix64
+from secaudit.detect.links_tables import first_rows, fold_codes, mix64
 from secaudit.detect.registry import DetectContext, register
 from secaudit.model import Category, Finding, Severity
 from secaudit.policy import Policy, Role, Trust
@@ -648,11 +648,11 @@ def hidden_nat(ctx: DetectContext) -> list[Finding]:
     t_first, t_last = u["first_ns"].to_numpy(np.int64), u["last_ns"].to_numpy(np.int64)
     # hosts (MAC, address) and TTL classes (MAC, address, TTL) as codes numbered in order of
     # first appearance (the address text is one-to-one with (hi, lo))
-    g = _fold([mac, hi, lo])
-    cls = _fold([g, ttl])
+    g = fold_codes([mac, hi, lo])
+    cls = fold_codes([g, ttl])
     ng, nc = int(g.max()) + 1, int(cls.max()) + 1
-    g_row = _first_rows(g, ng)
-    c_row = _first_rows(cls, nc)
+    g_row = first_rows(g)
+    c_row = first_rows(cls)
     c_g = g[c_row]
     # a baseline is one exact TTL value: a host's own packets keep one; packets it routes for a
     # device behind it arrive one lower (same OS) or from another initial TTL (another OS)
@@ -746,20 +746,6 @@ _NAT_REASONS = (
     "several IP-ID counters",
 )
 _NAT_IPID = 1 << 4
-
-
-def _fold(cols: list[npt.NDArray[Any]]) -> npt.NDArray[np.int64]:
-    """One code per distinct row of the columns, numbered in order of first appearance."""
-    key = np.zeros(len(cols[0]), dtype=np.int64)
-    for c in cols:
-        codes, uniq = pd.factorize(c)
-        key = pd.factorize(key * (len(uniq) + 1) + codes)[0].astype(np.int64)
-    return key
-
-
-def _first_rows(codes: npt.NDArray[np.int64], k: int) -> npt.NDArray[np.int64]:
-    """Row of each code's first appearance (codes numbered in order of first appearance)."""
-    return np.flatnonzero(np.r_[True, codes[1:] > np.maximum.accumulate(codes)[:-1]])[:k]
 
 
 def _sum_int(

@@ -34,7 +34,7 @@ from secaudit.detect.links_kernels import (
 )
 from secaudit.policy.lookup import addr_text_column
 
-__all__ = ["LinksTables", "links_tables", "mix64"]
+__all__ = ["LinksTables", "first_rows", "fold_codes", "links_tables", "mix64"]
 
 _HOST_KEYS = ["src_mac", "src_hi", "src_lo", "vlan", "ttl", "arp", "uni"]
 Cols = dict[str, np.ndarray]  # one chunk's part of a table: column name -> values
@@ -161,7 +161,7 @@ class LinksTables:
             "src_hi": s["src_hi"], "src_lo": s["src_lo"], "dst_hi": s["dst_hi"], "dst_lo": s["dst_lo"],
             "sport": s["sport"], "dport": s["dport"], "proto": s["proto"], "mark": mark,
         }  # fmt: skip
-        keep = _first_rows(_fold(list(m.values())))  # distinct rows (drop_duplicates)
+        keep = first_rows(fold_codes(list(m.values())))  # distinct rows (drop_duplicates)
         self.marks.append({c: v[keep] for c, v in m.items()})
 
     # ------------------------------------------------------------------ results
@@ -339,7 +339,7 @@ def _text(hi: npt.ArrayLike, lo: npt.ArrayLike, index: pd.Index | None = None) -
     return col if len(col) else col.to_numpy()
 
 
-def _fold(cols: list[Any]) -> npt.NDArray[np.int64]:
+def fold_codes(cols: list[Any]) -> npt.NDArray[np.int64]:
     """One code per distinct row of the columns, numbered in order of first appearance
     (values compared as groupby and drop_duplicates compare them).
 
@@ -357,7 +357,7 @@ def _fold(cols: list[Any]) -> npt.NDArray[np.int64]:
         for k, v in enumerate(ints):
             h = mix64(h ^ (v + np.uint64(0x9E3779B97F4A7C15 * (k + 1) & 0xFFFFFFFFFFFFFFFF)))
     codes = np.asarray(pd.factorize(h)[0], dtype=np.int64)
-    first = _first_rows(codes)
+    first = first_rows(codes)
     if all(np.array_equal(v[first][codes], v) for v in ints):
         return codes
     key = np.zeros(len(ints[0]), dtype=np.int64)
@@ -375,7 +375,7 @@ def _distinct_rows(cols: list[np.ndarray]) -> npt.NDArray[np.int64]:
     Python string costs more than all the integer columns together."""
     ints = [c for c in cols if c.dtype.kind in "iub"]
     texts = [c for c in cols if c.dtype.kind not in "iub"]
-    g = _fold(ints) if ints else np.zeros(len(cols[0]), np.int64)
+    g = fold_codes(ints) if ints else np.zeros(len(cols[0]), np.int64)
     if texts and len(g):
         dup = np.bincount(g)[g] > 1
         if dup.any():
@@ -384,11 +384,11 @@ def _distinct_rows(cols: list[np.ndarray]) -> npt.NDArray[np.int64]:
                 codes = np.zeros(len(g), np.int64)  # rows with unique integers: any code
                 codes[dup] = pd.factorize(c[dup], use_na_sentinel=False)[0]
                 text_codes.append(codes)
-            g = _fold([g, *text_codes])
-    return _first_rows(g)
+            g = fold_codes([g, *text_codes])
+    return first_rows(g)
 
 
-def _first_rows(codes: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+def first_rows(codes: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
     """Rows where a code appears first (codes numbered in order of first appearance)."""
     if not len(codes):
         return np.zeros(0, dtype=np.int64)
@@ -398,8 +398,8 @@ def _first_rows(codes: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
 def _merge_counts(df: Cols, keys: list[str], count: str) -> pd.DataFrame:
     """Per-chunk aggregates merged: one row per distinct key (first-appearance order, as
     groupby(sort=False)), `count` summed, first_ns min, last_ns max."""
-    g = _fold([df[k] for k in keys])
-    first = _first_rows(g)
+    g = fold_codes([df[k] for k in keys])
+    first = first_rows(g)
     k = len(first)
     out = pd.DataFrame({c: df[c][first] for c in keys})
     total = np.zeros(k, np.int64)

@@ -93,7 +93,9 @@ if _LIB is not None:
     _libc.free.argtypes = [_sz]
 
 
-@cfunc(types.int32(types.uint32, types.uint64, types.uint64, types.uint32, types.voidptr), cache=True)
+@cfunc(
+    types.int32(types.uint32, types.uint64, types.uint64, types.uint32, types.voidptr), cache=True
+)
 def _on_match(pid, _frm, to, _flags, ctx):  # type: ignore[no-untyped-def]  # noqa: ANN001, ANN202
     head = carray(ctx, 3, dtype=np.int64)
     n = head[0]
