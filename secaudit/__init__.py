@@ -12,9 +12,9 @@ hyperscan, duckdb) load only when used.
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
 
+from secaudit._lazy import lazy_attr
 from secaudit.errors import ConfigError, InputError, SecauditError, ToolError
 from secaudit.model import Category, Finding, Gap, Severity, read_findings, write_findings
 
@@ -85,12 +85,7 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'secaudit' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+    return lazy_attr(__name__, _LAZY, name)
 
 
 def __dir__() -> list[str]:

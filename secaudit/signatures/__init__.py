@@ -10,10 +10,10 @@ scanner (signatures.carve, signatures.files), not the rule engine and hyperscan.
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING, Any
 
 from secaudit._callable import make_package_callable
+from secaudit._lazy import lazy_attr
 
 if TYPE_CHECKING:
     from secaudit.signatures.api import (
@@ -57,12 +57,7 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value  # later lookups skip this function
-    return value
+    return lazy_attr(__name__, _LAZY, name)
 
 
 def __dir__() -> list[str]:
