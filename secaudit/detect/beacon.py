@@ -21,7 +21,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from secaudit.detect.links_base import flow_view, links_finding, links_rules, records, top
+from secaudit.detect.links_base import (
+    VIEW_TABLES,
+    flow_view,
+    links_finding,
+    links_rules,
+    records,
+    top,
+)
 from secaudit.detect.registry import DetectContext, register
 from secaudit.model import Category, Finding, Severity
 from secaudit.policy import default_policy, ports_match
@@ -135,7 +142,7 @@ def _code(texts: np.ndarray, text: str) -> int:
     return int(hit[0]) if len(hit) else -1
 
 
-@register("beacon", Category.EXTERNAL_LINK, needs=("conn",))
+@register("beacon", Category.EXTERNAL_LINK, needs=("conn", *VIEW_TABLES))
 def beacon(ctx: DetectContext) -> list[Finding]:
     """Regular, same-sized connections from one internal host to one external address."""
     bare = ctx.policy is None

@@ -147,7 +147,7 @@ def _sessions(ctx: DetectContext, cfg: BruteForce, dirs: pd.DataFrame | None) ->
     )
 
 
-@register("brute_force", Category.ATTACK, needs=("conn",))
+@register("brute_force", Category.ATTACK, needs=("conn", "tcp_dirs"))
 def brute_force(ctx: DetectContext) -> list[Finding]:
     """Many failed logins / short auth sessions from one source to one or many targets."""
     cfg = BruteForce.model_validate(ctx.settings("brute_force"))

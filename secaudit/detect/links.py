@@ -23,7 +23,14 @@ import pandas as pd
 
 import secaudit.detect.beacon as _beacon  # noqa: F401  (registers "beacon")
 import secaudit.detect.links_internal as _internal  # noqa: F401  (registers the 违规内联 detectors)
-from secaudit.detect.links_base import FlowView, flow_view, is_role, links_rules, per_origin
+from secaudit.detect.links_base import (
+    VIEW_TABLES,
+    FlowView,
+    flow_view,
+    is_role,
+    links_rules,
+    per_origin,
+)
 from secaudit.detect.links_kernels import MARK_OPENVPN, MARK_SSH, MARK_WIREGUARD
 from secaudit.detect.registry import DetectContext, register
 from secaudit.model import Category, Finding, Severity
@@ -48,7 +55,7 @@ def _excused(v: FlowView) -> BoolArr:
     return v.approved | v.role_ok | (v.excepted >= 0) | ~v.managed
 
 
-@register("external_link", Category.EXTERNAL_LINK, needs=("conn", "policy"))
+@register("external_link", Category.EXTERNAL_LINK, needs=("conn", "policy", *VIEW_TABLES))
 def external_link(ctx: DetectContext) -> list[Finding]:
     """Internal host <-> unapproved external address, blocked attempts included."""
     if ctx.policy is None:
@@ -65,7 +72,7 @@ def external_link(ctx: DetectContext) -> list[Finding]:
     )
 
 
-@register("proxy_bypass", Category.EXTERNAL_LINK, needs=("conn", "policy"))
+@register("proxy_bypass", Category.EXTERNAL_LINK, needs=("conn", "policy", *VIEW_TABLES))
 def proxy_bypass(ctx: DetectContext) -> list[Finding]:
     """Web traffic straight to the internet while the policy names a web proxy."""
     pol: Policy | None = ctx.policy
@@ -81,7 +88,7 @@ def proxy_bypass(ctx: DetectContext) -> list[Finding]:
     )
 
 
-@register("resolver_bypass", Category.EXTERNAL_LINK, needs=("conn", "policy"))
+@register("resolver_bypass", Category.EXTERNAL_LINK, needs=("conn", "policy", *VIEW_TABLES))
 def resolver_bypass(ctx: DetectContext) -> list[Finding]:
     """DNS, DNS over TLS or DNS over HTTPS to the internet while the policy names resolvers."""
     pol: Policy | None = ctx.policy
@@ -142,7 +149,7 @@ def _glob_hits(names: tuple[npt.NDArray[np.intp], list[str]], globs: tuple[str, 
     return hits[np.where(codes < 0, len(uniques), codes)]
 
 
-@register("forbidden_zone_external", Category.EXTERNAL_LINK, needs=("conn", "policy"))
+@register("forbidden_zone_external", Category.EXTERNAL_LINK, needs=("conn", "policy", *VIEW_TABLES))
 def forbidden_zone_external(ctx: DetectContext) -> list[Finding]:
     """A zone listed in forbidden_zones (default: classified zones) reaching the internet at all."""
     pol: Policy | None = ctx.policy
@@ -161,7 +168,7 @@ def forbidden_zone_external(ctx: DetectContext) -> list[Finding]:
     )
 
 
-@register("remote_access_out", Category.EXTERNAL_LINK, needs=("conn", "policy"))
+@register("remote_access_out", Category.EXTERNAL_LINK, needs=("conn", "policy", *VIEW_TABLES))
 def remote_access_out(ctx: DetectContext) -> list[Finding]:
     """VPN tunnels, SSH/RDP and remote-desktop tools from inside to the internet."""
     if ctx.policy is None:

@@ -43,6 +43,7 @@ from secaudit.policy.rules import load_links_rules as _load_rules
 __all__ = [
     "CONTROLS",
     "DEFAULT_LINKS_RULES",
+    "VIEW_TABLES",
     "FlowView",
     "flow_view",
     "links_finding",
@@ -146,6 +147,11 @@ class FlowView:
         """Initiated by a host in a policy zone towards the internet."""
         return np.asarray((self.oz >= 0) & (self.rz == -1) & self.initiated, dtype=np.bool_)
 
+
+# the tables flow_view reads besides conn (destination names: TLS SNI / HTTP Host tables
+# where given, the links extracts' names, DNS answers; remote-access markers): the
+# `needs` of every detector built on it
+VIEW_TABLES = ("tls", "http", "links_names", "dns", "links_marks")
 
 _CACHE: dict[int, tuple[DetectContext, FlowView]] = {}
 

@@ -26,6 +26,7 @@ from secaudit.detect._common import findings_bulk, gc_paused, text_has
 from secaudit.detect.ipid import IpIdCounters
 from secaudit.detect.links_base import (
     CONTROLS,
+    VIEW_TABLES,
     flow_view,
     groups,
     links_finding,
@@ -57,7 +58,7 @@ _ROUTERS = (Role.GATEWAY, Role.NETWORK)
 
 
 # --------------------------------------------------------------------------- zone links
-@register("forbidden_zone_link", IL, needs=("conn", "policy"))
+@register("forbidden_zone_link", IL, needs=("conn", "policy", *VIEW_TABLES))
 def forbidden_zone_link(ctx: DetectContext) -> list[Finding]:
     """Flows between two zones, or from the internet into a zone, that no links.yaml allow
     rule permits (attempts included).  From the internet only what the outside host opened
@@ -79,7 +80,7 @@ def forbidden_zone_link(ctx: DetectContext) -> list[Finding]:
     return per_origin(ctx, v, rows, IL, "forbidden_zone_link", severity=Severity.MEDIUM)
 
 
-@register("inbound_to_classified", IL, needs=("conn", "policy"))
+@register("inbound_to_classified", IL, needs=("conn", "policy", *VIEW_TABLES))
 def inbound_to_classified(ctx: DetectContext) -> list[Finding]:
     """Connections into a classified zone from another zone or the internet that nothing allows."""
     pol: Policy | None = ctx.policy
@@ -155,7 +156,7 @@ def _registered_ip(pol: Policy, asset: int, prefer_zone: int | None = None) -> s
     return ips[0]
 
 
-@register("unregistered_device", IL, needs=("links_hosts", "policy"))
+@register("unregistered_device", IL, needs=("links_hosts", "links_dhcp", "policy"))
 @gc_paused
 def unregistered_device(ctx: DetectContext) -> list[Finding]:
     """Devices whose MAC is not registered, and unregistered addresses on registered MACs."""
@@ -310,7 +311,7 @@ def _v4(n: int) -> str:
     return f"{(n >> 24) & 255}.{(n >> 16) & 255}.{(n >> 8) & 255}.{n & 255}"
 
 
-@register("ip_mac_conflict", IL, needs=("links_hosts", "policy"))
+@register("ip_mac_conflict", IL, needs=("links_hosts", "links_dhcp", "policy"))
 def ip_mac_conflict(ctx: DetectContext) -> list[Finding]:
     """An address used by several MACs, or by a MAC other than the one registered for it."""
     h = _hosts(ctx)
@@ -498,7 +499,7 @@ def rogue_dhcp(ctx: DetectContext) -> list[Finding]:
     return out
 
 
-@register("rogue_gateway", IL, needs=("conn", "links_ra", "links_arp", "policy"))
+@register("rogue_gateway", IL, needs=("conn", "links_ra", "links_arp", "policy", *VIEW_TABLES))
 def rogue_gateway(ctx: DetectContext) -> list[Finding]:
     """Router advertisements from non-gateways; ARP claims of a gateway's address by another
     MAC; ICMP redirects (telling hosts to route through someone else) from non-gateways."""
@@ -625,7 +626,7 @@ def _redirects(ctx: DetectContext) -> list[Finding]:
     return out
 
 
-@register("hidden_nat", IL, needs=("links_hosts", "policy"))
+@register("hidden_nat", IL, needs=("links_hosts", "links_ipid", "links_syn", "policy"))
 @gc_paused
 def hidden_nat(ctx: DetectContext) -> list[Finding]:
     """Several OS TTL baselines, SYN fingerprints or IP-ID counters (or routed TTLs) behind

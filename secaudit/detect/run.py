@@ -118,13 +118,19 @@ def _select(only: Iterable[str] | str | None) -> list[DetectorSpec]:
 def _needs_links(specs: Sequence[DetectorSpec], policy: Any) -> bool:
     """Build the links extracts only when a detector that can use them will run.
 
-    Without a policy only detectors that name a links_* table need them: beacon then
-    runs on the default policy, where nothing is approved by server name and no asset
-    has a role, so the names and markers the extracts provide cannot change a result.
+    Without a policy only detectors that name a links_* table beyond flow_view's
+    (VIEW_TABLES) need them: beacon then runs on the default policy, where nothing is
+    approved by server name and no asset has a role, so the names and markers the
+    extracts provide cannot change a result.
     """
     if policy is None:
+        from secaudit.detect.links_base import VIEW_TABLES
+
         return any(
-            n.startswith("links_") for s in specs if "policy" not in s.needs for n in s.needs
+            n.startswith("links_") and n not in VIEW_TABLES
+            for s in specs
+            if "policy" not in s.needs
+            for n in s.needs
         )
     return any(
         s.func.__module__.startswith(("secaudit.detect.links", "secaudit.detect.beacon"))

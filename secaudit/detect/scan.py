@@ -200,7 +200,7 @@ def _flooded_victims(d: pd.DataFrame, min_sources: int, window: float) -> list[o
     return [victims[v] for v in np.unique(pair_victim[hit]).tolist()]
 
 
-@register("port_scan", Category.ATTACK, needs=("conn",))
+@register("port_scan", Category.ATTACK, needs=("conn", "tcp_dirs", "icmp"))
 def port_scan(ctx: DetectContext) -> list[Finding]:
     """Vertical/horizontal/knock port scans from failed attempts (Zeek scan.zeek counting)."""
     cfg = PortScan.model_validate(ctx.settings("port_scan"))
