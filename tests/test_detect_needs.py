@@ -74,3 +74,29 @@ def test_detectors_read_only_the_tables_they_declare(pcap: Path, policy: Path | 
         ran += 1
         assert rec.read <= set(spec.needs), f"{name} reads {sorted(rec.read - set(spec.needs))}"
     assert ran >= 20
+
+
+def test_a_selection_builds_only_its_extracts_and_finds_the_same() -> None:
+    """detect(only=X) builds the extracts X's detectors declare and finds what X finds in a
+    full run; a result without the TCP tables cannot make a health table by mistake."""
+    from secaudit.detect.health import service_health
+    from secaudit.detect.run import detect
+
+    sample = ROOT / "samples" / "pcaps" / "sample.pcap"
+    folder = ROOT / "samples" / "rules" / "policy"
+    if not sample.exists() or not folder.exists():
+        pytest.skip("samples/pcaps/sample.pcap or samples/rules/policy not generated")
+    policy = load_policy(folder)
+    names = [n for n in load_detectors() if n != "malware_transfer"]
+    full = detect([sample], policy, only=names, strict=True)
+    assert {"dns", "arp", "icmp", "tcp_dirs", "flood", "links_hosts"} <= set(full.tables)
+    found = {f.detector for f in full.findings}
+    assert {"port_scan", "dns_tunnel", "retransmission"} <= found  # the planted incidents
+    for name in names:
+        one = detect([sample], policy, only=[name], strict=True)
+        assert [f.id for f in one.findings] == [f.id for f in full.findings if f.detector == name]
+    dns_only = detect([sample], policy, only=["dns_tunnel"], strict=True)
+    assert set(dns_only.tables) == {"conn", "dns"}
+    with pytest.raises(ValueError, match="without the TCP tables"):
+        service_health(dns_only)
+    assert len(service_health(full))

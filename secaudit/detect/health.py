@@ -62,6 +62,9 @@ def _flow_roles(dirs: pd.DataFrame, flows: pd.DataFrame) -> pd.DataFrame:
     )
 
 
+_TCP_TABLES = ("tcp_dirs", "tcp_flows", "tcp_buckets")
+
+
 def service_health(
     result: Any = None,
     *,
@@ -71,10 +74,21 @@ def service_health(
     bin_s: float = 60.0,
     policy: Any = None,
 ) -> pd.DataFrame:
-    """Health table from a DetectResult (or conn + the tcp_* tables)."""
+    """Health table from a DetectResult (or conn + the tcp_* tables).
+
+    A DetectResult of detectors that read no TCP table (detect(only=...) builds only the
+    extracts its detectors need) has no TCP tables: that is an error here, not a table
+    without retransmission and RTT columns."""
     if result is not None:
         tables = dict(result.tables)
         conn = tables.get("conn")
+        missing = [k for k in _TCP_TABLES if k not in tables]
+        if missing:
+            raise ValueError(
+                "this detect result was computed without the TCP tables "
+                f"({', '.join(missing)}); run detect with a TCP detector (retransmission, "
+                "zero_window) or without `only`"
+            )
     tables = tables or {}
     parts = []
     ns = int(bin_s * 1e9)

@@ -24,7 +24,7 @@ import pandas as pd
 
 from secaudit.detect.config import Thresholds, load_thresholds
 from secaudit.detect.registry import REGISTRY, DetectContext, DetectorSpec
-from secaudit.detect.tables import PacketTables, merge_parts
+from secaudit.detect.tables import PacketTables, merge_parts, parts_for
 from secaudit.errors import ConfigError
 from secaudit.model import Finding, Gap
 
@@ -167,8 +167,11 @@ def extract(
     ignore_checksums: bool,
     quiet: bool = True,
     with_links: bool = True,
+    parts: Iterable[str] | None = None,
 ) -> Extracts:
-    """One streaming pass: flow tracker, this area's and the links extracts per chunk."""
+    """One streaming pass: flow tracker, this area's and the links extracts per chunk.
+
+    `parts`: this area's extracts to build (tables.PART_TABLES; None: all of them)."""
     from secaudit.capture import iter_chunks
     from secaudit.flows import FlowTracker
 
@@ -181,7 +184,7 @@ def extract(
         except Exception:  # links area absent or mid-edit: its detectors report their own gaps
             links = None
     tracker = FlowTracker(ignore_checksums=ignore_checksums)
-    own = PacketTables()
+    own = PacketTables() if parts is None else PacketTables(parts=frozenset(parts))
     gaps: list[Gap] = []
     for chunk in iter_chunks(pcaps, quiet=quiet):
         gaps.extend(chunk.gaps)
@@ -213,22 +216,34 @@ def _build_tables(
     local_nets: Iterable[str] | None,
     quiet: bool,
     with_links: bool = True,
+    parts: Iterable[str] | None = None,
     scheduler: str | None = None,
 ) -> tuple[pd.DataFrame, dict[str, Any], list[Gap]]:
     """Conn + protocol tables of the captures: one local pass, or one Dask task per file
     (`scheduler`) whose extracts are merged in file order."""
     if scheduler is None:
-        ex = extract(pcaps, ignore_checksums=ignore_checksums, quiet=quiet, with_links=with_links)
+        ex = extract(
+            pcaps,
+            ignore_checksums=ignore_checksums,
+            quiet=quiet,
+            with_links=with_links,
+            parts=parts,
+        )
         return _finish_tables(ex, local_nets)
     from secaudit.distributed import map_files
 
     files = [str(pcaps)] if isinstance(pcaps, (str, Path)) else [str(p) for p in pcaps]
-    parts = map_files(  # one Dask task per file: extract(file, ...) on a worker
-        extract, files, scheduler, ignore_checksums=ignore_checksums, with_links=with_links
+    per_file = map_files(  # one Dask task per file: extract(file, ...) on a worker
+        extract,
+        files,
+        scheduler,
+        ignore_checksums=ignore_checksums,
+        with_links=with_links,
+        parts=None if parts is None else sorted(parts),
     )
-    ex = parts[0]
-    for part in parts[1:]:
-        ex.merge(part)
+    ex = per_file[0]
+    for other in per_file[1:]:
+        ex.merge(other)
     return _finish_tables(ex, local_nets)
 
 
@@ -311,6 +326,7 @@ def detect(
         local_nets=local_nets,
         quiet=quiet,
         with_links=_needs_links(specs, pol),
+        parts=parts_for(n for s in specs for n in s.needs),
         scheduler=scheduler,
     )
     settings = th.as_mapping()

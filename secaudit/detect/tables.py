@@ -17,6 +17,7 @@ host and second.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -29,10 +30,26 @@ from secaudit.detect.flood import FloodCounters
 from secaudit.detect.tcpstats import TcpStream, tcp_tables
 from secaudit.proto.dns import DNS_PORTS, DnsStream, dns_log, messages_frame, query_codes
 
-__all__ = ["FLOOD_BUCKET_S", "PacketTables", "merge_parts"]
+__all__ = ["FLOOD_BUCKET_S", "PART_TABLES", "PacketTables", "merge_parts", "parts_for"]
 
 _DNS_PORTS = np.array(DNS_PORTS, np.uint16)
 FLOOD_BUCKET_S = 1  # UDP/ICMP per-destination counters are kept per second
+
+# the extracts PacketTables can build, and the tables each one makes
+PART_TABLES: dict[str, tuple[str, ...]] = {
+    "dns": ("dns",),
+    "arp": ("arp",),
+    "icmp": ("icmp",),
+    "tcp": ("tcp_dirs", "tcp_flows", "tcp_buckets"),
+    "flood": ("flood",),
+}
+ALL_PARTS = frozenset(PART_TABLES)
+
+
+def parts_for(tables: Iterable[str]) -> frozenset[str]:
+    """The extracts that make any of `tables` (a selection of detectors' needs)."""
+    wanted = set(tables)
+    return frozenset(p for p, made in PART_TABLES.items() if wanted.intersection(made))
 
 
 def merge_parts(into: Any, other: Any) -> None:
@@ -51,6 +68,9 @@ def merge_parts(into: Any, other: Any) -> None:
             setattr(into, f.name, theirs if mine is None else max(mine, theirs))
         elif f.name == "n_packets":
             setattr(into, f.name, mine + theirs)
+        elif f.name == "parts":
+            if mine != theirs:
+                raise ValueError(f"extracts of other parts: {sorted(mine)} and {sorted(theirs)}")
         elif hasattr(mine, "merge"):  # streaming state of its own (ipid.IpIdCounters)
             mine.merge(theirs)
         else:
@@ -72,6 +92,9 @@ class PacketTables:
     n_packets: int = 0
     first_ns: int | None = None
     last_ns: int | None = None
+    # which extracts to build (PART_TABLES); finish() makes only their tables, so a run of
+    # some detectors skips the packet work of the others
+    parts: frozenset[str] = ALL_PARTS
 
     def update(self, packets: np.ndarray, data: np.ndarray) -> None:
         """Extract what detectors need from one chunk (packets: schemas.PACKET_DTYPE)."""
@@ -82,11 +105,12 @@ class PacketTables:
         tcp_idx, dns_idx, icmp_idx, arp, flood_idx, lo, hi, ordered = classify(packets, _DNS_PORTS)
         self.first_ns = int(lo) if self.first_ns is None else min(self.first_ns, int(lo))
         self.last_ns = int(hi) if self.last_ns is None else max(self.last_ns, int(hi))
-        if dns_idx.size:
+        want = self.parts
+        if dns_idx.size and "dns" in want:
             if not self.dns:
                 self.dns.append(DnsStream())
             self.dns[-1].feed(packets, data, dns_idx)
-        if arp.size:
+        if arp.size and "arp" in want:
             fields = [
                 "ts",
                 "arp_op",
@@ -101,13 +125,14 @@ class PacketTables:
             for f in fields:  # field by field: cheaper than copying whole packet records
                 part[f] = packets[f][arp]
             self.arp_parts.append(part)
-        if icmp_idx.size:
+        if icmp_idx.size and "icmp" in want:
             self.icmp_parts.append(self._icmp(packets, data, icmp_idx))
-        if tcp_idx.size:
+        if tcp_idx.size and "tcp" in want:
             if not self.tcp:
                 self.tcp.append(TcpStream())
             self.tcp[-1].feed(packets, data, tcp_idx, in_order=bool(ordered))
-        self.flood.update(packets, flood_idx)
+        if "flood" in want:
+            self.flood.update(packets, flood_idx)
 
     def _icmp(self, p: np.ndarray, data: np.ndarray, idx: np.ndarray) -> dict[str, np.ndarray]:
         (ts, addr, icmp_type, icmp_code, ttl, v6, size,
@@ -139,7 +164,23 @@ class PacketTables:
 
     # ------------------------------------------------------------------ results
     def finish(self) -> dict[str, Any]:
-        """DataFrames by name: dns, arp, icmp, tcp_dirs, tcp_flows, tcp_buckets, flood."""
+        """DataFrames by name: dns, arp, icmp, tcp_dirs, tcp_flows, tcp_buckets, flood (those
+        of the parts built; see PART_TABLES)."""
+        out: dict[str, Any] = {}
+        if "dns" in self.parts:
+            out["dns"] = self._dns_frame()
+        if "arp" in self.parts:
+            out["arp"] = self._arp_frame()
+        if "icmp" in self.parts:
+            out["icmp"] = self._icmp_frame()
+        if "tcp" in self.parts:
+            tcp = tcp_tables(self.tcp)
+            out.update(tcp_dirs=tcp.directions, tcp_flows=tcp.flows, tcp_buckets=tcp.buckets)
+        if "flood" in self.parts:
+            out["flood"] = self.flood.frame()
+        return out
+
+    def _dns_frame(self) -> pd.DataFrame:
         codes = query_codes([s.query_names() for s in self.dns], [s.name_codes() for s in self.dns])
         dns = dns_log(messages_frame([s.columns() for s in self.dns]), codes)
         if len(dns):
@@ -148,16 +189,7 @@ class PacketTables:
         else:
             dns["id.orig_h"] = pd.Series(dtype=object)
             dns["id.resp_h"] = pd.Series(dtype=object)
-        tcp = tcp_tables(self.tcp)
-        return {
-            "dns": dns,
-            "arp": self._arp_frame(),
-            "icmp": self._icmp_frame(),
-            "tcp_dirs": tcp.directions,
-            "tcp_flows": tcp.flows,
-            "tcp_buckets": tcp.buckets,
-            "flood": self.flood.frame(),
-        }
+        return dns
 
     def _arp_frame(self) -> pd.DataFrame:
         cols = ["ts", "op", "spa", "tpa", "sha", "tha", "src_mac", "dst_mac"]
