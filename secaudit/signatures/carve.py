@@ -231,7 +231,10 @@ class _Pass:
                     got.extend(F.mailbox_files(base, d1, ts_last))
                 if carries_http(app, d0):
                     ts_at0, ts_at1 = _ts_at(e0), _ts_at(e1)
-                    for rq, rs, ts in http_exchanges(d0, d1, ts_at0, ts_at1, ts_first, ts_last):
+                    # files.http_files carves each message's first candidate body only
+                    for rq, rs, ts in http_exchanges(
+                        d0, d1, ts_at0, ts_at1, ts_first, ts_last, all_bodies=False
+                    ):
                         got.extend(F.http_files(base, rq, rs, ts))
             except RecursionError:  # Engine.finish drops the rest of such a flow too
                 pass
