@@ -19,6 +19,7 @@ were carved.  On ordinary traffic there is no second read.
 
 from __future__ import annotations
 
+import bisect
 import functools
 import itertools
 from collections.abc import Callable, Iterator, Sequence
@@ -244,12 +245,14 @@ class _Pass:
 
 
 def _ts_at(ev: np.ndarray) -> Callable[[int], float | None]:
-    """TcpStream.ts_at over a side's append events (stream offset, ts ns), offsets rising."""
-    offs = ev[:, 0]
+    """TcpStream.ts_at over a side's append events (stream offset, ts ns), offsets rising
+    (bisect on lists: a message or two per side, numpy's per-call cost would dominate)."""
+    offs = ev[:, 0].tolist()
+    tss = ev[:, 1].tolist()
 
     def ts_at(offset: int) -> float | None:
-        i = int(np.searchsorted(offs, offset, "right")) - 1
-        return int(ev[i, 1]) / 1e9 if i >= 0 else None
+        i = bisect.bisect_right(offs, offset) - 1
+        return tss[i] / 1e9 if i >= 0 else None
 
     return ts_at
 
@@ -393,14 +396,17 @@ def scan_pcaps(
     rows: list[dict[str, Any]] = []
     findings: list[Finding] = []
 
-    def scan(rec: dict[str, Any], pcap: str) -> tuple[list[dict[str, Any]], list[Finding]]:
+    def scan(rec: dict[str, Any], pcap: str) -> tuple[list[dict[str, Any]], list[Finding]] | None:
         got_rows, got = F.scan_files([_with_pcap(rec, pcap)], yara_rules, iocs, cache)
-        return (got_rows if table else []), got
+        if not table:
+            got_rows = []
+        # None for a file that adds nothing: the run then holds no containers per file,
+        # whose pile made the garbage collector walk the whole heap (~0.2 s on bench2m)
+        return (got_rows, got) if got_rows or got else None
 
     for pcap in pcaps:
-        for got_rows, got_findings in carve_pcap(
-            pcap, each=functools.partial(scan, pcap=str(pcap))
-        ):
-            rows.extend(got_rows)
-            findings.extend(got_findings)
+        for res in carve_pcap(pcap, each=functools.partial(scan, pcap=str(pcap))):
+            if res is not None:
+                rows.extend(res[0])
+                findings.extend(res[1])
     return rows, findings
