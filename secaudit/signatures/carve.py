@@ -156,11 +156,13 @@ class _Pass:
     def _streams(self, ids: np.ndarray) -> list[tuple[bytes, bytes, np.ndarray, np.ndarray]]:
         """Both streams and append events of each connection in `ids`."""
         t = self.t
-        buf, b, evs, eb = K.gather(t["C"], t["PC"], t["EV"], t["arena"], ids, t["gbuf"])
+        arena = t["arena"]
+        buf, b, evs, eb = K.gather(t["C"], t["PC"], t["EV"], arena, ids, t["gbuf"])
         t["gbuf"] = buf  # reused: a fresh buffer per step costs its page faults again
+        src = (buf, arena)  # by gather's in-arena flag
         out = []
-        for (s, n0, n1), (e, k0, k1) in zip(b.tolist(), eb.tolist(), strict=True):
-            out.append((buf[s : s + n0].tobytes(), buf[s + n0 : s + n0 + n1].tobytes(),
+        for (s0, n0, a0, s1, n1, a1), (e, k0, k1) in zip(b.tolist(), eb.tolist(), strict=True):
+            out.append((src[a0][s0 : s0 + n0].tobytes(), src[a1][s1 : s1 + n1].tobytes(),
                         evs[e : e + k0], evs[e + k0 : e + k0 + k1]))  # fmt: skip
         return out
 

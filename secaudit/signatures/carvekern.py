@@ -414,42 +414,61 @@ def feed(
 
 
 @numba.njit(cache=True)
+def _contiguous(PC: np.ndarray, x: int) -> bool:
+    """Whether the pieces of the list starting at row x follow each other in the arena."""
+    while x >= 0 and PC[x, 2] >= 0:
+        nxt = PC[x, 2]
+        if PC[nxt, 0] != PC[x, 0] + PC[x, 1]:
+            return False
+        x = nxt
+    return True
+
+
+@numba.njit(cache=True)
 def gather(
     C: np.ndarray, PC: np.ndarray, EV: np.ndarray, arena: np.ndarray, ids: np.ndarray,
     out: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
-    """Streams of connections `ids`: bytes (side 0 then side 1 per connection; in `out` when
-    it is large enough, which saves the page faults of a new buffer) with bounds [k, 3]
-    (start, len0, len1), and append events (stream off, ts) with [k, 3]."""
+    """Streams of connections `ids`, as bounds [k, 6]: per side (start, length, 1 when the
+    bytes are arena[start : start + length] as they lie, 0 when copied to `out`).  A side
+    whose pieces follow each other in the arena (most: a connection's packets tend to come
+    in runs) is not copied; the rest go to `out` (reused when large enough, which saves the
+    page faults of a new buffer).  Also the append events (stream off, ts), with [k, 3]."""
     k = ids.shape[0]
+    bounds = np.zeros((k, 6), np.int64)
     nb = 0
     ne = 0
     for q in range(k):
         c = ids[q]
-        nb += C[c, LEN0] + C[c, LEN1]
         for d in range(2):
+            x = C[c, PH0 + d]
+            bounds[q, 3 * d + 1] = C[c, LEN0 + d]
+            if _contiguous(PC, x):
+                bounds[q, 3 * d] = PC[x, 0] if x >= 0 else 0
+                bounds[q, 3 * d + 2] = 1
+            else:
+                nb += C[c, LEN0 + d]
             e = C[c, EH0 + d]
             while e >= 0:
                 ne += 1
                 e = EV[e, 2]
     if out.shape[0] < nb:
         out = np.empty(nb + nb // 2, np.uint8)
-    bounds = np.zeros((k, 3), np.int64)
     evs = np.empty((ne, 2), np.int64)
     ebounds = np.zeros((k, 3), np.int64)
     p = 0
     pe = 0
     for q in range(k):
         c = ids[q]
-        bounds[q, 0] = p
         ebounds[q, 0] = pe
         for d in range(2):
-            x = C[c, PH0 + d]
-            while x >= 0:
-                _copy(out, p, arena, PC[x, 0], PC[x, 1])
-                p += PC[x, 1]
-                x = PC[x, 2]
-            bounds[q, 1 + d] = C[c, LEN0 + d]
+            if bounds[q, 3 * d + 2] == 0:
+                bounds[q, 3 * d] = p
+                x = C[c, PH0 + d]
+                while x >= 0:
+                    _copy(out, p, arena, PC[x, 0], PC[x, 1])
+                    p += PC[x, 1]
+                    x = PC[x, 2]
             e = C[c, EH0 + d]
             m = 0
             while e >= 0:
