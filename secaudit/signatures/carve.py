@@ -200,12 +200,13 @@ class _Pass:
         C[ids, K.FLAGS] = (sub[:, K.FLAGS] | K.CARVED) & ~K.KEEP
         meta = zip(ids.tolist(), sub[:, K.APP].tolist(), t["A"][ids, 4].tolist(),
                    sub[:, K.FID].tolist(), sub[:, K.TSF].tolist(), sub[:, K.TSL].tolist(),
-                   sub[:, K.SPORT].tolist(), self._streams(ids), strict=True)  # fmt: skip
-        for c, app_code, key, fid, tsf, tsl, sport, (d0, d1, e0, e1) in meta:
+                   sub[:, K.SPORT].tolist(), sub[:, K.VER].tolist(), t["A"][ids, :4].tolist(),
+                   self._streams(ids), strict=True)  # fmt: skip
+        for c, app_code, key, fid, tsf, tsl, sport, ver, a, (d0, d1, e0, e1) in meta:
             if not d0 and not d1:
                 continue
             app = APP_NAMES.get(app_code)
-            client, server = self._addrs(c)
+            client, server = _ip_bytes(ver, a[0], a[1]), _ip_bytes(ver, a[2], a[3])  # _addrs(c)
             base = {"flow_id": fid, "client": self._text(client), "server": self._text(server)}
             ts_first, ts_last = tsf / 1e9, tsl / 1e9
             got: list[dict[str, Any]] = []
@@ -279,11 +280,11 @@ def _frames(
             yield data[off : off + cap].tobytes(), int(pk["linktype"][i]), int(pk["ts"][i]) / 1e9, i
 
 
-def _validate(pk: np.ndarray, data: np.ndarray) -> bool:
+def _validate(pk: np.ndarray, data: np.ndarray, h: np.ndarray) -> bool:
     """Engine.sample_checksums on the first 1,000 frames of the first chunk's payload
-    connections (the engine samples the whole capture's payload connections)."""
+    connections (the engine samples the whole capture's payload connections); `h`: the
+    chunk's _tcp_conn_hash."""
     tcp = pk["proto"] == 6
-    h = _tcp_conn_hash(pk)
     rows = np.flatnonzero(tcp & np.isin(h, h[tcp & (pk["payload_len"] > 0)]))
     frames = [f[:3] for f in itertools.islice(_frames(pk, data, rows), 1000)]
     eng = Engine([], None, checksum="auto")
@@ -331,13 +332,13 @@ def carve_pcap(
     for chunk in iter_chunks(path, chunk_packets=chunk_packets):
         pk = chunk.packets
         data = np.asarray(chunk.data)
+        hsh = _tcp_conn_hash(pk)
         if run is None:
-            run = _Pass(validate=_validate(pk, data), route_all=engine_only)
+            run = _Pass(validate=_validate(pk, data, hsh), route_all=engine_only)
             run.stats = st
             if each is not None:
                 run.each = each
         rows = np.flatnonzero((pk["proto"] == 6) & (pk["l4_off"] != 0))
-        hsh = _tcp_conn_hash(pk)
         for lo in range(0, len(rows), _BATCH):
             part = rows[lo : lo + _BATCH]
             run.feed(part, pk, hsh, data, row_base)
@@ -399,9 +400,10 @@ def scan_pcaps(
     findings: list[Finding] = []
 
     def scan(rec: dict[str, Any], pcap: str) -> tuple[list[dict[str, Any]], list[Finding]] | None:
-        got_rows, got = F.scan_files([_with_pcap(rec, pcap)], yara_rules, iocs, cache)
-        if not table:
-            got_rows = []
+        # a record's pcap only goes to its table row
+        got_rows, got = F.scan_files(
+            [_with_pcap(rec, pcap) if table else rec], yara_rules, iocs, cache, table=table
+        )
         # None for a file that adds nothing: the run then holds no containers per file,
         # whose pile made the garbage collector walk the whole heap (~0.2 s on bench2m)
         return (got_rows, got) if got_rows or got else None
