@@ -54,7 +54,8 @@ class HttpMessage:
 
     def header(self, name: bytes) -> bytes | None:
         low = name.lower()
-        vals = [v for n, v in self.headers if n.lower() == low]
+        k = len(low)  # lower() keeps lengths: other names are not lowered at all
+        vals = [v for n, v in self.headers if len(n) == k and n.lower() == low]
         if not vals:
             return None
         return b", ".join(vals)
@@ -318,7 +319,7 @@ def _clen(msg: HttpMessage) -> int | None:
     if not _named(msg, b"content-length"):
         return None
     for n, v in msg.headers:
-        if n.lower().strip() == b"content-length":
+        if len(n) >= 14 and n.lower().strip() == b"content-length":  # strip only shortens
             m = _CLEN_RE.match(v)
             if m:
                 return int(m.group(1)[:12])
