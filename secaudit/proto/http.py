@@ -25,6 +25,12 @@ MAX_CANDIDATES = 12
 
 _HDR_RE = re.compile(rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+[ \t]*:")
 _METHOD_RE = re.compile(rb"^[A-Za-z][A-Za-z0-9_\-]{0,31}$")
+_CLEN_RE = re.compile(rb"\s*(\d+)")
+_STATUS_RE = re.compile(rb"(?i)http/?\d")
+_PROTO_RE = re.compile(rb"(?i)(http/?[\d.]*)(.*)")
+# what data[pos:].lstrip() starts with, tested in place (bytes.lstrip strips exactly \s)
+_HTTP_AT = re.compile(rb"\s*(?i:http)")
+_ALNUM_AT = re.compile(rb"\s*[0-9A-Za-z]")
 
 
 @dataclass
@@ -48,7 +54,8 @@ class HttpMessage:
 
     def header(self, name: bytes) -> bytes | None:
         low = name.lower()
-        vals = [v for n, v in self.headers if n.lower() == low]
+        k = len(low)  # lower() keeps lengths: other names are not lowered at all
+        vals = [v for n, v in self.headers if len(n) == k and n.lower() == low]
         if not vals:
             return None
         return b", ".join(vals)
@@ -199,8 +206,16 @@ def _decode_layer(data: bytes, enc: str) -> list[bytes]:
     return out
 
 
+def _named(msg: HttpMessage, part: bytes) -> bool:
+    """Whether a header name could contain `part` (lowercase): the parsers cut every name
+    from raw_headers, so one search there spares lowering each name of most messages."""
+    return part in msg.raw_headers.lower()
+
+
 def _encodings(msg: HttpMessage) -> list[str]:
     encs: list[str] = []
+    if not _named(msg, b"content-encoding"):
+        return encs
     for n, v in msg.headers:
         if b"content-encoding" in n.lower():
             for part in re.split(rb"[,\s;]+", v.lower()):
@@ -210,8 +225,11 @@ def _encodings(msg: HttpMessage) -> list[str]:
     return encs
 
 
-def _bodies(raw_variants: list[bytes], msg: HttpMessage) -> list[bytes]:
-    """Candidate decoded bodies: declared encodings applied in order, then sniffed layers."""
+def _bodies(raw_variants: list[bytes], msg: HttpMessage, all_bodies: bool = True) -> list[bytes]:
+    """Candidate decoded bodies: declared encodings applied in order, then sniffed layers.
+
+    `all_bodies` False: only the first candidate (the first variant's declared decoding,
+    which is all files.http_files carves), without the others' decompression."""
     encs = _encodings(msg)
     out: list[bytes] = []
 
@@ -219,7 +237,9 @@ def _bodies(raw_variants: list[bytes], msg: HttpMessage) -> list[bytes]:
         if b not in out and len(out) < MAX_CANDIDATES:
             out.append(b[:MAX_BODY])
 
-    for raw in raw_variants:
+    for i, raw in enumerate(raw_variants):
+        if len(raw) <= MAX_BODY and raw in raw_variants[:i]:
+            continue  # it would add the same candidates again (a longer one: truncated twins)
         cur = [raw]
         if encs:
             for enc in encs[:MAX_LAYERS]:
@@ -229,6 +249,8 @@ def _bodies(raw_variants: list[bytes], msg: HttpMessage) -> list[bytes]:
                 cur = nxt
         for c in cur:
             add(c)
+        if not all_bodies:
+            break
         # sniffed compression layers (servers that compress without saying so, or say it badly)
         c = raw
         for _ in range(MAX_LAYERS):
@@ -293,17 +315,20 @@ def _dechunk(data: bytes, pos: int, lenient: bool) -> tuple[bytes, int, bool]:
 
 
 def _clen(msg: HttpMessage) -> int | None:
-    vals = [v for n, v in msg.headers if n.lower().strip() == b"content-length"]
-    if not vals:
+    """The first Content-Length value that starts with digits."""
+    if not _named(msg, b"content-length"):
         return None
-    for v in vals:
-        m = re.match(rb"\s*(\d+)", v)
-        if m:
-            return int(m.group(1)[:12])
+    for n, v in msg.headers:
+        if len(n) >= 14 and n.lower().strip() == b"content-length":  # strip only shortens
+            m = _CLEN_RE.match(v)
+            if m:
+                return int(m.group(1)[:12])
     return None
 
 
 def _is_chunked(msg: HttpMessage) -> bool:
+    if not _named(msg, b"transfer-encoding"):
+        return False
     for n, v in msg.headers:
         if n.lower().strip() == b"transfer-encoding" and b"chunked" in v.lower():
             return True
@@ -311,11 +336,15 @@ def _is_chunked(msg: HttpMessage) -> bool:
 
 
 def _te_mentions_chunk(msg: HttpMessage) -> bool:
-    return any(b"transfer-encoding" in n.lower() and b"chunk" in v.lower() for n, v in msg.headers)
+    """A Transfer-Encoding-ish header mentions chunking (true whenever _is_chunked is)."""
+    return _named(msg, b"transfer-encoding") and any(
+        b"transfer-encoding" in n.lower() and b"chunk" in v.lower() for n, v in msg.headers
+    )
 
 
-def parse_requests(data: bytes) -> list[HttpMessage]:
-    """Requests in a client->server stream (pipelined requests included)."""
+def parse_requests(data: bytes, all_bodies: bool = True) -> list[HttpMessage]:
+    """Requests in a client->server stream (pipelined requests included); `all_bodies`
+    False keeps only each body's first candidate (see _bodies)."""
     msgs: list[HttpMessage] = []
     pos = 0
     n = len(data)
@@ -365,19 +394,23 @@ def parse_requests(data: bytes) -> list[HttpMessage]:
                 pos = min(n, pos + cl)
             else:
                 msg.complete = True
-        msg.bodies = _bodies([msg.body_raw], msg) if msg.body_raw else []
+        msg.bodies = _bodies([msg.body_raw], msg, all_bodies) if msg.body_raw else []
         msg.end = pos
         msgs.append(msg)
     return msgs
 
 
 def _find_status(data: bytes, pos: int) -> int | None:
-    m = re.compile(rb"(?i)http/?\d").search(data, pos, min(len(data), pos + 4096))
+    m = _STATUS_RE.search(data, pos, min(len(data), pos + 4096))
     return m.start() if m else None
 
 
-def parse_responses(data: bytes, requests: list[HttpMessage] | None = None) -> list[HttpMessage]:
-    """Responses in a server->client stream; `requests` decides HEAD/1xx/body-less cases."""
+def parse_responses(
+    data: bytes, requests: list[HttpMessage] | None = None, all_bodies: bool = True
+) -> list[HttpMessage]:
+    """Responses in a server->client stream; `requests` decides HEAD/1xx/body-less cases.
+    `all_bodies` False: only bodies[0] is wanted, the lenient alternatives that can only
+    follow a non-empty first variant are not decoded (bodies may hold fewer)."""
     msgs: list[HttpMessage] = []
     pos = 0
     n = len(data)
@@ -396,7 +429,7 @@ def parse_responses(data: bytes, requests: list[HttpMessage] | None = None) -> l
             msg = HttpMessage(start=start)
             variants: list[bytes] = [data[pos:]]
             if alt is not None:
-                sub = parse_responses(data[alt:], reqs[len(msgs) :])
+                sub = parse_responses(data[alt:], reqs[len(msgs) :], all_bodies)
                 for s in sub[:1]:
                     variants = s.bodies + variants
                     msg = s
@@ -412,7 +445,7 @@ def parse_responses(data: bytes, requests: list[HttpMessage] | None = None) -> l
         msg = HttpMessage(start=start, start_line=line)
         parts = line.split(None, 2)
         msg.protocol = parts[0] if parts else b""
-        proto_m = re.match(rb"(?i)(http/?[\d.]*)(.*)", msg.protocol)
+        proto_m = _PROTO_RE.match(msg.protocol)
         if proto_m and proto_m.group(2):
             msg.protocol = proto_m.group(1)
         msg.status = parts[1] if len(parts) > 1 else b""
@@ -439,16 +472,17 @@ def parse_responses(data: bytes, requests: list[HttpMessage] | None = None) -> l
                 else reqs
             )
             continue
-        framed = _clen(msg) is not None or _te_mentions_chunk(msg)
+        cl = _clen(msg)
+        chunked = _te_mentions_chunk(msg)  # _is_chunked implies it
+        framed = cl is not None or chunked
         no_body = (req is not None and req.method.upper() == b"HEAD") or code in (204, 304)
-        if no_body and (not framed or data[pos:].lstrip()[:5].upper().startswith(b"HTTP")):
+        if no_body and (not framed or _HTTP_AT.match(data, pos)):
             msg.end = pos
             msg.complete = True
             msgs.append(msg)
             continue
         variants = []
-        cl = _clen(msg)
-        if _is_chunked(msg) or _te_mentions_chunk(msg):
+        if chunked:
             body, end, done = _dechunk(data, pos, True)
             variants.append(body)
             if not done and cl is None:
@@ -459,23 +493,25 @@ def parse_responses(data: bytes, requests: list[HttpMessage] | None = None) -> l
             end = min(n, pos + cl)
             variants.append(data[pos:end])
             msg.complete = pos + cl <= n
-            # lenient: the body may really run to the close (bad or folded length),
-            # unless a next response follows right where the length says
-            if not data[pos + cl :].lstrip()[:4].upper().startswith(b"HTTP"):
-                variants.append(data[pos:])
-            if data[pos:].lstrip()[:1].isalnum():
-                body, _e, done = _dechunk(data, pos, True)
-                if done:
-                    variants.append(body)
+            if all_bodies or not variants[0]:
+                # lenient: the body may really run to the close (bad or folded length),
+                # unless a next response follows right where the length says
+                if not _HTTP_AT.match(data, pos + cl):
+                    variants.append(variants[0] if end == n else data[pos:])
+                if _ALNUM_AT.match(data, pos):
+                    body, _e, done = _dechunk(data, pos, True)
+                    if done:
+                        variants.append(body)
         else:
             end = n
             variants.append(data[pos:])
-            body, _e, done = _dechunk(data, pos, True)
-            if done or len(body) > 0 and _te_mentions_chunk(msg):
-                variants.append(body)
+            if all_bodies or not variants[0]:
+                body, _e, done = _dechunk(data, pos, True)
+                if done or len(body) > 0 and chunked:
+                    variants.append(body)
             msg.complete = True
         msg.body_raw = variants[0] if variants else b""
-        msg.bodies = _bodies([v for v in variants if v], msg)
+        msg.bodies = _bodies([v for v in variants if v], msg, all_bodies)
         msg.end = max(end, pos)
         msgs.append(msg)
         if msg.end <= start or (msg.end == pos and not msg.complete):

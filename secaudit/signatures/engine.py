@@ -1059,11 +1059,13 @@ def http_exchanges(
     ts_at1: Callable[[int], float | None],
     ts_first: float,
     ts_last: float,
+    all_bodies: bool = True,
 ) -> list[HttpExchange]:
     """Request/response pairs of a connection's two streams, with the capture time of the
-    segment that completed each (`ts_at*`: TcpStream.ts_at of each side)."""
-    reqs = H.parse_requests(d0)
-    resps = H.parse_responses(d1, reqs) if d1 else []
+    segment that completed each (`ts_at*`: TcpStream.ts_at of each side).  `all_bodies`
+    False: each message's bodies[0] only (enough to carve files; see proto.http._bodies)."""
+    reqs = H.parse_requests(d0, all_bodies)
+    resps = H.parse_responses(d1, reqs, all_bodies) if d1 else []
     out: list[HttpExchange] = []
     for i in range(max(len(reqs), len(resps))):
         rq = reqs[i] if i < len(reqs) else None

@@ -333,8 +333,11 @@ def scan_files(
     yara_rules: Any,
     iocs: IocSet,
     cache: ScanCache | None = None,
+    *,
+    table: bool = True,
 ) -> tuple[list[dict[str, Any]], list[Finding]]:
-    """Hash each carved file, run YARA and hash IOCs; rows for the carved-files table + Findings."""
+    """Hash each carved file, run YARA and hash IOCs; rows for the carved-files table + Findings
+    (`table=False`: Findings only, no rows are built)."""
     rows: list[dict[str, Any]] = []
     findings: list[Finding] = []
     cache = cache if cache is not None else ScanCache()
@@ -342,11 +345,12 @@ def scan_files(
         data: bytes = c["data"]
         md5, sha1, sha256, hits = cache.digest(data, yara_rules)
         ioc = iocs.get("sha256", sha256) or iocs.get("sha1", sha1) or iocs.get("md5", md5)
-        row = {k: v for k, v in c.items() if k != "data"}
-        row.update(
-            size=len(data), md5=md5, sha1=sha1, sha256=sha256, yara=",".join(hits), ioc=ioc or ""
-        )
-        rows.append(row)
+        row: dict[str, Any] = {}  # filled in only for the table
+        if table:
+            row = {k: v for k, v in c.items() if k != "data"}
+            row.update(size=len(data), md5=md5, sha1=sha1, sha256=sha256, yara=",".join(hits),
+                       ioc=ioc or "")  # fmt: skip
+            rows.append(row)
         disguise = disguised_executable(data, c.get("name"), c.get("content_type"))
         if disguise is not None:
             row["disguised"] = (
