@@ -143,6 +143,7 @@ def detectors_cmd(as_json: bool, thresholds: str | None) -> None:
     else:
         for r in rows:
             click.echo(f"{r['name']:<24} {r['category']:<14} {r['description']}")
+            click.echo(f"{'':<24} {t('detect.cli.reads', _lang())}: {', '.join(r['needs'])}")
             if r["thresholds"]:
                 click.echo(f"{'':<24} {json.dumps(r['thresholds'], ensure_ascii=False)}")
     for g in load_errors():
