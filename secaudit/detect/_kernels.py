@@ -13,6 +13,7 @@ import numba as nb
 import numpy as np
 
 from secaudit._kernel_help import ask_ahead, counts_entropy, record_bytes
+from secaudit.flows._engine import prefetch
 
 __all__ = [
     "MARK_FTP_FAIL",
@@ -88,6 +89,17 @@ def _tcp_mark(q: Any, data: np.ndarray) -> tuple[int, int]:
     return 0, 0
 
 
+@nb.njit(cache=True, inline="always")
+def _ask_marker_bytes(q: Any, data: np.ndarray) -> None:
+    """Ask for the payload bytes past the head word when _tcp_mark will read them (a
+    marker's first byte, or an IMAP-like tag of 5 or more bytes): by the time the analysis
+    pass reaches the packet they are in the caches, not a stall on the frame."""
+    if q.payload_len > 8 and q.payload_off + 8 < q.caplen:
+        w = q.head
+        if _FIRST[word_byte(w, 0)] or _tag_len(w) >= 5:
+            prefetch(data, np.int64(q.data_off) + np.int64(q.payload_off) + 8)  # type: ignore[call-arg]
+
+
 @nb.njit(cache=True)
 def tcp_marks(p: np.ndarray, idx: np.ndarray, data: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(marker, status) of packets rows `idx`, as tcp_feed sees them (for tests and tools)."""
@@ -156,9 +168,9 @@ def tcp_feed(
     packets; count: [flows, bucket rows, scratch].  The semantics are tcpstats' (Wireshark's).
 
     Each block of TCP_BLOCK packets is gone over three times: flow hashes (touching their
-    table entries), flow slots (touching their state rows), then the
-    analysis; the loads of the first two are independent, so a block's cache misses
-    overlap instead of stalling the analysis packet by packet.
+    table entries, asking for the payload bytes markers read), flow slots (touching their
+    state rows), then the analysis; the loads of the first two are independent, so a
+    block's cache misses overlap instead of stalling the analysis packet by packet.
     """
     mask = np.uint64(table.shape[0] - 1)
     n_flows, n_rows = count[0], count[1]
@@ -182,6 +194,7 @@ def tcp_feed(
             hs[j] = h
             side[j] = dr
             acc ^= table[np.int64(h & mask), 1]
+            _ask_marker_bytes(q, data)
         for j in range(m):  # flow slot; touch its state
             h = hs[j]
             e = np.int64(h & mask)
