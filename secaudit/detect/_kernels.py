@@ -128,7 +128,7 @@ _FIN, _SYN, _RST, _ACK = 1, 2, 4, 16
 _SEC_NS = 1_000_000_000
 
 
-TCP_BLOCK = 64  # packets per block of tcp_feed
+TCP_BLOCK = 32  # packets per block of tcp_feed
 
 
 @nb.njit(cache=True, inline="always")
@@ -165,18 +165,21 @@ def tcp_feed(
     d/fs: counters and tracking state (D_*, ST_*, FS_*); ep: canonical endpoints per
     slot (a_hi, a_lo, b_hi, b_lo, a_port << 16 | b_port; a: the lower address and port);
     bk: (slot, second, data, retrans, dupack) rows, one per flow and second of its
-    packets; count: [flows, bucket rows, scratch].  The semantics are tcpstats' (Wireshark's).
+    packets; count: [flows, bucket rows, unused].  The semantics are tcpstats' (Wireshark's).
 
-    Each block of TCP_BLOCK packets is gone over three times: flow hashes (touching their
-    table entries, asking for the payload bytes markers read), flow slots (touching their
-    state rows), then the analysis; the loads of the first two are independent, so a
-    block's cache misses overlap instead of stalling the analysis packet by packet.
+    Each block of TCP_BLOCK packets is gone over three times: flow hashes (asking for
+    their table entries and for the payload bytes markers read), flow slots (asking for
+    their state rows), then the analysis: a block's cache misses overlap instead of
+    stalling the analysis packet by packet.  Hints (prefetch) rather than loads, which
+    nothing has to wait for, and blocks of 32 rather than 64 measured faster (tcp_feed
+    108 -> 102 ms on bench2m's 1.7 M TCP packets).
     """
     mask = np.uint64(table.shape[0] - 1)
     n_flows, n_rows = count[0], count[1]
     slot = np.empty(TCP_BLOCK, np.int64)
     side = np.empty(TCP_BLOCK, np.int64)
     hs = np.empty(TCP_BLOCK, np.uint64)
+    t_flat, d_flat, f_flat = table.reshape(table.size), d.reshape(d.size), fs.reshape(fs.size)
     r = start
     while r < idx.shape[0]:
         m = min(TCP_BLOCK, idx.shape[0] - r)
@@ -186,14 +189,13 @@ def tcp_feed(
             or n_rows + m > bk.shape[0]
         ):
             break
-        acc = np.int64(0)
         for j in range(m):  # flow hash and direction; touch its table entry
             q = p[idx[r + j]]
             ah, al, bh, bl, ports, dr = _canonical(q)
             h = _hash5(ah, al, bh, bl, (np.uint64(q.proto) << np.uint64(32)) | ports)
             hs[j] = h
             side[j] = dr
-            acc ^= table[np.int64(h & mask), 1]
+            prefetch(t_flat, 2 * np.int64(h & mask))  # type: ignore[call-arg]
             _ask_marker_bytes(q, data)
         for j in range(m):  # flow slot; touch its state
             h = hs[j]
@@ -216,9 +218,11 @@ def tcp_feed(
                     d[s, k, ST_STALL] = NO_TS
                 fs[s] = NO_TS
             slot[j] = s
-            dr = side[j]
-            acc ^= d[s, dr, D_PKTS] ^ d[s, dr, ST_WIN] ^ fs[s, FS_SEC]
-        count[2] ^= acc  # a sink, so the touching loads stay
+            at = 2 * s * DIR_WORDS  # both directions' first two lines, the flow's line
+            for k in range(0, 2 * DIR_WORDS, DIR_WORDS):
+                prefetch(d_flat, at + k)  # type: ignore[call-arg]
+                prefetch(d_flat, at + k + 8)
+            prefetch(f_flat, s * FLOW_WORDS)  # type: ignore[call-arg]
         for j in range(m):
             n_rows = _tcp_update(p[idx[r + j]], data, slot[j], side[j], d, fs, bk, n_rows)
         r += m
