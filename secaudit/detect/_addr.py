@@ -14,17 +14,38 @@ __all__ = ["addr_column", "addr_strings", "is_private", "subnet_key"]
 addr_strings = addr_to_str  # the capture reader's vectorized formatter, under the detectors' name
 
 
-def addr_column(hi: npt.ArrayLike, lo: npt.ArrayLike, index: pd.Index | None = None) -> pd.Series:
+def addr_column(
+    hi: npt.ArrayLike,
+    lo: npt.ArrayLike,
+    index: pd.Index | None = None,
+    keep: npt.NDArray[np.bool_] | None = None,
+    other: str | None = None,
+) -> pd.Series:
     """Address text as a pandas text column built straight from Arrow: the same values and
     dtype as a column of addr_strings, without a Python str per row (empty: object column).
-    Each distinct address is formatted once, then spread by an Arrow take."""
+    Each distinct address is formatted once, then spread by an Arrow take.
+
+    keep: only these rows are addresses, the others are `other` (missing when None): what
+    a column of texts and None would convert to, without its per-row conversion."""
     h = np.ascontiguousarray(hi, np.uint64).ravel()
     low = np.ascontiguousarray(lo, np.uint64).ravel()
     if h.size == 0:
         return pd.Series(addr_strings(h, low), index=index, dtype=object)
-    codes, first = pair_codes(h, low)
-    text = distinct_arrow(h[first], low[first])
-    return pd.Series(text.take(pa.array(codes)), dtype="str", index=index)
+    if keep is None:
+        codes, first = pair_codes(h, low)
+        return pd.Series(
+            distinct_arrow(h[first], low[first]).take(pa.array(codes)), dtype="str", index=index
+        )
+    kh, kl = h[keep], low[keep]
+    sub, first = pair_codes(kh, kl)
+    text = distinct_arrow(kh[first], kl[first])
+    codes = np.full(h.size, len(text), np.int64)  # the rows not kept: `other`, after the texts
+    codes[keep] = sub
+    if other is None:
+        taken = text.take(pa.array(codes, mask=~keep))
+    else:
+        taken = pa.concat_arrays([text, pa.array([other], pa.string())]).take(pa.array(codes))
+    return pd.Series(taken, dtype="str", index=index)
 
 
 _PRIVATE_RX = (

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from secaudit.detect._addr import addr_column, addr_strings
+from secaudit.detect._addr import addr_column
 from secaudit.detect._kernels import classify, icmp_fields
 from secaudit.detect.flood import FloodCounters
 from secaudit.detect.tcpstats import TcpStream, tcp_tables
@@ -197,14 +197,14 @@ class PacketTables:
             return pd.DataFrame({c: pd.Series(dtype=object) for c in cols})
         a = np.concatenate(self.arp_parts)
         zero = np.zeros(len(a), np.uint64)
-        spa_v = a["src_lo"] & np.uint64(0xFFFFFFFF)
-        tpa_v = a["dst_lo"] & np.uint64(0xFFFFFFFF)
+        spa_set = (a["src_lo"] & np.uint64(0xFFFFFFFF)) != 0
+        tpa_set = (a["dst_lo"] & np.uint64(0xFFFFFFFF)) != 0
         return pd.DataFrame(
             {
                 "ts": a["ts"] / 1e9,
                 "op": a["arp_op"],
-                "spa": np.where(spa_v == 0, "0.0.0.0", addr_strings(zero, a["src_lo"])),
-                "tpa": np.where(tpa_v == 0, "0.0.0.0", addr_strings(zero, a["dst_lo"])),
+                "spa": addr_column(zero, a["src_lo"], keep=spa_set, other="0.0.0.0"),
+                "tpa": addr_column(zero, a["dst_lo"], keep=tpa_set, other="0.0.0.0"),
                 "sha": a["arp_sha"],
                 "tha": a["arp_tha"],
                 "src_mac": a["src_mac"],
@@ -219,9 +219,9 @@ class PacketTables:
             return pd.DataFrame({c: pd.Series(dtype=object) for c in cols})
         c = {k: np.concatenate([x[k] for x in self.icmp_parts]) for k in self.icmp_parts[0]}
         has_q = (c["q_lo"] != 0) | (c["q_hi"] != 0)
-        quoted = np.full(len(has_q), None, dtype=object)
+        quoted: Any = np.full(len(has_q), None, dtype=object)  # all None: an object column
         if has_q.any():
-            quoted[has_q] = addr_strings(c["q_hi"][has_q], c["q_lo"][has_q])
+            quoted = addr_column(c["q_hi"], c["q_lo"], keep=has_q)
         out: dict[str, Any] = {
             "ts": c["ts_ns"] / 1e9,
             "src": addr_column(c["src_hi"], c["src_lo"]),

@@ -75,7 +75,7 @@ class TcpStream:
     """
 
     def __init__(self) -> None:
-        self.count = np.zeros(3, np.int64)  # flows, bucket rows, tcp_feed's scratch
+        self.count = np.zeros(3, np.int64)  # flows, bucket rows, unused
         self.table = np.full((4 * _FLOWS0, 2), -1, np.int64)
         self.keys = np.empty(_FLOWS0, np.uint64)
         self.d = _aligned((_FLOWS0, 2, DIR_WORDS))
