@@ -8,8 +8,9 @@ beacon.py are then simple masks over it.
 
 from __future__ import annotations
 
+import functools
 import math
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -116,12 +117,12 @@ class FlowView:
     ts: npt.NDArray[np.float64]
     answered: BoolArr
     initiated: BoolArr  # not an ICMP error message (those answer another flow)
-    name: npt.NDArray[np.object_]  # destination's server name (SNI/Host/DNS answer) or None
+    name_of: Callable[[], npt.NDArray[np.object_]]  # computes `name` (see below)
     approved: BoolArr
     excepted: npt.NDArray[np.int32]  # valid exception index, -1 none
     inactive: npt.NDArray[np.int32]  # an exception that matches but was not in force, -1 none
     role_ok: BoolArr  # the origin's role/via lets it send this service to the internet
-    mark: npt.NDArray[np.int64]  # remote-access payload marker (links_kernels.MARK_*), 0 none
+    mark_of: Callable[[], npt.NDArray[np.int64]]  # computes `mark`
     oz_link: npt.NDArray[np.int32]  # zone for zone->zone rules: a router asset's own zone
     rz_link: npt.NDArray[np.int32]
     r_hi: npt.NDArray[np.uint64]  # responder address (hi, lo)
@@ -134,6 +135,17 @@ class FlowView:
     state_code: npt.NDArray[np.intp]  # conn_state as a code into state_text
     state_text: npt.NDArray[np.object_]  # distinct conn_state texts (str(); missing: "nan")
     duration: npt.NDArray[np.float64]  # seconds, 0 where missing
+
+    @cached_property
+    def name(self) -> npt.NDArray[np.object_]:
+        """Destination's server name (SNI/Host/DNS answer) or None, per row; joined when a
+        detector first asks (beacon never does), unless domain approvals needed it."""
+        return self.name_of()
+
+    @cached_property
+    def mark(self) -> npt.NDArray[np.int64]:
+        """Remote-access payload marker (links_kernels.MARK_*) per row, 0 none; on first use."""
+        return self.mark_of()
 
     @cached_property
     def o_rank(self) -> npt.NDArray[np.int64]:
@@ -234,22 +246,24 @@ def _build(ctx: DetectContext) -> FlowView:
     ext = (rz == -1) | (oz == -1)
     orig_pm = _num(conn, "id.orig_p", np.int64, fill=-1)  # the join keys: missing reads -1
     resp_pm = _num(conn, "id.resp_p", np.int64, fill=-1)
-    name, has_name = _server_names(
-        ctx, conn, ext, (o_code, o_text, orig_pm), (r_code, r_text, resp_pm)
-    )
+    ends = ((o_code, o_text, orig_pm), (r_code, r_text, resp_pm))
+    name_of = functools.partial(_server_name, ctx, conn, ext, *ends)
     approved = np.zeros(n, dtype=bool)
     if ext.any():
         # the CIDR per distinct responder, the ports per row
         unet = pol.approved_net(ur_hi, ur_lo, distinct=True)
         approved[ext] = pol.approved_ports(unet[r_code[ext]], proto[ext], port[ext])
-        named = ext & has_name
-        if named.any():
-            approved[named] |= pol.approved_domain(
-                pd.Series(name[named], dtype=object), proto[named], port[named]
-            )
+        if any(a.domain for a in pol.links.external.approved):  # names decide approvals
+            name = name_of()
+            name_of = functools.partial(_given, name)
+            named = ext & pd.notna(name)
+            if named.any():
+                approved[named] |= pol.approved_domain(
+                    pd.Series(name[named], dtype=object), proto[named], port[named]
+                )
     excepted, inactive = pol.exception_for((o_hi, o_lo), (r_hi, r_lo), proto, port, ts)
     role_ok = _role_egress(pol, rules, oa, proto, port)
-    mark = _marks(ctx, proto, (o_code, o_text, orig_pm), (r_code, r_text, resp_pm))
+    mark_of = functools.partial(_marks, ctx, proto, *ends)
     # a router's own traffic (syslog, SNMP, routing) leaves from its interface in every zone;
     # for zone->zone rules it belongs to the zone the asset is registered in
     asset_zone = pol.asset_zone_ids
@@ -261,8 +275,8 @@ def _build(ctx: DetectContext) -> FlowView:
     unmanaged[[i for i, z in enumerate(pol.zones) if z.trust in rules.unmanaged_trust]] = True
     managed = ~unmanaged[uoz][o_code]
     return FlowView(
-        conn, oz, rz, oa, ra, proto, port, ts, answered, initiated, name, approved,
-        excepted, inactive, role_ok, mark, oz_link, rz_link, r_hi, r_lo, managed,
+        conn, oz, rz, oa, ra, proto, port, ts, answered, initiated, name_of, approved,
+        excepted, inactive, role_ok, mark_of, oz_link, rz_link, r_hi, r_lo, managed,
         o_code, o_text, r_code, r_text, state_code, state_text, _num(conn, "duration", np.float64),
     )  # fmt: skip
 
@@ -327,6 +341,17 @@ def _role_egress(
 
 
 Ends = tuple[npt.NDArray[np.intp], npt.NDArray[np.object_], npt.NDArray[np.int64]]
+
+
+def _given(value: Any) -> Any:
+    return value
+
+
+def _server_name(
+    ctx: DetectContext, conn: pd.DataFrame, ext: BoolArr, orig: Ends, resp: Ends
+) -> npt.NDArray[np.object_]:
+    """_server_names' names only (None where there is none)."""
+    return _server_names(ctx, conn, ext, orig, resp)[0]
 
 
 def _server_names(
