@@ -18,6 +18,7 @@ __all__ = [
     "MARK_OPENVPN",
     "MARK_SSH",
     "MARK_WIREGUARD",
+    "chunk_scan",
     "dhcp_fields",
     "name_spans",
     "syn_layouts",
@@ -313,117 +314,6 @@ def _mix64(h: np.uint64) -> np.uint64:
     return h ^ (h >> np.uint64(31))
 
 
-@nb.njit(cache=True)
-def hosts_aggregate(
-    src_mac: np.ndarray,
-    src_hi: np.ndarray,
-    src_lo: np.ndarray,
-    vlan: np.ndarray,
-    ttl: np.ndarray,
-    proto: np.ndarray,
-    dst_hi: np.ndarray,
-    dst_lo: np.ndarray,
-    arp_op: np.ndarray,
-    ip_version: np.ndarray,
-    ts: np.ndarray,
-) -> tuple[
-    np.ndarray,
-    np.ndarray,
-    np.ndarray,
-    np.ndarray,
-    np.ndarray,
-    np.ndarray,
-    np.ndarray,
-    np.ndarray,
-    np.ndarray,
-    np.ndarray,
-    np.ndarray,
-]:
-    """Distinct (MAC, address, VLAN, TTL, ARP?, unicast TCP/UDP?) senders with packet count and
-    first/last time, in one pass with an open-addressing hash table (exact keys, no collisions);
-    plus each packet's entry (-1: not counted), which the IP-ID pass keys its senders by."""
-    n = ts.shape[0]
-    # the table grows with the distinct senders (a few thousand per chunk), so it stays
-    # cache-resident instead of being sized for every packet; an entry's key and its
-    # counts are rows of their own, so a probe reads one cache line, not one per field
-    cap = 4096
-    mask = np.uint64(cap - 1)
-    slot_of = np.full(cap, -1, np.int64)
-    k_hash = np.empty(n, np.uint64)
-    key = np.empty((n, 4), np.uint64)  # MAC, hi, lo, VLAN | TTL << 16 | ARP << 24 | uni << 25
-    agg = np.empty((n, 3), np.int64)  # packets, first, last
-    entry = np.full(n, -1, np.int64)
-    m = 0
-    for i in range(n):
-        mac = src_mac[i]
-        isarp = arp_op[i] > 0
-        if mac == 0 or (ip_version[i] == 0 and not isarp):
-            continue
-        t = np.uint8(0) if isarp else ttl[i]
-        uni = (proto[i] == 6 or proto[i] == 17) and not isarp and not _special(dst_hi[i], dst_lo[i])
-        hi, lo = src_hi[i], src_lo[i]
-        small = (
-            np.uint64(vlan[i])
-            | (np.uint64(t) << np.uint64(16))
-            | (np.uint64(isarp) << np.uint64(24))
-            | (np.uint64(uni) << np.uint64(25))
-        )
-        # independent products, one mix: the slot only spreads keys (entries are compared
-        # field by field and numbered in order of first appearance, whatever the hash)
-        h = _mix64(
-            (mac * np.uint64(0x9E3779B97F4A7C15))
-            ^ (hi * np.uint64(0xC2B2AE3D27D4EB4F))
-            ^ (lo * np.uint64(0x165667B19E3779F9))
-            ^ small
-        )
-        s = h & mask
-        while True:
-            j = slot_of[s]
-            if j < 0:
-                if 2 * (m + 1) > cap:  # grow, re-insert the keys so far, then find a slot again
-                    cap *= 2
-                    mask = np.uint64(cap - 1)
-                    slot_of = np.full(cap, -1, np.int64)
-                    for e in range(m):
-                        q = k_hash[e] & mask
-                        while slot_of[q] >= 0:
-                            q = (q + np.uint64(1)) & mask
-                        slot_of[q] = e
-                    s = h & mask
-                    while slot_of[s] >= 0:
-                        s = (s + np.uint64(1)) & mask
-                slot_of[s] = m
-                k_hash[m] = h
-                key[m, 0], key[m, 1], key[m, 2], key[m, 3] = mac, hi, lo, small
-                agg[m, 0], agg[m, 1], agg[m, 2] = 1, ts[i], ts[i]
-                entry[i] = m
-                m += 1
-                break
-            if key[j, 0] == mac and key[j, 1] == hi and key[j, 2] == lo and key[j, 3] == small:
-                agg[j, 0] += 1
-                if ts[i] < agg[j, 1]:
-                    agg[j, 1] = ts[i]
-                if ts[i] > agg[j, 2]:
-                    agg[j, 2] = ts[i]
-                entry[i] = j
-                break
-            s = (s + np.uint64(1)) & mask
-    small_k = key[:m, 3]
-    return (
-        key[:m, 0].copy(),
-        key[:m, 1].copy(),
-        key[:m, 2].copy(),
-        (small_k & np.uint64(0xFFFF)).astype(np.uint16),
-        ((small_k >> np.uint64(16)) & np.uint64(0xFF)).astype(np.uint8),
-        (small_k >> np.uint64(24)) & np.uint64(1) == 1,
-        (small_k >> np.uint64(25)) & np.uint64(1) == 1,
-        agg[:m, 0].copy(),
-        agg[:m, 1].copy(),
-        agg[:m, 2].copy(),
-        entry,
-    )
-
-
 @nb.njit(cache=True, inline="always")
 def _may_name(w: np.uint64, avail: int) -> bool:
     """The checks name_spans starts with, on the payload's first 8 bytes `w` (`avail`
@@ -438,65 +328,140 @@ def _may_name(w: np.uint64, avail: int) -> bool:
 
 
 @nb.njit(cache=True)
-def candidates(
-    ts: np.ndarray,
-    ip_version: np.ndarray,
-    proto: np.ndarray,
-    sport: np.ndarray,
-    tcp_flags: np.ndarray,
-    arp_op: np.ndarray,
-    caplen: np.ndarray,
-    payload_off: np.ndarray,
-    payload_len: np.ndarray,
-    head: np.ndarray,
-) -> tuple[
-    np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, int, int
-]:
-    """One pass over a chunk: row indexes of ARP, DHCP replies, router advertisements, TCP SYNs,
-    TCP payloads that may name a server (TLS ClientHello / HTTP request line), and remote-access
-    handshakes with their marker (MARK_*); plus the chunk's first and last timestamp.  Payloads
-    are judged by their first 8 bytes (`head`), which the record holds: no read of the chunk's
-    bytes."""
-    n = ts.shape[0]
+def _rehash(k_hash: np.ndarray, m: int, cap: int) -> np.ndarray:
+    """A slot table of `cap` slots (a power of two) holding entries 0 .. m-1 by their hashes."""
+    mask = np.uint64(cap - 1)
+    slot_of = np.full(cap, -1, np.int64)
+    for e in range(m):
+        q = k_hash[e] & mask
+        while slot_of[q] >= 0:
+            q = (q + np.uint64(1)) & mask
+        slot_of[q] = e
+    return slot_of
+
+
+@nb.njit(cache=True)
+def chunk_scan(p: np.ndarray) -> tuple:  # type: ignore[type-arg]
+    """The one pass of the links extracts over a chunk's records (schemas.PACKET_DTYPE), each
+    record read once: a separate pass per extract pays for reading every record again.
+
+    Returns three tuples:
+
+    * candidates: row indexes of ARP, DHCP replies, router advertisements, TCP SYNs, TCP
+      payloads that may name a server (TLS ClientHello / HTTP request line), remote-access
+      handshakes and their marker (MARK_*); the chunk's first and last timestamp.  Payloads
+      are judged by their first 8 bytes (`head`), which the record holds;
+    * hosts: distinct (MAC, address, VLAN, TTL, ARP?, unicast TCP/UDP?) senders with packet
+      count and first/last time, numbered in order of first appearance by an open-addressing
+      hash table (exact keys);
+    * IP-ID input: per unfragmented, untunnelled IPv4 packet with an ID and a MAC, its
+      sender entry, ID and destination (IpIdCounters.feed)."""
+    n = p.shape[0]
     arp = np.empty(n, np.int64)
     ra = np.empty(n, np.int64)
     syn = np.empty(n, np.int64)
-    pay = np.empty(n, np.int64)  # TCP/UDP packets with payload: row, flags
+    pay = np.empty(n, np.int64)  # TCP/UDP packets with payload: row, bytes, flags
+    head = np.empty(n, np.uint64)  # their first payload bytes
     span = np.empty(n, np.uint32)  # payload bytes captured (1 .. caplen)
     plen = np.empty(n, np.uint32)  # payload_len (uint32 in the packets table)
     flag = np.empty(n, np.uint8)  # 1 TCP, 2 a DHCP reply candidate
-    na = nr = ns = npay = 0
-    t0 = ts[0] if n else 0
+    # the hosts table grows with the distinct senders (a few thousand per chunk), so it
+    # stays cache-resident instead of being sized for every packet; an entry's key and its
+    # counts are rows of their own, so a probe reads one cache line, not one per field
+    cap = 4096
+    mask = np.uint64(cap - 1)
+    slot_of = np.full(cap, -1, np.int64)
+    k_hash = np.empty(n, np.uint64)
+    key = np.empty((n, 4), np.uint64)  # MAC, hi, lo, VLAN | TTL << 16 | ARP << 24 | uni << 25
+    agg = np.empty((n, 3), np.int64)  # packets, first, last
+    id_entry = np.empty(n, np.int64)
+    id_val = np.empty(n, np.uint32)
+    id_dst = np.empty(n, np.uint64)
+    na = nr = ns = npay = m = nid = 0
+    t0 = p[0].ts
     t1 = t0
     for i in range(n):
-        t = ts[i]
-        if t < t0:
-            t0 = t
-        if t > t1:
-            t1 = t
-        if arp_op[i] > 0:
+        q = p[i]
+        ts = q.ts
+        if ts < t0:
+            t0 = ts
+        if ts > t1:
+            t1 = ts
+        mac = q.src_mac
+        isarp = q.arp_op > 0
+        ipv = q.ip_version
+        pr = q.proto
+        if mac != 0 and (ipv != 0 or isarp):
+            ttl = np.uint8(0) if isarp else q.ttl
+            uni = (pr == 6 or pr == 17) and not isarp and not _special(q.dst_hi, q.dst_lo)
+            hi, lo = q.src_hi, q.src_lo
+            small = (
+                np.uint64(q.vlan)
+                | (np.uint64(ttl) << np.uint64(16))
+                | (np.uint64(isarp) << np.uint64(24))
+                | (np.uint64(uni) << np.uint64(25))
+            )
+            # independent products, one mix: the slot only spreads keys (entries are compared
+            # field by field and numbered in order of first appearance, whatever the hash)
+            h = _mix64(
+                (mac * np.uint64(0x9E3779B97F4A7C15))
+                ^ (hi * np.uint64(0xC2B2AE3D27D4EB4F))
+                ^ (lo * np.uint64(0x165667B19E3779F9))
+                ^ small
+            )
+            s = h & mask
+            while True:
+                j = slot_of[s]
+                if j < 0:
+                    if 2 * (m + 1) > cap:  # grow, then find a slot again
+                        cap *= 2
+                        mask = np.uint64(cap - 1)
+                        slot_of = _rehash(k_hash, m, cap)
+                        s = h & mask
+                        while slot_of[s] >= 0:
+                            s = (s + np.uint64(1)) & mask
+                    slot_of[s] = m
+                    k_hash[m] = h
+                    key[m, 0], key[m, 1], key[m, 2], key[m, 3] = mac, hi, lo, small
+                    agg[m, 0], agg[m, 1], agg[m, 2] = 1, ts, ts
+                    j = m
+                    m += 1
+                    break
+                if key[j, 0] == mac and key[j, 1] == hi and key[j, 2] == lo and key[j, 3] == small:
+                    agg[j, 0] += 1
+                    if ts < agg[j, 1]:
+                        agg[j, 1] = ts
+                    if ts > agg[j, 2]:
+                        agg[j, 2] = ts
+                    break
+                s = (s + np.uint64(1)) & mask
+            if ipv == 4 and q.tunnel_depth == 0 and q.ip_id != 0 and not q.frag & 1:
+                id_entry[nid] = j
+                id_val[nid] = q.ip_id
+                id_dst[nid] = q.dst_lo
+                nid += 1
+        if isarp:
             arp[na] = i
             na += 1
             continue
-        if ip_version[i] == 0:
+        if ipv == 0:
             continue
-        pr = proto[i]
-        if pr == 6 and (tcp_flags[i] & 0x12) == 0x02:
+        if pr == 6 and (q.tcp_flags & 0x12) == 0x02:
             syn[ns] = i
             ns += 1
-        elif pr == 58 and sport[i] == 134 and ip_version[i] == 6:
+        elif pr == 58 and q.sport == 134 and ipv == 6:
             ra[nr] = i
             nr += 1
-        if (pr != 6 and pr != 17) or payload_len[i] == 0 or payload_off[i] >= caplen[i]:
+        cap_len = np.int64(q.caplen)
+        off = np.int64(q.payload_off)
+        pl = q.payload_len
+        if (pr != 6 and pr != 17) or pl == 0 or off >= cap_len:
             continue
         pay[npay] = i
-        span[npay] = min(np.int64(caplen[i]), np.int64(payload_off[i]) + payload_len[i]) - np.int64(
-            payload_off[i]
-        )
-        plen[npay] = payload_len[i]
-        flag[npay] = np.uint8(
-            1 if pr == 6 else (2 if sport[i] == 67 and payload_len[i] >= 240 else 0)
-        )
+        head[npay] = q.head
+        span[npay] = min(cap_len, off + pl) - off
+        plen[npay] = pl
+        flag[npay] = np.uint8(1 if pr == 6 else (2 if q.sport == 67 and pl >= 240 else 0))
         npay += 1
     dhcp = np.empty(npay, np.int64)
     names = np.empty(npay, np.int64)
@@ -505,7 +470,7 @@ def candidates(
     nd = nn = nm = 0
     for k in range(npay):
         i = pay[k]
-        w = head[i]
+        w = head[k]
         b0 = word_byte(w, 0)
         if flag[k] == 2:
             dhcp[nd] = i
@@ -519,6 +484,18 @@ def candidates(
                 marks[nm] = i
                 mark[nm] = mk
                 nm += 1
-    return (
-        arp[:na], dhcp[:nd], ra[:nr], syn[:ns], names[:nn], marks[:nm], mark[:nm], t0, t1,
-    )  # fmt: skip
+    small_k = key[:m, 3]
+    hosts = (
+        key[:m, 0].copy(),
+        key[:m, 1].copy(),
+        key[:m, 2].copy(),
+        (small_k & np.uint64(0xFFFF)).astype(np.uint16),
+        ((small_k >> np.uint64(16)) & np.uint64(0xFF)).astype(np.uint8),
+        (small_k >> np.uint64(24)) & np.uint64(1) == 1,
+        (small_k >> np.uint64(25)) & np.uint64(1) == 1,
+        agg[:m, 0].copy(),
+        agg[:m, 1].copy(),
+        agg[:m, 2].copy(),
+    )
+    cands = (arp[:na], dhcp[:nd], ra[:nr], syn[:ns], names[:nn], marks[:nm], mark[:nm], t0, t1)
+    return cands, hosts, (id_entry[:nid], id_val[:nid], id_dst[:nid])

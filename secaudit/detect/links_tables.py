@@ -25,13 +25,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from secaudit.detect.ipid import IpIdCounters
-from secaudit.detect.links_kernels import (
-    candidates,
-    dhcp_fields,
-    hosts_aggregate,
-    name_spans,
-    syn_layouts,
-)
+from secaudit.detect.links_kernels import chunk_scan, dhcp_fields, name_spans, syn_layouts
 from secaudit.policy.lookup import addr_text_column
 
 __all__ = ["LinksTables", "first_rows", "fold_codes", "links_tables", "mix64"]
@@ -60,14 +54,18 @@ class LinksTables:
         """Extract what the links detectors need from one chunk (schemas.PACKET_DTYPE rows)."""
         if len(p) == 0:
             return
-        arp, dhcp, ra, syn, names, marks, mark, t0, t1 = candidates(
-            p["ts"], p["ip_version"], p["proto"], p["sport"], p["tcp_flags"], p["arp_op"],
-            p["caplen"], p["payload_off"], p["payload_len"], p["head"],
-        )  # fmt: skip
+        cands, hosts, (id_entry, id_val, id_dst) = chunk_scan(p)
+        arp, dhcp, ra, syn, names, marks, mark, t0, t1 = cands
         self.first_ns = int(t0) if self.first_ns is None else min(self.first_ns, int(t0))
         self.last_ns = int(t1) if self.last_ns is None else max(self.last_ns, int(t1))
-        entry, n_entries = self._hosts(p)
-        self.ipid.update(p, entry, n_entries)
+        mac, hi, lo, vlan, ttl, arp_host, uni, cnt, tmin, tmax = hosts
+        self.hosts.append(
+            {
+                "src_mac": mac, "src_hi": hi, "src_lo": lo, "vlan": vlan, "ttl": ttl,
+                "arp": arp_host, "uni": uni, "pkts": cnt, "first_ns": tmin, "last_ns": tmax,
+            }
+        )  # fmt: skip
+        self.ipid.feed(id_entry, id_val, id_dst, mac, lo)
         if arp.size:
             self.arp.append(
                 _take(
@@ -86,20 +84,6 @@ class LinksTables:
             self._names(p, data, names)
         if marks.size:
             self._marks(p, marks, mark)
-
-    def _hosts(self, p: np.ndarray) -> tuple[np.ndarray, int]:
-        """Append the chunk's senders; returns each packet's sender entry and their count."""
-        mac, hi, lo, vlan, ttl, arp, uni, cnt, tmin, tmax, entry = hosts_aggregate(
-            p["src_mac"], p["src_hi"], p["src_lo"], p["vlan"], p["ttl"], p["proto"],
-            p["dst_hi"], p["dst_lo"], p["arp_op"], p["ip_version"], p["ts"],
-        )  # fmt: skip
-        self.hosts.append(
-            {
-                "src_mac": mac, "src_hi": hi, "src_lo": lo, "vlan": vlan, "ttl": ttl, "arp": arp,
-                "uni": uni, "pkts": cnt, "first_ns": tmin, "last_ns": tmax,
-            }
-        )  # fmt: skip
-        return entry, len(mac)
 
     def _dhcp(self, p: np.ndarray, data: np.ndarray, idx: np.ndarray) -> None:
         mtype, server, yiaddr, chaddr, router = dhcp_fields(
