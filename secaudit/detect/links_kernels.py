@@ -20,7 +20,9 @@ __all__ = [
     "MARK_WIREGUARD",
     "chunk_scan",
     "dhcp_fields",
+    "merge_counts",
     "name_spans",
+    "row_codes",
     "syn_layouts",
 ]
 
@@ -499,3 +501,69 @@ def chunk_scan(p: np.ndarray) -> tuple:  # type: ignore[type-arg]
     )
     cands = (arp[:na], dhcp[:nd], ra[:nr], syn[:ns], names[:nn], marks[:nm], mark[:nm], t0, t1)
     return cands, hosts, (id_entry[:nid], id_val[:nid], id_dst[:nid])
+
+
+@nb.njit(cache=True)
+def row_codes(keys: np.ndarray) -> np.ndarray:
+    """One code per distinct row of a (rows, columns) uint64 matrix, numbered in order of
+    first appearance: an open-addressing table over whole rows (exact comparison), one pass
+    instead of hashing, factorizing and checking column by column."""
+    n, k = keys.shape
+    codes = np.empty(n, np.int64)
+    cap = 1024  # grows with the distinct rows, not the rows: a table that stays in cache
+    mask = np.uint64(cap - 1)
+    slot_of = np.full(cap, -1, np.int64)
+    k_hash = np.empty(n, np.uint64)
+    first = np.empty(n, np.int64)  # row of each code's first appearance
+    m = 0
+    for i in range(n):
+        h = np.uint64(0)
+        for c in range(k):  # independent products, one mix (as chunk_scan's hosts)
+            h ^= (keys[i, c] + np.uint64(c)) * np.uint64(0x9E3779B97F4A7C15 + 2 * c)  # odd
+        h = _mix64(h)
+        s = h & mask
+        while True:
+            j = slot_of[s]
+            if j < 0:
+                if 2 * (m + 1) > cap:
+                    cap *= 2
+                    mask = np.uint64(cap - 1)
+                    slot_of = _rehash(k_hash, m, cap)
+                    s = h & mask
+                    while slot_of[s] >= 0:
+                        s = (s + np.uint64(1)) & mask
+                slot_of[s] = m
+                k_hash[m] = h
+                first[m] = i
+                codes[i] = m
+                m += 1
+                break
+            r = first[j]
+            same = True
+            for c in range(k):
+                if keys[r, c] != keys[i, c]:
+                    same = False
+                    break
+            if same:
+                codes[i] = j
+                break
+            s = (s + np.uint64(1)) & mask
+    return codes
+
+
+@nb.njit(cache=True)
+def merge_counts(
+    codes: np.ndarray, k: int, count: np.ndarray, first_ns: np.ndarray, last_ns: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per code 0 .. k-1: the sum of `count`, the least `first_ns` and the greatest `last_ns`."""
+    total = np.zeros(k, np.int64)
+    lo = np.full(k, np.iinfo(np.int64).max, np.int64)
+    hi = np.full(k, np.iinfo(np.int64).min, np.int64)
+    for i in range(codes.shape[0]):
+        g = codes[i]
+        total[g] += np.int64(count[i])
+        if np.int64(first_ns[i]) < lo[g]:
+            lo[g] = np.int64(first_ns[i])
+        if np.int64(last_ns[i]) > hi[g]:
+            hi[g] = np.int64(last_ns[i])
+    return total, lo, hi

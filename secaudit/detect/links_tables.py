@@ -25,7 +25,14 @@ import numpy.typing as npt
 import pandas as pd
 
 from secaudit.detect.ipid import IpIdCounters
-from secaudit.detect.links_kernels import chunk_scan, dhcp_fields, name_spans, syn_layouts
+from secaudit.detect.links_kernels import (
+    chunk_scan,
+    dhcp_fields,
+    merge_counts,
+    name_spans,
+    row_codes,
+    syn_layouts,
+)
 from secaudit.policy.lookup import addr_text_column
 
 __all__ = ["LinksTables", "first_rows", "fold_codes", "links_tables", "mix64"]
@@ -325,30 +332,16 @@ def _text(hi: npt.ArrayLike, lo: npt.ArrayLike, index: pd.Index | None = None) -
 
 def fold_codes(cols: list[Any]) -> npt.NDArray[np.int64]:
     """One code per distinct row of the columns, numbered in order of first appearance
-    (values compared as groupby and drop_duplicates compare them).
-
-    Integer columns are mixed into one 64-bit hash (text columns by their codes) and
-    factorized once; the codes are then checked against every column, and on a hash
-    collision the columns are factorized one by one and folded pairwise instead."""
+    (values compared as groupby and drop_duplicates compare them): integer columns as
+    uint64, text columns by their codes, rows compared exactly (row_codes)."""
     ints = [
         np.asarray(c, dtype=np.uint64)
         if np.asarray(c).dtype.kind in "iub"
         else pd.factorize(c, use_na_sentinel=False)[0].astype(np.uint64)
         for c in cols
     ]
-    with np.errstate(over="ignore"):
-        h = np.zeros(len(ints[0]), dtype=np.uint64)
-        for k, v in enumerate(ints):
-            h = mix64(h ^ (v + np.uint64(0x9E3779B97F4A7C15 * (k + 1) & 0xFFFFFFFFFFFFFFFF)))
-    codes = np.asarray(pd.factorize(h)[0], dtype=np.int64)
-    first = first_rows(codes)
-    if all(np.array_equal(v[first][codes], v) for v in ints):
-        return codes
-    key = np.zeros(len(ints[0]), dtype=np.int64)
-    for v in ints:
-        c, uniq = pd.factorize(v)
-        key = pd.factorize(key * (len(uniq) + 1) + c)[0].astype(np.int64)
-    return key
+    codes: npt.NDArray[np.int64] = row_codes(np.column_stack(ints))
+    return codes
 
 
 def _distinct_rows(cols: list[np.ndarray]) -> npt.NDArray[np.int64]:
@@ -386,12 +379,7 @@ def _merge_counts(df: Cols, keys: list[str], count: str) -> pd.DataFrame:
     first = first_rows(g)
     k = len(first)
     out = pd.DataFrame({c: df[c][first] for c in keys})
-    total = np.zeros(k, np.int64)
-    np.add.at(total, g, np.asarray(df[count], dtype=np.int64))
-    lo = np.full(k, np.iinfo(np.int64).max, np.int64)
-    np.minimum.at(lo, g, np.asarray(df["first_ns"], dtype=np.int64))
-    hi = np.full(k, np.iinfo(np.int64).min, np.int64)
-    np.maximum.at(hi, g, np.asarray(df["last_ns"], dtype=np.int64))
+    total, lo, hi = merge_counts(g, k, df[count], df["first_ns"], df["last_ns"])
     out[count] = total
     out["first_ns"] = lo
     out["last_ns"] = hi
