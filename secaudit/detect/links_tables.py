@@ -169,7 +169,6 @@ class LinksTables:
                     for k in [*_HOST_KEYS, "pkts", "first_ns", "last_ns"]
                 }
             )
-        h["ip"] = _text(h["src_hi"], h["src_lo"])
         out["links_hosts"] = h
         out["links_ipid"] = self.ipid  # hidden_nat reads counters with its thresholds
         a = (
@@ -190,9 +189,6 @@ class LinksTables:
             )
         )
         arp = pd.DataFrame({n: a[n] for n in a.dtype.names or ()})
-        zero = np.zeros(len(arp), np.uint64)
-        arp["spa"] = _text(zero, arp["src_lo"])
-        arp["tpa"] = _text(zero, arp["dst_lo"])
         out["links_arp"] = arp
         d = (
             pd.concat(self.dhcp, ignore_index=True)
@@ -215,7 +211,6 @@ class LinksTables:
                 }
             )
         )
-        d["src"] = _text(d["src_hi"], d["src_lo"])
         out["links_dhcp"] = d
         r = (
             np.concatenate(self.ra)
@@ -233,7 +228,6 @@ class LinksTables:
             )
         )
         ra = pd.DataFrame({n: r[n] for n in r.dtype.names or ()})
-        ra["src"] = _text(ra["src_hi"], ra["src_lo"])
         out["links_ra"] = ra
         if self.syn:
             keys = ["src_hi", "src_lo", "src_mac", "ttl", "win", "wscale", "layout"]
@@ -257,8 +251,19 @@ class LinksTables:
                 }
             )
         out["links_syn"] = s
-        out["links_names"] = _with_text(self.names, ["kind", "name"])
-        out["links_marks"] = _with_text(self.marks, ["proto", "mark"])
+        names = _distinct(self.names, ["kind", "name"])
+        marks = _distinct(self.marks, ["proto", "mark"])
+        out["links_names"] = names
+        out["links_marks"] = marks
+        _add_text(
+            [
+                (h, "src_hi", "src_lo", "ip"), (arp, None, "src_lo", "spa"),
+                (arp, None, "dst_lo", "tpa"), (d, "src_hi", "src_lo", "src"),
+                (ra, "src_hi", "src_lo", "src"), (names, "src_hi", "src_lo", "src"),
+                (names, "dst_hi", "dst_lo", "dst"), (marks, "src_hi", "src_lo", "src"),
+                (marks, "dst_hi", "dst_lo", "dst"),
+            ]
+        )  # fmt: skip
         return out
 
 
@@ -309,25 +314,34 @@ def _concat(parts: list[Cols]) -> Cols:
     return {c: np.concatenate([part[c] for part in parts]) for c in parts[0]}
 
 
-def _with_text(parts: list[Cols], extra: list[str]) -> pd.DataFrame:
+def _distinct(parts: list[Cols], extra: list[str]) -> pd.DataFrame:
+    """The parts' distinct rows (drop_duplicates(): the first of each, its index)."""
     cols = ["src_hi", "src_lo", "dst_hi", "dst_lo", "sport", "dport", *extra]
-    if parts:
-        whole = _concat(parts)
-        keep = _distinct_rows(list(whole.values()))
-        df = pd.DataFrame(whole).iloc[keep]  # drop_duplicates(): the first of each, its index
-    else:
-        df = pd.DataFrame({c: pd.Series(dtype=object) for c in cols})
-    df["src"] = _text(df["src_hi"], df["src_lo"], df.index)
-    df["dst"] = _text(df["dst_hi"], df["dst_lo"], df.index)
-    return df
+    if not parts:
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in cols})
+    whole = _concat(parts)
+    keep = _distinct_rows(list(whole.values()))
+    return pd.DataFrame(whole).iloc[keep]
 
 
-def _text(hi: npt.ArrayLike, lo: npt.ArrayLike, index: pd.Index | None = None) -> Any:
-    """Address text column (see addr_text_column), aligned to `index` when given."""
-    col = addr_text_column(np.asarray(hi, dtype=np.uint64), np.asarray(lo, dtype=np.uint64))
-    if index is not None and len(col):
-        col.index = index
-    return col if len(col) else col.to_numpy()
+def _add_text(columns: list[tuple[pd.DataFrame, str | None, str, str]]) -> None:
+    """Address text columns (see addr_text_column): (frame, hi column or None for IPv4 in
+    the low one, lo column, new column) each.  One text column for all of them, then sliced:
+    every distinct address is formatted once, not once per column it appears in."""
+    his, los = [], []
+    for df, hi, lo, _ in columns:
+        low = np.asarray(df[lo], dtype=np.uint64)
+        los.append(low)
+        his.append(np.zeros(len(low), np.uint64) if hi is None else np.asarray(df[hi], np.uint64))
+    text = addr_text_column(np.concatenate(his), np.concatenate(los)).array
+    start = 0
+    for (df, _, _, name), low in zip(columns, los, strict=True):
+        end = start + len(low)
+        # an empty column stays an object column, as addr_text_column makes it
+        df[name] = (
+            pd.Series(text[start:end], index=df.index) if end > start else np.zeros(0, object)
+        )
+        start = end
 
 
 def fold_codes(cols: list[Any]) -> npt.NDArray[np.int64]:
