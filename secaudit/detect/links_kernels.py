@@ -175,29 +175,32 @@ def _is_method(w: np.uint64) -> bool:
 
 
 @nb.njit(cache=True)
-def name_spans(
-    idx: np.ndarray,
-    data_off: np.ndarray,
-    caplen: np.ndarray,
-    payload_off: np.ndarray,
-    payload_len: np.ndarray,
-    head: np.ndarray,
-    data: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(kind 1 SNI / 2 Host, start, length) of the server name in each TCP payload, 0 when none
-    (`head`: the packets' first payload bytes, which pick the parser)."""
+def name_spans(p: np.ndarray, idx: np.ndarray, data: np.ndarray) -> tuple:  # type: ignore[type-arg]
+    """(kind 1 SNI / 2 Host, start, length) of the server name in the TCP payload of each
+    packet row `idx` of records `p`, 0 when none (the payload's first bytes, `head`, pick the
+    parser); then the rows' (src_hi, src_lo, dst_hi, dst_lo, sport, dport), read from the
+    records with their offsets (a gather per field reads each record again)."""
     n = idx.shape[0]
     kind = np.zeros(n, np.uint8)
     start = np.zeros(n, np.int64)
     length = np.zeros(n, np.int64)
+    src_hi = np.empty(n, np.uint64)
+    src_lo = np.empty(n, np.uint64)
+    dst_hi = np.empty(n, np.uint64)
+    dst_lo = np.empty(n, np.uint64)
+    sport = np.empty(n, np.uint16)
+    dport = np.empty(n, np.uint16)
+    head = np.empty(n, np.uint64)
     # payload bounds in a loop of their own, asking for each payload (as syn_layouts): the
     # cache misses of the parsers overlap instead of stalling them one by one
     begin = np.empty(n, np.int64)
     stop = np.empty(n, np.int64)
     for r in range(n):
-        i = idx[r]
-        begin[r] = data_off[i] + payload_off[i]
-        stop[r] = data_off[i] + min(np.int64(caplen[i]), np.int64(payload_off[i]) + payload_len[i])
+        q = p[idx[r]]
+        src_hi[r], src_lo[r], dst_hi[r], dst_lo[r] = q.src_hi, q.src_lo, q.dst_hi, q.dst_lo
+        sport[r], dport[r], head[r] = q.sport, q.dport, q.head
+        begin[r] = q.data_off + q.payload_off
+        stop[r] = q.data_off + min(np.int64(q.caplen), np.int64(q.payload_off) + q.payload_len)
         if stop[r] - begin[r] >= 8:
             prefetch(data, begin[r])  # type: ignore[call-arg]
     for r in range(n):
@@ -205,7 +208,7 @@ def name_spans(
         end = stop[r]
         if end - pos < 8:
             continue
-        w = head[idx[r]]
+        w = head[r]
         b0 = word_byte(w, 0)
         if b0 == 22:
             s, ln = _sni(data, pos, end)
@@ -215,7 +218,7 @@ def name_spans(
             s, ln = _host(data, pos, end)
             if ln > 0:
                 kind[r], start[r], length[r] = NAME_HOST, s, ln
-    return kind, start, length
+    return kind, start, length, (src_hi, src_lo, dst_hi, dst_lo, sport, dport)
 
 
 @nb.njit(cache=True, inline="always")
@@ -243,25 +246,30 @@ def _marker(w: np.uint64, avail: int, tcp: bool, plen: int) -> int:
 
 
 @nb.njit(cache=True)
-def syn_layouts(
-    idx: np.ndarray,
-    data_off: np.ndarray,
-    caplen: np.ndarray,
-    l4_off: np.ndarray,
-    data: np.ndarray,
-) -> np.ndarray:
-    """TCP option kinds of each SYN, in order, packed into a uint64 (p0f's 'olayout')."""
+def syn_layouts(p: np.ndarray, idx: np.ndarray, data: np.ndarray) -> tuple:  # type: ignore[type-arg]
+    """TCP option kinds of each SYN (rows `idx` of records `p`), in order, packed into a
+    uint64 (p0f's 'olayout'); then the rows' (src_hi, src_lo, src_mac, ttl, win, wscale, ts),
+    read with the header offsets (a gather per field reads each record again)."""
     n = idx.shape[0]
     out = np.zeros(n, np.uint64)
+    src_hi = np.empty(n, np.uint64)
+    src_lo = np.empty(n, np.uint64)
+    src_mac = np.empty(n, np.uint64)
+    ttl = np.empty(n, np.uint8)
+    win = np.empty(n, np.uint16)
+    wscale = np.empty(n, np.int8)
+    ts = np.empty(n, np.int64)
     # header offsets and the data-offset byte in a loop of their own: no branch waits on a
     # load, so the cache misses into the chunk's records and bytes overlap
     start = np.empty(n, np.int64)
     stop = np.empty(n, np.int64)
     hlen = np.zeros(n, np.uint8)
     for r in range(n):
-        i = idx[r]
-        start[r] = data_off[i] + l4_off[i]
-        stop[r] = data_off[i] + caplen[i]
+        q = p[idx[r]]
+        src_hi[r], src_lo[r], src_mac[r] = q.src_hi, q.src_lo, q.src_mac
+        ttl[r], win[r], wscale[r], ts[r] = q.ttl, q.win, q.wscale, q.ts
+        start[r] = q.data_off + q.l4_off
+        stop[r] = q.data_off + q.caplen
         if start[r] + 20 <= stop[r]:
             hlen[r] = data[start[r] + 12]
     for r in range(n):
@@ -287,7 +295,7 @@ def syn_layouts(
                 break
             o += np.int64(data[o + 1])
         out[r] = code | (np.uint64(k) << np.uint64(60))
-    return out
+    return out, (src_hi, src_lo, src_mac, ttl, win, wscale, ts)
 
 
 @nb.njit(cache=True, inline="always")

@@ -117,31 +117,26 @@ class LinksTables:
 
     def _syn(self, p: np.ndarray, data: np.ndarray, idx: np.ndarray) -> None:
         """One row per SYN; finish() merges equal fingerprints over all chunks at once."""
-        layout = syn_layouts(idx, p["data_off"], p["caplen"], p["l4_off"], data)
-        s = _Rows(p, idx)
-        ts = np.asarray(s["ts"], dtype=np.int64)
+        layout, (src_hi, src_lo, src_mac, ttl, win, wscale, ts) = syn_layouts(p, idx, data)
         self.syn.append(
             {
-                "src_hi": s["src_hi"], "src_lo": s["src_lo"], "src_mac": s["src_mac"],
-                "ttl": s["ttl"], "win": s["win"], "wscale": s["wscale"], "layout": layout,
-                "syns": np.ones(len(idx), dtype=np.int64), "first_ns": ts, "last_ns": ts,
+                "src_hi": src_hi, "src_lo": src_lo, "src_mac": src_mac, "ttl": ttl, "win": win,
+                "wscale": wscale, "layout": layout, "syns": np.ones(len(idx), dtype=np.int64),
+                "first_ns": ts, "last_ns": ts,
             }
         )  # fmt: skip
 
     def _names(self, p: np.ndarray, data: np.ndarray, cand: np.ndarray) -> None:
-        kind, start, length = name_spans(
-            cand, p["data_off"], p["caplen"], p["payload_off"], p["payload_len"], p["head"], data
-        )
+        kind, start, length, cols = name_spans(p, cand, data)
         hit = kind > 0
         if not hit.any():
             return
-        rows = cand[hit]
         names = _texts(data, start[hit], length[hit])  # one per connection's first request
-        s = _Rows(p, rows)
+        src_hi, src_lo, dst_hi, dst_lo, sport, dport = (c[hit] for c in cols)
         self.names.append(
             {
-                "src_hi": s["src_hi"], "src_lo": s["src_lo"], "dst_hi": s["dst_hi"], "dst_lo": s["dst_lo"],
-                "sport": s["sport"], "dport": s["dport"],
+                "src_hi": src_hi, "src_lo": src_lo, "dst_hi": dst_hi, "dst_lo": dst_lo,
+                "sport": sport, "dport": dport,
                 "kind": np.where(kind[hit] == 1, "sni", "host"), "name": np.array(names, dtype=object),
             }
         )  # fmt: skip
