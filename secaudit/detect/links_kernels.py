@@ -20,6 +20,7 @@ __all__ = [
     "MARK_WIREGUARD",
     "chunk_scan",
     "dhcp_fields",
+    "join_spans",
     "merge_counts",
     "name_spans",
     "row_codes",
@@ -575,3 +576,17 @@ def merge_counts(
         if np.int64(last_ns[i]) > hi[g]:
             hi[g] = np.int64(last_ns[i])
     return total, lo, hi
+
+
+@nb.njit(cache=True)
+def join_spans(data: np.ndarray, start: np.ndarray, length: np.ndarray) -> np.ndarray:
+    """The byte spans (start, length) of `data` end to end: copied span by span, not
+    gathered through an index per byte."""
+    out = np.empty(np.sum(length), np.uint8)
+    o = 0
+    for r in range(start.shape[0]):
+        s = start[r]
+        for k in range(length[r]):
+            out[o + k] = data[s + k]
+        o += length[r]
+    return out

@@ -28,6 +28,7 @@ from secaudit.detect.ipid import IpIdCounters
 from secaudit.detect.links_kernels import (
     chunk_scan,
     dhcp_fields,
+    join_spans,
     merge_counts,
     name_spans,
     row_codes,
@@ -293,14 +294,12 @@ def mix64(h: np.ndarray) -> np.ndarray:
 
 
 def _texts(data: np.ndarray, start: np.ndarray, length: np.ndarray) -> list[str]:
-    """Byte spans of `data` as lowercase latin-1 text without a trailing dot: one gather
+    """Byte spans of `data` as lowercase latin-1 text without a trailing dot: one copy
     and one decode for all spans, then a slice each."""
     n = np.asarray(length, dtype=np.int64)
-    ends = np.cumsum(n)
-    total = int(ends[-1]) if len(ends) else 0
-    pos = np.repeat(np.asarray(start, dtype=np.int64) - (ends - n), n) + np.arange(total)
-    text = data[pos].tobytes().decode("latin-1").lower()
-    bounds = np.r_[0, ends].tolist()
+    joined = join_spans(data, np.asarray(start, dtype=np.int64), n)
+    text = joined.tobytes().decode("latin-1").lower()
+    bounds = np.r_[0, np.cumsum(n)].tolist()
     return [text[a:b].rstrip(".") for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
 
 
