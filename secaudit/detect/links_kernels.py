@@ -371,11 +371,10 @@ def chunk_scan(p: np.ndarray) -> tuple:  # type: ignore[type-arg]
     arp = np.empty(n, np.int64)
     ra = np.empty(n, np.int64)
     syn = np.empty(n, np.int64)
-    pay = np.empty(n, np.int64)  # TCP/UDP packets with payload: row, bytes, flags
-    head = np.empty(n, np.uint64)  # their first payload bytes
-    span = np.empty(n, np.uint32)  # payload bytes captured (1 .. caplen)
-    plen = np.empty(n, np.uint32)  # payload_len (uint32 in the packets table)
-    flag = np.empty(n, np.uint8)  # 1 TCP, 2 a DHCP reply candidate
+    dhcp = np.empty(n, np.int64)
+    names = np.empty(n, np.int64)
+    marks = np.empty(n, np.int64)
+    mark = np.empty(n, np.uint8)
     # the hosts table grows with the distinct senders (a few thousand per chunk), so it
     # stays cache-resident instead of being sized for every packet; an entry's key and its
     # counts are rows of their own, so a probe reads one cache line, not one per field
@@ -388,7 +387,7 @@ def chunk_scan(p: np.ndarray) -> tuple:  # type: ignore[type-arg]
     id_entry = np.empty(n, np.int64)
     id_val = np.empty(n, np.uint32)
     id_dst = np.empty(n, np.uint64)
-    na = nr = ns = npay = m = nid = 0
+    na = nr = ns = nd = nn = nm = m = nid = 0
     t0 = p[0].ts
     t1 = t0
     for i in range(n):
@@ -468,29 +467,18 @@ def chunk_scan(p: np.ndarray) -> tuple:  # type: ignore[type-arg]
         pl = q.payload_len
         if (pr != 6 and pr != 17) or pl == 0 or off >= cap_len:
             continue
-        pay[npay] = i
-        head[npay] = q.head
-        span[npay] = min(cap_len, off + pl) - off
-        plen[npay] = pl
-        flag[npay] = np.uint8(1 if pr == 6 else (2 if q.sport == 67 and pl >= 240 else 0))
-        npay += 1
-    dhcp = np.empty(npay, np.int64)
-    names = np.empty(npay, np.int64)
-    marks = np.empty(npay, np.int64)
-    mark = np.empty(npay, np.uint8)
-    nd = nn = nm = 0
-    for k in range(npay):
-        i = pay[k]
-        w = head[k]
-        b0 = word_byte(w, 0)
-        if flag[k] == 2:
+        tcp = pr == 6
+        w = q.head
+        avail = int(min(cap_len, off + pl) - off)  # payload bytes captured (1 .. caplen)
+        if not tcp and q.sport == 67 and pl >= 240:
             dhcp[nd] = i
             nd += 1
-        if flag[k] == 1 and _may_name(w, int(span[k])):
+        if tcp and _may_name(w, avail):
             names[nn] = i
             nn += 1
+        b0 = word_byte(w, 0)
         if b0 == 83 or b0 == 1 or b0 == 0x38 or b0 == 0x50 or b0 == 0:
-            mk = _marker(w, int(span[k]), flag[k] == 1, plen[k])
+            mk = _marker(w, avail, tcp, pl)
             if mk:
                 marks[nm] = i
                 mark[nm] = mk
