@@ -71,7 +71,7 @@ def _grow(keys: np.ndarray, used: np.ndarray, seqs: np.ndarray) -> tuple:  # typ
 
 
 @nb.njit(cache=True)
-def _feed(
+def _link(
     keys: np.ndarray,
     used: np.ndarray,
     seqs: np.ndarray,
@@ -83,20 +83,17 @@ def _feed(
     dsts: np.ndarray,
     mac: np.ndarray,
     src: np.ndarray,
-) -> tuple:  # type: ignore[type-arg]
-    """Link each packet (ID `ids`, destination `dsts`, in capture order) to its sender's
-    closest sequence, or start one; returns the possibly grown table, the key count and the
-    clock (a packet counter for LRU).
-
-    `entry` numbers each packet's sender (MAC `mac[entry]`, address `src[entry]`; a group
-    of packets that share both): the table is probed once per group and the slot remembered
-    (until the table grows), not hashed again for every packet."""
-    slot_of = np.full(mac.shape[0], -1, np.int64)
-    for i in range(entry.shape[0]):
-        e = entry[i]
+    slot_of: np.ndarray,
+    start: int,
+) -> tuple[int, int, int]:
+    """Link packets `start`.. (ID `ids`, destination `dsts`, in capture order) each to its
+    sender's closest sequence, or start one, until the table must grow; returns (the packet
+    to go on from, the key count, the clock).  `slot_of`: each sender entry's slot, -1 not
+    looked up yet."""
+    for i in range(start, entry.shape[0]):
         if 2 * (n + 1) > keys.shape[0]:
-            keys, used, seqs = _grow(keys, used, seqs)
-            slot_of[:] = -1  # every sender moved
+            return i, n, clock
+        e = entry[i]
         h = slot_of[e]
         if h < 0:
             found, new = _slot(keys, used, mac[e], src[e])
@@ -133,7 +130,40 @@ def _feed(
         seqs[h, best, _LAST] = x
         seqs[h, best, _PKTS] += 1
         seqs[h, best, _USED] = clock
-    return keys, used, seqs, n, clock
+    return entry.shape[0], n, clock
+
+
+@nb.njit(cache=True)
+def _feed(
+    keys: np.ndarray,
+    used: np.ndarray,
+    seqs: np.ndarray,
+    n: int,
+    clock: int,
+    max_gap: int,
+    entry: np.ndarray,
+    ids: np.ndarray,
+    dsts: np.ndarray,
+    mac: np.ndarray,
+    src: np.ndarray,
+) -> tuple:  # type: ignore[type-arg]
+    """_link over all the packets, growing the table where it must; returns the possibly
+    grown table, the key count and the clock (a packet counter for LRU).
+
+    `entry` numbers each packet's sender (MAC `mac[entry]`, address `src[entry]`; a group
+    of packets that share both): the table is probed once per group and the slot remembered
+    (until the table grows), not hashed again for every packet.  The growth stays out of
+    _link's loop: arrays reassigned in a loop cost reference counting on every packet."""
+    slot_of = np.full(mac.shape[0], -1, np.int64)
+    i = 0
+    while True:
+        i, n, clock = _link(
+            keys, used, seqs, n, clock, max_gap, entry, ids, dsts, mac, src, slot_of, i
+        )
+        if i == entry.shape[0]:
+            return keys, used, seqs, n, clock
+        keys, used, seqs = _grow(keys, used, seqs)
+        slot_of[:] = -1  # every sender moved
 
 
 @nb.njit(cache=True)
