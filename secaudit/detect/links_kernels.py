@@ -339,16 +339,30 @@ def _may_name(w: np.uint64, avail: int) -> bool:
 
 
 @nb.njit(cache=True)
-def _rehash(k_hash: np.ndarray, m: int, cap: int) -> np.ndarray:
-    """A slot table of `cap` slots (a power of two) holding entries 0 .. m-1 by their hashes."""
+def _slots(rows: int, cap: int) -> np.ndarray:
+    """A buffer for an open-addressing table of `cap` slots that can grow in place (_rehash)
+    to the most a table of `rows` entries at most half full needs; the first `cap` cleared.
+    Growing in place, not into a new array: an array reassigned inside a numba loop is
+    reference-counted on every iteration."""
+    big = cap
+    while big < 2 * (rows + 1):
+        big *= 2
+    slot_of = np.empty(big, np.int64)  # pages beyond the slots in use are never touched
+    slot_of[:cap] = -1
+    return slot_of
+
+
+@nb.njit(cache=True)
+def _rehash(slot_of: np.ndarray, k_hash: np.ndarray, m: int, cap: int) -> None:
+    """The first `cap` slots (a power of two) of `slot_of` made to hold entries 0 .. m-1 by
+    their hashes."""
     mask = np.uint64(cap - 1)
-    slot_of = np.full(cap, -1, np.int64)
+    slot_of[:cap] = -1
     for e in range(m):
         q = k_hash[e] & mask
         while slot_of[q] >= 0:
             q = (q + np.uint64(1)) & mask
         slot_of[q] = e
-    return slot_of
 
 
 @nb.njit(cache=True)
@@ -380,7 +394,7 @@ def chunk_scan(p: np.ndarray) -> tuple:  # type: ignore[type-arg]
     # counts are rows of their own, so a probe reads one cache line, not one per field
     cap = 4096
     mask = np.uint64(cap - 1)
-    slot_of = np.full(cap, -1, np.int64)
+    slot_of = _slots(n, cap)
     k_hash = np.empty(n, np.uint64)
     key = np.empty((n, 4), np.uint64)  # MAC, hi, lo, VLAN | TTL << 16 | ARP << 24 | uni << 25
     agg = np.empty((n, 3), np.int64)  # packets, first, last
@@ -426,7 +440,7 @@ def chunk_scan(p: np.ndarray) -> tuple:  # type: ignore[type-arg]
                     if 2 * (m + 1) > cap:  # grow, then find a slot again
                         cap *= 2
                         mask = np.uint64(cap - 1)
-                        slot_of = _rehash(k_hash, m, cap)
+                        _rehash(slot_of, k_hash, m, cap)
                         s = h & mask
                         while slot_of[s] >= 0:
                             s = (s + np.uint64(1)) & mask
@@ -509,7 +523,7 @@ def row_codes(keys: np.ndarray) -> np.ndarray:
     codes = np.empty(n, np.int64)
     cap = 1024  # grows with the distinct rows, not the rows: a table that stays in cache
     mask = np.uint64(cap - 1)
-    slot_of = np.full(cap, -1, np.int64)
+    slot_of = _slots(n, cap)
     k_hash = np.empty(n, np.uint64)
     first = np.empty(n, np.int64)  # row of each code's first appearance
     m = 0
@@ -525,7 +539,7 @@ def row_codes(keys: np.ndarray) -> np.ndarray:
                 if 2 * (m + 1) > cap:
                     cap *= 2
                     mask = np.uint64(cap - 1)
-                    slot_of = _rehash(k_hash, m, cap)
+                    _rehash(slot_of, k_hash, m, cap)
                     s = h & mask
                     while slot_of[s] >= 0:
                         s = (s + np.uint64(1)) & mask
