@@ -1,9 +1,10 @@
-"""numba kernels of the links tables: the candidate rows of a chunk (with remote-access
-payload markers), DHCP server fields, TLS SNI / HTTP Host spans, TCP SYN option layouts.
+"""numba kernels of the links tables: one pass over a chunk's records (candidate rows with
+remote-access payload markers, the senders, the IP-ID input), DHCP server fields, TLS SNI /
+HTTP Host spans, TCP SYN option layouts; and the grouping of rows that finish() merges.
 
-Each kernel walks only the candidate rows it is given (UDP 67, SYNs, first
-payload bytes), bounds-checks every read against the captured length and
-never raises on hostile bytes: a field that does not fit is left at 0.
+The parsers walk only the candidate rows they are given (UDP 67, SYNs, first
+payload bytes), bounds-check every read against the captured length and
+never raise on hostile bytes: a field that does not fit is left at 0.
 """
 
 from __future__ import annotations
