@@ -8,7 +8,6 @@ import json
 
 import numpy as np
 import pandas as pd
-import pytest
 
 from secaudit.detect._common import (
     finding,
@@ -168,10 +167,20 @@ def test_stable_id_written_directly_matches_model() -> None:
         assert got == stable_id(rule, subject, keys)
 
 
-def test_fold_falls_back_on_hash_collisions(monkeypatch: pytest.MonkeyPatch) -> None:
-    import secaudit.detect.links_tables as lt
-
+def test_fold_codes_number_exact_rows_by_first_appearance() -> None:
+    """Rows compared exactly (int8 -1 as uint64, bools as 0/1), codes in order of first
+    appearance, the table growing past its first size: as groupby(sort=False).ngroup()."""
     cols = [np.array([3, 1, 3, 2, 1], dtype=np.uint64), np.array([0, 0, 0, 1, 0], dtype=np.int8)]
-    want = fold_codes(cols).tolist()
-    monkeypatch.setattr(lt, "mix64", lambda h: h * np.uint64(0))  # every row the same hash
-    assert lt.fold_codes(cols).tolist() == want == [0, 1, 0, 2, 1]
+    assert fold_codes(cols).tolist() == [0, 1, 0, 2, 1]
+    rng = np.random.default_rng(6)
+    n = 20000
+    df = pd.DataFrame(
+        {
+            "a": rng.integers(0, 2**63, 50, dtype=np.uint64)[rng.integers(0, 50, n)],
+            "b": rng.integers(-1, 3, n).astype(np.int8),
+            "c": rng.random(n) < 0.5,
+            "d": rng.integers(0, 40, n).astype(np.uint16),
+        }
+    )
+    want = df.groupby(list(df.columns), sort=False).ngroup().to_numpy()
+    assert fold_codes([df[c].to_numpy() for c in df.columns]).tolist() == want.tolist()

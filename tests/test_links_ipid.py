@@ -119,9 +119,9 @@ def test_merge_keeps_both_files_senders() -> None:
 
 
 def test_entries_give_the_same_state_as_per_packet_lookups() -> None:
-    """Senders looked up once per hosts_aggregate entry (LinksTables) leave the very state
+    """Senders looked up once per chunk_scan hosts entry (LinksTables) leave the very state
     that hashing every packet does, the table growing mid-chunk included."""
-    from secaudit.detect.links_kernels import hosts_aggregate
+    from secaudit.detect.links_kernels import chunk_scan
 
     rng = np.random.default_rng(4)
     n = 6000
@@ -133,12 +133,9 @@ def test_entries_give_the_same_state_as_per_packet_lookups() -> None:
     a, b = IpIdCounters(), IpIdCounters()
     for k in range(0, n, 2500):
         q = p[k : k + 2500]
-        entry = hosts_aggregate(
-            q["src_mac"], q["src_hi"], q["src_lo"], q["vlan"], q["ttl"], q["proto"],
-            q["dst_hi"], q["dst_lo"], q["arp_op"], q["ip_version"], q["ts"],
-        )  # fmt: skip
+        _cands, hosts, (entry, ids, dsts) = chunk_scan(q)
         a.update(q)
-        b.update(q, entry[-1], len(entry[0]))
+        b.feed(entry, ids, dsts, hosts[0], hosts[2])
     assert a.n == b.n > 512 and a.clock == b.clock
     for name in ("keys", "used", "seqs"):
         assert np.array_equal(getattr(a, name), getattr(b, name))

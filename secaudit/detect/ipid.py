@@ -71,44 +71,41 @@ def _grow(keys: np.ndarray, used: np.ndarray, seqs: np.ndarray) -> tuple:  # typ
 
 
 @nb.njit(cache=True)
-def _feed(
+def _link(
     keys: np.ndarray,
     used: np.ndarray,
     seqs: np.ndarray,
     n: int,
     clock: int,
-    p: np.ndarray,
     max_gap: int,
     entry: np.ndarray,
-    n_entries: int,
-) -> tuple:  # type: ignore[type-arg]
-    """Link each unfragmented, untunnelled IPv4 packet with an ID (records of `p`, read once
-    each) to its sender's closest sequence, or start one; returns the possibly grown table,
-    the key count and the clock (a packet counter for LRU).
-
-    `entry` numbers each packet's group of the chunk (0 .. n_entries-1), groups whose packets
-    share MAC and address: the table is probed once per group and the slot remembered
-    (until the table grows), not hashed again for every packet."""
-    slot_of = np.full(n_entries, -1, np.int64)
-    for i in range(p.shape[0]):
-        q = p[i]
-        if q.ip_version != 4 or q.tunnel_depth != 0 or q.ip_id == 0 or q.frag & 1 or q.src_mac == 0:
-            continue
+    ids: np.ndarray,
+    dsts: np.ndarray,
+    mac: np.ndarray,
+    src: np.ndarray,
+    slot_of: np.ndarray,
+    start: int,
+) -> tuple[int, int, int]:
+    """Link packets `start`.. (ID `ids`, destination `dsts`, in capture order) each to its
+    sender's closest sequence, or start one, until the table must grow; returns (the packet
+    to go on from, the key count, the clock).  `slot_of`: each sender entry's slot, -1 not
+    looked up yet."""
+    for i in range(start, entry.shape[0]):
         if 2 * (n + 1) > keys.shape[0]:
-            keys, used, seqs = _grow(keys, used, seqs)
-            slot_of[:] = -1  # every sender moved
-        h = slot_of[entry[i]]
+            return i, n, clock
+        e = entry[i]
+        h = slot_of[e]
         if h < 0:
-            found, new = _slot(keys, used, q.src_mac, q.src_lo)
+            found, new = _slot(keys, used, mac[e], src[e])
             h = np.int64(found)
-            slot_of[entry[i]] = h
+            slot_of[e] = h
             if new:
                 n += 1
                 for s in range(SLOTS):
                     seqs[h, s, _LAST] = -1
         clock += 1
-        x = np.int64(q.ip_id)
-        d = np.int64(q.dst_lo)
+        x = np.int64(ids[i])
+        d = np.int64(dsts[i])
         best, best_gap = -1, max_gap + 1
         victim, victim_used = 0, np.iinfo(np.int64).max  # an empty slot, else the LRU one
         for s in range(SLOTS):
@@ -133,7 +130,40 @@ def _feed(
         seqs[h, best, _LAST] = x
         seqs[h, best, _PKTS] += 1
         seqs[h, best, _USED] = clock
-    return keys, used, seqs, n, clock
+    return entry.shape[0], n, clock
+
+
+@nb.njit(cache=True)
+def _feed(
+    keys: np.ndarray,
+    used: np.ndarray,
+    seqs: np.ndarray,
+    n: int,
+    clock: int,
+    max_gap: int,
+    entry: np.ndarray,
+    ids: np.ndarray,
+    dsts: np.ndarray,
+    mac: np.ndarray,
+    src: np.ndarray,
+) -> tuple:  # type: ignore[type-arg]
+    """_link over all the packets, growing the table where it must; returns the possibly
+    grown table, the key count and the clock (a packet counter for LRU).
+
+    `entry` numbers each packet's sender (MAC `mac[entry]`, address `src[entry]`; a group
+    of packets that share both): the table is probed once per group and the slot remembered
+    (until the table grows), not hashed again for every packet.  The growth stays out of
+    _link's loop: arrays reassigned in a loop cost reference counting on every packet."""
+    slot_of = np.full(mac.shape[0], -1, np.int64)
+    i = 0
+    while True:
+        i, n, clock = _link(
+            keys, used, seqs, n, clock, max_gap, entry, ids, dsts, mac, src, slot_of, i
+        )
+        if i == entry.shape[0]:
+            return keys, used, seqs, n, clock
+        keys, used, seqs = _grow(keys, used, seqs)
+        slot_of[:] = -1  # every sender moved
 
 
 @nb.njit(cache=True)
@@ -166,21 +196,29 @@ class IpIdCounters:
     n: int = 0
     clock: int = 0
 
-    def update(
-        self, packets: np.ndarray, entry: np.ndarray | None = None, n_entries: int = 0
-    ) -> None:
-        """Feed one chunk (schemas.PACKET_DTYPE): unfragmented, untunnelled IPv4 with an ID.
+    def update(self, packets: np.ndarray) -> None:
+        """Feed one chunk (schemas.PACKET_DTYPE): unfragmented, untunnelled IPv4 with an ID
+        and a source MAC, each packet looked up as a sender of its own."""
+        p = packets
+        ok = (p["ip_version"] == 4) & (p["tunnel_depth"] == 0) & (p["ip_id"] != 0)
+        rows = np.flatnonzero(ok & (p["frag"] & 1 == 0) & (p["src_mac"] != 0))
+        self.feed(
+            np.arange(len(rows)), p["ip_id"][rows], p["dst_lo"][rows],
+            p["src_mac"][rows], p["src_lo"][rows],
+        )  # fmt: skip
 
-        `entry`: each packet's group (0 .. n_entries-1; hosts_aggregate's entries) where the
-        packets of a group share MAC and address, so a sender is looked up once per group;
-        without it every packet is a group of its own."""
-        if not len(packets):
+    def feed(
+        self, entry: np.ndarray, ids: np.ndarray, dsts: np.ndarray, mac: np.ndarray,
+        src: np.ndarray,
+    ) -> None:  # fmt: skip
+        """Feed packets in capture order by their IDs, destinations (low 64 bits) and
+        senders: packet i is sender entry[i], MAC mac[entry[i]], IPv4 src[entry[i]]
+        (links_kernels.chunk_scan gives them per chunk, without a second read of the records)."""
+        if not len(entry):
             return
-        if entry is None:
-            entry, n_entries = np.arange(len(packets)), len(packets)
         self.keys, self.used, self.seqs, self.n, self.clock = _feed(
-            self.keys, self.used, self.seqs, self.n, self.clock, packets, self.max_gap,
-            entry, n_entries,
+            self.keys, self.used, self.seqs, self.n, self.clock, self.max_gap,
+            entry, ids, dsts, mac, src,
         )  # fmt: skip
 
     def merge(self, other: IpIdCounters) -> None:

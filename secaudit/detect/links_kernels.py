@@ -1,9 +1,10 @@
-"""numba kernels of the links tables: the candidate rows of a chunk (with remote-access
-payload markers), DHCP server fields, TLS SNI / HTTP Host spans, TCP SYN option layouts.
+"""numba kernels of the links tables: one pass over a chunk's records (candidate rows with
+remote-access payload markers, the senders, the IP-ID input), DHCP server fields, TLS SNI /
+HTTP Host spans, TCP SYN option layouts; and the grouping of rows that finish() merges.
 
-Each kernel walks only the candidate rows it is given (UDP 67, SYNs, first
-payload bytes), bounds-checks every read against the captured length and
-never raises on hostile bytes: a field that does not fit is left at 0.
+The parsers walk only the candidate rows they are given (UDP 67, SYNs, first
+payload bytes), bounds-check every read against the captured length and
+never raise on hostile bytes: a field that does not fit is left at 0.
 """
 
 from __future__ import annotations
@@ -18,8 +19,12 @@ __all__ = [
     "MARK_OPENVPN",
     "MARK_SSH",
     "MARK_WIREGUARD",
+    "chunk_scan",
     "dhcp_fields",
+    "join_spans",
+    "merge_counts",
     "name_spans",
+    "row_codes",
     "syn_layouts",
 ]
 
@@ -172,29 +177,32 @@ def _is_method(w: np.uint64) -> bool:
 
 
 @nb.njit(cache=True)
-def name_spans(
-    idx: np.ndarray,
-    data_off: np.ndarray,
-    caplen: np.ndarray,
-    payload_off: np.ndarray,
-    payload_len: np.ndarray,
-    head: np.ndarray,
-    data: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(kind 1 SNI / 2 Host, start, length) of the server name in each TCP payload, 0 when none
-    (`head`: the packets' first payload bytes, which pick the parser)."""
+def name_spans(p: np.ndarray, idx: np.ndarray, data: np.ndarray) -> tuple:  # type: ignore[type-arg]
+    """(kind 1 SNI / 2 Host, start, length) of the server name in the TCP payload of each
+    packet row `idx` of records `p`, 0 when none (the payload's first bytes, `head`, pick the
+    parser); then the rows' (src_hi, src_lo, dst_hi, dst_lo, sport, dport), read from the
+    records with their offsets (a gather per field reads each record again)."""
     n = idx.shape[0]
     kind = np.zeros(n, np.uint8)
     start = np.zeros(n, np.int64)
     length = np.zeros(n, np.int64)
+    src_hi = np.empty(n, np.uint64)
+    src_lo = np.empty(n, np.uint64)
+    dst_hi = np.empty(n, np.uint64)
+    dst_lo = np.empty(n, np.uint64)
+    sport = np.empty(n, np.uint16)
+    dport = np.empty(n, np.uint16)
+    head = np.empty(n, np.uint64)
     # payload bounds in a loop of their own, asking for each payload (as syn_layouts): the
     # cache misses of the parsers overlap instead of stalling them one by one
     begin = np.empty(n, np.int64)
     stop = np.empty(n, np.int64)
     for r in range(n):
-        i = idx[r]
-        begin[r] = data_off[i] + payload_off[i]
-        stop[r] = data_off[i] + min(np.int64(caplen[i]), np.int64(payload_off[i]) + payload_len[i])
+        q = p[idx[r]]
+        src_hi[r], src_lo[r], dst_hi[r], dst_lo[r] = q.src_hi, q.src_lo, q.dst_hi, q.dst_lo
+        sport[r], dport[r], head[r] = q.sport, q.dport, q.head
+        begin[r] = q.data_off + q.payload_off
+        stop[r] = q.data_off + min(np.int64(q.caplen), np.int64(q.payload_off) + q.payload_len)
         if stop[r] - begin[r] >= 8:
             prefetch(data, begin[r])  # type: ignore[call-arg]
     for r in range(n):
@@ -202,7 +210,7 @@ def name_spans(
         end = stop[r]
         if end - pos < 8:
             continue
-        w = head[idx[r]]
+        w = head[r]
         b0 = word_byte(w, 0)
         if b0 == 22:
             s, ln = _sni(data, pos, end)
@@ -212,7 +220,7 @@ def name_spans(
             s, ln = _host(data, pos, end)
             if ln > 0:
                 kind[r], start[r], length[r] = NAME_HOST, s, ln
-    return kind, start, length
+    return kind, start, length, (src_hi, src_lo, dst_hi, dst_lo, sport, dport)
 
 
 @nb.njit(cache=True, inline="always")
@@ -240,25 +248,30 @@ def _marker(w: np.uint64, avail: int, tcp: bool, plen: int) -> int:
 
 
 @nb.njit(cache=True)
-def syn_layouts(
-    idx: np.ndarray,
-    data_off: np.ndarray,
-    caplen: np.ndarray,
-    l4_off: np.ndarray,
-    data: np.ndarray,
-) -> np.ndarray:
-    """TCP option kinds of each SYN, in order, packed into a uint64 (p0f's 'olayout')."""
+def syn_layouts(p: np.ndarray, idx: np.ndarray, data: np.ndarray) -> tuple:  # type: ignore[type-arg]
+    """TCP option kinds of each SYN (rows `idx` of records `p`), in order, packed into a
+    uint64 (p0f's 'olayout'); then the rows' (src_hi, src_lo, src_mac, ttl, win, wscale, ts),
+    read with the header offsets (a gather per field reads each record again)."""
     n = idx.shape[0]
     out = np.zeros(n, np.uint64)
+    src_hi = np.empty(n, np.uint64)
+    src_lo = np.empty(n, np.uint64)
+    src_mac = np.empty(n, np.uint64)
+    ttl = np.empty(n, np.uint8)
+    win = np.empty(n, np.uint16)
+    wscale = np.empty(n, np.int8)
+    ts = np.empty(n, np.int64)
     # header offsets and the data-offset byte in a loop of their own: no branch waits on a
     # load, so the cache misses into the chunk's records and bytes overlap
     start = np.empty(n, np.int64)
     stop = np.empty(n, np.int64)
     hlen = np.zeros(n, np.uint8)
     for r in range(n):
-        i = idx[r]
-        start[r] = data_off[i] + l4_off[i]
-        stop[r] = data_off[i] + caplen[i]
+        q = p[idx[r]]
+        src_hi[r], src_lo[r], src_mac[r] = q.src_hi, q.src_lo, q.src_mac
+        ttl[r], win[r], wscale[r], ts[r] = q.ttl, q.win, q.wscale, q.ts
+        start[r] = q.data_off + q.l4_off
+        stop[r] = q.data_off + q.caplen
         if start[r] + 20 <= stop[r]:
             hlen[r] = data[start[r] + 12]
     for r in range(n):
@@ -284,7 +297,7 @@ def syn_layouts(
                 break
             o += np.int64(data[o + 1])
         out[r] = code | (np.uint64(k) << np.uint64(60))
-    return out
+    return out, (src_hi, src_lo, src_mac, ttl, win, wscale, ts)
 
 
 @nb.njit(cache=True, inline="always")
@@ -313,117 +326,6 @@ def _mix64(h: np.uint64) -> np.uint64:
     return h ^ (h >> np.uint64(31))
 
 
-@nb.njit(cache=True)
-def hosts_aggregate(
-    src_mac: np.ndarray,
-    src_hi: np.ndarray,
-    src_lo: np.ndarray,
-    vlan: np.ndarray,
-    ttl: np.ndarray,
-    proto: np.ndarray,
-    dst_hi: np.ndarray,
-    dst_lo: np.ndarray,
-    arp_op: np.ndarray,
-    ip_version: np.ndarray,
-    ts: np.ndarray,
-) -> tuple[
-    np.ndarray,
-    np.ndarray,
-    np.ndarray,
-    np.ndarray,
-    np.ndarray,
-    np.ndarray,
-    np.ndarray,
-    np.ndarray,
-    np.ndarray,
-    np.ndarray,
-    np.ndarray,
-]:
-    """Distinct (MAC, address, VLAN, TTL, ARP?, unicast TCP/UDP?) senders with packet count and
-    first/last time, in one pass with an open-addressing hash table (exact keys, no collisions);
-    plus each packet's entry (-1: not counted), which the IP-ID pass keys its senders by."""
-    n = ts.shape[0]
-    # the table grows with the distinct senders (a few thousand per chunk), so it stays
-    # cache-resident instead of being sized for every packet; an entry's key and its
-    # counts are rows of their own, so a probe reads one cache line, not one per field
-    cap = 4096
-    mask = np.uint64(cap - 1)
-    slot_of = np.full(cap, -1, np.int64)
-    k_hash = np.empty(n, np.uint64)
-    key = np.empty((n, 4), np.uint64)  # MAC, hi, lo, VLAN | TTL << 16 | ARP << 24 | uni << 25
-    agg = np.empty((n, 3), np.int64)  # packets, first, last
-    entry = np.full(n, -1, np.int64)
-    m = 0
-    for i in range(n):
-        mac = src_mac[i]
-        isarp = arp_op[i] > 0
-        if mac == 0 or (ip_version[i] == 0 and not isarp):
-            continue
-        t = np.uint8(0) if isarp else ttl[i]
-        uni = (proto[i] == 6 or proto[i] == 17) and not isarp and not _special(dst_hi[i], dst_lo[i])
-        hi, lo = src_hi[i], src_lo[i]
-        small = (
-            np.uint64(vlan[i])
-            | (np.uint64(t) << np.uint64(16))
-            | (np.uint64(isarp) << np.uint64(24))
-            | (np.uint64(uni) << np.uint64(25))
-        )
-        # independent products, one mix: the slot only spreads keys (entries are compared
-        # field by field and numbered in order of first appearance, whatever the hash)
-        h = _mix64(
-            (mac * np.uint64(0x9E3779B97F4A7C15))
-            ^ (hi * np.uint64(0xC2B2AE3D27D4EB4F))
-            ^ (lo * np.uint64(0x165667B19E3779F9))
-            ^ small
-        )
-        s = h & mask
-        while True:
-            j = slot_of[s]
-            if j < 0:
-                if 2 * (m + 1) > cap:  # grow, re-insert the keys so far, then find a slot again
-                    cap *= 2
-                    mask = np.uint64(cap - 1)
-                    slot_of = np.full(cap, -1, np.int64)
-                    for e in range(m):
-                        q = k_hash[e] & mask
-                        while slot_of[q] >= 0:
-                            q = (q + np.uint64(1)) & mask
-                        slot_of[q] = e
-                    s = h & mask
-                    while slot_of[s] >= 0:
-                        s = (s + np.uint64(1)) & mask
-                slot_of[s] = m
-                k_hash[m] = h
-                key[m, 0], key[m, 1], key[m, 2], key[m, 3] = mac, hi, lo, small
-                agg[m, 0], agg[m, 1], agg[m, 2] = 1, ts[i], ts[i]
-                entry[i] = m
-                m += 1
-                break
-            if key[j, 0] == mac and key[j, 1] == hi and key[j, 2] == lo and key[j, 3] == small:
-                agg[j, 0] += 1
-                if ts[i] < agg[j, 1]:
-                    agg[j, 1] = ts[i]
-                if ts[i] > agg[j, 2]:
-                    agg[j, 2] = ts[i]
-                entry[i] = j
-                break
-            s = (s + np.uint64(1)) & mask
-    small_k = key[:m, 3]
-    return (
-        key[:m, 0].copy(),
-        key[:m, 1].copy(),
-        key[:m, 2].copy(),
-        (small_k & np.uint64(0xFFFF)).astype(np.uint16),
-        ((small_k >> np.uint64(16)) & np.uint64(0xFF)).astype(np.uint8),
-        (small_k >> np.uint64(24)) & np.uint64(1) == 1,
-        (small_k >> np.uint64(25)) & np.uint64(1) == 1,
-        agg[:m, 0].copy(),
-        agg[:m, 1].copy(),
-        agg[:m, 2].copy(),
-        entry,
-    )
-
-
 @nb.njit(cache=True, inline="always")
 def _may_name(w: np.uint64, avail: int) -> bool:
     """The checks name_spans starts with, on the payload's first 8 bytes `w` (`avail`
@@ -438,87 +340,256 @@ def _may_name(w: np.uint64, avail: int) -> bool:
 
 
 @nb.njit(cache=True)
-def candidates(
-    ts: np.ndarray,
-    ip_version: np.ndarray,
-    proto: np.ndarray,
-    sport: np.ndarray,
-    tcp_flags: np.ndarray,
-    arp_op: np.ndarray,
-    caplen: np.ndarray,
-    payload_off: np.ndarray,
-    payload_len: np.ndarray,
-    head: np.ndarray,
-) -> tuple[
-    np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, int, int
-]:
-    """One pass over a chunk: row indexes of ARP, DHCP replies, router advertisements, TCP SYNs,
-    TCP payloads that may name a server (TLS ClientHello / HTTP request line), and remote-access
-    handshakes with their marker (MARK_*); plus the chunk's first and last timestamp.  Payloads
-    are judged by their first 8 bytes (`head`), which the record holds: no read of the chunk's
-    bytes."""
-    n = ts.shape[0]
+def _slots(rows: int, cap: int) -> np.ndarray:
+    """A buffer for an open-addressing table of `cap` slots that can grow in place (_rehash)
+    to the most a table of `rows` entries at most half full needs; the first `cap` cleared.
+    Growing in place, not into a new array: an array reassigned inside a numba loop is
+    reference-counted on every iteration."""
+    big = cap
+    while big < 2 * (rows + 1):
+        big *= 2
+    slot_of = np.empty(big, np.int64)  # pages beyond the slots in use are never touched
+    slot_of[:cap] = -1
+    return slot_of
+
+
+@nb.njit(cache=True)
+def _rehash(slot_of: np.ndarray, k_hash: np.ndarray, m: int, cap: int) -> None:
+    """The first `cap` slots (a power of two) of `slot_of` made to hold entries 0 .. m-1 by
+    their hashes."""
+    mask = np.uint64(cap - 1)
+    slot_of[:cap] = -1
+    for e in range(m):
+        q = k_hash[e] & mask
+        while slot_of[q] >= 0:
+            q = (q + np.uint64(1)) & mask
+        slot_of[q] = e
+
+
+@nb.njit(cache=True)
+def chunk_scan(p: np.ndarray) -> tuple:  # type: ignore[type-arg]
+    """The one pass of the links extracts over a chunk's records (schemas.PACKET_DTYPE), each
+    record read once: a separate pass per extract pays for reading every record again.
+
+    Returns three tuples:
+
+    * candidates: row indexes of ARP, DHCP replies, router advertisements, TCP SYNs, TCP
+      payloads that may name a server (TLS ClientHello / HTTP request line), remote-access
+      handshakes and their marker (MARK_*); the chunk's first and last timestamp.  Payloads
+      are judged by their first 8 bytes (`head`), which the record holds;
+    * hosts: distinct (MAC, address, VLAN, TTL, ARP?, unicast TCP/UDP?) senders with packet
+      count and first/last time, numbered in order of first appearance by an open-addressing
+      hash table (exact keys);
+    * IP-ID input: per unfragmented, untunnelled IPv4 packet with an ID and a MAC, its
+      sender entry, ID and destination (IpIdCounters.feed)."""
+    n = p.shape[0]
     arp = np.empty(n, np.int64)
     ra = np.empty(n, np.int64)
     syn = np.empty(n, np.int64)
-    pay = np.empty(n, np.int64)  # TCP/UDP packets with payload: row, flags
-    span = np.empty(n, np.uint32)  # payload bytes captured (1 .. caplen)
-    plen = np.empty(n, np.uint32)  # payload_len (uint32 in the packets table)
-    flag = np.empty(n, np.uint8)  # 1 TCP, 2 a DHCP reply candidate
-    na = nr = ns = npay = 0
-    t0 = ts[0] if n else 0
+    dhcp = np.empty(n, np.int64)
+    names = np.empty(n, np.int64)
+    marks = np.empty(n, np.int64)
+    mark = np.empty(n, np.uint8)
+    # the hosts table grows with the distinct senders (a few thousand per chunk), so it
+    # stays cache-resident instead of being sized for every packet; an entry's key and its
+    # counts are rows of their own, so a probe reads one cache line, not one per field
+    cap = 4096
+    mask = np.uint64(cap - 1)
+    slot_of = _slots(n, cap)
+    k_hash = np.empty(n, np.uint64)
+    key = np.empty((n, 4), np.uint64)  # MAC, hi, lo, VLAN | TTL << 16 | ARP << 24 | uni << 25
+    agg = np.empty((n, 3), np.int64)  # packets, first, last
+    id_entry = np.empty(n, np.int64)
+    id_val = np.empty(n, np.uint32)
+    id_dst = np.empty(n, np.uint64)
+    na = nr = ns = nd = nn = nm = m = nid = 0
+    t0 = p[0].ts
     t1 = t0
     for i in range(n):
-        t = ts[i]
-        if t < t0:
-            t0 = t
-        if t > t1:
-            t1 = t
-        if arp_op[i] > 0:
+        q = p[i]
+        ts = q.ts
+        if ts < t0:
+            t0 = ts
+        if ts > t1:
+            t1 = ts
+        mac = q.src_mac
+        isarp = q.arp_op > 0
+        ipv = q.ip_version
+        pr = q.proto
+        if mac != 0 and (ipv != 0 or isarp):
+            ttl = np.uint8(0) if isarp else q.ttl
+            uni = (pr == 6 or pr == 17) and not isarp and not _special(q.dst_hi, q.dst_lo)
+            hi, lo = q.src_hi, q.src_lo
+            small = (
+                np.uint64(q.vlan)
+                | (np.uint64(ttl) << np.uint64(16))
+                | (np.uint64(isarp) << np.uint64(24))
+                | (np.uint64(uni) << np.uint64(25))
+            )
+            # independent products, one mix: the slot only spreads keys (entries are compared
+            # field by field and numbered in order of first appearance, whatever the hash)
+            h = _mix64(
+                (mac * np.uint64(0x9E3779B97F4A7C15))
+                ^ (hi * np.uint64(0xC2B2AE3D27D4EB4F))
+                ^ (lo * np.uint64(0x165667B19E3779F9))
+                ^ small
+            )
+            s = h & mask
+            while True:
+                j = slot_of[s]
+                if j < 0:
+                    if 2 * (m + 1) > cap:  # grow, then find a slot again
+                        cap *= 2
+                        mask = np.uint64(cap - 1)
+                        _rehash(slot_of, k_hash, m, cap)
+                        s = h & mask
+                        while slot_of[s] >= 0:
+                            s = (s + np.uint64(1)) & mask
+                    slot_of[s] = m
+                    k_hash[m] = h
+                    key[m, 0], key[m, 1], key[m, 2], key[m, 3] = mac, hi, lo, small
+                    agg[m, 0], agg[m, 1], agg[m, 2] = 1, ts, ts
+                    j = m
+                    m += 1
+                    break
+                if key[j, 0] == mac and key[j, 1] == hi and key[j, 2] == lo and key[j, 3] == small:
+                    agg[j, 0] += 1
+                    if ts < agg[j, 1]:
+                        agg[j, 1] = ts
+                    if ts > agg[j, 2]:
+                        agg[j, 2] = ts
+                    break
+                s = (s + np.uint64(1)) & mask
+            if ipv == 4 and q.tunnel_depth == 0 and q.ip_id != 0 and not q.frag & 1:
+                id_entry[nid] = j
+                id_val[nid] = q.ip_id
+                id_dst[nid] = q.dst_lo
+                nid += 1
+        if isarp:
             arp[na] = i
             na += 1
             continue
-        if ip_version[i] == 0:
+        if ipv == 0:
             continue
-        pr = proto[i]
-        if pr == 6 and (tcp_flags[i] & 0x12) == 0x02:
+        if pr == 6 and (q.tcp_flags & 0x12) == 0x02:
             syn[ns] = i
             ns += 1
-        elif pr == 58 and sport[i] == 134 and ip_version[i] == 6:
+        elif pr == 58 and q.sport == 134 and ipv == 6:
             ra[nr] = i
             nr += 1
-        if (pr != 6 and pr != 17) or payload_len[i] == 0 or payload_off[i] >= caplen[i]:
+        cap_len = np.int64(q.caplen)
+        off = np.int64(q.payload_off)
+        pl = q.payload_len
+        if (pr != 6 and pr != 17) or pl == 0 or off >= cap_len:
             continue
-        pay[npay] = i
-        span[npay] = min(np.int64(caplen[i]), np.int64(payload_off[i]) + payload_len[i]) - np.int64(
-            payload_off[i]
-        )
-        plen[npay] = payload_len[i]
-        flag[npay] = np.uint8(
-            1 if pr == 6 else (2 if sport[i] == 67 and payload_len[i] >= 240 else 0)
-        )
-        npay += 1
-    dhcp = np.empty(npay, np.int64)
-    names = np.empty(npay, np.int64)
-    marks = np.empty(npay, np.int64)
-    mark = np.empty(npay, np.uint8)
-    nd = nn = nm = 0
-    for k in range(npay):
-        i = pay[k]
-        w = head[i]
-        b0 = word_byte(w, 0)
-        if flag[k] == 2:
+        tcp = pr == 6
+        w = q.head
+        avail = int(min(cap_len, off + pl) - off)  # payload bytes captured (1 .. caplen)
+        if not tcp and q.sport == 67 and pl >= 240:
             dhcp[nd] = i
             nd += 1
-        if flag[k] == 1 and _may_name(w, int(span[k])):
+        if tcp and _may_name(w, avail):
             names[nn] = i
             nn += 1
+        b0 = word_byte(w, 0)
         if b0 == 83 or b0 == 1 or b0 == 0x38 or b0 == 0x50 or b0 == 0:
-            mk = _marker(w, int(span[k]), flag[k] == 1, plen[k])
+            mk = _marker(w, avail, tcp, pl)
             if mk:
                 marks[nm] = i
                 mark[nm] = mk
                 nm += 1
-    return (
-        arp[:na], dhcp[:nd], ra[:nr], syn[:ns], names[:nn], marks[:nm], mark[:nm], t0, t1,
-    )  # fmt: skip
+    small_k = key[:m, 3]
+    hosts = (
+        key[:m, 0].copy(),
+        key[:m, 1].copy(),
+        key[:m, 2].copy(),
+        (small_k & np.uint64(0xFFFF)).astype(np.uint16),
+        ((small_k >> np.uint64(16)) & np.uint64(0xFF)).astype(np.uint8),
+        (small_k >> np.uint64(24)) & np.uint64(1) == 1,
+        (small_k >> np.uint64(25)) & np.uint64(1) == 1,
+        agg[:m, 0].copy(),
+        agg[:m, 1].copy(),
+        agg[:m, 2].copy(),
+    )
+    cands = (arp[:na], dhcp[:nd], ra[:nr], syn[:ns], names[:nn], marks[:nm], mark[:nm], t0, t1)
+    return cands, hosts, (id_entry[:nid], id_val[:nid], id_dst[:nid])
+
+
+@nb.njit(cache=True)
+def row_codes(keys: np.ndarray) -> np.ndarray:
+    """One code per distinct row of a (rows, columns) uint64 matrix, numbered in order of
+    first appearance: an open-addressing table over whole rows (exact comparison), one pass
+    instead of hashing, factorizing and checking column by column."""
+    n, k = keys.shape
+    codes = np.empty(n, np.int64)
+    cap = 1024  # grows with the distinct rows, not the rows: a table that stays in cache
+    mask = np.uint64(cap - 1)
+    slot_of = _slots(n, cap)
+    k_hash = np.empty(n, np.uint64)
+    first = np.empty(n, np.int64)  # row of each code's first appearance
+    m = 0
+    for i in range(n):
+        h = np.uint64(0)
+        for c in range(k):  # independent products, one mix (as chunk_scan's hosts)
+            h ^= (keys[i, c] + np.uint64(c)) * np.uint64(0x9E3779B97F4A7C15 + 2 * c)  # odd
+        h = _mix64(h)
+        s = h & mask
+        while True:
+            j = slot_of[s]
+            if j < 0:
+                if 2 * (m + 1) > cap:
+                    cap *= 2
+                    mask = np.uint64(cap - 1)
+                    _rehash(slot_of, k_hash, m, cap)
+                    s = h & mask
+                    while slot_of[s] >= 0:
+                        s = (s + np.uint64(1)) & mask
+                slot_of[s] = m
+                k_hash[m] = h
+                first[m] = i
+                codes[i] = m
+                m += 1
+                break
+            r = first[j]
+            same = True
+            for c in range(k):
+                if keys[r, c] != keys[i, c]:
+                    same = False
+                    break
+            if same:
+                codes[i] = j
+                break
+            s = (s + np.uint64(1)) & mask
+    return codes
+
+
+@nb.njit(cache=True)
+def merge_counts(
+    codes: np.ndarray, k: int, count: np.ndarray, first_ns: np.ndarray, last_ns: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per code 0 .. k-1: the sum of `count`, the least `first_ns` and the greatest `last_ns`."""
+    total = np.zeros(k, np.int64)
+    lo = np.full(k, np.iinfo(np.int64).max, np.int64)
+    hi = np.full(k, np.iinfo(np.int64).min, np.int64)
+    for i in range(codes.shape[0]):
+        g = codes[i]
+        total[g] += np.int64(count[i])
+        if np.int64(first_ns[i]) < lo[g]:
+            lo[g] = np.int64(first_ns[i])
+        if np.int64(last_ns[i]) > hi[g]:
+            hi[g] = np.int64(last_ns[i])
+    return total, lo, hi
+
+
+@nb.njit(cache=True)
+def join_spans(data: np.ndarray, start: np.ndarray, length: np.ndarray) -> np.ndarray:
+    """The byte spans (start, length) of `data` end to end: copied span by span, not
+    gathered through an index per byte."""
+    out = np.empty(np.sum(length), np.uint8)
+    o = 0
+    for r in range(start.shape[0]):
+        s = start[r]
+        for k in range(length[r]):
+            out[o + k] = data[s + k]
+        o += length[r]
+    return out

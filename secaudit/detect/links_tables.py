@@ -26,10 +26,12 @@ import pandas as pd
 
 from secaudit.detect.ipid import IpIdCounters
 from secaudit.detect.links_kernels import (
-    candidates,
+    chunk_scan,
     dhcp_fields,
-    hosts_aggregate,
+    join_spans,
+    merge_counts,
     name_spans,
+    row_codes,
     syn_layouts,
 )
 from secaudit.policy.lookup import addr_text_column
@@ -60,14 +62,18 @@ class LinksTables:
         """Extract what the links detectors need from one chunk (schemas.PACKET_DTYPE rows)."""
         if len(p) == 0:
             return
-        arp, dhcp, ra, syn, names, marks, mark, t0, t1 = candidates(
-            p["ts"], p["ip_version"], p["proto"], p["sport"], p["tcp_flags"], p["arp_op"],
-            p["caplen"], p["payload_off"], p["payload_len"], p["head"],
-        )  # fmt: skip
+        cands, hosts, (id_entry, id_val, id_dst) = chunk_scan(p)
+        arp, dhcp, ra, syn, names, marks, mark, t0, t1 = cands
         self.first_ns = int(t0) if self.first_ns is None else min(self.first_ns, int(t0))
         self.last_ns = int(t1) if self.last_ns is None else max(self.last_ns, int(t1))
-        entry, n_entries = self._hosts(p)
-        self.ipid.update(p, entry, n_entries)
+        mac, hi, lo, vlan, ttl, arp_host, uni, cnt, tmin, tmax = hosts
+        self.hosts.append(
+            {
+                "src_mac": mac, "src_hi": hi, "src_lo": lo, "vlan": vlan, "ttl": ttl,
+                "arp": arp_host, "uni": uni, "pkts": cnt, "first_ns": tmin, "last_ns": tmax,
+            }
+        )  # fmt: skip
+        self.ipid.feed(id_entry, id_val, id_dst, mac, lo)
         if arp.size:
             self.arp.append(
                 _take(
@@ -86,20 +92,6 @@ class LinksTables:
             self._names(p, data, names)
         if marks.size:
             self._marks(p, marks, mark)
-
-    def _hosts(self, p: np.ndarray) -> tuple[np.ndarray, int]:
-        """Append the chunk's senders; returns each packet's sender entry and their count."""
-        mac, hi, lo, vlan, ttl, arp, uni, cnt, tmin, tmax, entry = hosts_aggregate(
-            p["src_mac"], p["src_hi"], p["src_lo"], p["vlan"], p["ttl"], p["proto"],
-            p["dst_hi"], p["dst_lo"], p["arp_op"], p["ip_version"], p["ts"],
-        )  # fmt: skip
-        self.hosts.append(
-            {
-                "src_mac": mac, "src_hi": hi, "src_lo": lo, "vlan": vlan, "ttl": ttl, "arp": arp,
-                "uni": uni, "pkts": cnt, "first_ns": tmin, "last_ns": tmax,
-            }
-        )  # fmt: skip
-        return entry, len(mac)
 
     def _dhcp(self, p: np.ndarray, data: np.ndarray, idx: np.ndarray) -> None:
         mtype, server, yiaddr, chaddr, router = dhcp_fields(
@@ -126,31 +118,26 @@ class LinksTables:
 
     def _syn(self, p: np.ndarray, data: np.ndarray, idx: np.ndarray) -> None:
         """One row per SYN; finish() merges equal fingerprints over all chunks at once."""
-        layout = syn_layouts(idx, p["data_off"], p["caplen"], p["l4_off"], data)
-        s = _Rows(p, idx)
-        ts = np.asarray(s["ts"], dtype=np.int64)
+        layout, (src_hi, src_lo, src_mac, ttl, win, wscale, ts) = syn_layouts(p, idx, data)
         self.syn.append(
             {
-                "src_hi": s["src_hi"], "src_lo": s["src_lo"], "src_mac": s["src_mac"],
-                "ttl": s["ttl"], "win": s["win"], "wscale": s["wscale"], "layout": layout,
-                "syns": np.ones(len(idx), dtype=np.int64), "first_ns": ts, "last_ns": ts,
+                "src_hi": src_hi, "src_lo": src_lo, "src_mac": src_mac, "ttl": ttl, "win": win,
+                "wscale": wscale, "layout": layout, "syns": np.ones(len(idx), dtype=np.int64),
+                "first_ns": ts, "last_ns": ts,
             }
         )  # fmt: skip
 
     def _names(self, p: np.ndarray, data: np.ndarray, cand: np.ndarray) -> None:
-        kind, start, length = name_spans(
-            cand, p["data_off"], p["caplen"], p["payload_off"], p["payload_len"], p["head"], data
-        )
+        kind, start, length, cols = name_spans(p, cand, data)
         hit = kind > 0
         if not hit.any():
             return
-        rows = cand[hit]
         names = _texts(data, start[hit], length[hit])  # one per connection's first request
-        s = _Rows(p, rows)
+        src_hi, src_lo, dst_hi, dst_lo, sport, dport = (c[hit] for c in cols)
         self.names.append(
             {
-                "src_hi": s["src_hi"], "src_lo": s["src_lo"], "dst_hi": s["dst_hi"], "dst_lo": s["dst_lo"],
-                "sport": s["sport"], "dport": s["dport"],
+                "src_hi": src_hi, "src_lo": src_lo, "dst_hi": dst_hi, "dst_lo": dst_lo,
+                "sport": sport, "dport": dport,
                 "kind": np.where(kind[hit] == 1, "sni", "host"), "name": np.array(names, dtype=object),
             }
         )  # fmt: skip
@@ -178,7 +165,6 @@ class LinksTables:
                     for k in [*_HOST_KEYS, "pkts", "first_ns", "last_ns"]
                 }
             )
-        h["ip"] = _text(h["src_hi"], h["src_lo"])
         out["links_hosts"] = h
         out["links_ipid"] = self.ipid  # hidden_nat reads counters with its thresholds
         a = (
@@ -199,9 +185,6 @@ class LinksTables:
             )
         )
         arp = pd.DataFrame({n: a[n] for n in a.dtype.names or ()})
-        zero = np.zeros(len(arp), np.uint64)
-        arp["spa"] = _text(zero, arp["src_lo"])
-        arp["tpa"] = _text(zero, arp["dst_lo"])
         out["links_arp"] = arp
         d = (
             pd.concat(self.dhcp, ignore_index=True)
@@ -224,7 +207,6 @@ class LinksTables:
                 }
             )
         )
-        d["src"] = _text(d["src_hi"], d["src_lo"])
         out["links_dhcp"] = d
         r = (
             np.concatenate(self.ra)
@@ -242,7 +224,6 @@ class LinksTables:
             )
         )
         ra = pd.DataFrame({n: r[n] for n in r.dtype.names or ()})
-        ra["src"] = _text(ra["src_hi"], ra["src_lo"])
         out["links_ra"] = ra
         if self.syn:
             keys = ["src_hi", "src_lo", "src_mac", "ttl", "win", "wscale", "layout"]
@@ -266,8 +247,19 @@ class LinksTables:
                 }
             )
         out["links_syn"] = s
-        out["links_names"] = _with_text(self.names, ["kind", "name"])
-        out["links_marks"] = _with_text(self.marks, ["proto", "mark"])
+        names = _distinct(self.names, ["kind", "name"])
+        marks = _distinct(self.marks, ["proto", "mark"])
+        out["links_names"] = names
+        out["links_marks"] = marks
+        _add_text(
+            [
+                (h, "src_hi", "src_lo", "ip"), (arp, None, "src_lo", "spa"),
+                (arp, None, "dst_lo", "tpa"), (d, "src_hi", "src_lo", "src"),
+                (ra, "src_hi", "src_lo", "src"), (names, "src_hi", "src_lo", "src"),
+                (names, "dst_hi", "dst_lo", "dst"), (marks, "src_hi", "src_lo", "src"),
+                (marks, "dst_hi", "dst_lo", "dst"),
+            ]
+        )  # fmt: skip
         return out
 
 
@@ -302,14 +294,12 @@ def mix64(h: np.ndarray) -> np.ndarray:
 
 
 def _texts(data: np.ndarray, start: np.ndarray, length: np.ndarray) -> list[str]:
-    """Byte spans of `data` as lowercase latin-1 text without a trailing dot: one gather
+    """Byte spans of `data` as lowercase latin-1 text without a trailing dot: one copy
     and one decode for all spans, then a slice each."""
     n = np.asarray(length, dtype=np.int64)
-    ends = np.cumsum(n)
-    total = int(ends[-1]) if len(ends) else 0
-    pos = np.repeat(np.asarray(start, dtype=np.int64) - (ends - n), n) + np.arange(total)
-    text = data[pos].tobytes().decode("latin-1").lower()
-    bounds = np.r_[0, ends].tolist()
+    joined = join_spans(data, np.asarray(start, dtype=np.int64), n)
+    text = joined.tobytes().decode("latin-1").lower()
+    bounds = np.r_[0, np.cumsum(n)].tolist()
     return [text[a:b].rstrip(".") for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
 
 
@@ -318,53 +308,48 @@ def _concat(parts: list[Cols]) -> Cols:
     return {c: np.concatenate([part[c] for part in parts]) for c in parts[0]}
 
 
-def _with_text(parts: list[Cols], extra: list[str]) -> pd.DataFrame:
+def _distinct(parts: list[Cols], extra: list[str]) -> pd.DataFrame:
+    """The parts' distinct rows (drop_duplicates(): the first of each, its index)."""
     cols = ["src_hi", "src_lo", "dst_hi", "dst_lo", "sport", "dport", *extra]
-    if parts:
-        whole = _concat(parts)
-        keep = _distinct_rows(list(whole.values()))
-        df = pd.DataFrame(whole).iloc[keep]  # drop_duplicates(): the first of each, its index
-    else:
-        df = pd.DataFrame({c: pd.Series(dtype=object) for c in cols})
-    df["src"] = _text(df["src_hi"], df["src_lo"], df.index)
-    df["dst"] = _text(df["dst_hi"], df["dst_lo"], df.index)
-    return df
+    if not parts:
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in cols})
+    whole = _concat(parts)
+    keep = _distinct_rows(list(whole.values()))
+    return pd.DataFrame(whole).iloc[keep]
 
 
-def _text(hi: npt.ArrayLike, lo: npt.ArrayLike, index: pd.Index | None = None) -> Any:
-    """Address text column (see addr_text_column), aligned to `index` when given."""
-    col = addr_text_column(np.asarray(hi, dtype=np.uint64), np.asarray(lo, dtype=np.uint64))
-    if index is not None and len(col):
-        col.index = index
-    return col if len(col) else col.to_numpy()
+def _add_text(columns: list[tuple[pd.DataFrame, str | None, str, str]]) -> None:
+    """Address text columns (see addr_text_column): (frame, hi column or None for IPv4 in
+    the low one, lo column, new column) each.  One text column for all of them, then sliced:
+    every distinct address is formatted once, not once per column it appears in."""
+    his, los = [], []
+    for df, hi, lo, _ in columns:
+        low = np.asarray(df[lo], dtype=np.uint64)
+        los.append(low)
+        his.append(np.zeros(len(low), np.uint64) if hi is None else np.asarray(df[hi], np.uint64))
+    text = addr_text_column(np.concatenate(his), np.concatenate(los)).array
+    start = 0
+    for (df, _, _, name), low in zip(columns, los, strict=True):
+        end = start + len(low)
+        # an empty column stays an object column, as addr_text_column makes it
+        df[name] = (
+            pd.Series(text[start:end], index=df.index) if end > start else np.zeros(0, object)
+        )
+        start = end
 
 
 def fold_codes(cols: list[Any]) -> npt.NDArray[np.int64]:
     """One code per distinct row of the columns, numbered in order of first appearance
-    (values compared as groupby and drop_duplicates compare them).
-
-    Integer columns are mixed into one 64-bit hash (text columns by their codes) and
-    factorized once; the codes are then checked against every column, and on a hash
-    collision the columns are factorized one by one and folded pairwise instead."""
+    (values compared as groupby and drop_duplicates compare them): integer columns as
+    uint64, text columns by their codes, rows compared exactly (row_codes)."""
     ints = [
         np.asarray(c, dtype=np.uint64)
         if np.asarray(c).dtype.kind in "iub"
         else pd.factorize(c, use_na_sentinel=False)[0].astype(np.uint64)
         for c in cols
     ]
-    with np.errstate(over="ignore"):
-        h = np.zeros(len(ints[0]), dtype=np.uint64)
-        for k, v in enumerate(ints):
-            h = mix64(h ^ (v + np.uint64(0x9E3779B97F4A7C15 * (k + 1) & 0xFFFFFFFFFFFFFFFF)))
-    codes = np.asarray(pd.factorize(h)[0], dtype=np.int64)
-    first = first_rows(codes)
-    if all(np.array_equal(v[first][codes], v) for v in ints):
-        return codes
-    key = np.zeros(len(ints[0]), dtype=np.int64)
-    for v in ints:
-        c, uniq = pd.factorize(v)
-        key = pd.factorize(key * (len(uniq) + 1) + c)[0].astype(np.int64)
-    return key
+    codes: npt.NDArray[np.int64] = row_codes(np.column_stack(ints))
+    return codes
 
 
 def _distinct_rows(cols: list[np.ndarray]) -> npt.NDArray[np.int64]:
@@ -402,12 +387,7 @@ def _merge_counts(df: Cols, keys: list[str], count: str) -> pd.DataFrame:
     first = first_rows(g)
     k = len(first)
     out = pd.DataFrame({c: df[c][first] for c in keys})
-    total = np.zeros(k, np.int64)
-    np.add.at(total, g, np.asarray(df[count], dtype=np.int64))
-    lo = np.full(k, np.iinfo(np.int64).max, np.int64)
-    np.minimum.at(lo, g, np.asarray(df["first_ns"], dtype=np.int64))
-    hi = np.full(k, np.iinfo(np.int64).min, np.int64)
-    np.maximum.at(hi, g, np.asarray(df["last_ns"], dtype=np.int64))
+    total, lo, hi = merge_counts(g, k, df[count], df["first_ns"], df["last_ns"])
     out[count] = total
     out["first_ns"] = lo
     out["last_ns"] = hi
