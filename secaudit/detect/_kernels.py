@@ -246,19 +246,18 @@ def _tcp_update(
     pe = 1 - dr
     f = np.int64(q.tcp_flags)
     t = q.ts
-    row = d[s, dr]
-    if row[D_PKTS] == 0:
-        row[D_FIRST] = t
-    row[D_PKTS] += 1
-    row[D_LAST] = max(row[D_LAST], t)
+    if d[s, dr, D_PKTS] == 0:
+        d[s, dr, D_FIRST] = t
+    d[s, dr, D_PKTS] += 1
+    d[s, dr, D_LAST] = max(d[s, dr, D_LAST], t)
     pl = np.int64(q.payload_len)
-    row[D_BYTES] += pl
+    d[s, dr, D_BYTES] += pl
     if f & (_SYN | _ACK | _RST) == 0:
-        row[D_PROBES] += 1
-        row[D_PROBE_BITS] |= 1 << (f & 0x3F)  # remember which flag combinations probed
+        d[s, dr, D_PROBES] += 1
+        d[s, dr, D_PROBE_BITS] |= 1 << (f & 0x3F)  # remember which flag combinations probed
     mk, status = _tcp_mark(q, data)
     if mk == MARK_SSH_BANNER:
-        row[D_SSH] += 1
+        d[s, dr, D_SSH] += 1
     elif mk in (
         MARK_FTP_FAIL,
         MARK_SMTP_AUTH_FAIL,
@@ -267,45 +266,49 @@ def _tcp_update(
         MARK_SMB_LOGON_FAIL,
         MARK_TELNET_FAIL,
     ):
-        row[D_FAIL] += 1
+        d[s, dr, D_FAIL] += 1
     elif mk == MARK_HTTP_RESP and status == 401:
-        row[D_HTTP_401] += 1
+        d[s, dr, D_HTTP_401] += 1
     elif mk == MARK_HTTP_POST and status == 1:
-        row[D_LOGIN_POST] += 1
+        d[s, dr, D_LOGIN_POST] += 1
     elif mk == MARK_RDP_CR:
-        row[D_RDP] += 1
+        d[s, dr, D_RDP] += 1
     # handshake
-    fst = fs[s]
     if f & _SYN and not f & _ACK:
-        if fst[FS_SYN] == NO_TS:
-            fst[FS_SYN] = t
-            fst[FS_CLIENT] = dr
-        if fst[FS_SYNACK] == NO_TS:
-            fst[FS_LAST_SYN] = t
-    elif f & _SYN and f & _ACK and fst[FS_SYNACK] == NO_TS:
-        fst[FS_SYNACK] = t
-        if fst[FS_LAST_SYN] != NO_TS and t >= fst[FS_LAST_SYN]:
-            fst[FS_RTT] = t - fst[FS_LAST_SYN]
+        if fs[s, FS_SYN] == NO_TS:
+            fs[s, FS_SYN] = t
+            fs[s, FS_CLIENT] = dr
+        if fs[s, FS_SYNACK] == NO_TS:
+            fs[s, FS_LAST_SYN] = t
+    elif f & _SYN and f & _ACK and fs[s, FS_SYNACK] == NO_TS:
+        fs[s, FS_SYNACK] = t
+        if fs[s, FS_LAST_SYN] != NO_TS and t >= fs[s, FS_LAST_SYN]:
+            fs[s, FS_RTT] = t - fs[s, FS_LAST_SYN]
     # sequence tracking (relative, unwrapped against the direction's base)
     sq = np.int64(q.seq)
-    if row[ST_SEEN] == 0:
-        row[ST_SEEN] = 1
-        row[ST_BASE] = sq
+    if d[s, dr, ST_SEEN] == 0:
+        d[s, dr, ST_SEEN] = 1
+        d[s, dr, ST_BASE] = sq
         rel = np.int64(0)
     else:
-        rel = (sq - row[ST_BASE]) & 0xFFFFFFFF
+        rel = (sq - d[s, dr, ST_BASE]) & 0xFFFFFFFF
         if rel >= 0x80000000:
             rel -= 0x100000000
     seg_len = pl + (1 if f & _SYN else 0) + (1 if f & _FIN else 0)
     end = rel + seg_len
     retrans = dupack = 0
     if pl > 0:
-        row[D_DATA] += 1
-        if pl > 1 and not f & (_SYN | _RST) and rel < row[ST_MAXEND] and d[s, pe, ST_CUR_WIN] != 0:
-            row[D_RETRANS] += 1
+        d[s, dr, D_DATA] += 1
+        if (
+            pl > 1
+            and not f & (_SYN | _RST)
+            and rel < d[s, dr, ST_MAXEND]
+            and d[s, pe, ST_CUR_WIN] != 0
+        ):
+            d[s, dr, D_RETRANS] += 1
             retrans = 1
-    if seg_len > 0 and end > row[ST_MAXEND]:
-        row[ST_MAXEND] = end
+    if seg_len > 0 and end > d[s, dr, ST_MAXEND]:
+        d[s, dr, ST_MAXEND] = end
     # duplicate ACKs
     ak = np.int64(q.ack)
     w = np.int64(q.win)
@@ -313,38 +316,37 @@ def _tcp_update(
         pl == 0
         and f & _ACK
         and not f & (_SYN | _FIN | _RST)
-        and ak == row[ST_ACK]
-        and w == row[ST_WIN]
+        and ak == d[s, dr, ST_ACK]
+        and w == d[s, dr, ST_WIN]
         and w != 0
         and d[s, pe, ST_SEEN] != 0
     ):
-        row[D_DUPACK] += 1
+        d[s, dr, D_DUPACK] += 1
         dupack = 1
     if f & _ACK:
-        row[ST_ACK] = ak
-        row[ST_WIN] = w
+        d[s, dr, ST_ACK] = ak
+        d[s, dr, ST_WIN] = w
     # zero window stalls
     if not f & (_RST | _SYN):
         if w == 0:
-            row[D_ZERO] += 1
-            if row[ST_STALL] == NO_TS:
-                row[ST_STALL] = t
-        elif row[ST_STALL] != NO_TS:
-            row[D_STALL] += max(t - row[ST_STALL], 0)
-            row[ST_STALL] = NO_TS
-        row[ST_CUR_WIN] = w
+            d[s, dr, D_ZERO] += 1
+            if d[s, dr, ST_STALL] == NO_TS:
+                d[s, dr, ST_STALL] = t
+        elif d[s, dr, ST_STALL] != NO_TS:
+            d[s, dr, D_STALL] += max(t - d[s, dr, ST_STALL], 0)
+            d[s, dr, ST_STALL] = NO_TS
+        d[s, dr, ST_CUR_WIN] = w
     # per-second counts of the flow (service health time series)
     sec = t // _SEC_NS
-    if fst[FS_SEC] != sec:  # NO_TS for a new flow
-        fst[FS_SEC] = sec
-        fst[FS_ROW] = n_rows
-        b = bk[n_rows]
-        b[0], b[1], b[2], b[3], b[4] = s, sec, 0, 0, 0
+    if fs[s, FS_SEC] != sec:  # NO_TS for a new flow
+        fs[s, FS_SEC] = sec
+        fs[s, FS_ROW] = n_rows
+        bk[n_rows, 0], bk[n_rows, 1], bk[n_rows, 2], bk[n_rows, 3], bk[n_rows, 4] = s, sec, 0, 0, 0
         n_rows += 1
-    b = bk[fst[FS_ROW]]
-    b[2] += 1 if pl > 0 else 0
-    b[3] += retrans
-    b[4] += dupack
+    r = fs[s, FS_ROW]
+    bk[r, 2] += 1 if pl > 0 else 0
+    bk[r, 3] += retrans
+    bk[r, 4] += dupack
     return n_rows
 
 
