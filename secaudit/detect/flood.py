@@ -70,12 +70,17 @@ def _slot_of(
         if x == -1:
             table[e] = (tag << 32) | n
             rows[n, _HI], rows[n, _LO], rows[n, _PROTO], rows[n, _BUCKET] = hi, lo, proto, bucket
-            rows[n, _IN_PKTS:] = 0
+            for w in range(_IN_PKTS, _WORDS):  # element by element: no view per new key
+                rows[n, w] = 0
             return n
         if (x >> 32) & 0xFFFFFFFF == tag:
             s = x & 0xFFFFFFFF
-            k = rows[s]
-            if k[_HI] == hi and k[_LO] == lo and k[_PROTO] == proto and k[_BUCKET] == bucket:
+            if (
+                rows[s, _HI] == hi
+                and rows[s, _LO] == lo
+                and rows[s, _PROTO] == proto
+                and rows[s, _BUCKET] == bucket
+            ):
                 return int(s)
         e = (e + 1) & mask
 
@@ -135,8 +140,7 @@ def _count_chunk(
     mask = pairs.shape[0] - 1
     for r in range(m):
         _hint(table, flat, dk, r)
-        k = dk[r]
-        s = _slot_of(table, rows, n, k[4], k[0], k[1], k[2], k[3])
+        s = _slot_of(table, rows, n, dk[r, 4], dk[r, 0], dk[r, 1], dk[r, 2], dk[r, 3])
         n = max(n, s + 1)
         dst[r] = s
         rows[s, _IN_PKTS] += np.uint64(1)
@@ -154,8 +158,7 @@ def _count_chunk(
             e = (e + 1) & mask
     for r in range(m):
         _hint(table, flat, sk, r)
-        k = sk[r]
-        s = _slot_of(table, rows, n, k[4], k[0], k[1], k[2], k[3])
+        s = _slot_of(table, rows, n, sk[r, 4], sk[r, 0], sk[r, 1], sk[r, 2], sk[r, 3])
         n = max(n, s + 1)
         rows[s, _OUT_PKTS] += np.uint64(1)
     return n
