@@ -69,7 +69,14 @@ PACKET_FIELDS: list[tuple[str, str, str]] = [
     ("wscale", "int8", "TCP window-scale option, -1 when absent"),
     ("payload_off", "uint32", "offset of the L4 payload within the frame"),
     ("payload_len", "uint32", "L4 payload length per the headers (may exceed what was captured)"),
-    ("csum_bad", "uint8", "1 when an IP/TCP/UDP/ICMP checksum that could be verified is wrong"),
+    (
+        "csum_bad",
+        "uint8",
+        "what Zeek's transport layer rejects, as bits: 1 an IP/TCP/UDP/ICMP checksum that could be"
+        " verified is wrong (or a zero IPv4 length); 2 an enclosing tunnel packet's is (Zeek never"
+        " decapsulates it); 4 the TCP header is unusable (data offset < 5 words or past the"
+        " captured / IP payload bytes: the connection is created, nothing analyzed, even with -C)",
+    ),
     ("tunnel_depth", "uint8", "how many encapsulations were removed to reach the inner IP"),
     ("tunnel_id", "int32", "row in PacketChunk.tunnels of the innermost tunnel, -1 = none"),
     ("arp_op", "uint8", "ARP opcode (1 request, 2 reply), 0 = not ARP; src/dst hold SPA/TPA"),

@@ -267,6 +267,61 @@ def test_bad_checksum_packets_are_skipped_unless_ignored(tmp_path: Path) -> None
     assert (r2["history"], r2["orig_pkts"]) == ("ShAD", 3)
 
 
+def test_bad_udp_checksum_is_not_counted(tmp_path: Path) -> None:
+    # UDP.cc hands a datagram to ConnSize only after its checksum passed: a bad one
+    # leaves 'C' in the history and no packets or bytes
+    ok = Ether() / IP(src=C, dst=S) / UDP(sport=5000, dport=7000) / Raw(b"ping")
+    bad = Ether() / IP(src=C, dst=S) / UDP(sport=5000, dport=7000, chksum=0x1234) / Raw(b"ping")
+    ok.time, bad.time = 1_700_000_000.0, 1_700_000_001.0
+    r = _one(tmp_path, [ok, bad])
+    assert (r["history"], r["orig_pkts"], r["orig_ip_bytes"]) == ("DC", 1, 32)
+    r2 = _one(tmp_path, [ok, bad], ignore_checksums=True)
+    assert (r2["history"], r2["orig_pkts"], r2["orig_ip_bytes"]) == ("D", 2, 64)
+
+
+def test_tunnel_inside_a_bad_checksum_is_not_decapsulated(tmp_path: Path) -> None:
+    # Zeek drops the VXLAN datagram at its bad UDP checksum, so the inner packet never
+    # becomes a connection (core.tunnels.vxlan-unknown-internal-packet); -C analyzes both
+    from scapy.layers.vxlan import VXLAN  # type: ignore[import-untyped]
+
+    inner = Ether() / IP(src="192.168.9.80", dst="192.168.9.1") / UDP(sport=1, dport=9) / b"x"
+    outer = (
+        Ether() / IP(src=C, dst=S) / UDP(sport=48036, dport=4789, chksum=0x1234)
+        / VXLAN(vni=7) / inner
+    )  # fmt: skip
+    outer.time = 1_700_000_000.0
+    r = _one(tmp_path, [outer])
+    assert (r["id.resp_p"], r["history"], r["orig_pkts"]) == (4789, "C", 0)
+    df = _conn(tmp_path, [outer], ignore_checksums=True)
+    assert sorted(df["id.orig_h"]) == ["10.0.0.1", "192.168.9.80"]
+
+
+def test_packets_zeeks_ip_layer_discards_make_no_connection(tmp_path: Path) -> None:
+    # ESP: an esp_packet event and nothing else; a wire shorter than the IP total length:
+    # "truncated_IP" - neither becomes a connection, with or without -C
+    from scapy.layers.ipsec import ESP  # type: ignore[import-untyped]
+
+    esp = Ether() / IP(src=C, dst=S) / ESP(spi=1, seq=1, data=b"x" * 20)
+    short = Ether() / IP(src=C, dst=S, len=200) / UDP(sport=5, dport=6) / b"abc"
+    udp = Ether() / IP(src=C, dst=S) / UDP(sport=1000, dport=53) / b"abc"
+    for i, p in enumerate((esp, short, udp)):
+        p.time = 1_700_000_000.0 + i
+    for kw in ({}, {"ignore_checksums": True}):
+        r = _one(tmp_path, [esp, short, udp], **kw)
+        assert (r["proto"], r["id.orig_p"]) == ("udp", 1000)
+
+
+def test_unusable_tcp_header_makes_an_empty_connection(tmp_path: Path) -> None:
+    # a data offset past the captured bytes: TCPAnalyzer's "truncated_header" - the
+    # session exists (created from the ports), the packet is not analyzed, even with -C
+    p = _tcp(C, S, 40000, 4444, "S", 1000)
+    p[TCP].dataofs = 15  # 60-byte header, 20 bytes there
+    for kw in ({}, {"ignore_checksums": True}):
+        r = _one(tmp_path, [p], **kw)
+        assert (r["id.orig_p"], r["orig_pkts"], r["conn_state"]) == (40000, 0, "OTH")
+        assert pd.isna(r["history"])
+
+
 def test_local_nets(tmp_path: Path) -> None:
     c = Conv(dport=4444).handshake()
     r = _one(tmp_path, c.pkts, local_nets=["10.0.0.1/32"])

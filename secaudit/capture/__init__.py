@@ -33,10 +33,13 @@ What the rows mean beyond schemas.PACKET_FIELDS:
   rows with reasm = 2 placed right after the completing fragment; their bytes
   are appended to `PacketChunk.data` and their linktype is 101 (raw IP).
   Fragments split across chunks are not reassembled.
-* csum_bad = 1: a verifiable IPv4 header, TCP, UDP (not 0 over IPv4, nor a
+* csum_bad bit 1: a verifiable IPv4 header, TCP, UDP (not 0 over IPv4, nor a
   VXLAN zero checksum), ICMP or ICMPv6 checksum is wrong, or an IPv4 total
-  length is 0 (offloading) - packets Zeek drops unless run with -C.  An inner
-  row inherits its outer packet's flag.  ip_drop != 0: Zeek's IP layer drops
+  length is 0 (offloading) - packets Zeek drops unless run with -C.  Bit 2: an
+  inner row whose outer packet has bit 1 or 2 (Zeek drops the outer packet, so
+  never sees the inner one, unless -C).  Bit 4: the TCP header is unusable (data
+  offset under 5 words, or longer than the captured or IP payload bytes): Zeek
+  creates the connection and analyzes nothing ("truncated_header"), even with -C.  ip_drop != 0: Zeek's IP layer drops
   the packet even with -C (see schemas).
 * head: the first (up to 8) captured payload bytes as a little-endian word, kept
   while the decoder has the frame in cache, so extracts that test payload

@@ -77,6 +77,12 @@ DROP_ESP = 3  # IPsec ESP: an esp_packet event, no connection
 DROP_MOBILITY = 4  # IPv6 mobility header: a mobile_ipv6_message event, no connection
 DROP_NO_NEXT = 5  # IPv6 "no next header" outside Teredo ("ipv6_no_next")
 
+# csum_bad bits: what Zeek's transport layer rejects
+CSUM_OWN = 1  # this packet's own IPv4-header / TCP / UDP / ICMP checksum (or zero IPv4 length)
+CSUM_OUTER = 2  # an enclosing packet's: Zeek dropped it there and never sees this inner one
+TCP_HDR_BAD = 4  # data offset < 5 words or past the captured / IP payload bytes: Zeek
+#                  creates the connection but analyzes nothing ("truncated_header"), even with -C
+
 MAX_DEPTH = 8  # encapsulations removed at most (each advances the offset, this bounds work)
 ROWS_PER_FRAME = MAX_DEPTH + 1  # worst case rows one frame can produce
 
@@ -608,7 +614,7 @@ def decode_frame(
                 if tot < ihl:
                     break
                 if zero_len:
-                    p.csum_bad = 1  # Zeek drops it unless -C, like a bad checksum
+                    p.csum_bad |= CSUM_OWN  # Zeek drops it unless -C, like a bad checksum
                 if wend - off < tot:
                     p.ip_drop = DROP_TRUNCATED_LEN
                 p.ip_version = 4
@@ -631,7 +637,7 @@ def decode_frame(
                 p.dst_lo = _V4MAP_LO | np.uint64(_u32(b, off + 16))
                 proto = np.int64(b[off + 9])
                 if _fold(_hsum(b, off, ihl)) != 0xFFFF:
-                    p.csum_bad = 1
+                    p.csum_bad |= CSUM_OWN
                 l4 = off + ihl
                 l4end_wire = off + tot
                 # pseudo-header sum (without protocol/length)
@@ -735,6 +741,8 @@ def decode_frame(
                 doff = (np.int64(b[l4 + 12]) >> 4) * 4
                 p.tcp_flags = ((np.int64(b[l4 + 12]) & 1) << 8) | np.int64(b[l4 + 13])
                 p.win = _u16(b, l4 + 14)
+                if doff < 20 or l4 + doff > end or doff > ph_len:
+                    p.csum_bad |= TCP_HDR_BAD
                 if doff > 20:
                     _tcp_options(b, out, r, l4 + 20, min(l4 + doff, end))
                 if doff < 20:
@@ -744,7 +752,7 @@ def decode_frame(
                 if whole:
                     s = ph + 6 + ph_len + _sum16(b, l4, ph_len)
                     if _fold(s) != 0xFFFF:
-                        p.csum_bad = 1
+                        p.csum_bad |= CSUM_OWN
                 break
             if proto == 17:
                 if l4 + 8 > end:
@@ -770,7 +778,7 @@ def decode_frame(
                     if verify:
                         s = ph + 17 + ph_len + _sum16(b, l4, ph_len)
                         if _fold(s) != 0xFFFF:
-                            p.csum_bad = 1
+                            p.csum_bad |= CSUM_OWN
                 if frag & 1 or depth >= MAX_DEPTH:
                     break
                 # ---- UDP encapsulations (Zeek forwards on the responder port;
@@ -856,6 +864,7 @@ def decode_frame(
                 r += 1
                 _reset_l3(out, r)
                 p = out[r]
+                p.csum_bad = CSUM_OUTER if p.csum_bad & (CSUM_OWN | CSUM_OUTER) else 0
                 p.tunnel_id = nt
                 p.tunnel_depth += 1
                 nt += 1
@@ -880,7 +889,7 @@ def decode_frame(
                     if proto == 58:
                         s += ph + 58 + ph_len
                     if _fold(s) != 0xFFFF:
-                        p.csum_bad = 1
+                        p.csum_bad |= CSUM_OWN
                 break
             if (proto == 4 or proto == 41 or proto == 47) and depth < MAX_DEPTH:
                 if frag & 1:
@@ -900,7 +909,7 @@ def decode_frame(
                 # the same row carries the inner packet
                 outer_bad = p.csum_bad
                 _reset_l3(out, r)
-                p.csum_bad = outer_bad
+                p.csum_bad = CSUM_OUTER if outer_bad & (CSUM_OWN | CSUM_OUTER) else 0
                 p.tunnel_id = nt
                 p.tunnel_depth += 1
                 nt += 1

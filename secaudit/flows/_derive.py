@@ -8,8 +8,10 @@ picked packet: the canonical bidirectional key (side A = the lower
 address:port, except for one-way ICMP messages, whose key keeps its
 direction), ICMP's Zeek "ports" (type, counterpart type or code), lengths as
 Zeek computes them from the IP header, and whether the payload was captured.
-A packet whose IPv4 header checksum is wrong is dropped (Zeek drops it before
-any connection exists) unless checksums are ignored.
+A packet whose IPv4 header checksum is wrong, or that was carried inside a packet
+whose checksum is wrong (csum_bad bit 1), is dropped (Zeek drops it before any
+connection exists) unless checksums are ignored; so is one Zeek's IP layer discards
+(ip_drop: ESP, IPv6 mobility, a wire shorter than the IP length...), even with -C.
 """
 
 from __future__ import annotations
@@ -91,7 +93,7 @@ def derive(pk, data, not_transport, ignore_csum, src_idx, cp4, cp6, out):  # typ
             q = pk[i + AHEAD]
             if q.proto == 17:
                 E.prefetch(data, np.int64(q.data_off) + np.int64(q.l4_off) + 4)  # type: ignore[call-arg]
-            if q.csum_bad:
+            if q.csum_bad & 1:
                 E.prefetch(data, np.int64(q.data_off) + np.int64(q.ip_off))  # type: ignore[call-arg]
         b = pk[i]
         if b.ts > tmax:
@@ -99,12 +101,16 @@ def derive(pk, data, not_transport, ignore_csum, src_idx, cp4, cp6, out):  # typ
         v = b.ip_version
         if (v != 4 and v != 6) or b.arp_op != 0 or not_transport[b.proto] or b.frag & 1:
             continue
+        if b.ip_drop != 0:
+            continue  # Zeek's IP layer discards it (ESP, truncated IP length, ...): no session
         pr = np.int64(b.proto)
         needs_l4 = pr == 6 or pr == 17 or (pr == 1 and v == 4) or (pr == 58 and v == 6)
         if needs_l4 and b.l4_off == 0:
             continue
         bad = b.csum_bad
-        if bad and not ignore_csum and v == 4:
+        if bad & 2 and not ignore_csum:
+            continue  # an enclosing packet failed its checksum: Zeek never decapsulated it
+        if bad & 1 and not ignore_csum and v == 4:
             hl = np.int64(b.l4_off) - np.int64(b.ip_off) if b.l4_off > 0 else 20
             if not _ip4_header_ok(data, np.int64(b.data_off) + np.int64(b.ip_off), hl):
                 continue  # bad IP header checksum: Zeek never sees the packet
@@ -197,7 +203,7 @@ def derive(pk, data, not_transport, ignore_csum, src_idx, cp4, cp6, out):  # typ
         o.tunnel_id = b.tunnel_id
         if b.tunnel_depth:
             inner += 1
-        if bad:
+        if bad & 3:
             nbad += 1
         k += 1
     return k, inner, nbad, tmax

@@ -1061,9 +1061,12 @@ def process(
                 else:
                     s.inact = OTHER_INACTIVITY
             e = 0 if from_a[j] == s.orig_is_a else 1
-            bad = csum_bad[j] != 0 and not ignore_csum
+            cb = csum_bad[j]
+            bad = (cb & 3) != 0 and not ignore_csum
             if k == K_TCP:
-                if bad:
+                if cb & 4:
+                    pass  # unusable TCP header: the connection exists, nothing is analyzed
+                elif bad:
                     _scaled(s, 67 if e == 0 else 99, s.chk_cnt, s.chk_thr, e)
                 else:
                     e = _tcp_packet(
@@ -1081,11 +1084,13 @@ def process(
                     s.pkts[e] += np.uint64(1)
                     s.ipb[e] += np.uint64(iplen[j])
             elif k == K_UDP:
-                s.pkts[e] += np.uint64(1)
-                s.ipb[e] += np.uint64(iplen[j])
+                # ConnSize sees a UDP packet only once its checksum passed (UDP.cc forwards
+                # to the session's child analyzers after the check)
                 if bad:
                     _scaled(s, 67 if e == 0 else 99, s.chk_cnt, s.chk_thr, e)
                 else:
+                    s.pkts[e] += np.uint64(1)
+                    s.ipb[e] += np.uint64(iplen[j])
                     s.last = t
                     _check_hist(s, 1 if e == 0 else 2, 68 if e == 0 else 100)
                     if s.ulen[e] < 0:
