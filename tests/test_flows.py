@@ -267,6 +267,23 @@ def test_bad_checksum_packets_are_skipped_unless_ignored(tmp_path: Path) -> None
     assert (r2["history"], r2["orig_pkts"]) == ("ShAD", 3)
 
 
+def test_dns_session_timer_splits_idle_udp_dns(tmp_path: Path) -> None:
+    # DNS_Analyzer::ExpireTimer fires every dns_session_timeout (10 s) from the start and
+    # removes the session once its last packet is >= 9 s old (core.tunnels.teredo): the
+    # same 5-tuple 16 s later is a new connection on port 53, not on a port without DNS
+    def q(dport: int, t: float) -> Ether:
+        p = Ether() / IP(src=C, dst=S) / UDP(sport=1920, dport=dport) / Raw(b"q" * 20)
+        p.time = 1_700_000_000.0 + t
+        return p
+
+    dns = _conn(tmp_path, [q(53, 0), q(53, 0.2), q(53, 16.0)])
+    assert dns["orig_pkts"].tolist() == [2, 1]
+    other = _conn(tmp_path, [q(7000, 0), q(7000, 0.2), q(7000, 16.0)])
+    assert other["orig_pkts"].tolist() == [3]
+    # activity within 9 s of each firing keeps it: 0, 8, 16, 24 s is one session
+    assert _conn(tmp_path, [q(53, t) for t in (0, 8, 16, 24)])["orig_pkts"].tolist() == [4]
+
+
 def test_bad_udp_checksum_is_not_counted(tmp_path: Path) -> None:
     # UDP.cc hands a datagram to ConnSize only after its checksum passed: a bad one
     # leaves 'C' in the history and no packets or bytes

@@ -50,6 +50,7 @@ TCP_ATTEMPT_DELAY = 5 * NS
 TCP_CLOSE_DELAY = 5 * NS
 TCP_INACTIVITY = 300 * NS
 UDP_INACTIVITY = 60 * NS
+DNS_SESSION_TIMEOUT = 10 * NS  # dns_session_timeout: the DNS analyzer's UDP session timer
 ICMP_INACTIVITY = 60 * NS
 OTHER_INACTIVITY = 60 * NS
 INTERACTIVE_INACTIVITY = 3600 * NS  # Conn::port_inactivity_timeouts
@@ -120,7 +121,7 @@ STATE_DTYPE = np.dtype(
         ("is_partial", "u1"),
         ("first_seen", "u1"),
         ("is_active", "u1"),
-        ("t_attempt", "i8"),
+        ("t_attempt", "i8"),  # UDP: start of the DNS analyzer's timer chain, -1 = none
         ("t_exp_a", "i8"),
         ("t_exp_b", "i8"),
         ("t_delete", "i8"),
@@ -925,6 +926,12 @@ def expired(s, t):  # type: ignore[no-untyped-def]
     """Has a Zeek timer removed this connection by network time t?"""
     if t >= s.last + s.inact:
         return True
+    if s.kind == K_UDP and s.t_attempt >= 0:
+        # DNS_Analyzer::ExpireTimer fires every dns_session_timeout from the connection's
+        # start and removes it once the last packet is at least that less 1 s old; the
+        # latest firing by t decides (earlier ones found the connection active)
+        fired = s.t_attempt + DNS_SESSION_TIMEOUT * ((t - s.t_attempt) // DNS_SESSION_TIMEOUT)
+        return fired > s.start and fired - s.last >= DNS_SESSION_TIMEOUT - NS
     if s.kind != K_TCP:
         return False
     if s.t_delete >= 0 and s.t_delete <= t:
@@ -1054,8 +1061,10 @@ def process(
                             _flip(s)
                 elif k == K_UDP:
                     s.inact = UDP_INACTIVITY
-                    if likely[1, sport[j]] and not likely[1, dport[j]] and not bcast[j]:
+                    if likely[1, sport[j]] & 1 and not likely[1, dport[j]] & 1 and not bcast[j]:
                         _flip(s)
+                    if likely[1, s.b_p if s.orig_is_a else s.a_p] & 2:
+                        s.t_attempt = t  # the DNS analyzer's timer chain starts here
                 elif k == K_ICMP:
                     s.inact = ICMP_INACTIVITY
                 else:

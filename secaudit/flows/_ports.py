@@ -6,14 +6,15 @@ analyzer's server ports (base/protocols/*/main.zeek, base/packet-protocols).
 Zeek flips a connection whose first packet comes *from* such a port (UDP:
 when the destination is not one; TCP: only for partial connections, see
 `TCPAnalyzer::WantConnection`).  `LOGIN_PORTS` get the one-hour inactivity
-timeout of base/protocols/conn/inactivity.zeek.
+timeout of base/protocols/conn/inactivity.zeek; `DNS_UDP_PORTS` the DNS analyzer's
+session timer (DNS_Analyzer::ExpireTimer).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["LIKELY_SERVER_PORTS", "LOGIN_PORTS", "port_tables"]
+__all__ = ["DNS_UDP_PORTS", "LIKELY_SERVER_PORTS", "LOGIN_PORTS", "port_tables"]
 
 _TCP = [
     135, 20000, 53, 79, 21, 2811, 80, 81, 631, 1080, 3128, 8000, 8080, 8888, 143,
@@ -30,13 +31,19 @@ _UDP = [
 
 LIKELY_SERVER_PORTS: dict[str, frozenset[int]] = {"tcp": frozenset(_TCP), "udp": frozenset(_UDP)}
 LOGIN_PORTS = frozenset({21, 22, 23, 513})
+# DNS::ports (base/protocols/dns/main.zeek), UDP: a connection whose responder port is one
+# of these gets the DNS analyzer and with it the dns_session_timeout timer
+DNS_UDP_PORTS = frozenset({53, 137, 5353, 5355})
 
 
 def port_tables() -> tuple[np.ndarray, np.ndarray]:
-    """(likely[2, 65536] for tcp/udp, interactive[2, 65536]: likely-tcp and login rows)."""
+    """(likely[2, 65536] for tcp/udp, interactive[2, 65536]: likely-tcp and login rows).
+
+    likely holds bits: 1 a likely server port, 2 (UDP row) a DNS analyzer port."""
     likely = np.zeros((2, 65536), np.uint8)
     likely[0, list(LIKELY_SERVER_PORTS["tcp"])] = 1
     likely[1, list(LIKELY_SERVER_PORTS["udp"])] = 1
+    likely[1, list(DNS_UDP_PORTS)] |= 2
     interactive = np.zeros((2, 65536), np.uint8)
     interactive[0] = likely[0]
     interactive[1, list(LOGIN_PORTS)] = 1
