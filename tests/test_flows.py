@@ -134,7 +134,10 @@ def test_synack_first_half_connections(
 
 def test_udp_states_and_orientation(tmp_path: Path) -> None:
     def udp(src: str, dst: str, sp: int, dp: int, n: int, t: float) -> Ether:
-        p = Ether() / IP(src=src, dst=dst) / UDP(sport=sp, dport=dp) / Raw(b"q" * n)
+        # a DNS header (standard query opcode) padded to n bytes: the DNS analyzer on
+        # port 53 marks unknown opcodes with 'X'
+        dns = b"\x12\x34\x01\x00" + b"q" * (n - 4)
+        p = Ether() / IP(src=src, dst=dst) / UDP(sport=sp, dport=dp) / Raw(dns)
         p.time = 1_700_000_000 + t
         return p
 
@@ -282,6 +285,44 @@ def test_dns_session_timer_splits_idle_udp_dns(tmp_path: Path) -> None:
     assert other["orig_pkts"].tolist() == [3]
     # activity within 9 s of each firing keeps it: 0, 8, 16, 24 s is one session
     assert _conn(tmp_path, [q(53, t) for t in (0, 8, 16, 24)])["orig_pkts"].tolist() == [4]
+
+
+def test_ntp_analyzer_flips_a_server_message_from_the_originator(tmp_path: Path) -> None:
+    # ntp-analyzer.pac flips once for mode 4 from the originator; ConnSize (after the
+    # analyzer) still counts that packet on its arrival side, the UDP lengths never flip
+    # (scripts.base.protocols.ntp.misordered-ntp: D^, 2/0 packets, 96/0 bytes, S0)
+    srv, cli = "17.253.4.253", "192.168.1.95"
+    first = Ether() / IP(src=srv, dst=cli) / UDP(sport=123, dport=123) / Raw(b"\x24" + b"\0" * 47)
+    second = Ether() / IP(src=cli, dst=srv) / UDP(sport=123, dport=123) / Raw(b"\x23" + b"\0" * 47)
+    first.time, second.time = 1_700_000_000.0, 1_700_000_000.9
+    r = _one(tmp_path, [first, second])
+    assert (r["id.orig_h"], r["history"], r["conn_state"]) == (cli, "D^", "S0")
+    assert (r["orig_pkts"], r["resp_pkts"], r["orig_bytes"], r["resp_bytes"]) == (2, 0, 96, 0)
+
+
+def test_dns_analyzer_flips_a_first_response_and_marks_unknown_opcodes(
+    tmp_path: Path,
+) -> None:
+    # DNS_Interpreter::ParseMessage: a first message that is a response from the originator
+    # flips the roles (not towards a multicast responder); an unknown opcode adds 'X'
+    def msg(src: str, dst: str, flags: bytes, sp: int = 53, dp: int = 53) -> Ether:
+        p = (
+            Ether()
+            / IP(src=src, dst=dst)
+            / UDP(sport=sp, dport=dp)
+            / Raw(b"\x12\x34" + flags + b"\0" * 8)
+        )
+        p.time = 1_700_000_000.0
+        return p
+
+    r = _one(tmp_path, [msg(S, C, b"\x81\x80")])
+    assert (r["id.orig_h"], r["history"]) == (C, "D^")  # the letter is added before it
+    r = _one(tmp_path, [msg(S, "224.0.0.251", b"\x84\x00", 5353, 5353)])
+    assert (r["id.orig_h"], r["history"]) == (S, "D")
+    r = _one(tmp_path, [msg(C, S, b"\x10\x00")])  # opcode 2 (status)
+    assert (r["id.orig_h"], r["history"]) == (C, "DX")
+    r = _one(tmp_path, [msg(C, S, b"\x10\x00", 137, 137)])  # NetBIOS: any opcode
+    assert r["history"] == "D"
 
 
 def test_bad_udp_checksum_is_not_counted(tmp_path: Path) -> None:

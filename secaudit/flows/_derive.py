@@ -45,6 +45,7 @@ DERIVED_DTYPE = np.dtype(
     [
         ("row", "i4"), ("ts", "i8"), ("kind", "u1"), ("from_a", "u1"), ("flags", "u2"),
         ("seq", "u4"), ("ack", "u4"), ("win", "u2"), ("fullcap", "?"), ("csum_bad", "u1"),
+        ("app", "u1"),
         ("length", "i4"), ("iplen", "u4"), ("parent", "u8"),
         ("ip_proto", "u1"), ("bcast", "?"), ("a_p", "u2"), ("b_p", "u2"), ("sport", "u2"),
         ("dport", "u2"), ("vlan", "u2"), ("source", "u2"), ("src_mac", "u8"), ("dst_mac", "u8"),
@@ -54,6 +55,40 @@ DERIVED_DTYPE = np.dtype(
 )  # fmt: skip
 
 _BCAST_LO = np.uint64(0x0000FFFFFFFFFFFF)
+
+# `app`: what the UDP analyzers Zeek attaches by port read from a datagram's first bytes
+# (PacketChunk's `head` word), decided here so the tracker needs no payload
+APP_NTP_SERVER = 1  # an NTP message (>= 48 bytes) in mode 4 (server)
+APP_NTP_CLIENT = 2  # ... in mode 3 (client)
+APP_DNS = 4  # at least a DNS header (12 bytes)
+APP_DNS_QR = 8  # its QR bit: a response
+APP_DNS_OP_OK = 16  # opcode query, notify or dynamic update (others: 'X' unless NetBIOS)
+
+
+@nb.njit(cache=True, inline="always")
+def _app(head: np.uint64, n: int) -> int:
+    """`app` bits of a UDP payload of n captured bytes whose first 8 are `head` (LE)."""
+    if n <= 0:
+        return 0
+    b0 = np.int64(head & np.uint64(0xFF))
+    a = 0
+    if n >= 48:
+        mode = b0 & 7
+        if mode == 4:
+            a |= APP_NTP_SERVER
+        elif mode == 3:
+            a |= APP_NTP_CLIENT
+    if n >= 12:
+        a |= APP_DNS
+        b2 = np.int64((head >> np.uint64(16)) & np.uint64(0xFF))
+        if b2 & 0x80:
+            a |= APP_DNS_QR
+        op = (b2 >> 3) & 15
+        if op == 0 or op == 4 or op == 5:
+            a |= APP_DNS_OP_OK
+    return a
+
+
 AHEAD = 16  # packets `derive` looks ahead when it asks for frame bytes
 
 
@@ -193,6 +228,9 @@ def derive(pk, data, not_transport, ignore_csum, src_idx, cp4, cp6, out):  # typ
         o.length = length
         o.fullcap = full
         o.csum_bad = bad
+        o.app = 0
+        if kind == E.K_UDP:
+            o.app = _app(b.head, min(length, caplen - np.int64(b.payload_off)))
         o.src_mac = b.src_mac
         o.dst_mac = b.dst_mac
         o.vlan = b.vlan

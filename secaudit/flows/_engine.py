@@ -51,6 +51,20 @@ TCP_CLOSE_DELAY = 5 * NS
 TCP_INACTIVITY = 300 * NS
 UDP_INACTIVITY = 60 * NS
 DNS_SESSION_TIMEOUT = 10 * NS  # dns_session_timeout: the DNS analyzer's UDP session timer
+NTP_PORT = 123  # NTP::ports
+NETBIOS_PORT = 137
+# udp_an bits
+U_NTP = 1  # the NTP analyzer is attached (responder port 123)
+U_NTP_FLIPPED = 2  # it flipped the roles once (NTP_Flow's flipped_)
+U_DNS = 4  # the DNS analyzer is attached (responder port in DNS::ports)
+U_DNS_SEEN = 8  # it parsed a first message (DNS_Interpreter's first_message is false)
+U_NETBIOS = 16  # either port is 137: any opcode is accepted
+# derived `app` bits (_derive.APP_*)
+A_NTP_SERVER = 1
+A_NTP_CLIENT = 2
+A_DNS = 4
+A_DNS_QR = 8
+A_DNS_OP_OK = 16
 ICMP_INACTIVITY = 60 * NS
 OTHER_INACTIVITY = 60 * NS
 INTERACTIVE_INACTIVITY = 3600 * NS  # Conn::port_inactivity_timeouts
@@ -63,6 +77,7 @@ STATE_DTYPE = np.dtype(
     [
         ("active", "u1"),
         ("kind", "u1"),
+        ("udp_an", "u1"),  # UDP analyzers attached by port and their state (U_* bits)
         ("orig_is_a", "u1"),
         ("ip_proto", "u1"),
         ("a_hi", "u8"),
@@ -350,6 +365,50 @@ def _flip(s):  # type: ignore[no-untyped-def]
     s.first_seen = (2 if fs & 1 else 0) | (1 if fs & 2 else 0)
     s.is_partial = 0
     _hadd(s, 94)  # '^'
+
+
+@nb.njit(cache=True)
+def _flip_udp(s):  # type: ignore[no-untyped-def]
+    """Connection::FlipRoles on a live UDP connection: addresses, ConnSize's counters and
+    '^'; the UDP adapter's request/reply lengths and history bits stay as they are."""
+    s.orig_is_a = 1 - s.orig_is_a
+    for arr in (s.l2, s.pkts, s.ipb):
+        tmp = arr[0]
+        arr[0] = arr[1]
+        arr[1] = tmp
+    _hadd(s, 94)  # '^'
+
+
+@nb.njit(cache=True, inline="always")
+def _multicast(hi, lo):  # type: ignore[no-untyped-def]
+    """224.0.0.0/4 for a v4-mapped address, else ff00::/8."""
+    if hi == np.uint64(0) and (lo >> np.uint64(32)) == np.uint64(0xFFFF):
+        return ((lo >> np.uint64(28)) & np.uint64(0xF)) == np.uint64(0xE)
+    return (hi >> np.uint64(56)) == np.uint64(0xFF)
+
+
+@nb.njit(cache=True)
+def _udp_analyzers(s, e, a):  # type: ignore[no-untyped-def]
+    """What the NTP and DNS analyzers do to the connection record for one datagram from
+    side e (0 orig) with derived `app` bits a: ntp-analyzer.pac flips once for a server
+    message from the originator or a client message from the responder;
+    DNS_Interpreter::ParseMessage adds 'X' for an unknown opcode and flips when the first
+    message is a response from the originator, unless the responder is multicast."""
+    if s.udp_an & U_NTP and not s.udp_an & U_NTP_FLIPPED:
+        if (a & A_NTP_SERVER and e == 0) or (a & A_NTP_CLIENT and e == 1):
+            s.udp_an |= U_NTP_FLIPPED
+            _flip_udp(s)
+    if s.udp_an & U_DNS and a & A_DNS:
+        if not a & A_DNS_OP_OK and not s.udp_an & U_NETBIOS:
+            _check_hist(s, H_LIMIT, 88)  # 'X'
+            return
+        if not s.udp_an & U_DNS_SEEN:
+            s.udp_an |= U_DNS_SEEN
+            if a & A_DNS_QR and e == 0:
+                rhi = s.a_hi if s.orig_is_a == 0 else s.b_hi
+                rlo = s.a_lo if s.orig_is_a == 0 else s.b_lo
+                if not _multicast(rhi, rlo):
+                    _flip_udp(s)
 
 
 # ----------------------------------------------------------------- TCP endpoint helpers
@@ -974,7 +1033,7 @@ def process(
     order, bounds, nrows, r0, q0, sel, st, tmpl, out, seed, ignore_csum, likely, interactive,
     ts, from_a, kind, a_hi, a_lo, b_hi, b_lo, a_p, b_p, ip_proto,
     sport, dport, flags, seq, ack, win, length, fullcap, iplen, csum_bad,
-    src_mac, dst_mac, vlan, source, parent, bcast, pkt_uid,
+    app, src_mac, dst_mac, vlan, source, parent, bcast, pkt_uid,
 ):  # type: ignore[no-untyped-def]  # fmt: skip
     """Walk each connection's packets in capture order, from row r0 / position q0.
 
@@ -1063,8 +1122,14 @@ def process(
                     s.inact = UDP_INACTIVITY
                     if likely[1, sport[j]] & 1 and not likely[1, dport[j]] & 1 and not bcast[j]:
                         _flip(s)
-                    if likely[1, s.b_p if s.orig_is_a else s.a_p] & 2:
+                    rp = s.b_p if s.orig_is_a else s.a_p
+                    if likely[1, rp] & 2:
                         s.t_attempt = t  # the DNS analyzer's timer chain starts here
+                        s.udp_an |= U_DNS
+                        if sport[j] == NETBIOS_PORT or dport[j] == NETBIOS_PORT:
+                            s.udp_an |= U_NETBIOS
+                    if rp == NTP_PORT:
+                        s.udp_an |= U_NTP
                 elif k == K_ICMP:
                     s.inact = ICMP_INACTIVITY
                 else:
@@ -1098,13 +1163,17 @@ def process(
                 if bad:
                     _scaled(s, 67 if e == 0 else 99, s.chk_cnt, s.chk_thr, e)
                 else:
-                    s.pkts[e] += np.uint64(1)
-                    s.ipb[e] += np.uint64(iplen[j])
                     s.last = t
                     _check_hist(s, 1 if e == 0 else 2, 68 if e == 0 else 100)
                     if s.ulen[e] < 0:
                         s.ulen[e] = 0
                     s.ulen[e] += length[j]
+                    if s.udp_an:
+                        _udp_analyzers(s, e, app[j])
+                    # ConnSize comes after the protocol analyzer and counts on the side
+                    # the packet arrived from, even when that analyzer just flipped roles
+                    s.pkts[e] += np.uint64(1)
+                    s.ipb[e] += np.uint64(iplen[j])
             elif k == K_ICMP:
                 if not bad:
                     s.last = t

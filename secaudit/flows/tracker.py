@@ -278,7 +278,7 @@ class FlowTracker:
                 c["ts"], c["from_a"], c["kind"], c["a_hi"], c["a_lo"], c["b_hi"], c["b_lo"],
                 c["a_p"], c["b_p"], c["ip_proto"], c["sport"], c["dport"], c["flags"], c["seq"],
                 c["ack"], c["win"], c["length"], c["fullcap"], c["iplen"], c["csum_bad"],
-                c["src_mac"], c["dst_mac"], c["vlan"], c["source"], c["parent"], c["bcast"],
+                c["app"], c["src_mac"], c["dst_mac"], c["vlan"], c["source"], c["parent"], c["bcast"],
                 pkt_uid,
             )  # fmt: skip
             self._emit(out, np.arange(nout))
