@@ -408,6 +408,58 @@ def test_ip_drop_marks_what_zeek_discards() -> None:
     assert p["csum_bad"][0] == 1 and p["ip_len"][0] == len(ok) - 14
 
 
+def _amsdu_frame(subframes: list[bytes], amsdu: bool = True) -> bytes:
+    """Ethernet / IPv4 / GRE (Aruba 0x8240) / 802.11 QoS data (FromDS) with A-MSDU
+    subframes: 14-byte header, LLC/SNAP + IP, `len % 4` padding bytes between (Zeek's rule)."""
+    from scapy.layers.inet import GRE, IP
+    from scapy.layers.l2 import Ether
+
+    snap = b"\xaa\xaa\x03\x00\x00\x00\x08\x00"
+    body = b""
+    for k, ip in enumerate(subframes):
+        sub = snap + ip
+        body += bytes(6) + bytes(6) + struct.pack(">H", len(sub)) + sub
+        if k < len(subframes) - 1:
+            body += bytes(len(sub) % 4)
+    if not amsdu:
+        body = snap + subframes[0]
+    wlan = (
+        b"\x88\x02"  # QoS data, FromDS
+        + bytes(2)
+        + bytes.fromhex("020000000001 020000000002 020000000003")
+        + bytes(2)
+        + (b"\x80\x00" if amsdu else b"\x00\x00")  # QoS control: A-MSDU present
+    )
+    outer = Ether(dst=MAC) / IP(src="10.226.22.9", dst="10.102.16.187") / GRE(proto=0x8240)
+    return bytes(outer / (wlan + body))
+
+
+def test_aruba_gre_amsdu_subframes_are_packets() -> None:
+    # IEEE802_11Analyzer hands each A-MSDU subframe on as a packet of its own
+    # (core.tunnels.gre-aruba-amsdu): two TCP segments from one frame, one row each
+    from scapy.layers.inet import IP, TCP
+
+    a = bytes(
+        IP(src="157.240.18.16", dst="149.159.130.184") / TCP(sport=443, dport=49392) / (b"x" * 241)
+    )
+    b = bytes(
+        IP(src="157.240.18.16", dst="149.159.130.184")
+        / TCP(sport=443, dport=49392, seq=241)
+        / (b"y" * 35)
+    )
+    for frame, n in ((_amsdu_frame([a, b]), 2), (_amsdu_frame([a], amsdu=False), 1)):
+        p = read_packets(_pcap(1, [frame])).packets
+        tcp = p[p["proto"] == 6]
+        assert len(tcp) == n
+        assert tcp["ip_len"].tolist() == [len(a), len(b)][:n]
+        assert (tcp["tunnel_depth"] == 1).all() and (tcp["src_mac"] == 0x020000000003).all()
+    # an LLC header with a non-zero OUI is not encapsulated Ethernet: nothing follows
+    odd = _amsdu_frame([a], amsdu=False).replace(
+        b"\xaa\xaa\x03\x00\x00\x00", b"\xaa\xaa\x03\x00\x00\x0c"
+    )
+    assert (read_packets(_pcap(1, [odd])).packets["proto"] == 6).sum() == 0
+
+
 def test_linktype_tables_agree() -> None:
     from secaudit.capture import LINKTYPES
     from secaudit.capture._kernels import _KNOWN_LINKTYPES

@@ -69,6 +69,7 @@ _NFLOG = 10
 _SLL = 11
 _SLL2 = 12
 _PPP_HDLC = 13  # optional ff 03 then PPP protocol
+_LLC = 14  # 802.2 LLC/SNAP header with a zero OUI, then the ethertype
 
 # ip_drop codes: Zeek's IP analyzer discards the packet before transport analysis
 DROP_TRUNCATED_LEN = 1  # fewer bytes on the wire than the IP length ("truncated_IP_len")
@@ -84,7 +85,8 @@ TCP_HDR_BAD = 4  # data offset < 5 words or past the captured / IP payload bytes
 #                  creates the connection but analyzes nothing ("truncated_header"), even with -C
 
 MAX_DEPTH = 8  # encapsulations removed at most (each advances the offset, this bounds work)
-ROWS_PER_FRAME = MAX_DEPTH + 1  # worst case rows one frame can produce
+MAX_SUBFRAMES = 16  # A-MSDU subframes after the first decoded per frame (each a row)
+ROWS_PER_FRAME = MAX_DEPTH + 1 + MAX_SUBFRAMES  # worst case rows one frame can produce
 
 # tunnel kinds (keep in sync with _layout.TunnelKind)
 _T_IP = 1
@@ -265,6 +267,18 @@ def _reset_l3(out: np.ndarray, r: int) -> None:
     p.vlan_inner = 0
 
 
+@njit(cache=True, inline="always")
+def _amsdu_next(sub_end: int, sub_len: int, amsdu_end: int) -> int:
+    """Offset of the A-MSDU subframe header after one ending at sub_end, -1 when none.
+
+    Zeek skips `sub_len % 4` padding bytes when that many remain (not the padding to a
+    multiple of 4 the standard describes); any bytes left start another subframe."""
+    nxt = sub_end
+    if amsdu_end - sub_end >= sub_len % 4:
+        nxt += sub_len % 4
+    return nxt if nxt < amsdu_end else -1
+
+
 @njit(cache=True)
 def _add_tunnel(
     out: np.ndarray,
@@ -391,541 +405,605 @@ def decode_frame(
     else:
         return r + 1, nt
 
-    while st != _DONE:
-        p = out[r]
-        if st == _ETH:
-            if off + 14 > end:
-                break
-            # Cisco FabricPath: a 16-byte outer header, then the real Ethernet frame
-            if b[off + 12] == 0x89 and b[off + 13] == 0x03:
-                if off + 16 + 14 > end:
+    # A-MSDU (802.11 QoS data carrying several subframes): the next subframe header, the
+    # end of the aggregate and the 802.11-level fields each subframe row starts from
+    amsdu_at = -1
+    amsdu_end = 0
+    nsub = 0
+    sv_src = np.uint64(0)
+    sv_dst = np.uint64(0)
+    sv_tid = -1
+    sv_depth = 0
+    sv_bad = 0
+    while True:
+        while st != _DONE:
+            p = out[r]
+            if st == _ETH:
+                if off + 14 > end:
                     break
-                off += 16
-            p.dst_mac = _mac(b, off)
-            p.src_mac = _mac(b, off + 6)
-            et = _u16(b, off + 12)
-            off += 14
-            if et <= 1500:
-                # 802.3 length: only LLC/SNAP carries IP
-                if off + 8 <= end and b[off] == 0xAA and b[off + 1] == 0xAA and b[off + 2] == 0x03:
-                    et = _u16(b, off + 6)
-                    off += 8
-                else:
-                    p.ethertype = 0
-                    break
-            st = _ETYPE
-        elif st == _ETYPE:
-            p.ethertype = et
-            if et == 0x0800:
-                st = _IP4
-            elif et == 0x86DD:
-                st = _IP6
-            elif et == 0x8100 or et == 0x88A8 or et == 0x9100 or et == 0x9200:
-                if off + 4 > end:
-                    break
-                vid = _u16(b, off) & 0x0FFF
-                if p.vlan == 0:
-                    p.vlan = vid
-                elif p.vlan_inner == 0:
-                    p.vlan_inner = vid
-                et = _u16(b, off + 2)
-                off += 4
-            elif et == 0x0806 or et == 0x8035:
-                # ARP / RARP over Ethernet + IPv4 only
-                if off + 28 > end:
-                    break
-                if (
-                    _u16(b, off) != 1
-                    or _u16(b, off + 2) != 0x0800
-                    or b[off + 4] != 6
-                    or b[off + 5] != 4
-                ):
-                    break
-                p.arp_op = min(_u16(b, off + 6), 255)
-                p.arp_sha = _mac(b, off + 8)
-                p.src_hi = _V4MAP_HI
-                p.src_lo = _V4MAP_LO | np.uint64(_u32(b, off + 14))
-                p.arp_tha = _mac(b, off + 18)
-                p.dst_hi = _V4MAP_HI
-                p.dst_lo = _V4MAP_LO | np.uint64(_u32(b, off + 24))
-                break
-            elif et == 0x8847 or et == 0x8848:
-                # MPLS label stack down to bottom-of-stack, then IP by version nibble
-                while True:
-                    if off + 4 > end:
-                        st = _DONE
+                # Cisco FabricPath: a 16-byte outer header, then the real Ethernet frame
+                if b[off + 12] == 0x89 and b[off + 13] == 0x03:
+                    if off + 16 + 14 > end:
                         break
-                    bos = b[off + 2] & 1
-                    off += 4
-                    if bos:
-                        st = _IPV
-                        break
-            elif et == 0x8864:
-                # PPPoE session: 6-byte header, then the PPP protocol number
-                if off + 6 > end:
-                    break
-                off += 6
-                st = _PPP
-            elif et == 0x88E7:
-                # 802.1ah PBB: I-TAG, then the customer Ethernet frame
-                if off + 4 > end:
-                    break
-                off += 4
-                st = _ETH
-            elif et == 0x8926:
-                # VN-Tag: 4 bytes, then the next ethertype
-                if off + 6 > end:
-                    break
-                et = _u16(b, off + 4)
-                off += 6
-            elif et == 0x6558:
-                st = _ETH
-            else:
-                break
-        elif st == _PPP_HDLC:
-            if off + 2 <= end and b[off] == 0xFF and b[off + 1] == 0x03:
-                off += 2
-            st = _PPP
-        elif st == _PPP:
-            if off + 2 > end:
-                break
-            pp = _u16(b, off)
-            off += 2
-            if pp == 0x0021:
-                st = _IP4
-            elif pp == 0x0057:
-                st = _IP6
-            else:
-                break
-        elif st == _NULL_LE:
-            if off + 4 > end:
-                break
-            # BSD loopback: AF in the capturing host's byte order
-            af = (
-                np.int64(b[off])
-                | (np.int64(b[off + 1]) << 8)
-                | (np.int64(b[off + 2]) << 16)
-                | (np.int64(b[off + 3]) << 24)
-            )
-            if af > 0xFFFF:
-                af = _u32(b, off)
-            off += 4
-            if af == 2:
-                st = _IP4
-            elif af == 24 or af == 28 or af == 30:
-                st = _IP6
-            else:
-                break
-        elif st == _SLL:
-            if off + 16 > end:
-                break
-            alen = _u16(b, off + 4)
-            if alen == 6:
+                    off += 16
+                p.dst_mac = _mac(b, off)
                 p.src_mac = _mac(b, off + 6)
-            et = _u16(b, off + 14)
-            off += 16
-            st = _ETYPE
-        elif st == _SLL2:
-            if off + 20 > end:
-                break
-            if b[off + 11] == 6:
-                p.src_mac = _mac(b, off + 12)
-            et = _u16(b, off)
-            off += 20
-            st = _ETYPE
-        elif st == _RADIOTAP:
-            if off + 4 > end:
-                break
-            rlen = np.int64(b[off + 2]) | (np.int64(b[off + 3]) << 8)
-            if rlen < 4:
-                break
-            off += rlen
-            st = _W80211
-        elif st == _W80211:
-            if off + 24 > end:
-                break
-            fc0 = np.int64(b[off])
-            fc1 = np.int64(b[off + 1])
-            if ((fc0 >> 2) & 3) != 2 or (fc1 & 0x40) != 0:
-                break  # not a data frame, or protected
-            if (fc0 >> 4) & 4:
-                break  # null-function data frames carry nothing
-            tods = fc1 & 1
-            fromds = (fc1 >> 1) & 1
-            hl = 24
-            if tods and fromds:
-                hl = 30
-            if (fc0 >> 4) & 8:  # QoS data
-                hl += 2
-                if fc1 & 0x80:
-                    hl += 4
-            if off + hl > end:
-                break
-            a1 = _mac(b, off + 4)
-            a2 = _mac(b, off + 10)
-            a3 = _mac(b, off + 16)
-            p.dst_mac = a3 if tods else a1
-            if fromds:
-                p.src_mac = _mac(b, off + 24) if tods else a3
-            else:
-                p.src_mac = a2
-            off += hl
-            if off + 8 > end or b[off] != 0xAA or b[off + 1] != 0xAA or b[off + 2] != 0x03:
-                break
-            et = _u16(b, off + 6)
-            off += 8
-            st = _ETYPE
-        elif st == _NFLOG:
-            if off + 4 > end:
-                break
-            fam = np.int64(b[off])
-            o = off + 4
-            st = _DONE
-            while o + 4 <= end:
-                tl = np.int64(b[o]) | (np.int64(b[o + 1]) << 8)
-                tt = np.int64(b[o + 2]) | (np.int64(b[o + 3]) << 8)
-                if tl < 4:
-                    break
-                if tt == 9:  # NFULA_PAYLOAD
-                    off = o + 4
-                    end = min(end, o + tl)
-                    st = _IP4 if fam == 2 else (_IP6 if fam == 10 else _DONE)
-                    break
-                o += (tl + 3) & ~3
-        elif st == _IPV:
-            if off >= end:
-                break
-            v = b[off] >> 4
-            st = _IP4 if v == 4 else (_IP6 if v == 6 else _DONE)
-        else:
-            # ---------------------------------------------------------- IPv4 / IPv6
-            frag = 0
-            l4end_wire = 0
-            if st == _IP4:
-                if off + 20 > end or (b[off] >> 4) != 4:
-                    break
-                ihl = (np.int64(b[off]) & 15) * 4
-                if ihl < 20 or off + ihl > end:
-                    break
-                tot = _u16(b, off + 2)
-                zero_len = tot == 0
-                if zero_len:
-                    tot = end - off  # segmentation offload zeroes the length
-                if tot < ihl:
-                    break
-                if zero_len:
-                    p.csum_bad |= CSUM_OWN  # Zeek drops it unless -C, like a bad checksum
-                if wend - off < tot:
-                    p.ip_drop = DROP_TRUNCATED_LEN
-                p.ip_version = 4
-                p.ip_off = off - base
-                p.ip_len = tot
-                p.ip_id = _u16(b, off + 4)
-                p.ttl = b[off + 8]
-                fw = _u16(b, off + 6)
-                fo = (fw & 0x1FFF) * 8
-                mf = (fw >> 13) & 1
-                if mf or fo:
-                    frag = 1 | (mf << 1) | (4 if fo == 0 else 0)
-                if fw & 0x4000:
-                    frag |= 8
-                p.frag = frag
-                p.frag_off = fo
-                p.src_hi = _V4MAP_HI
-                p.src_lo = _V4MAP_LO | np.uint64(_u32(b, off + 12))
-                p.dst_hi = _V4MAP_HI
-                p.dst_lo = _V4MAP_LO | np.uint64(_u32(b, off + 16))
-                proto = np.int64(b[off + 9])
-                if _fold(_hsum(b, off, ihl)) != 0xFFFF:
-                    p.csum_bad |= CSUM_OWN
-                l4 = off + ihl
-                l4end_wire = off + tot
-                # pseudo-header sum (without protocol/length)
-                ph = _hsum(b, off + 12, 8)
-                ph_len = tot - ihl
-            else:
-                if off + 40 > end or (b[off] >> 4) != 6:
-                    break
-                plen = _u16(b, off + 4)
-                p.ip_version = 6
-                p.ip_off = off - base
-                p.ip_len = 40 + plen
-                if wend - off < 40 + plen:
-                    p.ip_drop = DROP_TRUNCATED_LEN
-                p.ttl = b[off + 7]
-                p.src_hi = _u64(b, off + 8)
-                p.src_lo = _u64(b, off + 16)
-                p.dst_hi = _u64(b, off + 24)
-                p.dst_lo = _u64(b, off + 32)
-                ph = _hsum(b, off + 8, 32)
-                proto = np.int64(b[off + 6])
-                l4 = off + 40
-                l4end_wire = off + 40 + plen
-                if plen == 0:
-                    l4end_wire = end  # jumbogram or offload: trust the capture
-                # extension headers
-                ok = True
-                while True:
-                    if proto == 0 or proto == 43 or proto == 60 or proto == 135:
-                        if l4 + 8 > end:
-                            ok = False
-                            break
-                        if proto == 43 and b[l4 + 2] == 0 and b[l4 + 3] > 0:
-                            # type-0 routing header: checksum uses the final address
-                            nseg = np.int64(b[l4 + 1]) // 2
-                            fa = l4 + 8 + (nseg - 1) * 16
-                            if nseg > 0 and fa + 16 <= end:
-                                ph = _sum16(b, off + 8, 16) + _sum16(b, fa, 16)
-                        elif proto == 43 and b[l4 + 2] == 2 and b[l4 + 3] > 0 and l4 + 24 <= end:
-                            ph = _sum16(b, off + 8, 16) + _sum16(b, l4 + 8, 16)
-                        if proto == 135:
-                            break  # mobility header: Zeek treats it as the transport
-                        nxt = np.int64(b[l4])
-                        l4 += (np.int64(b[l4 + 1]) + 1) * 8
-                        proto = nxt
-                    elif proto == 44:
-                        if l4 + 8 > end:
-                            ok = False
-                            break
-                        fw = _u16(b, l4 + 2)
-                        fo = fw & 0xFFF8
-                        mf = fw & 1
-                        p.ip_id = _u32(b, l4 + 4)
-                        frag = 1 | (mf << 1) | (4 if fo == 0 else 0)
-                        p.frag = frag
-                        p.frag_off = fo
-                        nxt = np.int64(b[l4])
-                        l4 += 8
-                        proto = nxt
-                    elif proto == 51:
-                        if l4 + 8 > end:
-                            ok = False
-                            break
-                        nxt = np.int64(b[l4])
-                        l4 += (np.int64(b[l4 + 1]) + 2) * 4
-                        proto = nxt
+                et = _u16(b, off + 12)
+                off += 14
+                if et <= 1500:
+                    # 802.3 length: only LLC/SNAP carries IP
+                    if (
+                        off + 8 <= end
+                        and b[off] == 0xAA
+                        and b[off + 1] == 0xAA
+                        and b[off + 2] == 0x03
+                    ):
+                        et = _u16(b, off + 6)
+                        off += 8
                     else:
+                        p.ethertype = 0
                         break
-                if not ok or l4 > end:
-                    p.proto = proto
+                st = _ETYPE
+            elif st == _ETYPE:
+                p.ethertype = et
+                if et == 0x0800:
+                    st = _IP4
+                elif et == 0x86DD:
+                    st = _IP6
+                elif et == 0x8100 or et == 0x88A8 or et == 0x9100 or et == 0x9200:
+                    if off + 4 > end:
+                        break
+                    vid = _u16(b, off) & 0x0FFF
+                    if p.vlan == 0:
+                        p.vlan = vid
+                    elif p.vlan_inner == 0:
+                        p.vlan_inner = vid
+                    et = _u16(b, off + 2)
+                    off += 4
+                elif et == 0x0806 or et == 0x8035:
+                    # ARP / RARP over Ethernet + IPv4 only
+                    if off + 28 > end:
+                        break
+                    if (
+                        _u16(b, off) != 1
+                        or _u16(b, off + 2) != 0x0800
+                        or b[off + 4] != 6
+                        or b[off + 5] != 4
+                    ):
+                        break
+                    p.arp_op = min(_u16(b, off + 6), 255)
+                    p.arp_sha = _mac(b, off + 8)
+                    p.src_hi = _V4MAP_HI
+                    p.src_lo = _V4MAP_LO | np.uint64(_u32(b, off + 14))
+                    p.arp_tha = _mac(b, off + 18)
+                    p.dst_hi = _V4MAP_HI
+                    p.dst_lo = _V4MAP_LO | np.uint64(_u32(b, off + 24))
                     break
-                ph_len = l4end_wire - l4
-            p.proto = proto
-            if ph_len < 0:
-                break
-            p.l4_off = l4 - base
-            # transport payload must be whole in the capture to verify a checksum
-            whole = l4end_wire <= end and (frag & 1) == 0
-            if proto == 50:
-                p.ip_drop = DROP_ESP
-            elif proto == 135:
-                p.ip_drop = DROP_MOBILITY
-            elif proto == 59 and (p.tunnel_id < 0 or tun[p.tunnel_id].kind != _T_TEREDO):
-                p.ip_drop = DROP_NO_NEXT
-            if frag & 1 and (frag & 4) == 0:
-                # a non-first fragment carries no transport header
-                if l4end_wire > end:
-                    p.ip_drop = DROP_FRAGMENT_CUT
-                p.l4_off = 0
-                p.payload_off = l4 - base
-                p.payload_len = ph_len
-                break
-            if proto == 6:
-                if l4 + 20 > end:
-                    p.l4_off = 0
+                elif et == 0x8847 or et == 0x8848:
+                    # MPLS label stack down to bottom-of-stack, then IP by version nibble
+                    while True:
+                        if off + 4 > end:
+                            st = _DONE
+                            break
+                        bos = b[off + 2] & 1
+                        off += 4
+                        if bos:
+                            st = _IPV
+                            break
+                elif et == 0x8864:
+                    # PPPoE session: 6-byte header, then the PPP protocol number
+                    if off + 6 > end:
+                        break
+                    off += 6
+                    st = _PPP
+                elif et == 0x88E7:
+                    # 802.1ah PBB: I-TAG, then the customer Ethernet frame
+                    if off + 4 > end:
+                        break
+                    off += 4
+                    st = _ETH
+                elif et == 0x8926:
+                    # VN-Tag: 4 bytes, then the next ethertype
+                    if off + 6 > end:
+                        break
+                    et = _u16(b, off + 4)
+                    off += 6
+                elif et == 0x6558:
+                    st = _ETH
+                else:
                     break
-                p.sport = _u16(b, l4)
-                p.dport = _u16(b, l4 + 2)
-                p.seq = _u32(b, l4 + 4)
-                p.ack = _u32(b, l4 + 8)
-                doff = (np.int64(b[l4 + 12]) >> 4) * 4
-                p.tcp_flags = ((np.int64(b[l4 + 12]) & 1) << 8) | np.int64(b[l4 + 13])
-                p.win = _u16(b, l4 + 14)
-                if doff < 20 or l4 + doff > end or doff > ph_len:
-                    p.csum_bad |= TCP_HDR_BAD
-                if doff > 20:
-                    _tcp_options(b, out, r, l4 + 20, min(l4 + doff, end))
-                if doff < 20:
-                    doff = 20
-                p.payload_off = l4 + doff - base
-                p.payload_len = max(ph_len - doff, 0)
-                if whole:
-                    s = ph + 6 + ph_len + _sum16(b, l4, ph_len)
-                    if _fold(s) != 0xFFFF:
+            elif st == _PPP_HDLC:
+                if off + 2 <= end and b[off] == 0xFF and b[off + 1] == 0x03:
+                    off += 2
+                st = _PPP
+            elif st == _PPP:
+                if off + 2 > end:
+                    break
+                pp = _u16(b, off)
+                off += 2
+                if pp == 0x0021:
+                    st = _IP4
+                elif pp == 0x0057:
+                    st = _IP6
+                else:
+                    break
+            elif st == _NULL_LE:
+                if off + 4 > end:
+                    break
+                # BSD loopback: AF in the capturing host's byte order
+                af = (
+                    np.int64(b[off])
+                    | (np.int64(b[off + 1]) << 8)
+                    | (np.int64(b[off + 2]) << 16)
+                    | (np.int64(b[off + 3]) << 24)
+                )
+                if af > 0xFFFF:
+                    af = _u32(b, off)
+                off += 4
+                if af == 2:
+                    st = _IP4
+                elif af == 24 or af == 28 or af == 30:
+                    st = _IP6
+                else:
+                    break
+            elif st == _SLL:
+                if off + 16 > end:
+                    break
+                alen = _u16(b, off + 4)
+                if alen == 6:
+                    p.src_mac = _mac(b, off + 6)
+                et = _u16(b, off + 14)
+                off += 16
+                st = _ETYPE
+            elif st == _SLL2:
+                if off + 20 > end:
+                    break
+                if b[off + 11] == 6:
+                    p.src_mac = _mac(b, off + 12)
+                et = _u16(b, off)
+                off += 20
+                st = _ETYPE
+            elif st == _RADIOTAP:
+                if off + 4 > end:
+                    break
+                rlen = np.int64(b[off + 2]) | (np.int64(b[off + 3]) << 8)
+                if rlen < 4:
+                    break
+                off += rlen
+                st = _W80211
+            elif st == _W80211:
+                if off + 24 > end:
+                    break
+                fc0 = np.int64(b[off])
+                fc1 = np.int64(b[off + 1])
+                if ((fc0 >> 2) & 3) != 2 or (fc1 & 0x40) != 0:
+                    break  # not a data frame, or protected
+                if (fc0 >> 4) & 4:
+                    break  # null-function data frames carry nothing
+                tods = fc1 & 1
+                fromds = (fc1 >> 1) & 1
+                hl = 24
+                if tods and fromds:
+                    hl = 30
+                amsdu = False
+                if (fc0 >> 4) & 8:  # QoS data
+                    if off + hl >= end:
+                        break
+                    amsdu = (b[off + hl] & 0x80) != 0  # several subframes follow
+                    hl += 2
+                    if fc1 & 0x80:
+                        hl += 4
+                if off + hl > end:
+                    break
+                a1 = _mac(b, off + 4)
+                a2 = _mac(b, off + 10)
+                a3 = _mac(b, off + 16)
+                p.dst_mac = a3 if tods else a1
+                if fromds:
+                    p.src_mac = _mac(b, off + 24) if tods else a3
+                else:
+                    p.src_mac = a2
+                off += hl
+                st = _LLC
+                if amsdu and nsub == 0:
+                    # the first subframe continues in this row, the others follow (below)
+                    if off + 14 > end:
+                        break
+                    sub_len = _u16(b, off + 12)
+                    if off + 14 + sub_len > end:
+                        break  # truncated_802_11_amsdu_packet
+                    sv_src, sv_dst = p.src_mac, p.dst_mac
+                    sv_tid, sv_depth, sv_bad = p.tunnel_id, p.tunnel_depth, p.csum_bad
+                    amsdu_end = end
+                    off += 14
+                    end = off + sub_len
+                    amsdu_at = _amsdu_next(end, sub_len, amsdu_end)
+            elif st == _LLC:
+                # LLC/SNAP with a zero OUI (encapsulated Ethernet), as Zeek's 802.11 analyzer
+                if (
+                    off + 8 > end or b[off] != 0xAA or b[off + 1] != 0xAA or b[off + 2] != 0x03
+                    or b[off + 3] != 0 or b[off + 4] != 0 or b[off + 5] != 0
+                ):  # fmt: skip
+                    break
+                et = _u16(b, off + 6)
+                off += 8
+                st = _ETYPE
+            elif st == _NFLOG:
+                if off + 4 > end:
+                    break
+                fam = np.int64(b[off])
+                o = off + 4
+                st = _DONE
+                while o + 4 <= end:
+                    tl = np.int64(b[o]) | (np.int64(b[o + 1]) << 8)
+                    tt = np.int64(b[o + 2]) | (np.int64(b[o + 3]) << 8)
+                    if tl < 4:
+                        break
+                    if tt == 9:  # NFULA_PAYLOAD
+                        off = o + 4
+                        end = min(end, o + tl)
+                        st = _IP4 if fam == 2 else (_IP6 if fam == 10 else _DONE)
+                        break
+                    o += (tl + 3) & ~3
+            elif st == _IPV:
+                if off >= end:
+                    break
+                v = b[off] >> 4
+                st = _IP4 if v == 4 else (_IP6 if v == 6 else _DONE)
+            else:
+                # ---------------------------------------------------------- IPv4 / IPv6
+                frag = 0
+                l4end_wire = 0
+                if st == _IP4:
+                    if off + 20 > end or (b[off] >> 4) != 4:
+                        break
+                    ihl = (np.int64(b[off]) & 15) * 4
+                    if ihl < 20 or off + ihl > end:
+                        break
+                    tot = _u16(b, off + 2)
+                    zero_len = tot == 0
+                    if zero_len:
+                        tot = end - off  # segmentation offload zeroes the length
+                    if tot < ihl:
+                        break
+                    if zero_len:
+                        p.csum_bad |= CSUM_OWN  # Zeek drops it unless -C, like a bad checksum
+                    if wend - off < tot:
+                        p.ip_drop = DROP_TRUNCATED_LEN
+                    p.ip_version = 4
+                    p.ip_off = off - base
+                    p.ip_len = tot
+                    p.ip_id = _u16(b, off + 4)
+                    p.ttl = b[off + 8]
+                    fw = _u16(b, off + 6)
+                    fo = (fw & 0x1FFF) * 8
+                    mf = (fw >> 13) & 1
+                    if mf or fo:
+                        frag = 1 | (mf << 1) | (4 if fo == 0 else 0)
+                    if fw & 0x4000:
+                        frag |= 8
+                    p.frag = frag
+                    p.frag_off = fo
+                    p.src_hi = _V4MAP_HI
+                    p.src_lo = _V4MAP_LO | np.uint64(_u32(b, off + 12))
+                    p.dst_hi = _V4MAP_HI
+                    p.dst_lo = _V4MAP_LO | np.uint64(_u32(b, off + 16))
+                    proto = np.int64(b[off + 9])
+                    if _fold(_hsum(b, off, ihl)) != 0xFFFF:
                         p.csum_bad |= CSUM_OWN
-                break
-            if proto == 17:
-                if l4 + 8 > end:
-                    p.l4_off = 0
+                    l4 = off + ihl
+                    l4end_wire = off + tot
+                    # pseudo-header sum (without protocol/length)
+                    ph = _hsum(b, off + 12, 8)
+                    ph_len = tot - ihl
+                else:
+                    if off + 40 > end or (b[off] >> 4) != 6:
+                        break
+                    plen = _u16(b, off + 4)
+                    p.ip_version = 6
+                    p.ip_off = off - base
+                    p.ip_len = 40 + plen
+                    if wend - off < 40 + plen:
+                        p.ip_drop = DROP_TRUNCATED_LEN
+                    p.ttl = b[off + 7]
+                    p.src_hi = _u64(b, off + 8)
+                    p.src_lo = _u64(b, off + 16)
+                    p.dst_hi = _u64(b, off + 24)
+                    p.dst_lo = _u64(b, off + 32)
+                    ph = _hsum(b, off + 8, 32)
+                    proto = np.int64(b[off + 6])
+                    l4 = off + 40
+                    l4end_wire = off + 40 + plen
+                    if plen == 0:
+                        l4end_wire = end  # jumbogram or offload: trust the capture
+                    # extension headers
+                    ok = True
+                    while True:
+                        if proto == 0 or proto == 43 or proto == 60 or proto == 135:
+                            if l4 + 8 > end:
+                                ok = False
+                                break
+                            if proto == 43 and b[l4 + 2] == 0 and b[l4 + 3] > 0:
+                                # type-0 routing header: checksum uses the final address
+                                nseg = np.int64(b[l4 + 1]) // 2
+                                fa = l4 + 8 + (nseg - 1) * 16
+                                if nseg > 0 and fa + 16 <= end:
+                                    ph = _sum16(b, off + 8, 16) + _sum16(b, fa, 16)
+                            elif (
+                                proto == 43 and b[l4 + 2] == 2 and b[l4 + 3] > 0 and l4 + 24 <= end
+                            ):
+                                ph = _sum16(b, off + 8, 16) + _sum16(b, l4 + 8, 16)
+                            if proto == 135:
+                                break  # mobility header: Zeek treats it as the transport
+                            nxt = np.int64(b[l4])
+                            l4 += (np.int64(b[l4 + 1]) + 1) * 8
+                            proto = nxt
+                        elif proto == 44:
+                            if l4 + 8 > end:
+                                ok = False
+                                break
+                            fw = _u16(b, l4 + 2)
+                            fo = fw & 0xFFF8
+                            mf = fw & 1
+                            p.ip_id = _u32(b, l4 + 4)
+                            frag = 1 | (mf << 1) | (4 if fo == 0 else 0)
+                            p.frag = frag
+                            p.frag_off = fo
+                            nxt = np.int64(b[l4])
+                            l4 += 8
+                            proto = nxt
+                        elif proto == 51:
+                            if l4 + 8 > end:
+                                ok = False
+                                break
+                            nxt = np.int64(b[l4])
+                            l4 += (np.int64(b[l4 + 1]) + 2) * 4
+                            proto = nxt
+                        else:
+                            break
+                    if not ok or l4 > end:
+                        p.proto = proto
+                        break
+                    ph_len = l4end_wire - l4
+                p.proto = proto
+                if ph_len < 0:
                     break
-                sp = _u16(b, l4)
-                dp = _u16(b, l4 + 2)
-                ulen = _u16(b, l4 + 4)
-                ck = _u16(b, l4 + 6)
-                p.sport = sp
-                p.dport = dp
-                p.payload_off = l4 + 8 - base
-                p.payload_len = max(min(ulen, ph_len) - 8, 0)
-                pay = l4 + 8
-                pend = min(l4end_wire, end)
-                if whole:
-                    verify = True
-                    if ck == 0:
-                        if st == _IP4:
-                            verify = False
-                        elif dp == 4789 and pend - pay > 22 and (b[pay] & 0x08) != 0:
-                            verify = False  # VXLAN over IPv6 may send a zero checksum
-                    if verify:
-                        s = ph + 17 + ph_len + _sum16(b, l4, ph_len)
+                p.l4_off = l4 - base
+                # transport payload must be whole in the capture to verify a checksum
+                whole = l4end_wire <= end and (frag & 1) == 0
+                if proto == 50:
+                    p.ip_drop = DROP_ESP
+                elif proto == 135:
+                    p.ip_drop = DROP_MOBILITY
+                elif proto == 59 and (p.tunnel_id < 0 or tun[p.tunnel_id].kind != _T_TEREDO):
+                    p.ip_drop = DROP_NO_NEXT
+                if frag & 1 and (frag & 4) == 0:
+                    # a non-first fragment carries no transport header
+                    if l4end_wire > end:
+                        p.ip_drop = DROP_FRAGMENT_CUT
+                    p.l4_off = 0
+                    p.payload_off = l4 - base
+                    p.payload_len = ph_len
+                    break
+                if proto == 6:
+                    if l4 + 20 > end:
+                        p.l4_off = 0
+                        break
+                    p.sport = _u16(b, l4)
+                    p.dport = _u16(b, l4 + 2)
+                    p.seq = _u32(b, l4 + 4)
+                    p.ack = _u32(b, l4 + 8)
+                    doff = (np.int64(b[l4 + 12]) >> 4) * 4
+                    p.tcp_flags = ((np.int64(b[l4 + 12]) & 1) << 8) | np.int64(b[l4 + 13])
+                    p.win = _u16(b, l4 + 14)
+                    if doff < 20 or l4 + doff > end or doff > ph_len:
+                        p.csum_bad |= TCP_HDR_BAD
+                    if doff > 20:
+                        _tcp_options(b, out, r, l4 + 20, min(l4 + doff, end))
+                    if doff < 20:
+                        doff = 20
+                    p.payload_off = l4 + doff - base
+                    p.payload_len = max(ph_len - doff, 0)
+                    if whole:
+                        s = ph + 6 + ph_len + _sum16(b, l4, ph_len)
                         if _fold(s) != 0xFFFF:
                             p.csum_bad |= CSUM_OWN
-                if frag & 1 or depth >= MAX_DEPTH:
                     break
-                # ---- UDP encapsulations (Zeek forwards on the responder port;
-                # we accept either port, flows can re-check with tunnels.sport/dport)
-                kind = 0
-                vni = 0
-                nst = _DONE
-                noff = pay
-                if dp == 4789 or sp == 4789:
-                    if pay + 8 <= pend and (b[pay] & 0x08):
-                        kind = _T_VXLAN
-                        vni = _u32(b, pay + 4) >> 8
-                        noff = pay + 8
-                        nst = _ETH
-                elif dp == 6081 or sp == 6081:
-                    if pay + 8 <= pend and (b[pay] >> 6) == 0:
-                        olen = (np.int64(b[pay]) & 0x3F) * 4
-                        gp = _u16(b, pay + 2)
-                        if pay + 8 + olen <= pend:
-                            kind = _T_GENEVE
-                            vni = _u32(b, pay + 4) >> 8
-                            noff = pay + 8 + olen
-                            if gp == 0x6558 or gp == 0x0800 or gp == 0x86DD or gp == 0x0806:
-                                et = gp
-                                nst = _ETYPE
-                            else:
-                                kind = 0
-                elif dp == 2152 or sp == 2152 or dp == 2123 or sp == 2123:
-                    if pay + 8 <= pend:
-                        g0 = np.int64(b[pay])
-                        if (g0 >> 5) == 1 and (g0 & 0x10) and b[pay + 1] == 0xFF:
-                            go = pay + 8
-                            gok = True
-                            if g0 & 0x07:
-                                go += 4
-                                if g0 & 0x04:
-                                    nxe = np.int64(b[go - 1])
-                                    while nxe != 0:
-                                        if go >= pend:
-                                            gok = False
-                                            break
-                                        el = np.int64(b[go]) * 4
-                                        if el == 0 or go + el > pend:
-                                            gok = False
-                                            break
-                                        nxe = np.int64(b[go + el - 1])
-                                        go += el
-                            if gok and go < pend:
-                                kind = _T_GTP
-                                vni = _u32(b, pay + 4)
-                                noff = go
-                                nst = _IPV
-                elif (dp == 4754 or sp == 4754) and pay + 4 <= pend:
-                    kind = _T_GRE_UDP
+                if proto == 17:
+                    if l4 + 8 > end:
+                        p.l4_off = 0
+                        break
+                    sp = _u16(b, l4)
+                    dp = _u16(b, l4 + 2)
+                    ulen = _u16(b, l4 + 4)
+                    ck = _u16(b, l4 + 6)
+                    p.sport = sp
+                    p.dport = dp
+                    p.payload_off = l4 + 8 - base
+                    p.payload_len = max(min(ulen, ph_len) - 8, 0)
+                    pay = l4 + 8
+                    pend = min(l4end_wire, end)
+                    if whole:
+                        verify = True
+                        if ck == 0:
+                            if st == _IP4:
+                                verify = False
+                            elif dp == 4789 and pend - pay > 22 and (b[pay] & 0x08) != 0:
+                                verify = False  # VXLAN over IPv6 may send a zero checksum
+                        if verify:
+                            s = ph + 17 + ph_len + _sum16(b, l4, ph_len)
+                            if _fold(s) != 0xFFFF:
+                                p.csum_bad |= CSUM_OWN
+                    if frag & 1 or depth >= MAX_DEPTH:
+                        break
+                    # ---- UDP encapsulations (Zeek forwards on the responder port;
+                    # we accept either port, flows can re-check with tunnels.sport/dport)
+                    kind = 0
+                    vni = 0
+                    nst = _DONE
                     noff = pay
-                    nst = _DONE  # resolved below by the GRE parser
-                if kind == 0:
-                    # AYIYA (udp/5072 or its signature) and Teredo (udp/3544 or its
-                    # signature): Zeek's protocol detection tries them on any port
-                    ao, nh = _ayiya(b, pay, pend, dp == 5072 or sp == 5072)
-                    if ao >= 0:
-                        kind = _T_AYIYA
-                        noff = ao
-                        nst = _IP4 if nh == 4 else _IP6
+                    if dp == 4789 or sp == 4789:
+                        if pay + 8 <= pend and (b[pay] & 0x08):
+                            kind = _T_VXLAN
+                            vni = _u32(b, pay + 4) >> 8
+                            noff = pay + 8
+                            nst = _ETH
+                    elif dp == 6081 or sp == 6081:
+                        if pay + 8 <= pend and (b[pay] >> 6) == 0:
+                            olen = (np.int64(b[pay]) & 0x3F) * 4
+                            gp = _u16(b, pay + 2)
+                            if pay + 8 + olen <= pend:
+                                kind = _T_GENEVE
+                                vni = _u32(b, pay + 4) >> 8
+                                noff = pay + 8 + olen
+                                if gp == 0x6558 or gp == 0x0800 or gp == 0x86DD or gp == 0x0806:
+                                    et = gp
+                                    nst = _ETYPE
+                                else:
+                                    kind = 0
+                    elif dp == 2152 or sp == 2152 or dp == 2123 or sp == 2123:
+                        if pay + 8 <= pend:
+                            g0 = np.int64(b[pay])
+                            if (g0 >> 5) == 1 and (g0 & 0x10) and b[pay + 1] == 0xFF:
+                                go = pay + 8
+                                gok = True
+                                if g0 & 0x07:
+                                    go += 4
+                                    if g0 & 0x04:
+                                        nxe = np.int64(b[go - 1])
+                                        while nxe != 0:
+                                            if go >= pend:
+                                                gok = False
+                                                break
+                                            el = np.int64(b[go]) * 4
+                                            if el == 0 or go + el > pend:
+                                                gok = False
+                                                break
+                                            nxe = np.int64(b[go + el - 1])
+                                            go += el
+                                if gok and go < pend:
+                                    kind = _T_GTP
+                                    vni = _u32(b, pay + 4)
+                                    noff = go
+                                    nst = _IPV
+                    elif (dp == 4754 or sp == 4754) and pay + 4 <= pend:
+                        kind = _T_GRE_UDP
+                        noff = pay
+                        nst = _DONE  # resolved below by the GRE parser
+                    if kind == 0:
+                        # AYIYA (udp/5072 or its signature) and Teredo (udp/3544 or its
+                        # signature): Zeek's protocol detection tries them on any port
+                        ao, nh = _ayiya(b, pay, pend, dp == 5072 or sp == 5072)
+                        if ao >= 0:
+                            kind = _T_AYIYA
+                            noff = ao
+                            nst = _IP4 if nh == 4 else _IP6
+                        else:
+                            to = _teredo(b, pay, pend, dp == 3544 or sp == 3544)
+                            if to >= 0:
+                                kind = _T_TEREDO
+                                noff = to
+                                nst = _IP6
+                    if kind == 0:
+                        break
+                    # outer UDP row stays as decoded; the inner packet continues in a copy
+                    if kind == _T_GRE_UDP:
+                        gst, goff, gvni = _gre(b, pay, pend, end)
+                        if gst == _DONE:
+                            break
+                        nst = gst
+                        noff = goff
+                        vni = gvni
+                    _add_tunnel(out, r, tun, nt, kind, 17, sp, dp, vni, r)
+                    outb[r + 1, :] = outb[r, :]
+                    r += 1
+                    _reset_l3(out, r)
+                    p = out[r]
+                    p.csum_bad = CSUM_OUTER if p.csum_bad & (CSUM_OWN | CSUM_OUTER) else 0
+                    p.tunnel_id = nt
+                    p.tunnel_depth += 1
+                    nt += 1
+                    depth += 1
+                    off = noff
+                    end = pend
+                    if kind == _T_GRE_UDP:
+                        wend = pend  # GRE hands the inner IP its payload as caplen and wire length
+                    # other UDP encapsulations keep the frame's wire end (Zeek's build_inner_packet)
+                    st = nst
+                    continue
+                if proto == 1 or proto == 58:
+                    if l4 + 4 > end:
+                        p.l4_off = 0
+                        break
+                    p.sport = b[l4]
+                    p.dport = b[l4 + 1]
+                    p.payload_off = l4 + 8 - base
+                    p.payload_len = max(ph_len - 8, 0)
+                    if whole:
+                        s = _sum16(b, l4, ph_len)
+                        if proto == 58:
+                            s += ph + 58 + ph_len
+                        if _fold(s) != 0xFFFF:
+                            p.csum_bad |= CSUM_OWN
+                    break
+                if (proto == 4 or proto == 41 or proto == 47) and depth < MAX_DEPTH:
+                    if frag & 1:
+                        break
+                    if proto == 47:
+                        gst, goff, gvni = _gre(b, l4, min(l4end_wire, end), end)
+                        if gst == _DONE:
+                            break
+                        kind = _T_GRE
                     else:
-                        to = _teredo(b, pay, pend, dp == 3544 or sp == 3544)
-                        if to >= 0:
-                            kind = _T_TEREDO
-                            noff = to
-                            nst = _IP6
-                if kind == 0:
-                    break
-                # outer UDP row stays as decoded; the inner packet continues in a copy
-                if kind == _T_GRE_UDP:
-                    gst, goff, gvni = _gre(b, pay, pend, end)
-                    if gst == _DONE:
-                        break
-                    nst = gst
-                    noff = goff
-                    vni = gvni
-                _add_tunnel(out, r, tun, nt, kind, 17, sp, dp, vni, r)
-                outb[r + 1, :] = outb[r, :]
-                r += 1
-                _reset_l3(out, r)
-                p = out[r]
-                p.csum_bad = CSUM_OUTER if p.csum_bad & (CSUM_OWN | CSUM_OUTER) else 0
-                p.tunnel_id = nt
-                p.tunnel_depth += 1
-                nt += 1
-                depth += 1
-                off = noff
-                end = pend
-                if kind == _T_GRE_UDP:
-                    wend = pend  # GRE hands the inner IP its payload as caplen and wire length
-                # other UDP encapsulations keep the frame's wire end (Zeek's build_inner_packet)
-                st = nst
-                continue
-            if proto == 1 or proto == 58:
-                if l4 + 4 > end:
-                    p.l4_off = 0
-                    break
-                p.sport = b[l4]
-                p.dport = b[l4 + 1]
-                p.payload_off = l4 + 8 - base
-                p.payload_len = max(ph_len - 8, 0)
-                if whole:
-                    s = _sum16(b, l4, ph_len)
-                    if proto == 58:
-                        s += ph + 58 + ph_len
-                    if _fold(s) != 0xFFFF:
-                        p.csum_bad |= CSUM_OWN
+                        gst = _IP4 if proto == 4 else _IP6
+                        goff = l4
+                        gvni = 0
+                        kind = _T_IP
+                    _add_tunnel(out, r, tun, nt, kind, proto, 0, 0, gvni, -1)
+                    # Zeek logs no connection for the outer IP of IP-in-IP / GRE:
+                    # the same row carries the inner packet
+                    outer_bad = p.csum_bad
+                    _reset_l3(out, r)
+                    p.csum_bad = CSUM_OUTER if outer_bad & (CSUM_OWN | CSUM_OUTER) else 0
+                    p.tunnel_id = nt
+                    p.tunnel_depth += 1
+                    nt += 1
+                    depth += 1
+                    off = goff
+                    st = gst
+                    end = min(l4end_wire, end)
+                    wend = end
+                    continue
+                if proto == 132 and l4 + 4 <= end:
+                    # SCTP ports (checksum is CRC32c, not verified here)
+                    p.sport = _u16(b, l4)
+                    p.dport = _u16(b, l4 + 2)
+                    p.payload_off = l4 + 12 - base
+                    p.payload_len = max(ph_len - 12, 0)
                 break
-            if (proto == 4 or proto == 41 or proto == 47) and depth < MAX_DEPTH:
-                if frag & 1:
-                    break
-                if proto == 47:
-                    gst, goff, gvni = _gre(b, l4, min(l4end_wire, end), end)
-                    if gst == _DONE:
-                        break
-                    kind = _T_GRE
-                else:
-                    gst = _IP4 if proto == 4 else _IP6
-                    goff = l4
-                    gvni = 0
-                    kind = _T_IP
-                _add_tunnel(out, r, tun, nt, kind, proto, 0, 0, gvni, -1)
-                # Zeek logs no connection for the outer IP of IP-in-IP / GRE:
-                # the same row carries the inner packet
-                outer_bad = p.csum_bad
-                _reset_l3(out, r)
-                p.csum_bad = CSUM_OUTER if outer_bad & (CSUM_OWN | CSUM_OUTER) else 0
-                p.tunnel_id = nt
-                p.tunnel_depth += 1
-                nt += 1
-                depth += 1
-                off = goff
-                st = gst
-                end = min(l4end_wire, end)
-                wend = end
-                continue
-            if proto == 132 and l4 + 4 <= end:
-                # SCTP ports (checksum is CRC32c, not verified here)
-                p.sport = _u16(b, l4)
-                p.dport = _u16(b, l4 + 2)
-                p.payload_off = l4 + 12 - base
-                p.payload_len = max(ph_len - 12, 0)
+        # IEEE802_11Analyzer hands each A-MSDU subframe on as a packet of its own: a new
+        # row from the 802.11 level (addresses, encapsulation), decoded from its LLC header
+        if amsdu_at < 0 or nsub >= MAX_SUBFRAMES or amsdu_at + 14 > amsdu_end:
             break
+        sub_len = _u16(b, amsdu_at + 12)
+        if amsdu_at + 14 + sub_len > amsdu_end:
+            break  # truncated_802_11_amsdu_packet
+        nsub += 1
+        outb[r + 1, :] = outb[r, :]
+        r += 1
+        _reset_l3(out, r)
+        p = out[r]
+        p.src_mac = sv_src
+        p.dst_mac = sv_dst
+        p.tunnel_id = sv_tid
+        p.tunnel_depth = sv_depth
+        p.csum_bad = sv_bad
+        p.ethertype = 0
+        off = amsdu_at + 14
+        end = off + sub_len
+        amsdu_at = _amsdu_next(end, sub_len, amsdu_end)
+        st = _LLC
+
     for k in range(r_first, r + 1):  # UDP tunnels: the outer rows, then the inner one
         q = out[k]
         q.head = _payload_head(b, base, q)
@@ -1044,7 +1122,8 @@ def _gre(b: np.ndarray, g: int, gend: int, end: int) -> tuple[int, int, int]:
     """Parse a GRE header at g; returns (next state, offset of the inner header, key).
 
     Follows Zeek's GRE analyzer: versions 0 and 1 only, no routing, no unknown
-    flag bits; v0 carries IPv4/IPv6, Transparent Ethernet Bridging (0x6558) and
+    flag bits; v0 carries IPv4/IPv6, Transparent Ethernet Bridging (0x6558), Aruba's
+    802.11 frames (0x8200-0x82f0, 0x8300-0x8370, 0x9000) and
     ERSPAN II (0x88be, 8-byte header when the sequence bit is set) / III
     (0x22eb, 12 bytes + 8 with the O bit); v1 is PPTP with a 4-byte PPP header.
     """
@@ -1085,6 +1164,13 @@ def _gre(b: np.ndarray, g: int, gend: int, end: int) -> tuple[int, int, int]:
         return _IP6, ho, key
     if gp == 0x6558:
         return (_ETH, ho, key) if ho + 14 < gend else (_DONE, 0, 0)
+    if (
+        ((gp & 0x8200) == 0x8200 and (gp & 0x0F) == 0)
+        or ((gp & 0x8300) == 0x8300 and (gp & 0x0F) == 0 and gp <= 0x8370)
+        or gp == 0x9000
+    ):
+        # Aruba WLAN: an 802.11 frame (GRE.cc sets the inner link type to IEEE802_11)
+        return (_W80211, ho, key) if ho < gend else (_DONE, 0, 0)
     if gp == 0x88BE:
         if fl & 0x1000:
             ho += 8
