@@ -203,6 +203,19 @@ def test_content_gap_counts_missed_bytes(tmp_path: Path) -> None:
     assert "G" in r["history"]
 
 
+def test_gap_far_ahead_after_loss_is_still_counted(tmp_path: Path) -> None:
+    # Zeek stops reassembling only when the blocks hold > 10 MB of data
+    # (DataBlockList::DataSize), not when the hole before one segment is that wide:
+    # a 20 MB loss is a content gap (core.tcp.large-file-reassembly: 5.4 GB missed)
+    c = Conv(dport=4444).handshake()
+    c.c_("PA", b"a" * 100).s_("A")
+    c.c += 20_000_000
+    c.c_("PA", b"b" * 100).s_("A")
+    r = _one(tmp_path, c.pkts)
+    assert (r["missed_bytes"], r["orig_bytes"]) == (20_000_000, 20_000_200)
+    assert "G" in r["history"]
+
+
 def test_synack_first_is_flipped_on_first_ack(tmp_path: Path) -> None:
     c = Conv(dport=4444).s_("SA").c_("A").c_("PA", b"hi")
     r = _one(tmp_path, c.pkts)

@@ -608,6 +608,15 @@ def _undelivered_bytes(s, e):  # type: ignore[no-untyped-def]
     return s.ra_hi[e, n - 1] - s.ra_last[e]
 
 
+@nb.njit(cache=True)
+def _undelivered_data(s, e):  # type: ignore[no-untyped-def]
+    """Bytes held in the undelivered blocks (their data, not the holes between them)."""
+    total = np.uint64(0)
+    for k in range(s.ra_n[e]):
+        total += s.ra_hi[e, k] - s.ra_lo[e, k]
+    return total
+
+
 @nb.njit(cache=True, inline="always")
 def _data_sent(s, e, seq, length):  # type: ignore[no-untyped-def]
     """TCP_Reassembler::DataSent + Reassembler::NewBlock, without the bytes."""
@@ -639,7 +648,9 @@ def _data_sent(s, e, seq, length):  # type: ignore[no-untyped-def]
     if _no_data_acked(s, e) and _undelivered_bytes(s, e) > np.uint64(TCP_MAX_ABOVE_HOLE):
         s.ra_n[e] = 0
         s.ra_skip[e] = 1
-    buffered = s.ra_last[e] - s.ra_trim[e] + _undelivered_bytes(s, e)
+    # DataBlockList::DataSize: the data the blocks hold; a far-ahead segment after lost
+    # packets is a small block, not the span of the hole before it
+    buffered = s.ra_last[e] - s.ra_trim[e] + _undelivered_data(s, e)
     if buffered > np.uint64(TCP_EXCESSIVE_DATA):
         s.ra_n[e] = 0
         s.ra_skip[e] = 1
