@@ -268,6 +268,15 @@ def _reset_l3(out: np.ndarray, r: int) -> None:
 
 
 @njit(cache=True, inline="always")
+def _next_row(out: np.ndarray, outb: np.ndarray, r: int) -> int:
+    """Row r + 1 as a copy of row r with everything above the link layer cleared: where
+    one frame gives another packet (a UDP tunnel's inner packet, an A-MSDU subframe)."""
+    outb[r + 1, :] = outb[r, :]
+    _reset_l3(out, r + 1)
+    return r + 1
+
+
+@njit(cache=True, inline="always")
 def _amsdu_next(sub_end: int, sub_len: int, amsdu_end: int) -> int:
     """Offset of the A-MSDU subframe header after one ending at sub_end, -1 when none.
 
@@ -915,9 +924,7 @@ def decode_frame(
                         noff = goff
                         vni = gvni
                     _add_tunnel(out, r, tun, nt, kind, 17, sp, dp, vni, r)
-                    outb[r + 1, :] = outb[r, :]
-                    r += 1
-                    _reset_l3(out, r)
+                    r = _next_row(out, outb, r)
                     p = out[r]
                     p.csum_bad = CSUM_OUTER if p.csum_bad & (CSUM_OWN | CSUM_OUTER) else 0
                     p.tunnel_id = nt
@@ -989,9 +996,7 @@ def decode_frame(
         if amsdu_at + 14 + sub_len > amsdu_end:
             break  # truncated_802_11_amsdu_packet
         nsub += 1
-        outb[r + 1, :] = outb[r, :]
-        r += 1
-        _reset_l3(out, r)
+        r = _next_row(out, outb, r)
         p = out[r]
         p.src_mac = sv_src
         p.dst_mac = sv_dst

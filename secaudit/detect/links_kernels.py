@@ -9,6 +9,8 @@ never raise on hostile bytes: a field that does not fit is left at 0.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numba as nb
 import numpy as np
 
@@ -366,6 +368,24 @@ def _rehash(slot_of: np.ndarray, k_hash: np.ndarray, m: int, cap: int) -> None:
         slot_of[q] = e
 
 
+@nb.njit(cache=True, inline="always")
+def _insert(
+    slot_of: np.ndarray, k_hash: np.ndarray, m: int, cap: int, mask: Any, h: Any, s: Any
+) -> tuple[int, Any]:
+    """Enter new entry m (hash h), whose probe ended at the free slot s; the table first
+    doubles (in place) when one more entry would fill it past half.  Returns (cap, mask)."""
+    if 2 * (m + 1) > cap:
+        cap *= 2
+        mask = np.uint64(cap - 1)
+        _rehash(slot_of, k_hash, m, cap)
+        s = h & mask
+        while slot_of[s] >= 0:
+            s = (s + np.uint64(1)) & mask
+    slot_of[s] = m
+    k_hash[m] = h
+    return cap, mask
+
+
 @nb.njit(cache=True)
 def chunk_scan(p: np.ndarray) -> tuple:  # type: ignore[type-arg]
     """The one pass of the links extracts over a chunk's records (schemas.PACKET_DTYPE), each
@@ -438,15 +458,7 @@ def chunk_scan(p: np.ndarray) -> tuple:  # type: ignore[type-arg]
             while True:
                 j = slot_of[s]
                 if j < 0:
-                    if 2 * (m + 1) > cap:  # grow, then find a slot again
-                        cap *= 2
-                        mask = np.uint64(cap - 1)
-                        _rehash(slot_of, k_hash, m, cap)
-                        s = h & mask
-                        while slot_of[s] >= 0:
-                            s = (s + np.uint64(1)) & mask
-                    slot_of[s] = m
-                    k_hash[m] = h
+                    cap, mask = _insert(slot_of, k_hash, m, cap, mask, h, s)
                     key[m, 0], key[m, 1], key[m, 2], key[m, 3] = mac, hi, lo, small
                     agg[m, 0], agg[m, 1], agg[m, 2] = 1, ts, ts
                     j = m
@@ -537,15 +549,7 @@ def row_codes(keys: np.ndarray) -> np.ndarray:
         while True:
             j = slot_of[s]
             if j < 0:
-                if 2 * (m + 1) > cap:
-                    cap *= 2
-                    mask = np.uint64(cap - 1)
-                    _rehash(slot_of, k_hash, m, cap)
-                    s = h & mask
-                    while slot_of[s] >= 0:
-                        s = (s + np.uint64(1)) & mask
-                slot_of[s] = m
-                k_hash[m] = h
+                cap, mask = _insert(slot_of, k_hash, m, cap, mask, h, s)
                 first[m] = i
                 codes[i] = m
                 m += 1
