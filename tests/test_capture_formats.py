@@ -11,6 +11,7 @@ import pytest
 from conftest import DATA
 
 from secaudit.capture import TunnelKind, addr_to_str, read_packets, read_pcap
+from secaudit.capture._kernels import MAX_SUBFRAMES
 
 CAP = DATA / "capture"
 MAC = "02:00:00:00:00:02"
@@ -453,6 +454,11 @@ def test_aruba_gre_amsdu_subframes_are_packets() -> None:
         assert len(tcp) == n
         assert tcp["ip_len"].tolist() == [len(a), len(b)][:n]
         assert (tcp["tunnel_depth"] == 1).all() and (tcp["src_mac"] == 0x020000000003).all()
+    # past MAX_SUBFRAMES + 1 subframes the rest is a Gap, not silently dropped
+    many = read_packets(_pcap(1, [_amsdu_frame([b] * (MAX_SUBFRAMES + 3))]))
+    assert (many.packets["proto"] == 6).sum() == MAX_SUBFRAMES + 1
+    assert [g.kind for g in many.gaps] == ["unsupported"]
+    assert "A-MSDU" in many.gaps[0].message and many.gaps[0].offset == 24
     # an LLC header with a non-zero OUI is not encapsulated Ethernet: nothing follows
     odd = _amsdu_frame([a], amsdu=False).replace(
         b"\xaa\xaa\x03\x00\x00\x00", b"\xaa\xaa\x03\x00\x00\x0c"

@@ -362,10 +362,11 @@ def decode_frame(
     r: int,
     tun: np.ndarray,
     nt: int,
-) -> tuple[int, int]:
+) -> tuple[int, int, int]:
     """Decode the frame b[base:base+caplen] into out[r] (+ rows for UDP tunnels).
 
-    Returns (next free row, next free tunnel row).  The scanner has already set
+    Returns (next free row, next free tunnel row, bytes of A-MSDU subframes left undecoded
+    past MAX_SUBFRAMES).  The scanner has already set
     the record fields (ts, file_offset, data_off, caplen, wirelen, iface,
     linktype); everything else in the row is written here.
     """
@@ -392,7 +393,7 @@ def decode_frame(
     elif linktype == 108:
         # OpenBSD LOOP: address family in network byte order
         if off + 4 > end:
-            return r + 1, nt
+            return r + 1, nt, 0
         af = _u32(b, off)
         off += 4
         st = _IP4 if af == 2 else (_IP6 if af == 24 or af == 28 or af == 30 else _DONE)
@@ -412,7 +413,7 @@ def decode_frame(
     elif linktype == 239:
         st = _NFLOG
     else:
-        return r + 1, nt
+        return r + 1, nt, 0
 
     # A-MSDU (802.11 QoS data carrying several subframes): the next subframe header, the
     # end of the aggregate and the 802.11-level fields each subframe row starts from
@@ -1012,7 +1013,8 @@ def decode_frame(
     for k in range(r_first, r + 1):  # UDP tunnels: the outer rows, then the inner one
         q = out[k]
         q.head = _payload_head(b, base, q)
-    return r + 1, nt
+    lost = amsdu_end - amsdu_at if amsdu_at >= 0 and nsub >= MAX_SUBFRAMES else 0
+    return r + 1, nt, lost
 
 
 @njit(cache=True, inline="always")
@@ -1213,6 +1215,7 @@ G_BAD_SHB = 8
 G_TRUNCATED_FRAME = 9
 G_BAD_TSRESOL = 10
 G_STOPPED = 11  # set by the caller: reading gave up after damage
+G_AMSDU_LIMIT = 12  # an A-MSDU had more subframes than MAX_SUBFRAMES + 1 (value: bytes left)
 
 
 @njit(cache=True, inline="always")
@@ -1345,7 +1348,9 @@ def scan_pcap(
         p.linktype = linktype
         state[0] = sec
         r0 = r
-        r, nt = _decode_inline(b, pos + 16, incl, linktype, out, outb, r, tun, nt)
+        r, nt, lost = _decode_inline(b, pos + 16, incl, linktype, out, outb, r, tun, nt)
+        if lost:
+            ng = _gap(gaps, ng, G_AMSDU_LIMIT, file_base + pos, lost)
         if out[r0].frag & 1:
             state[S_NFRAG] += 1
         pos += 16 + incl
@@ -1599,7 +1604,9 @@ def scan_pcapng(
             p.iface = iface
             p.linktype = lt
             r0 = r
-            r, nt = decode_frame(b, pos + hdr, cl, lt, out, outb, r, tun, nt)
+            r, nt, lost = decode_frame(b, pos + hdr, cl, lt, out, outb, r, tun, nt)
+            if lost:
+                ng = _gap(gaps, ng, G_AMSDU_LIMIT, file_base + pos, lost)
             if out[r0].frag & 1:
                 state[S_NFRAG] += 1
         pos += bl

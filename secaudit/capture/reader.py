@@ -51,6 +51,7 @@ _GAP_TEXT: dict[int, tuple[str, str]] = {
     rec.G_TRUNCATED_FRAME: ("corrupt", "capture.gap.truncated_frame"),
     rec.G_BAD_TSRESOL: ("unsupported", "capture.gap.bad_tsresol"),
     rec.G_STOPPED: ("corrupt", "capture.gap.stopped"),
+    rec.G_AMSDU_LIMIT: ("unsupported", "capture.gap.amsdu_limit"),
 }
 
 _SUPPORTED = np.zeros(65536, dtype=bool)
@@ -145,7 +146,7 @@ def _gaps_from(
     for g in codes[: min(count, len(codes))]:
         code, offset, value = int(g["code"]), int(g["offset"]), int(g["value"])
         kind, key = _GAP_TEXT.get(code, ("corrupt", "capture.gap.garbage"))
-        msg = t(key, value=value, limit=rec.MAX_CAPLEN, note=note)
+        msg = t(key, value=value, limit=rec.MAX_CAPLEN, subframes=rec.MAX_SUBFRAMES + 1, note=note)
         gaps.append(Gap(kind, name, msg, offset=offset, area="capture", detail={"code": code}))
     if count > len(codes):
         gaps.append(
