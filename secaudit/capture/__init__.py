@@ -18,8 +18,9 @@ What the rows mean beyond schemas.PACKET_FIELDS:
 
 * Tunnels (IP-in-IP, GRE incl. ERSPAN II/III, TEB, PPTP and Aruba's 802.11
   frames, GRE-in-UDP, VXLAN, Geneve, GTP-U, Teredo, AYIYA) are removed the way
-  Zeek's packet analyzers do.  An 802.11 A-MSDU gives one row per subframe
-  (at most 1 + MAX_SUBFRAMES per frame), as Zeek hands each on as a packet.  The inner packet's row has tunnel_depth >= 1 and tunnel_id
+  Zeek's packet analyzers do.  An 802.11 A-MSDU gives one row per subframe,
+  as Zeek hands each on as a packet (at most 1 + MAX_SUBFRAMES per frame; the
+  bytes of any further subframes are reported as an 'unsupported' Gap).  The inner packet's row has tunnel_depth >= 1 and tunnel_id
   into `PacketChunk.tunnels` (TUNNEL_DTYPE; `kind` is a TunnelKind).  UDP
   encapsulations also get a row for the outer UDP packet (tunnel_depth 0, the
   same file_offset) right before the inner row, and tunnels["outer_row"]
