@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -74,13 +75,19 @@ def _stale_lock(repo: Path, pw: Path) -> None:
         p.stdin.write(b"partial mail spool\n")
         p.stdin.flush()
         for _ in range(100):
-            if list((repo / "locks").iterdir()):
+            if _lock_files(repo):
                 break
             time.sleep(0.1)
     finally:
         p.send_signal(signal.SIGKILL)
         p.wait()
-    assert list((repo / "locks").iterdir()), "restic did not create its lock"
+    assert _lock_files(repo), "restic did not create its lock"
+
+
+def _lock_files(repo: Path) -> list[Path]:
+    """Finished lock files: the local backend writes `<id>-tmp-*` first and renames it, and
+    `restic list locks` ignores a temporary file left by a kill before the rename."""
+    return [f for f in (repo / "locks").iterdir() if re.fullmatch(r"[0-9a-f]{64}", f.name)]
 
 
 def test_lock_wrong_password_missing_and_no_secret_anywhere(tmp_path: Path) -> None:
