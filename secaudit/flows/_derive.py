@@ -9,7 +9,7 @@ address:port, except for one-way ICMP messages, whose key keeps its
 direction), ICMP's Zeek "ports" (type, counterpart type or code), lengths as
 Zeek computes them from the IP header, and whether the payload was captured.
 A packet whose IPv4 header checksum is wrong, or that was carried inside a packet
-whose checksum is wrong (csum_bad bit 1), is dropped (Zeek drops it before any
+whose checksum is wrong (csum_bad & CSUM_OUTER), is dropped (Zeek drops it before any
 connection exists) unless checksums are ignored; so is one Zeek's IP layer discards
 (ip_drop: ESP, IPv6 mobility, a wire shorter than the IP length...), even with -C.
 """
@@ -19,6 +19,7 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
+from secaudit.capture._kernels import CSUM_OUTER, CSUM_OWN
 from secaudit.flows import _engine as E
 
 __all__ = ["CP4", "CP6", "DERIVED_DTYPE", "NOT_TRANSPORT", "derive"]
@@ -56,18 +57,12 @@ DERIVED_DTYPE = np.dtype(
 
 _BCAST_LO = np.uint64(0x0000FFFFFFFFFFFF)
 
-# `app`: what the UDP analyzers Zeek attaches by port read from a datagram's first bytes
-# (PacketChunk's `head` word), decided here so the tracker needs no payload
-APP_NTP_SERVER = 1  # an NTP message (>= 48 bytes) in mode 4 (server)
-APP_NTP_CLIENT = 2  # ... in mode 3 (client)
-APP_DNS = 4  # at least a DNS header (12 bytes)
-APP_DNS_QR = 8  # its QR bit: a response
-APP_DNS_OP_OK = 16  # opcode query, notify or dynamic update (others: 'X' unless NetBIOS)
-
 
 @nb.njit(cache=True, inline="always")
 def _app(head: np.uint64, n: int) -> int:
-    """`app` bits of a UDP payload of n captured bytes whose first 8 are `head` (LE)."""
+    """`app` bits (_engine.APP_*) of a UDP payload of n captured bytes whose first 8 are
+    `head` (LE): what the UDP analyzers Zeek attaches by port read from a datagram's first
+    bytes, decided here so the tracker needs no payload."""
     if n <= 0:
         return 0
     b0 = np.int64(head & np.uint64(0xFF))
@@ -75,17 +70,17 @@ def _app(head: np.uint64, n: int) -> int:
     if n >= 48:
         mode = b0 & 7
         if mode == 4:
-            a |= APP_NTP_SERVER
+            a |= E.APP_NTP_SERVER
         elif mode == 3:
-            a |= APP_NTP_CLIENT
+            a |= E.APP_NTP_CLIENT
     if n >= 12:
-        a |= APP_DNS
+        a |= E.APP_DNS
         b2 = np.int64((head >> np.uint64(16)) & np.uint64(0xFF))
         if b2 & 0x80:
-            a |= APP_DNS_QR
+            a |= E.APP_DNS_QR
         op = (b2 >> 3) & 15
         if op == 0 or op == 4 or op == 5:
-            a |= APP_DNS_OP_OK
+            a |= E.APP_DNS_OP_OK
     return a
 
 
@@ -128,7 +123,7 @@ def derive(pk, data, not_transport, ignore_csum, src_idx, cp4, cp6, out):  # typ
             q = pk[i + AHEAD]
             if q.proto == 17:
                 E.prefetch(data, np.int64(q.data_off) + np.int64(q.l4_off) + 4)  # type: ignore[call-arg]
-            if q.csum_bad & 1:
+            if q.csum_bad & CSUM_OWN:
                 E.prefetch(data, np.int64(q.data_off) + np.int64(q.ip_off))  # type: ignore[call-arg]
         b = pk[i]
         if b.ts > tmax:
@@ -143,9 +138,9 @@ def derive(pk, data, not_transport, ignore_csum, src_idx, cp4, cp6, out):  # typ
         if needs_l4 and b.l4_off == 0:
             continue
         bad = b.csum_bad
-        if bad & 2 and not ignore_csum:
+        if bad & CSUM_OUTER and not ignore_csum:
             continue  # an enclosing packet failed its checksum: Zeek never decapsulated it
-        if bad & 1 and not ignore_csum and v == 4:
+        if bad & CSUM_OWN and not ignore_csum and v == 4:
             hl = np.int64(b.l4_off) - np.int64(b.ip_off) if b.l4_off > 0 else 20
             if not _ip4_header_ok(data, np.int64(b.data_off) + np.int64(b.ip_off), hl):
                 continue  # bad IP header checksum: Zeek never sees the packet
@@ -241,7 +236,7 @@ def derive(pk, data, not_transport, ignore_csum, src_idx, cp4, cp6, out):  # typ
         o.tunnel_id = b.tunnel_id
         if b.tunnel_depth:
             inner += 1
-        if bad & 3:
+        if bad & (CSUM_OWN | CSUM_OUTER):
             nbad += 1
         k += 1
     return k, inner, nbad, tmax

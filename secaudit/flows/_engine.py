@@ -24,6 +24,8 @@ from llvmlite import ir
 from numba.core import cgutils
 from numba.extending import intrinsic
 
+from secaudit.capture._kernels import CSUM_OUTER, CSUM_OWN, TCP_HDR_BAD
+
 # ----------------------------------------------------------------- constants
 NS = 1_000_000_000
 HMAX = 48  # history letters kept per connection
@@ -59,12 +61,12 @@ U_NTP_FLIPPED = 2  # it flipped the roles once (NTP_Flow's flipped_)
 U_DNS = 4  # the DNS analyzer is attached (responder port in DNS::ports)
 U_DNS_SEEN = 8  # it parsed a first message (DNS_Interpreter's first_message is false)
 U_NETBIOS = 16  # either port is 137: any opcode is accepted
-# derived `app` bits (_derive.APP_*)
-A_NTP_SERVER = 1
-A_NTP_CLIENT = 2
-A_DNS = 4
-A_DNS_QR = 8
-A_DNS_OP_OK = 16
+# `app` bits of a derived UDP row (set by _derive._app from the payload's first bytes)
+APP_NTP_SERVER = 1  # an NTP message (>= 48 bytes) in mode 4 (server)
+APP_NTP_CLIENT = 2  # ... in mode 3 (client)
+APP_DNS = 4  # at least a DNS header (12 bytes)
+APP_DNS_QR = 8  # its QR bit: a response
+APP_DNS_OP_OK = 16  # opcode query, notify or dynamic update (others: 'X' unless NetBIOS)
 ICMP_INACTIVITY = 60 * NS
 OTHER_INACTIVITY = 60 * NS
 INTERACTIVE_INACTIVITY = 3600 * NS  # Conn::port_inactivity_timeouts
@@ -136,7 +138,7 @@ STATE_DTYPE = np.dtype(
         ("is_partial", "u1"),
         ("first_seen", "u1"),
         ("is_active", "u1"),
-        ("t_attempt", "i8"),  # UDP: start of the DNS analyzer's timer chain, -1 = none
+        ("t_attempt", "i8"),
         ("t_exp_a", "i8"),
         ("t_exp_b", "i8"),
         ("t_delete", "i8"),
@@ -334,9 +336,10 @@ def _scaled(s, code, cnt, thr, e):  # type: ignore[no-untyped-def]
 
 @nb.njit(cache=True)
 def _flip(s):  # type: ignore[no-untyped-def]
-    """Connection::FlipRoles plus the TCP adapter's and ConnSize's flips; adds '^'."""
-    s.orig_is_a = 1 - s.orig_is_a
-    for arr in (s.l2, s.pkts, s.ipb, s.fin_seq, s.hl_syn, s.hl_fin, s.hl_rst, s.ra_last, s.ra_trim):
+    """_flip_conn plus the TCP adapter's endpoint state (Connection::FlipRoles on a TCP
+    connection, or on any connection as it is created)."""
+    _flip_conn(s)
+    for arr in (s.fin_seq, s.hl_syn, s.hl_fin, s.hl_rst, s.ra_last, s.ra_trim):
         tmp = arr[0]
         arr[0] = arr[1]
         arr[1] = tmp
@@ -364,13 +367,13 @@ def _flip(s):  # type: ignore[no-untyped-def]
     fs = s.first_seen
     s.first_seen = (2 if fs & 1 else 0) | (1 if fs & 2 else 0)
     s.is_partial = 0
-    _hadd(s, 94)  # '^'
 
 
 @nb.njit(cache=True)
-def _flip_udp(s):  # type: ignore[no-untyped-def]
-    """Connection::FlipRoles on a live UDP connection: addresses, ConnSize's counters and
-    '^'; the UDP adapter's request/reply lengths and history bits stay as they are."""
+def _flip_conn(s):  # type: ignore[no-untyped-def]
+    """Connection::FlipRoles with ConnSize's flip: addresses, packet and IP byte counters,
+    '^'.  Alone it is what a live UDP connection gets (the UDP adapter's request/reply
+    lengths and the history bits stay as they are)."""
     s.orig_is_a = 1 - s.orig_is_a
     for arr in (s.l2, s.pkts, s.ipb):
         tmp = arr[0]
@@ -395,20 +398,20 @@ def _udp_analyzers(s, e, a):  # type: ignore[no-untyped-def]
     DNS_Interpreter::ParseMessage adds 'X' for an unknown opcode and flips when the first
     message is a response from the originator, unless the responder is multicast."""
     if s.udp_an & U_NTP and not s.udp_an & U_NTP_FLIPPED:
-        if (a & A_NTP_SERVER and e == 0) or (a & A_NTP_CLIENT and e == 1):
+        if (a & APP_NTP_SERVER and e == 0) or (a & APP_NTP_CLIENT and e == 1):
             s.udp_an |= U_NTP_FLIPPED
-            _flip_udp(s)
-    if s.udp_an & U_DNS and a & A_DNS:
-        if not a & A_DNS_OP_OK and not s.udp_an & U_NETBIOS:
+            _flip_conn(s)
+    if s.udp_an & U_DNS and a & APP_DNS:
+        if not a & APP_DNS_OP_OK and not s.udp_an & U_NETBIOS:
             _check_hist(s, H_LIMIT, 88)  # 'X'
             return
         if not s.udp_an & U_DNS_SEEN:
             s.udp_an |= U_DNS_SEEN
-            if a & A_DNS_QR and e == 0:
+            if a & APP_DNS_QR and e == 0:
                 rhi = s.a_hi if s.orig_is_a == 0 else s.b_hi
                 rlo = s.a_lo if s.orig_is_a == 0 else s.b_lo
                 if not _multicast(rhi, rlo):
-                    _flip_udp(s)
+                    _flip_conn(s)
 
 
 # ----------------------------------------------------------------- TCP endpoint helpers
@@ -996,11 +999,11 @@ def expired(s, t):  # type: ignore[no-untyped-def]
     """Has a Zeek timer removed this connection by network time t?"""
     if t >= s.last + s.inact:
         return True
-    if s.kind == K_UDP and s.t_attempt >= 0:
+    if s.kind == K_UDP and s.udp_an & U_DNS:
         # DNS_Analyzer::ExpireTimer fires every dns_session_timeout from the connection's
         # start and removes it once the last packet is at least that less 1 s old; the
         # latest firing by t decides (earlier ones found the connection active)
-        fired = s.t_attempt + DNS_SESSION_TIMEOUT * ((t - s.t_attempt) // DNS_SESSION_TIMEOUT)
+        fired = s.start + DNS_SESSION_TIMEOUT * ((t - s.start) // DNS_SESSION_TIMEOUT)
         return fired > s.start and fired - s.last >= DNS_SESSION_TIMEOUT - NS
     if s.kind != K_TCP:
         return False
@@ -1135,8 +1138,7 @@ def process(
                         _flip(s)
                     rp = s.b_p if s.orig_is_a else s.a_p
                     if likely[1, rp] & 2:
-                        s.t_attempt = t  # the DNS analyzer's timer chain starts here
-                        s.udp_an |= U_DNS
+                        s.udp_an |= U_DNS  # with it the DNS session timer, from s.start
                         if sport[j] == NETBIOS_PORT or dport[j] == NETBIOS_PORT:
                             s.udp_an |= U_NETBIOS
                     if rp == NTP_PORT:
@@ -1147,9 +1149,9 @@ def process(
                     s.inact = OTHER_INACTIVITY
             e = 0 if from_a[j] == s.orig_is_a else 1
             cb = csum_bad[j]
-            bad = (cb & 3) != 0 and not ignore_csum
+            bad = (cb & (CSUM_OWN | CSUM_OUTER)) != 0 and not ignore_csum
             if k == K_TCP:
-                if cb & 4:
+                if cb & TCP_HDR_BAD:
                     pass  # unusable TCP header: the connection exists, nothing is analyzed
                 elif bad:
                     _scaled(s, 67 if e == 0 else 99, s.chk_cnt, s.chk_thr, e)
