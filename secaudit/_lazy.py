@@ -21,5 +21,11 @@ def lazy_attr(package: str, names: Mapping[str, str], name: str) -> Any:
     if module is None:
         raise AttributeError(f"module {package!r} has no attribute {name!r}")
     value = getattr(importlib.import_module(module), name)
+    twin = sys.modules.get(f"{package}.{name}")
+    if callable(twin):
+        # a subpackage that doubles as this function (secaudit._callable): importing it
+        # bound the package to this name; replacing it by the function would break
+        # `import package.name...` and the package's own lookups of its submodules
+        value = twin
     setattr(sys.modules[package], name, value)
     return value

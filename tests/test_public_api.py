@@ -29,3 +29,29 @@ def test_function_twins_of_subpackages_stay_callable_after_submodule_imports() -
     )
     assert out.returncode == 0, out.stderr
     assert int(out.stdout.strip()) > 100
+
+
+def test_function_twins_work_when_called_first() -> None:
+    """README's first lines, each in a fresh interpreter: `sa.detect(...)` as the first use of
+    secaudit.detect (it once bound the function over the package, and the detector loader,
+    which imports secaudit.detect's submodules, then failed), then the package still imports."""
+    pcap = importlib.resources.files("secaudit").joinpath("..", "samples", "pcaps", "sample.pcap")
+    calls = {  # name: (call, the least the sample gives: its planted scan, its traffic, alerts)
+        "detect": ("len(sa.detect(p, only='port_scan').findings)", 1),
+        "flows": ("len(sa.flows(p))", 100),
+        "signatures": ("len(sa.signatures(p, str(rules)).alerts)", 1),
+    }
+    for name, (call, least) in calls.items():
+        code = (
+            "import sys, importlib.resources, secaudit as sa\n"
+            "p = sys.argv[1]\n"
+            "rules = importlib.resources.files('secaudit').joinpath('..', 'rules', 'signatures')\n"
+            f"print({call})\n"
+            f"import secaudit.{name} as pkg\n"
+            "assert pkg.__name__ == 'secaudit." + name + "' and callable(pkg), pkg\n"
+        )
+        out = subprocess.run(
+            [sys.executable, "-c", code, str(pcap)], capture_output=True, text=True, timeout=300
+        )
+        assert out.returncode == 0, f"sa.{name}: {out.stderr[-2000:]}"
+        assert int(out.stdout.strip()) >= least, name
