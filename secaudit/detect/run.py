@@ -22,23 +22,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from secaudit.detect._parallel import Beside, split
 from secaudit.detect.config import Thresholds, load_thresholds
 from secaudit.detect.registry import REGISTRY, DetectContext, DetectorSpec
 from secaudit.detect.tables import PacketTables, merge_parts, parts_for
 from secaudit.errors import ConfigError
 from secaudit.model import Finding, Gap
 
-__all__ = [
-    "DetectResult",
-    "Extracts",
-    "detect",
-    "extract",
-    "load_detectors",
-    "order_findings",
-    "run_detectors",
-    "run_specs",
-]
+__all__ = ["DetectResult", "Extracts", "detect", "extract", "load_detectors", "run_detectors"]
 
 Sources = str | Path | Sequence[str | Path]
 _OWN_TABLES = {"conn", "policy", "dns", "arp", "icmp", "tcp_dirs", "tcp_flows", "flood"}
@@ -257,11 +247,11 @@ def _build_tables(
     return _finish_tables(ex, local_nets)
 
 
-def run_specs(
+def run_detectors(
     ctx: DetectContext, specs: Sequence[DetectorSpec], *, strict: bool = False
 ) -> tuple[list[Finding], list[Gap]]:
-    """Run `specs` on one context: their findings as found (see order_findings) and gaps."""
-    found: list[Finding] = []
+    """Run `specs` on one context; sort and deduplicate the findings."""
+    findings: dict[str, Finding] = {}
     gaps: list[Gap] = []
     source = ",".join(ctx.sources) or "detect"
     for spec in specs:
@@ -277,7 +267,7 @@ def run_specs(
             )
             continue
         try:
-            found.extend(spec.func(ctx))
+            result = spec.func(ctx)
         except Exception as exc:
             if strict:
                 raise
@@ -290,26 +280,14 @@ def run_specs(
                     detail={"detector": spec.name},
                 )
             )
-    return found, gaps
-
-
-def order_findings(found: Iterable[Finding]) -> list[Finding]:
-    """Deduplicate by id (the first kept) and sort: severity, first seen, detector, subject."""
-    findings: dict[str, Finding] = {}
-    for f in found:
-        findings.setdefault(f.id, f)
-    return sorted(
+            continue
+        for f in result:
+            findings.setdefault(f.id, f)
+    ordered = sorted(
         findings.values(),
         key=lambda f: (-f.severity.rank, f.first_seen or "", f.detector, f.subject),
     )
-
-
-def run_detectors(
-    ctx: DetectContext, specs: Sequence[DetectorSpec], *, strict: bool = False
-) -> tuple[list[Finding], list[Gap]]:
-    """Run `specs` on one context; sort and deduplicate the findings."""
-    found, gaps = run_specs(ctx, specs, strict=strict)
-    return order_findings(found), gaps
+    return ordered, gaps
 
 
 def detect(
@@ -323,7 +301,6 @@ def detect(
     quiet: bool = True,
     strict: bool | None = None,
     scheduler: str | None = None,
-    parallel: bool | None = None,
 ) -> DetectResult:
     """Run the detectors on captures.
 
@@ -333,10 +310,6 @@ def detect(
     (defaults: rules/detect.yaml).  strict: re-raise detector crashes (default
     from SECAUDIT_STRICT_DETECTORS=1).  scheduler: address of a Dask distributed scheduler;
     each file is then read by a worker and the extracts merged here (secaudit.distributed).
-    parallel: run the detectors that read only the capture (malware_transfer) in a worker
-    process during the pass that builds the tables (None: when this process may use two or
-    more CPUs, the captures hold 32 MiB or more and no scheduler is given; see
-    detect._parallel); the results are the same either way.
     """
     if strict is None:
         strict = os.environ.get("SECAUDIT_STRICT_DETECTORS", "") == "1"
@@ -346,43 +319,28 @@ def detect(
     if unknown:
         raise ConfigError(f"settings for unknown detector(s): {', '.join(unknown)}", "thresholds")
     pol = _policy(policy)
+    local_nets = None
+    conn, tables, gaps = _build_tables(
+        pcaps,
+        ignore_checksums=ignore_checksums,
+        local_nets=local_nets,
+        quiet=quiet,
+        with_links=_needs_links(specs, pol),
+        parts=parts_for(n for s in specs for n in s.needs),
+        scheduler=scheduler,
+    )
     settings = th.as_mapping()
     settings["_run"] = {"lang": lang}
     srcs = (pcaps,) if isinstance(pcaps, (str, Path)) else tuple(pcaps)
-    sources = tuple(str(s) for s in srcs)
-    here, beside = split(specs, sources, False if scheduler else parallel)
-    worker = None
-    if beside:  # capture-only detectors need no table: a worker runs them meanwhile
-        bare = DetectContext(conn=pd.DataFrame(), thresholds=settings, sources=sources)
-        worker = Beside.start(bare, beside, strict)
-    try:
-        conn, tables, gaps = _build_tables(
-            pcaps,
-            ignore_checksums=ignore_checksums,
-            local_nets=None,
-            quiet=quiet,
-            with_links=_needs_links(here, pol),
-            parts=parts_for(n for s in here for n in s.needs),
-            scheduler=scheduler,
-        )
-        ctx = DetectContext(
-            conn=conn,
-            tables=tables,
-            policy=pol,
-            thresholds=settings,
-            sources=sources,
-            gaps=tuple(gaps),
-        )
-        found, run_gaps = run_specs(ctx, here, strict=strict)
-        if worker is not None:
-            more, more_gaps = worker.result()
-            found += more
-            run_gaps += more_gaps
-    finally:
-        if worker is not None:
-            worker.stop()  # ends it when the pass or a detector failed; else already done
+    ctx = DetectContext(
+        conn=conn,
+        tables=tables,
+        policy=pol,
+        thresholds=settings,
+        sources=tuple(str(s) for s in srcs),
+        gaps=tuple(gaps),
+    )
+    findings, run_gaps = run_detectors(ctx, specs, strict=strict)
     tables = {"conn": conn, **tables}
     policy_gaps = pol.warning_gaps() if pol is not None else []  # overlaps, expired exceptions
-    return DetectResult(
-        order_findings(found), [*load_errors(), *policy_gaps, *gaps, *run_gaps], tables
-    )
+    return DetectResult(findings, [*load_errors(), *policy_gaps, *gaps, *run_gaps], tables)
