@@ -406,6 +406,13 @@ def decode_frame(
     elif linktype == 51:
         et = 0x8864
         st = _ETYPE
+    elif linktype == 104:
+        # Cisco HDLC: address, control, then an EtherType
+        if off + 4 > end:
+            return r + 1, nt, 0
+        et = _u16(b, off + 2)
+        off += 4
+        st = _ETYPE
     elif linktype == 105:
         st = _W80211
     elif linktype == 127:
@@ -1366,7 +1373,7 @@ S_UNSUPPORTED = 5  # interface blocks declaring a link type the decoder does not
 STATE_SIZE = 6
 
 # keep in sync with _layout.LINKTYPES (decode_frame's first dispatch)
-_KNOWN_LINKTYPES = (0, 1, 9, 12, 14, 50, 51, 101, 105, 108, 113, 127, 228, 229, 239, 276)
+_KNOWN_LINKTYPES = (0, 1, 9, 12, 14, 50, 51, 101, 104, 105, 108, 113, 127, 228, 229, 239, 276)
 
 
 @njit(cache=True)

@@ -85,6 +85,7 @@ LINKTYPES: dict[int, str] = {
     50: "PPP_HDLC",
     51: "PPP_ETHER (PPPoE)",
     101: "RAW",
+    104: "C_HDLC (Cisco HDLC)",
     105: "IEEE802_11",
     108: "LOOP (OpenBSD loopback)",
     113: "LINUX_SLL",

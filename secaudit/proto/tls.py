@@ -312,3 +312,25 @@ def cert_fields(der: bytes) -> dict[str, bytes]:
     fp = hashlib.sha1(der, usedforsecurity=False).hexdigest()
     out["fingerprint"] = ":".join(fp[i : i + 2] for i in range(0, len(fp), 2)).encode()
     return out
+
+
+def cert_sans(der: bytes) -> list[bytes]:
+    """The certificate's subject alternative names as tls.subjectaltname sees them (Suricata's
+    x509 module: a DNS name or URI as its text, an IP address as the list of its bytes,
+    "[10, 0, 0, 1]"); other kinds of name and an unparsable certificate give nothing."""
+    try:
+        from cryptography import x509
+
+        ext = x509.load_der_x509_certificate(der).extensions.get_extension_for_class(
+            x509.SubjectAlternativeName
+        )
+    except Exception:  # noqa: BLE001 - no SAN extension, or a certificate that does not parse
+        return []
+    out: list[bytes] = []
+    for name in ext.value:
+        if isinstance(name, (x509.DNSName, x509.UniformResourceIdentifier)):
+            out.append(name.value.encode("utf-8", "surrogateescape"))
+        elif isinstance(name, x509.IPAddress):
+            packed = name.value.packed if hasattr(name.value, "packed") else b""
+            out.append(("[" + ", ".join(str(b) for b in packed) + "]").encode())
+    return out

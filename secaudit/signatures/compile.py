@@ -109,6 +109,7 @@ STICKY = {
     "tls_cert_issuer": "tls.cert_issuer",
     "tls_cert_serial": "tls.cert_serial",
     "tls.cert_fingerprint": "tls.cert_fingerprint",
+    "tls.subjectaltname": "tls.subjectaltname",
     "tls.random": "tls.random",
     "tls.random_time": "tls.random_time",
     "tls.random_bytes": "tls.random_bytes",
@@ -177,6 +178,7 @@ HTTP_BOTH = {
     "http.start",
     "file.data",
 }
+_B64_DATA = "base64_data"  # the pseudo buffer of base64_data's items (see Base64Decode)
 PACKET_BUFS = {"pkt", "ipv4.hdr", "ipv6.hdr", "tcp.hdr", "udp.hdr", "icmpv4.hdr", "icmpv6.hdr"}
 
 APP_OF_BUF = {
@@ -193,6 +195,7 @@ APP_OF_BUF = {
             "tls.cert_issuer",
             "tls.cert_serial",
             "tls.cert_fingerprint",
+            "tls.subjectaltname",
             "tls.random",
             "tls.random_time",
             "tls.random_bytes",
@@ -270,6 +273,36 @@ class Bsize:
     op: str
     a: int
     b: int = 0
+
+
+@dataclass
+class Base64Decode:
+    """base64_decode (Suricata detect-base64-decode.c): decode up to `nbytes` base64
+    characters from the buffer's detect position (`relative`) plus `offset`; the
+    base64_data items that follow it in the rule (`data`) are matched on the decoded bytes
+    from their start, and that result is the rule's (a terminal step: a rule whose decode
+    yields nothing, or that has no base64_data, does not match)."""
+
+    nbytes: int = 65535
+    offset: int = 0
+    relative: bool = False
+    data: list[Any] = field(default_factory=list)
+
+
+_B64_OPTS = re.compile(r"^\s*(?:bytes\s+(\d+)\s*,?)?\s*(?:offset\s+(\d+)\s*,?)?\s*(\w+)?\s*$")
+
+
+def _parse_base64_decode(val: str) -> Base64Decode:
+    m = _B64_OPTS.match(val)
+    if m is None or (m.group(3) is not None and m.group(3) != "relative"):
+        raise RuleError(
+            "base64_decode", f"base64_decode: expected 'bytes N, offset N, relative', got {val!r}"
+        )
+    nbytes = int(m.group(1)) if m.group(1) else 0
+    offset = int(m.group(2)) if m.group(2) else 0
+    if nbytes > 65535 or offset > 0xFFFFFFFF:
+        raise RuleError("base64_decode", f"base64_decode: value out of range in {val!r}")
+    return Base64Decode(nbytes or 65535, offset, m.group(3) == "relative")
 
 
 @dataclass
@@ -836,6 +869,7 @@ def compile_rule(rule: Rule, vars_: Vars, order: int = 0) -> Sig:
         order=order,
     )
     cur: BufRef | None = None  # current sticky buffer
+    last_b64: Base64Decode | None = None  # the base64_decode a base64_data refers to
     last: Any = None  # last content/pcre for modifiers
     last_buf: BufRef | None = None
     flow: set[str] = set()
@@ -850,8 +884,8 @@ def compile_rule(rule: Rule, vars_: Vars, order: int = 0) -> Sig:
 
     def add_item(item: Any) -> BufRef:
         b = cur if cur is not None else buf("pkt")
-        if b not in sig.buffers:
-            sig.buffers.append(b)
+        if b not in sig.buffers and b.name != _B64_DATA:
+            sig.buffers.append(b)  # base64_data's items live in their Base64Decode
         b.items.append(item)
         return b
 
@@ -908,6 +942,19 @@ def compile_rule(rule: Rule, vars_: Vars, order: int = 0) -> Sig:
                 last_buf = target
         elif kw in STICKY:
             cur = buf(STICKY[kw])
+            last = None
+        elif kw == "base64_decode":
+            b64 = _parse_base64_decode(val)
+            # into the current sticky buffer, else the last content's, else the payload
+            target = cur if cur is not None else (last_buf or buf("pkt"))
+            if target not in sig.buffers and target.name != _B64_DATA:
+                sig.buffers.append(target)
+            target.items.append(b64)
+            last_b64 = b64
+        elif kw == "base64_data":
+            if last_b64 is None:
+                raise RuleError(kw, "base64_data needs a preceding base64_decode")
+            cur = BufRef(_B64_DATA, last_b64.data)
             last = None
         elif kw == "pcre":
             pc, pbuf = _compile_pcre(val)

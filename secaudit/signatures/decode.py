@@ -188,6 +188,13 @@ def _l4(p: Pkt, data: bytes, out: list[Pkt]) -> None:
                 p.icmp_id, p.icmp_seq = struct.unpack_from("!HH", data, 4)
         p.payload = data[8:]
         p.l4_ok = True
+    elif proto == 132:  # SCTP: the common header's ports; the chunks are the payload
+        if len(data) < 12:
+            return
+        p.sport, p.dport = struct.unpack_from("!HH", data)
+        p.l4_hdr = data[:12]
+        p.payload = data[12:]
+        p.l4_ok = True
     elif proto == 47:
         _gre(p, data, out)
     elif proto in (4, 41):
@@ -383,6 +390,9 @@ def decode_frame(frame: bytes, linktype: int, ts: float) -> list[Pkt]:
         elif linktype == 276:
             if len(frame) >= 20:
                 _ethertype(struct.unpack_from("!H", frame, 0)[0], frame[20:], ts, out)
+        elif linktype == 104:  # Cisco HDLC: address, control, EtherType
+            if len(frame) >= 4:
+                _ethertype(struct.unpack_from("!H", frame, 2)[0], frame[4:], ts, out)
         else:
             _ip(frame, ts, out)
     except (struct.error, IndexError, ValueError):

@@ -92,6 +92,7 @@ class Flow:
         "state",
         "streams",
         "established",
+        "pkt_established",
         "app",
         "app_dirs",
         "flowbits",
@@ -118,6 +119,7 @@ class Flow:
         self.state = 0  # tcp: 0 none, 1 syn, 2 syn/ack, 3 established, 4 closed
         self.streams = [TcpStream(), TcpStream()]
         self.established = False
+        self.pkt_established = False  # established as the current packet found the flow
         self.app: str | None = None
         self.app_dirs: list[str | None] = [None, None]
         self.flowbits: set[str] = set()
@@ -291,6 +293,7 @@ class Engine:
         flow.last_ts[d] = p.ts
         flow.seen_dirs[d] = True
         new_range: tuple[int, int] | None = None
+        was_established = flow.established
         if p.proto == 6 and p.l4_ok:
             new_range = self._tcp(flow, p, d)
         elif p.proto == 17:
@@ -301,6 +304,12 @@ class Engine:
                 flow.app = "dns"
         elif flow.seen_dirs[0] and flow.seen_dirs[1]:
             flow.established = True
+        # flow:established judges the state the packet found (Suricata's flow.c, before the
+        # stream engine): the ACK completing the handshake is not established unless it
+        # carries data
+        flow.pkt_established = was_established or (
+            flow.established and (p.proto != 6 or bool(p.payload))
+        )
         if flow.passed:
             return True
         passed = self._inspect(p, flow, to_server, new_range)
@@ -500,9 +509,9 @@ class Engine:
                 return False
             if "to_client" in fl and (flow is None or to_server):
                 return False
-            if "established" in fl and (flow is None or not flow.established):
+            if "established" in fl and (flow is None or not flow.pkt_established):
                 return False
-            if "not_established" in fl and flow is not None and flow.established:
+            if "not_established" in fl and flow is not None and flow.pkt_established:
                 return False
             if "only_frag" in fl and not p.is_fragment:
                 return False
@@ -950,6 +959,9 @@ class Engine:
                 for k in ("subject", "issuer", "serial", "fingerprint"):
                     if k in f:
                         resp["tls.cert_" + k] = [f[k]]
+                sans = T.cert_sans(sv.certs[0])
+                if sans:
+                    resp["tls.subjectaltname"] = sans  # one buffer per name
         if c is None and sv is None:
             return
         vers: dict[str, Any] = {
@@ -1163,6 +1175,7 @@ def _tx_sides(s: Sig, app: str) -> list[str]:
             "tls.cert_issuer",
             "tls.cert_serial",
             "tls.cert_fingerprint",
+            "tls.subjectaltname",
             "ja3s.hash",
         }
         if names & srv and not names & cli:
@@ -1268,6 +1281,10 @@ def _check(kw: str, spec: Any, p: Pkt, flow: Flow | None, to_server: bool) -> bo
 def _check_raw(kw: str, spec: Any, p: Pkt, flow: Flow | None, to_server: bool) -> Any:
     if kw == "dsize":
         if p.proto in (6, 17, 1, 58) and not p.l4_ok:
+            return False
+        if not p.payload and spec[0] in ("!", "!=", ">="):
+            # Suricata's signature mask: dsize other than "<", "<=" and "=0" requires a
+            # payload (detect-engine-build.c), so "!9" and ">=0" skip an empty packet
             return False
         return bool(range_match(spec, len(p.payload)))
     if kw == "ttl":

@@ -217,8 +217,8 @@ def _checks_ok(
 ) -> bool:  # fmt: skip
     for c in range(chk_ptr[s], chk_ptr[s + 1]):
         kind, op, a, b = chk[c, 0], chk[c, 1], chk[c, 2], chk[c, 3]
-        if kind == 1:
-            ok = _in_range(op, a, b, plen)
+        if kind == 1:  # dsize: "!N" and ">=N" also need a payload (Suricata's sig mask)
+            ok = _in_range(op, a, b, plen) and (plen > 0 or (op != 1 and op != 5))
         elif kind == 2:
             ok = _in_range(op, a, b, ttl)
         elif kind == 3:
@@ -458,6 +458,7 @@ def _scan_chunk(
             flags = int(rw["tcp_flags"])
             rst = (flags & 4) != 0
             # ---- TCP state and stream (Engine._tcp / TcpStream.add)
+            est_before = gr.est  # flow:established judges the state the packet found
             has_stream = False
             new_lo = 0  # first payload byte that is new stream data
             new_n = 0
@@ -519,6 +520,9 @@ def _scan_chunk(
                     gr.est = 1
             elif gr.seen == 3:
                 gr.est = 1
+            # the ACK completing the handshake is not established yet unless it carries
+            # data (Suricata: flow.c judges the state before the stream engine's update)
+            pkt_est = est_before != 0 or (gr.est != 0 and (pr != 6 or plen > 0))
             hb = gi * 2 + d
             if new_n > 0:
                 # protocol detection on the side's first 64 bytes
@@ -685,9 +689,9 @@ def _scan_chunk(
                     continue
                 if (fl & 2) and to_server:
                     continue
-                if (fl & 4) and gr.est == 0:
+                if (fl & 4) and not pkt_est:
                     continue
-                if (fl & 8) and gr.est != 0:
+                if (fl & 8) and pkt_est:
                     continue
                 if not _checks_ok(
                     chk_ptr,

@@ -11,7 +11,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from secaudit.signatures.compile import Bsize, ByteOp, Content, IsDataAt, Pcre, range_match
+from secaudit.signatures.compile import (
+    Base64Decode,
+    Bsize,
+    ByteOp,
+    Content,
+    IsDataAt,
+    Pcre,
+    range_match,
+)
 
 __all__ = ["match_buffer", "PcreTimeout", "PCRE_TIMEOUT_S"]
 
@@ -188,6 +196,8 @@ def _run(items: list[Any], i: int, buf: bytes, prev: int, ctx: _Ctx) -> bool:
         if it.negated:
             ok = not ok
         return ok and _run(items, i + 1, buf, prev, ctx)
+    if isinstance(it, Base64Decode):
+        return _base64(it, buf, prev, ctx)
     if isinstance(it, Bsize):
         if not range_match((it.op, it.a, it.b), n):
             return False
@@ -288,3 +298,63 @@ def _byte(op: ByteOp, items: list[Any], i: int, buf: bytes, prev: int, ctx: _Ctx
     if new > len(buf):
         return False
     return _run(items, i + 1, buf, new, ctx)
+
+
+_B64_VALUE = bytes(
+    [*range(ord("A"), ord("Z") + 1), *range(ord("a"), ord("z") + 1), *range(ord("0"), ord("9") + 1)]
+    + [ord("+"), ord("/")]
+)
+_B64_INDEX = {c: i for i, c in enumerate(_B64_VALUE)}
+
+
+def decode_base64_rfc4648(data: bytes) -> bytes:
+    """Suricata's RFC 4648 mode: take characters of the alphabet and '=' in groups of four;
+    the first other character ends the input (a partial group is padded with '='); a group
+    decodes to 1-3 bytes by where its '=' stands, and a group whose first two characters
+    are not of the alphabet ends decoding."""
+    out = bytearray()
+    quad: list[int] = []
+    stop = False
+    i = 0
+    while not stop:
+        if i < len(data) and (data[i] in _B64_INDEX or data[i] == 0x3D):
+            quad.append(data[i])
+            i += 1
+            if len(quad) < 4:
+                continue
+        else:
+            if not quad:
+                break
+            quad += [0x3D] * (4 - len(quad))
+            stop = True
+        a, b = _B64_INDEX.get(quad[0]), _B64_INDEX.get(quad[1])
+        if a is None or b is None:
+            break
+        out.append(((a << 2) | (b >> 4)) & 0xFF)
+        if quad[2] != 0x3D:
+            c = _B64_INDEX.get(quad[2])
+            if c is None:
+                break
+            out.append(((b << 4) | (c >> 2)) & 0xFF)
+            if quad[3] != 0x3D:
+                d = _B64_INDEX.get(quad[3])
+                if d is None:
+                    break
+                out.append(((c << 6) | d) & 0xFF)
+        quad = []
+    return bytes(out)
+
+
+def _base64(it: Base64Decode, buf: bytes, prev: int, ctx: _Ctx) -> bool:
+    """base64_decode then its base64_data items on the decoded bytes (a terminal step)."""
+    data = buf[min(prev, len(buf)) :] if it.relative else buf
+    if it.offset:
+        if it.offset >= len(data):
+            return False
+        data = data[it.offset :]
+    decoded = decode_base64_rfc4648(data[: it.nbytes])
+    if not decoded or not it.data:
+        return False
+    inner = _Ctx(ctx.env)
+    inner.steps = ctx.steps
+    return _run(it.data, 0, decoded, 0, inner)
