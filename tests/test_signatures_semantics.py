@@ -247,3 +247,30 @@ def test_sctp_ports_match_and_are_reported(tmp_path: Path) -> None:
     assert len(res.alerts) == 1
     row = res.alerts.iloc[0]
     assert (row["proto"], int(row["src_port"]), int(row["dest_port"])) == ("SCTP", 7, 7)
+
+
+_BODY = b"X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"
+
+
+def _response(headers: bytes) -> bytes:
+    import zlib
+
+    body = zlib.compress(_BODY)
+    return b"HTTP/1.1 200 ok\r\n" + headers + b"Content-Length: %d\r\n\r\n" % len(body) + body
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        # NUL bytes in a name are ignored by every header lookup (get_nocase_nozero)
+        b"Content\x00-Encoding: deflate\r\n",
+        # NUL is folding whitespace: the value continues on the next line
+        b"Content-Encoding:\n\x00deflate\r\n",
+    ],
+)
+def test_libhtp_response_header_lines(headers: bytes) -> None:
+    from secaudit.proto.http import parse_responses
+
+    (msg,) = parse_responses(_response(headers))
+    assert msg.header(b"content-encoding") == b"deflate"
+    assert msg.bodies[0] == _BODY

@@ -53,9 +53,15 @@ class HttpMessage:
     complete: bool = False
 
     def header(self, name: bytes) -> bytes | None:
+        """Values of `name`, case-insensitive and ignoring NUL bytes in the message's names
+        (libhtp's lookups do both), joined by ", "."""
         low = name.lower()
         k = len(low)  # lower() keeps lengths: other names are not lowered at all
-        vals = [v for n, v in self.headers if len(n) == k and n.lower() == low]
+        vals = [
+            v
+            for n, v in self.headers
+            if (len(n) == k and n.lower() == low) or (b"\0" in n and _low(n) == low)
+        ]
         if not vals:
             return None
         return b", ".join(vals)
@@ -63,6 +69,11 @@ class HttpMessage:
     @property
     def body(self) -> bytes:
         return self.bodies[0] if self.bodies else b""
+
+
+def _low(name: bytes) -> bytes:
+    """A header name as libhtp compares it: lower case, NUL bytes left out."""
+    return name.replace(b"\0", b"").lower() if b"\0" in name else name.lower()
 
 
 def _line(data: bytes, pos: int) -> tuple[bytes, int] | None:
@@ -91,7 +102,7 @@ def _plain_headers(data: bytes, pos: int) -> tuple[list[tuple[bytes, bytes]], in
         return None
     headers = []
     for line in lines:
-        if line[:1] in (b" ", b"\t") or not line.strip(_WS):
+        if line[:1] in (b" ", b"\t", b"\0") or not line.strip(_WS):
             return None
         n, colon, v = line.partition(b":")
         headers.append((n.strip(), v.strip(_WS)) if colon else (line.strip(), b""))
@@ -99,7 +110,8 @@ def _plain_headers(data: bytes, pos: int) -> tuple[list[tuple[bytes, bytes]], in
 
 
 def _parse_headers(data: bytes, pos: int) -> tuple[list[tuple[bytes, bytes]], int, bool]:
-    """Header lines until an empty line; folding joins continuation lines."""
+    """Header lines until an empty line; folding joins continuation lines (a line that
+    starts with a space, a tab or a NUL, libhtp's folding whitespace)."""
     plain = _plain_headers(data, pos)
     if plain is not None:
         return plain[0], plain[1], True
@@ -123,9 +135,10 @@ def _parse_headers(data: bytes, pos: int) -> tuple[list[tuple[bytes, bytes]], in
                 pos = nxt
                 continue
             return headers, nxt, True
-        if line[:1] in (b" ", b"\t") and headers:
+        if line[:1] in (b" ", b"\t", b"\0") and headers:
             n, v = headers[-1]
-            headers[-1] = (n, (v + b" " + line.strip()).strip())
+            part = line[1:] if line[:1] == b"\0" else line  # the fold byte is not value
+            headers[-1] = (n, (v + b" " + part.strip()).strip())
             pos = nxt
             continue
         if b":" in line:
@@ -209,7 +222,8 @@ def _decode_layer(data: bytes, enc: str) -> list[bytes]:
 def _named(msg: HttpMessage, part: bytes) -> bool:
     """Whether a header name could contain `part` (lowercase): the parsers cut every name
     from raw_headers, so one search there spares lowering each name of most messages."""
-    return part in msg.raw_headers.lower()
+    low = msg.raw_headers.lower()
+    return part in low or (b"\0" in low and part in low.replace(b"\0", b""))
 
 
 def _encodings(msg: HttpMessage) -> list[str]:
@@ -217,7 +231,7 @@ def _encodings(msg: HttpMessage) -> list[str]:
     if not _named(msg, b"content-encoding"):
         return encs
     for n, v in msg.headers:
-        if b"content-encoding" in n.lower():
+        if b"content-encoding" in _low(n):
             for part in re.split(rb"[,\s;]+", v.lower()):
                 p = part.strip().decode("latin-1", "replace")
                 if p and p not in ("identity", "none"):
@@ -319,7 +333,7 @@ def _clen(msg: HttpMessage) -> int | None:
     if not _named(msg, b"content-length"):
         return None
     for n, v in msg.headers:
-        if len(n) >= 14 and n.lower().strip() == b"content-length":  # strip only shortens
+        if len(n) >= 14 and _low(n).strip() == b"content-length":  # strip only shortens
             m = _CLEN_RE.match(v)
             if m:
                 return int(m.group(1)[:12])
@@ -330,7 +344,7 @@ def _is_chunked(msg: HttpMessage) -> bool:
     if not _named(msg, b"transfer-encoding"):
         return False
     for n, v in msg.headers:
-        if n.lower().strip() == b"transfer-encoding" and b"chunked" in v.lower():
+        if _low(n).strip() == b"transfer-encoding" and b"chunked" in v.lower():
             return True
     return False
 
@@ -338,7 +352,7 @@ def _is_chunked(msg: HttpMessage) -> bool:
 def _te_mentions_chunk(msg: HttpMessage) -> bool:
     """A Transfer-Encoding-ish header mentions chunking (true whenever _is_chunked is)."""
     return _named(msg, b"transfer-encoding") and any(
-        b"transfer-encoding" in n.lower() and b"chunk" in v.lower() for n, v in msg.headers
+        b"transfer-encoding" in _low(n) and b"chunk" in v.lower() for n, v in msg.headers
     )
 
 
