@@ -262,6 +262,12 @@ def _response(headers: bytes) -> bytes:
 @pytest.mark.parametrize(
     "headers",
     [
+        # a bare CR ends a response header line (libhtp-rs's response line ends)
+        b'Content-Disposition: attachment; filename="a.txt"\rContent-Encoding: deflate\r\n',
+        # "deformed" line ends are one line end, not the end of the headers
+        b"Connection: close\r\n\r\r\r\nContent-Encoding: deflate\r\n",
+        b"Connection: close\r\n\r\rContent-Encoding: deflate\r\n",
+        b"Connection: close\n\rContent-Encoding: deflate\n\r",
         # NUL bytes in a name are ignored by every header lookup (get_nocase_nozero)
         b"Content\x00-Encoding: deflate\r\n",
         # NUL is folding whitespace: the value continues on the next line
@@ -274,3 +280,26 @@ def test_libhtp_response_header_lines(headers: bytes) -> None:
     (msg,) = parse_responses(_response(headers))
     assert msg.header(b"content-encoding") == b"deflate"
     assert msg.bodies[0] == _BODY
+
+
+def test_libhtp_status_line_ends_at_lf_before_a_cr() -> None:
+    """'200 ok\\n\\r': the line ends at the LF; the CR then opens an empty junk header."""
+    import zlib
+
+    from secaudit.proto.http import parse_responses
+
+    body = zlib.compress(_BODY)
+    data = (
+        b"HTTP/1.1 200 ok\n\rContent-Encoding: deflate\n\rContent-Length: %d\r\n\r\n" % len(body)
+        + body
+    )
+    (msg,) = parse_responses(data)
+    assert msg.status == b"200" and msg.bodies[0] == _BODY
+
+
+def test_a_bare_cr_does_not_end_a_request_header_line() -> None:
+    """Only the response side takes a bare CR as a line end (libhtp-rs Side::Request)."""
+    from secaudit.proto.http import parse_requests
+
+    (req,) = parse_requests(b"GET / HTTP/1.1\r\nX-A: 1\rHost: h\r\n\r\n")
+    assert req.header(b"host") is None and req.header(b"x-a") == b"1\rHost: h"

@@ -90,9 +90,12 @@ def _line(data: bytes, pos: int) -> tuple[bytes, int] | None:
 _WS = b" \t\r\x0b\x0c"
 
 
-def _plain_headers(data: bytes, pos: int) -> tuple[list[tuple[bytes, bytes]], int] | None:
+def _plain_headers(
+    data: bytes, pos: int, need_colon: bool = False
+) -> tuple[list[tuple[bytes, bytes]], int] | None:
     """The common case in one split: a CRLF-terminated block of `name: value` lines without
-    folding, whitespace-only lines or bare LFs (else None, and the line parser decides)."""
+    folding, whitespace-only lines or bare LFs (else None, and the line parser decides;
+    `need_colon`: also for a line without a colon)."""
     end = data.find(b"\r\n\r\n", pos)
     if end <= pos:
         return None
@@ -105,6 +108,8 @@ def _plain_headers(data: bytes, pos: int) -> tuple[list[tuple[bytes, bytes]], in
         if line[:1] in (b" ", b"\t", b"\0") or not line.strip(_WS):
             return None
         n, colon, v = line.partition(b":")
+        if need_colon and not colon:
+            return None
         headers.append((n.strip(), v.strip(_WS)) if colon else (line.strip(), b""))
     return headers, end + 4
 
@@ -148,6 +153,182 @@ def _parse_headers(data: bytes, pos: int) -> tuple[list[tuple[bytes, bytes]], in
             headers.append((line.strip(), b""))
         pos = nxt
     return headers, pos, True
+
+
+# --- libhtp-rs response header grammar (rust/htp/src/headers.rs, Side::Response) ----------
+#
+# A port of its line ends, folding and name/value split, used for response headers: a
+# bare CR ends a line, "\n\r" is one line end, "deformed" line ends ("\r\n\r" + CR/space/
+# tab run + optional LF, or "\n\r\r\n" before another line end) are one line end, a NUL
+# is folding whitespace, and a header ends the block when a line end follows it.
+
+_TOKEN = frozenset(b"!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
+
+
+def _eol_regular(d: bytes, i: int) -> int:
+    """Length of a response line end at i ("\\r\\n", "\\n\\r", "\\n", "\\r"), 0 for none."""
+    if d.startswith(b"\r\n", i) or d.startswith(b"\n\r", i):
+        return 2
+    return 1 if i < len(d) and d[i] in (10, 13) else 0
+
+
+def _eol_deformed(d: bytes, i: int) -> int:
+    if d.startswith(b"\n\r\r\n", i) and (
+        d.startswith(b"\n", i + 4) or d.startswith(b"\r\n", i + 4)
+    ):
+        return 4
+    if d.startswith(b"\r\n\r", i):
+        k = i + 3
+        while k < len(d) and d[k] in (13, 32, 9):
+            k += 1
+        if k > i + 3:
+            if k < len(d) and d[k] == 10:
+                k += 1
+            if not (d.startswith(b"\n", k) or d.startswith(b"\r\n", k)):
+                return k - i
+    return 0
+
+
+def _eol(d: bytes, i: int) -> int:
+    return _eol_deformed(d, i) or _eol_regular(d, i)
+
+
+def _value_bytes(d: bytes, i: int) -> tuple[int, bytes, int, int] | None:
+    """(position after, value bytes, line-end length, fold byte or -1); None: no line end."""
+    j = i
+    n = len(d)
+    while j < n and d[j] not in (10, 13):
+        j += 1
+    value = d[i:j]
+    e = _eol_regular(d, j)
+    if e and j + e < n and d[j + e] in (32, 9, 0):  # folding: a regular line end + lws
+        return j + e + 1, value, e, d[j + e]
+    e = _eol(d, j)
+    if not e:
+        return None
+    return j + e, value, e, -1
+
+
+def _token_colon(d: bytes, i: int) -> bool:
+    """libhtp's peek for a new header: spaces, a token, spaces, ':'."""
+    n = len(d)
+    while i < n and d[i] in (32, 9):
+        i += 1
+    k = i
+    while k < n and d[k] in _TOKEN:
+        k += 1
+    if k == i:
+        return False
+    while k < n and d[k] in (32, 9):
+        k += 1
+    return k < n and d[k] == 58
+
+
+def _value(d: bytes, i: int) -> tuple[int, bytes] | None:
+    first = _value_bytes(d, i)
+    if first is None:
+        return None
+    rest, val, _e, fold = first
+    value = bytearray(val)
+    if fold < 0:
+        return rest, bytes(value)
+    j, ofold = rest, fold
+    for _ in range(128):
+        if _token_colon(d, j):
+            return j, bytes(value)
+        nxt = _value_bytes(d, j)
+        if nxt is None:
+            return None
+        rest2, val2, e2, fold2 = nxt
+        j = rest2
+        if value:
+            value.append(ofold)
+        if val2 or e2 > 1:
+            rest = rest2
+            value += val2
+        elif e2 == 1 and rest2 < len(d) and d[rest2] == 10:
+            rest = rest2
+        if fold2 < 0:
+            return rest, bytes(value)
+        ofold = fold2
+    return rest, bytes(value)
+
+
+def _name(d: bytes, i: int) -> int:
+    """End of the header name starting at i (libhtp's name(): up to ':' across line ends
+    followed by a space; 0 length when it finds no ':')."""
+    terminated = 0
+    n = len(d)
+    k = i
+    while k < n:
+        c = d[k]
+        if terminated == 0:
+            if c == 58:
+                return k
+            if c in (10, 13):
+                terminated = c
+        elif c == 32:
+            terminated = 0
+        elif c == 10 and terminated == 13:
+            terminated = c
+        else:
+            return k - 1
+        k += 1
+    return i
+
+
+def _response_headers_htp(d: bytes, pos: int) -> tuple[list[tuple[bytes, bytes]], int, bool]:
+    """Response headers from pos: (name, value) list, end position, whether the block ended."""
+    out: list[tuple[bytes, bytes]] = []
+    i = pos
+    while len(out) < 1024:
+        got: tuple[int, bytes, bytes] | None = None
+        k = _name(d, i)
+        if k < len(d) and d[k] == 58:
+            j = k + 1
+            while j < len(d) and d[j] in (32, 9):
+                j += 1
+            v = _value(d, j)
+            if v is not None:
+                got = (v[0], d[i:k], v[1])
+        if got is None and not d.startswith(b"\r\n", i):
+            v = _value(d, i)
+            if v is not None:
+                got = (v[0], b"", v[1])
+        if got is None:
+            if not out:
+                e = _eol(d, i)
+                if e:
+                    return out, i + e, True
+            return out, len(d), False
+        i, name, value = got
+        out.append((name.strip(), value.strip(b" \t\r\x0b\x0c")))
+        e = _eol_regular(d, i)
+        if e:
+            return out, i + e, True
+    return out, i, True
+
+
+def _response_headers(data: bytes, pos: int) -> tuple[list[tuple[bytes, bytes]], int, bool]:
+    """A response's headers: the plain CRLF block in one split when it has no bare CR,
+    else libhtp-rs's grammar."""
+    plain = _plain_headers(data, pos, need_colon=True)
+    if plain is not None:
+        end = plain[1]
+        if data.count(b"\r", pos, end) == len(plain[0]) + 1:  # one CR per CRLF
+            return plain[0], end, True
+    return _response_headers_htp(data, pos)
+
+
+def _status_line(data: bytes, pos: int) -> tuple[bytes, int] | None:
+    """The response line and the position after it: libhtp ends it at CRLF, CR or LF."""
+    m = _EOL_AT.search(data, pos)
+    if m is None:
+        return None
+    return data[pos : m.start()], m.end()
+
+
+_EOL_AT = re.compile(rb"\r\n|\r|\n")
 
 
 def _gzip_payload(data: bytes) -> bytes | None:
@@ -435,7 +616,7 @@ def parse_responses(
         if pos >= n:
             break
         start = pos
-        r = _line(data, pos)
+        r = _status_line(data, pos)
         line, nxt = r if r is not None else (data[pos:], n)
         if not line.lstrip().lower().startswith(b"http"):
             # HTTP/0.9-style response: no status line. Browsers also skip junk before one.
@@ -466,7 +647,7 @@ def parse_responses(
         msg.reason = parts[2] if len(parts) > 2 else b""
         pos = nxt
         hstart = pos
-        msg.headers, pos, ok = _parse_headers(data, pos)
+        msg.headers, pos, ok = _response_headers(data, pos)
         msg.raw_headers = data[hstart:pos]
         msg.header_end = pos
         req = reqs[len(msgs)] if len(msgs) < len(reqs) else None
