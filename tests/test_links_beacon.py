@@ -119,3 +119,22 @@ def test_beacon_without_policy_on_a_public_address_network(tmp_path: Path) -> No
                                  reply=b"r" * rnd.randint(100, 5000))  # fmt: skip
     quiet = write(tmp_path / "q.pcap", irregular)
     assert detect(quiet, None, only="beacon", strict=True).findings == []
+
+
+def test_group_mad_equals_the_per_group_median_of_deviations() -> None:
+    """The vectorized MAD gives, bit for bit, what np.median per group gives (odd and even
+    group sizes, ties, one-member groups), in order of first appearance."""
+    import numpy as np
+    import pandas as pd
+
+    from secaudit.detect.beacon import group_mad
+
+    rng = np.random.default_rng(7)
+    key = pd.Series(rng.integers(0, 300, 5000))
+    values = pd.Series(np.round(rng.exponential(30.0, 5000), rng.integers(0, 3)))
+    got = group_mad(values, key)
+    want = values.groupby(key, sort=False).apply(
+        lambda s: float(np.median(np.abs(s - np.median(s))))
+    )
+    assert list(got.index) == list(want.index)
+    assert np.array_equal(got.to_numpy(), want.to_numpy())

@@ -93,11 +93,12 @@ def _scores(ctx: DetectContext, bare: bool) -> pd.DataFrame:
         return pd.DataFrame(columns=cols)
     df["gap"] = df.groupby("pair", sort=False)["ts"].diff()
     g = df.groupby("pair", sort=False)
-    gaps = df.dropna(subset=["gap"]).groupby("pair", sort=False)["gap"]
+    with_gap = df.dropna(subset=["gap"])
+    gaps = with_gap.groupby("pair", sort=False)["gap"]
     gq = gaps.quantile(np.array([0.25, 0.5, 0.75])).unstack()
-    gmad = gaps.apply(lambda s: float(np.median(np.abs(s - np.median(s)))))
+    gmad = group_mad(with_gap["gap"], with_gap["pair"])
     sq = g["bytes"].quantile(np.array([0.25, 0.5, 0.75])).unstack()
-    smad = g["bytes"].apply(lambda s: float(np.median(np.abs(s - np.median(s)))))
+    smad = group_mad(df["bytes"], df["pair"])
     res = g.agg(
         connections=("ts", "size"),
         first=("ts", "min"),
@@ -127,6 +128,13 @@ def _scores(ctx: DetectContext, bare: bool) -> pd.DataFrame:
     res.insert(0, "src", v.o_text[np.argsort(o_rank)[pair // len(v.r_text)]])
     res.insert(1, "dst", v.r_text[np.argsort(r_rank)[pair % len(v.r_text)]])
     return res.reset_index(drop=True).sort_values("score", ascending=False)[cols]
+
+
+def group_mad(values: pd.Series, key: pd.Series) -> pd.Series:
+    """Median absolute deviation from the median, per group of `key` in order of first
+    appearance: two compiled group medians instead of a Python call per group."""
+    med = values.groupby(key, sort=False).transform("median")
+    return (values - med).abs().groupby(key, sort=False).median()
 
 
 def _text_rank(texts: np.ndarray) -> np.ndarray:
