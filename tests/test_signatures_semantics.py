@@ -303,3 +303,20 @@ def test_a_bare_cr_does_not_end_a_request_header_line() -> None:
 
     (req,) = parse_requests(b"GET / HTTP/1.1\r\nX-A: 1\rHost: h\r\n\r\n")
     assert req.header(b"host") is None and req.header(b"x-a") == b"1\rHost: h"
+
+
+def test_response_header_grammar_survives_random_and_huge_input() -> None:
+    """Hostile servers: random CR/LF/NUL/colon soup never raises, and a 1 MiB header line
+    without a line end is read in one pass (the scans are regex searches, not byte loops)."""
+    import random
+
+    from secaudit.proto.http import parse_responses
+
+    rng = random.Random(5)
+    alphabet = b"ab:\r\n \t\x00Content-Encoding"
+    for _ in range(2000):
+        junk = bytes(rng.choice(alphabet) for _ in range(rng.randint(0, 120)))
+        for msg in parse_responses(b"HTTP/1.1 200 OK\r\n" + junk):
+            assert msg.end <= 17 + len(junk)
+    (msg,) = parse_responses(b"HTTP/1.1 200 OK\r\n" + b"X" * (1 << 20))
+    assert not msg.complete

@@ -165,6 +165,10 @@ def _parse_headers(data: bytes, pos: int) -> tuple[list[tuple[bytes, bytes]], in
 _TOKEN = frozenset(b"!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
 
 
+_CR_OR_LF = re.compile(rb"[\r\n]")
+_NAME_STOP = re.compile(rb"[:\r\n]")
+
+
 def _eol_regular(d: bytes, i: int) -> int:
     """Length of a response line end at i ("\\r\\n", "\\n\\r", "\\n", "\\r"), 0 for none."""
     if d.startswith(b"\r\n", i) or d.startswith(b"\n\r", i):
@@ -195,10 +199,9 @@ def _eol(d: bytes, i: int) -> int:
 
 def _value_bytes(d: bytes, i: int) -> tuple[int, bytes, int, int] | None:
     """(position after, value bytes, line-end length, fold byte or -1); None: no line end."""
-    j = i
     n = len(d)
-    while j < n and d[j] not in (10, 13):
-        j += 1
+    m = _CR_OR_LF.search(d, i)
+    j = m.start() if m is not None else n
     value = d[i:j]
     e = _eol_regular(d, j)
     if e and j + e < n and d[j + e] in (32, 9, 0):  # folding: a regular line end + lws
@@ -261,6 +264,11 @@ def _name(d: bytes, i: int) -> int:
     n = len(d)
     k = i
     while k < n:
+        if terminated == 0:  # jump to the next ':', CR or LF (the scan's only stops)
+            m = _NAME_STOP.search(d, k)
+            if m is None:
+                break
+            k = m.start()
         c = d[k]
         if terminated == 0:
             if c == 58:
