@@ -181,6 +181,46 @@ def _record(body: bytes, version: bytes = b"\x03\x03") -> bytes:
     return b"\x16" + version + len(body).to_bytes(2, "big") + body
 
 
+def _tls_session(tmp_path: Path, der: bytes) -> Path:
+    """A TLS handshake (ClientHello; ServerHello, Certificate with `der`, ServerHelloDone)."""
+    hello = b"\x03\x03" + bytes(32) + b"\x00" + b"\x00\x02\x00\x2f" + b"\x01\x00" + b"\x00\x00"
+    server_hello = b"\x03\x03" + bytes(range(32)) + b"\x00" + b"\x00\x2f" + b"\x00"
+    chain = len(der).to_bytes(3, "big") + der
+    server = _record(
+        _handshake(2, server_hello)
+        + _handshake(11, len(chain).to_bytes(3, "big") + chain)
+        + _handshake(14, b"")
+    )
+    pcap = tmp_path / "tls.pcap"
+    write(
+        str(pcap),
+        tcp_session(CLIENT, SERVER, 41000, 443,
+                    [("c", _record(_handshake(1, hello), b"\x03\x01")), ("s", server)]),
+    )  # fmt: skip
+    return pcap
+
+
+def test_tls_fingerprint_keyword_and_lowercased_buffer(tmp_path: Path) -> None:
+    """tls.fingerprint:"X" is a content on tls.cert_fingerprint, whose contents Suricata
+    lowercases (so upper-case hex matches); one wrong digit does not."""
+    import hashlib
+
+    der = _certificate()
+    fp = hashlib.sha1(der).hexdigest()
+    colon = ":".join(fp[i : i + 2] for i in range(0, len(fp), 2))
+    wrong = colon[:-1] + ("0" if colon[-1] != "0" else "1")
+    pcap = _tls_session(tmp_path, der)
+    got = _sids(
+        tmp_path,
+        pcap,
+        f'alert tls any any -> any any (tls.fingerprint:"{colon}"; sid:1;)\n'
+        f'alert tls any any -> any any (tls.fingerprint:"{colon.upper()}"; sid:2;)\n'
+        f'alert tls any any -> any any (tls.cert_fingerprint; content:"{colon.upper()}"; sid:3;)\n'
+        f'alert tls any any -> any any (tls.fingerprint:"{wrong}"; sid:4;)\n',
+    )
+    assert got == {1: 1, 2: 1, 3: 1}
+
+
 def test_tls_subjectaltname_is_one_buffer_per_name(tmp_path: Path) -> None:
     der = _certificate()
     hello = b"\x03\x03" + bytes(32) + b"\x00" + b"\x00\x02\x00\x2f" + b"\x01\x00" + b"\x00\x00"

@@ -178,6 +178,7 @@ HTTP_BOTH = {
     "http.start",
     "file.data",
 }
+_LOWERED_BUFS = frozenset({"tls.cert_fingerprint", "ja3.hash", "ja3s.hash"})
 _B64_DATA = "base64_data"  # the pseudo buffer of base64_data's items (see Base64Decode)
 PACKET_BUFS = {"pkt", "ipv4.hdr", "ipv6.hdr", "tcp.hdr", "udp.hdr", "icmpv4.hdr", "icmpv6.hdr"}
 
@@ -943,6 +944,16 @@ def compile_rule(rule: Rule, vars_: Vars, order: int = 0) -> Sig:
         elif kw in STICKY:
             cur = buf(STICKY[kw])
             last = None
+        elif kw == "tls.fingerprint":
+            # the legacy keyword: a content on the certificate fingerprint (detect-tls.c)
+            v = val.strip()
+            pat = parse_content_bytes(v[1:-1] if len(v) >= 2 and v[0] == v[-1] == '"' else v)
+            if not pat:
+                raise RuleError(kw, "tls.fingerprint: empty fingerprint")
+            b = buf("tls.cert_fingerprint")
+            last = Content(pat)
+            b.items.append(last)
+            last_buf = b
         elif kw == "base64_decode":
             b64 = _parse_base64_decode(val)
             # into the current sticky buffer, else the last content's, else the payload
@@ -1091,6 +1102,11 @@ def compile_rule(rule: Rule, vars_: Vars, order: int = 0) -> Sig:
         else:
             raise Unsupported(kw, f"keyword {kw!r} is not supported")
     sig.flow = frozenset(flow)
+    for b in sig.buffers:
+        if b.name in _LOWERED_BUFS:  # Suricata lowercases their contents (DetectLowerSetupCallback)
+            for it in b.items:
+                if isinstance(it, Content):
+                    it.pattern = it.pattern.lower()
     if "only_stream" in flow:
         sig.stream_only = True
     if "no_stream" in flow:
