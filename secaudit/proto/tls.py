@@ -9,10 +9,12 @@ way Suricata prints them, via `cryptography`).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 __all__ = ["TlsInfo", "parse_tls", "looks_like_tls"]
 
@@ -274,17 +276,27 @@ def _der_fields(der: bytes) -> dict[str, bytes]:
     return out
 
 
+@functools.lru_cache(maxsize=16)
+def _x509(der: bytes) -> Any:
+    """The parsed certificate, or None when it does not parse; cached, so cert_fields and
+    cert_sans on one certificate parse it once."""
+    try:
+        from cryptography import x509
+
+        return x509.load_der_x509_certificate(der)
+    except Exception:  # noqa: BLE001 - any parse failure
+        return None
+
+
 def cert_fields(der: bytes) -> dict[str, bytes]:
     """subject, issuer, serial (colon hex, upper case), fingerprint (sha1, colon hex)."""
     out: dict[str, bytes] = {}
     fp = hashlib.sha1(der, usedforsecurity=False).hexdigest()
-    try:
-        from cryptography import x509
-
-        cert = x509.load_der_x509_certificate(der)
-    except Exception:  # noqa: BLE001 - any parse failure: fall back to the DER walk
+    fingerprint = ":".join(fp[i : i + 2] for i in range(0, len(fp), 2)).encode()
+    cert = _x509(der)
+    if cert is None:  # fall back to the DER walk
         out = _der_fields(der)
-        out["fingerprint"] = ":".join(fp[i : i + 2] for i in range(0, len(fp), 2)).encode()
+        out["fingerprint"] = fingerprint
         return out
 
     def fmt(name: object) -> bytes:
@@ -309,8 +321,7 @@ def cert_fields(der: bytes) -> dict[str, bytes]:
         out["serial"] = ":".join(h[i : i + 2] for i in range(0, len(h), 2)).encode()
     except Exception:  # noqa: BLE001
         pass
-    fp = hashlib.sha1(der, usedforsecurity=False).hexdigest()
-    out["fingerprint"] = ":".join(fp[i : i + 2] for i in range(0, len(fp), 2)).encode()
+    out["fingerprint"] = fingerprint
     return out
 
 
@@ -318,13 +329,14 @@ def cert_sans(der: bytes) -> list[bytes]:
     """The certificate's subject alternative names as tls.subjectaltname sees them (Suricata's
     x509 module: a DNS name or URI as its text, an IP address as the list of its bytes,
     "[10, 0, 0, 1]"); other kinds of name and an unparsable certificate give nothing."""
-    try:
-        from cryptography import x509
+    from cryptography import x509
 
-        ext = x509.load_der_x509_certificate(der).extensions.get_extension_for_class(
-            x509.SubjectAlternativeName
-        )
-    except Exception:  # noqa: BLE001 - no SAN extension, or a certificate that does not parse
+    cert = _x509(der)
+    if cert is None:
+        return []
+    try:
+        ext = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName)
+    except Exception:  # noqa: BLE001 - no SAN extension, or one that does not parse
         return []
     out: list[bytes] = []
     for name in ext.value:
