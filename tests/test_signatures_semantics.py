@@ -17,13 +17,12 @@ from scapy.all import IP, TCP, Ether, Raw  # type: ignore[import-untyped]
 from scapy.layers.sctp import SCTP, SCTPChunkData  # type: ignore[import-untyped]
 
 import secaudit as sa
-from secaudit.signatures.compile import Vars, compile_rule
 from secaudit.signatures.match import decode_base64_rfc4648, match_buffer
-from secaudit.signatures.rule import parse_rule
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "rules" / "tests" / "signatures"))
 from _pcaplib import http_get, tcp_session, write  # noqa: E402
+from test_signatures import _items  # noqa: E402
 
 CLIENT, SERVER = "10.0.0.5", "203.0.113.9"
 
@@ -94,12 +93,6 @@ def test_a_handshake_ack_with_data_is_established(tmp_path: Path) -> None:
     )
     rules = 'alert tcp any any -> any any (flow:established,to_server; content:"hi"; sid:1;)\n'
     assert _sids(tmp_path, pcap, rules) == {1: 1}
-
-
-def _items(opts: str) -> list[object]:
-    r = parse_rule(f"alert tcp any any -> any any ({opts} sid:1;)")
-    assert r is not None
-    return compile_rule(r, Vars()).buffers[0].items
 
 
 @pytest.mark.parametrize(
@@ -222,21 +215,7 @@ def test_tls_fingerprint_keyword_and_lowercased_buffer(tmp_path: Path) -> None:
 
 
 def test_tls_subjectaltname_is_one_buffer_per_name(tmp_path: Path) -> None:
-    der = _certificate()
-    hello = b"\x03\x03" + bytes(32) + b"\x00" + b"\x00\x02\x00\x2f" + b"\x01\x00" + b"\x00\x00"
-    server_hello = b"\x03\x03" + bytes(range(32)) + b"\x00" + b"\x00\x2f" + b"\x00"
-    chain = len(der).to_bytes(3, "big") + der
-    server = _record(
-        _handshake(2, server_hello)
-        + _handshake(11, len(chain).to_bytes(3, "big") + chain)
-        + _handshake(14, b"")
-    )
-    pcap = tmp_path / "tls.pcap"
-    write(
-        str(pcap),
-        tcp_session(CLIENT, SERVER, 41000, 443,
-                    [("c", _record(_handshake(1, hello), b"\x03\x01")), ("s", server)]),
-    )  # fmt: skip
+    pcap = _tls_session(tmp_path, _certificate())
     got = _sids(
         tmp_path,
         pcap,

@@ -310,7 +310,7 @@ def _response_headers_htp(d: bytes, pos: int) -> tuple[list[tuple[bytes, bytes]]
                     return out, i + e, True
             return out, len(d), False
         i, name, value = got
-        out.append((name.strip(), value.strip(b" \t\r\x0b\x0c")))
+        out.append((name.strip(), value.strip(_WS)))
         e = _eol_regular(d, i)
         if e:
             return out, i + e, True

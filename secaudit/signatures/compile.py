@@ -883,8 +883,9 @@ def compile_rule(rule: Rule, vars_: Vars, order: int = 0) -> Sig:
         sig.buffers.append(b)
         return b
 
-    def add_item(item: Any) -> BufRef:
-        b = cur if cur is not None else buf("pkt")
+    def add_item(item: Any, into: BufRef | None = None) -> BufRef:
+        """Append to `into`, else the current sticky buffer, else the payload."""
+        b = into if into is not None else (cur if cur is not None else buf("pkt"))
         if b not in sig.buffers and b.name != _B64_DATA:
             sig.buffers.append(b)  # base64_data's items live in their Base64Decode
         b.items.append(item)
@@ -955,13 +956,9 @@ def compile_rule(rule: Rule, vars_: Vars, order: int = 0) -> Sig:
             b.items.append(last)
             last_buf = b
         elif kw == "base64_decode":
-            b64 = _parse_base64_decode(val)
+            last_b64 = _parse_base64_decode(val)
             # into the current sticky buffer, else the last content's, else the payload
-            target = cur if cur is not None else (last_buf or buf("pkt"))
-            if target not in sig.buffers and target.name != _B64_DATA:
-                sig.buffers.append(target)
-            target.items.append(b64)
-            last_b64 = b64
+            add_item(last_b64, cur if cur is not None else last_buf)
         elif kw == "base64_data":
             if last_b64 is None:
                 raise RuleError(kw, "base64_data needs a preceding base64_decode")

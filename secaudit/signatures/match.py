@@ -355,6 +355,8 @@ def _base64(it: Base64Decode, buf: bytes, prev: int, ctx: _Ctx) -> bool:
     decoded = decode_base64_rfc4648(data[: it.nbytes])
     if not decoded or not it.data:
         return False
-    inner = _Ctx(ctx.env)
+    inner = _Ctx(ctx.env)  # its own lowered-buffer cache: another buffer
     inner.steps = ctx.steps
-    return _run(it.data, 0, decoded, 0, inner)
+    ok = _run(it.data, 0, decoded, 0, inner)
+    ctx.steps = inner.steps  # one step budget for the whole rule, backtracking included
+    return ok
