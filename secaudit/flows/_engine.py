@@ -508,10 +508,18 @@ def _deliver(s, e):  # type: ignore[no-untyped-def]
             s.ra_last[e] = s.ra_hi[e, k]
         k += 1
     if k > 0:
-        for j in range(k, n):
-            s.ra_lo[e, j - k] = s.ra_lo[e, j]
-            s.ra_hi[e, j - k] = s.ra_hi[e, j]
-        s.ra_n[e] = n - k
+        _remove_blocks(s, e, 0, k)
+
+
+@nb.njit(cache=True, inline="always")
+def _remove_blocks(s, e, a, m):  # type: ignore[no-untyped-def]
+    """Drop the m undelivered blocks from index a on, closing the gap (both the delivery and
+    the merge of an inserted block shrink the list this way)."""
+    n = s.ra_n[e]
+    for q in range(a + m, n):
+        s.ra_lo[e, q - m] = s.ra_lo[e, q]
+        s.ra_hi[e, q - m] = s.ra_hi[e, q]
+    s.ra_n[e] = n - m
 
 
 @nb.njit(cache=True)
@@ -551,12 +559,8 @@ def _insert_block(s, e, lo, hi):  # type: ignore[no-untyped-def]
         return
     s.ra_lo[e, j] = lo
     s.ra_hi[e, j] = hi
-    shift = removed - 1
-    if shift > 0:
-        for q in range(k, n):
-            s.ra_lo[e, q - shift] = s.ra_lo[e, q]
-            s.ra_hi[e, q - shift] = s.ra_hi[e, q]
-        s.ra_n[e] = n - shift
+    if removed > 1:  # blocks j+1..k-1 are merged into j
+        _remove_blocks(s, e, j + 1, removed - 1)
 
 
 @nb.njit(cache=True)
