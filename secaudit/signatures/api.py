@@ -205,45 +205,28 @@ def _load_rules(
         if r.action == "config":
             continue
         if (r.gid, r.sid) in seen:
-            gaps.append(
-                Gap(
-                    kind="corrupt",
-                    source=r.source,
-                    line=r.line,
-                    message=f"duplicate sid {r.sid} (gid {r.gid}); later rule skipped",
-                    area="attack",
-                    detail={"sid": r.sid},
-                )
-            )
+            msg = f"duplicate sid {r.sid} (gid {r.gid}); later rule skipped"
+            gaps.append(_rule_gap(r, "corrupt", msg, {"sid": r.sid}))
             continue
         if r.sid == 0:
-            gaps.append(
-                Gap(
-                    kind="corrupt",
-                    source=r.source,
-                    line=r.line,
-                    message="rule has no sid; skipped",
-                    area="attack",
-                )
-            )
+            gaps.append(_rule_gap(r, "corrupt", "rule has no sid; skipped"))
             continue
         try:
             sigs.append(compile_rule(r, vars_, i))
         except Unsupported as exc:
-            gaps.append(
-                Gap(
-                    kind="unsupported",
-                    source=r.source,
-                    line=r.line,
-                    message=f"sid {r.sid}: {exc.message}",
-                    area="attack",
-                    detail={"sid": r.sid, "keyword": exc.keyword},
-                )
-            )
+            detail = {"sid": r.sid, "keyword": exc.keyword}
+            gaps.append(_rule_gap(r, "unsupported", f"sid {r.sid}: {exc.message}", detail))
         seen.add((r.gid, r.sid))
     cls_path = classification or _find_classification(files)
     cls = load_classification(cls_path)
     return RuleSet(sigs=sigs, rules=parsed, gaps=gaps, classification=cls, digest=h.hexdigest())
+
+
+def _rule_gap(r: Rule, kind: str, message: str, detail: dict[str, Any] | None = None) -> Gap:
+    """The Gap of one rule that load skipped (a rule set's gaps all blind the attack area)."""
+    return Gap(
+        kind=kind, source=r.source, line=r.line, message=message, area="attack", detail=detail or {}
+    )
 
 
 def _ts_text(ts: float) -> str:

@@ -179,6 +179,38 @@ HTTP_BOTH = {
     "file.data",
 }
 _LOWERED_BUFS = frozenset({"tls.cert_fingerprint", "ja3.hash", "ja3s.hash"})
+# packet/transaction check keywords (Sig.pkt_checks); _parse_check reads the first group as a
+# plain numeric range, the rest each in its own way
+_RANGE_CHECK_KWS = frozenset(
+    {
+        "dsize",
+        "ttl",
+        "itype",
+        "icode",
+        "icmp_id",
+        "icmp_seq",
+        "id",
+        "window",
+        "seq",
+        "ack",
+        "tcp.mss",
+    }
+)
+_PKT_CHECK_KWS = _RANGE_CHECK_KWS | {
+    "urilen",
+    "ip_proto",
+    "flags",
+    "tcp.flags",
+    "fragbits",
+    "fragoffset",
+    "ipopts",
+    "stream_size",
+    "ssl_version",
+    "tls.version",
+    "dns.opcode",
+    "dns.rrtype",
+    "sameip",
+}
 _B64_DATA = "base64_data"  # the pseudo buffer of base64_data's items (see Base64Decode)
 PACKET_BUFS = {"pkt", "ipv4.hdr", "ipv6.hdr", "tcp.hdr", "udp.hdr", "icmpv4.hdr", "icmpv6.hdr"}
 
@@ -1069,32 +1101,7 @@ def compile_rule(rule: Rule, vars_: Vars, order: int = 0) -> Sig:
             parts = [p.strip() for p in val.split(",")]
             neg = parts[0].startswith("!")
             sig.app_protos.append((parts[0].lstrip("!").strip(), neg, ",".join(parts[1:])))
-        elif kw in (
-            "dsize",
-            "ttl",
-            "itype",
-            "icode",
-            "icmp_id",
-            "icmp_seq",
-            "id",
-            "window",
-            "seq",
-            "ack",
-            "tcp.mss",
-            "urilen",
-            "ip_proto",
-            "flags",
-            "tcp.flags",
-            "fragbits",
-            "fragoffset",
-            "ipopts",
-            "stream_size",
-            "ssl_version",
-            "tls.version",
-            "dns.opcode",
-            "dns.rrtype",
-            "sameip",
-        ):
+        elif kw in _PKT_CHECK_KWS:
             sig.pkt_checks.append((kw, _parse_check(kw, val)))
         else:
             raise Unsupported(kw, f"keyword {kw!r} is not supported")
@@ -1155,19 +1162,7 @@ def compile_rule(rule: Rule, vars_: Vars, order: int = 0) -> Sig:
 
 def _parse_check(kw: str, val: str) -> Any:
     v = val.strip()
-    if kw in (
-        "dsize",
-        "ttl",
-        "itype",
-        "icode",
-        "icmp_id",
-        "icmp_seq",
-        "id",
-        "window",
-        "seq",
-        "ack",
-        "tcp.mss",
-    ):
+    if kw in _RANGE_CHECK_KWS:
         neg = False
         if kw == "window" and v.startswith("!"):
             neg, v = True, v[1:]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 import struct
+from collections.abc import Iterator
 
 __all__ = ["Pkt", "decode_frame", "ip_text", "PROTO_NAMES"]
 
@@ -136,6 +137,26 @@ def ipv4_checksum_ok(p: Pkt) -> bool:
     return p.ipver != 4 or _csum(p.ip_hdr) == 0xFFFF
 
 
+def _options(data: bytes, start: int, end: int) -> Iterator[tuple[int, bytes | None]]:
+    """(kind, value) of the IPv4/TCP options in data[start:end], one walk for both headers:
+    EOL ends, NOP is skipped; a kind whose length byte is missing or below 2 comes last, with
+    value None (the IPv4 decoder still records it, the TCP one does not)."""
+    i = start
+    while i < end:
+        k = data[i]
+        if k == 0:
+            return
+        if k == 1:
+            i += 1
+            continue
+        if i + 1 >= end or data[i + 1] < 2:
+            yield k, None
+            return
+        ln = data[i + 1]
+        yield k, data[i + 2 : i + ln]
+        i += ln
+
+
 def _l4(p: Pkt, data: bytes, out: list[Pkt]) -> None:
     proto = p.proto
     if p.is_fragment:
@@ -152,21 +173,9 @@ def _l4(p: Pkt, data: bytes, out: list[Pkt]) -> None:
         p.window = struct.unpack_from("!H", data, 14)[0]
         p.l4_hdr = data[:hl]
         p.payload = data[hl:]
-        i = 20
-        while i < hl:
-            k = data[i]
-            if k == 0:
-                break
-            if k == 1:
-                i += 1
-                continue
-            if i + 1 >= hl:
-                break
-            ln = data[i + 1]
-            if ln < 2:
-                break
-            p.tcp_opts[k] = data[i + 2 : i + ln]
-            i += ln
+        for k, value in _options(data, 20, hl):
+            if value is not None:
+                p.tcp_opts[k] = value
         p.l4_ok = True
     elif proto == 17:
         if len(data) < 8:
@@ -274,18 +283,7 @@ def _ip(data: bytes, ts: float, out: list[Pkt], parent: Pkt | None = None) -> Pk
         p.proto = data[9]
         p.src = data[12:16]
         p.dst = data[16:20]
-        i = 20
-        while i < ihl:
-            k = data[i]
-            if k == 0:
-                break
-            if k == 1:
-                i += 1
-                continue
-            p.ipopts.append(k)
-            if i + 1 >= ihl or data[i + 1] < 2:
-                break
-            i += data[i + 1]
+        p.ipopts.extend(k for k, _value in _options(data, 20, ihl))
         out.append(p)
         _l4(p, data[ihl:total], out)
         return p

@@ -801,9 +801,7 @@ class Engine:
                 to_server = side == "req"
                 if side == "mixed":
                     to_server = False
-                if "to_server" in s.flow and not to_server:
-                    continue
-                if "to_client" in s.flow and to_server:
+                if not _tx_direction_ok(s, to_server):
                     continue
                 if "established" in s.flow and not flow.established:
                     continue
@@ -839,18 +837,28 @@ class Engine:
                         break
                 if not ok:
                     continue
-                src, dst = (flow.client, flow.server) if to_server else (flow.server, flow.client)
-                if not self._state_ok(s, flow, None, src, dst):
+                t = ts.get(side if side != "mixed" else "resp", flow.ts_last)
+                if not self._tx_fire(s, flow, to_server, t, txinfo):
                     continue
-                self._state_apply(s, flow, None, src, dst)
                 if s.action == "pass":
                     break
-                sport, dport = (flow.cport, flow.sport) if to_server else (flow.sport, flow.cport)
-                t = ts.get(side if side != "mixed" else "resp", flow.ts_last)
-                self._alert(s, t, src, dst, sport, dport, flow.proto, flow, 0, None, txinfo)
                 if app == "tls" and not (s.bufnames() - {"pkt"}):
                     continue  # TLS state keywords are inspected once per direction
                 break
+
+    def _tx_fire(
+        self, s: Sig, flow: Flow, to_server: bool, ts: float, txinfo: dict[str, Any] | None
+    ) -> bool:
+        """A transaction matched: apply its flow/host state and alert (not for pass rules), as
+        _run_tx and _dns_tx both do; False when the state keywords reject it."""
+        src, dst = (flow.client, flow.server) if to_server else (flow.server, flow.client)
+        if not self._state_ok(s, flow, None, src, dst):
+            return False
+        self._state_apply(s, flow, None, src, dst)
+        if s.action != "pass":
+            sport, dport = (flow.cport, flow.sport) if to_server else (flow.sport, flow.cport)
+            self._alert(s, ts, src, dst, sport, dport, flow.proto, flow, 0, None, txinfo)
+        return True
 
     def _tx_header_ok(self, s: Sig, flow: Flow) -> bool:
         if s.ip_protos is not None and flow.proto not in s.ip_protos:
@@ -1011,9 +1019,7 @@ class Engine:
         for s in self._tx_sigs("dns"):
             if not self._tx_header_ok(s, flow):
                 continue
-            if "to_server" in s.flow and not to_server:
-                continue
-            if "to_client" in s.flow and to_server:
+            if not _tx_direction_ok(s, to_server):
                 continue
             p = _flow_pkt(flow, to_server)
             if not self._header_ok(s, p, flow, to_server):
@@ -1032,16 +1038,14 @@ class Engine:
                     break
             if not ok:
                 continue
-            src, dst = (flow.client, flow.server) if to_server else (flow.server, flow.client)
-            if not self._state_ok(s, flow, None, src, dst):
-                continue
-            self._state_apply(s, flow, None, src, dst)
-            if s.action == "pass":
-                continue
-            sport, dport = (flow.cport, flow.sport) if to_server else (flow.sport, flow.cport)
-            self._alert(
-                s, ts, src, dst, sport, dport, flow.proto, flow, 0, None, {"dns": {"side": side}}
-            )
+            self._tx_fire(s, flow, to_server, ts, {"dns": {"side": side}})
+
+
+def _tx_direction_ok(s: Sig, to_server: bool) -> bool:
+    """The rule's flow:to_server/to_client against a transaction side (one test for all apps)."""
+    if "to_server" in s.flow and not to_server:
+        return False
+    return not ("to_client" in s.flow and to_server)
 
 
 def _flow_pkt(flow: Flow, to_server: bool) -> Pkt:
@@ -1094,6 +1098,38 @@ def _file_base(flow: Flow) -> dict[str, Any]:
     return {"flow_id": flow.id, "client": ip_text(flow.client), "server": ip_text(flow.server)}
 
 
+# buffers that are one header's value: in both directions, in requests, in responses
+_HEADER_BUFS: tuple[tuple[str, bytes], ...] = (
+    ("http.connection", b"connection"),
+    ("http.content_type", b"content-type"),
+    ("http.content_len", b"content-length"),
+)
+_REQ_HEADER_BUFS: tuple[tuple[str, bytes], ...] = (
+    ("http.cookie", b"cookie"),
+    ("http.user_agent", b"user-agent"),
+    ("http.accept", b"accept"),
+    ("http.accept_enc", b"accept-encoding"),
+    ("http.accept_lang", b"accept-language"),
+    ("http.referer", b"referer"),
+    ("http.host.raw", b"host"),
+)
+_RESP_HEADER_BUFS: tuple[tuple[str, bytes], ...] = (
+    ("http.cookie", b"set-cookie"),
+    ("http.location", b"location"),
+    ("http.server", b"server"),
+)
+
+
+def _put_headers(
+    b: dict[str, list[bytes]], m: H.HttpMessage, names: tuple[tuple[str, bytes], ...]
+) -> None:
+    """Buffer `name` holds header `hname`'s value where m has it (one loop for all three sets)."""
+    for name, hname in names:
+        v = m.header(hname)
+        if v is not None:
+            b[name] = [v]
+
+
 def _http_buffers(m: H.HttpMessage, is_req: bool) -> dict[str, list[bytes]]:
     b: dict[str, list[bytes]] = {}
     hdr_lines = [n + b": " + v for n, v in m.headers]
@@ -1105,14 +1141,7 @@ def _http_buffers(m: H.HttpMessage, is_req: bool) -> dict[str, list[bytes]]:
     )
     b["http.protocol"] = [m.protocol] if m.protocol else []
     b["http.start"] = [m.start_line + b"\r\n" + m.raw_headers] if m.start_line else []
-    for name, hname in (
-        ("http.connection", b"connection"),
-        ("http.content_type", b"content-type"),
-        ("http.content_len", b"content-length"),
-    ):
-        v = m.header(hname)
-        if v is not None:
-            b[name] = [v]
+    _put_headers(b, m, _HEADER_BUFS)
     if m.bodies:
         b["file.data"] = list(m.bodies)
     if is_req:
@@ -1124,18 +1153,7 @@ def _http_buffers(m: H.HttpMessage, is_req: bool) -> dict[str, list[bytes]]:
             b["http.uri"] = [H.normalize_uri(m.uri)]
         if m.start_line:
             b["http.request_line"] = [m.start_line]
-        for name, hname in (
-            ("http.cookie", b"cookie"),
-            ("http.user_agent", b"user-agent"),
-            ("http.accept", b"accept"),
-            ("http.accept_enc", b"accept-encoding"),
-            ("http.accept_lang", b"accept-language"),
-            ("http.referer", b"referer"),
-            ("http.host.raw", b"host"),
-        ):
-            v = m.header(hname)
-            if v is not None:
-                b[name] = [v]
+        _put_headers(b, m, _REQ_HEADER_BUFS)
         host = H.host_of(m)
         if host or m.header(b"host") is not None:
             b["http.host"] = [host]
@@ -1149,14 +1167,7 @@ def _http_buffers(m: H.HttpMessage, is_req: bool) -> dict[str, list[bytes]]:
             b["http.stat_msg"] = [m.reason]
         if m.start_line:
             b["http.response_line"] = [m.start_line]
-        for name, hname in (
-            ("http.cookie", b"set-cookie"),
-            ("http.location", b"location"),
-            ("http.server", b"server"),
-        ):
-            v = m.header(hname)
-            if v is not None:
-                b[name] = [v]
+        _put_headers(b, m, _RESP_HEADER_BUFS)
         if m.bodies:
             b["http.response_body"] = list(m.bodies)
     return {k: v for k, v in b.items() if v}

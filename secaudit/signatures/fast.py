@@ -24,6 +24,7 @@ import heapq
 import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import numba
 import numpy as np
@@ -778,6 +779,22 @@ def _occ_grow(keys: np.ndarray, cnt: np.ndarray, want: int) -> tuple[np.ndarray,
     return nk, nc
 
 
+@numba.njit(cache=True, inline="always")
+def _group_header_ok(
+    t_proto: np.ndarray, t_ipver: np.ndarray, a_ptr: np.ndarray, a_any: np.ndarray,
+    ranges: np.ndarray, p_ptr: np.ndarray, p_any: np.ndarray, pranges: np.ndarray,
+    port_rule: np.ndarray, bidir: np.ndarray, s: int, gr: Any, reverse: bool,
+) -> bool:  # fmt: skip
+    """_header_ok on a flow group's tuple, a -> b or (reverse) b -> a: one place swaps the sides."""
+    if reverse:
+        return _header_ok(t_proto, t_ipver, a_ptr, a_any, ranges, p_ptr, p_any, pranges,
+                          port_rule, bidir, s, gr.kproto, gr.ver, gr.b_hi, gr.b_lo, gr.a_hi,
+                          gr.a_lo, gr.pb, gr.pa)  # fmt: skip
+    return _header_ok(t_proto, t_ipver, a_ptr, a_any, ranges, p_ptr, p_any, pranges,
+                      port_rule, bidir, s, gr.kproto, gr.ver, gr.a_hi, gr.a_lo, gr.b_hi,
+                      gr.b_lo, gr.pa, gr.pb)  # fmt: skip
+
+
 @numba.njit(cache=True)
 def _route_groups(
     g: np.ndarray, ng: int, pyh: np.ndarray, n_py: int, py_ptr: np.ndarray, py_own: np.ndarray,
@@ -794,14 +811,8 @@ def _route_groups(
             continue
         for q in range(py_ptr[pid], py_ptr[pid + 1]):
             s = py_own[q]
-            if side == 0:
-                ok = _header_ok(t_proto, t_ipver, a_ptr, a_any, ranges, p_ptr, p_any, pranges,
-                                port_rule, bidir, s, gr.kproto, gr.ver, gr.a_hi, gr.a_lo, gr.b_hi,
-                                gr.b_lo, gr.pa, gr.pb)  # fmt: skip
-            else:
-                ok = _header_ok(t_proto, t_ipver, a_ptr, a_any, ranges, p_ptr, p_any, pranges,
-                                port_rule, bidir, s, gr.kproto, gr.ver, gr.b_hi, gr.b_lo, gr.a_hi,
-                                gr.a_lo, gr.pb, gr.pa)  # fmt: skip
+            ok = _group_header_ok(t_proto, t_ipver, a_ptr, a_any, ranges, p_ptr, p_any, pranges,
+                                  port_rule, bidir, s, gr, side != 0)  # fmt: skip
             if ok:
                 gr.route = 8
                 break
@@ -824,13 +835,11 @@ def _route_groups(
             continue
         for q in range(py_always.shape[0]):
             s = py_always[q]
-            ok = _header_ok(t_proto, t_ipver, a_ptr, a_any, ranges, p_ptr, p_any, pranges,
-                            port_rule, bidir, s, gr.kproto, gr.ver, gr.a_hi, gr.a_lo, gr.b_hi,
-                            gr.b_lo, gr.pa, gr.pb)  # fmt: skip
+            ok = _group_header_ok(t_proto, t_ipver, a_ptr, a_any, ranges, p_ptr, p_any, pranges,
+                                  port_rule, bidir, s, gr, False)  # fmt: skip
             if not ok:
-                ok = _header_ok(t_proto, t_ipver, a_ptr, a_any, ranges, p_ptr, p_any, pranges,
-                                port_rule, bidir, s, gr.kproto, gr.ver, gr.b_hi, gr.b_lo, gr.a_hi,
-                                gr.a_lo, gr.pb, gr.pa)  # fmt: skip
+                ok = _group_header_ok(t_proto, t_ipver, a_ptr, a_any, ranges, p_ptr, p_any,
+                                      pranges, port_rule, bidir, s, gr, True)  # fmt: skip
             if ok:
                 gr.route = 11
                 break
