@@ -16,6 +16,7 @@ never taken as the sender of routed packets.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -143,6 +144,28 @@ def _asset_name(pol: Policy, i: int) -> str | None:
     return pol.assets[i].name if i >= 0 else None
 
 
+def _mac_finding(
+    ctx: DetectContext,
+    detector: str,
+    severity: Severity,
+    subject: str,
+    first_ns: Any,
+    last_ns: Any,
+    count: int,
+    evidence: Mapping[str, Any],
+    mac_s: str,
+    *,
+    id_kind: str | None = None,
+    **params: Any,
+) -> Finding:
+    """A finding about one MAC, keyed and titled by it (times in ns): one convention for all."""
+    id_keys = {"mac": mac_s} if id_kind is None else {"mac": mac_s, "kind": id_kind}
+    return links_finding(
+        ctx, detector, IL, severity, subject, _iso_ns(first_ns), _iso_ns(last_ns), count,
+        evidence, id_keys=id_keys, mac=mac_s, **params,
+    )  # fmt: skip
+
+
 def _registered_ip(pol: Policy, asset: int, prefer_zone: int | None = None) -> str | None:
     if asset < 0 or not pol.assets[asset].ips:
         return None
@@ -217,18 +240,16 @@ def unregistered_device(ctx: DetectContext) -> list[Finding]:
         if len(all_ips) >= rules.many_ips_per_mac:
             ev["many_ips"] = len(all_ips)
         out.append(
-            links_finding(
+            _mac_finding(
                 ctx,
                 "unregistered_device",
-                IL,
                 Severity.MEDIUM if zone_ips else Severity.LOW,
                 subject,
-                _iso_ns(t_first),
-                _iso_ns(t_last),
+                t_first,
+                t_last,
                 int(pkts),
                 ev,
-                id_keys={"mac": mac_s},
-                mac=mac_s,
+                mac_s,
             )  # fmt: skip
         )
     # registered MAC, unregistered IPv4 address of the asset's own zone (other zones: dual_homed)
@@ -256,14 +277,13 @@ def unregistered_device(ctx: DetectContext) -> list[Finding]:
         asset = int(g["mac_asset"].iloc[0])
         mac_s = format_mac(int(mac))
         out.append(
-            links_finding(
+            _mac_finding(
                 ctx,
                 "unregistered_device",
-                IL,
                 Severity.LOW,
                 str(ip),
-                _iso_ns(g["first_ns"].min()),
-                _iso_ns(g["last_ns"].max()),
+                g["first_ns"].min(),
+                g["last_ns"].max(),
                 int(g["pkts"].sum()),
                 {
                     "mac": mac_s,
@@ -272,8 +292,7 @@ def unregistered_device(ctx: DetectContext) -> list[Finding]:
                     "vlans": sorted({int(x) for x in g["vlan"]}),
                     "reason": "address not registered",
                 },
-                id_keys={"mac": mac_s},
-                mac=mac_s,
+                mac_s,
             )  # fmt: skip
         )
     return out
@@ -416,18 +435,16 @@ def dual_homed(ctx: DetectContext) -> list[Finding]:
         }
         mac_s = format_mac(int(mac))
         out.append(
-            links_finding(
+            _mac_finding(
                 ctx,
                 "dual_homed",
-                IL,
                 Severity.HIGH,
                 str(subject),
-                _iso_ns(g["first_ns"].min()),
-                _iso_ns(g["last_ns"].max()),
+                g["first_ns"].min(),
+                g["last_ns"].max(),
                 int(g["pkts"].sum()),
                 {"mac": mac_s, "asset": _asset_name(pol, asset), "ips_by_zone": by_zone},
-                id_keys={"mac": mac_s},
-                mac=mac_s,
+                mac_s,
                 zones=", ".join(by_zone),
             )  # fmt: skip
         )
@@ -482,18 +499,16 @@ def rogue_dhcp(ctx: DetectContext) -> list[Finding]:
             "router_not_registered": [r for r in routers if r not in gw_ips],
         }
         out.append(
-            links_finding(
+            _mac_finding(
                 ctx,
                 "rogue_dhcp",
-                IL,
                 Severity.HIGH,
                 server,
-                _iso_ns(g["ts_ns"].min()),
-                _iso_ns(g["ts_ns"].max()),
+                g["ts_ns"].min(),
+                g["ts_ns"].max(),
                 len(g),
                 ev,
-                id_keys={"mac": mac_s},
-                mac=mac_s,
+                mac_s,
             )  # fmt: skip
         )
     return out
@@ -517,14 +532,13 @@ def rogue_gateway(ctx: DetectContext) -> list[Finding]:
         for (src, m), g in groups(ra[~ok], ["src", "src_mac"]):
             mac_s = format_mac(int(m))
             out.append(
-                links_finding(
+                _mac_finding(
                     ctx,
                     "rogue_gateway",
-                    IL,
                     Severity.HIGH,
                     str(src),
-                    _iso_ns(g["ts"].min()),
-                    _iso_ns(g["ts"].max()),
+                    g["ts"].min(),
+                    g["ts"].max(),
                     len(g),
                     {
                         "kind": "router_advertisement",
@@ -532,8 +546,8 @@ def rogue_gateway(ctx: DetectContext) -> list[Finding]:
                         "mac": mac_s,
                         "asset": _asset_name(pol, int(pol.asset_of_mac([m])[0])),
                     },
-                    id_keys={"mac": mac_s, "kind": "ra"},
-                    mac=mac_s,
+                    mac_s,
+                    id_kind="ra",
                     kind="IPv6 router advertisement",
                 )  # fmt: skip
             )
@@ -554,14 +568,13 @@ def rogue_gateway(ctx: DetectContext) -> list[Finding]:
             grat = int(((g["spa"] == g["tpa"]) | (g["arp_op"] == 2)).sum())
             mac_s = format_mac(int(sh))
             out.append(
-                links_finding(
+                _mac_finding(
                     ctx,
                     "rogue_gateway",
-                    IL,
                     Severity.CRITICAL if grat else Severity.HIGH,
                     str(spa),
-                    _iso_ns(g["ts"].min()),
-                    _iso_ns(g["ts"].max()),
+                    g["ts"].min(),
+                    g["ts"].max(),
                     len(g),
                     {
                         "kind": "arp_claim",
@@ -573,8 +586,8 @@ def rogue_gateway(ctx: DetectContext) -> list[Finding]:
                         "replies_or_gratuitous": grat,
                         "arp_packets": len(g),
                     },
-                    id_keys={"mac": mac_s, "kind": "arp"},
-                    mac=mac_s,
+                    mac_s,
+                    id_kind="arp",
                     kind="ARP claim of the gateway address",
                 )  # fmt: skip
             )

@@ -247,6 +247,17 @@ def _build_tables(
     return _finish_tables(ex, local_nets)
 
 
+def _detector_gap(spec: DetectorSpec, source: str, kind: str, message: str) -> Gap:
+    """A Gap about one detector: skipped and failed detectors are reported alike."""
+    return Gap(
+        kind=kind,
+        source=source,
+        message=message,
+        area=spec.category.value,
+        detail={"detector": spec.name},
+    )
+
+
 def run_detectors(
     ctx: DetectContext, specs: Sequence[DetectorSpec], *, strict: bool = False
 ) -> tuple[list[Finding], list[Gap]]:
@@ -257,12 +268,11 @@ def run_detectors(
     for spec in specs:
         if "policy" in spec.needs and ctx.policy is None:
             gaps.append(
-                Gap(
-                    kind="skipped",
-                    source=source,
-                    message=f"detector {spec.name} needs a policy (--policy DIR); not run",
-                    area=spec.category.value,
-                    detail={"detector": spec.name},
+                _detector_gap(
+                    spec,
+                    source,
+                    "skipped",
+                    f"detector {spec.name} needs a policy (--policy DIR); not run",
                 )
             )
             continue
@@ -272,12 +282,11 @@ def run_detectors(
             if strict:
                 raise
             gaps.append(
-                Gap(
-                    kind="detector_error",
-                    source=source,
-                    message=f"detector {spec.name} failed: {type(exc).__name__}: {exc}",
-                    area=spec.category.value,
-                    detail={"detector": spec.name},
+                _detector_gap(
+                    spec,
+                    source,
+                    "detector_error",
+                    f"detector {spec.name} failed: {type(exc).__name__}: {exc}",
                 )
             )
             continue
