@@ -136,3 +136,19 @@ def test_cli_exit_code_follows_fail_on(
     assert result.exit_code == code, result.output
     assert "notebooks" in result.output  # time per stage is printed
     assert json.loads((tmp_path / "out" / "findings.json").read_text(encoding="utf-8"))
+
+
+def test_kernels_talk_over_private_sockets(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """Notebook kernels use Unix sockets in the Jupyter runtime folder: no plain-TCP kernel
+    (ipykernel warns about eavesdropping on each) and no socket files left beside the
+    notebooks (the kernel's working folder)."""
+    nbs = probe_notebooks(tmp_path / "nb")
+    web_pcap(tmp_path / "a.pcap", [("alpha.example.net", "/")])
+    cfg = config(tmp_path / "assess.yaml", ["a.pcap"])
+    res = assess(cfg, tmp_path / "out", notebooks_dir=nbs, pdf=False)
+    assert not [g for g in res.gaps if g.kind == "notebook_failed"]
+    err = capfd.readouterr().err
+    assert "without encryption" not in err, err[-2000:]
+    assert sorted(p.suffix for p in nbs.iterdir()) == [".ipynb"] * len(list(nbs.iterdir()))

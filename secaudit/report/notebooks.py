@@ -51,6 +51,33 @@ def declared_parameters(path: Path) -> set[str]:
     return set(papermill.inspect_notebook(str(path)).keys())
 
 
+def _ipc_kernel_manager() -> type:
+    """A kernel manager whose kernels talk over Unix sockets in the Jupyter runtime folder:
+    unlike the default plain TCP on localhost, no other local user can reach the kernel,
+    and the kernel prints no eavesdropping warning into every `secaudit assess` run."""
+    import os
+    import uuid
+
+    from jupyter_client.manager import AsyncKernelManager
+    from jupyter_core.paths import jupyter_runtime_dir
+    from traitlets import default
+
+    class IpcKernelManager(AsyncKernelManager):
+        @default("transport")
+        def _transport_default(self) -> str:
+            return "ipc"
+
+        @default("ip")
+        def _ip_default(self) -> str:
+            # an absolute socket prefix: the kernel runs in the notebook's folder, the
+            # client here, so jupyter_client's relative default would part them
+            runtime = jupyter_runtime_dir()
+            os.makedirs(runtime, mode=0o700, exist_ok=True)
+            return os.path.join(runtime, f"secaudit-{uuid.uuid4().hex}-ipc")
+
+    return IpcKernelManager
+
+
 def _run_one(
     nb: Path, outdir: Path, params: Mapping[str, Any], timeout_s: int, kernel: str | None
 ) -> NotebookRun:
@@ -77,6 +104,7 @@ def _run_one(
             execution_timeout=timeout_s,
             progress_bar=False,
             log_output=False,
+            kernel_manager_class=_ipc_kernel_manager(),
         )
     except PapermillExecutionError as exc:
         gap = Gap(
