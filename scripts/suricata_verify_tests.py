@@ -116,7 +116,7 @@ def _checks(test: dict[str, Any]) -> list[dict[str, Any]]:
 def _tier(rules: str) -> str | None:
     """tier1 / tier2 by the rules' actions, header protocols and keywords; None: tier3."""
     tier = 1
-    for line in rules.splitlines():
+    for line in re.sub(r"\\\n", "", rules).splitlines():  # backslash-continued rules
         line = line.strip()
         if not line or line.startswith("#"):
             continue
@@ -132,7 +132,7 @@ def _tier(rules: str) -> str | None:
         for opt in re.findall(r"(?:^|;)\s*([a-zA-Z0-9_.\-]+)\s*(?=[:;])", body):
             if opt in _TIER1_KW:
                 continue
-            if opt in _TIER2_KW or opt.startswith(_TIER2_PREFIX):
+            if opt in _TIER2_KW or opt.startswith(_TIER2_PREFIX) or opt.endswith(".hdr"):
                 tier = 2
                 continue
             return None
