@@ -59,6 +59,9 @@ def test_stale_fires_past_rpo_and_not_at_it(tmp_path: Path) -> None:
     [f] = audit_freshness(pol, late, NOW)
     assert f.detector == "stale_backup" and f.subject == "local"
     assert f.evidence["age_hours"] == pytest.approx(36.0, abs=0.01)
+    # a reader sees the group as host:paths; the '|'-joined grouping key stays its identity
+    assert f.title.startswith("Backup of web01:/www in local is stale"), f.title
+    assert f.evidence["group"] == "web01|/www"
 
 
 def test_freshness_is_per_host_paths_group(tmp_path: Path) -> None:
@@ -145,6 +148,7 @@ def test_configured_group_without_snapshots_is_stale(tmp_path: Path) -> None:
     groups = group_snapshots([snap("web01", "/www", NOW)], pol)
     [f] = audit_freshness(pol, groups, NOW)
     assert f.evidence["group"] == "db-system" and f.evidence["newest"] is None
+    assert f.title.startswith("Backup of db-system in"), f.title
 
 
 @pytest.mark.parametrize("name", ["state.json", "history.duckdb"])

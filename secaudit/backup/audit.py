@@ -23,6 +23,7 @@ from secaudit.backup.checks import (
     audit_locks,
     audit_offsite,
     audit_retention,
+    group_label,
     group_snapshots,
     make_finding,
     offsite_lag,
@@ -147,7 +148,7 @@ def _retention_enforced(res: RepoResult, restic: Restic, now: datetime) -> None:
                               "would_remove": len(g.remove),
                               "remove_ids": [i[:8] for i in g.remove[:50]]},
                              id_keys={"group": key}, count=len(g.remove),
-                             group=key, n=len(g.remove))
+                             group=group_label(g.host, g.paths), n=len(g.remove))
             )  # fmt: skip
 
 

@@ -104,6 +104,14 @@ class Group:
     config: GroupPolicy | None = None
 
     @property
+    def label(self) -> str:
+        """How a reader names the group: its configured name, else host:paths [tags]
+        (`key`, the '|'-joined grouping key, stays the finding's identity)."""
+        if self.config is not None:
+            return self.key
+        return group_label(self.host, self.paths, self.tags)
+
+    @property
     def newest(self) -> Snapshot | None:
         return max(self.snapshots, key=lambda s: s.time) if self.snapshots else None
 
@@ -115,6 +123,14 @@ class Group:
         """Finest cadence tag (hourly < daily < weekly …) on the group's snapshots."""
         tags = {tg.lower() for s in self.snapshots for tg in s.tags}
         return next((c for c in CADENCE_ORDER if c in tags), None)
+
+
+def group_label(host: str | None, paths: Sequence[str], tags: Sequence[str] = ()) -> str:
+    """host:path1,path2 [tag1,tag2], as in the restore-drill message (parts that are unset
+    are left out)."""
+    where = ",".join(paths)
+    text = f"{host}:{where}" if host and where else host or where or "*"
+    return f"{text} [{','.join(tags)}]" if tags else text
 
 
 def _key(host: str | None, paths: Sequence[str], tags: Sequence[str], by: Sequence[str]) -> str:
@@ -192,7 +208,7 @@ def audit_freshness(pol: EffectivePolicy, groups: Sequence[Group], now: datetime
                         pol, "stale_backup", now,
                         {"group": g.key, "host": g.host, "paths": list(g.paths), "newest": None,
                          "max_age_hours": rpo, "snapshots": 0},
-                        id_keys={"group": g.key}, group=g.key, age="never",
+                        id_keys={"group": g.key}, group=g.label, age="never",
                     )
                 )  # fmt: skip
             continue
@@ -205,7 +221,7 @@ def audit_freshness(pol: EffectivePolicy, groups: Sequence[Group], now: datetime
                      "newest": _iso(newest.time), "newest_id": newest.short_id,
                      "age_hours": round(age, 3), "max_age_hours": rpo, "snapshots": len(g.snapshots)},
                     id_keys={"group": g.key}, first_seen=newest.time + timedelta(hours=rpo),
-                    group=g.key, age=f"{age:.1f} h",
+                    group=g.label, age=f"{age:.1f} h",
                 )
             )  # fmt: skip
     return out
@@ -281,7 +297,7 @@ def audit_retention(pol: EffectivePolicy, groups: Sequence[Group], now: datetime
                      **({"keep_last_short_by": keep.last - len(g.snapshots)}
                         if too_few and keep.last is not None else {})},
                     id_keys={"group": g.key}, count=max(1, n_missing),
-                    group=g.key, missing=n_missing,
+                    group=g.label, missing=n_missing,
                 )
             )  # fmt: skip
     return out
