@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from secaudit.report.assess import _overview
 from secaudit.report.overview import save, traffic_overview
+from secaudit.report.render import read_figure
 
 ROOT = Path(__file__).resolve().parent.parent
 PCAP = ROOT / "samples" / "pcaps" / "sample.pcap"
@@ -38,6 +40,20 @@ def test_overview_of_the_sample(tmp_path: Path) -> None:
         and (out / "timeline.svg").stat().st_size > 1000
     )
     assert json.loads((out / "findings.json").read_text(encoding="utf-8")) == []
+    # one chart per report language, its text in that language (a bilingual assessment
+    # embeds the matching one in each report)
+    fig = summary["figures"][0]
+    assert fig["by_lang"] == {"zh": "timeline.zh.svg", "en": "timeline.en.svg"}
+    assert "每分钟连接数" in (out / "timeline.zh.svg").read_text(encoding="utf-8")
+    assert "Connections per minute" in (out / "timeline.en.svg").read_text(encoding="utf-8")
+    assert "每分钟连接数" in (out / "timeline.svg").read_text(encoding="utf-8")  # lang="zh"
+    for lang, text in (("en", "Connections per minute"), ("zh", "每分钟连接数")):
+        [shown] = _overview(summary, out, lang)["figures"]  # type: ignore[index]
+        assert shown["title"] == text
+        assert shown["uri"] == read_figure(out / f"timeline.{lang}.svg")
+    (out / "timeline.en.svg").unlink()  # an older notebook's output: its one chart is used
+    [shown] = _overview(summary, out, "en")["figures"]  # type: ignore[index]
+    assert shown["uri"] == read_figure(out / "timeline.svg")
 
 
 def test_overview_without_policy_and_with_damage(tmp_path: Path) -> None:

@@ -408,14 +408,28 @@ def _overview(summary: dict[str, Any], area_dir: Path, lang: str) -> dict[str, A
         )
     figures = []
     for fig in summary.get("figures") or []:
-        file = str(fig.get("file") or "") if isinstance(fig, dict) else str(fig)
+        file, title = _figure_in(fig, lang, area_dir)
         if not file or "/" in file or "\\" in file:
             continue
         uri = read_figure(area_dir / file)
         if uri:
-            title = str(fig.get("title", file)) if isinstance(fig, dict) else file
             figures.append({"title": title, "uri": uri})
     return {"metrics": metrics, "tables": tables, "figures": figures}
+
+
+def _figure_in(fig: Any, lang: str, area_dir: Path) -> tuple[str, str]:
+    """(file, title) of a summary.json figure for a report in `lang`: its `by_lang` file and
+    `title_key` text where the notebook left them, else its one file and title."""
+    if not isinstance(fig, dict):
+        return str(fig), str(fig)
+    file = str(fig.get("file") or "")
+    by_lang = fig.get("by_lang")
+    if isinstance(by_lang, dict) and (area_dir / str(by_lang.get(lang) or "")).is_file():
+        file = str(by_lang[lang])
+    key = fig.get("title_key")
+    if isinstance(key, str) and t(key, lang) != key:
+        return file, t(key, lang)
+    return file, str(fig.get("title", file))
 
 
 def _chapter_summaries(

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from secaudit.i18n import t
+from secaudit.i18n import LANGS, t
 from secaudit.model import Gap
 from secaudit.report.contract import save_results
 
@@ -223,16 +223,27 @@ def _table(df: pd.DataFrame, rows: int = 30) -> dict[str, Any]:
 
 def save(ov: Overview, out_dir: str | Path, lang: str = "en") -> Path:
     """Write the overview for the report: summary.json + timeline.svg (no findings, no detectors)."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    fig = timeline_figure(ov, lang)
-    fig.savefig(out / "timeline.svg", format="svg", bbox_inches="tight", metadata={"Date": None})
     import matplotlib.pyplot as plt
 
-    plt.close(fig)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    # timeline.svg in the notebook's language, and one per report language: a bilingual
+    # assessment embeds the chart whose text matches each report
+    by_lang = {lg: f"timeline.{lg}.svg" for lg in LANGS}
+    for name, lg in [("timeline.svg", lang), *((f, lg) for lg, f in by_lang.items())]:
+        fig = timeline_figure(ov, lg)
+        fig.savefig(out / name, format="svg", bbox_inches="tight", metadata={"Date": None})
+        plt.close(fig)
     summary = {
         "metrics": ov.metrics,
         "tables": {name: _table(df) for name, df in ov.tables.items()},
-        "figures": [{"file": "timeline.svg", "title": t("report.plot.timeline", lang)}],
+        "figures": [
+            {
+                "file": "timeline.svg",
+                "title": t("report.plot.timeline", lang),
+                "title_key": "report.plot.timeline",
+                "by_lang": by_lang,
+            }
+        ],
     }
     return save_results(out, [], ov.gaps, detectors=[], inputs=["pcap", "policy"], summary=summary)
