@@ -188,6 +188,22 @@ def test_catastrophic_pcre_becomes_gap_not_hang(tmp_path: Path) -> None:
     assert any(g.kind == "unsupported" and g.detail.get("keyword") == "pcre" for g in res.gaps)
 
 
+@pytest.mark.parametrize("fast", [True, False])
+def test_truncated_capture_is_a_gap_and_the_rest_is_inspected(tmp_path: Path, fast: bool) -> None:
+    """A capture cut inside a record is reported (the alerts before the cut still come),
+    not passed as fully inspected; both engine tiers."""
+    pcap = tmp_path / "cut.pcap"
+    pkts = tcp_session("10.0.0.5", "10.0.0.9", 41000, 9000, [("c", b"attack-marker" * 4)])
+    pkts += tcp_session("10.0.0.6", "10.0.0.9", 41001, 9000, [("c", b"y" * 900)], t0=1_700_000_100)
+    write(str(pcap), pkts)
+    pcap.write_bytes(pcap.read_bytes()[:-300])  # the last record loses its tail
+    rules = _rules(tmp_path, 'alert tcp any any -> any any (content:"attack-marker"; sid:1;)\n')
+    res = signatures(pcap, rules, fast=fast)
+    assert list(res.alerts["sid"]) == [1]
+    cut = [g for g in res.gaps if g.kind == "truncated"]
+    assert len(cut) == 1 and cut[0].source.endswith("cut.pcap"), res.gaps
+
+
 def test_hostile_http_never_crashes_and_caps_gzip_bomb(tmp_path: Path) -> None:
     from secaudit.proto import http as H
 

@@ -454,7 +454,7 @@ def signatures(
         else:
             eng = Engine(rs.sigs, pf, checksum=checksum)
             eng.source = str(pcap)
-            it = frames_of(str(pcap), payload_conns_only=files_only)
+            it = frames_of(str(pcap), payload_conns_only=files_only, gaps=eng.gaps)
             head = list(itertools.islice(it, 1000))
             eng.sample_checksums(head)
             for frame, lt, ts in itertools.chain(head, it):

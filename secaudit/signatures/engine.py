@@ -1428,11 +1428,14 @@ def _payload_conns(path: str) -> np.ndarray:
     return np.unique(np.concatenate(keys))
 
 
-def frames_of(path: str, *, payload_conns_only: bool = False) -> Iterator[tuple[bytes, int, float]]:
+def frames_of(
+    path: str, *, payload_conns_only: bool = False, gaps: list[Gap] | None = None
+) -> Iterator[tuple[bytes, int, float]]:
     """(frame bytes, linktype, ts seconds) for each record of a pcap/pcapng.
 
     payload_conns_only: yield only the frames of TCP connections that carry payload
     (what file carving needs); a capture of bare SYNs then costs one vectorized pass.
+    gaps: where the reader's Gaps (a truncated or damaged capture) are appended.
     """
     from secaudit.capture import iter_chunks
 
@@ -1440,6 +1443,8 @@ def frames_of(path: str, *, payload_conns_only: bool = False) -> Iterator[tuple[
     if wanted is not None and not len(wanted):
         return
     for chunk in iter_chunks(path):
+        if gaps is not None:
+            gaps.extend(chunk.gaps)
         pk = chunk.packets
         rows = np.arange(len(pk))
         if wanted is not None:

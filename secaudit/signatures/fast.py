@@ -30,6 +30,7 @@ import numba
 import numpy as np
 
 from secaudit.capture import iter_chunks
+from secaudit.model import Gap
 from secaudit.signatures import hs
 from secaudit.signatures.compile import Sig
 from secaudit.signatures.engine import Alert, Engine, _is_tx_sig, _sig_order
@@ -941,7 +942,9 @@ class FastRun:
         saved: dict[int, tuple[bytes, int, float, int]] = {}
         saved_bytes = 0
         frame_base = 0
+        capture_gaps: list[Gap] = []  # damage the reader found (truncation, garbage)
         for chunk in iter_chunks(pcap):
+            capture_gaps.extend(chunk.gaps)
             pk = chunk.packets
             n = len(pk)
             need = int(state[0]) + n + 1
@@ -1012,6 +1015,7 @@ class FastRun:
             self.prefilter = Prefilter.build(self.sigs)
         eng = Engine(self.sigs, self.prefilter, checksum=checksum)
         eng.source = str(pcap)
+        eng.gaps.extend(capture_gaps)
         eng.sample_checksums(head_frames)
         need_frames = [
             np.unique(rf[w]) for (_rg, rf, _rs), w in zip(per_chunk, wanted, strict=True)
