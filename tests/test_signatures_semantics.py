@@ -1,7 +1,7 @@
 """Suricata semantics found by running suricata-verify tests beyond the dev corpus
 (scripts/suricata_verify_tests.py): dsize's payload requirement, flow:established on the
-handshake's last ACK, base64_decode/base64_data, tls.subjectaltname, Cisco HDLC frames
-and SCTP ports.  Each on captures built here, through both engine tiers where a rule can
+handshake's last ACK, base64_decode/base64_data, tls.subjectaltname, Cisco HDLC frames,
+SCTP ports and where offset/depth count from in a TCP stream.  Each on captures built here, through both engine tiers where a rule can
 take the compiled one."""
 
 from __future__ import annotations
@@ -339,3 +339,33 @@ def test_response_header_grammar_survives_random_and_huge_input() -> None:
             assert msg.end <= 17 + len(junk)
     (msg,) = parse_responses(b"HTTP/1.1 200 OK\r\n" + b"X" * (1 << 20))
     assert not msg.complete
+
+
+@pytest.mark.parametrize("fast", [False, True])
+def test_stream_depth_counts_from_the_start_of_each_flight(tmp_path: Path, fast: bool) -> None:
+    """Suricata inspects a stream from its raw progress, which the peer's reply moves to the
+    end of the data it acknowledged: offset/depth then count from where each of a
+    direction's flights of data begins, not only from the stream's first byte
+    (suricata-verify bug-5162: one SMB request per flight)."""
+    head = b"\x00\x00\x00\x40\xfeSMB"
+    pcap = tmp_path / "smb.pcap"
+    exchange = [
+        ("c", head + b"NEGOTIATE" + b"." * 40),
+        ("s", head + b"ok"),
+        ("c", head + b"CREATE" + b"." * 40),
+        ("s", head + b"ok"),
+        ("c", head + b"." * 2000),  # one flight, two segments: the header counts once
+        ("s", head + b"ok"),
+    ]
+    write(str(pcap), tcp_session(CLIENT, SERVER, 41000, 445, exchange))
+    got = _sids(
+        tmp_path,
+        pcap,
+        'alert tcp any any -> any 445 (content:"|fe|SMB"; depth:8; content:"CREATE"; '
+        "distance:0; sid:1;)\n"
+        'alert tcp any any -> any 445 (content:"|fe|SMB"; depth:8; sid:2;)\n'
+        'alert tcp any any -> any 445 (content:"CREATE"; sid:3;)\n'
+        'alert tcp any any -> any 445 (content:"NEGOTIATE"; offset:4; depth:20; sid:4;)\n',
+        fast,
+    )
+    assert got == {1: 1, 2: 3, 3: 1, 4: 1}

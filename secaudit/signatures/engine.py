@@ -104,6 +104,8 @@ class Flow:
         "last_ts",
         "midstream",
         "pd_pkt",
+        "flight",
+        "last_data_dir",
     )
 
     def __init__(self, fid: int, p: Pkt) -> None:
@@ -134,6 +136,11 @@ class Flow:
             0,
             0,
         ]  # pcap index of the packet that completed protocol detection, per direction
+        # stream offset, per direction, where its current flight of data began (the first
+        # byte it sent after the peer last sent data): where Suricata's raw inspection
+        # window starts once the peer's reply has acknowledged the previous flight
+        self.flight = [0, 0]
+        self.last_data_dir = -1
 
 
 def _detect_app(data: bytes, port_s: int, port_c: int, to_server: bool) -> str | None:
@@ -194,6 +201,10 @@ class Engine:
         self._fid_k = 0
         self._bad_pcre: set[int] = set()
         self.packet_sigs = [s for s in self.sigs if not _is_tx_sig(s)]
+        # the packet-buffer item lists whose matches depend on the stream window's start
+        self._anchored = {
+            id(b.items) for s in self.packet_sigs for b in s.buffers if _anchored(b.items)
+        }
         self.tx_sigs = [s for s in self.sigs if _is_tx_sig(s)]
         self._csum_checked = 0
         self._csum_bad = 0
@@ -357,6 +368,9 @@ class Engine:
         before = len(st.data)
         rng = st.add(seq, p.payload, p.ts)
         flow.bytes[d] = len(st.data)
+        if rng[1] > rng[0] and flow.last_data_dir != d:
+            flow.flight[d] = rng[0]
+            flow.last_data_dir = d
         if rng[1] > rng[0] and flow.app_dirs[d] is None:
             flow.app_dirs[d] = _detect_app(bytes(st.data[:64]), flow.sport, flow.cport, d == 0)
             flow.pd_pkt[d] = p.pcap_index
@@ -457,8 +471,13 @@ class Engine:
                     return False if _needs_data(items) else self._match(s, items, p.payload, env)
                 return False
             assert flow is not None
-            st = flow.streams[0 if to_server else 1]
+            d = 0 if to_server else 1
+            st = flow.streams[d]
             lo = max(0, new_range[0] - _LOOKBACK)
+            if id(items) in self._anchored:
+                # offset/depth count from the start of Suricata's raw window: the raw
+                # progress, which the peer's reply moved to where this flight began
+                lo = max(lo, flow.flight[d])
             window = bytes(st.data[lo : new_range[1]])
             if not self._match(s, items, window, env):
                 return False
@@ -1236,6 +1255,17 @@ def _sig_order(s: Sig) -> tuple[int, int, int]:
     )
     fb = 0 if sets and not checks else 1 if sets and checks else 2 if checks else 1
     return (_ACTION_ORDER.get(s.action, 3), fb, s.order)
+
+
+def _anchored(items: list[Any]) -> bool:
+    """Does a match depend on where the stream window starts: a content placed by
+    offset/depth/startswith (not relative to an earlier match)?"""
+    return any(
+        isinstance(it, Content)
+        and not it.relative
+        and (it.offset is not None or it.depth is not None or it.startswith)
+        for it in items
+    )
 
 
 def _needs_data(items: list[Any]) -> bool:
