@@ -1,7 +1,8 @@
 """Suricata semantics found by running suricata-verify tests beyond the dev corpus
 (scripts/suricata_verify_tests.py): dsize's payload requirement, flow:established on the
 handshake's last ACK, base64_decode/base64_data, tls.subjectaltname, Cisco HDLC frames,
-SCTP ports and where offset/depth count from in a TCP stream.  Each on captures built here, through both engine tiers where a rule can
+SCTP ports, where offset/depth count from in a TCP stream and when a bare app-layer
+rule (`alert http` without buffers) starts to match.  Each on captures built here, through both engine tiers where a rule can
 take the compiled one."""
 
 from __future__ import annotations
@@ -369,3 +370,47 @@ def test_stream_depth_counts_from_the_start_of_each_flight(tmp_path: Path, fast:
         fast,
     )
     assert got == {1: 1, 2: 3, 3: 1, 4: 1}
+
+
+@pytest.mark.parametrize("fast", [False, True])
+def test_bare_app_rule_matches_packets_once_the_peer_acked_the_protocol(
+    tmp_path: Path, fast: bool
+) -> None:
+    """`alert http ... (flow:to_server;)` is a packet rule gated on the flow's protocol,
+    which Suricata's app layer learns only from data the peer has acknowledged: every
+    packet from the one carrying that ACK on matches, the request packet itself does not,
+    and a request nobody acknowledged never makes the flow HTTP (suricata-verify
+    detect-engine-proto)."""
+    from scapy.all import wrpcap
+
+    answered = tcp_session(
+        CLIENT, SERVER, 41000, 80, [("c", http_get("/")), ("s", b"HTTP/1.1 200 OK\r\n\r\n")]
+    )
+    t = 1_700_000_100.0
+    silent = []  # handshake, a GET the server never acknowledges, the client's FIN
+    for flags, seq, ack, data, up in (
+        ("S", 100, 0, b"", True), ("SA", 900, 101, b"", False), ("A", 101, 901, b"", True),
+        ("PA", 101, 901, http_get("/x"), True), ("FA", 101 + len(http_get("/x")), 901, b"", True),
+    ):  # fmt: skip
+        src, dst, sp, dp = (CLIENT, SERVER, 41001, 80) if up else (SERVER, CLIENT, 80, 41001)
+        pkt = (
+            Ether() / IP(src=src, dst=dst) / TCP(sport=sp, dport=dp, flags=flags, seq=seq, ack=ack)
+        )
+        pkt = pkt / Raw(data) if data else pkt
+        t += 0.001
+        pkt.time = t
+        silent.append(pkt)
+    pcap = tmp_path / "h.pcap"
+    wrpcap(str(pcap), answered + silent)
+    got = _sids(
+        tmp_path,
+        pcap,
+        "alert http any any -> any any (flow:to_server; sid:4;)\n"
+        "alert http any any -> any any (flow:to_client; sid:5;)\n"
+        "alert tcp any any -> any any (flow:to_server; sid:3;)\n",
+        fast,
+    )
+    # answered flow: client ACK of the response, FIN, last ACK; server ACK of the GET,
+    # response, FIN.  The unanswered flow's packets are TCP (sid 3) but never HTTP.
+    assert got.get(4) == 3 and got.get(5) == 3
+    assert got.get(3) == 6 + 4  # every to_server packet of both flows, SYNs included

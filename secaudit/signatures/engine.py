@@ -106,6 +106,8 @@ class Flow:
         "pd_pkt",
         "flight",
         "last_data_dir",
+        "detected_at",
+        "app_acked",
     )
 
     def __init__(self, fid: int, p: Pkt) -> None:
@@ -141,6 +143,12 @@ class Flow:
         # window starts once the peer's reply has acknowledged the previous flight
         self.flight = [0, 0]
         self.last_data_dir = -1
+        # TCP: stream offset, per direction, where its protocol was recognised, and the
+        # protocol a packet rule sees: Suricata's app layer reads only data the peer has
+        # acknowledged in the established session, so `alert http` without buffers
+        # starts with the packet that acknowledges the recognised bytes
+        self.detected_at: list[int | None] = [None, None]
+        self.app_acked: str | None = None
 
 
 def _detect_app(data: bytes, port_s: int, port_c: int, to_server: bool) -> str | None:
@@ -351,6 +359,8 @@ class Engine:
         elif (flow.state == 2 and ack and d == 0) or (flow.state == 8 and ack and d == 1):
             flow.state = 3
             flow.established = True
+        if ack and flow.state == 3 and flow.app_acked is None:
+            _note_acked_app(flow, p.ack, 1 - d)
         if rst:
             if flow.state >= 1:
                 flow.state = 4
@@ -374,6 +384,8 @@ class Engine:
         if rng[1] > rng[0] and flow.app_dirs[d] is None:
             flow.app_dirs[d] = _detect_app(bytes(st.data[:64]), flow.sport, flow.cport, d == 0)
             flow.pd_pkt[d] = p.pcap_index
+            if flow.app_dirs[d]:
+                flow.detected_at[d] = rng[1]
             if flow.app is None and flow.app_dirs[d]:
                 flow.app = flow.app_dirs[d]
         if fin:
@@ -400,8 +412,11 @@ class Engine:
                 break
             if not self._header_ok(s, p, flow, to_server):
                 continue
-            if s.app is not None and (flow is None or flow.app != s.app):
-                continue
+            if s.app is not None:
+                if flow is None or flow.app != s.app:
+                    continue
+                if not s.buffers and p.proto == 6 and flow.app_acked != s.app:
+                    continue  # a bare app-layer rule: the protocol must be past the peer's ACK
             if not self._checks_ok(s, p, flow, to_server):
                 continue
             env: dict[str, int] = dict(env_base)
@@ -1243,7 +1258,9 @@ def _is_tx_sig(s: Sig) -> bool:
         for kw, _ in s.pkt_checks
     ):
         return True
-    return "pkt" not in names
+    # no buffers at all (`alert http ... (flow:to_server; ...)`): Suricata inspects it per
+    # packet once the flow's protocol is known (see Flow.app_acked)
+    return "pkt" not in names and bool(s.buffers or s.tx_checks)
 
 
 def _sig_order(s: Sig) -> tuple[int, int, int]:
@@ -1255,6 +1272,15 @@ def _sig_order(s: Sig) -> tuple[int, int, int]:
     )
     fb = 0 if sets and not checks else 1 if sets and checks else 2 if checks else 1
     return (_ACTION_ORDER.get(s.action, 3), fb, s.order)
+
+
+def _note_acked_app(flow: Flow, ack: int, side: int) -> None:
+    """`ack` from the peer of `side`: once it covers the bytes `side`'s protocol was
+    recognised in, packet rules see that protocol (Flow.app_acked)."""
+    at = flow.detected_at[side]
+    st = flow.streams[side]
+    if at is not None and st.isn is not None and st.rel(ack) >= at:
+        flow.app_acked = flow.app_dirs[side]
 
 
 def _anchored(items: list[Any]) -> bool:
