@@ -152,3 +152,17 @@ def test_kernels_talk_over_private_sockets(
     err = capfd.readouterr().err
     assert "without encryption" not in err, err[-2000:]
     assert sorted(p.suffix for p in nbs.iterdir()) == [".ipynb"] * len(list(nbs.iterdir()))
+
+
+def test_kernel_sockets_are_private_and_short() -> None:
+    """The socket prefix lives in a 0700 folder of its own and leaves room under the
+    107-byte limit of a Unix socket path (a long home folder would not)."""
+    import os
+    import stat
+
+    from secaudit.report.notebooks import _ipc_kernel_manager
+
+    km = _ipc_kernel_manager()()
+    assert km.transport == "ipc"
+    assert os.path.isabs(km.ip) and len(f"{km.ip}-65535".encode()) < 107
+    assert stat.S_IMODE(os.stat(os.path.dirname(km.ip)).st_mode) == 0o700

@@ -8,8 +8,13 @@ run; the others go on.
 
 from __future__ import annotations
 
+import atexit
+import functools
 import re
+import shutil
+import tempfile
 import time
+import uuid
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -52,14 +57,10 @@ def declared_parameters(path: Path) -> set[str]:
 
 
 def _ipc_kernel_manager() -> type:
-    """A kernel manager whose kernels talk over Unix sockets in the Jupyter runtime folder:
+    """A kernel manager whose kernels talk over Unix sockets in a private (0700) folder:
     unlike the default plain TCP on localhost, no other local user can reach the kernel,
     and the kernel prints no eavesdropping warning into every `secaudit assess` run."""
-    import os
-    import uuid
-
     from jupyter_client.manager import AsyncKernelManager
-    from jupyter_core.paths import jupyter_runtime_dir
     from traitlets import default
 
     class IpcKernelManager(AsyncKernelManager):
@@ -69,13 +70,20 @@ def _ipc_kernel_manager() -> type:
 
         @default("ip")
         def _ip_default(self) -> str:
-            # an absolute socket prefix: the kernel runs in the notebook's folder, the
-            # client here, so jupyter_client's relative default would part them
-            runtime = jupyter_runtime_dir()
-            os.makedirs(runtime, mode=0o700, exist_ok=True)
-            return os.path.join(runtime, f"secaudit-{uuid.uuid4().hex}-ipc")
+            # an absolute socket prefix (the kernel runs in the notebook's folder, the client
+            # here), short: a socket path has at most 107 bytes, a home folder can be long
+            return str(_socket_dir() / f"k{uuid.uuid4().hex[:12]}")
 
     return IpcKernelManager
+
+
+@functools.cache
+def _socket_dir() -> Path:
+    """This process's folder for kernel sockets (under the temp folder, mode 0700, removed
+    at exit)."""
+    path = Path(tempfile.mkdtemp(prefix="secaudit-kernels-"))
+    atexit.register(shutil.rmtree, path, True)
+    return path
 
 
 def _run_one(
