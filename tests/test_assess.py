@@ -166,3 +166,30 @@ def test_kernel_sockets_are_private_and_short() -> None:
     assert km.transport == "ipc"
     assert os.path.isabs(km.ip) and len(f"{km.ip}-65535".encode()) < 107
     assert stat.S_IMODE(os.stat(os.path.dirname(km.ip)).st_mode) == 0o700
+
+
+def test_kernels_start_quiet(tmp_path: Path) -> None:
+    """Kernels run with their own log at CRITICAL: jupyter_client interrupts each kernel it
+    shuts down, and ipykernel would print 'ERROR | KeyboardInterrupt caught in kernel.'
+    into some runs of `secaudit assess`."""
+    import nbformat
+
+    from secaudit.report.notebooks import _run_one
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_code_cell("out_dir = ''", metadata={"tags": ["parameters"]}),
+        nbformat.v4.new_code_cell("import sys\nprint(sys.argv)"),
+    ]
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
+    path = tmp_path / "nb" / "90_probe.ipynb"
+    path.parent.mkdir()
+    nbformat.write(nb, str(path))
+    run = _run_one(path, tmp_path / "out", {}, 120, None)
+    assert run.ok, run.gap
+    done = nbformat.read(str(run.executed), as_version=4)
+    assert "--IPKernelApp.log_level=CRITICAL" in done.cells[-1].outputs[0]["text"]

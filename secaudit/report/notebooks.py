@@ -113,6 +113,10 @@ def _run_one(
             progress_bar=False,
             log_output=False,
             kernel_manager_class=_ipc_kernel_manager(),
+            # the kernel's own log: jupyter_client interrupts every kernel it shuts down, and
+            # ipykernel then logs "ERROR | KeyboardInterrupt caught in kernel." now and then;
+            # a cell's error is in the executed notebook and becomes a Gap either way
+            extra_arguments=["--IPKernelApp.log_level=CRITICAL"],
         )
     except PapermillExecutionError as exc:
         gap = Gap(
