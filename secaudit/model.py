@@ -213,7 +213,7 @@ class Finding:
 class Gap:
     """Something the audit could not see or check; reported beside findings."""
 
-    kind: str  # truncated | corrupt | unsupported | checksum_offload | unreadable | missing_input …
+    kind: str  # truncated | corrupt | unsupported | empty | checksum_offload | unreadable | missing_input …
     source: str  # the input: file, repository, scan target
     message: str
     offset: int | None = None  # byte offset where known

@@ -456,3 +456,19 @@ def test_sum16_any_offset_and_length() -> None:
             while s > 0xFFFF:
                 s = (s & 0xFFFF) + (s >> 16)
             assert _sum16(buf, start, n) == s, (start, n)
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        "d4c3b2a1020004000000000000000000ffff000001000000",  # pcap
+        "0a0d0d0a1c0000004d3c2b1a01000000ffffffffffffffff1c000000",  # pcapng, SHB only
+    ],
+)
+def test_capture_without_packets_is_an_empty_gap(header: str) -> None:
+    """A valid header with nothing after it is not reported as clean traffic: one Gap
+    'empty' tells the areas that read it that nothing was checked."""
+    chunk = read_packets(bytes.fromhex(header))
+    assert len(chunk.packets) == 0
+    [gap] = chunk.gaps
+    assert gap.kind == "empty" and gap.area == "capture" and gap.offset == len(header) // 2

@@ -112,7 +112,7 @@ def check(data: bytes, truncated_from: bytes | None) -> int:
     for gap in chunk.gaps:
         assert gap.offset is not None and gap.offset >= 0, gap
         assert limit is None or gap.offset <= limit, gap  # gzip: offsets are decompressed
-        assert gap.kind in ("truncated", "corrupt", "unsupported") and gap.message
+        assert gap.kind in ("truncated", "corrupt", "unsupported", "empty") and gap.message
     if (
         truncated_from is not None
         and len(data) >= 24
