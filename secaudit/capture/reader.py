@@ -326,7 +326,7 @@ def _iter_source(source: Source, chunk_packets: int, quiet: bool) -> Iterator[Pa
         window = WINDOW
         pool = _RowPool()
         label = t("capture.progress", name=Path(src.name).name)
-        rows_seen = gaps_seen = 0
+        yielded = False  # any packets or gaps of this source so far
         with progress(label, total, quiet) as bar:
             while True:
                 buf, at_eof = src.window(cur, window)
@@ -364,15 +364,14 @@ def _iter_source(source: Source, chunk_packets: int, quiet: bool) -> Iterator[Pa
                                 area="capture",
                             )
                         )
-                    if not rows_seen + nrows and not gaps_seen + len(gaps):
+                    if not (yielded or nrows or gaps):
                         # a valid header and nothing after it: no traffic was checked
                         gaps.append(
                             Gap("empty", src.name, t("capture.gap.empty"), offset=cur + pos,
                                 area="capture")
                         )  # fmt: skip
-                rows_seen += nrows
-                gaps_seen += len(gaps)
                 if nrows or gaps:
+                    yielded = True
                     yield PacketChunk(packets, data, tunnels, src.name, tuple(gaps))
                 # drop this window before mapping the next one: a consumer that let go
                 # of the chunk then holds one window, not two

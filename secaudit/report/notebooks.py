@@ -56,6 +56,7 @@ def declared_parameters(path: Path) -> set[str]:
     return set(papermill.inspect_notebook(str(path)).keys())
 
 
+@functools.cache
 def _ipc_kernel_manager() -> type:
     """A kernel manager whose kernels talk over Unix sockets in a private (0700) folder:
     unlike the default plain TCP on localhost, no other local user can reach the kernel,

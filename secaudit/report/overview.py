@@ -6,6 +6,7 @@ only calls these functions, so a test reaches all of its logic.
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -227,13 +228,15 @@ def save(ov: Overview, out_dir: str | Path, lang: str = "en") -> Path:
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    # timeline.svg in the notebook's language, and one per report language: a bilingual
-    # assessment embeds the chart whose text matches each report
+    # one chart per report language (a bilingual assessment embeds the one whose text
+    # matches each report), and timeline.svg: the notebook language's, drawn once
     by_lang = {lg: f"timeline.{lg}.svg" for lg in LANGS}
-    for name, lg in [("timeline.svg", lang), *((f, lg) for lg, f in by_lang.items())]:
+    for lg, name in {**by_lang, lang: by_lang.get(lang, "timeline.svg")}.items():
         fig = timeline_figure(ov, lg)
         fig.savefig(out / name, format="svg", bbox_inches="tight", metadata={"Date": None})
         plt.close(fig)
+    if lang in by_lang:
+        shutil.copyfile(out / by_lang[lang], out / "timeline.svg")
     summary = {
         "metrics": ov.metrics,
         "tables": {name: _table(df) for name, df in ov.tables.items()},

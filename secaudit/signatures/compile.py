@@ -983,10 +983,8 @@ def compile_rule(rule: Rule, vars_: Vars, order: int = 0) -> Sig:
             pat = parse_content_bytes(v[1:-1] if len(v) >= 2 and v[0] == v[-1] == '"' else v)
             if not pat:
                 raise RuleError(kw, "tls.fingerprint: empty fingerprint")
-            b = buf("tls.cert_fingerprint")
             last = Content(pat)
-            b.items.append(last)
-            last_buf = b
+            last_buf = add_item(last, buf("tls.cert_fingerprint"))
         elif kw == "base64_decode":
             last_b64 = _parse_base64_decode(val)
             # into the current sticky buffer, else the last content's, else the payload

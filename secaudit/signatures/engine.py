@@ -386,8 +386,8 @@ class Engine:
             flow.pd_pkt[d] = p.pcap_index
             if flow.app_dirs[d]:
                 flow.detected_at[d] = rng[1]
-            if flow.app is None and flow.app_dirs[d]:
-                flow.app = flow.app_dirs[d]
+                if flow.app is None:
+                    flow.app = flow.app_dirs[d]
         if fin:
             st.fin = True
         del before
