@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -92,6 +93,26 @@ def test_both_languages_html_and_pdf(sample_run: AssessResult) -> None:
     # ToUnicode map: every font must be embedded ("emb" yes) and the text extractable (above)
     rows = [line.split() for line in fonts.splitlines()[2:] if line.strip()]
     assert rows and all(r[-5] == "yes" and r[-3] == "yes" for r in rows)
+
+
+def test_pdf_pages_are_a4_and_numbered(sample_run: AssessResult) -> None:
+    """Reports are printed on A4 (the paper of the readers' offices, not Chromium's Letter
+    default) with "page N of M" from the catalog on every page but the cover."""
+    for name, label in (
+        ("report.zh.pdf", "第 {} 页 / 共 {} 页"),
+        ("report.en.pdf", "Page {} of {}"),
+    ):
+        path = sample_run.outdir / name
+        info = subprocess.run(
+            ["pdfinfo", str(path)], capture_output=True, text=True, check=True
+        ).stdout
+        assert "(A4)" in info, info
+        pages = int(re.search(r"^Pages:\s+(\d+)", info, re.M).group(1))  # type: ignore[union-attr]
+        assert pages > 3
+        text = _pdftext(path).split("\f")
+        assert label.format(1, pages) not in text[0]  # the cover has none
+        for n in (2, pages):
+            assert label.format(n, pages) in text[n - 1], (name, n)
 
 
 def test_screenshot_for_inspection(sample_run: AssessResult) -> None:

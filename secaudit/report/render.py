@@ -21,11 +21,22 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+import markupsafe
 
 from secaudit.errors import ToolError
 from secaudit.i18n import t as translate
 
-__all__ = ["SORT_SCRIPT", "chromium", "html_to_pdf", "render_html", "screenshot", "svg_uri"]
+__all__ = [
+    "SORT_SCRIPT",
+    "chromium",
+    "css_string",
+    "html_to_pdf",
+    "page_label",
+    "render_html",
+    "screenshot",
+    "stamp",
+    "svg_uri",
+]
 
 SORT_SCRIPT = """
 document.querySelectorAll('table.sortable').forEach(function (table) {
@@ -67,15 +78,62 @@ def svg_uri(svg: bytes) -> str:
     return "data:image/svg+xml;base64," + base64.b64encode(svg).decode()
 
 
+def stamp(value: str | None) -> str:
+    """An ISO 8601 time as a report shows it: a space for the 'T' (a line may break there
+    in a narrow column) and whole seconds; the full value stays in the findings files."""
+    if not value:
+        return ""
+    text = value.replace("T", " ", 1)
+    head, dot, rest = text.partition(".")
+    if dot and rest[:1].isdigit():
+        zone = rest.lstrip("0123456789")
+        return head + zone
+    return text
+
+
+def css_string(text: str) -> str:
+    """`text` as a CSS string literal: every character outside plain ASCII letters, digits,
+    space and a few marks as a CSS escape, so no value can end the string or the <style>."""
+    safe = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 .,:-_()/")
+    return '"' + "".join(c if c in safe else f"\\{ord(c):x} " for c in text) + '"'
+
+
+def page_label(lang: str) -> str:
+    """CSS `content` for the page-number margin box, from the catalog's 'report.page'
+    ("Page {page} of {pages}")."""
+    template = translate("report.page", lang)
+    parts: list[str] = []
+    rest = template
+    while rest:
+        head, brace, tail = rest.partition("{")
+        if head:
+            parts.append(css_string(head))
+        if not brace:
+            break
+        name, _, rest = tail.partition("}")
+        parts.append("counter(pages)" if name == "pages" else "counter(page)")
+    return " ".join(parts) or "counter(page)"
+
+
+_ENV.filters["stamp"] = stamp
+
+
 def render_html(context: Mapping[str, Any], lang: str) -> str:
     """The report page for `lang` (all text through the catalog, all values escaped)."""
 
     def t(key: str, **params: Any) -> str:
         return translate(key, lang, **params)
 
+    head = f"{translate('report.title', lang)} · {context.get('org', '')}".strip(" ·")
     template = _ENV.get_template("report.html.j2")
     return template.render(
-        **context, lang=lang, t=t, script=SORT_SCRIPT, script_hash=script_hash(SORT_SCRIPT)
+        **context,
+        lang=lang,
+        t=t,
+        script=SORT_SCRIPT,
+        script_hash=script_hash(SORT_SCRIPT),
+        page_label=markupsafe.Markup(page_label(lang)),
+        page_head=markupsafe.Markup(css_string(head)),
     )
 
 
