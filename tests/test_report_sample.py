@@ -115,6 +115,26 @@ def test_pdf_pages_are_a4_and_numbered(sample_run: AssessResult) -> None:
             assert label.format(n, pages) in text[n - 1], (name, n)
 
 
+def test_executed_notebooks_show_every_figure_without_warnings(
+    sample_run: AssessResult,
+) -> None:
+    """Each notebook cell that draws a figure shows it, and no cell printed to stderr
+    (e.g. matplotlib's "Glyph ... missing from font(s)" for Chinese labels)."""
+    books = sorted((sample_run.outdir / "notebooks").glob("*.ipynb"))
+    assert len(books) >= 6
+    for path in books:
+        nb = json.loads(path.read_text(encoding="utf-8"))
+        for i, cell in enumerate(nb["cells"]):
+            if cell["cell_type"] != "code":
+                continue
+            outputs = cell.get("outputs", [])
+            stderr = [o for o in outputs if o.get("name") == "stderr"]
+            assert not stderr, (path.name, i, "".join(stderr[0]["text"])[:300])
+            if "_figure(" in "".join(cell["source"]):
+                shown = [o for o in outputs if "image/png" in o.get("data", {})]
+                assert shown, (path.name, i, "figure not shown")
+
+
 def test_screenshot_for_inspection(sample_run: AssessResult) -> None:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     for lang in ("zh", "en"):

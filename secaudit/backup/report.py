@@ -7,13 +7,10 @@ findings contract (secaudit.report.contract) for `secaudit assess`.
 
 from __future__ import annotations
 
-import functools
 import importlib.util
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import matplotlib
 import pandas as pd
 from matplotlib.figure import Figure
 
@@ -22,6 +19,7 @@ from secaudit.backup.policy import SEVERITIES
 from secaudit.errors import ToolError
 from secaudit.i18n import t
 from secaudit.model import Gap
+from secaudit.plotfonts import cjk
 
 __all__ = [
     "DETECTORS",
@@ -36,20 +34,6 @@ __all__ = [
 
 DETECTORS = tuple(SEVERITIES)
 _COLORS = {"green": "#27ae60", "amber": "#f39c12", "red": "#c0392b"}
-_FONTS: dict[str, Any] = {
-    "font.family": ["Noto Sans CJK SC", "DejaVu Sans"]
-}  # zh labels need a CJK font
-
-
-def _cjk(fn: Callable[[BackupAudit, str], Figure]) -> Callable[[BackupAudit, str], Figure]:
-    """Text objects take their font when created: build the figure under the CJK font."""
-
-    @functools.wraps(fn)
-    def wrapper(audit: BackupAudit, lang: str = "en") -> Figure:
-        with matplotlib.rc_context(_FONTS):  # type: ignore[arg-type]
-            return fn(audit, lang)
-
-    return wrapper
 
 
 def sample_config(dest: str | Path, now: str | None = None) -> Path:
@@ -101,7 +85,7 @@ def scorecard_table(audit: BackupAudit, lang: str = "en") -> Any:
     )
 
 
-@_cjk
+@cjk
 def timeline_figure(audit: BackupAudit, lang: str = "en") -> Figure:
     """One row per (repository, group): a dot per snapshot, the audit time as a line."""
     fig = Figure(figsize=(10, max(2.0, 0.45 * max(1, len(audit.scorecard)) + 1)))
@@ -122,7 +106,7 @@ def timeline_figure(audit: BackupAudit, lang: str = "en") -> Figure:
     return fig
 
 
-@_cjk
+@cjk
 def offsite_figure(audit: BackupAudit, lang: str = "en") -> Figure:
     """Per off-site copy: source snapshots not copied (bars) and lag in hours (label)."""
     fig = Figure(figsize=(8, 3))
@@ -140,7 +124,7 @@ def offsite_figure(audit: BackupAudit, lang: str = "en") -> Figure:
     return fig
 
 
-@_cjk
+@cjk
 def coverage_figure(audit: BackupAudit, lang: str = "en") -> Figure:
     """Share of pack data read (check --read-data / rotating subsets) within the window."""
     fig = Figure(figsize=(8, 3))

@@ -12,6 +12,7 @@ from secaudit.detect.health import service_health
 from secaudit.detect.run import DetectResult, detect
 from secaudit.i18n import t
 from secaudit.model import Category, findings_frame
+from secaudit.plotfonts import cjk
 
 __all__ = [
     "BEHAVIOR_DETECTORS",
@@ -59,6 +60,7 @@ def findings_table(res: DetectResult) -> pd.DataFrame:
     return findings_frame(res.findings)[cols]
 
 
+@cjk
 def timeline_figure(res: DetectResult, *, lang: str = "en") -> Any:
     """One horizontal bar per finding from first to last seen, coloured by category."""
     import matplotlib.dates as mdates
@@ -88,6 +90,7 @@ def timeline_figure(res: DetectResult, *, lang: str = "en") -> Any:
     return fig
 
 
+@cjk
 def health_figure(res: DetectResult, *, lang: str = "en", bin_s: float = 60.0, top: int = 8) -> Any:
     """Retransmission %, handshake RTT p50/p95 and S0/REJ counts over time, busiest servers."""
     import matplotlib.pyplot as plt

@@ -22,6 +22,7 @@ from secaudit.detect.links_base import CONTROLS, flow_view, records
 from secaudit.detect.registry import DetectContext
 from secaudit.i18n import t
 from secaudit.model import Finding, Gap, findings_frame
+from secaudit.plotfonts import cjk
 from secaudit.policy import Policy, Trust, load_policy
 
 __all__ = [
@@ -155,6 +156,7 @@ def policy_warnings(audit: LinksAudit) -> pd.DataFrame:
     )
 
 
+@cjk
 def zone_graph_figure(audit: LinksAudit, *, lang: str = "en") -> Any:
     """Zones on a circle; grey arrows = allow rules, coloured = seen (red when not allowed)."""
     import matplotlib.pyplot as plt
@@ -201,6 +203,7 @@ def _arrow(
     )  # fmt: skip
 
 
+@cjk
 def beacon_figure(audit: LinksAudit, *, lang: str = "en") -> Any:
     """Beacon score against connections for every scored (src, dst) pair; threshold line."""
     import matplotlib.pyplot as plt

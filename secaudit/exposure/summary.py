@@ -25,6 +25,7 @@ from secaudit.exposure.pipeline import parse_now
 from secaudit.exposure.tables import services_table
 from secaudit.i18n import t
 from secaudit.model import Finding, Gap
+from secaudit.plotfonts import cjk
 from secaudit.trust.certs import (
     check_certificates,
     scan_names,
@@ -221,6 +222,7 @@ def cert_inventory(res: AreaResult) -> pd.DataFrame:
     return out.sort_values("days_left").reset_index(drop=True)
 
 
+@cjk
 def expiry_figure(res: AreaResult, lang: str = "en") -> Any:
     """Horizontal validity bars per certificate with 'now' marked (red: expired)."""
     import matplotlib.pyplot as plt

@@ -17,6 +17,7 @@ import pandas as pd
 
 from secaudit.i18n import LANGS, t
 from secaudit.model import Gap
+from secaudit.plotfonts import cjk, svg_bytes
 from secaudit.report.contract import save_results
 
 __all__ = ["Overview", "save", "timeline_figure", "traffic_overview"]
@@ -193,15 +194,12 @@ def traffic_overview(
     return Overview(metrics, tables, gaps, conn, timeline)
 
 
+@cjk
 def timeline_figure(ov: Overview, lang: str = "en") -> Any:
-    """Connections per minute by transport (a matplotlib Figure)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
+    """Connections per minute by transport (a matplotlib Figure; pyplot's, so a notebook
+    shows it)."""
     import matplotlib.pyplot as plt
 
-    plt.rcParams["svg.fonttype"] = "none"
-    plt.rcParams["font.family"] = ["Noto Sans CJK SC", "DejaVu Sans"]
     fig, ax = plt.subplots(figsize=(7.5, 2.6))
     if len(ov.timeline):
         ov.timeline.plot(ax=ax, kind="area", stacked=True, linewidth=0)
@@ -233,7 +231,7 @@ def save(ov: Overview, out_dir: str | Path, lang: str = "en") -> Path:
     by_lang = {lg: f"timeline.{lg}.svg" for lg in LANGS}
     for lg, name in {**by_lang, lang: by_lang.get(lang, "timeline.svg")}.items():
         fig = timeline_figure(ov, lg)
-        fig.savefig(out / name, format="svg", bbox_inches="tight", metadata={"Date": None})
+        (out / name).write_bytes(svg_bytes(fig))
         plt.close(fig)
     if lang in by_lang:
         shutil.copyfile(out / by_lang[lang], out / "timeline.svg")

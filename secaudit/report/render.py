@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import io
 import json
 import os
 import shutil
@@ -25,6 +24,7 @@ import markupsafe
 
 from secaudit.errors import ToolError
 from secaudit.i18n import t as translate
+from secaudit.plotfonts import cjk, svg_bytes
 
 __all__ = [
     "SORT_SCRIPT",
@@ -206,41 +206,33 @@ def screenshot(
 
 
 def _figure() -> Any:
-    import matplotlib
+    """A figure of the report's size outside pyplot: no backend is chosen or switched (the
+    caller may be a notebook kernel) and nothing is left open."""
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    plt.rcParams["svg.fonttype"] = "none"  # text stays text: the browser draws it (CJK fonts)
-    plt.rcParams["font.family"] = ["Noto Sans CJK SC", "DejaVu Sans"]
-    return plt
+    return Figure(figsize=(5.2, 2.6))
 
 
-def _svg(fig: Any) -> bytes:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="svg", bbox_inches="tight", metadata={"Date": None})
-    _figure().close(fig)
-    return buf.getvalue()
-
-
+@cjk
 def bar_svg(
     labels: list[str], values: list[int], title: str, colors: list[str] | None = None
 ) -> bytes:
-    plt = _figure()
-    fig, ax = plt.subplots(figsize=(5.2, 2.6))
+    fig = _figure()
+    ax = fig.subplots()
     ax.barh(labels[::-1], values[::-1], color=(colors or ["#1f4e8c"] * len(values))[::-1])
     ax.set_title(title, fontsize=10)
     for spine in ("top", "right"):
         ax.spines[spine].set_visible(False)
     ax.tick_params(labelsize=8)
-    return _svg(fig)
+    return svg_bytes(fig)
 
 
+@cjk
 def lines_svg(
     x: list[str], series: Mapping[str, list[int]], colors: Mapping[str, str], title: str
 ) -> bytes:
-    plt = _figure()
-    fig, ax = plt.subplots(figsize=(5.2, 2.6))
+    fig = _figure()
+    ax = fig.subplots()
     for name, ys in series.items():
         ax.plot(x, ys, marker="o", label=name, color=colors.get(name))
     ax.set_title(title, fontsize=10)
@@ -248,7 +240,7 @@ def lines_svg(
     ax.tick_params(labelsize=8)
     for spine in ("top", "right"):
         ax.spines[spine].set_visible(False)
-    return _svg(fig)
+    return svg_bytes(fig)
 
 
 def read_figure(path: Path) -> str | None:

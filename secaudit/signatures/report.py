@@ -9,6 +9,7 @@ from typing import Any
 import pandas as pd
 
 from secaudit.model import write_findings, write_gaps
+from secaudit.plotfonts import cjk
 from secaudit.signatures.api import SignatureResult, signatures, write_eve
 
 __all__ = ["run", "by_signature", "by_host", "timeline_figure", "save"]
@@ -45,6 +46,7 @@ def by_host(res: SignatureResult) -> pd.DataFrame:
     return g.sort_values("alerts", ascending=False)
 
 
+@cjk
 def timeline_figure(res: SignatureResult, title: str = "alerts over time") -> Any:
     import matplotlib.pyplot as plt
 
