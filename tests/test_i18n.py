@@ -32,3 +32,13 @@ def test_title_parameters_travel_in_the_evidence() -> None:
     assert ev == {"service": {"name": "http"}, "title_params": {"service": "http", "n": 3}}
     assert type(ev["title_params"]["n"]) is int  # JSON-able, not a numpy scalar
     assert with_title_params({"a": 1}, {"subject": "s"}) == {"a": 1}
+
+
+def test_every_finding_title_names_what_was_found() -> None:
+    """The report re-titles each finding from these templates: one without a placeholder
+    would replace a finding's own title (a rule's msg, a file name) with a bare label."""
+    for lang in ("en", "zh"):
+        cat = _catalog(lang)
+        bare = [k for k, v in cat.items() if k.startswith("finding.") and k.endswith(".title")
+                and not _fields(v)]  # fmt: skip
+        assert bare == [], lang

@@ -135,6 +135,18 @@ def test_executed_notebooks_show_every_figure_without_warnings(
                 assert shown, (path.name, i, "figure not shown")
 
 
+def test_report_titles_keep_what_each_finding_names(sample_run: AssessResult) -> None:
+    """Signature and malware findings are re-titled from the catalog in each language and
+    still name the rule and the file (they once read only "Signature alert")."""
+    for name, label in (
+        ("report.en.html", "Signature alert: "),
+        ("report.zh.html", "特征规则告警："),
+    ):
+        html = (sample_run.outdir / name).read_text(encoding="utf-8")
+        assert label + "SECAUDIT SCAN TCP SYN probes to many ports" in html, name
+        assert "eicar.com" in html and "EICAR_test_file" in html, name
+
+
 def test_screenshot_for_inspection(sample_run: AssessResult) -> None:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     for lang in ("zh", "en"):

@@ -387,6 +387,7 @@ def _finding(
             "sid": r.sid,
             "gid": r.gid,
             "rev": r.rev,
+            "signature": r.msg or f"sid {r.sid}",  # the report's title names the rule
             "src_ip": src,
             "dest_ip": dst,
             "dest_port": a.dport if a.proto in (6, 17, 132) else None,

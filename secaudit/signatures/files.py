@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from secaudit.errors import ConfigError
+from secaudit.i18n import t, with_title_params
 from secaudit.model import Category, Finding, Gap, Severity
 from secaudit.proto.http import HttpMessage
 from secaudit.signatures.filetype import (
@@ -361,6 +362,7 @@ def scan_files(
             row["unsigned"] = unsigned["magic"]
         if hits or ioc is not None or disguise is not None or unsigned is not None:
             what = _verdict(hits, ioc, disguise, unsigned)
+            proto, name = str(c.get("proto") or "?"), str(c.get("name") or "")
             strong = bool(hits) or ioc is not None or disguise is not None
             findings.append(
                 Finding(
@@ -368,24 +370,29 @@ def scan_files(
                     detector="malware_transfer",
                     category=Category.MALWARE,
                     severity=Severity.HIGH if strong else Severity.MEDIUM,
-                    title=f"Malware transferred over {c.get('proto', '?')}: {c.get('name', '')} ({what})",
+                    title=t(
+                        "finding.malware_transfer.title", "en", proto=proto, name=name, verdict=what
+                    ),
                     subject=str(c.get("client", "")),
                     first_seen=_iso(float(c.get("ts") or 0)),
                     last_seen=_iso(float(c.get("ts") or 0)),
-                    evidence={
-                        "sha256": sha256,
-                        "md5": md5,
-                        "sha1": sha1,
-                        "name": c.get("name"),
-                        "direction": c.get("direction"),
-                        "client": c.get("client"),
-                        "server": c.get("server"),
-                        "proto": c.get("proto"),
-                        "yara": list(hits),
-                        "ioc": ioc,
-                        "disguised": disguise,
-                        "unsigned": unsigned,
-                    },
+                    evidence=with_title_params(
+                        {
+                            "sha256": sha256,
+                            "md5": md5,
+                            "sha1": sha1,
+                            "name": c.get("name"),
+                            "direction": c.get("direction"),
+                            "client": c.get("client"),
+                            "server": c.get("server"),
+                            "proto": c.get("proto"),
+                            "yara": list(hits),
+                            "ioc": ioc,
+                            "disguised": disguise,
+                            "unsigned": unsigned,
+                        },
+                        {"proto": proto, "name": name, "verdict": what},
+                    ),
                     controls=_CONTROLS,
                     id_keys={
                         "sha256": sha256,
@@ -427,16 +434,19 @@ def ioc_findings(
 
             out[key] = dataclasses.replace(f, count=f.count + 1, last_seen=_iso(ts))
             return
+        note = f" — {desc}" if desc else ""
         out[key] = Finding(
             rule_id=f"ioc_match.{kind}",
             detector="ioc_match",
             category=Category.MALWARE,
             severity=Severity.HIGH,
-            title=f"Indicator matched ({kind}): {value}" + (f" — {desc}" if desc else ""),
+            title=t("finding.ioc_match.title", "en", type=kind, value=value, note=note),
             subject=subject,
             first_seen=_iso(ts),
             last_seen=_iso(ts),
-            evidence={"type": kind, "value": value, "description": desc},
+            evidence=with_title_params(
+                {"type": kind, "value": value, "description": desc}, {"note": note}
+            ),
             controls=_CONTROLS,
             id_keys={"type": kind, "value": value, "subject": subject},
         )
