@@ -69,3 +69,14 @@ def test_detectors_lists_names_and_thresholds() -> None:
     for name in ("port_scan", "syn_flood", "dns_tunnel", "retransmission", "dns_failure"):
         assert name in rows
     assert rows["port_scan"]["thresholds"]["window_s"] == 300
+
+
+def test_detectors_describe_themselves_in_whole_sentences() -> None:
+    """The description is the docstring's first paragraph, not its first line (which cut
+    e.g. dual_homed's short: "... in two or more zones that assets.yaml")."""
+    code, text = run("detectors", "--json")
+    assert code == 0
+    rows = json.loads(text[text.index("[") :])
+    cut = [r["name"] for r in rows if not r["description"].rstrip(")").endswith(".")]
+    assert cut == []
+    assert all("\n" not in r["description"] for r in rows)

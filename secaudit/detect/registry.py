@@ -73,8 +73,15 @@ def register(
             Category(category),
             func,
             needs,
-            description or (func.__doc__ or "").strip().split("\n")[0],
+            description or _summary(func.__doc__),
         )
         return func
 
     return wrap
+
+
+def _summary(doc: str | None) -> str:
+    """A docstring's first paragraph on one line (`secaudit detectors` shows it; a first
+    line alone cut some sentences short)."""
+    first = (doc or "").strip().split("\n\n")[0]
+    return " ".join(first.split())
