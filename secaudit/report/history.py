@@ -1,14 +1,17 @@
 """Assessment history in an embedded DuckDB file: findings, verdicts and coverage per run.
 
 The report compares each run with the previous one by stable finding id
-(new / fixed / still open) and plots trends over all runs in the file.
+(new / fixed / still open) and plots trends over all runs in the file.  Run times
+are stored as UTC without a zone: DuckDB would turn an aware time into the
+machine's local time for a TIMESTAMP column, and one file may be written on
+machines in different zones.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
@@ -95,6 +98,8 @@ class History:
         last = self.last_run()
         run_id = (last[0] if last else 0) + 1
         tested = sum(v.verdict != "not_tested" for v in verdicts)
+        if started_at.tzinfo is not None:
+            started_at = started_at.astimezone(UTC).replace(tzinfo=None)
         self.db.execute(
             "INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             [
@@ -121,10 +126,11 @@ class History:
             self.db.register("new_findings", rows)
             self.db.execute("INSERT INTO findings SELECT * FROM new_findings")
             self.db.unregister("new_findings")
-        self.db.executemany(
-            "INSERT INTO verdicts VALUES (?, ?, ?)",
-            [[run_id, v.control.id, v.verdict.value] for v in verdicts],
-        )
+        if verdicts:
+            self.db.executemany(
+                "INSERT INTO verdicts VALUES (?, ?, ?)",
+                [[run_id, v.control.id, v.verdict.value] for v in verdicts],
+            )
         if coverage:
             self.db.executemany(
                 "INSERT INTO coverage VALUES (?, ?, ?, ?)",

@@ -16,6 +16,7 @@ import shutil
 import subprocess
 import tempfile
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,7 @@ __all__ = [
     "render_html",
     "screenshot",
     "stamp",
+    "utc_minute",
     "svg_uri",
 ]
 
@@ -115,7 +117,17 @@ def page_label(lang: str) -> str:
     return " ".join(parts) or "counter(page)"
 
 
+def utc_minute(value: datetime | None) -> str:
+    """A run time (UTC; naive means UTC, as the history stores it) to the minute."""
+    if value is None:
+        return ""
+    if value.tzinfo is not None:
+        value = value.astimezone(UTC)
+    return f"{value:%Y-%m-%d %H:%M} UTC"
+
+
 _ENV.filters["stamp"] = stamp
+_ENV.filters["utc_minute"] = utc_minute
 
 
 def render_html(context: Mapping[str, Any], lang: str) -> str:
