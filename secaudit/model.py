@@ -21,6 +21,7 @@ from typing import Any
 import pandas as pd
 
 __all__ = [
+    "CSV_ENCODING",
     "Category",
     "Finding",
     "Gap",
@@ -269,6 +270,12 @@ def gaps_frame(gaps: Iterable[Gap]) -> pd.DataFrame:
     )
 
 
+# CSV exports start with a UTF-8 byte-order mark: Excel (and WPS in some set-ups) read a
+# CSV without one in the system code page (GBK on Chinese Windows) and garble every title;
+# pandas, DuckDB and Python's "utf-8-sig" read it as plain UTF-8.
+CSV_ENCODING = "utf-8-sig"
+
+
 def write_findings(findings: Sequence[Finding], path: str | Path) -> Path:
     """Write by suffix: .json (array), .jsonl, .csv, .parquet."""
     p = Path(path)
@@ -282,7 +289,7 @@ def write_findings(findings: Sequence[Finding], path: str | Path) -> Path:
     elif suffix == ".csv":
         buf = io.StringIO()
         findings_frame(findings).to_csv(buf, index=False, quoting=csv.QUOTE_MINIMAL)
-        p.write_text(buf.getvalue(), encoding="utf-8")
+        p.write_text(buf.getvalue(), encoding=CSV_ENCODING)
     elif suffix == ".parquet":
         findings_frame(findings).to_parquet(p, index=False)
     else:
@@ -299,7 +306,8 @@ def read_findings(path: str | Path) -> list[Finding]:
     suffix = p.suffix.lower()
     if suffix == ".csv":
         return [
-            Finding.from_dict(r) for r in pd.read_csv(p, keep_default_na=False).to_dict("records")
+            Finding.from_dict(r)
+            for r in pd.read_csv(p, keep_default_na=False, encoding="utf-8-sig").to_dict("records")
         ]
     if suffix == ".parquet":
         return [Finding.from_dict(r) for r in pd.read_parquet(p).to_dict("records")]

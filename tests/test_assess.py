@@ -16,7 +16,7 @@ from secaudit.report.assess import assess
 
 
 def _controls(out: Path) -> dict[str, dict[str, str]]:
-    with (out / "controls.csv").open(encoding="utf-8") as fh:
+    with (out / "controls.csv").open(encoding="utf-8-sig") as fh:
         return {r["control"]: r for r in csv.DictReader(fh)}
 
 

@@ -37,6 +37,15 @@ def test_findings_round_trip(tmp_path: Path, suffix: str) -> None:
     assert back[0].severity is Severity.HIGH
 
 
+def test_findings_csv_opens_in_excel(tmp_path: Path) -> None:
+    """A UTF-8 byte-order mark first, so Excel does not read the Chinese titles as GBK."""
+    f = _finding()
+    path = write_findings([f], tmp_path / "f.csv")
+    raw = path.read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbfid,")
+    assert raw.count(b"\xef\xbb\xbf") == 1
+
+
 def test_severity_rank_orders() -> None:
     assert Severity.CRITICAL.rank > Severity.HIGH.rank > Severity.INFO.rank
 

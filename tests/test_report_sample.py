@@ -160,7 +160,7 @@ def test_exports_and_control_table(sample_run: AssessResult) -> None:
     out = sample_run.outdir
     findings = json.loads((out / "findings.json").read_text(encoding="utf-8"))
     assert len(findings) == len(sample_run.findings)
-    with (out / "controls.csv").open(encoding="utf-8") as fh:
+    with (out / "controls.csv").open(encoding="utf-8-sig") as fh:
         rows = list(csv.DictReader(fh))
     assert [r["control"] for r in rows] == [c.id for c in load_controls().controls]
     assert {r["verdict"] for r in rows} <= {"compliant", "partly", "non_compliant", "not_tested"}

@@ -25,7 +25,7 @@ from typing import Any
 
 from secaudit.errors import SecauditError
 from secaudit.i18n import t
-from secaudit.model import Finding, Gap, Severity, write_findings, write_gaps
+from secaudit.model import CSV_ENCODING, Finding, Gap, Severity, write_findings, write_gaps
 from secaudit.report.config import AssessmentConfig, load_assessment, run_backup_builder
 from secaudit.report.contract import load_results
 from secaudit.report.controls import Catalogue, load_controls
@@ -468,7 +468,7 @@ def _write_controls_csv(verdicts: list[ControlVerdict], gaps: list[Gap], path: P
             v.verdict.value, t(f"report.verdict.{v.verdict.value}", "zh"), t(v.reason, "en", **v.reason_params),
             v.worst.value if v.worst else "", ";".join(v.findings), ";".join(gaps[i].kind + ":" + gaps[i].source for i in v.gaps),
         ])  # fmt: skip
-    path.write_text(buf.getvalue(), encoding="utf-8")
+    path.write_text(buf.getvalue(), encoding=CSV_ENCODING)
 
 
 def assess(
