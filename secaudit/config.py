@@ -61,12 +61,26 @@ def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> LineDict:
     out = LineDict()
     out.line = node.start_mark.line + 1
     out.key_lines = {}
-    for key_node, value_node in node.value:
+    own: set[Any] = set()
+    for key_node, _ in node.value:  # a key written twice is a mistake; a merged one is not
+        if key_node.tag == "tag:yaml.org,2002:merge":
+            continue
         key = loader.construct_object(key_node, deep=True)
-        if key in out.key_lines:
+        if not isinstance(key, (str, int, float, bool)) and key is not None:
+            raise yaml.constructor.ConstructorError(
+                None,
+                None,
+                "a key must be a plain value, not a list or mapping",
+                key_node.start_mark,
+            )
+        if key in own:
             raise yaml.constructor.ConstructorError(
                 None, None, f"duplicate key {key!r}", key_node.start_mark
             )
+        own.add(key)
+    loader.flatten_mapping(node)  # `<<: *defaults` merge keys, the mapping's own keys win
+    for key_node, value_node in node.value:
+        key = loader.construct_object(key_node, deep=True)
         out[key] = loader.construct_object(value_node, deep=True)
         out.key_lines[key] = key_node.start_mark.line + 1
     return out
@@ -83,6 +97,64 @@ _LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _con
 _LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _construct_sequence)
 
 
+# A document's nodes with every alias expanded: far above any real policy (a 5,000-asset
+# policy is ~60,000), far below what a nested-alias ("billion laughs") document expands to,
+# which would otherwise hang the validation and fill memory.
+MAX_EXPANDED_NODES = 2_000_000
+
+
+def _load_bounded(text: str, source: str) -> Any:
+    """Parse one YAML document, refusing it before construction when its aliases would
+    expand it beyond MAX_EXPANDED_NODES."""
+    loader = _LineLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        # no '&', no anchor, so no alias: the document is as large as its text says
+        if "&" in text and _expanded_size(node) > MAX_EXPANDED_NODES:
+            raise ConfigError(
+                f"YAML aliases expand the document to more than {MAX_EXPANDED_NODES:,} values "
+                "(nested anchors and aliases, a 'billion laughs' document?); refused",
+                source,
+            )
+        return loader.construct_document(node)
+    finally:
+        loader.dispose()
+
+
+def _expanded_size(root: yaml.Node) -> int:
+    """Number of nodes of `root` with aliases expanded, each distinct node sized once (the
+    composed graph shares an aliased node; a node inside its own alias counts once)."""
+    cap = MAX_EXPANDED_NODES + 1
+    sizes: dict[int, int] = {}
+    open_: set[int] = set()
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:  # post-order without recursion (documents may nest deeply)
+        node, children_done = stack.pop()
+        key = id(node)
+        if key in sizes:
+            continue
+        if children_done:
+            open_.discard(key)
+            sizes[key] = min(cap, 1 + sum(sizes.get(id(c), 1) for c in _children(node)))
+            continue
+        if key in open_:  # a cycle back to a node being sized
+            continue
+        open_.add(key)
+        stack.append((node, True))
+        stack.extend((c, False) for c in _children(node) if id(c) not in sizes)
+    return sizes[id(root)]
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    return []
+
+
 def load_yaml(path: str | Path, *, missing_ok: bool = False) -> Any:
     """Parse a YAML file into LineDict/LineList; syntax errors become ConfigError."""
     p = Path(path)
@@ -95,7 +167,7 @@ def load_yaml(path: str | Path, *, missing_ok: bool = False) -> Any:
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read file: {exc}", str(p)) from exc
     try:
-        return yaml.load(text, Loader=_LineLoader)  # noqa: S506 - SafeLoader subclass
+        return _load_bounded(text, str(p))
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None

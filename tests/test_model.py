@@ -63,6 +63,53 @@ def test_yaml_errors_name_file_and_line(tmp_path: Path) -> None:
     assert str(bad) in str(err.value) and err.value.line is not None
 
 
+def _alias_bomb(levels: int, leaf: str = '"10.0.0.0/8"') -> str:
+    """Nested anchors, each level nine aliases of the one below: 9**levels values."""
+    lines = [f"l0: &l0 [{', '.join([leaf] * 9)}]"]
+    for i in range(1, levels):
+        lines.append(f"l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 9)}]")
+    return "\n".join(lines) + "\n"
+
+
+def test_yaml_alias_bomb_is_refused_before_it_expands(tmp_path: Path) -> None:
+    """The YAML twin of XML entity expansion: 9 levels of aliases are 387 million values
+    (the policy loader once spent minutes and 5 GB on 8); refused in well under a second."""
+    import time
+
+    bomb = tmp_path / "zones.yaml"
+    bomb.write_text(_alias_bomb(9) + "zones: *l8\n", encoding="utf-8")
+    start = time.process_time()
+    with pytest.raises(ConfigError, match="aliases expand") as err:
+        load_yaml(bomb)
+    assert str(bomb) in str(err.value)
+    assert time.process_time() - start < 5  # a bound that only a hang can break
+    from secaudit.policy import load_policy
+
+    pol = tmp_path / "policy"
+    pol.mkdir()
+    (pol / "zones.yaml").write_text(
+        _alias_bomb(8) + "zones:\n  - name: a\n    trust: internal\n    networks: *l7\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(ConfigError, match="aliases expand"):
+        load_policy(pol)
+
+
+def test_yaml_key_that_is_a_list_is_a_config_error(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("a: 1\n? [1, 2]\n: 3\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="plain value") as err:
+        load_yaml(bad)
+    assert err.value.line == 2
+
+
+def test_yaml_anchors_of_ordinary_size_still_load(tmp_path: Path) -> None:
+    ok = tmp_path / "ok.yaml"
+    ok.write_text(_alias_bomb(3) + "defaults: &d {port: 22}\nhost: {<<: *d, name: a}\n")
+    data = load_yaml(ok)
+    assert len(data["l2"]) == 9 and data["host"] == {"port": 22, "name": "a"}
+
+
 def test_pydantic_errors_point_at_line(tmp_path: Path) -> None:
     from pydantic import BaseModel, ConfigDict
 
