@@ -94,22 +94,33 @@ def load_iocs(paths: Iterable[str | Path]) -> IocSet:
     for path in paths:
         p = Path(path)
         try:
-            text = p.read_text(encoding="utf-8")
+            text = p.read_text(encoding="utf-8-sig")  # a spreadsheet's export may have a BOM
         except OSError as exc:
             raise ConfigError(f"cannot read IOC list: {exc.strerror}", str(p)) from None
-        rows = list(
-            csv.reader(line for line in text.splitlines() if not line.lstrip().startswith("#"))
-        )
-        if not rows or [c.strip().lower() for c in rows[0][:2]] != ["type", "value"]:
-            raise ConfigError("expected a header row 'type,value,description'", str(p), line=1)
-        for no, row in enumerate(rows[1:], 2):
+        except UnicodeDecodeError as exc:
+            raise ConfigError(
+                f"not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset {exc.start}); "
+                "save the IOC list as UTF-8 CSV",
+                str(p),
+                line=exc.object[: exc.start].count(b"\n") + 1,
+            ) from None
+        # one CSV row per line (an IOC list has no multi-line fields), numbered as in the file
+        rows = [
+            (no, next(csv.reader([line]), []))
+            for no, line in enumerate(text.splitlines(), 1)
+            if line.strip() and not line.lstrip().startswith("#")
+        ]
+        if not rows or [c.strip().lower() for c in rows[0][1][:2]] != ["type", "value"]:
+            line = rows[0][0] if rows else 1
+            raise ConfigError("expected a header row 'type,value,description'", str(p), line=line)
+        for no, row in rows[1:]:
             if not row or not "".join(row).strip():
                 continue
             kind = row[0].strip().lower()
             value = row[1].strip().lower() if len(row) > 1 else ""
             if kind not in _IOC_TYPES or not value:
                 raise ConfigError(
-                    f"row {no}: expected type in {sorted(_IOC_TYPES)} and a value, got {row!r}",
+                    f"expected type in {sorted(_IOC_TYPES)} and a value, got {row!r}",
                     str(p),
                     line=no,
                 )
@@ -117,9 +128,7 @@ def load_iocs(paths: Iterable[str | Path]) -> IocSet:
                 try:
                     value = str(ipaddress.ip_address(value))
                 except ValueError:
-                    raise ConfigError(
-                        f"row {no}: bad IP address {value!r}", str(p), line=no
-                    ) from None
+                    raise ConfigError(f"bad IP address {value!r}", str(p), line=no) from None
             out.by_type.setdefault(kind, {})[value.rstrip(".")] = (
                 row[2].strip() if len(row) > 2 else ""
             )
