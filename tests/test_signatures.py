@@ -179,6 +179,26 @@ def test_benign_download_stays_silent(tmp_path: Path) -> None:
     assert list(res.carved["sha256"]) and not any(res.carved["yara"])
 
 
+def test_rule_text_that_is_not_utf8_still_alerts_and_writes(tmp_path: Path) -> None:
+    """A msg with bytes that are not UTF-8 (a rule file saved in GBK) crashed the EVE
+    writer; the text shows U+FFFD and a content's raw bytes still match."""
+    pcap = tmp_path / "x.pcap"
+    write(str(pcap), tcp_session("10.0.0.5", "10.0.0.9", 41000, 9000, [("c", b"ab\xffcd")]))
+    rules = tmp_path / "t.rules"
+    rules.write_bytes(
+        b'alert tcp any any -> any any (msg:"\xb9\xa5\xbb\xf7 gbk"; classtype:\xff; '
+        b'content:"b|ff|c"; metadata:tag \xfe; sid:1;)\n'
+    )
+    out = tmp_path / "out"
+    result = CliRunner().invoke(
+        root, ["signatures", "-r", str(pcap), "-S", str(rules), "-l", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    eve = [json.loads(line) for line in (out / "eve.json").read_text().splitlines()]
+    assert [e["alert"]["signature"] for e in eve] == ["\ufffd\ufffd\ufffd\ufffd gbk"]
+    (out / "eve.json").read_text(encoding="utf-8").encode("utf-8")  # no lone surrogates
+
+
 def test_catastrophic_pcre_becomes_gap_not_hang(tmp_path: Path) -> None:
     pcap = tmp_path / "x.pcap"
     write(str(pcap), tcp_session("10.0.0.5", "10.0.0.9", 41000, 9000, [("c", b"x" * 5000)]))

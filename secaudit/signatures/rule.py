@@ -73,7 +73,14 @@ def _unquote_msg(value: str) -> str:
     v = value.strip()
     if len(v) >= 2 and v[0] == '"' and v[-1] == '"':
         v = v[1:-1]
-    return re.sub(r"\\(.)", r"\1", v)
+    return _shown(re.sub(r"\\(.)", r"\1", v))
+
+
+def _shown(text: str) -> str:
+    """Text a person reads (msg, classtype, metadata): bytes the file had that are not
+    UTF-8 (kept as surrogates by the reader, for content matching) become U+FFFD, so
+    EVE JSON, findings and reports can be written."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
 def _split_options(body: str, source: str, line: int, col0: int) -> list[tuple[str, str | None]]:
@@ -222,7 +229,7 @@ def parse_rule(text: str, source: str = "<rules>", line: int = 1) -> Rule | None
         elif name == "msg":
             msg = _unquote_msg(value or "")
         elif name == "classtype":
-            classtype = (value or "").strip()
+            classtype = _shown((value or "").strip())
         elif name == "priority":
             priority = _int_opt(value, name, source, line)
         elif name == "flowbits":
@@ -230,7 +237,7 @@ def parse_rule(text: str, source: str = "<rules>", line: int = 1) -> Rule | None
             if (value or "").strip() == "noalert":
                 noalert = True
         elif name == "metadata":
-            metadata.extend(p.strip() for p in (value or "").split(",") if p.strip())
+            metadata.extend(_shown(p.strip()) for p in (value or "").split(",") if p.strip())
         elif name == "noalert":
             noalert = True
     return Rule(
