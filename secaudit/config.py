@@ -164,7 +164,14 @@ def load_yaml(path: str | Path, *, missing_ok: bool = False) -> Any:
         if missing_ok:
             return None
         raise ConfigError("file not found", str(p)) from None
-    except (OSError, UnicodeDecodeError) as exc:
+    except UnicodeDecodeError as exc:  # e.g. saved as GBK
+        raise ConfigError(
+            f"not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset {exc.start}); "
+            "save the file as UTF-8",
+            str(p),
+            line=exc.object[: exc.start].count(b"\n") + 1,
+        ) from None
+    except OSError as exc:
         raise ConfigError(f"cannot read file: {exc}", str(p)) from exc
     try:
         return _load_bounded(text, str(p))

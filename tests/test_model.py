@@ -95,6 +95,14 @@ def test_yaml_alias_bomb_is_refused_before_it_expands(tmp_path: Path) -> None:
         load_policy(pol)
 
 
+def test_yaml_saved_as_gbk_names_its_line(tmp_path: Path) -> None:
+    bad = tmp_path / "zones.yaml"
+    bad.write_bytes("zones:\n  - name: a\n    title: {zh: 政务内网}\n".encode("gbk"))
+    with pytest.raises(ConfigError, match="not UTF-8") as err:
+        load_yaml(bad)
+    assert err.value.line == 3
+
+
 def test_yaml_key_that_is_a_list_is_a_config_error(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text("a: 1\n? [1, 2]\n: 3\n", encoding="utf-8")
