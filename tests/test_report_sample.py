@@ -135,6 +135,14 @@ def test_executed_notebooks_show_every_figure_without_warnings(
                 assert shown, (path.name, i, "figure not shown")
 
 
+def test_pdf_prints_evidence_it_cannot_unfold(sample_run: AssessResult) -> None:
+    """The HTML folds evidence into <details>; a PDF cannot unfold it, so the print shows
+    the evidence's start (without the title parameters)."""
+    text = _pdftext(sample_run.outdir / "report.en.pdf")
+    assert text.count("Evidence: {") >= 10
+    assert "title_params" not in text
+
+
 def test_report_titles_keep_what_each_finding_names(sample_run: AssessResult) -> None:
     """Signature and malware findings are re-titled from the catalog in each language and
     still name the rule and the file (they once read only "Signature alert")."""

@@ -344,7 +344,10 @@ def _finding_row(f: Finding, lang: str, status: str) -> dict[str, Any]:
         "rule_id": f.rule_id,
         "controls": [c.replace("GB/T 22239-2019 ", "") for c in f.controls],
         "status": status,
-        "evidence": compact_json(f.evidence) if f.evidence else "",
+        # title_params only re-title the finding (above); the reader needs the rest
+        "evidence": compact_json({k: v for k, v in f.evidence.items() if k != "title_params"})
+        if f.evidence
+        else "",
     }
 
 
