@@ -53,3 +53,25 @@ def test_page_label_from_the_catalog() -> None:
     zh = page_label("zh")
     assert zh.count("counter(page)") == 1 and zh.count("counter(pages)") == 1
     assert _unescape(zh.split(" counter")[0]) == "第 "
+
+
+def _texts(svg: bytes) -> list[str]:
+    return re.findall(r"<text[^>]*>([^<]*)</text>", svg.decode())
+
+
+def test_bar_chart_wraps_long_labels_and_counts_in_whole_ticks() -> None:
+    from secaudit.report.render import bar_svg
+
+    long = "Unauthorized external and internal links (违规外联 / 违规内联)"
+    texts = _texts(bar_svg([long, "Network attacks"], [1, 2], "Findings by chapter"))
+    assert long not in texts and "Unauthorized external and" in texts
+    ticks = [x for x in texts if re.fullmatch(r"[\d.]+", x)]
+    assert ticks and all("." not in x for x in ticks), ticks  # not 0.25, 0.50, ...
+
+
+def test_trend_chart_counts_in_whole_ticks() -> None:
+    from secaudit.report.render import lines_svg
+
+    texts = _texts(lines_svg(["#1", "#2"], {"high": [1, 2]}, {"high": "#c0392b"}, "Trend"))
+    ticks = [x for x in texts if re.fullmatch(r"[\d.]+", x)]
+    assert ticks and all("." not in x for x in ticks), ticks

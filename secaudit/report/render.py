@@ -15,6 +15,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import textwrap
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -229,13 +230,19 @@ def _figure() -> Any:
 def bar_svg(
     labels: list[str], values: list[int], title: str, colors: list[str] | None = None
 ) -> bytes:
+    """Horizontal bars of counts. Long labels (chapter titles) wrap onto two lines so the
+    figure keeps the report's width and its text stays legible; counts get whole ticks."""
+    from matplotlib.ticker import MaxNLocator
+
     fig = _figure()
     ax = fig.subplots()
-    ax.barh(labels[::-1], values[::-1], color=(colors or ["#1f4e8c"] * len(values))[::-1])
+    shown = [textwrap.fill(x, 30, break_long_words=False) for x in labels]
+    ax.barh(shown[::-1], values[::-1], color=(colors or ["#1f4e8c"] * len(values))[::-1])
     ax.set_title(title, fontsize=10)
     for spine in ("top", "right"):
         ax.spines[spine].set_visible(False)
     ax.tick_params(labelsize=8)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     return svg_bytes(fig)
 
 
@@ -243,6 +250,8 @@ def bar_svg(
 def lines_svg(
     x: list[str], series: Mapping[str, list[int]], colors: Mapping[str, str], title: str
 ) -> bytes:
+    from matplotlib.ticker import MaxNLocator
+
     fig = _figure()
     ax = fig.subplots()
     for name, ys in series.items():
@@ -250,6 +259,7 @@ def lines_svg(
     ax.set_title(title, fontsize=10)
     ax.legend(fontsize=7, frameon=False, ncol=3)
     ax.tick_params(labelsize=8)
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))  # counts
     for spine in ("top", "right"):
         ax.spines[spine].set_visible(False)
     return svg_bytes(fig)
