@@ -52,6 +52,8 @@ def test_sample_repositories_give_the_demo_verdicts(tmp_path: Path) -> None:
     assert {"integrity_check_failed_read_data", "restore_drill_failed"} <= arch
     assert "stale_backup" not in arch
     card = audit.scorecard.set_index(["repo", "group"])
+    # groups as a reader names them (host:paths), not the '|'-joined grouping key
+    assert all(":" in g and "|" not in g for _, g in card.index), list(card.index)
     share = [g for r, g in card.index if r == "files-local" and g.endswith("share")][0]
     row = card.loc[("files-local", share)]
     assert row["fresh"] and row["checked"] and row["drilled"] and row["status"] == "amber"

@@ -144,7 +144,7 @@ def scorecard_frame(results: dict[str, RepoResult], now: datetime) -> pd.DataFra
                 why.append("lock")
             status = "red" if red else ("amber" if why else "green")
             rows.append({
-                "repo": name, "group": g.key, "host": g.host or (newest.host if newest else None),
+                "repo": name, "group": g.label, "host": g.host or (newest.host if newest else None),
                 "paths": ",".join(g.paths), "snapshots": len(g.snapshots),
                 "newest": newest.time if newest else None,
                 "age_hours": age_hours(g, now),
