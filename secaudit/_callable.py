@@ -9,6 +9,7 @@ callable and forwards to the function, so `sa.flows(...)` works whatever was imp
 from __future__ import annotations
 
 import importlib
+import inspect
 import sys
 import types
 from typing import Any
@@ -17,11 +18,26 @@ __all__ = ["make_package_callable"]
 
 
 class _CallablePackage(types.ModuleType):
+    """A package that is also a function: calls, the signature and the docstring are the
+    function's (what `sa.detect?` shows in Jupyter), all looked up on first use."""
+
     _target: tuple[str, str]
 
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+    def _function(self) -> Any:
         module, name = self._target
-        return getattr(importlib.import_module(module), name)(*args, **kwargs)
+        return getattr(importlib.import_module(module), name)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self._function()(*args, **kwargs)
+
+    @property
+    def __signature__(self) -> inspect.Signature:
+        return inspect.signature(self._function())
+
+    @property
+    def __doc__(self) -> str | None:  # type: ignore[override]  # the function's docstring
+        doc: str | None = self._function().__doc__
+        return doc
 
 
 def make_package_callable(package: str, module: str, function: str) -> None:

@@ -55,3 +55,24 @@ def test_function_twins_work_when_called_first() -> None:
         )
         assert out.returncode == 0, f"sa.{name}: {out.stderr[-2000:]}"
         assert int(out.stdout.strip()) >= least, name
+
+
+def test_function_twins_show_the_function_in_help() -> None:
+    """`sa.detect?` in Jupyter shows inspect.signature and __doc__: the function's parameters
+    and docstring, not `(*args, **kwargs)` and the package's description."""
+    import inspect
+
+    import secaudit.detect.run
+    import secaudit.flows
+    import secaudit.signatures.api
+
+    twins = {
+        "detect": secaudit.detect.run.detect,
+        "flows": sys.modules["secaudit.flows"].__dict__["flows"],
+        "signatures": secaudit.signatures.api.signatures,
+    }
+    for name, function in twins.items():
+        public = getattr(sa, name)
+        assert inspect.signature(public) == inspect.signature(function), name
+        assert public.__doc__ == function.__doc__ and public.__doc__, name
+    assert "policy" in inspect.signature(sa.detect).parameters
