@@ -22,6 +22,7 @@ import pandas as pd
 
 __all__ = [
     "CSV_ENCODING",
+    "ResultDisplay",
     "Category",
     "Finding",
     "Gap",
@@ -268,6 +269,52 @@ def gaps_frame(gaps: Iterable[Gap]) -> pd.DataFrame:
     return pd.DataFrame(
         rows, columns=["kind", "source", "message", "offset", "line", "area", "detail"]
     )
+
+
+def _brief(value: Any) -> str:
+    """A value as a result's repr shows it: sizes for collections and tables."""
+    if isinstance(value, pd.DataFrame):
+        return f"<{len(value)} rows x {len(value.columns)} columns>"
+    if isinstance(value, (list, tuple, set, frozenset)):
+        kind = type(next(iter(value))).__name__ if value else ""
+        return f"[{len(value)} {kind}]".replace(" ]", "]")
+    if isinstance(value, dict):
+        return f"{{{len(value)} keys}}"
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+class ResultDisplay:
+    """A short repr and a Jupyter view for result objects (DetectResult, SignatureResult,
+    BackupAudit, NmapScan, ...): each field's size, then the most severe findings and the
+    gaps as tables.  The generated dataclass repr printed every record: hundreds of
+    thousands of characters for one signature run.  Dataclasses using it pass repr=False."""
+
+    __slots__ = ()
+    _SHOWN = 20  # findings and gaps rows in the notebook view
+
+    def __repr__(self) -> str:
+        parts = [f"{f.name}={_brief(getattr(self, f.name))}" for f in dataclasses.fields(self)]  # type: ignore[arg-type]
+        return f"{type(self).__name__}({', '.join(parts)})"
+
+    def _repr_html_(self) -> str:
+        import html
+
+        findings = list(getattr(self, "findings", None) or [])
+        gaps = list(getattr(self, "gaps", None) or [])
+        out = [f"<p><code>{html.escape(repr(self))}</code></p>"]
+        if findings:
+            top = sorted(findings, key=lambda f: (-f.severity.rank, f.id))[: self._SHOWN]
+            cols = ["severity", "detector", "subject", "title", "first_seen", "count"]
+            out.append(findings_frame(top)[cols].to_html(index=False))
+            if len(findings) > len(top):
+                out.append(f"<p>... {len(findings) - len(top)} more (.findings)</p>")
+        if gaps:
+            cols = ["kind", "source", "message"]
+            out.append(gaps_frame(gaps[: self._SHOWN])[cols].to_html(index=False))
+            if len(gaps) > self._SHOWN:
+                out.append(f"<p>... {len(gaps) - self._SHOWN} more (.gaps)</p>")
+        return "\n".join(out)
 
 
 # CSV exports start with a UTF-8 byte-order mark: Excel (and WPS in some set-ups) read a

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -164,3 +165,46 @@ def test_normalized_finding_equals_the_checked_one() -> None:
     )  # fmt: skip
     assert g == f and g.to_dict() == f.to_dict()
     assert g.id_keys is None and Finding.from_dict(g.to_dict()) == g
+
+
+def test_results_show_sizes_not_every_record() -> None:
+    """A result at the end of a notebook cell shows each field's size and the most severe
+    findings, not every record (a signature run's generated repr was ~380,000 characters)."""
+    from dataclasses import dataclass as dc
+
+    import pandas as pd
+
+    from secaudit.model import ResultDisplay
+
+    @dc(repr=False)
+    class Result(ResultDisplay):
+        findings: list[Finding]
+        gaps: list[Gap]
+        table: pd.DataFrame
+        eve_lines: list[str]
+
+    many = [_finding(f"10.0.0.{i}") for i in range(30)]
+    low = dataclasses.replace(_finding("10.9.9.9"), severity=Severity.LOW)
+    res = Result([low, *many], [Gap(kind="truncated", source="a.pcap", message="cut")],
+                 pd.DataFrame({"a": range(1000)}), ["{}"] * 100_000)  # fmt: skip
+    text = repr(res)
+    assert text == (
+        "Result(findings=[31 Finding], gaps=[1 Gap], table=<1000 rows x 1 columns>, "
+        "eve_lines=[100000 str])"
+    )
+    page = res._repr_html_()
+    assert len(page) < 20_000 and "11 more (.findings)" in page
+    assert "10.9.9.9" not in page  # the low finding is not among the 20 most severe
+    assert "truncated" in page
+
+
+def test_public_results_use_the_short_display() -> None:
+    from secaudit.backup.result import BackupAudit
+    from secaudit.detect.run import DetectResult
+    from secaudit.exposure.nmap_xml import NmapScan
+    from secaudit.model import ResultDisplay
+    from secaudit.signatures.api import SignatureResult
+
+    for cls in (DetectResult, SignatureResult, BackupAudit, NmapScan):
+        assert issubclass(cls, ResultDisplay) and cls.__repr__ is ResultDisplay.__repr__, cls
+    assert repr(DetectResult([], [])) == "DetectResult(findings=[0], gaps=[0], tables={0 keys})"

@@ -18,7 +18,7 @@ from secaudit.backup.drill import DrillResult
 from secaudit.backup.ledger import Coverage
 from secaudit.backup.policy import EffectivePolicy
 from secaudit.backup.restic import CheckResult, ForgetGroup, Lock, Snapshot
-from secaudit.model import Finding, Gap
+from secaudit.model import Finding, Gap, ResultDisplay
 from secaudit.schemas import SNAPSHOTS_SCHEMA
 
 __all__ = [
@@ -61,8 +61,8 @@ class RepoResult:
     gaps: list[Gap] = field(default_factory=list)
 
 
-@dataclass
-class BackupAudit:
+@dataclass(repr=False)
+class BackupAudit(ResultDisplay):
     """Result of `backup_audit`: findings, gaps and the tables the report plots."""
 
     findings: list[Finding]

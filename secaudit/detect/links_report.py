@@ -21,7 +21,7 @@ import pandas as pd
 from secaudit.detect.links_base import CONTROLS, flow_view, records
 from secaudit.detect.registry import DetectContext
 from secaudit.i18n import t
-from secaudit.model import Finding, Gap, findings_frame
+from secaudit.model import Finding, Gap, ResultDisplay, findings_frame
 from secaudit.plotfonts import cjk
 from secaudit.policy import Policy, Trust, load_policy
 
@@ -40,8 +40,8 @@ __all__ = [
 LINKS_DETECTORS: tuple[str, ...] = tuple(sorted(CONTROLS))
 
 
-@dataclass
-class LinksAudit:
+@dataclass(repr=False)
+class LinksAudit(ResultDisplay):
     """Findings and gaps of the links detectors, with the context they were computed from."""
 
     findings: list[Finding]

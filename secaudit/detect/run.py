@@ -26,7 +26,7 @@ from secaudit.detect.config import Thresholds, load_thresholds
 from secaudit.detect.registry import REGISTRY, DetectContext, DetectorSpec
 from secaudit.detect.tables import PacketTables, merge_parts, parts_for
 from secaudit.errors import ConfigError
-from secaudit.model import Finding, Gap
+from secaudit.model import Finding, Gap, ResultDisplay
 
 __all__ = ["DetectResult", "Extracts", "detect", "extract", "load_detectors", "run_detectors"]
 
@@ -34,8 +34,8 @@ Sources = str | Path | Sequence[str | Path]
 _OWN_TABLES = {"conn", "policy", "dns", "arp", "icmp", "tcp_dirs", "tcp_flows", "flood"}
 
 
-@dataclass(frozen=True)
-class DetectResult:
+@dataclass(frozen=True, repr=False)
+class DetectResult(ResultDisplay):
     """Findings (sorted, deduplicated), gaps, and the tables they were computed from."""
 
     findings: list[Finding]

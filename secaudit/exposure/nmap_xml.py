@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from secaudit.errors import InputError
-from secaudit.model import Gap
+from secaudit.model import Gap, ResultDisplay
 
 __all__ = [
     "NmapHost",
@@ -121,8 +121,8 @@ class NmapHost:
         }
 
 
-@dataclass(slots=True)
-class NmapScan:
+@dataclass(slots=True, repr=False)
+class NmapScan(ResultDisplay):
     """A parsed scan; `complete` is False when the file ended early or nmap reported an error."""
 
     source: str

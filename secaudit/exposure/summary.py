@@ -24,7 +24,7 @@ from secaudit.exposure.nmap_xml import NmapScan, read_nmap_xml
 from secaudit.exposure.pipeline import parse_now
 from secaudit.exposure.tables import services_table
 from secaudit.i18n import t
-from secaudit.model import Finding, Gap
+from secaudit.model import Finding, Gap, ResultDisplay
 from secaudit.plotfonts import cjk
 from secaudit.trust.certs import (
     check_certificates,
@@ -52,8 +52,8 @@ CERT_DETECTORS = (
 TLS_DETECTORS = ("tls_weak_version", "tls_weak_cipher")
 
 
-@dataclass
-class AreaResult:
+@dataclass(repr=False)
+class AreaResult(ResultDisplay):
     """Everything the exposure/trust chapter needs."""
 
     now: datetime

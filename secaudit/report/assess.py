@@ -25,7 +25,15 @@ from typing import Any
 
 from secaudit.errors import SecauditError
 from secaudit.i18n import t
-from secaudit.model import CSV_ENCODING, Finding, Gap, Severity, write_findings, write_gaps
+from secaudit.model import (
+    CSV_ENCODING,
+    Finding,
+    Gap,
+    ResultDisplay,
+    Severity,
+    write_findings,
+    write_gaps,
+)
 from secaudit.report.config import AssessmentConfig, load_assessment, run_backup_builder
 from secaudit.report.contract import load_results
 from secaudit.report.controls import Catalogue, load_controls
@@ -95,8 +103,8 @@ VERDICT_COLORS = {
 Log = Callable[[str], None]
 
 
-@dataclass
-class AssessResult:
+@dataclass(repr=False)
+class AssessResult(ResultDisplay):
     outdir: Path
     findings: list[Finding]
     gaps: list[Gap]

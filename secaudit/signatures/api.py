@@ -18,7 +18,7 @@ import pandas as pd
 
 from secaudit.config import load_yaml
 from secaudit.errors import ConfigError, InputError
-from secaudit.model import Category, Finding, Gap, Severity
+from secaudit.model import Category, Finding, Gap, ResultDisplay, Severity
 from secaudit.signatures import hs
 from secaudit.signatures.compile import DEFAULT_ADDR_VARS, Sig, Unsupported, Vars, compile_rule
 from secaudit.signatures.decode import PROTO_NAMES, ip_text
@@ -61,8 +61,8 @@ class RuleSet:
     digest: str = ""
 
 
-@dataclass
-class SignatureResult:
+@dataclass(repr=False)
+class SignatureResult(ResultDisplay):
     alerts: pd.DataFrame
     findings: list[Finding]
     gaps: list[Gap]
