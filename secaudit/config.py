@@ -17,7 +17,16 @@ from pydantic import AfterValidator, BaseModel, ValidationError
 
 from secaudit.errors import ConfigError
 
-__all__ = ["LineDict", "LineList", "Regex", "config_errors", "line_of", "load_model", "load_yaml"]
+__all__ = [
+    "LineDict",
+    "LineList",
+    "Regex",
+    "config_errors",
+    "line_of",
+    "load_model",
+    "load_yaml",
+    "not_utf8",
+]
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -155,6 +164,17 @@ def _children(node: yaml.Node) -> list[yaml.Node]:
     return []
 
 
+def not_utf8(exc: UnicodeDecodeError, source: str, what: str) -> ConfigError:
+    """The error for a text input that is not UTF-8 (a Chinese Windows editor's GBK): the
+    line, offset and byte, and what to do about it."""
+    bad = exc.object[exc.start]
+    return ConfigError(
+        f"not UTF-8 text (byte 0x{bad:02x} at offset {exc.start}); save {what} as UTF-8",
+        source,
+        line=exc.object[: exc.start].count(b"\n") + 1,
+    )
+
+
 def load_yaml(path: str | Path, *, missing_ok: bool = False) -> Any:
     """Parse a YAML file into LineDict/LineList; syntax errors become ConfigError."""
     p = Path(path)
@@ -165,12 +185,7 @@ def load_yaml(path: str | Path, *, missing_ok: bool = False) -> Any:
             return None
         raise ConfigError("file not found", str(p)) from None
     except UnicodeDecodeError as exc:  # e.g. saved as GBK
-        raise ConfigError(
-            f"not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset {exc.start}); "
-            "save the file as UTF-8",
-            str(p),
-            line=exc.object[: exc.start].count(b"\n") + 1,
-        ) from None
+        raise not_utf8(exc, str(p), "the file") from None
     except OSError as exc:
         raise ConfigError(f"cannot read file: {exc}", str(p)) from exc
     try:

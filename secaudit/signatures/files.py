@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from secaudit.config import not_utf8
 from secaudit.errors import ConfigError
 from secaudit.i18n import t, with_title_params
 from secaudit.model import Category, Finding, Gap, Severity
@@ -98,12 +99,7 @@ def load_iocs(paths: Iterable[str | Path]) -> IocSet:
         except OSError as exc:
             raise ConfigError(f"cannot read IOC list: {exc.strerror}", str(p)) from None
         except UnicodeDecodeError as exc:
-            raise ConfigError(
-                f"not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset {exc.start}); "
-                "save the IOC list as UTF-8 CSV",
-                str(p),
-                line=exc.object[: exc.start].count(b"\n") + 1,
-            ) from None
+            raise not_utf8(exc, str(p), "the IOC list") from None
         # one CSV row per line (an IOC list has no multi-line fields), numbered as in the file
         rows = [
             (no, next(csv.reader([line]), []))
