@@ -199,6 +199,14 @@ def test_rule_text_that_is_not_utf8_still_alerts_and_writes(tmp_path: Path) -> N
     (out / "eve.json").read_text(encoding="utf-8").encode("utf-8")  # no lone surrogates
 
 
+def test_rules_file_with_a_byte_order_mark(tmp_path: Path) -> None:
+    """Windows editors start a UTF-8 file with a BOM: the first rule still loads."""
+    rules = tmp_path / "t.rules"
+    rules.write_bytes(b'\xef\xbb\xbfalert tcp any any -> any any (msg:"first"; sid:7;)\n')
+    loaded = load_rules(rules)
+    assert [s.sid for s in loaded.sigs] == [7] and not loaded.gaps
+
+
 def test_catastrophic_pcre_becomes_gap_not_hang(tmp_path: Path) -> None:
     pcap = tmp_path / "x.pcap"
     write(str(pcap), tcp_session("10.0.0.5", "10.0.0.9", 41000, 9000, [("c", b"x" * 5000)]))

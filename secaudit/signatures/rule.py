@@ -299,10 +299,11 @@ def parse_rules(text: str, source: str = "<rules>") -> tuple[list[Rule], list[Ru
 
 
 def parse_file(path: str | Path) -> tuple[list[Rule], list[RuleSyntaxError]]:
-    """Parse a rules file (UTF-8, undecodable bytes kept via surrogateescape)."""
+    """Parse a rules file (UTF-8, undecodable bytes kept via surrogateescape; a leading
+    byte-order mark, as Windows editors write, is not part of the first rule)."""
     p = Path(path)
     try:
-        text = p.read_text(encoding="utf-8", errors="surrogateescape")
+        text = p.read_text(encoding="utf-8-sig", errors="surrogateescape")
     except OSError as exc:
         raise ConfigError(f"cannot read rules: {exc.strerror}", str(p)) from None
     return parse_rules(text, str(p))
