@@ -1,4 +1,4 @@
-"""IOC lists (rules/iocs/*.csv): what loads, and how a bad file is reported."""
+"""Indicator inputs (rules/iocs/*.csv, rules/yara/*.yar): what loads, and how a bad file is reported."""
 
 from __future__ import annotations
 
@@ -68,3 +68,13 @@ def test_cli_exit_2_not_a_traceback(tmp_path: Path) -> None:
     )  # fmt: skip
     assert proc.returncode == 2, proc.stderr
     assert "Traceback" not in proc.stderr and "bad.csv:2" in proc.stderr
+
+
+def test_yara_file_with_a_byte_order_mark_says_so(tmp_path: Path) -> None:
+    from secaudit.signatures.files import load_yara
+
+    y = tmp_path / "a.yar"
+    y.write_bytes(b'\xef\xbb\xbfrule t { strings: $a = "x" condition: $a }\n')
+    with pytest.raises(ConfigError, match="byte-order mark") as err:
+        load_yara([y])
+    assert err.value.line == 1 and str(y) in str(err.value)

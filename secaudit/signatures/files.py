@@ -138,6 +138,18 @@ def load_yara(paths: Sequence[str | Path]) -> Any:
         return None
     import yara
 
+    for f in files:  # YARA reads it as a "non-ascii character" at 1:1; say what it is
+        try:
+            with f.open("rb") as fh:
+                bom = fh.read(3) == b"\xef\xbb\xbf"
+        except OSError as exc:
+            raise ConfigError(f"cannot read YARA rules: {exc.strerror}", str(f)) from None
+        if bom:
+            raise ConfigError(
+                "starts with a UTF-8 byte-order mark, which YARA refuses; save it without one",
+                str(f),
+                line=1,
+            )
     try:
         return yara.compile(filepaths={f"r{i}": str(f) for i, f in enumerate(files)})
     except yara.SyntaxError as exc:
