@@ -342,3 +342,18 @@ def test_png_named_png_is_not_an_executable() -> None:
     assert disguised_executable(png, "a.png", "image/png") is None
     assert sniff_executable(b"MZ" + b"\0" * 10) is None  # too short to be a PE
     assert sniff_executable(b"\x7fELF\x02\x01") == "elf"
+
+
+def test_cli_long_option_names(tmp_path: Path) -> None:
+    """--read/--rules/--logdir/--checksum as `secaudit flows` and `detect` spell them."""
+    pcap = tmp_path / "x.pcap"
+    write(str(pcap), tcp_session("10.0.0.5", "10.0.0.9", 41000, 9000, [("c", b"marker")]))
+    rules = _rules(tmp_path, 'alert tcp any any -> any any (content:"marker"; sid:1;)\n')
+    out = tmp_path / "out"
+    args = ["signatures", "--read", str(pcap), "--rules", str(rules), "--logdir", str(out),
+            "--checksum", "none"]  # fmt: skip
+    result = CliRunner().invoke(root, args)
+    assert result.exit_code == 0, result.output
+    assert len((out / "eve.json").read_text().splitlines()) >= 1
+    flows = CliRunner().invoke(root, ["flows", "-r", str(pcap), "-l", str(tmp_path / "f"), "-q"])
+    assert flows.exit_code == 0, flows.output

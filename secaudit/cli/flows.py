@@ -46,7 +46,7 @@ def _lang() -> str:
     help="Dask distributed scheduler (tcp://host:8786): each capture file is tracked by a "
     "worker and written here in file order (files must be readable at the same path there)",
 )
-@click.option("--quiet", is_flag=True, help="no progress bar")
+@click.option("-q", "--quiet", is_flag=True, help="no progress bar")
 def flows_cmd(
     pcaps: tuple[str, ...],
     logdir: str,

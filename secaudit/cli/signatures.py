@@ -11,17 +11,32 @@ __all__ = ["commands"]
 
 @click.command("signatures")
 @click.option(
-    "-r", "pcaps", multiple=True, required=True, type=click.Path(), help="capture file (repeatable)"
+    "-r",
+    "--read",
+    "pcaps",
+    multiple=True,
+    required=True,
+    type=click.Path(),
+    help="capture file (repeatable)",
 )
 @click.option(
-    "-S", "rules", multiple=True, required=True, type=click.Path(), help="rules file or folder"
+    "-S",
+    "--rules",
+    "rules",
+    multiple=True,
+    required=True,
+    type=click.Path(),
+    help="rules file or folder (repeatable)",
 )
-@click.option("-l", "outdir", required=True, type=click.Path(), help="output folder for eve.json")
+@click.option(
+    "-l", "--logdir", "outdir", required=True, type=click.Path(), help="output folder for eve.json"
+)
 @click.option(
     "--vars", "vars_file", type=click.Path(), default=None, help="address/port variables YAML"
 )
 @click.option(
     "-k",
+    "--checksum",
     "checksum",
     type=click.Choice(["auto", "all", "none"]),
     default="auto",
