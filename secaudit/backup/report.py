@@ -15,6 +15,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from secaudit.backup.audit import BackupAudit
+from secaudit.backup.checks import group_label
 from secaudit.backup.policy import SEVERITIES
 from secaudit.errors import ToolError
 from secaudit.i18n import t
@@ -93,7 +94,10 @@ def timeline_figure(audit: BackupAudit, lang: str = "en") -> Figure:
     snaps = audit.snapshots
     labels: list[str] = []
     if len(snaps):
-        keys = snaps["host"] + "|" + snaps["paths"].map(lambda p: ",".join(sorted(p)))
+        # one row per repository and group, named as the scorecard's `label` (host:paths)
+        keys = [
+            group_label(h, sorted(p)) for h, p in zip(snaps["host"], snaps["paths"], strict=True)
+        ]
         for i, ((repo, key), part) in enumerate(snaps.assign(key=keys).groupby(["repo", "key"])):
             ax.scatter(part["time"], [i] * len(part), s=14)
             labels.append(f"{repo}: {key}")

@@ -31,7 +31,7 @@ __all__ = [
 ]
 
 SCORECARD_COLUMNS = [
-    "repo", "group", "host", "paths", "snapshots", "newest", "age_hours", "rpo_hours",
+    "repo", "group", "label", "host", "paths", "snapshots", "newest", "age_hours", "rpo_hours",
     "fresh", "retention_ok", "offsite", "offsite_missing", "checked", "read_coverage",
     "drilled", "drill_seconds", "status", "why",
 ]  # fmt: skip
@@ -90,7 +90,7 @@ def scorecard_frame(results: dict[str, RepoResult], now: datetime) -> pd.DataFra
     rows: list[dict[str, Any]] = []
     for name, r in results.items():
         if not r.opened:
-            rows.append({"repo": name, "group": None, "status": "red",
+            rows.append({"repo": name, "group": None, "label": None, "status": "red",
                          "why": r.error_kind or "unreadable"})  # fmt: skip
             continue
         retention_bad = {f.evidence.get("group") for f in r.findings
@@ -144,7 +144,8 @@ def scorecard_frame(results: dict[str, RepoResult], now: datetime) -> pd.DataFra
                 why.append("lock")
             status = "red" if red else ("amber" if why else "green")
             rows.append({
-                "repo": name, "group": g.label, "host": g.host or (newest.host if newest else None),
+                "repo": name, "group": g.key, "label": g.label,
+                "host": g.host or (newest.host if newest else None),
                 "paths": ",".join(g.paths), "snapshots": len(g.snapshots),
                 "newest": newest.time if newest else None,
                 "age_hours": age_hours(g, now),

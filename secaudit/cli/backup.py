@@ -73,7 +73,7 @@ def audit_cmd(
     if not quiet:
         for row in result.scorecard.itertuples(index=False):
             status = t(f"backup.status.{row.status}", lang)
-            group = row.group if isinstance(row.group, str) else "-"
+            group = row.label if isinstance(row.label, str) else "-"  # host:paths
             click.echo(f"{status:6} {row.repo!s:24} {group}  {row.why}")
         click.echo(t("backup.cli.scorecard", lang, **result.summary()))
         click.echo(t("backup.cli.written", lang, findings=len(result.findings),
