@@ -357,3 +357,16 @@ def test_cli_long_option_names(tmp_path: Path) -> None:
     assert len((out / "eve.json").read_text().splitlines()) >= 1
     flows = CliRunner().invoke(root, ["flows", "-r", str(pcap), "-l", str(tmp_path / "f"), "-q"])
     assert flows.exit_code == 0, flows.output
+
+
+def test_alert_timeline_speaks_the_notebook_language(tmp_path: Path) -> None:
+    from secaudit.signatures import report
+
+    pcap = tmp_path / "x.pcap"
+    write(str(pcap), tcp_session("10.0.0.5", "10.0.0.9", 41000, 9000, [("c", b"marker")]))
+    rules = _rules(tmp_path, 'alert tcp any any -> any any (content:"marker"; sid:1;)\n')
+    res = signatures(pcap, rules)
+    ax = report.timeline_figure(res, lang="zh").axes[0]
+    assert ax.get_title() == "告警时间分布"
+    assert [x.get_text() for x in ax.get_legend().get_texts()] == ["严重级别 3"]
+    assert report.timeline_figure(res).axes[0].get_title() == "Alerts over time"

@@ -8,6 +8,7 @@ from typing import Any
 
 import pandas as pd
 
+from secaudit.i18n import t
 from secaudit.model import write_findings, write_gaps
 from secaudit.plotfonts import cjk
 from secaudit.signatures.api import SignatureResult, signatures, write_eve
@@ -47,16 +48,17 @@ def by_host(res: SignatureResult) -> pd.DataFrame:
 
 
 @cjk
-def timeline_figure(res: SignatureResult, title: str = "alerts over time") -> Any:
+def timeline_figure(res: SignatureResult, title: str | None = None, *, lang: str = "en") -> Any:
+    """Alerts over time, one row per signature id, coloured by Suricata severity (1 high)."""
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(9, 3))
     a = res.alerts
     if not a.empty:
         for sev, grp in a.groupby("severity"):
-            ax.plot(grp["ts"], grp["sid"].astype(str), "o", label=f"severity {sev}")
+            ax.plot(grp["ts"], grp["sid"].astype(str), "o", label=t("nb20.severity", lang, n=sev))
         ax.legend(loc="upper right")
-    ax.set_title(title)
+    ax.set_title(title or t("nb20.timeline", lang))
     fig.autofmt_xdate()
     return fig
 
