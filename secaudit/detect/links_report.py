@@ -220,7 +220,7 @@ def beacon_figure(audit: LinksAudit, *, lang: str = "en") -> Any:
     ax.axhline(links_rules(audit.ctx).beacon.score_threshold, color="#d62728", linestyle="--")
     ax.set_xscale("log")
     ax.set_ylim(0, 1.05)
-    ax.set_xlabel("connections")
-    ax.set_ylabel("score")
+    ax.set_xlabel(t("links.beacon.connections", lang))
+    ax.set_ylabel(t("links.beacon.score", lang))
     ax.set_title(t("links.beacon.title", lang))
     return fig
