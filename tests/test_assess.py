@@ -83,6 +83,24 @@ def test_missing_input_is_a_gap_and_not_tested(tmp_path: Path) -> None:
     assert "missing.pcap" in html
 
 
+def test_a_folder_of_captures_reads_every_capture_in_it(tmp_path: Path) -> None:
+    """`pcaps: [captures/]` (hourly files in a folder) is every capture file in it, in name
+    order; it was reported as a missing input.  An empty folder is still a Gap."""
+    nbs = probe_notebooks(tmp_path / "nb")
+    folder = tmp_path / "captures"
+    (folder / "sub").mkdir(parents=True)
+    web_pcap(folder / "h01.pcap", [("alpha.example.net", "/")])
+    web_pcap(folder / "sub" / "h02.pcap", [("beta.example.net", "/")])
+    (folder / "notes.txt").write_text("not a capture", encoding="utf-8")
+    (tmp_path / "empty").mkdir()
+    cfg = config(tmp_path / "assess.yaml", ["captures", "empty"])
+    out = tmp_path / "out"
+    res = assess(cfg, out, notebooks_dir=nbs, pdf=False)
+    assert sorted(f.subject for f in res.findings) == ["alpha.example.net", "beta.example.net"]
+    missing = [Path(g.source).name for g in res.gaps if g.kind == "missing_input"]
+    assert missing == ["empty"]
+
+
 def test_failing_notebook_is_a_gap_and_the_rest_goes_on(tmp_path: Path) -> None:
     nbs = probe_notebooks(tmp_path / "nb", fail=True)
     web_pcap(tmp_path / "a.pcap", [("alpha.example.net", "/")])

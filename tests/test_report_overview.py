@@ -65,3 +65,14 @@ def test_overview_without_policy_and_with_damage(tmp_path: Path) -> None:
     assert ov.gaps and all(g.source.endswith("cut.pcap") for g in ov.gaps)
     bad_policy = traffic_overview([str(cut)], policy_dir=str(tmp_path / "nope"))
     assert any(g.kind == "unreadable" and "nope" in g.source for g in bad_policy.gaps)
+
+
+def test_overview_without_any_capture(tmp_path: Path) -> None:
+    """No capture configured (or none readable): an empty overview and a Gap; the notebook
+    used to fail on a conn table without 'uid'."""
+    ov = traffic_overview([], policy_dir=None, lang="zh")
+    assert ov.metrics["connections"] == 0
+    assert [g.kind for g in ov.gaps] == ["missing_input"] and "抓包" in ov.gaps[0].message
+    assert all(len(df) == 0 for df in ov.tables.values())
+    save(ov, tmp_path / "out", lang="zh")
+    assert (tmp_path / "out" / "findings.json").is_file()

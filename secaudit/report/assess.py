@@ -146,6 +146,23 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+# what a folder of captures holds (the reader takes pcap and pcapng, gzip-compressed too)
+CAPTURE_SUFFIXES = (".pcap", ".pcapng", ".cap", ".pcap.gz", ".pcapng.gz", ".cap.gz")
+
+
+def _capture_files(path: Path) -> list[Path]:
+    """A configured capture: the file itself, or a folder's capture files (recursively, in
+    name order: hourly files then read in time order).  A folder without any stays as it
+    is, so it is reported as a missing input."""
+    if not path.is_dir():
+        return [path]
+    found = sorted(
+        f for f in path.rglob("*")
+        if f.is_file() and not f.name.startswith(".") and f.name.lower().endswith(CAPTURE_SUFFIXES)
+    )  # fmt: skip
+    return found or [path]
+
+
 def _check_inputs(
     cfg: AssessmentConfig, outdir: Path, lang: str
 ) -> tuple[dict[str, Any], list[InputFile], list[Gap], set[str]]:
@@ -168,7 +185,7 @@ def _check_inputs(
         return False
 
     pcaps = [p for p in (cfg.path(x) for x in inp.pcaps) if p is not None]
-    present = [p for p in pcaps if file_entry("pcap", p, "traffic")]
+    present = [f for p in pcaps for f in _capture_files(p) if file_entry("pcap", f, "traffic")]
     if present:
         kinds.add("pcap")
     elif not pcaps:

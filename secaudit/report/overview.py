@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from secaudit.flows.table import empty_conn_frame
 from secaudit.i18n import LANGS, t
 from secaudit.model import Gap
 from secaudit.plotfonts import cjk, svg_bytes
@@ -80,27 +81,11 @@ def traffic_overview(
             continue
         gaps.extend(g for g in c.attrs.get("gaps", []) if isinstance(g, Gap))
         frames.append(c)
-    conn = (
-        pd.concat(frames, ignore_index=True)
-        if frames
-        else pd.DataFrame(
-            columns=[
-                "ts",
-                "id.orig_h",
-                "id.resp_h",
-                "id.resp_p",
-                "proto",
-                "service",
-                "orig_ip_bytes",
-                "resp_ip_bytes",
-                "orig_pkts",
-                "resp_pkts",
-                "conn_state",
-                "orig_l2_addr",
-                "duration",
-            ]
-        )
-    )
+    if not pcaps:
+        msg = t("report.gap.no_capture", lang)
+        gaps.append(Gap("missing_input", "pcaps", msg, area="traffic_overview"))
+    # no readable capture: the conn table's own empty frame (every column the summary reads)
+    conn = pd.concat(frames, ignore_index=True) if frames else empty_conn_frame()
     oz, rz, asset, pgaps = _zones(conn, policy_dir)
     gaps.extend(pgaps)
     conn = conn.assign(orig_zone=oz.values, resp_zone=rz.values, orig_asset=asset.values)
