@@ -108,8 +108,11 @@ _LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _co
 
 # A document's nodes with every alias expanded: far above any real policy (a 5,000-asset
 # policy is ~60,000), far below what a nested-alias ("billion laughs") document expands to,
-# which would otherwise hang the validation and fill memory.
+# which would otherwise hang the validation and fill memory.  A larger document is refused
+# only when its aliases multiply it: expanded more than ALIAS_GROWTH times its own nodes (a
+# huge policy written out in full, with a few `<<: *defaults`, still loads).
 MAX_EXPANDED_NODES = 2_000_000
+ALIAS_GROWTH = 10
 
 
 def _load_bounded(text: str, source: str) -> Any:
@@ -121,7 +124,7 @@ def _load_bounded(text: str, source: str) -> Any:
         if node is None:
             return None
         # no '&', no anchor, so no alias: the document is as large as its text says
-        if "&" in text and _expanded_size(node) > MAX_EXPANDED_NODES:
+        if "&" in text and _alias_bomb(node):
             raise ConfigError(
                 f"YAML aliases expand the document to more than {MAX_EXPANDED_NODES:,} values "
                 "(nested anchors and aliases, a 'billion laughs' document?); refused",
@@ -132,10 +135,16 @@ def _load_bounded(text: str, source: str) -> Any:
         loader.dispose()
 
 
-def _expanded_size(root: yaml.Node) -> int:
-    """Number of nodes of `root` with aliases expanded, each distinct node sized once (the
-    composed graph shares an aliased node; a node inside its own alias counts once)."""
-    cap = MAX_EXPANDED_NODES + 1
+def _alias_bomb(root: yaml.Node) -> bool:
+    expanded, distinct = _expanded_size(root)
+    return expanded > MAX_EXPANDED_NODES and expanded > ALIAS_GROWTH * distinct
+
+
+def _expanded_size(root: yaml.Node) -> tuple[int, int]:
+    """(nodes of `root` with aliases expanded, distinct nodes): each distinct node is sized
+    once (the composed graph shares an aliased node; a node inside its own alias counts
+    once)."""
+    cap = 1 << 62  # a deeper bomb stays a small integer
     sizes: dict[int, int] = {}
     open_: set[int] = set()
     stack: list[tuple[yaml.Node, bool]] = [(root, False)]
@@ -153,7 +162,7 @@ def _expanded_size(root: yaml.Node) -> int:
         open_.add(key)
         stack.append((node, True))
         stack.extend((c, False) for c in _children(node) if id(c) not in sizes)
-    return sizes[id(root)]
+    return sizes[id(root)], len(sizes)
 
 
 def _children(node: yaml.Node) -> list[yaml.Node]:

@@ -104,6 +104,30 @@ def test_yaml_saved_as_gbk_names_its_line(tmp_path: Path) -> None:
     assert err.value.line == 3
 
 
+def test_a_big_document_with_a_few_anchors_still_loads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past the expansion limit a document is refused only when its aliases multiply it:
+    many assets written out in full, sharing one `<<: *defaults`, load (the limit is
+    lowered here so the document stays small)."""
+    from secaudit import config
+
+    monkeypatch.setattr(config, "MAX_EXPANDED_NODES", 1_000)
+    doc = tmp_path / "assets.yaml"
+    rows = "".join(f"- {{<<: *d, n: {i}}}\n" for i in range(300))
+    doc.write_text("defaults: &d {zone: a, role: server}\nassets:\n" + rows, encoding="utf-8")
+    data = load_yaml(doc)
+    assert len(data["assets"]) == 300 and data["assets"][299] == {
+        "zone": "a",
+        "role": "server",
+        "n": 299,
+    }
+    bomb = tmp_path / "bomb.yaml"
+    bomb.write_text(_alias_bomb(5) + "zones: *l4\n", encoding="utf-8")  # 9**5 values
+    with pytest.raises(ConfigError, match="aliases expand"):
+        load_yaml(bomb)
+
+
 def test_yaml_key_that_is_a_list_is_a_config_error(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text("a: 1\n? [1, 2]\n: 3\n", encoding="utf-8")
