@@ -9,6 +9,7 @@ from pathlib import Path
 
 import click
 
+from secaudit.cli._options import read_captures
 from secaudit.i18n import t
 from secaudit.model import Severity, write_findings, write_gaps
 
@@ -27,15 +28,7 @@ def gaps_path(findings_path: Path) -> Path:
 
 
 @click.command("detect")
-@click.option(
-    "-r",
-    "--read",
-    "pcaps",
-    multiple=True,
-    required=True,
-    type=click.Path(dir_okay=False),
-    help="Capture file (pcap/pcapng, optionally gzip); repeatable.",
-)
+@read_captures
 @click.option(
     "--policy",
     "policy_dir",
@@ -92,8 +85,10 @@ def detect_cmd(
     from secaudit.detect.run import detect
 
     lang = lang or _lang()
+    from secaudit.capture.files import expand_captures
+
     res = detect(
-        list(pcaps),
+        expand_captures(pcaps),
         policy_dir,
         only=only,
         thresholds=thresholds,

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from secaudit.cli._options import read_captures
 from secaudit.i18n import t
 
 __all__ = ["commands"]
@@ -17,10 +18,7 @@ def _lang() -> str:
 
 
 @click.command("flows")
-@click.option(
-    "-r", "--read", "pcaps", multiple=True, required=True, type=click.Path(dir_okay=False),
-    help="capture to read (pcap, pcapng, .gz); repeatable",
-)  # fmt: skip
+@read_captures
 @click.option(
     "-l", "--logdir", required=True, type=click.Path(file_okay=False), help="output directory"
 )
@@ -74,9 +72,11 @@ def flows_cmd(
     out = Path(logdir)
     out.mkdir(parents=True, exist_ok=True)
     name = "conn.parquet" if fmt == "parquet" else "conn.log"
+    from secaudit.capture.files import expand_captures  # here: `secaudit --help` stays light
+
     # streamed batch by batch: memory stays flat whatever the capture size
     res = write_flows(
-        list(pcaps),
+        expand_captures(pcaps),
         out / name,
         fmt,  # type: ignore[arg-type]
         ignore_checksums=ignore_checksums,

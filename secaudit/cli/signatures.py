@@ -6,19 +6,13 @@ import os
 
 import click
 
+from secaudit.cli._options import read_captures
+
 __all__ = ["commands"]
 
 
 @click.command("signatures")
-@click.option(
-    "-r",
-    "--read",
-    "pcaps",
-    multiple=True,
-    required=True,
-    type=click.Path(),
-    help="capture file (repeatable)",
-)
+@read_captures
 @click.option(
     "-S",
     "--rules",
@@ -82,8 +76,10 @@ def signatures_cmd(
 
     os.makedirs(outdir, exist_ok=True)
     lang = "zh" if os.environ.get("SECAUDIT_LANG", "").startswith("zh") else "en"
+    from secaudit.capture.files import expand_captures
+
     res = signatures(
-        list(pcaps),
+        expand_captures(pcaps),
         list(rules),
         vars_file=vars_file,
         checksum=checksum,

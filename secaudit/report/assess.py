@@ -23,6 +23,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from secaudit.capture.files import capture_files
 from secaudit.errors import SecauditError
 from secaudit.i18n import t
 from secaudit.model import (
@@ -146,23 +147,6 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-# what a folder of captures holds (the reader takes pcap and pcapng, gzip-compressed too)
-CAPTURE_SUFFIXES = (".pcap", ".pcapng", ".cap", ".pcap.gz", ".pcapng.gz", ".cap.gz")
-
-
-def _capture_files(path: Path) -> list[Path]:
-    """A configured capture: the file itself, or a folder's capture files (recursively, in
-    name order: hourly files then read in time order).  A folder without any stays as it
-    is, so it is reported as a missing input."""
-    if not path.is_dir():
-        return [path]
-    found = sorted(
-        f for f in path.rglob("*")
-        if f.is_file() and not f.name.startswith(".") and f.name.lower().endswith(CAPTURE_SUFFIXES)
-    )  # fmt: skip
-    return found or [path]
-
-
 def _check_inputs(
     cfg: AssessmentConfig, outdir: Path, lang: str
 ) -> tuple[dict[str, Any], list[InputFile], list[Gap], set[str]]:
@@ -185,7 +169,10 @@ def _check_inputs(
         return False
 
     pcaps = [p for p in (cfg.path(x) for x in inp.pcaps) if p is not None]
-    present = [f for p in pcaps for f in _capture_files(p) if file_entry("pcap", f, "traffic")]
+    # a folder is its capture files; one without any stays as it is: a missing input
+    present = [
+        f for p in pcaps for f in (capture_files(p) or [p]) if file_entry("pcap", f, "traffic")
+    ]
     if present:
         kinds.add("pcap")
     elif not pcaps:
