@@ -70,7 +70,7 @@ def gaps_path(findings_path: Path) -> Path:
 )
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 def detect_cmd(
-    pcaps: tuple[str, ...],
+    pcaps: list[str],  # capture files (read_captures expands folders)
     policy_dir: str | None,
     only: str | None,
     thresholds: str | None,
@@ -85,10 +85,8 @@ def detect_cmd(
     from secaudit.detect.run import detect
 
     lang = lang or _lang()
-    from secaudit.capture.files import expand_captures
-
     res = detect(
-        expand_captures(pcaps),
+        pcaps,
         policy_dir,
         only=only,
         thresholds=thresholds,

@@ -46,7 +46,7 @@ def _lang() -> str:
 )
 @click.option("-q", "--quiet", is_flag=True, help="no progress bar")
 def flows_cmd(
-    pcaps: tuple[str, ...],
+    pcaps: list[str],  # capture files (read_captures expands folders)
     logdir: str,
     fmt: str,
     ignore_checksums: bool,
@@ -72,11 +72,9 @@ def flows_cmd(
     out = Path(logdir)
     out.mkdir(parents=True, exist_ok=True)
     name = "conn.parquet" if fmt == "parquet" else "conn.log"
-    from secaudit.capture.files import expand_captures  # here: `secaudit --help` stays light
-
     # streamed batch by batch: memory stays flat whatever the capture size
     res = write_flows(
-        expand_captures(pcaps),
+        pcaps,
         out / name,
         fmt,  # type: ignore[arg-type]
         ignore_checksums=ignore_checksums,

@@ -55,7 +55,7 @@ __all__ = ["commands"]
     "--findings", "findings_out", type=click.Path(), default=None, help="also write Findings (json)"
 )
 def signatures_cmd(
-    pcaps: tuple[str, ...],
+    pcaps: list[str],  # capture files (read_captures expands folders)
     rules: tuple[str, ...],
     outdir: str,
     vars_file: str | None,
@@ -76,10 +76,8 @@ def signatures_cmd(
 
     os.makedirs(outdir, exist_ok=True)
     lang = "zh" if os.environ.get("SECAUDIT_LANG", "").startswith("zh") else "en"
-    from secaudit.capture.files import expand_captures
-
     res = signatures(
-        expand_captures(pcaps),
+        pcaps,
         list(rules),
         vars_file=vars_file,
         checksum=checksum,
