@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import shutil
+import string
 import subprocess
 import tempfile
 import textwrap
@@ -104,17 +105,12 @@ def css_string(text: str) -> str:
 def page_label(lang: str) -> str:
     """CSS `content` for the page-number margin box, from the catalog's 'report.page'
     ("Page {page} of {pages}")."""
-    template = translate("report.page", lang)
     parts: list[str] = []
-    rest = template
-    while rest:
-        head, brace, tail = rest.partition("{")
-        if head:
-            parts.append(css_string(head))
-        if not brace:
-            break
-        name, _, rest = tail.partition("}")
-        parts.append("counter(pages)" if name == "pages" else "counter(page)")
+    for text, name, _, _ in string.Formatter().parse(translate("report.page", lang)):
+        if text:
+            parts.append(css_string(text))
+        if name is not None:
+            parts.append("counter(pages)" if name == "pages" else "counter(page)")
     return " ".join(parts) or "counter(page)"
 
 
